@@ -1,0 +1,225 @@
+//! Who is calling: bearer JWTs verified against an OIDC issuer, or a fixed
+//! identity when the backend is embedded in the CLI's local context.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::Deserialize;
+use tokio::sync::RwLock;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Identity {
+    pub subject: String,
+    pub username: String,
+    pub email: String,
+    pub groups: Vec<String>,
+    pub org: Option<String>,
+    pub namespaces: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("authentication required: send a bearer token (Authorization: Bearer …)")]
+    Missing,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("token expired")]
+    Expired,
+    #[error("cannot verify tokens right now: {0}")]
+    Unavailable(String),
+}
+
+pub enum Authenticator {
+    /// Every request is this identity (the CLI's embedded local backend:
+    /// nothing crosses a process boundary, so there is nothing to verify).
+    Fixed(Identity),
+    Oidc(Arc<OidcVerifier>),
+}
+
+impl Authenticator {
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Identity, AuthError> {
+        match self {
+            Authenticator::Fixed(id) => Ok(id.clone()),
+            Authenticator::Oidc(v) => {
+                let header = authorization.ok_or(AuthError::Missing)?;
+                let token = header
+                    .strip_prefix("Bearer ")
+                    .or_else(|| header.strip_prefix("bearer "))
+                    .ok_or_else(|| {
+                        AuthError::Invalid("the Authorization header is not a Bearer token".into())
+                    })?
+                    .trim();
+                if token.is_empty() {
+                    return Err(AuthError::Missing);
+                }
+                v.verify(token).await
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    preferred_username: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    org: Option<String>,
+    #[serde(default)]
+    namespaces: Vec<String>,
+}
+
+struct Keys {
+    set: JwkSet,
+    fetched: Instant,
+}
+
+/// Verifies RS256/ES256 JWTs: signature against the issuer's JWKS (found by
+/// OIDC discovery), `iss`, `aud`, `exp` and `nbf`. Keys are fetched on
+/// first use and re-fetched when a token names an unknown key (at most every
+/// few seconds, so a flood of bad tokens cannot hammer the provider).
+pub struct OidcVerifier {
+    issuer: String,
+    audience: String,
+    http: reqwest::Client,
+    keys: RwLock<Option<Keys>>,
+}
+
+const REFETCH_AFTER: Duration = Duration::from_secs(5);
+const LEEWAY_SECS: u64 = 5;
+
+impl OidcVerifier {
+    pub fn new(issuer: &str, audience: &str, http: reqwest::Client) -> Self {
+        Self {
+            issuer: issuer.trim_end_matches('/').to_string(),
+            audience: audience.to_string(),
+            http,
+            keys: RwLock::new(None),
+        }
+    }
+
+    async fn fetch_keys(&self) -> Result<JwkSet, AuthError> {
+        let url = format!("{}/.well-known/openid-configuration", self.issuer);
+        let unavailable = |e: reqwest::Error| AuthError::Unavailable(format!("{url}: {e}"));
+        let disc: Discovery = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(unavailable)?
+            .json()
+            .await
+            .map_err(unavailable)?;
+        if disc.issuer.trim_end_matches('/') != self.issuer {
+            return Err(AuthError::Unavailable(format!(
+                "discovery at {url} names issuer {:?}, expected {:?}",
+                disc.issuer, self.issuer
+            )));
+        }
+        self.http
+            .get(&disc.jwks_uri)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| AuthError::Unavailable(format!("{}: {e}", disc.jwks_uri)))?
+            .json()
+            .await
+            .map_err(|e| AuthError::Unavailable(format!("{}: {e}", disc.jwks_uri)))
+    }
+
+    async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, AuthError> {
+        let find = |set: &JwkSet| -> Option<DecodingKey> {
+            let jwk = match kid {
+                Some(k) => set.find(k),
+                None if set.keys.len() == 1 => set.keys.first(),
+                None => None,
+            }?;
+            if let Some(ka) = jwk.common.key_algorithm
+                && ka.to_string() != format!("{alg:?}")
+            {
+                return None;
+            }
+            DecodingKey::from_jwk(jwk).ok()
+        };
+        {
+            let guard = self.keys.read().await;
+            if let Some(k) = guard.as_ref() {
+                if let Some(key) = find(&k.set) {
+                    return Ok(key);
+                }
+                if k.fetched.elapsed() < REFETCH_AFTER {
+                    return Err(AuthError::Invalid("signed with an unknown key".into()));
+                }
+            }
+        }
+        let set = self.fetch_keys().await?;
+        let key = find(&set);
+        *self.keys.write().await = Some(Keys {
+            set,
+            fetched: Instant::now(),
+        });
+        key.ok_or_else(|| AuthError::Invalid("signed with an unknown key".into()))
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        // `alg: none` and anything but RS256/ES256 is refused here, before a
+        // key is looked up.
+        let header =
+            decode_header(token).map_err(|_| AuthError::Invalid("malformed JWT".into()))?;
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+            return Err(AuthError::Invalid(format!(
+                "algorithm {:?} is not accepted (RS256 or ES256 only)",
+                header.alg
+            )));
+        }
+        let key = self.key_for(header.kid.as_deref(), header.alg).await?;
+        let mut v = Validation::new(header.alg);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.validate_nbf = true;
+        v.leeway = LEEWAY_SECS;
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = decode::<Claims>(token, &key, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            match e.kind() {
+                K::ExpiredSignature => AuthError::Expired,
+                K::ImmatureSignature => AuthError::Invalid("token is not valid yet (nbf)".into()),
+                K::InvalidAudience => AuthError::Invalid("token is for another audience".into()),
+                K::InvalidIssuer => AuthError::Invalid("token is from another issuer".into()),
+                K::InvalidSignature => AuthError::Invalid("bad signature".into()),
+                K::MissingRequiredClaim(c) => AuthError::Invalid(format!("token has no {c} claim")),
+                _ => AuthError::Invalid("token does not verify".into()),
+            }
+        })?;
+        let c = data.claims;
+        Ok(Identity {
+            username: c
+                .preferred_username
+                .clone()
+                .unwrap_or_else(|| c.sub.clone()),
+            email: c.email.unwrap_or_default(),
+            // Keycloak's group mapper may prefix full paths with '/'.
+            groups: c
+                .groups
+                .into_iter()
+                .map(|g| g.trim_start_matches('/').to_string())
+                .collect(),
+            org: c.org,
+            namespaces: c.namespaces,
+            subject: c.sub,
+        })
+    }
+}

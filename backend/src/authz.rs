@@ -1,0 +1,373 @@
+//! Roles and the permission table of the Secrets Manager.
+//!
+//! | Role            | List | Read metadata | Reveal values | Write | Delete | Destroy |
+//! |-----------------|------|---------------|---------------|-------|--------|---------|
+//! | user            | yes  | yes           | no            | no    | no     | no      |
+//! | developer       | yes  | yes           | yes           | yes   | soft   | no      |
+//! | project-manager | yes  | yes           | yes           | yes   | yes    | no      |
+//! | admin           | yes  | yes           | yes           | yes   | yes    | yes     |
+//!
+//! Organization admins see metadata in every project of their org and read
+//! values only inside an active elevation window, unless they also hold a
+//! project role.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::authn::Identity;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    User,
+    Developer,
+    ProjectManager,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Developer => "developer",
+            Role::ProjectManager => "project-manager",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    List,
+    ReadMetadata,
+    RevealValues,
+    Write,
+    Delete,
+    Restore,
+    Destroy,
+}
+
+impl Op {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Op::List => "list secrets",
+            Op::ReadMetadata => "read secret metadata",
+            Op::RevealValues => "reveal secret values",
+            Op::Write => "write secrets",
+            Op::Delete => "delete secrets",
+            Op::Restore => "restore deleted secrets",
+            Op::Destroy => "destroy secret values",
+        }
+    }
+
+    /// The least role that may do this.
+    pub fn min_role(self) -> Role {
+        match self {
+            Op::List | Op::ReadMetadata => Role::User,
+            Op::RevealValues | Op::Write | Op::Delete => Role::Developer,
+            Op::Restore | Op::Destroy => Role::Admin,
+        }
+    }
+}
+
+/// The bindings file: who has which role where.
+///
+/// ```yaml
+/// orgAdminGroup: org-admin        # members are admins of the org in their `org` claim
+/// orgs:
+///   acme: { adminGroups: [acme-admins], adminUsers: [carol] }
+/// bindings:
+///   - { group: acme-devs, namespace: acme-demo, role: developer }
+///   - { user: alice, namespace: "acme-*", role: admin }
+/// ```
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Bindings {
+    #[serde(default = "default_org_admin_group")]
+    pub org_admin_group: String,
+    #[serde(default)]
+    pub orgs: BTreeMap<String, OrgAdmins>,
+    #[serde(default)]
+    pub bindings: Vec<Binding>,
+}
+
+fn default_org_admin_group() -> String {
+    "org-admin".into()
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrgAdmins {
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    #[serde(default)]
+    pub admin_users: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Binding {
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// A namespace, or a prefix ending in `*`.
+    pub namespace: String,
+    pub role: Role,
+}
+
+impl Bindings {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read bindings file {}: {e}", path.display()))?;
+        let b: Bindings = serde_yaml::from_str(&text)
+            .map_err(|e| format!("bindings file {} is not valid: {e}", path.display()))?;
+        for (i, bind) in b.bindings.iter().enumerate() {
+            if bind.group.is_some() == bind.user.is_some() {
+                return Err(format!(
+                    "bindings file {}: binding {} must name exactly one of group or user",
+                    path.display(),
+                    i + 1
+                ));
+            }
+        }
+        Ok(b)
+    }
+
+    fn user_matches(id: &Identity, user: &str) -> bool {
+        user == id.username || user == id.subject || (!id.email.is_empty() && user == id.email)
+    }
+
+    /// The caller's highest project role in a namespace.
+    pub fn project_role(&self, id: &Identity, ns: &str) -> Option<Role> {
+        self.bindings
+            .iter()
+            .filter(|b| match b.namespace.strip_suffix('*') {
+                Some(prefix) => ns.starts_with(prefix),
+                None => b.namespace == ns,
+            })
+            .filter(|b| {
+                b.group.as_ref().is_some_and(|g| id.groups.contains(g))
+                    || b.user.as_ref().is_some_and(|u| Self::user_matches(id, u))
+            })
+            .map(|b| b.role)
+            .max()
+    }
+
+    pub fn is_org_admin(&self, id: &Identity, org: &str) -> bool {
+        if id.org.as_deref() == Some(org) && id.groups.contains(&self.org_admin_group) {
+            return true;
+        }
+        self.orgs.get(org).is_some_and(|o| {
+            o.admin_groups.iter().any(|g| id.groups.contains(g))
+                || o.admin_users.iter().any(|u| Self::user_matches(id, u))
+        })
+    }
+
+    /// Splits a backing namespace into (org, project): `<org>-<project>`.
+    /// Known organizations (from this file, then the caller's `org` claim)
+    /// win, longest first, so an org name may itself contain '-'.
+    pub fn split_namespace(&self, id: &Identity, ns: &str) -> (String, String) {
+        let mut orgs: Vec<&str> = self.orgs.keys().map(String::as_str).collect();
+        if let Some(o) = id.org.as_deref() {
+            orgs.push(o);
+        }
+        orgs.sort_by_key(|o| std::cmp::Reverse(o.len()));
+        for o in orgs {
+            if let Some(p) = ns.strip_prefix(o).and_then(|r| r.strip_prefix('-'))
+                && !p.is_empty()
+            {
+                return (o.to_string(), p.to_string());
+            }
+        }
+        match ns.split_once('-') {
+            Some((o, p)) if !o.is_empty() && !p.is_empty() => (o.to_string(), p.to_string()),
+            _ => (ns.to_string(), ns.to_string()),
+        }
+    }
+}
+
+/// Why a caller may do what they asked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Access {
+    ProjectRole(Role),
+    /// An org admin; `elevated` when inside an elevation window.
+    OrgAdmin {
+        elevated: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Denied {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+pub struct Decision<'a> {
+    pub bindings: &'a Bindings,
+    pub id: &'a Identity,
+    pub org: &'a str,
+    pub project: &'a str,
+    pub namespace: &'a str,
+    /// Whether the caller has an active elevation for this project.
+    pub elevated: bool,
+    /// Whether value reads by org admins require elevation (false: "tag
+    /// only" mode, reads are allowed and tagged when a window is open).
+    pub enforce_elevation: bool,
+}
+
+impl Decision<'_> {
+    pub fn check(&self, op: Op) -> Result<Access, Denied> {
+        let role = self.bindings.project_role(self.id, self.namespace);
+        if let Some(role) = role
+            && role >= op.min_role()
+        {
+            return Ok(Access::ProjectRole(role));
+        }
+        let org_admin = self.bindings.is_org_admin(self.id, self.org);
+        if org_admin {
+            match op {
+                Op::List | Op::ReadMetadata => {
+                    return Ok(Access::OrgAdmin {
+                        elevated: self.elevated,
+                    });
+                }
+                Op::RevealValues if self.elevated || !self.enforce_elevation => {
+                    return Ok(Access::OrgAdmin {
+                        elevated: self.elevated,
+                    });
+                }
+                Op::RevealValues => {
+                    return Err(Denied {
+                        message: format!(
+                            "organization admins read values in project {:?} only inside an elevation window",
+                            self.project
+                        ),
+                        hint: Some(format!(
+                            "kube-dc orgs elevate {} --reason \"…\"",
+                            self.project
+                        )),
+                    });
+                }
+                _ => {}
+            }
+        }
+        let message = match role {
+            Some(r) => format!(
+                "role {} in project {:?} may not {} (needs {} or higher)",
+                r.as_str(),
+                self.project,
+                op.describe(),
+                op.min_role().as_str()
+            ),
+            None if org_admin => format!(
+                "organization admins may not {} in project {:?} without a project role",
+                op.describe(),
+                self.project
+            ),
+            None => format!(
+                "{} has no role in project {:?}",
+                self.id.username, self.project
+            ),
+        };
+        Err(Denied {
+            message,
+            hint: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(user: &str, groups: &[&str], org: Option<&str>) -> Identity {
+        Identity {
+            subject: format!("sub-{user}"),
+            username: user.into(),
+            email: format!("{user}@example.com"),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+            org: org.map(Into::into),
+            namespaces: vec![],
+        }
+    }
+
+    fn bindings() -> Bindings {
+        serde_yaml::from_str(
+            r#"
+orgs:
+  my-org: { adminGroups: [my-admins] }
+bindings:
+  - { group: devs, namespace: acme-demo, role: developer }
+  - { group: leads, namespace: acme-demo, role: project-manager }
+  - { user: root, namespace: "acme-*", role: admin }
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn highest_role_wins_and_globs_match() {
+        let b = bindings();
+        assert_eq!(
+            b.project_role(&id("x", &["devs", "leads"], None), "acme-demo"),
+            Some(Role::ProjectManager)
+        );
+        assert_eq!(
+            b.project_role(&id("root", &[], None), "acme-other"),
+            Some(Role::Admin)
+        );
+        assert_eq!(
+            b.project_role(&id("x", &["devs"], None), "acme-other"),
+            None
+        );
+    }
+
+    #[test]
+    fn namespace_split_prefers_known_orgs() {
+        let b = bindings();
+        let anon = id("x", &[], None);
+        assert_eq!(
+            b.split_namespace(&anon, "my-org-web"),
+            ("my-org".into(), "web".into())
+        );
+        assert_eq!(
+            b.split_namespace(&anon, "shalb-demo"),
+            ("shalb".into(), "demo".into())
+        );
+        let claimed = id("x", &[], Some("big-co"));
+        assert_eq!(
+            b.split_namespace(&claimed, "big-co-api"),
+            ("big-co".into(), "api".into())
+        );
+    }
+
+    #[test]
+    fn org_admin_needs_elevation_for_values() {
+        let b = bindings();
+        let admin = id("oa", &["org-admin"], Some("acme"));
+        let mut d = Decision {
+            bindings: &b,
+            id: &admin,
+            org: "acme",
+            project: "demo",
+            namespace: "acme-demo",
+            elevated: false,
+            enforce_elevation: true,
+        };
+        assert!(d.check(Op::ReadMetadata).is_ok());
+        let denied = d.check(Op::RevealValues).unwrap_err();
+        assert!(denied.hint.unwrap().contains("orgs elevate demo"));
+        assert!(d.check(Op::Write).is_err());
+        d.elevated = true;
+        assert_eq!(
+            d.check(Op::RevealValues).unwrap(),
+            Access::OrgAdmin { elevated: true }
+        );
+        d.elevated = false;
+        d.enforce_elevation = false;
+        assert!(d.check(Op::RevealValues).is_ok());
+    }
+}

@@ -1,0 +1,149 @@
+//! Encryption at rest: AES-256-GCM under a per-install master key.
+//!
+//! Each stored version is sealed with a fresh random 96-bit nonce; the
+//! namespace, name and version are bound in as associated data, so a
+//! ciphertext copied to another row does not decrypt.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use zeroize::Zeroizing;
+
+pub const MASTER_KEY_ENV: &str = "KUBE_DC_BACKEND_MASTER_KEY";
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+pub struct Cipher {
+    aead: Aes256Gcm,
+}
+
+impl Cipher {
+    pub fn new(key: &[u8; 32]) -> Self {
+        Self {
+            aead: Aes256Gcm::new(key.into()),
+        }
+    }
+
+    /// Loads the master key: from `KUBE_DC_BACKEND_MASTER_KEY` (base64 of 32
+    /// bytes) when set, else from `DIR/master.key`, creating that file
+    /// (mode 0600) on first use. Creation is race-free across processes: the
+    /// key is written to a private temporary file and hard-linked into place,
+    /// which fails if another process got there first; then everyone reads
+    /// the one file that won.
+    pub fn load_or_create(dir: &Path, env_key: Option<&str>) -> Result<Self, String> {
+        if let Some(text) = env_key {
+            let key = decode_key(text.trim())
+                .map_err(|e| format!("{MASTER_KEY_ENV} is not usable: {e}"))?;
+            return Ok(Self::new(&key));
+        }
+        let path = dir.join(MASTER_KEY_FILE);
+        if !path.exists() {
+            let mut key = Zeroizing::new([0u8; 32]);
+            rand::fill(&mut key[..]);
+            let tmp = dir.join(format!(".{MASTER_KEY_FILE}.{}", uuid::Uuid::new_v4()));
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+            let text = Zeroizing::new(B64.encode(&key[..]));
+            f.write_all(text.as_bytes())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+            let linked = fs::hard_link(&tmp, &path);
+            let _ = fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+            }
+        }
+        let text = Zeroizing::new(
+            fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read master key {}: {e}", path.display()))?,
+        );
+        let key = decode_key(text.trim())
+            .map_err(|e| format!("master key {} is not usable: {e}", path.display()))?;
+        Ok(Self::new(&key))
+    }
+
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ct = self
+            .aead
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        (nonce.to_vec(), ct)
+    }
+
+    pub fn open(&self, nonce: &[u8], ciphertext: &[u8], aad: &[u8]) -> Result<Vec<u8>, String> {
+        if nonce.len() != 12 {
+            return Err("stored nonce has the wrong length".into());
+        }
+        self.aead
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
+            .map_err(|_| {
+                "stored value does not decrypt: wrong master key, or the data was altered".into()
+            })
+    }
+}
+
+fn decode_key(text: &str) -> Result<Zeroizing<[u8; 32]>, String> {
+    let bytes = Zeroizing::new(
+        B64.decode(text)
+            .map_err(|_| "expected base64 of 32 bytes".to_string())?,
+    );
+    let mut key = Zeroizing::new([0u8; 32]);
+    if bytes.len() != 32 {
+        return Err(format!("expected 32 bytes, found {}", bytes.len()));
+    }
+    key.copy_from_slice(&bytes);
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_aad_binding() {
+        let c = Cipher::new(&[7u8; 32]);
+        let (n, ct) = c.seal(b"pa$$word", b"ns\0a\01");
+        assert!(!ct.windows(8).any(|w| w == b"pa$$word"));
+        assert_eq!(c.open(&n, &ct, b"ns\0a\01").unwrap(), b"pa$$word");
+        assert!(c.open(&n, &ct, b"ns\0a\02").is_err());
+    }
+
+    #[test]
+    fn key_file_is_created_once_with_mode_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let a = Cipher::load_or_create(dir.path(), None).unwrap();
+        let b = Cipher::load_or_create(dir.path(), None).unwrap();
+        let (n, ct) = a.seal(b"x", b"");
+        assert_eq!(b.open(&n, &ct, b"").unwrap(), b"x");
+        let mode = fs::metadata(dir.path().join(MASTER_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,140 @@
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::store::StoreError;
+
+/// An API error: a status and a message safe to show and to audit (it never
+/// contains a secret value).
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            hint: None,
+        }
+    }
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, m)
+    }
+    pub fn not_found(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, m)
+    }
+    pub fn forbidden(m: impl Into<String>, hint: Option<String>) -> Self {
+        Self {
+            hint,
+            ..Self::new(StatusCode::FORBIDDEN, m)
+        }
+    }
+    pub fn conflict(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, m)
+    }
+    pub fn too_large(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, m)
+    }
+    pub fn internal(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, m)
+    }
+}
+
+/// Extra fields a handler adds to the audit event of its request.
+#[derive(Clone, Debug, Default)]
+pub struct AuditNote(pub Map<String, Value>);
+
+impl AuditNote {
+    pub fn with(mut self, k: &str, v: impl Into<Value>) -> Self {
+        self.0.insert(k.into(), v.into());
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.message });
+        if let Some(h) = &self.hint {
+            body["hint"] = Value::String(h.clone());
+        }
+        let mut resp = (self.status, Json(body)).into_response();
+        resp.extensions_mut()
+            .insert(AuditNote::default().with("error", self.message));
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Conflict(m) => ApiError::conflict(m),
+            StoreError::Invalid(m) => ApiError::bad_request(m),
+            StoreError::Db(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the data directory is busy; try again",
+                )
+            }
+            StoreError::Db(e) => ApiError::internal(format!("storage error: {e}")),
+            StoreError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
+/// Parses a JSON request body. Messages never echo a value from the body:
+/// serde's "invalid type: string \"…\"" would, so those are reduced to the
+/// position and what was expected.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let msg = e.to_string();
+        let safe = if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
+            let expected = msg
+                .split_once(", expected ")
+                .map(|(_, rest)| rest.split(" at line").next().unwrap_or(rest).to_string())
+                .unwrap_or_else(|| "another type".into());
+            format!(
+                "wrong type at line {} column {}: expected {expected}",
+                e.line(),
+                e.column()
+            )
+        } else {
+            msg
+        };
+        ApiError::bad_request(format!("malformed request body: {safe}"))
+    })
+}
+
+/// Parses a query string strictly: unknown parameters are an error naming
+/// the parameter.
+pub fn parse_query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::PutValuesRequest;
+
+    #[test]
+    fn body_errors_do_not_echo_values() {
+        let e = parse_json::<PutValuesRequest>(br#"{"data":{"K":123456789}}"#).unwrap_err();
+        assert!(!e.message.contains("123456789"), "{}", e.message);
+        assert!(e.message.contains("expected a string"), "{}", e.message);
+        let e = parse_json::<PutValuesRequest>(br#"{"data":{},"cas":"s3cret"}"#).unwrap_err();
+        assert!(!e.message.contains("s3cret"), "{}", e.message);
+        let e = parse_json::<PutValuesRequest>(br#"{"data":{},"bogus":1}"#).unwrap_err();
+        assert!(e.message.contains("bogus"), "{}", e.message);
+    }
+}

@@ -1,0 +1,364 @@
+//! The Kubernetes side of a project, modelled: Secrets and workloads read
+//! from manifest files (multi-document YAML) with the upstream API types,
+//! and the consumer scanner over them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Pod, PodSpec, Secret};
+use serde::Deserialize;
+
+use crate::wire::Consumer;
+
+pub const SCANNER_VERSION: &str = "kube-dc-backend/1";
+
+pub struct Workload {
+    pub kind: &'static str,
+    pub name: String,
+    pub namespace: String,
+    pub spec: PodSpec,
+}
+
+/// A Kubernetes Secret found in the manifests. Values are bytes, as in
+/// Kubernetes (`stringData` merged over `data`).
+pub struct ManifestSecret {
+    pub name: String,
+    pub namespace: String,
+    pub data: BTreeMap<String, Vec<u8>>,
+}
+
+#[derive(Default)]
+pub struct Manifests {
+    pub secrets: Vec<ManifestSecret>,
+    pub workloads: Vec<Workload>,
+    /// Documents that could not be read: file, document number, reason.
+    pub errors: Vec<String>,
+}
+
+impl Manifests {
+    /// Reads every `*.yaml`, `*.yml` and `*.json` file under `dir`
+    /// (recursively). A document's namespace is its `metadata.namespace`,
+    /// else the name of the first folder under `dir` it sits in, else
+    /// `default_ns`.
+    pub fn load(dir: Option<&Path>, default_ns: &str) -> Self {
+        let mut out = Manifests::default();
+        let Some(dir) = dir else { return out };
+        let mut files = Vec::new();
+        collect_files(dir, &mut files);
+        files.sort();
+        for file in files {
+            let folder_ns = file.strip_prefix(dir).ok().and_then(|rel| {
+                let mut comps = rel.components();
+                let first = comps.next()?;
+                comps.next()?; // only a folder counts, not the file itself
+                first.as_os_str().to_str().map(str::to_string)
+            });
+            let ns = folder_ns.as_deref().unwrap_or(default_ns);
+            match std::fs::read_to_string(&file) {
+                Ok(text) => out.add_documents(&text, &file.display().to_string(), ns),
+                Err(e) => out.errors.push(format!("{}: {e}", file.display())),
+            }
+        }
+        out
+    }
+
+    pub fn add_documents(&mut self, text: &str, source: &str, default_ns: &str) {
+        for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+            let value = match serde_yaml::Value::deserialize(doc) {
+                Ok(serde_yaml::Value::Null) => continue,
+                Ok(v) => v,
+                Err(e) => {
+                    self.errors
+                        .push(format!("{source} document {}: {e}", i + 1));
+                    // The YAML stream cannot be resynchronised after a syntax error.
+                    break;
+                }
+            };
+            if let Err(e) = self.add_value(value, default_ns) {
+                self.errors
+                    .push(format!("{source} document {}: {e}", i + 1));
+            }
+        }
+    }
+
+    fn add_value(&mut self, value: serde_yaml::Value, default_ns: &str) -> Result<(), String> {
+        let kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("")
+            .to_string();
+        macro_rules! workload {
+            ($ty:ty, $kind:literal, $spec:expr) => {{
+                let obj: $ty =
+                    serde_yaml::from_value(value).map_err(|e| format!("{}: {e}", $kind))?;
+                let name = obj.metadata.name.clone().unwrap_or_default();
+                let namespace = obj
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| default_ns.to_string());
+                let spec_of: fn(&$ty) -> Option<PodSpec> = $spec;
+                if let Some(spec) = spec_of(&obj) {
+                    self.workloads.push(Workload {
+                        kind: $kind,
+                        name,
+                        namespace,
+                        spec,
+                    });
+                }
+            }};
+        }
+        match kind.as_str() {
+            "Secret" => {
+                let s: Secret =
+                    serde_yaml::from_value(value).map_err(|e| format!("Secret: {e}"))?;
+                let mut data: BTreeMap<String, Vec<u8>> = s
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect();
+                for (k, v) in s.string_data.unwrap_or_default() {
+                    data.insert(k, v.into_bytes());
+                }
+                self.secrets.push(ManifestSecret {
+                    name: s.metadata.name.unwrap_or_default(),
+                    namespace: s
+                        .metadata
+                        .namespace
+                        .unwrap_or_else(|| default_ns.to_string()),
+                    data,
+                });
+            }
+            "Deployment" => workload!(Deployment, "Deployment", |o| o
+                .spec
+                .as_ref()?
+                .template
+                .spec
+                .clone()),
+            "StatefulSet" => workload!(StatefulSet, "StatefulSet", |o| o
+                .spec
+                .as_ref()?
+                .template
+                .spec
+                .clone()),
+            "DaemonSet" => workload!(DaemonSet, "DaemonSet", |o| o
+                .spec
+                .as_ref()?
+                .template
+                .spec
+                .clone()),
+            "Job" => workload!(Job, "Job", |o| o.spec.as_ref()?.template.spec.clone()),
+            "CronJob" => workload!(CronJob, "CronJob", |o| o
+                .spec
+                .as_ref()?
+                .job_template
+                .spec
+                .as_ref()?
+                .template
+                .spec
+                .clone()),
+            "Pod" => workload!(Pod, "Pod", |o| o.spec.clone()),
+            _ => {} // other kinds are not part of the model
+        }
+        Ok(())
+    }
+
+    pub fn secret(&self, ns: &str, name: &str) -> Option<&ManifestSecret> {
+        self.secrets
+            .iter()
+            .find(|s| s.namespace == ns && s.name == name)
+    }
+
+    /// Every workload in `ns` that references Secret `secret`, and how.
+    pub fn consumers(&self, ns: &str, secret: &str) -> Vec<Consumer> {
+        self.workloads
+            .iter()
+            .filter(|w| w.namespace == ns)
+            .filter_map(|w| {
+                let refs = references(&w.spec, secret);
+                (!refs.is_empty()).then(|| Consumer {
+                    kind: w.kind.to_string(),
+                    name: w.name.clone(),
+                    namespace: w.namespace.clone(),
+                    references: refs,
+                })
+            })
+            .collect()
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_files(&p, out);
+        } else if p
+            .extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| matches!(x, "yaml" | "yml" | "json"))
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// How a pod spec uses a Secret: `envFrom`, `env:VAR`, `volume:NAME`
+/// (a `secret` volume) or `projected:NAME` (a projected volume source).
+/// Init and ephemeral containers count too.
+pub fn references(spec: &PodSpec, secret: &str) -> Vec<String> {
+    let mut refs = Vec::new();
+    let mut add = |r: String| {
+        if !refs.contains(&r) {
+            refs.push(r);
+        }
+    };
+    let env_users = spec
+        .containers
+        .iter()
+        .map(|c| (&c.env_from, &c.env))
+        .chain(
+            spec.init_containers
+                .iter()
+                .flatten()
+                .map(|c| (&c.env_from, &c.env)),
+        )
+        .chain(
+            spec.ephemeral_containers
+                .iter()
+                .flatten()
+                .map(|c| (&c.env_from, &c.env)),
+        );
+    for (env_from, env) in env_users {
+        for ef in env_from.iter().flatten() {
+            if ef.secret_ref.as_ref().is_some_and(|r| r.name == secret) {
+                add("envFrom".into());
+            }
+        }
+        for var in env.iter().flatten() {
+            let by_secret = var
+                .value_from
+                .as_ref()
+                .and_then(|vf| vf.secret_key_ref.as_ref())
+                .is_some_and(|r| r.name == secret);
+            if by_secret {
+                add(format!("env:{}", var.name));
+            }
+        }
+    }
+    for vol in spec.volumes.iter().flatten() {
+        if vol.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some(secret) {
+            add(format!("volume:{}", vol.name));
+        }
+        let projected = vol
+            .projected
+            .as_ref()
+            .and_then(|p| p.sources.as_ref())
+            .is_some_and(|srcs| {
+                srcs.iter()
+                    .any(|s| s.secret.as_ref().is_some_and(|s| s.name == secret))
+            });
+        if projected {
+            add(format!("projected:{}", vol.name));
+        }
+    }
+    refs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFESTS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web, namespace: acme-demo }
+spec:
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      initContainers:
+        - name: migrate
+          image: m
+          env:
+            - name: DB_PASSWORD
+              valueFrom: { secretKeyRef: { name: db-creds, key: password } }
+      containers:
+        - name: app
+          image: a
+          envFrom: [ { secretRef: { name: db-creds } } ]
+      volumes:
+        - name: creds
+          secret: { secretName: db-creds }
+        - name: bundle
+          projected:
+            sources: [ { secret: { name: db-creds } }, { configMap: { name: x } } ]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: { name: nightly, namespace: acme-demo }
+spec:
+  schedule: "0 0 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: c
+              image: c
+              env:
+                - name: TOKEN
+                  valueFrom: { secretKeyRef: { name: db-creds, key: token } }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: other, namespace: acme-demo }
+spec:
+  containers: [ { name: c, image: c, envFrom: [ { secretRef: { name: unrelated } } ] } ]
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: legacy }
+data: { user: YWRtaW4= }
+stringData: { pass: "pa$word" }
+"#;
+
+    #[test]
+    fn finds_every_kind_of_reference() {
+        let mut m = Manifests::default();
+        m.add_documents(MANIFESTS, "test.yaml", "acme-demo");
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        let c = m.consumers("acme-demo", "db-creds");
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].kind, "Deployment");
+        assert_eq!(
+            c[0].references,
+            [
+                "envFrom",
+                "env:DB_PASSWORD",
+                "volume:creds",
+                "projected:bundle"
+            ]
+        );
+        assert_eq!(c[1].kind, "CronJob");
+        assert_eq!(c[1].references, ["env:TOKEN"]);
+        let s = m.secret("acme-demo", "legacy").unwrap();
+        assert_eq!(s.data["user"], b"admin");
+        assert_eq!(s.data["pass"], b"pa$word");
+    }
+
+    #[test]
+    fn bad_documents_are_reported_not_fatal() {
+        let mut m = Manifests::default();
+        m.add_documents("kind: Deployment\nspec: 5\n---\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n", "x.yaml", "ns");
+        assert_eq!(m.errors.len(), 1, "{:?}", m.errors);
+        assert_eq!(m.workloads.len(), 1);
+    }
+}

@@ -1,0 +1,148 @@
+//! `kube-dc-backend`: a single-machine implementation of the Kube-DC Secrets
+//! Manager HTTP API — router, encrypted store, authorization and audit —
+//! usable as a standalone server or embedded in the `kube-dc` CLI.
+
+pub mod api;
+pub mod authn;
+pub mod authz;
+pub mod crypto;
+pub mod error;
+pub mod kube;
+pub mod rotation;
+pub mod store;
+pub mod validate;
+pub mod wire;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use authn::{Authenticator, Identity};
+use authz::{Binding, Bindings, OrgAdmins, Role};
+use store::{Store, StoreError};
+
+/// The OpenAPI 3 description of every route this backend serves.
+pub const OPENAPI: &str = include_str!("../openapi.yaml");
+
+pub const DEFAULT_ELEVATION_TTL: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub manifests_dir: Option<PathBuf>,
+    pub elevation_ttl: Duration,
+    /// Org admins need an elevation window to read values (false: "tag
+    /// only" — reads are allowed and tagged with the window if one is open).
+    pub enforce_elevation: bool,
+    /// Test-only fault injection: the name of a step that fails on purpose
+    /// (`import`, `create`), to prove that nothing is left behind.
+    pub fault: Option<String>,
+    /// Master key (base64) instead of the key file.
+    pub master_key: Option<String>,
+}
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            manifests_dir: None,
+            elevation_ttl: DEFAULT_ELEVATION_TTL,
+            enforce_elevation: true,
+            fault: None,
+            master_key: None,
+        }
+    }
+}
+
+pub struct Backend {
+    pub store: Arc<Store>,
+    pub auth: Authenticator,
+    pub bindings: Bindings,
+    pub config: Config,
+}
+
+impl Backend {
+    pub fn open(
+        config: Config,
+        auth: Authenticator,
+        bindings: Bindings,
+    ) -> Result<Arc<Self>, String> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            format!(
+                "cannot create data directory {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
+        restrict_dir(&config.data_dir);
+        let cipher =
+            crypto::Cipher::load_or_create(&config.data_dir, config.master_key.as_deref())?;
+        let store = Store::open(&config.data_dir, cipher).map_err(|e| e.to_string())?;
+        Ok(Arc::new(Self {
+            store: Arc::new(store),
+            auth,
+            bindings,
+            config,
+        }))
+    }
+
+    /// The embedded backend of the CLI's `local` context: the given identity
+    /// is admin of every project of organization `org` and admin of that
+    /// organization. Manifests are read from `DATA_DIR/manifests`.
+    pub fn embedded(
+        data_dir: impl Into<PathBuf>,
+        org: &str,
+        user: &str,
+    ) -> Result<Arc<Self>, String> {
+        let mut config = Config::new(data_dir);
+        config.manifests_dir = Some(config.data_dir.join("manifests"));
+        let identity = Identity {
+            subject: format!("local:{user}"),
+            username: user.to_string(),
+            email: String::new(),
+            groups: vec![],
+            org: Some(org.to_string()),
+            namespaces: vec![format!("{org}-default")],
+        };
+        let mut bindings = Bindings {
+            org_admin_group: "org-admin".into(),
+            ..Default::default()
+        };
+        bindings.orgs.insert(
+            org.to_string(),
+            OrgAdmins {
+                admin_groups: vec![],
+                admin_users: vec![user.to_string()],
+            },
+        );
+        bindings.bindings.push(Binding {
+            group: None,
+            user: Some(user.to_string()),
+            namespace: format!("{org}-*"),
+            role: Role::Admin,
+        });
+        Self::open(config, Authenticator::Fixed(identity), bindings)
+    }
+
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        api::router(self.clone())
+    }
+}
+
+/// Data directories hold the key file and the database: owner only.
+fn restrict_dir(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(dir)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+pub(crate) fn fault_point(configured: Option<&str>, step: &str) -> Result<(), StoreError> {
+    if configured == Some(step) {
+        return Err(StoreError::Internal(format!(
+            "injected failure at step {step:?}"
+        )));
+    }
+    Ok(())
+}

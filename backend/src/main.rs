@@ -1,0 +1,187 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kube_dc_backend::authn::{Authenticator, OidcVerifier};
+use kube_dc_backend::authz::Bindings;
+use kube_dc_backend::{Backend, Config, rotation};
+
+/// Single-machine implementation of the Kube-DC Secrets Manager HTTP API.
+#[derive(Parser)]
+#[command(name = "kube-dc-backend", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API over HTTP.
+    ///
+    /// Prints one JSON line `{"ready":true,"url":"http://HOST:PORT"}` on
+    /// stdout once it accepts connections; logs go to stderr. Stops cleanly
+    /// on SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Check the audit log's hash chain in a data directory.
+    VerifyAudit {
+        /// The data directory to check.
+        #[arg(long, env = "KUBE_DC_BACKEND_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ElevationMode {
+    /// Org admins read values only inside an elevation window.
+    Enforce,
+    /// Org admins may read values at any time; reads inside a window are tagged with it.
+    TagOnly,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "KUBE_DC_BACKEND_LISTEN")]
+    listen: SocketAddr,
+    /// Where the database and the master key live (created if missing, mode 0700).
+    #[arg(long, env = "KUBE_DC_BACKEND_DATA_DIR")]
+    data_dir: PathBuf,
+    /// OIDC issuer whose tokens are accepted (its discovery document and JWKS are fetched from it).
+    #[arg(long, env = "KUBE_DC_BACKEND_OIDC_ISSUER")]
+    oidc_issuer: String,
+    /// Required `aud` of access tokens.
+    #[arg(long, default_value = "kube-dc", env = "KUBE_DC_BACKEND_AUDIENCE")]
+    audience: String,
+    /// YAML file mapping groups and users to project roles and org admins.
+    #[arg(long, env = "KUBE_DC_BACKEND_BINDINGS")]
+    bindings: PathBuf,
+    /// Folder of Kubernetes manifests (multi-document YAML) modelling each project's
+    /// Secrets and workloads; a document without a namespace takes its subfolder's name.
+    #[arg(long, env = "KUBE_DC_BACKEND_MANIFESTS")]
+    manifests: Option<PathBuf>,
+    /// Length of an org-admin elevation window, in seconds.
+    #[arg(long, default_value_t = 900, env = "KUBE_DC_BACKEND_ELEVATION_TTL")]
+    elevation_ttl: u64,
+    /// Whether org admins need an elevation window to read values.
+    #[arg(long, value_enum, default_value = "enforce")]
+    elevation_mode: ElevationMode,
+    /// How often to check for due password rotations, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    rotation_tick_ms: u64,
+    /// CA certificate (PEM) to trust for the issuer, in addition to the system roots.
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KUBE_DC_BACKEND_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let res = match cli.command {
+        Command::Serve(a) => rt.block_on(serve(a)),
+        Command::VerifyAudit { data_dir } => verify(data_dir),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kube-dc-backend: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn verify(data_dir: PathBuf) -> Result<(), String> {
+    let b = Backend::open(
+        Config::new(data_dir),
+        Authenticator::Fixed(Default::default()),
+        Bindings::default(),
+    )?;
+    match b.store.verify_audit().map_err(|e| e.to_string())? {
+        Ok(n) => {
+            println!("audit chain intact: {n} events");
+            Ok(())
+        }
+        Err((seq, why)) => Err(format!("audit chain broken at event {seq}: {why}")),
+    }
+}
+
+async fn serve(a: ServeArgs) -> Result<(), String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let bindings = Bindings::load(&a.bindings)?;
+    let mut http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(ca) = &a.ca_cert {
+        let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
+        let cert =
+            reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", ca.display()))?;
+        http = http.add_root_certificate(cert);
+    }
+    let http = http.build().map_err(|e| format!("HTTP client: {e}"))?;
+    let mut config = Config::new(&a.data_dir);
+    config.manifests_dir = a.manifests.clone();
+    config.elevation_ttl = Duration::from_secs(a.elevation_ttl);
+    config.enforce_elevation = matches!(a.elevation_mode, ElevationMode::Enforce);
+    config.fault = std::env::var("KUBE_DC_BACKEND_FAULT")
+        .ok()
+        .filter(|s| !s.is_empty());
+    config.master_key = std::env::var(kube_dc_backend::crypto::MASTER_KEY_ENV).ok();
+    let auth = Authenticator::Oidc(Arc::new(OidcVerifier::new(
+        &a.oidc_issuer,
+        &a.audience,
+        http,
+    )));
+    let backend = Backend::open(config, auth, bindings)?;
+
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", a.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let ticker = {
+        let b = backend.clone();
+        let every = Duration::from_millis(a.rotation_tick_ms.max(50));
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(every);
+            loop {
+                iv.tick().await;
+                rotation::run_due(&b).await;
+            }
+        })
+    };
+    let app = backend
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    println!(
+        "{}",
+        serde_json::json!({"ready": true, "url": format!("http://{addr}")})
+    );
+    tracing::info!(
+        "listening on http://{addr}, data in {}",
+        a.data_dir.display()
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    ticker.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,1011 @@
+//! Durable state in one SQLite database (WAL mode) under the data directory.
+//!
+//! Several processes may open the same directory at once (parallel CLI
+//! invocations on the local context): every write runs in a `BEGIN
+//! IMMEDIATE` transaction, so version numbers are assigned under SQLite's
+//! write lock and no concurrent writer can lose a version. Values are only
+//! ever stored sealed by [`Cipher`]; `secure_delete` overwrites freed pages so
+//! a destroyed version's ciphertext does not linger in the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::crypto::Cipher;
+use crate::wire::{Data, Grant, Rotation, SyncSpec, VersionInfo};
+
+pub const DEFAULT_MAX_VERSIONS: u32 = 10;
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storage error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A ManagedSecret row joined with its KV metadata.
+#[derive(Clone, Debug)]
+pub struct SecretRecord {
+    pub namespace: String,
+    pub name: String,
+    pub kind: String,
+    pub description: Option<String>,
+    pub sync: SyncSpec,
+    pub rotation: Option<Rotation>,
+    pub imported_from: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_synced: Option<i64>,
+    pub last_rotated: Option<i64>,
+    pub next_rotation: Option<i64>,
+    pub deleted_at: Option<i64>,
+    pub kv: Option<KvMeta>,
+    /// Whether the current version still holds values (not destroyed).
+    pub current_readable: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct KvMeta {
+    pub current_version: u64,
+    pub max_versions: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub struct NewSecret {
+    pub namespace: String,
+    pub name: String,
+    pub kind: String,
+    pub description: Option<String>,
+    pub sync: SyncSpec,
+    pub rotation: Option<Rotation>,
+    pub rotation_interval: Option<Duration>,
+    pub imported_from: Option<String>,
+}
+
+pub struct VersionData {
+    pub version: u64,
+    pub created_at: i64,
+    pub data: Data,
+}
+
+/// One audit row as stored.
+pub struct AuditRow {
+    pub seq: i64,
+    pub ts: i64,
+    pub body: Map<String, Value>,
+}
+
+#[derive(Default, Clone, Debug)]
+pub struct AuditFilter {
+    pub org: String,
+    pub project: Option<String>,
+    pub service: Option<String>,
+    pub actor: Option<String>,
+    pub result: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub limit: Option<usize>,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+    cipher: Cipher,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS managed_secrets (
+    namespace     TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    type          TEXT NOT NULL,
+    description   TEXT,
+    sync          TEXT NOT NULL,
+    rotation      TEXT,
+    imported_from TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    last_synced   INTEGER,
+    last_rotated  INTEGER,
+    next_rotation INTEGER,
+    deleted_at    INTEGER,
+    PRIMARY KEY (namespace, name)
+);
+CREATE TABLE IF NOT EXISTS kv_meta (
+    namespace       TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    current_version INTEGER NOT NULL,
+    max_versions    INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (namespace, name)
+);
+CREATE TABLE IF NOT EXISTS kv_versions (
+    namespace  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    nonce      BLOB,
+    ciphertext BLOB,
+    destroyed  INTEGER NOT NULL DEFAULT 0,
+    destroyed_at INTEGER,
+    PRIMARY KEY (namespace, name, version)
+);
+CREATE TABLE IF NOT EXISTS elevations (
+    id          TEXT PRIMARY KEY,
+    user        TEXT NOT NULL,
+    org         TEXT NOT NULL,
+    project     TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    granted_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    released_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts          INTEGER NOT NULL,
+    org         TEXT NOT NULL,
+    project     TEXT,
+    service     TEXT NOT NULL,
+    result      TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    actor_email TEXT NOT NULL,
+    actor_sub   TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_org_seq ON audit (org, seq);
+"#;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn aad(ns: &str, name: &str, version: u64) -> Vec<u8> {
+    format!("{ns}\0{name}\0{version}").into_bytes()
+}
+
+impl Store {
+    pub const DB_FILE: &'static str = "kube-dc.db";
+
+    pub fn open(dir: &Path, cipher: Cipher) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join(Self::DB_FILE);
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Schema creation is idempotent; run it under the write lock so two
+        // processes opening a fresh directory at once do not trip over it.
+        {
+            let mut conn = conn;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(SCHEMA)?;
+            tx.commit()?;
+            Ok(Self {
+                conn: Mutex::new(conn),
+                cipher,
+                path,
+            })
+        }
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    }
+
+    /// Moves everything from the WAL into the main file and truncates the
+    /// WAL, so erased pages are not kept in the log either.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.read(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+    }
+
+    // ---- managed secrets ------------------------------------------------
+
+    pub fn list(&self, ns: &str) -> Result<Vec<SecretRecord>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!(
+                "{SELECT_SECRET} WHERE m.namespace = ?1 AND m.deleted_at IS NULL ORDER BY m.name"
+            ))?;
+            let rows = st.query_map(params![ns], secret_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The secret, if it exists and is not soft-deleted.
+    pub fn get(&self, ns: &str, name: &str) -> Result<Option<SecretRecord>> {
+        self.read(|c| get_any(c, ns, name))
+            .map(|r| r.filter(|s| s.deleted_at.is_none()))
+    }
+
+    pub fn get_including_deleted(&self, ns: &str, name: &str) -> Result<Option<SecretRecord>> {
+        self.read(|c| get_any(c, ns, name))
+    }
+
+    /// Creates the ManagedSecret and, if given, its first version, in one
+    /// transaction. `fault` is called between the two steps (tests inject a
+    /// failure there to prove the rollback).
+    pub fn create(
+        &self,
+        new: NewSecret,
+        data: Option<&Data>,
+        now: i64,
+        fault: impl FnOnce() -> Result<()>,
+    ) -> Result<SecretRecord> {
+        self.write(|tx| {
+            if let Some(existing) = get_any(tx, &new.namespace, &new.name)? {
+                return Err(StoreError::Conflict(if existing.deleted_at.is_some() {
+                    format!(
+                        "secret {:?} was soft-deleted and its history is kept: restore it \
+                         (kube-dc secrets restore {}) or destroy it first",
+                        new.name, new.name
+                    )
+                } else {
+                    format!("secret {:?} already exists", new.name)
+                }));
+            }
+            let next_rotation = match (&new.rotation, new.rotation_interval) {
+                (Some(r), Some(iv)) if r.enabled => Some(now + iv.as_millis() as i64),
+                _ => None,
+            };
+            tx.execute(
+                "INSERT INTO managed_secrets (namespace, name, type, description, sync, rotation,
+                    imported_from, created_at, updated_at, next_rotation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+                params![
+                    new.namespace,
+                    new.name,
+                    new.kind,
+                    new.description,
+                    json(&new.sync),
+                    new.rotation.as_ref().map(json),
+                    new.imported_from,
+                    now,
+                    next_rotation,
+                ],
+            )?;
+            // A brand-new secret has no KV history; a leftover from a destroyed
+            // one was already removed by destroy.
+            tx.execute(
+                "DELETE FROM kv_versions WHERE namespace = ?1 AND name = ?2",
+                params![new.namespace, new.name],
+            )?;
+            tx.execute(
+                "DELETE FROM kv_meta WHERE namespace = ?1 AND name = ?2",
+                params![new.namespace, new.name],
+            )?;
+            if let Some(data) = data {
+                self.write_version(tx, &new.namespace, &new.name, data, None, now)?;
+                if new.rotation.as_ref().is_some_and(|r| r.enabled) {
+                    tx.execute(
+                        "UPDATE managed_secrets SET last_rotated = ?3 WHERE namespace = ?1 AND name = ?2",
+                        params![new.namespace, new.name, now],
+                    )?;
+                }
+            }
+            mark_synced(tx, &new.namespace, &new.name, now)?;
+            fault()?;
+            get_any(tx, &new.namespace, &new.name)?
+                .ok_or_else(|| StoreError::Internal("created row vanished".into()))
+        })
+    }
+
+    /// Writes a new version. `cas`: the version the caller expects to be
+    /// current (0 = the secret must have no version yet).
+    pub fn put_values(
+        &self,
+        ns: &str,
+        name: &str,
+        data: &Data,
+        cas: Option<u64>,
+        now: i64,
+    ) -> Result<u64> {
+        self.write(|tx| {
+            require_live(tx, ns, name)?;
+            let v = self.write_version(tx, ns, name, data, cas, now)?;
+            tx.execute(
+                "UPDATE managed_secrets SET updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
+                params![ns, name, now],
+            )?;
+            mark_synced(tx, ns, name, now)?;
+            Ok(v)
+        })
+    }
+
+    fn write_version(
+        &self,
+        tx: &Transaction,
+        ns: &str,
+        name: &str,
+        data: &Data,
+        cas: Option<u64>,
+        now: i64,
+    ) -> Result<u64> {
+        let meta: Option<(u64, u32)> = tx
+            .query_row(
+                "SELECT current_version, max_versions FROM kv_meta WHERE namespace = ?1 AND name = ?2",
+                params![ns, name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (current, max_versions) = meta.unwrap_or((0, DEFAULT_MAX_VERSIONS));
+        if let Some(expected) = cas
+            && expected != current
+        {
+            return Err(StoreError::Conflict(format!(
+                "check-and-set failed: the current version is {current}, not {expected}"
+            )));
+        }
+        let version = current + 1;
+        let plain = Zeroizing::new(
+            serde_json::to_vec(data).map_err(|e| StoreError::Internal(e.to_string()))?,
+        );
+        let (nonce, ct) = self.cipher.seal(&plain, &aad(ns, name, version));
+        tx.execute(
+            "INSERT INTO kv_versions (namespace, name, version, created_at, nonce, ciphertext)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![ns, name, version, now, nonce, ct],
+        )?;
+        tx.execute(
+            "INSERT INTO kv_meta (namespace, name, current_version, max_versions, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT (namespace, name) DO UPDATE SET current_version = ?3, updated_at = ?5",
+            params![ns, name, version, max_versions, now],
+        )?;
+        // History window: keep the newest `max_versions`.
+        tx.execute(
+            "DELETE FROM kv_versions WHERE namespace = ?1 AND name = ?2 AND version <= ?3",
+            params![ns, name, version as i64 - max_versions as i64],
+        )?;
+        Ok(version)
+    }
+
+    /// Reads one version (the current one when `version` is None).
+    /// `Ok(None)`: the secret has no readable value at that version.
+    pub fn read_version(
+        &self,
+        ns: &str,
+        name: &str,
+        version: Option<u64>,
+    ) -> Result<Option<VersionData>> {
+        self.read(|c| {
+            let current: Option<u64> = c
+                .query_row(
+                    "SELECT current_version FROM kv_meta WHERE namespace = ?1 AND name = ?2",
+                    params![ns, name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(current) = current else {
+                if let Some(v) = version {
+                    return Err(StoreError::NotFound(format!(
+                        "secret {name:?} has no version {v} (it has no versions yet)"
+                    )));
+                }
+                return Ok(None);
+            };
+            let want = version.unwrap_or(current);
+            let row: Option<(i64, Option<Vec<u8>>, Option<Vec<u8>>, bool)> = c
+                .query_row(
+                    "SELECT created_at, nonce, ciphertext, destroyed FROM kv_versions
+                     WHERE namespace = ?1 AND name = ?2 AND version = ?3",
+                    params![ns, name, want],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            match row {
+                None if version.is_some() => Err(StoreError::NotFound(format!(
+                    "secret {name:?} has no version {want} (current is {current}; older versions \
+                     may have left the history window)"
+                ))),
+                None => Ok(None),
+                Some((_, _, _, true)) if version.is_some() => Err(StoreError::NotFound(format!(
+                    "version {want} of secret {name:?} was destroyed"
+                ))),
+                Some((_, _, _, true)) => Ok(None),
+                Some((created_at, Some(nonce), Some(ct), false)) => {
+                    let plain = Zeroizing::new(
+                        self.cipher
+                            .open(&nonce, &ct, &aad(ns, name, want))
+                            .map_err(StoreError::Internal)?,
+                    );
+                    let data: Data = serde_json::from_slice(&plain).map_err(|e| {
+                        StoreError::Internal(format!("stored value is corrupt: {e}"))
+                    })?;
+                    Ok(Some(VersionData {
+                        version: want,
+                        created_at,
+                        data,
+                    }))
+                }
+                Some(_) => Err(StoreError::Internal(
+                    "stored version has no ciphertext".into(),
+                )),
+            }
+        })
+    }
+
+    pub fn versions(&self, ns: &str, name: &str) -> Result<Vec<VersionInfo>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT version, created_at, destroyed, destroyed_at FROM kv_versions
+                 WHERE namespace = ?1 AND name = ?2 ORDER BY version",
+            )?;
+            let rows = st.query_map(params![ns, name], |r| {
+                let destroyed_at: Option<i64> = r.get(3)?;
+                Ok(VersionInfo {
+                    version: r.get(0)?,
+                    created_time: rfc3339(r.get(1)?),
+                    destroyed: r.get(2)?,
+                    deletion_time: destroyed_at.map(rfc3339),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    pub fn destroy_version(&self, ns: &str, name: &str, version: u64, now: i64) -> Result<()> {
+        self.write(|tx| {
+            require_live(tx, ns, name)?;
+            let n = tx.execute(
+                "UPDATE kv_versions SET nonce = NULL, ciphertext = NULL, destroyed = 1, destroyed_at = ?4
+                 WHERE namespace = ?1 AND name = ?2 AND version = ?3 AND destroyed = 0",
+                params![ns, name, version, now],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "secret {name:?} has no version {version} that is not already destroyed"
+                )));
+            }
+            Ok(())
+        })?;
+        self.checkpoint()
+    }
+
+    pub fn soft_delete(&self, ns: &str, name: &str, now: i64) -> Result<()> {
+        self.write(|tx| {
+            require_live(tx, ns, name)?;
+            tx.execute(
+                "UPDATE managed_secrets SET deleted_at = ?3, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
+                params![ns, name, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Erases the resource and every stored version. Works on a soft-deleted
+    /// secret too (that is how its kept history is finally removed).
+    pub fn destroy(&self, ns: &str, name: &str) -> Result<()> {
+        self.write(|tx| {
+            if get_any(tx, ns, name)?.is_none() {
+                return Err(not_found(name));
+            }
+            for table in ["kv_versions", "kv_meta", "managed_secrets"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE namespace = ?1 AND name = ?2"),
+                    params![ns, name],
+                )?;
+            }
+            Ok(())
+        })?;
+        self.checkpoint()
+    }
+
+    pub fn restore(&self, ns: &str, name: &str, now: i64) -> Result<SecretRecord> {
+        self.write(|tx| {
+            match get_any(tx, ns, name)? {
+                None => return Err(not_found(name)),
+                Some(s) if s.deleted_at.is_none() => {
+                    return Err(StoreError::Conflict(format!(
+                        "secret {name:?} is not deleted; there is nothing to restore"
+                    )));
+                }
+                Some(_) => {}
+            }
+            tx.execute(
+                "UPDATE managed_secrets SET deleted_at = NULL, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
+                params![ns, name, now],
+            )?;
+            mark_synced(tx, ns, name, now)?;
+            get_any(tx, ns, name)?.ok_or_else(|| not_found(name))
+        })
+    }
+
+    pub fn update_sync(
+        &self,
+        ns: &str,
+        name: &str,
+        sync: &SyncSpec,
+        now: i64,
+    ) -> Result<SecretRecord> {
+        self.write(|tx| {
+            require_live(tx, ns, name)?;
+            tx.execute(
+                "UPDATE managed_secrets SET sync = ?3, updated_at = ?4 WHERE namespace = ?1 AND name = ?2",
+                params![ns, name, json(sync), now],
+            )?;
+            mark_synced(tx, ns, name, now)?;
+            get_any(tx, ns, name)?.ok_or_else(|| not_found(name))
+        })
+    }
+
+    pub fn update_spec(
+        &self,
+        ns: &str,
+        name: &str,
+        description: Option<&str>,
+        rotation: Option<(&Rotation, Duration)>,
+        now: i64,
+    ) -> Result<SecretRecord> {
+        self.write(|tx| {
+            require_live(tx, ns, name)?;
+            if let Some(d) = description {
+                tx.execute(
+                    "UPDATE managed_secrets SET description = ?3 WHERE namespace = ?1 AND name = ?2",
+                    params![ns, name, d],
+                )?;
+            }
+            if let Some((r, iv)) = rotation {
+                let next = r.enabled.then(|| now + iv.as_millis() as i64);
+                tx.execute(
+                    "UPDATE managed_secrets SET rotation = ?3, next_rotation = ?4 WHERE namespace = ?1 AND name = ?2",
+                    params![ns, name, json(r), next],
+                )?;
+            }
+            tx.execute(
+                "UPDATE managed_secrets SET updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
+                params![ns, name, now],
+            )?;
+            get_any(tx, ns, name)?.ok_or_else(|| not_found(name))
+        })
+    }
+
+    /// Secrets whose rotation is due, across all namespaces.
+    pub fn due_rotations(&self, now: i64) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT namespace, name FROM managed_secrets
+                 WHERE deleted_at IS NULL AND next_rotation IS NOT NULL AND next_rotation <= ?1",
+            )?;
+            let rows = st.query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Writes a generated version if the rotation is still due (another
+    /// process may have done it already). Returns the new version.
+    pub fn rotate_if_due(
+        &self,
+        ns: &str,
+        name: &str,
+        now: i64,
+        generate: impl FnOnce(&Rotation) -> Data,
+    ) -> Result<Option<u64>> {
+        self.write(|tx| {
+            let Some(rec) = get_any(tx, ns, name)? else {
+                return Ok(None);
+            };
+            let (Some(rotation), Some(next)) = (rec.rotation.as_ref(), rec.next_rotation) else {
+                return Ok(None);
+            };
+            if rec.deleted_at.is_some() || !rotation.enabled || next > now {
+                return Ok(None);
+            }
+            let interval =
+                crate::validate::parse_interval(&rotation.interval).map_err(StoreError::Invalid)?;
+            let data = generate(rotation);
+            let v = self.write_version(tx, ns, name, &data, None, now)?;
+            tx.execute(
+                "UPDATE managed_secrets SET last_rotated = ?3, next_rotation = ?4, updated_at = ?3
+                 WHERE namespace = ?1 AND name = ?2",
+                params![ns, name, now, now + interval.as_millis() as i64],
+            )?;
+            mark_synced(tx, ns, name, now)?;
+            Ok(Some(v))
+        })
+    }
+
+    // ---- elevations -----------------------------------------------------
+
+    pub fn elevate(
+        &self,
+        user: &str,
+        org: &str,
+        project: &str,
+        reason: &str,
+        ttl: Duration,
+        now: i64,
+    ) -> Result<Grant> {
+        self.write(|tx| {
+            // A new elevation replaces the caller's active one.
+            tx.execute(
+                "UPDATE elevations SET released_at = ?4
+                 WHERE user = ?1 AND org = ?2 AND project = ?3 AND released_at IS NULL AND expires_at > ?4",
+                params![user, org, project, now],
+            )?;
+            let id = uuid::Uuid::new_v4().to_string();
+            let expires = now + ttl.as_millis() as i64;
+            tx.execute(
+                "INSERT INTO elevations (id, user, org, project, reason, granted_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, user, org, project, reason, now, expires],
+            )?;
+            Ok(grant(&id, user, org, project, reason, now, expires, None))
+        })
+    }
+
+    pub fn active_elevation(
+        &self,
+        user: &str,
+        org: &str,
+        project: &str,
+        now: i64,
+    ) -> Result<Option<Grant>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                &format!(
+                    "{SELECT_GRANT} WHERE user = ?1 AND org = ?2 AND project = ?3
+                  AND released_at IS NULL AND expires_at > ?4 ORDER BY granted_at DESC LIMIT 1"
+                ),
+                params![user, org, project, now],
+                grant_from_row,
+            )
+            .optional()?)
+        })
+    }
+
+    pub fn release(&self, user: &str, org: &str, project: &str, now: i64) -> Result<Option<Grant>> {
+        self.write(|tx| {
+            let g = tx
+                .query_row(
+                    &format!(
+                        "{SELECT_GRANT} WHERE user = ?1 AND org = ?2 AND project = ?3
+                      AND released_at IS NULL AND expires_at > ?4 ORDER BY granted_at DESC LIMIT 1"
+                    ),
+                    params![user, org, project, now],
+                    grant_from_row,
+                )
+                .optional()?;
+            let Some(mut g) = g else { return Ok(None) };
+            tx.execute(
+                "UPDATE elevations SET released_at = ?2 WHERE id = ?1",
+                params![g.elevation_id, now],
+            )?;
+            g.released_at = Some(rfc3339(now));
+            Ok(Some(g))
+        })
+    }
+
+    pub fn active_elevations(&self, org: &str, now: i64) -> Result<Vec<Grant>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!(
+                "{SELECT_GRANT} WHERE org = ?1 AND released_at IS NULL AND expires_at > ?2 ORDER BY granted_at"
+            ))?;
+            let rows = st.query_map(params![org, now], grant_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    // ---- audit ----------------------------------------------------------
+
+    /// Appends one event to the hash chain, durably (the transaction commits
+    /// with `synchronous=FULL` before this returns).
+    #[allow(clippy::too_many_arguments)]
+    pub fn append_audit(
+        &self,
+        ts: i64,
+        org: &str,
+        project: Option<&str>,
+        service: &str,
+        result: &str,
+        actor: (&str, &str, &str),
+        body: &Map<String, Value>,
+    ) -> Result<i64> {
+        let body_text =
+            serde_json::to_string(body).map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.write(|tx| {
+            let prev: String = tx
+                .query_row("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+                .optional()?
+                .unwrap_or_else(|| GENESIS_HASH.to_string());
+            let hash = chain_hash(&prev, ts, &body_text);
+            tx.execute(
+                "INSERT INTO audit (ts, org, project, service, result, actor, actor_email, actor_sub, body, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![ts, org, project, service, result, actor.0, actor.1, actor.2, body_text, prev, hash],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// Events matching the filter, newest first.
+    pub fn query_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRow>> {
+        let mut out = Vec::new();
+        self.scan_audit(f, true, |row| {
+            out.push(row);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `each` for every matching event, one row at a time, without
+    /// collecting them; `each` returns false to stop early.
+    pub fn scan_audit(
+        &self,
+        f: &AuditFilter,
+        newest_first: bool,
+        mut each: impl FnMut(AuditRow) -> bool,
+    ) -> Result<()> {
+        let mut sql =
+            String::from("SELECT seq, ts, body, prev_hash, hash FROM audit WHERE org = ?1");
+        let mut args: Vec<rusqlite::types::Value> = vec![f.org.clone().into()];
+        let mut push = |cond: &str, v: rusqlite::types::Value, sql: &mut String| {
+            args.push(v);
+            sql.push_str(&cond.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(p) = &f.project {
+            push(" AND project = ?", p.clone().into(), &mut sql);
+        }
+        if let Some(s) = &f.service {
+            push(" AND service = ?", s.clone().into(), &mut sql);
+        }
+        if let Some(r) = &f.result {
+            push(" AND result = ?", r.clone().into(), &mut sql);
+        }
+        if let Some(a) = &f.actor {
+            push(
+                " AND (instr(lower(actor), ?) > 0 OR instr(lower(actor_email), ?) > 0 OR instr(lower(actor_sub), ?) > 0)",
+                a.to_lowercase().into(),
+                &mut sql,
+            );
+        }
+        if let Some(s) = f.since_ms {
+            push(" AND ts >= ?", s.into(), &mut sql);
+        }
+        if let Some(u) = f.until_ms {
+            push(" AND ts <= ?", u.into(), &mut sql);
+        }
+        sql.push_str(if newest_first {
+            " ORDER BY seq DESC"
+        } else {
+            " ORDER BY seq ASC"
+        });
+        if let Some(l) = f.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        self.read(|c| {
+            let mut st = c.prepare(&sql)?;
+            let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
+            while let Some(r) = rows.next()? {
+                let text: String = r.get(2)?;
+                let mut body: Map<String, Value> = serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Internal(format!("audit row is corrupt: {e}")))?;
+                let seq: i64 = r.get(0)?;
+                body.insert("seq".into(), seq.into());
+                body.insert("prev_hash".into(), Value::String(r.get(3)?));
+                body.insert("hash".into(), Value::String(r.get(4)?));
+                if !each(AuditRow {
+                    seq,
+                    ts: r.get(1)?,
+                    body,
+                }) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Recomputes the whole chain. `Ok(n)`: n events, all intact;
+    /// `Err(seq)`: the first event whose hash or link does not match.
+    pub fn verify_audit(&self) -> Result<std::result::Result<u64, (i64, String)>> {
+        self.read(|c| {
+            let mut st =
+                c.prepare("SELECT seq, ts, body, prev_hash, hash FROM audit ORDER BY seq")?;
+            let mut rows = st.query([])?;
+            let mut prev = GENESIS_HASH.to_string();
+            let mut n = 0u64;
+            while let Some(r) = rows.next()? {
+                let seq: i64 = r.get(0)?;
+                let ts: i64 = r.get(1)?;
+                let body: String = r.get(2)?;
+                let prev_hash: String = r.get(3)?;
+                let hash: String = r.get(4)?;
+                if prev_hash != prev {
+                    return Ok(Err((
+                        seq,
+                        "its prev_hash does not match the previous event".into(),
+                    )));
+                }
+                if chain_hash(&prev_hash, ts, &body) != hash {
+                    return Ok(Err((seq, "its content does not match its hash".into())));
+                }
+                prev = hash;
+                n += 1;
+            }
+            Ok(Ok(n))
+        })
+    }
+
+    /// Raw access for tests that tamper with the log.
+    #[doc(hidden)]
+    pub fn execute_raw(&self, sql: &str) -> Result<usize> {
+        self.read(|c| Ok(c.execute(sql, [])?))
+    }
+}
+
+pub fn chain_hash(prev: &str, ts: i64, body: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(ts.to_string().as_bytes());
+    h.update(b"\n");
+    h.update(body.as_bytes());
+    hex::encode(h.finalize())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn not_found(name: &str) -> StoreError {
+    StoreError::NotFound(format!("secret {name:?} not found"))
+}
+
+fn require_live(c: &Connection, ns: &str, name: &str) -> Result<SecretRecord> {
+    match get_any(c, ns, name)? {
+        Some(s) if s.deleted_at.is_none() => Ok(s),
+        Some(_) => Err(StoreError::NotFound(format!(
+            "secret {name:?} is soft-deleted; restore it first (kube-dc secrets restore {name})"
+        ))),
+        None => Err(not_found(name)),
+    }
+}
+
+fn mark_synced(c: &Connection, ns: &str, name: &str, now: i64) -> Result<()> {
+    c.execute(
+        "UPDATE managed_secrets SET last_synced = ?3 WHERE namespace = ?1 AND name = ?2",
+        params![ns, name, now],
+    )?;
+    Ok(())
+}
+
+const SELECT_SECRET: &str = "SELECT m.namespace, m.name, m.type, m.description, m.sync, m.rotation,
+    m.imported_from, m.created_at, m.updated_at, m.last_synced, m.last_rotated, m.next_rotation,
+    m.deleted_at, k.current_version, k.max_versions, k.created_at, k.updated_at,
+    (SELECT v.destroyed = 0 FROM kv_versions v WHERE v.namespace = m.namespace AND v.name = m.name
+        AND v.version = k.current_version)
+    FROM managed_secrets m LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name";
+
+fn get_any(c: &Connection, ns: &str, name: &str) -> Result<Option<SecretRecord>> {
+    Ok(c.query_row(
+        &format!("{SELECT_SECRET} WHERE m.namespace = ?1 AND m.name = ?2"),
+        params![ns, name],
+        secret_from_row,
+    )
+    .optional()?)
+}
+
+fn secret_from_row(r: &Row) -> rusqlite::Result<SecretRecord> {
+    let sync: String = r.get(4)?;
+    let rotation: Option<String> = r.get(5)?;
+    let current: Option<u64> = r.get(13)?;
+    Ok(SecretRecord {
+        namespace: r.get(0)?,
+        name: r.get(1)?,
+        kind: r.get(2)?,
+        description: r.get(3)?,
+        sync: serde_json::from_str(&sync).unwrap_or_default(),
+        rotation: rotation.and_then(|t| serde_json::from_str(&t).ok()),
+        imported_from: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+        last_synced: r.get(9)?,
+        last_rotated: r.get(10)?,
+        next_rotation: r.get(11)?,
+        deleted_at: r.get(12)?,
+        kv: match current {
+            Some(cv) => Some(KvMeta {
+                current_version: cv,
+                max_versions: r.get(14)?,
+                created_at: r.get(15)?,
+                updated_at: r.get(16)?,
+            }),
+            None => None,
+        },
+        current_readable: r.get::<_, Option<bool>>(17)?.unwrap_or(false),
+    })
+}
+
+const SELECT_GRANT: &str =
+    "SELECT id, user, org, project, reason, granted_at, expires_at, released_at FROM elevations";
+
+#[allow(clippy::too_many_arguments)]
+fn grant(
+    id: &str,
+    user: &str,
+    org: &str,
+    project: &str,
+    reason: &str,
+    granted: i64,
+    expires: i64,
+    released: Option<i64>,
+) -> Grant {
+    Grant {
+        elevation_id: id.into(),
+        user: user.into(),
+        org: org.into(),
+        project: project.into(),
+        reason: reason.into(),
+        granted_at: rfc3339(granted),
+        expires_at: rfc3339(expires),
+        ttl_seconds: ((expires - granted) / 1000).max(0),
+        released_at: released.map(rfc3339),
+    }
+}
+
+fn grant_from_row(r: &Row) -> rusqlite::Result<Grant> {
+    Ok(grant(
+        &r.get::<_, String>(0)?,
+        &r.get::<_, String>(1)?,
+        &r.get::<_, String>(2)?,
+        &r.get::<_, String>(3)?,
+        &r.get::<_, String>(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+/// The key → value map of a secret for the KV layer, as a BTreeMap for
+/// deterministic serialisation.
+pub type Values = BTreeMap<String, String>;

@@ -1,0 +1,191 @@
+//! Input rules shared by the backend and the CLI: Kubernetes names and
+//! Secret keys, CRD interval syntax, the value size limit.
+
+use std::time::Duration;
+
+/// Kubernetes caps a Secret's total data at 1 MiB; so do we.
+pub const MAX_TOTAL_VALUE_BYTES: usize = 1024 * 1024;
+pub const MAX_DESCRIPTION_CHARS: usize = 256;
+pub const MAX_NAME_LEN: usize = 253;
+
+/// A DNS-1123 subdomain: lowercase alphanumerics, `-` and `.`, starting and
+/// ending with an alphanumeric, at most 253 characters.
+pub fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "invalid {what} {name:?}: {why} (use lowercase letters, digits, '-' and '.', \
+             starting and ending with a letter or digit, at most {MAX_NAME_LEN} characters)"
+        ))
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return bad("it is too long");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
+        return bad("it has a character that is not allowed");
+    }
+    let first = name.as_bytes()[0];
+    let last = name.as_bytes()[name.len() - 1];
+    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
+        return bad("it must start and end with a letter or digit");
+    }
+    Ok(())
+}
+
+/// A Kubernetes Secret data key: `[-._a-zA-Z0-9]+`, at most 253 characters,
+/// and not `.` or `..`.
+pub fn check_key(key: &str) -> Result<(), String> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_NAME_LEN
+        && key != "."
+        && key != ".."
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid key {key:?}: a Secret key may contain only letters, digits, '-', '_' and '.' \
+             (at most {MAX_NAME_LEN} characters, not '.' or '..')"
+        ))
+    }
+}
+
+pub fn check_type(kind: &str) -> Result<(), String> {
+    if crate::wire::SECRET_TYPES.contains(&kind) {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid type {kind:?}: use one of {}",
+            crate::wire::SECRET_TYPES.join(", ")
+        ))
+    }
+}
+
+/// Parses the CRD's interval syntax, `^[1-9][0-9]*(d|h|m|s|ms|us|ns)` repeated,
+/// e.g. `90d`, `1h30m`, `2s`.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let err = || {
+        format!(
+            "invalid interval {text:?}: write a whole number followed by a unit \
+             (d, h, m, s, ms, us, ns), e.g. 90d, 1h30m, 45s"
+        )
+    };
+    if text.is_empty() {
+        return Err(err());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || rest.as_bytes()[0] == b'0' {
+            return Err(err());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
+        rest = &rest[digits..];
+        let (unit, len) = if rest.starts_with("ms") {
+            (Duration::from_millis(1), 2)
+        } else if rest.starts_with("us") {
+            (Duration::from_micros(1), 2)
+        } else if rest.starts_with("ns") {
+            (Duration::from_nanos(1), 2)
+        } else if rest.starts_with('d') {
+            (Duration::from_secs(86_400), 1)
+        } else if rest.starts_with('h') {
+            (Duration::from_secs(3_600), 1)
+        } else if rest.starts_with('m') {
+            (Duration::from_secs(60), 1)
+        } else if rest.starts_with('s') {
+            (Duration::from_secs(1), 1)
+        } else {
+            return Err(err());
+        };
+        rest = &rest[len..];
+        let part = unit.checked_mul(u32::try_from(n).map_err(|_| err())?);
+        total = part.and_then(|p| total.checked_add(p)).ok_or_else(err)?;
+    }
+    Ok(total)
+}
+
+/// `refreshInterval`: the CRD syntax, between 1 minute and 24 hours.
+pub fn check_refresh_interval(text: &str) -> Result<Duration, String> {
+    let d = parse_interval(text)?;
+    if d < Duration::from_secs(60) || d > Duration::from_secs(86_400) {
+        return Err(format!(
+            "invalid refresh interval {text:?}: it must be between 1m and 24h"
+        ));
+    }
+    Ok(d)
+}
+
+pub const CHARSETS: &[&str] = &["alnum", "alnum-symbol", "hex"];
+
+pub fn check_rotation(r: &crate::wire::Rotation) -> Result<Duration, String> {
+    if !(8..=128).contains(&r.generator.length) {
+        return Err(format!(
+            "invalid generator length {}: it must be between 8 and 128",
+            r.generator.length
+        ));
+    }
+    if !CHARSETS.contains(&r.generator.charset.as_str()) {
+        return Err(format!(
+            "invalid generator charset {:?}: use one of {}",
+            r.generator.charset,
+            CHARSETS.join(", ")
+        ));
+    }
+    if r.enabled && r.interval.is_empty() {
+        return Err("rotation is enabled but has no interval (e.g. 90d)".into());
+    }
+    if r.interval.is_empty() {
+        return Ok(Duration::ZERO);
+    }
+    parse_interval(&r.interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("name", "db-creds").is_ok());
+        assert!(check_name("name", "a.b-c1").is_ok());
+        for bad in ["", "Db", "-a", "a-", "a_b", "a b", &"a".repeat(254)] {
+            assert!(check_name("name", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys() {
+        for good in ["DATABASE_URL", "tls.crt", "a-b", "_x"] {
+            assert!(check_key(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "ü", "a=b"] {
+            assert!(check_key(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(
+            parse_interval("90d").unwrap(),
+            Duration::from_secs(90 * 86_400)
+        );
+        assert_eq!(parse_interval("1h30m").unwrap(), Duration::from_secs(5_400));
+        assert_eq!(parse_interval("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_interval("250ms").unwrap(), Duration::from_millis(250));
+        for bad in ["", "0s", "1", "h", "1x", "1.5h", "01h", "-1h", "1h "] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        assert!(check_refresh_interval("1h").is_ok());
+        assert!(check_refresh_interval("30s").is_err());
+        assert!(check_refresh_interval("25h").is_err());
+    }
+}
