@@ -126,10 +126,10 @@ mod tests {
     #[test]
     fn round_trip_and_aad_binding() {
         let c = Cipher::new(&[7u8; 32]);
-        let (n, ct) = c.seal(b"pa$$word", b"ns\0a\01");
+        let (n, ct) = c.seal(b"pa$$word", b"ns\x00a\x001");
         assert!(!ct.windows(8).any(|w| w == b"pa$$word"));
-        assert_eq!(c.open(&n, &ct, b"ns\0a\01").unwrap(), b"pa$$word");
-        assert!(c.open(&n, &ct, b"ns\0a\02").is_err());
+        assert_eq!(c.open(&n, &ct, b"ns\x00a\x001").unwrap(), b"pa$$word");
+        assert!(c.open(&n, &ct, b"ns\x00a\x002").is_err());
     }
 
     #[test]

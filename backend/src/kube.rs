@@ -83,7 +83,8 @@ impl Manifests {
         }
     }
 
-    fn add_value(&mut self, value: serde_yaml::Value, default_ns: &str) -> Result<(), String> {
+    fn add_value(&mut self, mut value: serde_yaml::Value, default_ns: &str) -> Result<(), String> {
+        yaml11_file_modes(&mut value);
         let kind = value
             .get("kind")
             .and_then(|k| k.as_str())
@@ -187,6 +188,33 @@ impl Manifests {
                 })
             })
             .collect()
+    }
+}
+
+/// Kubernetes reads manifests as YAML 1.1, where `defaultMode: 0400` is an
+/// octal number; serde_yaml follows YAML 1.2 and reads a string. File-mode
+/// fields are the only octal ones in the API, so convert just those.
+fn yaml11_file_modes(v: &mut serde_yaml::Value) {
+    match v {
+        serde_yaml::Value::Mapping(m) => {
+            for (k, val) in m.iter_mut() {
+                let is_mode = matches!(k.as_str(), Some("defaultMode" | "mode"));
+                if is_mode
+                    && let Some(octal) = val
+                        .as_str()
+                        .and_then(|s| s.strip_prefix('0'))
+                        .filter(|d| !d.is_empty() && d.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+                        .and_then(|d| i64::from_str_radix(d, 8).ok())
+                {
+                    *val = serde_yaml::Value::Number(octal.into());
+                } else {
+                    yaml11_file_modes(val);
+                }
+            }
+        }
+        serde_yaml::Value::Sequence(s) => s.iter_mut().for_each(yaml11_file_modes),
+        serde_yaml::Value::Tagged(t) => yaml11_file_modes(&mut t.value),
+        _ => {}
     }
 }
 
@@ -295,7 +323,7 @@ spec:
           envFrom: [ { secretRef: { name: db-creds } } ]
       volumes:
         - name: creds
-          secret: { secretName: db-creds }
+          secret: { secretName: db-creds, defaultMode: 0400 }
         - name: bundle
           projected:
             sources: [ { secret: { name: db-creds } }, { configMap: { name: x } } ]

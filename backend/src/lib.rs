@@ -10,6 +10,8 @@ pub mod error;
 pub mod kube;
 pub mod rotation;
 pub mod store;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod validate;
 pub mod wire;
 

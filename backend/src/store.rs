@@ -7,7 +7,6 @@
 //! ever stored sealed by [`Cipher`]; `secure_delete` overwrites freed pages so
 //! a destroyed version's ciphertext does not linger in the file.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -78,6 +77,9 @@ pub struct NewSecret {
     pub rotation_interval: Option<Duration>,
     pub imported_from: Option<String>,
 }
+
+/// created_at, nonce, ciphertext, destroyed
+type StoredVersion = (i64, Option<Vec<u8>>, Option<Vec<u8>>, bool);
 
 pub struct VersionData {
     pub version: u64,
@@ -434,7 +436,7 @@ impl Store {
                 return Ok(None);
             };
             let want = version.unwrap_or(current);
-            let row: Option<(i64, Option<Vec<u8>>, Option<Vec<u8>>, bool)> = c
+            let row: Option<StoredVersion> = c
                 .query_row(
                     "SELECT created_at, nonce, ciphertext, destroyed FROM kv_versions
                      WHERE namespace = ?1 AND name = ?2 AND version = ?3",
@@ -1005,7 +1007,3 @@ fn grant_from_row(r: &Row) -> rusqlite::Result<Grant> {
         r.get(7)?,
     ))
 }
-
-/// The key → value map of a secret for the KV layer, as a BTreeMap for
-/// deterministic serialisation.
-pub type Values = BTreeMap<String, String>;

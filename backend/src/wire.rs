@@ -47,7 +47,8 @@ pub type Data = BTreeMap<String, Sensitive>;
 
 pub const SECRET_TYPES: &[&str] = &["opaque", "password", "api-key", "tls", "db-static"];
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Projection settings. Sync is on unless turned off, as in the product.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncSpec {
     #[serde(default = "default_true")]
@@ -58,6 +59,17 @@ pub struct SyncSpec {
     pub refresh_interval: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<String>>,
+}
+
+impl Default for SyncSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            target_secret_name: None,
+            refresh_interval: None,
+            keys: None,
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -421,6 +433,14 @@ mod tests {
             serde_json::to_string(&patch).unwrap(),
             r#"{"enabled":false,"keys":[]}"#
         );
+    }
+
+    #[test]
+    fn sync_defaults_to_enabled() {
+        let c: CreateRequest = serde_json::from_str(r#"{"name":"a"}"#).unwrap();
+        assert!(c.sync.enabled);
+        let c: CreateRequest = serde_json::from_str(r#"{"name":"a","sync":{}}"#).unwrap();
+        assert!(c.sync.enabled);
     }
 
     #[test]
