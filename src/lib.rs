@@ -1,1 +1,67 @@
+//! `kube-dc`: the command-line client of the Kube-DC Secrets Manager.
 
+pub mod api;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod input;
+pub mod output;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::commands::Ctx;
+use crate::error::{CliError, ErrorKind};
+
+/// Parses the command line, runs the command, prints any error, and returns
+/// the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                ErrorKind::Usage.exit_code()
+            } else {
+                0
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    // The runtime is built only after parsing: `--help` and usage errors
+    // never pay for it.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return 1;
+        }
+    };
+    let ctx = Ctx::new(cli.global.clone());
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Secrets(c) => commands::secrets::run(&ctx, c).await,
+            Command::Audit(c) => commands::audit::run(&ctx, c).await.map(|()| 0),
+            Command::Orgs(c) => commands::orgs::run(&ctx, c).await.map(|()| 0),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => report(&e),
+    }
+}
+
+fn report(e: &CliError) -> i32 {
+    if e.is_broken_pipe() {
+        return 0;
+    }
+    eprintln!("error: {e}");
+    for h in &e.hints {
+        eprintln!("hint: {h}");
+    }
+    e.kind.exit_code()
+}

@@ -883,10 +883,7 @@ async fn import_secret(
     .await?;
     let mut s = to_wire(&rec);
     s.kv_version = rec.kv.as_ref().map(|k| k.current_version);
-    s.imported_from = Some(Value::String(format!(
-        "{src_ns}/{}",
-        req.source_secret_name
-    )));
+    s.imported_from = Some(json!({"namespace": src_ns, "name": req.source_secret_name}));
     note = note.with("version", s.kv_version.unwrap_or(0));
     Ok(with_note(Json(s), note))
 }
@@ -995,7 +992,8 @@ async fn consumers(
             secret: t2,
             scanner_version: SCANNER_VERSION.into(),
             cached: false,
-            errors: (!m.errors.is_empty()).then_some(m.errors),
+            errors: (!m.errors.is_empty())
+                .then(|| m.errors.iter().map(|e| json!({"error": e})).collect()),
         })
     })
     .await?;

@@ -221,7 +221,7 @@ pub struct Secret {
     /// Import response only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_version: Option<u64>,
-    /// Import response only: `namespace/name` of the source Secret.
+    /// Import response only: `{"namespace", "name"}` of the source Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<Value>,
 }
@@ -330,8 +330,9 @@ pub struct ConsumersResponse {
     pub scanner_version: String,
     #[serde(default)]
     pub cached: bool,
+    /// Manifests the scanner could not read: objects with at least `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errors: Option<Vec<String>>,
+    pub errors: Option<Vec<Value>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -798,7 +798,10 @@ async fn import_same_and_cross_namespace() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["kvVersion"], 1);
-    assert_eq!(r.body["importedFrom"], "acme-demo/legacy-app-credentials");
+    assert_eq!(
+        r.body["importedFrom"],
+        json!({"namespace": "acme-demo", "name": "legacy-app-credentials"})
+    );
     assert_eq!(r.body["type"], "db-static");
     assert_eq!(r.body["sync"]["enabled"], true);
     assert_eq!(r.body["sync"]["targetSecretName"], "legacy-app-credentials");

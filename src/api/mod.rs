@@ -1,0 +1,738 @@
+//! Typed client of the Secrets Manager API (`CONTRACT.md`).
+//!
+//! Two transports carry the same requests: the embedded backend, called
+//! in-process (the `local` context: no port is opened at all), and HTTP(S)
+//! to a real installation. Everything above the transport — paths, bodies,
+//! error mapping — is shared, so the local context exercises the same code
+//! as production.
+
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use kube_dc_backend::wire::*;
+
+use crate::config::{Backend, Target};
+use crate::error::{CliError, ErrorKind, Result};
+
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::result::Result<Bytes, String>> + Send>>;
+
+enum Transport {
+    Local(axum::Router),
+    Http {
+        http: reqwest::Client,
+        base: String,
+        token: Option<Sensitive>,
+    },
+}
+
+pub struct Client {
+    transport: Transport,
+    verbose: bool,
+    timeout: Duration,
+}
+
+/// A 2xx response, body read in full.
+pub struct Raw {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// A 2xx response whose body is read as it arrives.
+pub struct Streamed {
+    pub status: u16,
+    pub body: ByteStream,
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let host = rest.split('/').next().unwrap_or("");
+    let host = if let Some(h) = host.strip_prefix('[') {
+        h.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+pub fn token_from_env() -> Option<Sensitive> {
+    std::env::var("KUBE_DC_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .map(Sensitive::new)
+}
+
+impl Client {
+    pub fn new(target: &Target, timeout: Duration, verbose: bool) -> Result<Self> {
+        let transport = match &target.backend {
+            Backend::Local { data_dir, user } => {
+                let backend =
+                    kube_dc_backend::Backend::embedded(data_dir, crate::config::LOCAL_ORG, user)
+                        .map_err(|e| CliError::other(format!("local context: {e}")))?;
+                Transport::Local(backend.router())
+            }
+            Backend::Remote { base_url } => {
+                if !base_url.starts_with("https://") && !base_url.starts_with("http://") {
+                    return Err(CliError::usage(format!(
+                        "invalid server URL {base_url:?}: it must start with https:// (or http:// for loopback)"
+                    )));
+                }
+                let token = token_from_env();
+                if token.is_some() && base_url.starts_with("http://") && !is_loopback_url(base_url)
+                {
+                    return Err(CliError::usage(format!(
+                        "refusing to send a bearer token over plain http to {base_url}"
+                    ))
+                    .hint("use an https:// server URL; plain http is only allowed to a loopback address"));
+                }
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let mut b = reqwest::Client::builder()
+                    .timeout(timeout)
+                    .connect_timeout(timeout.min(Duration::from_secs(10)))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("kube-dc/", env!("CARGO_PKG_VERSION")));
+                if let Some(ca) = &target.ca_cert {
+                    let pem = std::fs::read(ca).map_err(|e| {
+                        CliError::usage(format!("cannot read CA certificate {}: {e}", ca.display()))
+                    })?;
+                    let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                        CliError::usage(format!("CA certificate {} is not PEM: {e}", ca.display()))
+                    })?;
+                    b = b.add_root_certificate(cert);
+                }
+                if target.insecure {
+                    b = b.danger_accept_invalid_certs(true);
+                }
+                let http = b
+                    .build()
+                    .map_err(|e| CliError::other(format!("cannot set up HTTPS: {e}")))?;
+                Transport::Http {
+                    http,
+                    base: base_url.clone(),
+                    token,
+                }
+            }
+        };
+        Ok(Self {
+            transport,
+            verbose,
+            timeout,
+        })
+    }
+
+    fn trace_request(
+        &self,
+        method: &Method,
+        path: &str,
+        request_id: &str,
+        body_len: Option<usize>,
+    ) {
+        if !self.verbose {
+            return;
+        }
+        let (base, auth) = match &self.transport {
+            Transport::Local(_) => ("local:".to_string(), false),
+            Transport::Http { base, token, .. } => (base.clone(), token.is_some()),
+        };
+        eprintln!("> {method} {base}{path}");
+        eprintln!("> x-request-id: {request_id}");
+        if auth {
+            eprintln!("> authorization: Bearer [redacted]");
+        }
+        if let Some(n) = body_len {
+            eprintln!("> body: {n} bytes [redacted]");
+        }
+    }
+
+    fn trace_response(&self, status: u16, request_id: Option<&str>, started: Instant) {
+        if self.verbose {
+            let reason = StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("");
+            eprintln!("< {status} {reason} ({} ms)", started.elapsed().as_millis());
+            if let Some(id) = request_id {
+                eprintln!("< x-request-id: {id}");
+            }
+        }
+    }
+
+    /// Sends a request; a non-2xx answer becomes a [`CliError`]. `extension`:
+    /// the route is one of this project's extensions, so a 404/405 that is
+    /// not an API error means the installation lacks it.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        extension: bool,
+    ) -> Result<Streamed> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        self.trace_request(&method, path, &request_id, body.as_ref().map(Vec::len));
+        let started = Instant::now();
+        let (status, rid, ctype, stream): (u16, Option<String>, String, ByteStream) =
+            match &self.transport {
+                Transport::Local(router) => {
+                    use tower::ServiceExt;
+                    let mut req = http::Request::builder()
+                        .method(method.clone())
+                        .uri(path)
+                        .header("x-request-id", &request_id)
+                        .header("accept", "application/json");
+                    if body.is_some() {
+                        req = req.header("content-type", "application/json");
+                    }
+                    let req = req
+                        .body(axum::body::Body::from(body.unwrap_or_default()))
+                        .map_err(|e| CliError::other(format!("bad request: {e}")))?;
+                    let resp = router
+                        .clone()
+                        .oneshot(req)
+                        .await
+                        .map_err(|e| CliError::other(format!("local backend: {e}")))?;
+                    let (parts, body) = resp.into_parts();
+                    let header = |k: &str| {
+                        parts
+                            .headers
+                            .get(k)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string)
+                    };
+                    let stream = body
+                        .into_data_stream()
+                        .map(|r| r.map_err(|e| e.to_string()));
+                    (
+                        parts.status.as_u16(),
+                        header("x-request-id"),
+                        header("content-type").unwrap_or_default(),
+                        Box::pin(stream),
+                    )
+                }
+                Transport::Http { http, base, token } => {
+                    let url = format!("{base}{path}");
+                    let mut req = http
+                        .request(method.clone(), &url)
+                        .header("x-request-id", &request_id)
+                        .header("accept", "application/json");
+                    if let Some(t) = token {
+                        req = req.bearer_auth(t.expose());
+                    }
+                    if let Some(b) = body {
+                        req = req.header("content-type", "application/json").body(b);
+                    }
+                    let resp = req.send().await.map_err(|e| self.network_error(&url, e))?;
+                    let header = |k: &str| {
+                        resp.headers()
+                            .get(k)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string)
+                    };
+                    let (rid, ctype) = (
+                        header("x-request-id"),
+                        header("content-type").unwrap_or_default(),
+                    );
+                    let status = resp.status().as_u16();
+                    let stream = resp.bytes_stream().map(|r| r.map_err(|e| e.to_string()));
+                    (status, rid, ctype, Box::pin(stream))
+                }
+            };
+        self.trace_response(status, rid.as_deref(), started);
+        if (200..300).contains(&status) {
+            return Ok(Streamed {
+                status,
+                body: stream,
+            });
+        }
+        let body = collect(stream, 64 * 1024).await.unwrap_or_default();
+        Err(api_error(
+            status,
+            rid.or(Some(request_id)),
+            &ctype,
+            &body,
+            extension,
+            &method,
+            path,
+        ))
+    }
+
+    fn network_error(&self, url: &str, e: reqwest::Error) -> CliError {
+        let mut msg = if e.is_timeout() {
+            format!(
+                "no answer from {url} within {}s",
+                self.timeout.as_secs_f32()
+            )
+        } else if e.is_connect() {
+            format!("cannot connect to {url}")
+        } else {
+            format!("request to {url} failed")
+        };
+        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+        let mut detail = String::new();
+        while let Some(s) = source {
+            detail = s.to_string();
+            source = s.source();
+        }
+        if !detail.is_empty() {
+            msg.push_str(&format!(": {detail}"));
+        }
+        let mut err = CliError::new(ErrorKind::Network, msg);
+        if detail.to_lowercase().contains("certificate") {
+            err = err.hint("trust the installation's CA with --ca-cert FILE");
+        } else if e.is_timeout() {
+            err = err.hint("raise --timeout, or check the server address");
+        }
+        err
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        extension: bool,
+    ) -> Result<Raw> {
+        let s = self.send(method, path, body, extension).await?;
+        let body = collect(s.body, usize::MAX).await.map_err(|e| {
+            CliError::new(
+                ErrorKind::Network,
+                format!("reading the response failed: {e}"),
+            )
+        })?;
+        Ok(Raw {
+            status: s.status,
+            body,
+        })
+    }
+
+    /// Sends JSON, reads JSON: the typed view and the raw document (which
+    /// keeps every field the server sent, for -o json|yaml).
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        extension: bool,
+    ) -> Result<(T, Value)> {
+        let bytes = body
+            .map(|b| {
+                serde_json::to_vec(b).map_err(|e| CliError::other(format!("encoding request: {e}")))
+            })
+            .transpose()?;
+        let raw = self.raw(method.clone(), path, bytes, extension).await?;
+        let value: Value = serde_json::from_slice(&raw.body).map_err(|e| {
+            CliError::new(
+                ErrorKind::Server,
+                format!("{method} {path}: the server's answer is not JSON: {e}"),
+            )
+        })?;
+        let typed = serde_json::from_value(value.clone()).map_err(|e| {
+            CliError::new(
+                ErrorKind::Server,
+                format!("{method} {path}: the server's answer has an unexpected shape: {e}"),
+            )
+        })?;
+        Ok((typed, value))
+    }
+}
+
+async fn collect(mut s: ByteStream, limit: usize) -> std::result::Result<Bytes, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk?;
+        out.extend_from_slice(&chunk);
+        if out.len() > limit {
+            out.truncate(limit);
+            break;
+        }
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Turns a non-2xx answer into an error naming the status and request id.
+/// The body is JSON `{"error": …}` from the API, or anything at all from a
+/// proxy in between.
+fn api_error(
+    status: u16,
+    request_id: Option<String>,
+    ctype: &str,
+    body: &[u8],
+    extension: bool,
+    method: &Method,
+    path: &str,
+) -> CliError {
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let api_message = json
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .and_then(Value::as_str)
+        .map(crate::output::sanitize);
+    let hint = json
+        .as_ref()
+        .and_then(|v| v.get("hint"))
+        .and_then(Value::as_str)
+        .map(crate::output::sanitize);
+    if extension && (status == 405 || (status == 404 && api_message.is_none())) {
+        let route = path.split('?').next().unwrap_or(path);
+        let mut e = CliError::new(
+            ErrorKind::NotSupported,
+            format!(
+                "{method} {route} is not supported by this installation (it is an extension of kube-dc's own backend)"
+            ),
+        );
+        e.status = Some(status);
+        e.request_id = request_id;
+        return e;
+    }
+    let message = api_message.unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        let first = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        let reason = StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("error");
+        if first.is_empty() || ctype.starts_with("text/html") {
+            format!("the server answered {status} {reason}")
+        } else {
+            let mut short: String = crate::output::sanitize(first).chars().take(200).collect();
+            if first.chars().count() > 200 {
+                short.push('…');
+            }
+            format!("the server answered {status} {reason}: {short}")
+        }
+    });
+    let mut e = CliError::new(ErrorKind::from_status(status), message);
+    e.status = Some(status);
+    e.request_id = request_id;
+    if let Some(h) = hint {
+        e = e.hint(h);
+    }
+    if status == 401 {
+        e = e.hint(
+            "log in with `kube-dc login --domain DOMAIN --org ORG`, or set KUBE_DC_TOKEN for CI",
+        );
+    }
+    e
+}
+
+/// Query string from (name, value) pairs; pairs with no value are left out.
+pub fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let set: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+        .collect();
+    if set.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", serde_urlencoded::to_string(set).unwrap_or_default())
+    }
+}
+
+impl Client {
+    pub async fn list_secrets(&self, ns: &str) -> Result<(ItemList<Secret>, Value)> {
+        self.json(
+            Method::GET,
+            &format!("/api/secrets/{ns}"),
+            None::<&()>,
+            false,
+        )
+        .await
+    }
+
+    pub async fn get_secret(
+        &self,
+        ns: &str,
+        name: &str,
+        reveal: bool,
+        version: Option<u64>,
+    ) -> Result<(Secret, Value)> {
+        let q = query(&[
+            ("includeValue", reveal.then(|| "true".into())),
+            ("version", version.map(|v| v.to_string())),
+        ]);
+        self.json(
+            Method::GET,
+            &format!("/api/secrets/{ns}/{name}{q}"),
+            None::<&()>,
+            version.is_some(),
+        )
+        .await
+    }
+
+    pub async fn create_secret(&self, ns: &str, req: &CreateRequest) -> Result<(Secret, Value)> {
+        self.json(Method::POST, &format!("/api/secrets/{ns}"), Some(req), true)
+            .await
+    }
+
+    pub async fn update_secret(
+        &self,
+        ns: &str,
+        name: &str,
+        req: &UpdateRequest,
+    ) -> Result<(Secret, Value)> {
+        self.json(
+            Method::PATCH,
+            &format!("/api/secrets/{ns}/{name}"),
+            Some(req),
+            true,
+        )
+        .await
+    }
+
+    pub async fn put_values(
+        &self,
+        ns: &str,
+        name: &str,
+        req: &PutValuesRequest,
+    ) -> Result<(PutValuesResponse, Value)> {
+        self.json(
+            Method::PUT,
+            &format!("/api/secrets/{ns}/{name}/values"),
+            Some(req),
+            false,
+        )
+        .await
+    }
+
+    pub async fn sync(&self, ns: &str, name: &str, patch: &SyncPatch) -> Result<(Secret, Value)> {
+        self.json(
+            Method::POST,
+            &format!("/api/secrets/{ns}/{name}/sync"),
+            Some(patch),
+            false,
+        )
+        .await
+    }
+
+    pub async fn import(
+        &self,
+        ns: &str,
+        name: &str,
+        req: &ImportRequest,
+    ) -> Result<(Secret, Value)> {
+        self.json(
+            Method::POST,
+            &format!("/api/secrets/{ns}/{name}/import"),
+            Some(req),
+            false,
+        )
+        .await
+    }
+
+    pub async fn delete(
+        &self,
+        ns: &str,
+        name: &str,
+        destroy: bool,
+    ) -> Result<(DeleteResponse, Value)> {
+        let q = if destroy { "?destroy=true" } else { "" };
+        self.json(
+            Method::DELETE,
+            &format!("/api/secrets/{ns}/{name}{q}"),
+            None::<&()>,
+            false,
+        )
+        .await
+    }
+
+    pub async fn destroy_version(
+        &self,
+        ns: &str,
+        name: &str,
+        v: u64,
+    ) -> Result<(DestroyVersionResponse, Value)> {
+        self.json(
+            Method::POST,
+            &format!("/api/secrets/{ns}/{name}/versions/{v}/destroy"),
+            None::<&()>,
+            false,
+        )
+        .await
+    }
+
+    pub async fn consumers(&self, ns: &str, name: &str) -> Result<(ConsumersResponse, Value)> {
+        self.json(
+            Method::GET,
+            &format!("/api/secrets/{ns}/{name}/consumers"),
+            None::<&()>,
+            false,
+        )
+        .await
+    }
+
+    pub async fn versions(&self, ns: &str, name: &str) -> Result<(ItemList<VersionInfo>, Value)> {
+        self.json(
+            Method::GET,
+            &format!("/api/secrets/{ns}/{name}/versions"),
+            None::<&()>,
+            true,
+        )
+        .await
+    }
+
+    pub async fn restore(&self, ns: &str, name: &str) -> Result<(Secret, Value)> {
+        self.json(
+            Method::POST,
+            &format!("/api/secrets/{ns}/{name}/restore"),
+            None::<&()>,
+            true,
+        )
+        .await
+    }
+
+    pub async fn audit(
+        &self,
+        org: &str,
+        project: Option<&str>,
+        q: &str,
+    ) -> Result<(AuditResponse, Value)> {
+        let path = match project {
+            Some(p) => format!("/api/audit/orgs/{org}/projects/{p}{q}"),
+            None => format!("/api/audit/orgs/{org}{q}"),
+        };
+        self.json(Method::GET, &path, None::<&()>, false).await
+    }
+
+    pub async fn audit_csv(&self, org: &str, q: &str) -> Result<Streamed> {
+        self.send(
+            Method::GET,
+            &format!("/api/audit/orgs/{org}/csv{q}"),
+            None,
+            false,
+        )
+        .await
+    }
+
+    pub async fn elevate(&self, org: &str, project: &str, reason: &str) -> Result<(Grant, Value)> {
+        let body = ElevateRequest {
+            reason: reason.into(),
+        };
+        self.json(
+            Method::POST,
+            &format!("/api/orgs/{org}/projects/{project}/elevate"),
+            Some(&body),
+            false,
+        )
+        .await
+    }
+
+    pub async fn elevation_status(
+        &self,
+        org: &str,
+        project: &str,
+    ) -> Result<(ElevationStatus, Value)> {
+        self.json(
+            Method::GET,
+            &format!("/api/orgs/{org}/projects/{project}/elevate"),
+            None::<&()>,
+            false,
+        )
+        .await
+    }
+
+    pub async fn release(&self, org: &str, project: &str) -> Result<(Grant, Value)> {
+        self.json(
+            Method::DELETE,
+            &format!("/api/orgs/{org}/projects/{project}/elevate"),
+            None::<&()>,
+            false,
+        )
+        .await
+    }
+
+    pub async fn elevations(&self, org: &str) -> Result<(ItemList<Grant>, Value)> {
+        self.json(
+            Method::GET,
+            &format!("/api/orgs/{org}/elevations"),
+            None::<&()>,
+            false,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_detection() {
+        for u in [
+            "http://127.0.0.1:8080",
+            "http://localhost/x",
+            "http://[::1]:9/",
+            "http://127.1.2.3",
+        ] {
+            assert!(is_loopback_url(u), "{u}");
+        }
+        for u in [
+            "http://example.com",
+            "http://10.0.0.1:80",
+            "http://localhost.evil.com",
+        ] {
+            assert!(!is_loopback_url(u), "{u}");
+        }
+    }
+
+    #[test]
+    fn errors_from_proxies_and_missing_extensions() {
+        let e = api_error(
+            502,
+            None,
+            "text/html",
+            b"<html>Bad gateway</html>",
+            false,
+            &Method::GET,
+            "/api/x",
+        );
+        assert_eq!(e.kind, ErrorKind::Server);
+        assert_eq!(e.message, "the server answered 502 Bad Gateway");
+        let e = api_error(
+            404,
+            Some("r1".into()),
+            "text/plain",
+            b"404 page not found\n",
+            true,
+            &Method::GET,
+            "/api/secrets/ns/x/versions",
+        );
+        assert_eq!(e.kind, ErrorKind::NotSupported);
+        let e = api_error(
+            404,
+            None,
+            "application/json",
+            br#"{"error":"secret \"x\" not found"}"#,
+            true,
+            &Method::GET,
+            "/p",
+        );
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert_eq!(e.message, "secret \"x\" not found");
+        let e = api_error(
+            403,
+            None,
+            "application/json",
+            b"{\"error\":\"no\\u001b[31m\",\"hint\":\"kube-dc orgs elevate p\"}",
+            false,
+            &Method::GET,
+            "/p",
+        );
+        assert_eq!(e.kind, ErrorKind::PermissionDenied);
+        assert!(!e.message.contains('\u{1b}'));
+        assert_eq!(e.hints, ["kube-dc orgs elevate p"]);
+    }
+}

@@ -1,0 +1,392 @@
+//! `kube-dc audit list`
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+use comfy_table::{Cell, Color};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::api::{AuditEvent, query};
+use crate::cli::OutputFormat;
+use crate::commands::Ctx;
+use crate::error::{CliError, ErrorKind, Result};
+use crate::output::sanitize;
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    List(ListArgs),
+}
+
+/// List audit events: the project's by default, the organization's with --org.
+///
+/// Every read, write, sync change, import and destroy is an event; no event
+/// ever contains a secret value.
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  # All secret events in this project in the last hour:
+  kube-dc audit list --service secrets --since 1h
+
+  # Org-wide view (org-admin only):
+  kube-dc audit list --org --service secrets
+
+  # CSV export for compliance review:
+  kube-dc audit list --csv --output-file incident-2026-05-12.csv
+
+  # Denied requests by one person since a date, as JSON:
+  kube-dc audit list --actor alice --result denied --since 2026-05-01T00:00:00Z -o json
+
+Times: a duration back from now (30m, 1h, 7d), RFC 3339, or epoch seconds.
+Role: project events: any project member; --org and --csv: organization admin.")]
+pub struct ListArgs {
+    /// Only this service (secrets, org-admin, audit, certificates, kms, db-credentials, …).
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// Only events whose actor (username, email or subject) contains this.
+    #[arg(long, value_name = "TEXT")]
+    pub actor: Option<String>,
+    /// Only this result.
+    #[arg(long, value_parser = ["allowed", "denied", "error"])]
+    pub result: Option<String>,
+    /// Events at or after this time (30m, 1h, 7d, RFC 3339, epoch seconds).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Events at or before this time (same forms as --since).
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// At most this many events (server default 500, maximum 5000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub limit: Option<u32>,
+    /// Organization-wide (organization admins).
+    #[arg(long)]
+    pub org: bool,
+    /// The organization (default: the context's, or KUBE_DC_ORG).
+    #[arg(long, value_name = "NAME")]
+    pub org_name: Option<String>,
+    /// Export the organization's events as CSV, streamed (organization admins).
+    #[arg(long)]
+    pub csv: bool,
+    /// Write to this file instead of stdout: atomically, mode 0600, never a truncated file.
+    #[arg(long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+}
+
+/// Turns `1h`, `30m`, `7d` into epoch seconds that long ago; passes RFC 3339
+/// and epoch seconds through.
+pub fn parse_when(flag: &str, v: &str) -> Result<String> {
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(v.to_string());
+    }
+    if time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).is_ok() {
+        return Ok(v.to_string());
+    }
+    if let Ok(d) = kube_dc_backend::validate::parse_interval(v) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|n| n.as_secs())
+            .unwrap_or(0);
+        return Ok(now.saturating_sub(d.as_secs()).to_string());
+    }
+    Err(CliError::usage(format!(
+        "{flag} {v:?}: use a duration back from now (30m, 1h, 7d), an RFC 3339 time (2026-05-12T08:00:00Z) or epoch seconds"
+    )))
+}
+
+/// Writes a file atomically: into a private temporary file beside it (mode
+/// 0600), synced, then renamed over the name. Dropped before `finish`, the
+/// temporary file is removed and the name is untouched.
+pub struct AtomicFile {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> Result<Self> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".kube-dc-")
+            .suffix(".part")
+            .tempfile_in(dir)
+            .map_err(|e| CliError::usage(format!("cannot write in {}: {e}", dir.display())))?;
+        Ok(Self {
+            tmp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn write_all(&mut self, b: &[u8]) -> Result<()> {
+        self.tmp
+            .write_all(b)
+            .map_err(|e| CliError::other(format!("writing {}: {e}", self.path.display())))
+    }
+
+    pub fn finish(self) -> Result<()> {
+        let path = self.path;
+        self.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| CliError::other(format!("writing {}: {e}", path.display())))?;
+        self.tmp.persist(&path).map_err(|e| {
+            CliError::other(format!("cannot create {}: {}", path.display(), e.error))
+        })?;
+        Ok(())
+    }
+}
+
+pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
+    match cmd {
+        AuditCommand::List(a) => list(ctx, a).await,
+    }
+}
+
+async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
+    use OutputFormat::*;
+    let p = &ctx.printer;
+    if a.csv && !matches!(p.format, Table | Csv) {
+        return Err(CliError::usage("--csv exports CSV; leave out -o"));
+    }
+    p.require(&[Table, Json, Yaml, Csv], "audit list")?;
+    let q = query(&[
+        ("service", a.service.clone()),
+        ("actor", a.actor.clone()),
+        ("result", a.result.clone()),
+        (
+            "since",
+            a.since
+                .as_deref()
+                .map(|v| parse_when("--since", v))
+                .transpose()?,
+        ),
+        (
+            "until",
+            a.until
+                .as_deref()
+                .map(|v| parse_when("--until", v))
+                .transpose()?,
+        ),
+        ("limit", a.limit.map(|l| l.to_string())),
+    ]);
+    let target = ctx.target()?;
+    let env_org = std::env::var("KUBE_DC_ORG").ok();
+    let org = target.org(a.org_name.as_deref().or(env_org.as_deref()))?;
+    let client = ctx.client()?;
+    if a.csv {
+        return export_csv(ctx, &client, &org, &q, a.output_file.as_deref()).await;
+    }
+    let project = if a.org { None } else { Some(target.project()?) };
+    let (resp, raw) = client.audit(&org, project.as_deref(), &q).await?;
+    let mut out: Vec<u8> = Vec::new();
+    match p.format {
+        Json | Yaml => {
+            // The raw events: fields this client does not know are kept.
+            let v = raw;
+            if p.format == Yaml {
+                out = serde_yaml::to_string(&v)
+                    .map_err(|e| CliError::other(e.to_string()))?
+                    .into_bytes();
+            } else {
+                out = serde_json::to_vec_pretty(&v).map_err(|e| CliError::other(e.to_string()))?;
+                out.push(b'\n');
+            }
+        }
+        Csv => {
+            let mut w = csv::Writer::from_writer(&mut out);
+            let cols = kube_dc_backend::api::CSV_COLUMNS;
+            w.write_record(cols).map_err(super::secrets_csv_err)?;
+            for e in &resp.events {
+                let mut row = vec![ts_text(e)];
+                row.extend(cols[1..].iter().map(|c| cell(&e.body, c)));
+                w.write_record(&row).map_err(super::secrets_csv_err)?;
+            }
+            w.flush()?;
+        }
+        _ => {
+            if a.output_file.is_none() {
+                if resp.events.is_empty() {
+                    crate::output::note("no events match");
+                    return Ok(());
+                }
+                let mut t = p.table(&[
+                    "TIME",
+                    "SERVICE",
+                    "ACTION",
+                    "RESULT",
+                    "ACTOR",
+                    "RESOURCE",
+                    "ELEVATION",
+                ]);
+                for e in &resp.events {
+                    let result = cell(&e.body, "result");
+                    let color = match result.as_str() {
+                        "allowed" => Color::Green,
+                        "denied" => Color::Red,
+                        _ => Color::Yellow,
+                    };
+                    t.add_row(vec![
+                        Cell::new(sanitize(&ts_text(e))),
+                        Cell::new(sanitize(&cell(&e.body, "service"))),
+                        Cell::new(sanitize(&cell(&e.body, "action"))),
+                        p.colored(&sanitize(&result), color),
+                        Cell::new(sanitize(&cell(&e.body, "actor"))),
+                        Cell::new(sanitize(&cell(&e.body, "resource"))),
+                        Cell::new(sanitize(&cell(&e.body, "elevation_id"))),
+                    ]);
+                }
+                return p.print_table(&t);
+            }
+            return Err(CliError::usage(
+                "--output-file needs a file format: -o json, -o yaml, -o csv, or --csv",
+            ));
+        }
+    }
+    match &a.output_file {
+        Some(path) => {
+            let mut f = AtomicFile::create(path)?;
+            f.write_all(&out)?;
+            f.finish()?;
+            crate::output::note(&format!(
+                "wrote {} events to {}",
+                resp.returned,
+                path.display()
+            ));
+            Ok(())
+        }
+        None => {
+            let mut so = std::io::stdout().lock();
+            so.write_all(&out)?;
+            so.flush()?;
+            Ok(())
+        }
+    }
+}
+
+/// Streams the server's CSV straight to the file (or stdout) chunk by
+/// chunk: memory stays flat however many events there are.
+async fn export_csv(
+    ctx: &Ctx,
+    client: &crate::api::Client,
+    org: &str,
+    q: &str,
+    file: Option<&Path>,
+) -> Result<()> {
+    let mut sink = match file {
+        Some(p) => Some(AtomicFile::create(p)?),
+        None => None,
+    };
+    let mut resp = client.audit_csv(org, q).await?;
+    let progress = ctx.printer.stderr_is_tty && file.is_some() && std::io::stderr().is_terminal();
+    let (mut bytes, mut rows) = (0u64, 0u64);
+    let mut last = Instant::now();
+    let mut stdout = std::io::stdout().lock();
+    while let Some(chunk) = resp.body.next().await {
+        let chunk = chunk.map_err(|e| {
+            CliError::new(
+                ErrorKind::Network,
+                format!("the export broke off after {bytes} bytes: {e}"),
+            )
+            .hint(if file.is_some() {
+                "nothing was written under the requested name; run it again"
+            } else {
+                "the output above is incomplete"
+            })
+        })?;
+        bytes += chunk.len() as u64;
+        rows += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        match &mut sink {
+            Some(f) => f.write_all(&chunk)?,
+            None => stdout.write_all(&chunk)?,
+        }
+        if progress && last.elapsed().as_millis() >= 250 {
+            eprint!(
+                "\rexporting… {} events, {:.1} MB",
+                rows.saturating_sub(1),
+                bytes as f64 / 1e6
+            );
+            last = Instant::now();
+        }
+    }
+    stdout.flush()?;
+    if let Some(f) = sink {
+        f.finish()?;
+        if progress {
+            eprint!("\r\x1b[K");
+        }
+        crate::output::note(&format!(
+            "exported {} events to {}",
+            rows.saturating_sub(1),
+            file.map(|p| p.display().to_string()).unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
+fn cell(body: &serde_json::Map<String, Value>, k: &str) -> String {
+    match body.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// `ts` is ISO 8601, or (all digits) epoch nanoseconds.
+fn ts_text(e: &AuditEvent) -> String {
+    match &e.ts {
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
+            .parse::<i128>()
+            .ok()
+            .and_then(|n| time::OffsetDateTime::from_unix_timestamp_nanos(n).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| s.clone()),
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|n| time::OffsetDateTime::from_unix_timestamp_nanos(n as i128).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| n.to_string()),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_accepts_durations_rfc3339_and_epoch() {
+        assert_eq!(parse_when("--since", "1700000000").unwrap(), "1700000000");
+        assert_eq!(
+            parse_when("--since", "2026-05-12T08:00:00Z").unwrap(),
+            "2026-05-12T08:00:00Z"
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let h: u64 = parse_when("--since", "1h").unwrap().parse().unwrap();
+        assert!((now - 3600).abs_diff(h) <= 2);
+        let d: u64 = parse_when("--since", "7d").unwrap().parse().unwrap();
+        assert!((now - 7 * 86400).abs_diff(d) <= 2);
+        assert!(parse_when("--since", "yesterday").is_err());
+    }
+
+    #[test]
+    fn epoch_nanosecond_timestamps_are_shown_as_times() {
+        let e = AuditEvent {
+            ts: Value::String("1778572800000000000".into()),
+            body: Default::default(),
+        };
+        assert_eq!(ts_text(&e), "2026-05-12T08:00:00Z");
+    }
+}

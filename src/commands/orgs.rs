@@ -1,0 +1,152 @@
+//! `kube-dc orgs …`: organization admin elevation windows.
+
+use clap::{Args, Subcommand};
+use comfy_table::Cell;
+
+use crate::commands::Ctx;
+use crate::error::{CliError, Result};
+use crate::output::sanitize;
+
+#[derive(Subcommand, Debug)]
+pub enum OrgsCommand {
+    Elevate(ElevateArgs),
+    Release(ProjectArgs),
+    Status(ProjectArgs),
+    Elevations(OrgArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct OrgArgs {
+    /// The organization (default: the context's, or KUBE_DC_ORG).
+    #[arg(long, value_name = "NAME")]
+    pub org: Option<String>,
+}
+
+/// Open a 15-minute, audited window to read values in a project.
+///
+/// Organization admins see metadata in every project of the org, but read
+/// values only inside such a window (unless they also hold a project role).
+/// The reason is stored on every value-read event in the window. Elevating
+/// again replaces the window; it cannot be extended.
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  kube-dc orgs elevate payments --reason \"incident IR-2026-05-12\"
+  kube-dc secrets get db-creds -p payments --value
+  kube-dc orgs release payments
+
+Role: organization admin.")]
+pub struct ElevateArgs {
+    /// The project to elevate into.
+    pub project: String,
+    /// Why (an incident or ticket number); required, and audited.
+    #[arg(long, required = true)]
+    pub reason: String,
+    #[command(flatten)]
+    pub org: OrgArgs,
+}
+
+/// A project's elevation window: `release` closes yours early, `status` shows it.
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  kube-dc orgs status payments
+  kube-dc orgs release payments
+
+Role: organization admin.")]
+pub struct ProjectArgs {
+    /// The project.
+    pub project: String,
+    #[command(flatten)]
+    pub org: OrgArgs,
+}
+
+fn org(ctx: &Ctx, a: &OrgArgs) -> Result<String> {
+    let env = std::env::var("KUBE_DC_ORG").ok().filter(|s| !s.is_empty());
+    ctx.target()?.org(a.org.as_deref().or(env.as_deref()))
+}
+
+fn check_project(p: &str) -> Result<()> {
+    kube_dc_backend::validate::check_name("project", p).map_err(CliError::usage)
+}
+
+pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
+    use crate::cli::OutputFormat::*;
+    let p = &ctx.printer;
+    p.require(&[Table, Json, Yaml], "orgs")?;
+    match cmd {
+        OrgsCommand::Elevate(a) => {
+            check_project(&a.project)?;
+            if a.reason.trim().is_empty() {
+                return Err(
+                    CliError::usage("--reason is empty").hint("give an incident or ticket number")
+                );
+            }
+            let org = org(ctx, &a.org)?;
+            let (g, raw) = ctx.client()?.elevate(&org, &a.project, &a.reason).await?;
+            if p.is_machine() {
+                return p.print_doc(&raw);
+            }
+            p.line(&format!(
+                "elevated into {}/{} until {} (id {})",
+                sanitize(&g.org),
+                sanitize(&g.project),
+                sanitize(&g.expires_at),
+                sanitize(&g.elevation_id)
+            ))
+        }
+        OrgsCommand::Release(a) => {
+            check_project(&a.project)?;
+            let org = org(ctx, &a.org)?;
+            let (g, raw) = ctx.client()?.release(&org, &a.project).await?;
+            if p.is_machine() {
+                return p.print_doc(&raw);
+            }
+            p.line(&format!(
+                "released {}/{} (id {})",
+                sanitize(&g.org),
+                sanitize(&g.project),
+                sanitize(&g.elevation_id)
+            ))
+        }
+        OrgsCommand::Status(a) => {
+            check_project(&a.project)?;
+            let org = org(ctx, &a.org)?;
+            let (s, raw) = ctx.client()?.elevation_status(&org, &a.project).await?;
+            if p.is_machine() {
+                return p.print_doc(&raw);
+            }
+            match s.grant.filter(|_| s.active) {
+                Some(g) => p.line(&format!(
+                    "active until {} (reason: {}; id {})",
+                    sanitize(&g.expires_at),
+                    sanitize(&g.reason),
+                    sanitize(&g.elevation_id)
+                )),
+                None => p.line(&format!("no active elevation for {org}/{}", a.project)),
+            }
+        }
+        OrgsCommand::Elevations(a) => {
+            let org = org(ctx, &a)?;
+            let (list, raw) = ctx.client()?.elevations(&org).await?;
+            if p.is_machine() {
+                return p.print_doc(&raw);
+            }
+            if list.items.is_empty() {
+                crate::output::note(&format!("no active elevations in {org}"));
+                return Ok(());
+            }
+            let mut t = p.table(&["PROJECT", "USER", "REASON", "EXPIRES", "ID"]);
+            for g in &list.items {
+                t.add_row(vec![
+                    Cell::new(sanitize(&g.project)),
+                    Cell::new(sanitize(&g.user)),
+                    Cell::new(sanitize(&g.reason)),
+                    Cell::new(sanitize(&g.expires_at)),
+                    Cell::new(sanitize(&g.elevation_id)),
+                ]);
+            }
+            p.print_table(&t)
+        }
+    }
+}

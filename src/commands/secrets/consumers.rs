@@ -1,0 +1,59 @@
+use clap::Args;
+use comfy_table::Cell;
+
+use crate::commands::Ctx;
+use crate::error::Result;
+use crate::output::{note, sanitize};
+
+/// List the workloads that reference a secret's projected Kubernetes Secret.
+///
+/// Deployments, StatefulSets, DaemonSets, Jobs, CronJobs and Pods are
+/// scanned for envFrom, env valueFrom, secret volumes and projected volumes
+/// (init containers included). Check this before --destroy.
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  kube-dc secrets consumers db-creds
+  kube-dc secrets consumers db-creds -o json
+
+Role: any project role, or organization admin.")]
+pub struct ConsumersArgs {
+    /// Secret name.
+    pub name: String,
+}
+
+pub async fn run(ctx: &Ctx, a: ConsumersArgs) -> Result<()> {
+    use crate::cli::OutputFormat::*;
+    let p = &ctx.printer;
+    p.require(&[Table, Json, Yaml], "secrets consumers")?;
+    super::check_secret_name(&a.name)?;
+    let ns = ctx.namespace()?;
+    let (c, raw) = ctx.client()?.consumers(&ns, &a.name).await?;
+    if p.is_machine() {
+        return p.print_doc(&raw);
+    }
+    for e in c.errors.iter().flatten() {
+        let msg = e
+            .get("error")
+            .and_then(|v| v.as_str())
+            .map(String::from)
+            .unwrap_or_else(|| e.to_string());
+        crate::output::warn(&format!("scanner: {}", sanitize(&msg)));
+    }
+    if c.items.is_empty() {
+        note(&format!(
+            "no workload references Secret {}",
+            sanitize(&c.secret)
+        ));
+        return Ok(());
+    }
+    let mut t = p.table(&["KIND", "NAME", "REFERENCES"]);
+    for i in &c.items {
+        t.add_row(vec![
+            Cell::new(sanitize(&i.kind)),
+            Cell::new(sanitize(&i.name)),
+            Cell::new(sanitize(&i.references.join(", "))),
+        ]);
+    }
+    p.print_table(&t)
+}

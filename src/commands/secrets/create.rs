@@ -1,0 +1,163 @@
+use clap::Args;
+
+use crate::api::{CreateRequest, PutValuesRequest, SyncSpec};
+use crate::commands::Ctx;
+use crate::error::{CliError, ErrorKind, Result};
+use crate::input::{self, ValueArgs};
+use crate::output::note;
+
+/// Create a secret, optionally writing its first version in the same round trip.
+///
+/// Sync is on by default: the values are projected into a Kubernetes Secret
+/// named after the secret (override with --sync-target). Needs the developer
+/// role or higher.
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  # Empty secret, sync enabled, target defaults to the secret name:
+  kube-dc secrets create db-creds
+
+  # Seed the first version inline:
+  kube-dc secrets create app-config \\
+    --from-literal=DATABASE_URL=postgres://... \\
+    --from-file=tls.crt=./tls.crt
+
+  # Seed from a .env file:
+  kube-dc secrets create app-env --from-env-file=./app.env
+
+  # No sync — only readable via \"kube-dc secrets get --value\":
+  kube-dc secrets create api-keys --sync-disabled
+
+  # Ask for a value without echoing it:
+  kube-dc secrets create stripe --type api-key --prompt STRIPE_KEY
+
+Role: developer, project-manager or admin.")]
+pub struct CreateArgs {
+    /// Name of the secret (lowercase letters, digits, '-', '.').
+    pub name: String,
+    /// Kind of secret.
+    #[arg(long = "type", default_value = "opaque", value_parser = ["opaque", "password", "api-key", "tls", "db-static"])]
+    pub kind: String,
+    /// Shown in the dashboard and in `get` (at most 256 characters).
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Keep values in the platform store only; no Kubernetes Secret.
+    #[arg(long)]
+    pub sync_disabled: bool,
+    /// Name of the projected Kubernetes Secret (default: the secret's name).
+    #[arg(long, value_name = "NAME")]
+    pub sync_target: Option<String>,
+    /// How often ESO refreshes the projection, 1m to 24h (default 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub sync_refresh: Option<String>,
+    /// Only project these keys (comma-separated).
+    #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
+    pub sync_keys: Vec<String>,
+    #[command(flatten)]
+    pub values: ValueArgs,
+}
+
+pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
+    let p = &ctx.printer;
+    use crate::cli::OutputFormat::*;
+    p.require(&[Table, Json, Yaml], "secrets create")?;
+    // Everything is validated before any request.
+    super::check_secret_name(&a.name)?;
+    let v = kube_dc_backend::validate::check_name;
+    if let Some(t) = &a.sync_target {
+        v("--sync-target", t).map_err(CliError::usage)?;
+    }
+    if let Some(r) = &a.sync_refresh {
+        kube_dc_backend::validate::check_refresh_interval(r)
+            .map_err(|e| CliError::usage(format!("--sync-refresh: {e}")))?;
+    }
+    for k in &a.sync_keys {
+        kube_dc_backend::validate::check_key(k)
+            .map_err(|e| CliError::usage(format!("--sync-keys: {e}")))?;
+    }
+    if let Some(d) = &a.description
+        && d.chars().count() > kube_dc_backend::validate::MAX_DESCRIPTION_CHARS
+    {
+        return Err(CliError::usage(
+            "--description is longer than 256 characters",
+        ));
+    }
+    let data = if a.values.is_empty() {
+        None
+    } else {
+        Some(input::collect(&a.values)?)
+    };
+    let ns = ctx.namespace()?;
+    let req = CreateRequest {
+        name: a.name.clone(),
+        kind: a.kind.clone(),
+        description: a.description.clone(),
+        sync: SyncSpec {
+            enabled: !a.sync_disabled,
+            target_secret_name: a.sync_target.clone(),
+            refresh_interval: a.sync_refresh.clone(),
+            keys: (!a.sync_keys.is_empty()).then(|| a.sync_keys.clone()),
+        },
+        rotation: None,
+        data: data.clone(),
+    };
+    let client = ctx.client()?;
+    let (secret, raw) = match client.create_secret(&ns, &req).await {
+        Ok(ok) => ok,
+        // An installation without the one-round-trip create: make the
+        // secret, then write its values, as the production dashboard does.
+        Err(e) if data.is_some() && lacks_data_field(&e) => {
+            let bare = CreateRequest {
+                data: None,
+                ..req.clone()
+            };
+            client.create_secret(&ns, &bare).await?;
+            let put = PutValuesRequest {
+                data: data.unwrap_or_default(),
+                cas: Some(0),
+            };
+            if let Err(e) = client.put_values(&ns, &a.name, &put).await {
+                let name = &a.name;
+                return Err(CliError {
+                    message: format!(
+                        "secret {name:?} was created, but writing its values failed: {}",
+                        e.message
+                    ),
+                    ..e
+                }
+                .hint(format!("the secret now exists with no values; finish with `kube-dc secrets put {name} …` (same value flags)"))
+                .hint(format!("or undo with `kube-dc secrets delete {name}`")));
+            }
+            client.get_secret(&ns, &a.name, false, None).await?
+        }
+        Err(e) => return Err(e),
+    };
+    if p.is_machine() {
+        return p.print_doc(&raw);
+    }
+    let version = secret
+        .openbao
+        .as_ref()
+        .map(|o| o.current_version)
+        .unwrap_or(0);
+    let (state, _) = super::sync_state(&secret);
+    p.line(&format!("secret/{} created", secret.name))?;
+    if version > 0 {
+        note(&format!(
+            "version {version} written; sync {}",
+            state.trim_start_matches(['●', '○', ' '])
+        ));
+    } else {
+        note(&format!(
+            "no values yet: add some with `kube-dc secrets put {} --from-literal=KEY=VALUE`",
+            secret.name
+        ));
+    }
+    Ok(())
+}
+
+/// The backend refused the `data` field itself (an installation whose
+/// create does not seed values).
+fn lacks_data_field(e: &CliError) -> bool {
+    e.kind == ErrorKind::NotSupported || (e.status == Some(400) && e.message.contains("data"))
+}

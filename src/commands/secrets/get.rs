@@ -1,0 +1,106 @@
+use std::io::Write;
+
+use clap::Args;
+use comfy_table::Cell;
+
+use crate::cli::OutputFormat;
+use crate::commands::Ctx;
+use crate::error::{CliError, ErrorKind, Result};
+use crate::output::escape_value;
+
+/// Show a secret's metadata; with --value, its values.
+///
+/// Every value read is audited with your identity (and the elevation window,
+/// for organization admins).
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  kube-dc secrets get app-config                 # metadata only
+  kube-dc secrets get app-config --value         # KEY/VALUE table
+  kube-dc secrets get app-config --value -o yaml # whole secret, for copying between projects
+  kube-dc secrets get app-config --key DATABASE_URL   # one raw value, for $(…)
+  kube-dc secrets get app-config --value -o env > app.env
+  kube-dc secrets get app-config --value --version 3  # an older version
+
+Role: metadata: any project role; values: developer, project-manager, admin,
+or an organization admin inside `kube-dc orgs elevate` window.")]
+pub struct GetArgs {
+    /// Secret name.
+    pub name: String,
+    /// Reveal the values.
+    #[arg(long)]
+    pub value: bool,
+    /// Print only this key's value, raw, with nothing around it.
+    #[arg(long, value_name = "KEY", conflicts_with = "value")]
+    pub key: Option<String>,
+    /// Read this version instead of the current one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub version: Option<u64>,
+}
+
+pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
+    use OutputFormat::*;
+    let p = &ctx.printer;
+    super::check_secret_name(&a.name)?;
+    let reveal = a.value || a.key.is_some();
+    if a.version.is_some() && !reveal {
+        return Err(CliError::usage(
+            "--version reads values: add --value or --key",
+        ));
+    }
+    if reveal {
+        p.require(&[Table, Json, Yaml, Env], "secrets get --value")?;
+    } else {
+        p.require(&[Table, Json, Yaml], "secrets get")?;
+    }
+    let ns = ctx.namespace()?;
+    let (secret, raw) = ctx
+        .client()?
+        .get_secret(&ns, &a.name, reveal, a.version)
+        .await?;
+    if !reveal {
+        return super::print_secret(ctx, &secret, &raw);
+    }
+    let Some(value) = &secret.value else {
+        return Err(CliError::new(
+            ErrorKind::NotFound,
+            format!("secret {:?} has no readable value (none written yet, or the current version was destroyed)", a.name),
+        )
+        .hint(format!("write one with `kube-dc secrets put {} …`", a.name)));
+    };
+    if let Some(k) = &a.key {
+        let v = value.data.get(k).ok_or_else(|| {
+            let keys: Vec<&str> = value.data.keys().map(String::as_str).collect();
+            CliError::new(
+                ErrorKind::NotFound,
+                format!("secret {:?} has no key {k:?}", a.name),
+            )
+            .hint(format!("its keys: {}", keys.join(", ")))
+        })?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(v.expose().as_bytes())?;
+        out.flush()?;
+        return Ok(());
+    }
+    match p.format {
+        Json | Yaml => p.print_doc(&raw),
+        Env => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(crate::input::to_env(&value.data).as_bytes())?;
+            out.flush()?;
+            Ok(())
+        }
+        _ => {
+            let mut t = p.table(&["KEY", "VALUE"]);
+            for (k, v) in &value.data {
+                t.add_row(vec![
+                    Cell::new(escape_value(k)),
+                    Cell::new(escape_value(v.expose())),
+                ]);
+            }
+            p.print_table(&t)?;
+            crate::output::note(&format!("version {}", value.metadata.version));
+            Ok(())
+        }
+    }
+}

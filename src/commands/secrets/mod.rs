@@ -1,0 +1,154 @@
+//! `kube-dc secrets …`
+
+mod apply;
+mod consumers;
+mod create;
+mod delete;
+mod destroy_version;
+mod get;
+mod import;
+mod list;
+pub(crate) use list::csv_err;
+mod put;
+mod restore;
+mod run;
+mod sync;
+mod versions;
+
+use clap::Subcommand;
+use comfy_table::Color;
+
+use super::Ctx;
+use crate::api::Secret;
+use crate::error::Result;
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsCommand {
+    Create(create::CreateArgs),
+    List(list::ListArgs),
+    #[command(visible_aliases = ["describe", "show"])]
+    Get(get::GetArgs),
+    Put(put::PutArgs),
+    Sync(sync::SyncArgs),
+    Import(import::ImportArgs),
+    Delete(delete::DeleteArgs),
+    Restore(restore::RestoreArgs),
+    Versions(versions::VersionsArgs),
+    DestroyVersion(destroy_version::DestroyVersionArgs),
+    Consumers(consumers::ConsumersArgs),
+    Apply(apply::ApplyArgs),
+    Run(run::RunArgs),
+}
+
+pub async fn run(ctx: &Ctx, cmd: SecretsCommand) -> Result<i32> {
+    match cmd {
+        SecretsCommand::Create(a) => create::run(ctx, a).await,
+        SecretsCommand::List(a) => list::run(ctx, a).await,
+        SecretsCommand::Get(a) => get::run(ctx, a).await,
+        SecretsCommand::Put(a) => put::run(ctx, a).await,
+        SecretsCommand::Sync(a) => sync::run(ctx, a).await,
+        SecretsCommand::Import(a) => import::run(ctx, a).await,
+        SecretsCommand::Delete(a) => delete::run(ctx, a).await,
+        SecretsCommand::Restore(a) => restore::run(ctx, a).await,
+        SecretsCommand::Versions(a) => versions::run(ctx, a).await,
+        SecretsCommand::DestroyVersion(a) => destroy_version::run(ctx, a).await,
+        SecretsCommand::Consumers(a) => consumers::run(ctx, a).await,
+        SecretsCommand::Apply(a) => apply::run(ctx, a).await,
+        SecretsCommand::Run(a) => return run::run(ctx, a).await,
+    }
+    .map(|()| 0)
+}
+
+/// The seed's status dot: green Ready, amber Pending, grey Disabled.
+pub fn sync_state(s: &Secret) -> (&'static str, Color) {
+    if !s.sync.enabled {
+        ("○ Disabled", Color::DarkGrey)
+    } else if s
+        .status
+        .condition("Ready")
+        .is_some_and(|c| c.status == "True")
+    {
+        ("● Ready", Color::Green)
+    } else {
+        ("● Pending", Color::Yellow)
+    }
+}
+
+pub fn check_secret_name(name: &str) -> Result<()> {
+    kube_dc_backend::validate::check_name("secret name", name)
+        .map_err(crate::error::CliError::usage)
+}
+
+/// Prints a secret's metadata as `Field:  value` rows, or the raw document.
+pub fn print_secret(ctx: &Ctx, s: &Secret, raw: &serde_json::Value) -> Result<()> {
+    use comfy_table::Cell;
+
+    use crate::output::sanitize;
+    let p = &ctx.printer;
+    if p.is_machine() {
+        return p.print_doc(raw);
+    }
+    let mut rows: Vec<(&str, Cell)> = vec![
+        ("Name", Cell::new(sanitize(&s.name))),
+        ("Namespace", Cell::new(sanitize(&s.namespace))),
+        ("Type", Cell::new(sanitize(&s.kind))),
+    ];
+    if let Some(d) = &s.description {
+        rows.push(("Description", Cell::new(sanitize(d))));
+    }
+    let (state, color) = sync_state(s);
+    let reason = s
+        .status
+        .condition("Ready")
+        .filter(|c| c.status != "True")
+        .map(|c| format!(" ({}: {})", c.reason, c.message))
+        .unwrap_or_default();
+    rows.push((
+        "Status",
+        p.colored(&sanitize(&format!("{state}{reason}")), color),
+    ));
+    let keys = s
+        .sync
+        .keys
+        .as_ref()
+        .map(|k| format!(", keys {}", k.join(",")))
+        .unwrap_or_default();
+    let target = s
+        .sync
+        .target_secret_name
+        .clone()
+        .unwrap_or_else(|| s.name.clone());
+    let refresh = s
+        .sync
+        .refresh_interval
+        .clone()
+        .unwrap_or_else(|| "1h".into());
+    let sync = if s.sync.enabled {
+        format!("enabled → Secret {target}, refresh {refresh}{keys}")
+    } else {
+        "disabled (values stay in the platform store)".to_string()
+    };
+    rows.push(("Sync", Cell::new(sanitize(&sync))));
+    if let Some(r) = s.rotation.as_ref().filter(|r| r.enabled) {
+        let g = &r.generator;
+        let text = format!("every {} ({} chars, {})", r.interval, g.length, g.charset);
+        rows.push(("Rotation", Cell::new(sanitize(&text))));
+        if let Some(n) = &s.status.next_rotation_time {
+            rows.push(("Next rotation", Cell::new(sanitize(n))));
+        }
+    }
+    match &s.openbao {
+        Some(o) => {
+            rows.push(("Version", Cell::new(o.current_version)));
+            if let Some(u) = &o.updated_time {
+                rows.push(("Updated", Cell::new(sanitize(u))));
+            }
+        }
+        None => rows.push(("Version", Cell::new("- (no values yet)"))),
+    }
+    let mut t = p.table(&[]);
+    for (k, v) in rows {
+        t.add_row(vec![Cell::new(format!("{k}:")), v]);
+    }
+    p.print_table(&t)
+}

@@ -1,0 +1,29 @@
+use clap::Args;
+
+use crate::commands::Ctx;
+use crate::error::Result;
+
+/// Bring back a soft-deleted secret with its value history.
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  kube-dc secrets restore db-creds
+
+Role: admin. Works against kube-dc's own backend (an extension).")]
+pub struct RestoreArgs {
+    /// Secret name.
+    pub name: String,
+}
+
+pub async fn run(ctx: &Ctx, a: RestoreArgs) -> Result<()> {
+    use crate::cli::OutputFormat::*;
+    let p = &ctx.printer;
+    p.require(&[Table, Json, Yaml], "secrets restore")?;
+    super::check_secret_name(&a.name)?;
+    let ns = ctx.namespace()?;
+    let (secret, raw) = ctx.client()?.restore(&ns, &a.name).await?;
+    if p.is_machine() {
+        return p.print_doc(&raw);
+    }
+    p.line(&format!("secret/{} restored", secret.name))
+}

@@ -1,0 +1,81 @@
+use clap::Args;
+
+use crate::api::SyncPatch;
+use crate::commands::Ctx;
+use crate::error::{CliError, Result};
+
+/// Change how a secret is projected into a Kubernetes Secret.
+///
+/// Only the flags you give are sent; the rest stays as it is.
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  kube-dc secrets sync db-creds --enabled false     # stop projecting; values stay in the store
+  kube-dc secrets sync db-creds --enabled true --target db-creds-env
+  kube-dc secrets sync db-creds --refresh 15m
+  kube-dc secrets sync db-creds --keys USER,PASSWORD   # project only these keys
+  kube-dc secrets sync db-creds --keys ''              # all keys again
+
+Role: developer, project-manager or admin.")]
+pub struct SyncArgs {
+    /// Secret name.
+    pub name: String,
+    /// Turn the projection on or off.
+    #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+    pub enabled: Option<bool>,
+    /// Name of the projected Kubernetes Secret.
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// ESO refresh interval, 1m to 24h.
+    #[arg(long, value_name = "DURATION")]
+    pub refresh: Option<String>,
+    /// Keys to project, comma-separated; an empty string means all keys.
+    #[arg(long, value_name = "KEY,...")]
+    pub keys: Option<String>,
+}
+
+pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
+    use crate::cli::OutputFormat::*;
+    let p = &ctx.printer;
+    p.require(&[Table, Json, Yaml], "secrets sync")?;
+    super::check_secret_name(&a.name)?;
+    if let Some(t) = &a.target {
+        kube_dc_backend::validate::check_name("--target", t).map_err(CliError::usage)?;
+    }
+    if let Some(r) = &a.refresh {
+        kube_dc_backend::validate::check_refresh_interval(r)
+            .map_err(|e| CliError::usage(format!("--refresh: {e}")))?;
+    }
+    let keys = a.keys.as_ref().map(|k| {
+        k.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect::<Vec<_>>()
+    });
+    for k in keys.iter().flatten() {
+        kube_dc_backend::validate::check_key(k)
+            .map_err(|e| CliError::usage(format!("--keys: {e}")))?;
+    }
+    let patch = SyncPatch {
+        enabled: a.enabled,
+        target_secret_name: a.target.clone(),
+        refresh_interval: a.refresh.clone(),
+        keys,
+    };
+    if patch == SyncPatch::default() {
+        return Err(CliError::usage("nothing to change")
+            .hint("give at least one of --enabled, --target, --refresh, --keys"));
+    }
+    let ns = ctx.namespace()?;
+    let (secret, raw) = ctx.client()?.sync(&ns, &a.name, &patch).await?;
+    if p.is_machine() {
+        return p.print_doc(&raw);
+    }
+    let (state, _) = super::sync_state(&secret);
+    p.line(&format!(
+        "secret/{} sync updated: {}",
+        secret.name,
+        state.trim_start_matches(['●', '○', ' '])
+    ))
+}

@@ -1,0 +1,254 @@
+//! Where requests go: contexts, XDG paths, `KUBE_DC_*` environment.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cli::GlobalArgs;
+use crate::error::{CliError, Result};
+
+pub const LOCAL_CONTEXT: &str = "local";
+pub const LOCAL_ORG: &str = "local";
+pub const LOCAL_PROJECT: &str = "default";
+
+/// The config file: contexts and non-secret settings only. Tokens live in
+/// the OS keyring, never here.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ConfigFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_context: Option<String>,
+    #[serde(default)]
+    pub contexts: Vec<Context>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub struct Context {
+    pub name: String,
+    /// Backend base URL, e.g. https://backend.example.com
+    pub server: String,
+    pub org: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+}
+
+pub fn config_dir() -> PathBuf {
+    dirs::config_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("kube-dc")
+}
+
+pub fn data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("kube-dc")
+}
+
+pub fn config_path() -> PathBuf {
+    std::env::var_os("KUBE_DC_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| config_dir().join("config.yaml"))
+}
+
+impl ConfigFile {
+    pub fn load() -> Result<Self> {
+        let path = config_path();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_yaml::from_str(&text).map_err(|e| {
+                CliError::usage(format!("config file {} is not valid: {e}", path.display()))
+                    .hint("fix or remove the file; it holds only contexts, no credentials")
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(CliError::other(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    pub fn context(&self, name: &str) -> Option<&Context> {
+        self.contexts.iter().find(|c| c.name == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Backend {
+    /// The embedded backend over a data directory.
+    Local { data_dir: PathBuf, user: String },
+    /// A backend reached over HTTP(S).
+    Remote { base_url: String },
+}
+
+/// A resolved place to send requests to.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub context: String,
+    pub backend: Backend,
+    pub org: Option<String>,
+    pub project: Option<String>,
+    pub namespace_flag: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub insecure: bool,
+}
+
+impl Target {
+    pub fn is_local(&self) -> bool {
+        matches!(self.backend, Backend::Local { .. })
+    }
+
+    pub fn org(&self, flag: Option<&str>) -> Result<String> {
+        flag.map(str::to_string)
+            .or_else(|| self.org.clone())
+            .ok_or_else(|| {
+                CliError::usage("no organization: this context has none")
+                    .hint("set KUBE_DC_ORG, or pass --org-name / --org where the command has it")
+            })
+    }
+
+    pub fn project(&self) -> Result<String> {
+        if let Some(p) = &self.project {
+            return Ok(p.clone());
+        }
+        if let (Some(ns), Some(org)) = (&self.namespace_flag, &self.org)
+            && let Some(p) = ns.strip_prefix(&format!("{org}-"))
+        {
+            return Ok(p.to_string());
+        }
+        Err(CliError::usage("no project: this context has none")
+            .hint("pass --project NAME (or set KUBE_DC_PROJECT)"))
+    }
+
+    /// The backing namespace: `-n`, else `<org>-<project>`.
+    pub fn namespace(&self) -> Result<String> {
+        if let Some(ns) = &self.namespace_flag {
+            return Ok(ns.clone());
+        }
+        let org = self.org(None)?;
+        let project = self.project()?;
+        Ok(format!("{org}-{project}"))
+    }
+}
+
+/// Normalises a bare domain: strips `http(s)://` and a trailing `/`, and
+/// rejects anything path-like.
+pub fn normalize_domain(domain: &str) -> Result<String> {
+    let d = domain
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    if d.is_empty()
+        || d.contains('/')
+        || d.contains('?')
+        || d.contains('#')
+        || d.contains(char::is_whitespace)
+    {
+        return Err(CliError::usage(format!(
+            "invalid domain {domain:?}: give a bare host name such as example.com"
+        )));
+    }
+    Ok(d.to_string())
+}
+
+fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "local-user".into())
+}
+
+pub fn resolve(g: &GlobalArgs) -> Result<Target> {
+    let file = ConfigFile::load()?;
+    let name = g
+        .context
+        .clone()
+        .or_else(|| file.current_context.clone())
+        .unwrap_or_else(|| LOCAL_CONTEXT.to_string());
+    let env_org = std::env::var("KUBE_DC_ORG").ok().filter(|s| !s.is_empty());
+    let mut target = if name == LOCAL_CONTEXT && g.server.is_none() && g.domain.is_none() {
+        Target {
+            context: name,
+            backend: Backend::Local {
+                data_dir: std::env::var_os("KUBE_DC_LOCAL_DATA_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| data_dir().join(LOCAL_CONTEXT)),
+                user: local_user(),
+            },
+            org: Some(LOCAL_ORG.into()),
+            project: Some(LOCAL_PROJECT.into()),
+            namespace_flag: None,
+            ca_cert: None,
+            insecure: false,
+        }
+    } else {
+        let ctx = file.context(&name).cloned();
+        if ctx.is_none() && name != LOCAL_CONTEXT {
+            let known: Vec<&str> = file.contexts.iter().map(|c| c.name.as_str()).collect();
+            return Err(CliError::usage(format!("no context named {name:?}")).hint(
+                if known.is_empty() {
+                    "log in first (kube-dc login --domain D --org O), or use --server URL"
+                        .to_string()
+                } else {
+                    format!("known contexts: local, {}", known.join(", "))
+                },
+            ));
+        }
+        let base_url = match (&g.server, &g.domain, &ctx) {
+            (Some(url), _, _) => url.trim_end_matches('/').to_string(),
+            (None, Some(d), _) => format!("https://backend.{}", normalize_domain(d)?),
+            (None, None, Some(c)) => c.server.trim_end_matches('/').to_string(),
+            (None, None, None) => unreachable!("local handled above"),
+        };
+        Target {
+            context: name,
+            backend: Backend::Remote { base_url },
+            org: ctx.as_ref().map(|c| c.org.clone()),
+            project: ctx.as_ref().and_then(|c| c.project.clone()),
+            namespace_flag: None,
+            ca_cert: ctx.as_ref().and_then(|c| c.ca_cert.clone()),
+            insecure: ctx.as_ref().is_some_and(|c| c.insecure),
+        }
+    };
+    if env_org.is_some() {
+        target.org = env_org;
+    }
+    if let Some(p) = &g.project {
+        kube_dc_backend::validate::check_name("project", p).map_err(CliError::usage)?;
+        target.project = Some(p.clone());
+    }
+    if let Some(ns) = &g.namespace {
+        kube_dc_backend::validate::check_name("namespace", ns).map_err(CliError::usage)?;
+        target.namespace_flag = Some(ns.clone());
+    }
+    if g.ca_cert.is_some() {
+        target.ca_cert = g.ca_cert.clone();
+    }
+    target.insecure |= g.insecure;
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_normalised() {
+        assert_eq!(
+            normalize_domain("https://example.com/").unwrap(),
+            "example.com"
+        );
+        assert_eq!(normalize_domain("kube-dc.cloud").unwrap(), "kube-dc.cloud");
+        assert!(normalize_domain("example.com/path").is_err());
+        assert!(normalize_domain("").is_err());
+    }
+}

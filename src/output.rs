@@ -1,0 +1,201 @@
+//! Everything the CLI prints: data to stdout through the [`Printer`],
+//! messages to stderr. Server-provided text is stripped of terminal control
+//! sequences before it reaches a table or a message.
+
+use std::io::{IsTerminal, Write};
+
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+use serde_json::Value;
+
+use crate::cli::OutputFormat;
+use crate::error::{CliError, Result};
+
+/// Removes terminal control sequences (ESC … sequences, other C0 and C1
+/// controls except newline and tab) from text that came from a server.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI: ESC [ params final; OSC: ESC ] … BEL or ESC \; else one char.
+                match chars.peek() {
+                    Some('[') => {
+                        chars.next();
+                        for n in chars.by_ref() {
+                            if ('\u{40}'..='\u{7e}').contains(&n) {
+                                break;
+                            }
+                        }
+                    }
+                    Some(']') => {
+                        chars.next();
+                        while let Some(n) = chars.next() {
+                            if n == '\u{7}' {
+                                break;
+                            }
+                            if n == '\u{1b}' && chars.peek() == Some(&'\\') {
+                                chars.next();
+                                break;
+                            }
+                        }
+                    }
+                    Some(_) => {
+                        chars.next();
+                    }
+                    None => {}
+                }
+            }
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A value shown in a table: control characters made visible, never
+/// executed by the terminal.
+pub fn escape_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub struct Printer {
+    pub format: OutputFormat,
+    pub color: bool,
+    pub stderr_is_tty: bool,
+}
+
+impl Printer {
+    pub fn new(format: Option<OutputFormat>, no_color: bool) -> Self {
+        let no_color = no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self {
+            format: format.unwrap_or(OutputFormat::Table),
+            color: !no_color && std::io::stdout().is_terminal(),
+            stderr_is_tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn table(&self, headers: &[&str]) -> Table {
+        let mut t = Table::new();
+        t.load_style(presets::NOTHING)
+            .set_content_arrangement(ContentArrangement::Disabled);
+        if !headers.is_empty() {
+            t.set_header(headers.iter().map(|h| Cell::new(h)));
+        }
+        if self.color {
+            t.enforce_styling();
+        } else {
+            t.force_no_tty();
+        }
+        t
+    }
+
+    pub fn colored(&self, text: &str, color: Color) -> Cell {
+        let c = Cell::new(text);
+        if self.color { c.fg(color) } else { c }
+    }
+
+    pub fn print_table(&self, t: &Table) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        for line in t.to_string().lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Prints a document as JSON or YAML (the raw server document, so fields
+    /// this client does not know are kept).
+    pub fn print_doc(&self, v: &Value) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        match self.format {
+            OutputFormat::Yaml => {
+                let text = serde_yaml::to_string(v).map_err(|e| CliError::other(e.to_string()))?;
+                out.write_all(text.as_bytes())?;
+            }
+            _ => {
+                serde_json::to_writer_pretty(&mut out, v)
+                    .map_err(|e| CliError::from(std::io::Error::from(e)))?;
+                writeln!(out)?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    pub fn is_machine(&self) -> bool {
+        matches!(self.format, OutputFormat::Json | OutputFormat::Yaml)
+    }
+
+    /// Refuses a format a command cannot produce.
+    pub fn require(&self, allowed: &[OutputFormat], command: &str) -> Result<()> {
+        if allowed.contains(&self.format) {
+            return Ok(());
+        }
+        let names: Vec<String> = allowed
+            .iter()
+            .map(|f| format!("{f:?}").to_lowercase())
+            .collect();
+        Err(CliError::usage(format!(
+            "{command} cannot print -o {}; use one of: {}",
+            format!("{:?}", self.format).to_lowercase(),
+            names.join(", ")
+        )))
+    }
+
+    pub fn line(&self, text: &str) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}")?;
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// A message for people, on stderr.
+pub fn note(text: &str) {
+    eprintln!("{text}");
+}
+
+pub fn warn(text: &str) {
+    eprintln!("warning: {text}");
+}
+
+/// "3m", "2h", "5d" since an RFC 3339 time, as kubectl shows ages.
+pub fn age(rfc3339: Option<&str>) -> String {
+    let Some(t) = rfc3339.and_then(|s| {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+    }) else {
+        return "-".into();
+    };
+    let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_sequences_are_stripped() {
+        assert_eq!(sanitize("ok\u{1b}[31mred\u{1b}[0m"), "okred");
+        assert_eq!(sanitize("a\u{1b}]0;title\u{7}b"), "ab");
+        assert_eq!(sanitize("a\u{1b}]8;;http://x\u{1b}\\b"), "ab");
+        assert_eq!(sanitize("bell\u{7} del\u{7f} c1\u{9b}x"), "bell del c1x");
+        assert_eq!(sanitize("line\nnext\ttab"), "line\nnext\ttab");
+        assert_eq!(escape_value("a\u{1b}[2J"), "a\\u{1b}[2J");
+    }
+}
