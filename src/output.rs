@@ -89,7 +89,7 @@ impl Printer {
         t.load_style(presets::NOTHING)
             .set_content_arrangement(ContentArrangement::Disabled);
         if !headers.is_empty() {
-            t.set_header(headers.iter().map(|h| Cell::new(h)));
+            t.set_header(headers.iter().map(Cell::new));
         }
         if self.color {
             t.enforce_styling();

@@ -1,0 +1,292 @@
+//! Harness for tests that run the built `kube-dc` binary: a private HOME and
+//! XDG directories, a cleared environment, and servers on 127.0.0.1.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube_dc_backend::authn::{Authenticator, OidcVerifier};
+use kube_dc_backend::authz::Bindings;
+use kube_dc_backend::testing::TestIssuer;
+use kube_dc_backend::{Backend, Config};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_kube-dc");
+
+/// A user's world: its own HOME, config and data directories.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, want: i32) -> Self {
+        assert_eq!(
+            self.code, want,
+            "expected exit {want}\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl Home {
+    pub fn new() -> Self {
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn local_data(&self) -> PathBuf {
+        self.path().join("data/kube-dc/local")
+    }
+
+    /// `kube-dc` with nothing of the caller's environment but PATH.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .env("USER", "tester")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd().args(args).output().unwrap())
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.cmd();
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Run::from(c.args(args).output().unwrap())
+    }
+
+    pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        Run::from(child.wait_with_output().unwrap())
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> String {
+        let p = self.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p.display().to_string()
+    }
+}
+
+/// Runs `f` on a runtime owned by a background thread that lives as long
+/// as the test process, and returns what it made.
+fn on_background_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>> + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            tx.send(f().await).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+pub const BINDINGS: &str = r#"
+orgs:
+  acme: { adminGroups: [acme-admins] }
+bindings:
+  - { group: acme-devs, namespace: acme-demo, role: developer }
+  - { group: acme-project-admins, namespace: acme-demo, role: admin }
+"#;
+
+/// `kube-dc-backend` over real HTTP with a test OIDC issuer.
+pub struct Remote {
+    pub url: String,
+    pub issuer_url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Remote {
+    pub fn start(manifests: &[(&str, &str)]) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        for (rel, text) in manifests {
+            let p = data.path().join("manifests").join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let dir = data.path().to_path_buf();
+        let (url, issuer_url) = on_background_runtime(move || {
+            Box::pin(async move {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let issuer = TestIssuer::start().await;
+                let mut config = Config::new(dir.join("store"));
+                config.manifests_dir = Some(dir.join("manifests"));
+                let http = reqwest::Client::new();
+                let auth =
+                    Authenticator::Oidc(Arc::new(OidcVerifier::new(&issuer.url, "kube-dc", http)));
+                let bindings: Bindings = serde_yaml::from_str(BINDINGS).unwrap();
+                let backend = Backend::open(config, auth, bindings).unwrap();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let app = backend
+                    .router()
+                    .into_make_service_with_connect_info::<SocketAddr>();
+                tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+                let issuer_url = issuer.url.clone();
+                std::mem::forget(issuer);
+                (format!("http://{addr}"), issuer_url)
+            })
+        });
+        Remote {
+            url,
+            issuer_url,
+            _data: data,
+        }
+    }
+
+    /// A token for `user` in `groups` of org acme, from the test issuer.
+    pub fn token(&self, user: &str, groups: &[&str]) -> String {
+        let issuer = TestIssuer {
+            url: self.issuer_url.clone(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+            up: Default::default(),
+        };
+        issuer.token(user, groups, Some("acme"))
+    }
+
+    /// Runs kube-dc against this backend as `user`.
+    pub fn run(&self, home: &Home, user: (&str, &[&str]), args: &[&str]) -> Run {
+        let token = self.token(user.0, user.1);
+        let mut all = vec!["--server", &self.url, "-p", "demo"];
+        all.extend_from_slice(args);
+        home.run_env(&all, &[("KUBE_DC_TOKEN", &token), ("KUBE_DC_ORG", "acme")])
+    }
+}
+
+/// One request as a stub server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+pub type Reply = (u16, &'static str, Vec<u8>);
+
+/// A stub HTTP server that records every request and answers with `reply`.
+/// For pinning wire shapes and injecting faults — not a backend.
+pub struct Stub {
+    pub url: String,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Stub {
+    pub fn start(reply: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let log = seen.clone();
+        let reply = Arc::new(reply);
+        let url = on_background_runtime(move || {
+            Box::pin(async move {
+                let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+                    let (log, reply) = (log.clone(), reply.clone());
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = axum::body::to_bytes(body, usize::MAX)
+                            .await
+                            .unwrap()
+                            .to_vec();
+                        let s = Seen {
+                            method: parts.method.to_string(),
+                            path: parts.uri.path().to_string(),
+                            query: parts.uri.query().map(String::from),
+                            headers: parts.headers,
+                            body,
+                        };
+                        let (status, ctype, out) = reply(&s);
+                        log.lock().unwrap().push(s);
+                        axum::response::Response::builder()
+                            .status(status)
+                            .header("content-type", ctype)
+                            .header("x-request-id", "stub-req-1")
+                            .body(axum::body::Body::from(out))
+                            .unwrap()
+                    }
+                });
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+                format!("http://{addr}")
+            })
+        });
+        Stub { url, seen }
+    }
+
+    pub fn take(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+pub fn wait_a_moment() {
+    std::thread::sleep(Duration::from_millis(50));
+}

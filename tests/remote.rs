@@ -1,0 +1,231 @@
+//! The CLI against the backend over real HTTP, with tokens for different
+//! roles from a test OIDC issuer.
+
+mod common;
+
+use common::*;
+
+const DEV: (&str, &[&str]) = ("dev", &["acme-devs"]);
+const ADMIN: (&str, &[&str]) = ("ada", &["acme-project-admins"]);
+const ORG_ADMIN: (&str, &[&str]) = ("oscar", &["acme-admins"]);
+
+#[test]
+fn roles_elevation_and_audit_over_http() {
+    let be = Remote::start(&[]);
+    let h = Home::new();
+    be.run(
+        &h,
+        DEV,
+        &[
+            "secrets",
+            "create",
+            "db-creds",
+            "--from-literal=PASSWORD=remote-s3cret",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        be.run(
+            &h,
+            DEV,
+            &["secrets", "get", "db-creds", "--key", "PASSWORD"]
+        )
+        .ok()
+        .stdout,
+        "remote-s3cret"
+    );
+
+    // A developer cannot destroy: a clear permission error, exit 4.
+    let r = be
+        .run(
+            &h,
+            DEV,
+            &["secrets", "delete", "db-creds", "--destroy", "--yes"],
+        )
+        .code(4);
+    assert!(
+        r.stderr.contains("developer")
+            && r.stderr.contains("HTTP 403")
+            && r.stderr.contains("request id"),
+        "{}",
+        r.stderr
+    );
+
+    // An org admin sees metadata, but reads values only after elevating.
+    be.run(&h, ORG_ADMIN, &["secrets", "list"]).ok();
+    let r = be
+        .run(&h, ORG_ADMIN, &["secrets", "get", "db-creds", "--value"])
+        .code(4);
+    assert!(
+        r.stderr.contains("hint: kube-dc orgs elevate demo"),
+        "{}",
+        r.stderr
+    );
+    be.run(&h, ORG_ADMIN, &["orgs", "elevate", "demo"]).code(2); // --reason is required
+    let r = be
+        .run(
+            &h,
+            ORG_ADMIN,
+            &[
+                "orgs",
+                "elevate",
+                "demo",
+                "--reason",
+                "incident IR-2026-05-12",
+            ],
+        )
+        .ok();
+    assert!(
+        r.stdout.starts_with("elevated into acme/demo until"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        be.run(
+            &h,
+            ORG_ADMIN,
+            &["secrets", "get", "db-creds", "--key", "PASSWORD"]
+        )
+        .ok()
+        .stdout,
+        "remote-s3cret"
+    );
+    let st = be
+        .run(&h, ORG_ADMIN, &["orgs", "status", "demo", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(st["active"], true);
+    let el = be.run(&h, ORG_ADMIN, &["orgs", "elevations"]).ok();
+    assert!(
+        el.stdout.contains("incident IR-2026-05-12"),
+        "{}",
+        el.stdout
+    );
+
+    // The org-wide audit shows the read, tagged with the window and reason.
+    let a = be
+        .run(
+            &h,
+            ORG_ADMIN,
+            &[
+                "audit",
+                "list",
+                "--org",
+                "--service",
+                "secrets",
+                "--actor",
+                "oscar",
+                "-o",
+                "json",
+            ],
+        )
+        .ok()
+        .json();
+    let read = a["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["body"]["action"] == "reveal" && e["body"]["result"] == "allowed")
+        .unwrap();
+    assert_eq!(read["body"]["elevation_id"], st["elevationId"]);
+    assert_eq!(read["body"]["reason"], "incident IR-2026-05-12");
+    assert_eq!(read["body"]["source_ip"], "127.0.0.1");
+
+    be.run(&h, ORG_ADMIN, &["orgs", "release", "demo"]).ok();
+    be.run(&h, ORG_ADMIN, &["secrets", "get", "db-creds", "--value"])
+        .code(4);
+    // A developer cannot see the org-wide log, but sees the project's.
+    be.run(&h, DEV, &["audit", "list", "--org"]).code(4);
+    let p = be
+        .run(&h, DEV, &["audit", "list", "--result", "denied"])
+        .ok();
+    assert!(p.stdout.contains("denied"), "{}", p.stdout);
+
+    // CSV export as the org admin.
+    let file = h.path().join("audit.csv");
+    be.run(
+        &h,
+        ORG_ADMIN,
+        &[
+            "audit",
+            "list",
+            "--csv",
+            "--output-file",
+            file.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let csv = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        csv.contains("reveal,denied,oscar") && !csv.contains("remote-s3cret"),
+        "{csv}"
+    );
+
+    // The admin destroys.
+    be.run(
+        &h,
+        ADMIN,
+        &["secrets", "delete", "db-creds", "--destroy", "--yes"],
+    )
+    .ok();
+}
+
+#[test]
+fn credentials_are_required_and_never_sent_in_clear() {
+    let be = Remote::start(&[]);
+    let h = Home::new();
+    let r = h
+        .run_env(
+            &["--server", &be.url, "-p", "demo", "secrets", "list"],
+            &[("KUBE_DC_ORG", "acme")],
+        )
+        .code(5);
+    assert!(
+        r.stderr.contains("HTTP 401") && r.stderr.contains("KUBE_DC_TOKEN"),
+        "{}",
+        r.stderr
+    );
+    let expired = "eyJhbGciOiJSUzI1NiJ9.e30.c2ln";
+    let r = h
+        .run_env(
+            &["--server", &be.url, "-p", "demo", "secrets", "list"],
+            &[("KUBE_DC_ORG", "acme"), ("KUBE_DC_TOKEN", expired)],
+        )
+        .code(5);
+    assert!(r.stderr.contains("invalid token"), "{}", r.stderr);
+    // Plain http to a non-loopback host: refused before anything is sent.
+    let r = h
+        .run_env(
+            &[
+                "--server",
+                "http://backend.example.com",
+                "-n",
+                "acme-demo",
+                "secrets",
+                "list",
+            ],
+            &[("KUBE_DC_TOKEN", "t")],
+        )
+        .code(2);
+    assert!(r.stderr.contains("plain http"), "{}", r.stderr);
+    // Nothing listening: a network error, exit 7.
+    let r = h
+        .run_env(
+            &[
+                "--server",
+                "http://127.0.0.1:9",
+                "-n",
+                "acme-demo",
+                "--timeout",
+                "3s",
+                "secrets",
+                "list",
+            ],
+            &[("KUBE_DC_TOKEN", "t")],
+        )
+        .code(7);
+    assert!(r.stderr.contains("cannot connect"), "{}", r.stderr);
+    // --domain builds https://backend.DOMAIN; a path is refused.
+    h.run(&["--domain", "example.com/x", "-n", "a-b", "secrets", "list"])
+        .code(2);
+}
