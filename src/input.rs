@@ -21,7 +21,8 @@ pub struct ValueArgs {
     /// [KEY=]PATH: a file's content; the key defaults to the file name. `KEY=-` reads stdin. Repeatable.
     #[arg(long = "from-file", value_name = "[KEY=]PATH")]
     pub from_file: Vec<String>,
-    /// A dotenv file (comments, export, quotes, multi-line quoted values; no $VAR substitution). `-` reads stdin.
+    /// A dotenv file (comments, export, quotes, multi-line quoted values; no $VAR substitution;
+    /// a key set twice in the file takes its last value). `-` reads stdin.
     #[arg(long = "from-env-file", value_name = "PATH")]
     pub from_env_file: Vec<String>,
     /// Ask for KEY's value without echoing it (keeps values out of shell history). Repeatable.
@@ -201,9 +202,10 @@ pub fn collect(args: &ValueArgs) -> Result<Data> {
 }
 
 /// Parses dotenv text with `dotenvor` (which never substitutes `$VAR`) and
-/// returns (key, value, line). A duplicate key is an error, and so is an
-/// unquoted value with a '#' glued to it: dotenv would cut the value there
-/// (`PASS=abc#123` → `abc`), so we ask for quotes instead of guessing.
+/// returns (key, value, line). Within one file a later definition of a key
+/// replaces an earlier one, as in every dotenv implementation. An unquoted
+/// value with a '#' glued to it is an error: dotenv would cut the value
+/// there (`PASS=abc#123` → `abc`), so we ask for quotes instead of guessing.
 pub fn parse_env(text: &str) -> std::result::Result<Vec<(String, String, u32)>, String> {
     let entries = dotenvor::parse_str(text).map_err(|e| e.to_string())?;
     let lines: Vec<&str> = text.lines().collect();
@@ -296,11 +298,10 @@ mod tests {
     }
 
     #[test]
-    fn glued_hash_and_duplicates_are_errors() {
+    fn glued_hash_is_an_error_and_later_definitions_win() {
         let e = parse_env("PASS=abc#123\n").unwrap_err();
         assert!(e.contains("quote"), "{e}");
-        let e = parse_env("A=1\nA=2\n").unwrap_err();
-        assert!(e.contains("twice"), "{e}");
+        assert_eq!(env("A=1\nA=2\n"), [("A".to_string(), "2".to_string())]);
         assert!(parse_env("A=\"unterminated\n").is_err());
     }
 
