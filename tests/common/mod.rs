@@ -3,16 +3,12 @@
 
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube_dc_backend::authn::{Authenticator, OidcVerifier};
-use kube_dc_backend::authz::Bindings;
 use kube_dc_backend::testing::TestIssuer;
-use kube_dc_backend::{Backend, Config};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kube-dc");
 
@@ -152,47 +148,86 @@ bindings:
   - { group: acme-project-admins, namespace: acme-demo, role: admin }
 "#;
 
-/// `kube-dc-backend` over real HTTP with a test OIDC issuer.
+/// The `kube-dc-backend` binary, built by `cargo test --workspace` next to
+/// `kube-dc`.
+pub fn backend_bin() -> PathBuf {
+    let p = Path::new(BIN).with_file_name("kube-dc-backend");
+    assert!(
+        p.exists(),
+        "{} is missing: run the suite with `cargo test --workspace`",
+        p.display()
+    );
+    p
+}
+
+/// `kube-dc-backend serve` as a child process, trusting a test OIDC issuer.
 pub struct Remote {
     pub url: String,
     pub issuer_url: String,
+    child: std::process::Child,
     _data: tempfile::TempDir,
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Remote {
     pub fn start(manifests: &[(&str, &str)]) -> Self {
         let data = tempfile::tempdir().unwrap();
+        let mdir = data.path().join("manifests");
+        std::fs::create_dir_all(&mdir).unwrap();
         for (rel, text) in manifests {
-            let p = data.path().join("manifests").join(rel);
+            let p = mdir.join(rel);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         }
-        let dir = data.path().to_path_buf();
-        let (url, issuer_url) = on_background_runtime(move || {
-            Box::pin(async move {
-                let _ = rustls::crypto::ring::default_provider().install_default();
+        let bindings = data.path().join("bindings.yaml");
+        std::fs::write(&bindings, BINDINGS).unwrap();
+        let issuer_url = on_background_runtime(|| {
+            Box::pin(async {
                 let issuer = TestIssuer::start().await;
-                let mut config = Config::new(dir.join("store"));
-                config.manifests_dir = Some(dir.join("manifests"));
-                let http = reqwest::Client::new();
-                let auth =
-                    Authenticator::Oidc(Arc::new(OidcVerifier::new(&issuer.url, "kube-dc", http)));
-                let bindings: Bindings = serde_yaml::from_str(BINDINGS).unwrap();
-                let backend = Backend::open(config, auth, bindings).unwrap();
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = listener.local_addr().unwrap();
-                let app = backend
-                    .router()
-                    .into_make_service_with_connect_info::<SocketAddr>();
-                tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-                let issuer_url = issuer.url.clone();
+                let url = issuer.url.clone();
                 std::mem::forget(issuer);
-                (format!("http://{addr}"), issuer_url)
+                url
             })
         });
+        let mut child = Command::new(backend_bin())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--audience",
+                "kube-dc",
+                "--oidc-issuer",
+                &issuer_url,
+            ])
+            .arg("--data-dir")
+            .arg(data.path().join("store"))
+            .arg("--bindings")
+            .arg(&bindings)
+            .arg("--manifests")
+            .arg(&mdir)
+            .env("KUBE_DC_BACKEND_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let ready: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
+        let url = ready["url"].as_str().unwrap().to_string();
         Remote {
             url,
             issuer_url,
+            child,
             _data: data,
         }
     }
