@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{audit, orgs, secrets};
+use crate::commands::{audit, context, login, orgs, secrets};
 
 const AFTER_HELP: &str = "\
 Contexts:
@@ -113,6 +113,14 @@ pub enum Command {
     /// Organization admin elevation windows.
     #[command(subcommand)]
     Orgs(orgs::OrgsCommand),
+    Login(login::LoginArgs),
+    Logout(login::LogoutArgs),
+    /// List contexts, or switch to one.
+    Use(context::UseArgs),
+    /// Show the configuration.
+    #[command(subcommand)]
+    Config(context::ConfigCommand),
+    Whoami(context::WhoamiArgs),
 }
 
 #[cfg(test)]

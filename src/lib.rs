@@ -1,6 +1,7 @@
 //! `kube-dc`: the command-line client of the Kube-DC Secrets Manager.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -47,6 +48,11 @@ pub fn main() -> i32 {
             Command::Secrets(c) => commands::secrets::run(&ctx, c).await,
             Command::Audit(c) => commands::audit::run(&ctx, c).await.map(|()| 0),
             Command::Orgs(c) => commands::orgs::run(&ctx, c).await.map(|()| 0),
+            Command::Login(a) => commands::login::login(&ctx, a).await.map(|()| 0),
+            Command::Logout(a) => commands::login::logout(&ctx, a).await.map(|()| 0),
+            Command::Use(a) => commands::context::use_context(&ctx, a).await.map(|()| 0),
+            Command::Config(c) => commands::context::config(&ctx, c).await.map(|()| 0),
+            Command::Whoami(a) => commands::context::whoami(&ctx, a).await.map(|()| 0),
         }
     });
     match result {

@@ -50,7 +50,7 @@ pub struct Streamed {
     pub body: ByteStream,
 }
 
-fn is_loopback_url(url: &str) -> bool {
+pub fn is_loopback_url(url: &str) -> bool {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let host = rest.split('/').next().unwrap_or("");
     let host = if let Some(h) = host.strip_prefix('[') {
@@ -74,7 +74,13 @@ pub fn token_from_env() -> Option<Sensitive> {
 }
 
 impl Client {
-    pub fn new(target: &Target, timeout: Duration, verbose: bool) -> Result<Self> {
+    /// `token`: the bearer for a remote target (see [`crate::auth::bearer`]).
+    pub fn new(
+        target: &Target,
+        timeout: Duration,
+        verbose: bool,
+        token: Option<Sensitive>,
+    ) -> Result<Self> {
         let transport = match &target.backend {
             Backend::Local { data_dir, user } => {
                 let backend =
@@ -88,7 +94,6 @@ impl Client {
                         "invalid server URL {base_url:?}: it must start with https:// (or http:// for loopback)"
                     )));
                 }
-                let token = token_from_env();
                 if token.is_some() && base_url.starts_with("http://") && !is_loopback_url(base_url)
                 {
                     return Err(CliError::usage(format!(

@@ -175,7 +175,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     let target = ctx.target()?;
     let env_org = std::env::var("KUBE_DC_ORG").ok();
     let org = target.org(a.org_name.as_deref().or(env_org.as_deref()))?;
-    let client = ctx.client()?;
+    let client = ctx.client().await?;
     if a.csv {
         return export_csv(ctx, &client, &org, &q, a.output_file.as_deref()).await;
     }

@@ -1,6 +1,8 @@
 //! One module per verb, each with its arguments beside its code.
 
 pub mod audit;
+pub mod context;
+pub mod login;
 pub mod orgs;
 pub mod secrets;
 
@@ -45,8 +47,14 @@ impl Ctx {
             .map_err(|e| CliError::usage(format!("--timeout: {e}")))
     }
 
-    pub fn client(&self) -> Result<Client> {
-        Client::new(self.target()?, self.timeout()?, self.global.verbose)
+    pub async fn client(&self) -> Result<Client> {
+        let target = self.target()?;
+        let token = if target.is_local() {
+            None
+        } else {
+            crate::auth::bearer(target, self.timeout()?).await?
+        };
+        Client::new(target, self.timeout()?, self.global.verbose, token)
     }
 
     pub fn namespace(&self) -> Result<String> {

@@ -83,7 +83,11 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
                 );
             }
             let org = org(ctx, &a.org)?;
-            let (g, raw) = ctx.client()?.elevate(&org, &a.project, &a.reason).await?;
+            let (g, raw) = ctx
+                .client()
+                .await?
+                .elevate(&org, &a.project, &a.reason)
+                .await?;
             if p.is_machine() {
                 return p.print_doc(&raw);
             }
@@ -98,7 +102,7 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
         OrgsCommand::Release(a) => {
             check_project(&a.project)?;
             let org = org(ctx, &a.org)?;
-            let (g, raw) = ctx.client()?.release(&org, &a.project).await?;
+            let (g, raw) = ctx.client().await?.release(&org, &a.project).await?;
             if p.is_machine() {
                 return p.print_doc(&raw);
             }
@@ -112,7 +116,11 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
         OrgsCommand::Status(a) => {
             check_project(&a.project)?;
             let org = org(ctx, &a.org)?;
-            let (s, raw) = ctx.client()?.elevation_status(&org, &a.project).await?;
+            let (s, raw) = ctx
+                .client()
+                .await?
+                .elevation_status(&org, &a.project)
+                .await?;
             if p.is_machine() {
                 return p.print_doc(&raw);
             }
@@ -128,7 +136,7 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
         }
         OrgsCommand::Elevations(a) => {
             let org = org(ctx, &a)?;
-            let (list, raw) = ctx.client()?.elevations(&org).await?;
+            let (list, raw) = ctx.client().await?.elevations(&org).await?;
             if p.is_machine() {
                 return p.print_doc(&raw);
             }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::store::StoreKind;
 use crate::cli::GlobalArgs;
 use crate::error::{CliError, Result};
 
@@ -18,6 +19,10 @@ pub const LOCAL_PROJECT: &str = "default";
 pub struct ConfigFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_context: Option<String>,
+    /// Where login keeps tokens: the OS keyring unless the user opted in
+    /// to a file (`kube-dc login --token-store file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_store: Option<StoreKind>,
     #[serde(default)]
     pub contexts: Vec<Context>,
 }
@@ -31,6 +36,8 @@ pub struct Context {
     pub org: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,6 +85,33 @@ impl ConfigFile {
     pub fn context(&self, name: &str) -> Option<&Context> {
         self.contexts.iter().find(|c| c.name == name)
     }
+
+    /// Writes the file atomically (temporary file, then rename), mode 0600.
+    pub fn save(&self) -> Result<()> {
+        use std::io::Write;
+        let path = config_path();
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::other(format!("cannot create {}: {e}", dir.display())))?;
+        let text = serde_yaml::to_string(self).map_err(|e| CliError::other(e.to_string()))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .map_err(|e| CliError::other(format!("cannot write in {}: {e}", dir.display())))?;
+        tmp.write_all(text.as_bytes())
+            .and_then(|_| tmp.as_file().sync_all())
+            .map_err(|e| CliError::other(format!("cannot write {}: {e}", path.display())))?;
+        tmp.persist(&path).map_err(|e| {
+            CliError::other(format!("cannot write {}: {}", path.display(), e.error))
+        })?;
+        Ok(())
+    }
+
+    pub fn store_kind(&self) -> StoreKind {
+        match std::env::var("KUBE_DC_TOKEN_STORE").ok().as_deref() {
+            Some("file") => StoreKind::File,
+            Some("keyring") => StoreKind::Keyring,
+            _ => self.token_store.unwrap_or(StoreKind::Keyring),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -98,6 +132,10 @@ pub struct Target {
     pub namespace_flag: Option<String>,
     pub ca_cert: Option<PathBuf>,
     pub insecure: bool,
+    pub domain: Option<String>,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub token_store: StoreKind,
 }
 
 impl Target {
@@ -189,6 +227,10 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
             namespace_flag: None,
             ca_cert: None,
             insecure: false,
+            domain: None,
+            issuer: None,
+            client_id: None,
+            token_store: file.store_kind(),
         }
     } else {
         let ctx = file.context(&name).cloned();
@@ -217,6 +259,13 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
             namespace_flag: None,
             ca_cert: ctx.as_ref().and_then(|c| c.ca_cert.clone()),
             insecure: ctx.as_ref().is_some_and(|c| c.insecure),
+            domain: ctx
+                .as_ref()
+                .and_then(|c| c.domain.clone())
+                .or_else(|| g.domain.clone()),
+            issuer: ctx.as_ref().and_then(|c| c.issuer.clone()),
+            client_id: ctx.as_ref().and_then(|c| c.client_id.clone()),
+            token_store: file.store_kind(),
         }
     };
     if env_org.is_some() {

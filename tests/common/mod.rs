@@ -83,6 +83,10 @@ impl Home {
             .env("XDG_DATA_HOME", self.path().join("data"))
             .env("USER", "tester")
             .stdin(Stdio::null());
+        // The session bus reaches the Secret Service (login tests).
+        if let Some(bus) = std::env::var_os("DBUS_SESSION_BUS_ADDRESS") {
+            c.env("DBUS_SESSION_BUS_ADDRESS", bus);
+        }
         c
     }
 
@@ -177,6 +181,20 @@ impl Drop for Remote {
 
 impl Remote {
     pub fn start(manifests: &[(&str, &str)]) -> Self {
+        let issuer_url = on_background_runtime(|| {
+            Box::pin(async {
+                let issuer = TestIssuer::start().await;
+                let url = issuer.url.clone();
+                std::mem::forget(issuer);
+                url
+            })
+        });
+        Self::with_issuer(&issuer_url, BINDINGS, manifests)
+    }
+
+    /// The server trusting `issuer_url`, with the given bindings file.
+    pub fn with_issuer(issuer_url: &str, bindings_yaml: &str, manifests: &[(&str, &str)]) -> Self {
+        let issuer_url = issuer_url.to_string();
         let data = tempfile::tempdir().unwrap();
         let mdir = data.path().join("manifests");
         std::fs::create_dir_all(&mdir).unwrap();
@@ -186,15 +204,7 @@ impl Remote {
             std::fs::write(p, text).unwrap();
         }
         let bindings = data.path().join("bindings.yaml");
-        std::fs::write(&bindings, BINDINGS).unwrap();
-        let issuer_url = on_background_runtime(|| {
-            Box::pin(async {
-                let issuer = TestIssuer::start().await;
-                let url = issuer.url.clone();
-                std::mem::forget(issuer);
-                url
-            })
-        });
+        std::fs::write(&bindings, bindings_yaml).unwrap();
         let mut child = Command::new(backend_bin())
             .args([
                 "serve",

@@ -129,7 +129,7 @@ pub async fn run(ctx: &Ctx, a: ApplyArgs) -> Result<()> {
     };
     let manifests = parse(&text, &a.file)?;
     let default_ns = ctx.namespace()?;
-    let client = ctx.client()?;
+    let client = ctx.client().await?;
     for m in manifests {
         let ns = match (&m.metadata.namespace, &ctx.target()?.namespace_flag) {
             (Some(mns), Some(flag)) if mns != flag => {

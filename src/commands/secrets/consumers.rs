@@ -28,7 +28,7 @@ pub async fn run(ctx: &Ctx, a: ConsumersArgs) -> Result<()> {
     p.require(&[Table, Json, Yaml], "secrets consumers")?;
     super::check_secret_name(&a.name)?;
     let ns = ctx.namespace()?;
-    let (c, raw) = ctx.client()?.consumers(&ns, &a.name).await?;
+    let (c, raw) = ctx.client().await?.consumers(&ns, &a.name).await?;
     if p.is_machine() {
         return p.print_doc(&raw);
     }

@@ -101,7 +101,7 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         rotation: None,
         data: data.clone(),
     };
-    let client = ctx.client()?;
+    let client = ctx.client().await?;
     let (secret, raw) = match client.create_secret(&ns, &req).await {
         Ok(ok) => ok,
         // An installation without the one-round-trip create: make the

@@ -36,7 +36,7 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
     p.require(&[Table, Json, Yaml], "secrets delete")?;
     super::check_secret_name(&a.name)?;
     let ns = ctx.namespace()?;
-    let client = ctx.client()?;
+    let client = ctx.client().await?;
     if a.destroy && !a.yes {
         // The blast radius first. A soft-deleted secret has no consumers
         // view, so a 404 here is not an error.

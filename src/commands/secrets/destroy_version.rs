@@ -36,7 +36,8 @@ pub async fn run(ctx: &Ctx, a: DestroyVersionArgs) -> Result<()> {
         a.yes,
     )?;
     let (resp, raw) = ctx
-        .client()?
+        .client()
+        .await?
         .destroy_version(&ns, &a.name, a.version)
         .await?;
     if p.is_machine() {

@@ -55,7 +55,8 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
     }
     let ns = ctx.namespace()?;
     let (secret, raw) = ctx
-        .client()?
+        .client()
+        .await?
         .get_secret(&ns, &a.name, reveal, a.version)
         .await?;
     if !reveal {

@@ -61,7 +61,7 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<()> {
         description: a.description.clone(),
         allow_cross_namespace: a.allow_cross_namespace.then_some(true),
     };
-    let (secret, raw) = ctx.client()?.import(&ns, &a.name, &req).await?;
+    let (secret, raw) = ctx.client().await?.import(&ns, &a.name, &req).await?;
     if p.is_machine() {
         return p.print_doc(&raw);
     }

@@ -26,7 +26,7 @@ pub async fn run(ctx: &Ctx, _a: ListArgs) -> Result<()> {
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml, Csv], "secrets list")?;
     let ns = ctx.namespace()?;
-    let (list, raw) = ctx.client()?.list_secrets(&ns).await?;
+    let (list, raw) = ctx.client().await?.list_secrets(&ns).await?;
     if p.is_machine() {
         return p.print_doc(&raw);
     }

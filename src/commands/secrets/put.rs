@@ -43,7 +43,8 @@ pub async fn run(ctx: &Ctx, a: PutArgs) -> Result<()> {
     let data = input::collect(&a.values)?;
     let ns = ctx.namespace()?;
     let (resp, raw) = ctx
-        .client()?
+        .client()
+        .await?
         .put_values(&ns, &a.name, &PutValuesRequest { data, cas: a.cas })
         .await?;
     if p.is_machine() {

@@ -21,7 +21,7 @@ pub async fn run(ctx: &Ctx, a: RestoreArgs) -> Result<()> {
     p.require(&[Table, Json, Yaml], "secrets restore")?;
     super::check_secret_name(&a.name)?;
     let ns = ctx.namespace()?;
-    let (secret, raw) = ctx.client()?.restore(&ns, &a.name).await?;
+    let (secret, raw) = ctx.client().await?.restore(&ns, &a.name).await?;
     if p.is_machine() {
         return p.print_doc(&raw);
     }

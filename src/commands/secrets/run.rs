@@ -41,7 +41,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
         super::check_secret_name(n)?;
     }
     let ns = ctx.namespace()?;
-    let client = ctx.client()?;
+    let client = ctx.client().await?;
     let mut env: BTreeMap<String, (String, crate::api::Sensitive)> = BTreeMap::new();
     for name in &a.names {
         let (s, _) = client.get_secret(&ns, name, true, None).await?;

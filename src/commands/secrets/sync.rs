@@ -68,7 +68,7 @@ pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
             .hint("give at least one of --enabled, --target, --refresh, --keys"));
     }
     let ns = ctx.namespace()?;
-    let (secret, raw) = ctx.client()?.sync(&ns, &a.name, &patch).await?;
+    let (secret, raw) = ctx.client().await?.sync(&ns, &a.name, &patch).await?;
     if p.is_machine() {
         return p.print_doc(&raw);
     }

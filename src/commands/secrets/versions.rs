@@ -23,7 +23,7 @@ pub async fn run(ctx: &Ctx, a: VersionsArgs) -> Result<()> {
     p.require(&[Table, Json, Yaml], "secrets versions")?;
     super::check_secret_name(&a.name)?;
     let ns = ctx.namespace()?;
-    let (list, raw) = ctx.client()?.versions(&ns, &a.name).await?;
+    let (list, raw) = ctx.client().await?.versions(&ns, &a.name).await?;
     if p.is_machine() {
         return p.print_doc(&raw);
     }
