@@ -32,7 +32,8 @@ pub struct Cli {
 #[derive(Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
     /// Context to use instead of the current one.
-    #[arg(long, global = true, env = "KUBE_DC_CONTEXT", value_name = "NAME")]
+    #[arg(long, global = true, env = "KUBE_DC_CONTEXT", value_name = "NAME",
+          add = clap_complete::ArgValueCompleter::new(crate::completion::context_names))]
     pub context: Option<String>,
     /// Backend base URL, overriding the context (tests, non-standard installs).
     #[arg(long, global = true, env = "KUBE_DC_SERVER", value_name = "URL")]
@@ -46,7 +47,8 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "KUBE_DC_PROJECT",
-        value_name = "PROJECT"
+        value_name = "PROJECT",
+        add = clap_complete::ArgValueCompleter::new(crate::completion::project_names)
     )]
     pub project: Option<String>,
     /// Backing namespace (`<org>-<project>`), for kubectl habits; overrides --project.
@@ -105,13 +107,40 @@ pub enum OutputFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create, read, write, project and delete secrets.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  kube-dc secrets create app-config --from-literal=DATABASE_URL=postgres://...
+  kube-dc secrets list
+  kube-dc secrets get app-config --value
+  kube-dc secrets delete app-config
+
+Run `kube-dc secrets COMMAND --help` for each command's flags and the role it needs."
+    )]
     Secrets(secrets::SecretsCommand),
     /// Query the audit stream.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  kube-dc audit list --service secrets --since 1h
+  kube-dc audit list --org --service secrets
+  kube-dc audit list --csv --output-file incident-2026-05-12.csv"
+    )]
     Audit(audit::AuditCommand),
     /// Organization admin elevation windows.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  kube-dc orgs elevate payments --reason \"incident IR-2026-05-12\"
+  kube-dc orgs status payments
+  kube-dc orgs release payments
+  kube-dc orgs elevations
+
+Role: organization admin."
+    )]
     Orgs(orgs::OrgsCommand),
     Login(login::LoginArgs),
     Logout(login::LogoutArgs),
@@ -121,6 +150,31 @@ pub enum Command {
     #[command(subcommand)]
     Config(context::ConfigCommand),
     Whoami(context::WhoamiArgs),
+    Completion(CompletionArgs),
+    /// Regenerate completions/, man/ and docs/cli-reference.md (for developers).
+    #[command(hide = true)]
+    GenerateDocs,
+}
+
+/// Print the shell completion script for SHELL.
+///
+/// Completion is dynamic: besides commands and flags it offers the secret
+/// names of the current context, context names and project names, asking
+/// `kube-dc` itself (with a short deadline, silently when offline).
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Install:
+  bash        echo 'source <(kube-dc completion bash)' >> ~/.bashrc
+  zsh         kube-dc completion zsh > \"${fpath[1]}/_kube-dc\"   (then restart zsh)
+  fish        kube-dc completion fish > ~/.config/fish/completions/kube-dc.fish
+  powershell  kube-dc completion powershell | Out-String | Invoke-Expression   (add to $PROFILE)
+  elvish      kube-dc completion elvish >> ~/.config/elvish/rc.elv
+
+The same scripts are in the repository's completions/ folder.")]
+pub struct CompletionArgs {
+    /// The shell.
+    #[arg(value_parser = ["bash", "zsh", "fish", "powershell", "elvish"])]
+    pub shell: String,
 }
 
 #[cfg(test)]

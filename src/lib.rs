@@ -4,7 +4,9 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod commands;
+pub mod completion;
 pub mod config;
+pub mod docs;
 pub mod error;
 pub mod input;
 pub mod output;
@@ -18,6 +20,11 @@ use crate::error::{CliError, ErrorKind};
 /// Parses the command line, runs the command, prints any error, and returns
 /// the process exit code.
 pub fn main() -> i32 {
+    // A shell asking for completions (COMPLETE=bash kube-dc -- …) is
+    // answered here and the process exits; otherwise this is one env lookup.
+    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command)
+        .completer("kube-dc")
+        .complete();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -53,12 +60,32 @@ pub fn main() -> i32 {
             Command::Use(a) => commands::context::use_context(&ctx, a).await.map(|()| 0),
             Command::Config(c) => commands::context::config(&ctx, c).await.map(|()| 0),
             Command::Whoami(a) => commands::context::whoami(&ctx, a).await.map(|()| 0),
+            Command::Completion(a) => {
+                let script = docs::completion_script(&a.shell).unwrap_or_default();
+                ctx.printer.line(script.trim_end()).map(|()| 0)
+            }
+            Command::GenerateDocs => generate_docs().map(|()| 0),
         }
     });
     match result {
         Ok(code) => code,
         Err(e) => report(&e),
     }
+}
+
+/// Writes every generated file under the current directory (the
+/// repository root).
+fn generate_docs() -> error::Result<()> {
+    for (path, content) in docs::generated_files() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| CliError::other(format!("{}: {e}", dir.display())))?;
+        }
+        std::fs::write(&path, content)
+            .map_err(|e| CliError::other(format!("{}: {e}", path.display())))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn report(e: &CliError) -> i32 {

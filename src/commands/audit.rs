@@ -43,7 +43,7 @@ Times: a duration back from now (30m, 1h, 7d), RFC 3339, or epoch seconds.
 Role: project events: any project member; --org and --csv: organization admin.")]
 pub struct ListArgs {
     /// Only this service (secrets, org-admin, audit, certificates, kms, db-credentials, …).
-    #[arg(long, value_name = "SERVICE")]
+    #[arg(long, value_name = "SERVICE", add = clap_complete::ArgValueCompleter::new(crate::completion::services))]
     pub service: Option<String>,
     /// Only events whose actor (username, email or subject) contains this.
     #[arg(long, value_name = "TEXT")]

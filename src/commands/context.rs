@@ -19,12 +19,17 @@ Examples:
   kube-dc use local                    # back to the built-in local context")]
 pub struct UseArgs {
     /// The context to switch to.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::context_names))]
     pub context: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
     /// Show the config file (contexts and settings; it never holds tokens).
+    #[command(after_help = "\
+Examples:
+  kube-dc config view
+  kube-dc config view -o json")]
     View,
 }
 

@@ -15,7 +15,14 @@ pub enum OrgsCommand {
     Elevations(OrgArgs),
 }
 
+/// Active elevation windows in the organization.
 #[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  kube-dc orgs elevations
+  kube-dc orgs elevations --org acme -o json
+
+Role: organization admin.")]
 pub struct OrgArgs {
     /// The organization (default: the context's, or KUBE_DC_ORG).
     #[arg(long, value_name = "NAME")]
@@ -38,6 +45,7 @@ Examples:
 Role: organization admin.")]
 pub struct ElevateArgs {
     /// The project to elevate into.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::project_names))]
     pub project: String,
     /// Why (an incident or ticket number); required, and audited.
     #[arg(long, required = true)]
@@ -56,6 +64,7 @@ Examples:
 Role: organization admin.")]
 pub struct ProjectArgs {
     /// The project.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::project_names))]
     pub project: String,
     #[command(flatten)]
     pub org: OrgArgs,

@@ -19,6 +19,7 @@ Examples:
 Role: any project role, or organization admin.")]
 pub struct ConsumersArgs {
     /// Secret name.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
     pub name: String,
 }
 

@@ -21,6 +21,7 @@ Examples:
 Role: soft delete: developer, project-manager or admin; --destroy: admin.")]
 pub struct DeleteArgs {
     /// Secret name.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
     pub name: String,
     /// Wipe the resource and every stored version, irreversibly.
     #[arg(long)]

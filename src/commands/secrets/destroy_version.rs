@@ -13,6 +13,7 @@ Examples:
 Role: admin.")]
 pub struct DestroyVersionArgs {
     /// Secret name.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
     pub name: String,
     /// The version to erase.
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]

@@ -8,7 +8,7 @@ use crate::commands::Ctx;
 use crate::error::{CliError, ErrorKind, Result};
 use crate::output::escape_value;
 
-/// Show a secret's metadata; with --value, its values.
+/// Show a secret's metadata; with --value, its values (aliases: describe, show).
 ///
 /// Every value read is audited with your identity (and the elevation window,
 /// for organization admins).
@@ -26,6 +26,7 @@ Role: metadata: any project role; values: developer, project-manager, admin,
 or an organization admin inside `kube-dc orgs elevate` window.")]
 pub struct GetArgs {
     /// Secret name.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
     pub name: String,
     /// Reveal the values.
     #[arg(long)]

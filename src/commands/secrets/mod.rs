@@ -26,7 +26,7 @@ use crate::error::Result;
 pub enum SecretsCommand {
     Create(create::CreateArgs),
     List(list::ListArgs),
-    #[command(visible_aliases = ["describe", "show"])]
+    #[command(aliases = ["describe", "show"])]
     Get(get::GetArgs),
     Put(put::PutArgs),
     Sync(sync::SyncArgs),

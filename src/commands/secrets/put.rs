@@ -23,6 +23,7 @@ Examples:
 Role: developer, project-manager or admin.")]
 pub struct PutArgs {
     /// Secret name.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
     pub name: String,
     /// Write only if this is the current version (check-and-set; 0: only if none yet).
     #[arg(long, value_name = "VERSION")]

@@ -23,7 +23,7 @@ warning; a key present in two secrets is an error.
 Role: developer, project-manager or admin (values are read).")]
 pub struct RunArgs {
     /// Secrets whose values to export.
-    #[arg(required = true, value_name = "NAME")]
+    #[arg(required = true, value_name = "NAME", add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
     pub names: Vec<String>,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]

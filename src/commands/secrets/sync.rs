@@ -19,6 +19,7 @@ Examples:
 Role: developer, project-manager or admin.")]
 pub struct SyncArgs {
     /// Secret name.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
     pub name: String,
     /// Turn the projection on or off.
     #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]

@@ -14,6 +14,7 @@ Examples:
 Role: any project role. Works against kube-dc's own backend (an extension).")]
 pub struct VersionsArgs {
     /// Secret name.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
     pub name: String,
 }
 
