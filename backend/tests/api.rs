@@ -1320,3 +1320,38 @@ async fn bad_input_is_a_4xx_never_a_5xx() {
         .await;
     assert!(!r.text.contains("424242"), "{}", r.text);
 }
+
+#[tokio::test]
+async fn a_request_whose_audit_event_cannot_be_written_fails() {
+    let s = Server::start().await;
+    s.create("guarded", json!({"K": "must-not-leak-77"})).await;
+    s.backend
+        .store
+        .execute_raw("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        .unwrap();
+    let r = s
+        .http
+        .get(format!(
+            "{}/api/secrets/{NS}/guarded?includeValue=true",
+            s.url
+        ))
+        .bearer_auth(s.token(DEV))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(r.headers().contains_key("x-request-id"));
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("must-not-leak-77"), "{text}");
+    assert!(text.contains("audit event could not be written"), "{text}");
+    s.backend
+        .store
+        .execute_raw("DROP TRIGGER no_audit")
+        .unwrap();
+    assert_eq!(
+        s.get(DEV, &secrets("/guarded?includeValue=true"))
+            .await
+            .status,
+        200
+    );
+}
