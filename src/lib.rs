@@ -1,6 +1,7 @@
 //! `kube-dc`: the command-line client of the Kube-DC Secrets Manager.
 
 pub mod api;
+pub mod atomic;
 pub mod auth;
 pub mod cli;
 pub mod commands;

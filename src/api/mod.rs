@@ -65,6 +65,36 @@ pub fn is_loopback_url(url: &str) -> bool {
             .unwrap_or(false)
 }
 
+/// The one HTTPS client setup (API and identity provider alike): rustls
+/// with the system roots plus `--ca-cert`, `--insecure` if asked, a
+/// timeout, and no redirects (a token request must never be redirected).
+pub fn http_client(
+    ca_cert: Option<&std::path::Path>,
+    insecure: bool,
+    timeout: Duration,
+) -> Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut b = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("kube-dc/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = ca_cert {
+        let pem = std::fs::read(ca).map_err(|e| {
+            CliError::usage(format!("cannot read CA certificate {}: {e}", ca.display()))
+        })?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+            CliError::usage(format!("CA certificate {} is not PEM: {e}", ca.display()))
+        })?;
+        b = b.add_root_certificate(cert);
+    }
+    if insecure {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    b.build()
+        .map_err(|e| CliError::other(format!("cannot set up HTTPS: {e}")))
+}
+
 pub fn token_from_env() -> Option<Sensitive> {
     std::env::var("KUBE_DC_TOKEN")
         .ok()
@@ -101,27 +131,7 @@ impl Client {
                     ))
                     .hint("use an https:// server URL; plain http is only allowed to a loopback address"));
                 }
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                let mut b = reqwest::Client::builder()
-                    .timeout(timeout)
-                    .connect_timeout(timeout.min(Duration::from_secs(10)))
-                    .redirect(reqwest::redirect::Policy::none())
-                    .user_agent(concat!("kube-dc/", env!("CARGO_PKG_VERSION")));
-                if let Some(ca) = &target.ca_cert {
-                    let pem = std::fs::read(ca).map_err(|e| {
-                        CliError::usage(format!("cannot read CA certificate {}: {e}", ca.display()))
-                    })?;
-                    let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-                        CliError::usage(format!("CA certificate {} is not PEM: {e}", ca.display()))
-                    })?;
-                    b = b.add_root_certificate(cert);
-                }
-                if target.insecure {
-                    b = b.danger_accept_invalid_certs(true);
-                }
-                let http = b
-                    .build()
-                    .map_err(|e| CliError::other(format!("cannot set up HTTPS: {e}")))?;
+                let http = http_client(target.ca_cert.as_deref(), target.insecure, timeout)?;
                 Transport::Http {
                     http,
                     base: base_url.clone(),

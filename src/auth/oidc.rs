@@ -8,7 +8,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
 
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
@@ -105,30 +104,7 @@ fn describe(e: &reqwest::Error) -> String {
     msg
 }
 
-pub fn http_client(
-    ca_cert: Option<&std::path::Path>,
-    insecure: bool,
-    timeout: Duration,
-) -> Result<reqwest::Client> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut b = reqwest::Client::builder()
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("kube-dc/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = ca_cert {
-        let pem = std::fs::read(ca).map_err(|e| {
-            CliError::usage(format!("cannot read CA certificate {}: {e}", ca.display()))
-        })?;
-        let cert = reqwest::Certificate::from_pem(&pem)
-            .map_err(|e| CliError::usage(format!("{}: {e}", ca.display())))?;
-        b = b.add_root_certificate(cert);
-    }
-    if insecure {
-        b = b.danger_accept_invalid_certs(true);
-    }
-    b.build()
-        .map_err(|e| CliError::other(format!("cannot set up HTTPS: {e}")))
-}
+pub use crate::api::http_client;
 
 pub struct Provider {
     pub discovery: Discovery,

@@ -7,7 +7,6 @@
 //! at most [`CHUNK`] bytes under `SESSION#1`, `SESSION#2`, … with the count
 //! in `SESSION#n`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -181,22 +180,12 @@ impl TokenStore {
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
         f(&mut all);
-        let dir = path.parent().unwrap_or(std::path::Path::new("."));
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError::other(format!("cannot create {}: {e}", dir.display())))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .map_err(|e| CliError::other(format!("cannot write in {}: {e}", dir.display())))?;
-        tmp.write_all(
+        crate::atomic::write(
+            path,
             serde_json::to_string_pretty(&all)
                 .unwrap_or_default()
                 .as_bytes(),
         )
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| CliError::other(format!("cannot write {}: {e}", path.display())))?;
-        tmp.persist(path).map_err(|e| {
-            CliError::other(format!("cannot write {}: {}", path.display(), e.error))
-        })?;
-        Ok(())
     }
 }
 

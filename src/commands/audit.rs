@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::api::{AuditEvent, query};
+use crate::atomic::AtomicFile;
 use crate::cli::OutputFormat;
 use crate::commands::Ctx;
 use crate::error::{CliError, ErrorKind, Result};
@@ -93,50 +94,6 @@ pub fn parse_when(flag: &str, v: &str) -> Result<String> {
     Err(CliError::usage(format!(
         "{flag} {v:?}: use a duration back from now (30m, 1h, 7d), an RFC 3339 time (2026-05-12T08:00:00Z) or epoch seconds"
     )))
-}
-
-/// Writes a file atomically: into a private temporary file beside it (mode
-/// 0600), synced, then renamed over the name. Dropped before `finish`, the
-/// temporary file is removed and the name is untouched.
-pub struct AtomicFile {
-    tmp: tempfile::NamedTempFile,
-    path: PathBuf,
-}
-
-impl AtomicFile {
-    pub fn create(path: &Path) -> Result<Self> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let tmp = tempfile::Builder::new()
-            .prefix(".kube-dc-")
-            .suffix(".part")
-            .tempfile_in(dir)
-            .map_err(|e| CliError::usage(format!("cannot write in {}: {e}", dir.display())))?;
-        Ok(Self {
-            tmp,
-            path: path.to_path_buf(),
-        })
-    }
-
-    pub fn write_all(&mut self, b: &[u8]) -> Result<()> {
-        self.tmp
-            .write_all(b)
-            .map_err(|e| CliError::other(format!("writing {}: {e}", self.path.display())))
-    }
-
-    pub fn finish(self) -> Result<()> {
-        let path = self.path;
-        self.tmp
-            .as_file()
-            .sync_all()
-            .map_err(|e| CliError::other(format!("writing {}: {e}", path.display())))?;
-        self.tmp.persist(&path).map_err(|e| {
-            CliError::other(format!("cannot create {}: {}", path.display(), e.error))
-        })?;
-        Ok(())
-    }
 }
 
 pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {

@@ -88,21 +88,8 @@ impl ConfigFile {
 
     /// Writes the file atomically (temporary file, then rename), mode 0600.
     pub fn save(&self) -> Result<()> {
-        use std::io::Write;
-        let path = config_path();
-        let dir = path.parent().unwrap_or(std::path::Path::new("."));
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError::other(format!("cannot create {}: {e}", dir.display())))?;
         let text = serde_yaml::to_string(self).map_err(|e| CliError::other(e.to_string()))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .map_err(|e| CliError::other(format!("cannot write in {}: {e}", dir.display())))?;
-        tmp.write_all(text.as_bytes())
-            .and_then(|_| tmp.as_file().sync_all())
-            .map_err(|e| CliError::other(format!("cannot write {}: {e}", path.display())))?;
-        tmp.persist(&path).map_err(|e| {
-            CliError::other(format!("cannot write {}: {}", path.display(), e.error))
-        })?;
-        Ok(())
+        crate::atomic::write(&config_path(), text.as_bytes())
     }
 
     pub fn store_kind(&self) -> StoreKind {
