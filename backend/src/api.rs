@@ -13,6 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -1242,41 +1243,48 @@ async fn audit_csv(
     let q: AuditQuery = parse_query(q.as_deref())?;
     require_org_admin(&b, &id, &org)?;
     let (f, _) = audit_filter(&org, None, q, true)?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    let store = b.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let fail = tx.clone();
-        let mut w = csv::Writer::from_writer(ChunkSender {
-            buf: Vec::with_capacity(CHUNK),
-            tx,
-        });
-        let mut open = w.write_record(CSV_COLUMNS).is_ok();
-        let res = store.scan_audit(&f, false, |row| {
-            let cell = |k: &str| match row.body.get(k) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(v) => v.to_string(),
-            };
-            let mut rec: Vec<String> = CSV_COLUMNS[1..].iter().map(|k| cell(k)).collect();
-            rec.insert(0, rfc3339(row.ts));
-            open = open && w.write_record(&rec).is_ok();
-            open
-        });
-        match res {
-            Ok(()) => {
-                // Flushing hands the last partial chunk to the channel.
-                if let Ok(mut sink) = w.into_inner() {
-                    let _ = sink.send();
+    // The scan starts on the body's first poll, which happens after the
+    // middleware has committed this request's own audit event: the export
+    // always ends with it, and nothing is read before the request is
+    // audited.
+    let stream = futures_util::stream::once(async move {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+        let store = b.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let fail = tx.clone();
+            let mut w = csv::Writer::from_writer(ChunkSender {
+                buf: Vec::with_capacity(CHUNK),
+                tx,
+            });
+            let mut open = w.write_record(CSV_COLUMNS).is_ok();
+            let res = store.scan_audit(&f, false, |row| {
+                let cell = |k: &str| match row.body.get(k) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(v) => v.to_string(),
+                };
+                let mut rec: Vec<String> = CSV_COLUMNS[1..].iter().map(|k| cell(k)).collect();
+                rec.insert(0, rfc3339(row.ts));
+                open = open && w.write_record(&rec).is_ok();
+                open
+            });
+            match res {
+                Ok(()) => {
+                    // Flushing hands the last partial chunk to the channel.
+                    if let Ok(mut sink) = w.into_inner() {
+                        let _ = sink.send();
+                    }
+                }
+                Err(e) => {
+                    // Fail the body, so the client sees a broken transfer rather
+                    // than a short file that looks complete.
+                    let _ = fail.blocking_send(Err(std::io::Error::other(e.to_string())));
                 }
             }
-            Err(e) => {
-                // Fail the body, so the client sees a broken transfer rather
-                // than a short file that looks complete.
-                let _ = fail.blocking_send(Err(std::io::Error::other(e.to_string())));
-            }
-        }
-    });
-    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        });
+        tokio_stream::wrappers::ReceiverStream::new(rx)
+    })
+    .flatten();
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
