@@ -64,9 +64,7 @@ impl TokenStore {
                 if let Some(s) = keyring_core::get_default_store() {
                     return Ok(TokenStore::Keyring(s));
                 }
-                let store = zbus_secret_service_keyring_store::Store::new()
-                    .map_err(|e| keyring_unavailable(&e.to_string()))?;
-                let store: Arc<keyring_core::CredentialStore> = store;
+                let store = os_store().map_err(|e| keyring_unavailable(&e))?;
                 keyring_core::set_default_store(store.clone());
                 Ok(TokenStore::Keyring(store))
             }
@@ -187,6 +185,31 @@ impl TokenStore {
                 .as_bytes(),
         )
     }
+}
+
+/// The platform's keyring: Secret Service (D-Bus) on Linux and the BSDs,
+/// the Keychain on macOS, the Credential Manager on Windows.
+fn os_store() -> std::result::Result<Arc<keyring_core::CredentialStore>, String> {
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+    let store = zbus_secret_service_keyring_store::Store::new()
+        .map(|s| s as Arc<keyring_core::CredentialStore>);
+    #[cfg(target_os = "macos")]
+    let store = apple_native_keyring_store::keychain::Store::new()
+        .map(|s| s as Arc<keyring_core::CredentialStore>);
+    #[cfg(target_os = "windows")]
+    let store = windows_native_keyring_store::store::Store::new()
+        .map(|s| s as Arc<keyring_core::CredentialStore>);
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "macos",
+        target_os = "windows"
+    )))]
+    let store: keyring_core::Result<Arc<keyring_core::CredentialStore>> = Err(
+        keyring_core::Error::NotSupportedByStore("no OS keyring is known on this platform".into()),
+    );
+    store.map_err(|e| e.to_string())
 }
 
 /// Splits at character boundaries into pieces of at most `max` bytes.
