@@ -206,6 +206,28 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Fills in the provider's login form on the page `resp` landed on and
+/// submits it, following the redirects that come back.
+async fn sign_in(
+    http: &reqwest::Client,
+    resp: reqwest::Response,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    let at = resp.url().clone();
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("id=\"login\""),
+        "no login form at {at}: {page}"
+    );
+    let action = at.join(&login_action(&page)).unwrap();
+    http.post(action)
+        .form(&[("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The human step of the device flow, by posting the provider's forms with
 /// a cookie-keeping client.
 fn approve_device(complete_uri: &str, user: &str, password: &str) {
@@ -233,19 +255,7 @@ fn approve_device(complete_uri: &str, user: &str, password: &str) {
             .await
             .unwrap();
         let resp = http.post(&base).form(&inputs(&page)).send().await.unwrap();
-        let at = resp.url().clone();
-        let page = resp.text().await.unwrap();
-        assert!(
-            page.contains("id=\"login\""),
-            "no login form at {at}: {page}"
-        );
-        let action = at.join(&login_action(&page)).unwrap();
-        let done = http
-            .post(action)
-            .form(&[("username", user), ("password", password)])
-            .send()
-            .await
-            .unwrap();
+        let done = sign_in(&http, resp, user, password).await;
         let text = done.text().await.unwrap();
         assert!(
             text.contains("Sign-in Success"),
@@ -263,15 +273,7 @@ fn browse_and_sign_in(url: &str, user: &str, password: &str) -> (u16, String) {
             .build()
             .unwrap();
         let resp = http.get(url).send().await.unwrap();
-        let at = resp.url().clone();
-        let page = resp.text().await.unwrap();
-        let action = at.join(&login_action(&page)).unwrap();
-        let done = http
-            .post(action)
-            .form(&[("username", user), ("password", password)])
-            .send()
-            .await
-            .unwrap();
+        let done = sign_in(&http, resp, user, password).await;
         (done.status().as_u16(), done.text().await.unwrap())
     })
 }

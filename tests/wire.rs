@@ -530,11 +530,11 @@ fn a_broken_export_leaves_no_file() {
     let stub = Stub::start(|_| (200, "text/csv", b"ts,service\n2026,secrets\n".to_vec()));
     let h = Home::new();
     let file = h.path().join("x.csv");
-    // Complete export first: the file appears.
-    h.run_env(
-        &[
+    let export = |server: &str| {
+        let out = file.to_str().unwrap();
+        let args = [
             "--server",
-            &stub.url,
+            server,
             "-n",
             "acme-demo",
             "audit",
@@ -543,35 +543,18 @@ fn a_broken_export_leaves_no_file() {
             "--org-name",
             "acme",
             "--output-file",
-            file.to_str().unwrap(),
-        ],
-        &[("KUBE_DC_TOKEN", "t")],
-    )
-    .ok();
+            out,
+        ];
+        h.run_env(&args, &[("KUBE_DC_TOKEN", "t")])
+    };
+    // Complete export first: the file appears.
+    export(&stub.url).ok();
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         "ts,service\n2026,secrets\n"
     );
     std::fs::remove_file(&file).unwrap();
-    let broken = BrokenStream::start();
-    let r = h
-        .run_env(
-            &[
-                "--server",
-                &broken,
-                "-n",
-                "acme-demo",
-                "audit",
-                "list",
-                "--csv",
-                "--org-name",
-                "acme",
-                "--output-file",
-                file.to_str().unwrap(),
-            ],
-            &[("KUBE_DC_TOKEN", "t")],
-        )
-        .code(7);
+    let r = export(&BrokenStream::start()).code(7);
     assert!(r.stderr.contains("broke off"), "{}", r.stderr);
     assert!(!file.exists(), "no truncated file under the requested name");
     assert_eq!(

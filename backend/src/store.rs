@@ -269,10 +269,6 @@ impl Store {
             .map(|r| r.filter(|s| s.deleted_at.is_none()))
     }
 
-    pub fn get_including_deleted(&self, ns: &str, name: &str) -> Result<Option<SecretRecord>> {
-        self.read(|c| get_any(c, ns, name))
-    }
-
     /// Creates the ManagedSecret and, if given, its first version, in one
     /// transaction. `fault` is called between the two steps (tests inject a
     /// failure there to prove the rollback).

@@ -25,9 +25,6 @@ impl Sensitive {
     pub fn expose(&self) -> &str {
         &self.0
     }
-    pub fn into_inner(self) -> String {
-        self.0
-    }
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use kube_dc_backend::testing::TestIssuer;
 
@@ -330,8 +329,4 @@ impl Stub {
     pub fn take(&self) -> Vec<Seen> {
         std::mem::take(&mut *self.seen.lock().unwrap())
     }
-}
-
-pub fn wait_a_moment() {
-    std::thread::sleep(Duration::from_millis(50));
 }
