@@ -87,7 +87,7 @@ fn seed_audit(data: &Path, n: u64) {
         for i in 0..n {
             let ts = t0 + i as i64;
             let body = format!(
-                r#"{{"action":"reveal","actor":"bench","actor_email":"","org":"local","project":"default","request_id":"req-{i}","resource":"secrets/local-default/s{}","result":"allowed","service":"secrets","source_ip":"local","status":200}}"#,
+                r#"{{"action":"secrets.value.read","actor":"bench","actor_email":"","namespace":"local-default","org":"local","project":"default","request_id":"req-{i}","resource":"s{}","result":"allowed","service":"secrets","source_ip":"local","status":200}}"#,
                 i % 100
             );
             let hash = kube_dc_backend::store::chain_hash(&prev, ts, &body);

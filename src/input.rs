@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
-use kube_dc_backend::validate::{MAX_TOTAL_VALUE_BYTES, check_key};
-use kube_dc_backend::wire::{Data, Sensitive};
+use kube_dc_api::validate::{MAX_TOTAL_VALUE_BYTES, check_key};
+use kube_dc_api::wire::{Data, Sensitive};
 
 use crate::error::{CliError, Result};
 use crate::output::warn;

@@ -125,8 +125,11 @@ fn roles_elevation_and_audit_over_http() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["body"]["action"] == "reveal" && e["body"]["result"] == "allowed")
+        .find(|e| e["body"]["action"] == "secrets.value.read" && e["body"]["result"] == "allowed")
         .unwrap();
+    assert_eq!(read["body"]["resource"], "db-creds");
+    assert_eq!(read["body"]["namespace"], "acme-demo");
+    assert_eq!(read["body"]["project"], "demo");
     assert_eq!(read["body"]["elevation_id"], st["elevationId"]);
     assert_eq!(read["body"]["reason"], "incident IR-2026-05-12");
     assert_eq!(read["body"]["source_ip"], "127.0.0.1");
@@ -157,7 +160,7 @@ fn roles_elevation_and_audit_over_http() {
     .ok();
     let csv = std::fs::read_to_string(&file).unwrap();
     assert!(
-        csv.contains("reveal,denied,oscar") && !csv.contains("remote-s3cret"),
+        csv.contains("secrets.value.read,denied,oscar,") && !csv.contains("remote-s3cret"),
         "{csv}"
     );
 

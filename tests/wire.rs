@@ -4,7 +4,10 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+
 use common::*;
+use kube_dc_api::{Origin, Route};
 use serde_json::{Value, json};
 
 fn secret(name: &str) -> Vec<u8> {
@@ -22,7 +25,11 @@ fn reply(s: &Seen) -> Reply {
     let p = s.path.as_str();
     match (s.method.as_str(), p) {
         ("GET", "/api/secrets/acme-demo") => ok_json(json!({"items": []})),
-        ("POST", "/api/secrets/acme-demo") => (201, "application/json", secret("db")),
+        ("GET", "/api/secrets/acme-demo/rotated") => (
+            404,
+            "application/json",
+            br#"{"error":"not found"}"#.to_vec(),
+        ),
         (_, p) if p.ends_with("/values") => ok_json(
             json!({"name": "db", "namespace": "acme-demo", "mount": "kv-demo", "version": 2, "createdTime": "2026-01-01T00:00:00Z"}),
         ),
@@ -50,7 +57,7 @@ fn reply(s: &Seen) -> Reply {
         }
         (_, p) if p.starts_with("/api/secrets/") => (200, "application/json", secret("db")),
         (_, p) if p.starts_with("/api/audit/") => ok_json(
-            json!({"events": [{"ts": "1778572800000000000", "body": {"service": "secrets", "action": "reveal", "result": "allowed", "actor": "a", "resource": "r", "future_field": {"x": 1}}}], "query": {}, "returned": 1, "limit": 500}),
+            json!({"events": [{"ts": "1778572800000000000", "body": {"service": "secrets", "action": "secrets.value.read", "result": "allowed", "actor": "a", "resource": "r", "future_field": {"x": 1}}}], "query": {}, "returned": 1, "limit": 500}),
         ),
         ("GET", p) if p.ends_with("/elevations") => ok_json(json!({"items": []})),
         ("GET", p) if p.ends_with("/elevate") => ok_json(json!({"active": false})),
@@ -134,18 +141,34 @@ fn requests_match_the_contract() {
                 "A,B",
             ],
             "POST",
-            "/api/secrets/acme-demo",
+            "/api/secrets/acme-demo/db",
             None,
             Some(
-                json!({"name": "db", "type": "opaque", "description": "d", "sync": {"enabled": true, "targetSecretName": "db-env", "refreshInterval": "2h", "keys": ["A", "B"]}, "data": {"A": "1"}}),
+                json!({"type": "opaque", "description": "d", "sync": {"enabled": true, "targetSecretName": "db-env", "refreshInterval": "2h", "keys": ["A", "B"]}, "initialValues": {"A": "1"}}),
             ),
         ),
         case(
             &["secrets", "create", "db", "--sync-disabled"],
             "POST",
-            "/api/secrets/acme-demo",
+            "/api/secrets/acme-demo/db",
             None,
-            Some(json!({"name": "db", "type": "opaque", "sync": {"enabled": false}})),
+            Some(json!({"type": "opaque", "sync": {"enabled": false}})),
+        ),
+        case(
+            &["secrets", "apply", "-f", "MANIFEST"],
+            "POST",
+            "/api/secrets/acme-demo/rotated",
+            None,
+            Some(
+                json!({"type": "password", "sync": {"enabled": true}, "rotation": {"enabled": true, "interval": "90d", "generator": {"length": 32, "charset": "alnum-symbol"}}}),
+            ),
+        ),
+        case(
+            &["secrets", "apply", "-f", "MANIFEST-DB"],
+            "PATCH",
+            "/api/secrets/acme-demo/db",
+            None,
+            Some(json!({"description": "changed"})),
         ),
         case(
             &["secrets", "put", "db", "--from-literal=K=v=w"],
@@ -346,9 +369,24 @@ fn requests_match_the_contract() {
             None,
         ),
     ];
+    let manifest = h.write(
+        "rotated.yaml",
+        "apiVersion: security.kube-dc.com/v1alpha1\nkind: ManagedSecret\nmetadata: { name: rotated }\n\
+         spec: { type: password, rotation: { enabled: true, interval: 90d } }\n",
+    );
+    let manifest_db = h.write(
+        "db.yaml",
+        "apiVersion: security.kube-dc.com/v1alpha1\nkind: ManagedSecret\nmetadata: { name: db }\n\
+         spec: { type: opaque, description: changed }\n",
+    );
+    let mut covered = BTreeSet::new();
     for c in cases {
         let mut args = vec!["--server", stub.url.as_str(), "-p", "demo"];
-        args.extend(&c.args);
+        args.extend(c.args.iter().map(|a| match *a {
+            "MANIFEST" => manifest.as_str(),
+            "MANIFEST-DB" => manifest_db.as_str(),
+            a => a,
+        }));
         let r = h.run_env(
             &args,
             &[("KUBE_DC_TOKEN", "tok-123"), ("KUBE_DC_ORG", "acme")],
@@ -365,6 +403,16 @@ fn requests_match_the_contract() {
             c.args
         );
         assert_eq!(last.query.as_deref(), c.query, "{:?}", c.args);
+        // Every request the CLI sends is a route of the endpoint table.
+        for req in &seen {
+            let (route, _) = Route::recognize(&req.method, &req.path).unwrap_or_else(|| {
+                panic!(
+                    "{:?} sent {} {}, which is no route",
+                    c.args, req.method, req.path
+                )
+            });
+            covered.insert(route);
+        }
         assert_eq!(last.headers["authorization"], "Bearer tok-123");
         assert_eq!(last.headers["accept"], "application/json");
         assert!(last.headers.contains_key("x-request-id"));
@@ -376,6 +424,18 @@ fn requests_match_the_contract() {
             None => assert!(last.body.is_empty(), "{:?} sent a body", c.args),
         }
     }
+    // Every route of the table is used by some verb, but for the local
+    // backend's own inspection and audit-chain routes.
+    let unused: BTreeSet<Route> = Route::ALL
+        .iter()
+        .copied()
+        .filter(|r| !covered.contains(r))
+        .collect();
+    assert_eq!(
+        unused,
+        BTreeSet::from([Route::KubernetesSecrets, Route::AuditVerify]),
+        "routes no CLI verb exercises"
+    );
     // A duration becomes epoch seconds; unknown event fields survive -o json.
     let r = h
         .run_env(
@@ -405,78 +465,66 @@ fn requests_match_the_contract() {
     );
 }
 
+/// A stub that serves only the production routes of the endpoint table.
+fn production_only(s: &Seen) -> Reply {
+    match Route::recognize(&s.method, &s.path) {
+        Some((r, _)) if r.endpoint().origin == Origin::Production => {
+            let mut v: Value = serde_json::from_slice(&secret("db")).unwrap();
+            v["kvVersion"] = json!(1);
+            v["openbao"] = json!({"currentVersion": 1, "maxVersions": 10, "casRequired": false});
+            ok_json(v)
+        }
+        _ => (405, "text/plain", b"405 method not allowed".to_vec()),
+    }
+}
+
 #[test]
-fn create_falls_back_when_the_installation_cannot_seed_values() {
-    // An installation whose create does not take `data`, and whose value
-    // write then fails: the user is told what exists and how to go on.
-    let stub = Stub::start(|s| {
-        if s.method == "POST" && s.path == "/api/secrets/acme-demo" {
-            if s.json().get("data").is_some() {
-                return (
-                    400,
-                    "application/json",
-                    br#"{"error":"json: unknown field \"data\""}"#.to_vec(),
-                );
-            }
-            return (201, "application/json", secret("db"));
-        }
-        if s.method == "PUT" {
-            return (
-                503,
-                "text/html",
-                b"<html><body>upstream unavailable</body></html>".to_vec(),
-            );
-        }
-        (200, "application/json", secret("db"))
-    });
+fn create_is_one_request_and_an_old_installation_is_told_plainly() {
+    let stub = Stub::start(production_only);
     let h = Home::new();
-    let r = h
-        .run_env(
+    let create = |server: &str| {
+        h.run_env(
             &[
                 "--server",
-                &stub.url,
+                server,
                 "-n",
                 "acme-demo",
                 "secrets",
                 "create",
                 "db",
-                "--from-literal=K=s3cr3t-fallback",
+                "--from-literal=K=s3cr3t-one-trip",
             ],
             &[("KUBE_DC_TOKEN", "t")],
         )
-        .code(8);
+    };
+    let r = create(&stub.url).ok();
+    assert!(r.stderr.contains("version 1 written"), "{}", r.stderr);
     let seen = stub.take();
-    let steps: Vec<(String, String)> = seen
-        .iter()
-        .map(|s| (s.method.clone(), s.path.clone()))
-        .collect();
+    assert_eq!(seen.len(), 1, "one round trip: {seen:?}");
     assert_eq!(
-        steps,
-        [
-            ("POST", "/api/secrets/acme-demo"),
-            ("POST", "/api/secrets/acme-demo"),
-            ("PUT", "/api/secrets/acme-demo/db/values")
-        ]
-        .map(|(a, b)| (a.to_string(), b.to_string()))
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("POST", "/api/secrets/acme-demo/db")
     );
     assert_eq!(
-        seen[2].json(),
-        json!({"data": {"K": "s3cr3t-fallback"}, "cas": 0})
+        seen[0].json(),
+        json!({"type": "opaque", "sync": {"enabled": true}, "initialValues": {"K": "s3cr3t-one-trip"}})
     );
+
+    // An installation without the create route: exit 9, the same request
+    // is never sent again, and nothing is half-made.
+    let old = Stub::start(|_| (405, "text/plain", b"405 method not allowed".to_vec()));
+    let r = create(&old.url).code(9);
+    assert_eq!(old.take().len(), 1);
     assert!(
-        r.stderr
-            .contains("was created, but writing its values failed"),
+        r.stderr.contains("too old for `secrets create`")
+            && r.stderr.contains("nothing was created"),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("503 Service Unavailable"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("kube-dc secrets put db")
-            && r.stderr.contains("kube-dc secrets delete db"),
-        "{}",
-        r.stderr
-    );
-    assert!(!r.stderr.contains("s3cr3t-fallback"));
+    assert!(!r.stderr.contains("s3cr3t-one-trip"));
+    let old404 = Stub::start(|_| (404, "text/plain", b"404 page not found".to_vec()));
+    create(&old404.url).code(9);
+    assert_eq!(old404.take().len(), 1);
 }
 
 #[test]

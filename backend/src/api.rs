@@ -1,384 +1,40 @@
-//! Routes of `CONTRACT.md` and the middleware every API request passes:
-//! request id, authentication, then — after the handler — the audit event,
-//! written durably before the response leaves.
+//! The handlers of the routes of `kube_dc_api::Route` (the router and the
+//! audit layer are in `routes`).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::authn::{AuthError, Identity};
+use crate::authn::Identity;
 use crate::authz::{Access, Decision, Op};
 use crate::error::{ApiError, AuditNote, parse_json, parse_query};
 use crate::kube::{Manifests, SCANNER_VERSION};
+use crate::routes::Resolved;
 use crate::store::{AuditFilter, NewSecret, SecretRecord, now_ms, rfc3339};
 use crate::validate::{self, MAX_TOTAL_VALUE_BYTES};
 use crate::wire::*;
 use crate::{Backend, rotation};
+use kube_dc_api::Permission;
 
 type Shared = Arc<Backend>;
 type ApiResult = Result<Response, ApiError>;
 
-pub const REQUEST_ID: &str = "x-request-id";
+pub use crate::routes::{REQUEST_ID, router};
+
 /// Raw body limit: the 1 MiB value limit plus room for JSON escaping.
-const BODY_LIMIT: usize = 4 * MAX_TOTAL_VALUE_BYTES;
+pub(crate) const BODY_LIMIT: usize = 4 * MAX_TOTAL_VALUE_BYTES;
 
-pub fn router(b: Shared) -> Router {
-    let secrets = Router::new()
-        .route("/{ns}", get(list_secrets).post(create_secret))
-        .route(
-            "/{ns}/{name}",
-            get(get_secret).delete(delete_secret).patch(update_secret),
-        )
-        .route("/{ns}/{name}/values", axum::routing::put(put_values))
-        .route("/{ns}/{name}/sync", post(sync_secret))
-        .route("/{ns}/{name}/import", post(import_secret))
-        .route("/{ns}/{name}/versions", get(list_versions))
-        .route(
-            "/{ns}/{name}/versions/{version}/destroy",
-            post(destroy_version),
-        )
-        .route("/{ns}/{name}/consumers", get(consumers))
-        .route("/{ns}/{name}/restore", post(restore_secret));
-    let api = Router::new()
-        .nest("/api/secrets", secrets)
-        .route("/api/audit/orgs/{org}", get(audit_org))
-        .route("/api/audit/orgs/{org}/csv", get(audit_csv))
-        .route("/api/audit/orgs/{org}/verify", get(audit_verify))
-        .route(
-            "/api/audit/orgs/{org}/projects/{project}",
-            get(audit_project),
-        )
-        .route(
-            "/api/orgs/{org}/projects/{project}/elevate",
-            post(elevate).get(elevation_status).delete(release),
-        )
-        .route("/api/orgs/{org}/elevations", get(list_elevations))
-        .route(
-            "/api/local/namespaces/{ns}/kubernetes-secrets",
-            get(kube_secrets),
-        )
-        .fallback(|| async { ApiError::not_found("no such API route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed on this route",
-            )
-        })
-        .layer(middleware::from_fn_with_state(b.clone(), api_middleware))
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT));
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"ok": true})) }))
-        .route(
-            "/openapi.yaml",
-            get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], crate::OPENAPI) }),
-        )
-        .merge(api)
-        .layer(middleware::from_fn(request_id_middleware))
-        .with_state(b)
-}
-
-#[derive(Clone)]
-struct RequestId(String);
-
-fn valid_request_id(v: &HeaderValue) -> Option<String> {
-    let s = v.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
-        .then(|| s.to_string())
-}
-
-/// Echo the caller's X-Request-Id (when sane), else make one; put it on
-/// every response, and into every JSON error body as `requestId`.
-async fn request_id_middleware(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(valid_request_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let resp = next.run(req).await;
-    let mut resp = if resp.status().is_client_error() || resp.status().is_server_error() {
-        json_error_with_id(resp, &id).await
-    } else {
-        resp
-    };
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(REQUEST_ID, v);
-    }
-    resp
-}
-
-/// Errors are JSON `{"error": …, "requestId": …}` — also those produced by
-/// the framework itself (plain-text rejections such as 405 or 413).
-async fn json_error_with_id(resp: Response, id: &str) -> Response {
-    let (mut parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, 256 * 1024)
-        .await
-        .unwrap_or_default();
-    let mut obj = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(o)) if o.contains_key("error") => o,
-        _ => {
-            let text = String::from_utf8_lossy(&bytes).trim().to_string();
-            let mut o = Map::new();
-            o.insert(
-                "error".into(),
-                Value::String(if text.is_empty() {
-                    parts
-                        .status
-                        .canonical_reason()
-                        .unwrap_or("error")
-                        .to_lowercase()
-                } else {
-                    text
-                }),
-            );
-            o
-        }
-    };
-    obj.insert("requestId".into(), Value::String(id.to_string()));
-    let body = serde_json::to_vec(&obj).unwrap_or_default();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body))
-}
-
-/// What an API request is about, for the audit event.
-struct Target {
-    service: &'static str,
-    action: &'static str,
-    resource: String,
-    org: String,
-    project: Option<String>,
-    namespace: Option<String>,
-}
-
-fn classify(b: &Backend, id: &Identity, method: &Method, path: &str, query: &str) -> Target {
-    let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let q = |k: &str| query.split('&').any(|p| p == format!("{k}=true"));
-    let m = method.as_str();
-    let ns_target = |service, action, ns: &str, rest: &str| {
-        let (org, project) = b.bindings.split_namespace(id, ns);
-        Target {
-            service,
-            action,
-            resource: format!("secrets/{ns}{rest}"),
-            org,
-            project: Some(project),
-            namespace: Some(ns.to_string()),
-        }
-    };
-    match seg.as_slice() {
-        ["api", "secrets", ns] => ns_target(
-            "secrets",
-            if m == "POST" { "create" } else { "list" },
-            ns,
-            "",
-        ),
-        ["api", "secrets", ns, name, rest @ ..] => {
-            let action = match (m, rest) {
-                ("GET", []) if q("includeValue") => "reveal",
-                ("GET", []) => "get",
-                ("DELETE", []) if q("destroy") => "destroy",
-                ("DELETE", []) => "delete",
-                ("PATCH", []) => "update",
-                ("PUT", ["values"]) => "put",
-                ("POST", ["sync"]) => "sync",
-                ("POST", ["import"]) => "import",
-                ("GET", ["versions"]) => "versions",
-                ("POST", ["versions", _, "destroy"]) => "destroy-version",
-                ("GET", ["consumers"]) => "consumers",
-                ("POST", ["restore"]) => "restore",
-                _ => "unknown",
-            };
-            ns_target("secrets", action, ns, &format!("/{name}"))
-        }
-        ["api", "local", "namespaces", ns, "kubernetes-secrets"] => {
-            ns_target("secrets", "list-kubernetes-secrets", ns, "")
-        }
-        ["api", "audit", "orgs", org, rest @ ..] => {
-            let (action, project) = match rest {
-                [] => ("query", None),
-                ["csv"] => ("export", None),
-                ["verify"] => ("verify", None),
-                ["projects", p] => ("query", Some(p.to_string())),
-                _ => ("unknown", None),
-            };
-            Target {
-                service: "audit",
-                action,
-                resource: format!(
-                    "audit/{org}{}",
-                    project
-                        .as_ref()
-                        .map(|p| format!("/{p}"))
-                        .unwrap_or_default()
-                ),
-                org: org.to_string(),
-                project,
-                namespace: None,
-            }
-        }
-        ["api", "orgs", org, rest @ ..] => {
-            let (action, project) = match (m, rest) {
-                ("POST", ["projects", p, "elevate"]) => ("elevate", Some(p.to_string())),
-                ("GET", ["projects", p, "elevate"]) => ("elevation-status", Some(p.to_string())),
-                ("DELETE", ["projects", p, "elevate"]) => ("release", Some(p.to_string())),
-                ("GET", ["elevations"]) => ("list-elevations", None),
-                _ => ("unknown", None),
-            };
-            Target {
-                service: "org-admin",
-                action,
-                resource: format!(
-                    "orgs/{org}{}",
-                    project
-                        .as_ref()
-                        .map(|p| format!("/projects/{p}"))
-                        .unwrap_or_default()
-                ),
-                org: org.to_string(),
-                project,
-                namespace: None,
-            }
-        }
-        _ => Target {
-            service: "api",
-            action: "unknown",
-            resource: path.to_string(),
-            org: String::new(),
-            project: None,
-            namespace: None,
-        },
-    }
-}
-
-async fn api_middleware(State(b): State<Shared>, mut req: Request, next: Next) -> Response {
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let source_ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "local".into());
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let authz = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-
-    let auth = b.auth.authenticate(authz.as_deref()).await;
-    let (identity, resp) = match auth {
-        Ok(id) => {
-            req.extensions_mut().insert(id.clone());
-            // Rotation is lazy as well as timed: a due rotation happens before
-            // the request that would observe it.
-            if path.starts_with("/api/secrets/") {
-                rotation::run_due(&b).await;
-            }
-            (id, next.run(req).await)
-        }
-        Err(e) => {
-            let status = match e {
-                AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::UNAUTHORIZED,
-            };
-            let mut resp = ApiError::new(status, e.to_string()).into_response();
-            if status == StatusCode::UNAUTHORIZED {
-                resp.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            (Identity::default(), resp)
-        }
-    };
-
-    let target = classify(&b, &identity, &method, &path, &query);
-    let status = resp.status();
-    let result = if status.is_success() {
-        "allowed"
-    } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        "denied"
-    } else {
-        "error"
-    };
-    let mut body = Map::new();
-    let actor = if identity.username.is_empty() {
-        "anonymous".to_string()
-    } else {
-        identity.username.clone()
-    };
-    body.insert("service".into(), target.service.into());
-    body.insert("action".into(), target.action.into());
-    body.insert("result".into(), result.into());
-    body.insert("resource".into(), target.resource.into());
-    body.insert("actor".into(), actor.clone().into());
-    body.insert("actor_email".into(), identity.email.clone().into());
-    body.insert("actor_sub".into(), identity.subject.clone().into());
-    body.insert("request_id".into(), request_id.into());
-    body.insert("source_ip".into(), source_ip.into());
-    body.insert("org".into(), target.org.clone().into());
-    if let Some(p) = &target.project {
-        body.insert("project".into(), p.clone().into());
-    }
-    if let Some(ns) = &target.namespace {
-        body.insert("namespace".into(), ns.clone().into());
-    }
-    body.insert("method".into(), method.as_str().into());
-    body.insert("path".into(), path.into());
-    body.insert("status".into(), status.as_u16().into());
-    if let Some(note) = resp.extensions().get::<AuditNote>() {
-        for (k, v) in &note.0 {
-            body.insert(k.clone(), v.clone());
-        }
-    }
-    let ts = now_ms();
-    let store = b.store.clone();
-    let org = target.org;
-    let project = target.project;
-    let service = target.service;
-    let written = tokio::task::spawn_blocking(move || {
-        store.append_audit(
-            ts,
-            &org,
-            project.as_deref(),
-            service,
-            result,
-            (&actor, &identity.email, &identity.subject),
-            &body,
-        )
-    })
-    .await;
-    match written {
-        Ok(Ok(_)) => resp,
-        Ok(Err(e)) => {
-            tracing::error!("audit write failed: {e}");
-            ApiError::internal("the audit event could not be written, so the request was refused")
-                .into_response()
-        }
-        Err(e) => {
-            tracing::error!("audit task failed: {e}");
-            ApiError::internal("the audit event could not be written, so the request was refused")
-                .into_response()
-        }
-    }
+/// A request path as it may appear in an audit event: printable, bounded.
+pub(crate) fn printable(path: &str) -> String {
+    path.chars().filter(|c| !c.is_control()).take(512).collect()
 }
 
 // ---- helpers ------------------------------------------------------------
@@ -489,8 +145,34 @@ fn check_description(d: Option<&str>) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The API view of a record.
-pub fn to_wire(rec: &SecretRecord) -> Secret {
+/// The API view of a record, in the namespace's context: whether that
+/// namespace is a project decides whether the secret can be reconciled.
+pub(crate) fn view(b: &Backend, id: &Identity, rec: &SecretRecord) -> Secret {
+    to_wire(rec, b.bindings.is_project_namespace(id, &rec.namespace))
+}
+
+fn condition(
+    kind: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    at: &Option<String>,
+) -> Condition {
+    Condition {
+        kind: kind.into(),
+        status: if ok { "True" } else { "False" }.into(),
+        reason: reason.into(),
+        message,
+        last_transition_time: at.clone(),
+    }
+}
+
+/// The API view of a record. Conditions follow the platform's controller:
+/// `Ready` (reconciled: KV metadata and, with sync on, the projection wired —
+/// before any value is written), `Synced` (`SyncDisabled` when off),
+/// `RotationScheduled` (only with rotation enabled; `RotationConfigInvalid`
+/// on a type other than `password`).
+pub fn to_wire(rec: &SecretRecord, is_project: bool) -> Secret {
     let target = rec
         .sync
         .target_secret_name
@@ -502,34 +184,85 @@ pub fn to_wire(rec: &SecretRecord) -> Secret {
         next_rotation_time: rec.next_rotation.map(rfc3339),
         ..Default::default()
     };
-    if rec.sync.enabled {
-        let when = rec.last_synced.map(rfc3339);
-        let (st, reason, message) = if rec.current_readable {
+    let at = Some(rfc3339(rec.updated_at));
+    if !is_project {
+        status.conditions.push(condition(
+            "Ready",
+            false,
+            "ProjectAnnotationMissing",
+            format!(
+                "namespace {:?} is not a Kube-DC project, so nothing is reconciled there",
+                rec.namespace
+            ),
+            &at,
+        ));
+    } else if rec.sync.enabled {
+        status.conditions.push(condition(
+            "Ready",
+            true,
+            "Reconciled",
+            format!("KV metadata ready; projection into Secret {target} wired"),
+            &at,
+        ));
+    } else {
+        status.conditions.push(condition(
+            "Ready",
+            true,
+            "Reconciled",
+            "KV metadata ready; values stay in the platform store".into(),
+            &at,
+        ));
+    }
+    if !rec.sync.enabled {
+        status.conditions.push(condition(
+            "Synced",
+            false,
+            "SyncDisabled",
+            "sync is disabled: no Kubernetes Secret is projected".into(),
+            &at,
+        ));
+    } else if is_project {
+        let (reason, message) = if rec.current_readable {
             (
-                "True",
                 "SecretSynced",
                 format!("values projected into Secret {target}"),
             )
         } else {
             (
-                "False",
-                "NoValues",
-                "sync is enabled but there is no current value to project yet".to_string(),
+                "AwaitingValues",
+                format!("Secret {target} is wired; it fills when the first version is written"),
             )
         };
-        for kind in ["Ready", "Synced"] {
-            status.conditions.push(Condition {
-                kind: kind.into(),
-                status: st.into(),
-                reason: reason.into(),
-                message: message.clone(),
-                last_transition_time: when.clone(),
-            });
-        }
+        status
+            .conditions
+            .push(condition("Synced", true, reason, message, &at));
+        status.synced_secret_name = Some(target.clone());
         if rec.current_readable {
-            status.synced_secret_name = Some(target.clone());
-            status.last_synced_time = when;
+            status.last_synced_time = rec.last_synced.map(rfc3339);
         }
+    }
+    if let Some(r) = rec.rotation.as_ref().filter(|r| r.enabled) {
+        status.conditions.push(if rec.kind != "password" {
+            condition(
+                "RotationScheduled",
+                false,
+                "RotationConfigInvalid",
+                format!("rotation applies only to type password, not {:?}", rec.kind),
+                &at,
+            )
+        } else {
+            condition(
+                "RotationScheduled",
+                true,
+                "Scheduled",
+                format!(
+                    "every {}; next at {}",
+                    r.interval,
+                    status.next_rotation_time.as_deref().unwrap_or("-")
+                ),
+                &at,
+            )
+        });
     }
     Secret {
         name: rec.name.clone(),
@@ -543,7 +276,7 @@ pub fn to_wire(rec: &SecretRecord) -> Secret {
                 rec.sync
                     .refresh_interval
                     .clone()
-                    .unwrap_or_else(|| "1h".into()),
+                    .unwrap_or_else(|| kube_dc_api::DEFAULT_REFRESH_INTERVAL.into()),
             ),
             keys: rec.sync.keys.clone(),
         },
@@ -576,9 +309,10 @@ async fn load_live(b: &Shared, ns: &str, name: &str) -> Result<SecretRecord, Api
 
 // ---- secrets ------------------------------------------------------------
 
-async fn list_secrets(
+pub(crate) async fn list_secrets(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(r): Extension<Resolved>,
     Path(ns): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
@@ -586,50 +320,51 @@ async fn list_secrets(
     #[serde(deny_unknown_fields)]
     struct Q {}
     parse_query::<Q>(q.as_deref())?;
-    let a = authorize(&b, &id, &ns, Op::List).await?;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
     let store = b.store.clone();
     let recs = blocking(move || Ok(store.list(&ns)?)).await?;
-    let items: Vec<Secret> = recs.iter().map(to_wire).collect();
+    let items: Vec<Secret> = recs.iter().map(|rec| view(&b, &id, rec)).collect();
     Ok(with_note(Json(ItemList { items }), a.note()))
 }
 
-async fn create_secret(
+pub(crate) async fn create_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
-    Path(ns): Path<String>,
+    Extension(r): Extension<Resolved>,
+    Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let a = authorize(&b, &id, &ns, Op::Write).await?;
-    let req: CreateRequest = parse_json(&body)?;
-    validate::check_name("secret name", &req.name).map_err(ApiError::bad_request)?;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
+    validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
+    // Every field is optional: no body at all is a create with defaults.
+    let req: CreateRequest = parse_json(if body.is_empty() { b"{}" } else { &body })?;
     validate::check_type(&req.kind).map_err(ApiError::bad_request)?;
     check_description(req.description.as_deref())?;
     check_sync(&req.sync)?;
-    if let Some(d) = &req.data {
+    if let Some(d) = &req.initial_values {
         check_data(d)?;
     }
+    // Rotation is scheduled only for passwords; on another type the create
+    // succeeds and the status says `RotationConfigInvalid`, as in production.
     let mut interval = None;
-    if let Some(r) = &req.rotation {
-        if r.enabled && req.kind != "password" {
-            return Err(ApiError::bad_request(format!(
-                "rotation applies only to type password, not {:?}",
-                req.kind
-            )));
-        }
-        interval = Some(validate::check_rotation(r).map_err(ApiError::bad_request)?);
-        if r.enabled && req.data.is_some() {
-            return Err(ApiError::bad_request(
-                "rotation generates the value of this secret; omit data",
-            ));
+    if let Some(rot) = &req.rotation {
+        let every = validate::check_rotation(rot).map_err(ApiError::bad_request)?;
+        if rot.enabled && req.kind == "password" {
+            if req.initial_values.is_some() {
+                return Err(ApiError::bad_request(
+                    "rotation generates the value of this secret; omit initialValues",
+                ));
+            }
+            interval = Some(every);
         }
     }
-    let data = match &req.rotation {
-        Some(r) if r.enabled => Some(rotation::generate(r)),
-        _ => req.data.clone(),
+    let data = match (&req.rotation, interval) {
+        (Some(rot), Some(_)) => Some(rotation::generate(rot)),
+        _ => req.initial_values.clone(),
     };
     let new = NewSecret {
         namespace: ns.clone(),
-        name: req.name.clone(),
+        name: name.clone(),
         kind: req.kind.clone(),
         description: req.description.clone(),
         sync: req.sync.clone(),
@@ -645,42 +380,41 @@ async fn create_secret(
         })?)
     })
     .await?;
-    let note = a.note().with("name", req.name.clone()).with(
-        "version",
-        rec.kv.as_ref().map(|k| k.current_version).unwrap_or(0),
-    );
-    Ok(with_note((StatusCode::CREATED, Json(to_wire(&rec))), note))
+    let version = rec.kv.as_ref().map(|k| k.current_version).unwrap_or(0);
+    let mut secret = view(&b, &id, &rec);
+    secret.kv_version = Some(version);
+    Ok(with_note(Json(secret), a.note().with("version", version)))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct GetQuery {
+    /// Checked here; the route layer resolved its meaning.
     #[serde(default)]
+    #[allow(dead_code)]
     include_value: bool,
     #[serde(default)]
     version: Option<u64>,
 }
 
-async fn get_secret(
+pub(crate) async fn get_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     let q: GetQuery = parse_query(q.as_deref())?;
-    if q.version.is_some() && !q.include_value {
+    // The route layer resolved the flag from the same decoded query.
+    let reveal = r.permission == Permission::RevealValues;
+    if q.version.is_some() && !reveal {
         return Err(ApiError::bad_request("version=N needs includeValue=true"));
     }
-    let op = if q.include_value {
-        Op::RevealValues
-    } else {
-        Op::ReadMetadata
-    };
-    let a = authorize(&b, &id, &ns, op).await?;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
     let rec = load_live(&b, &ns, &name).await?;
-    let mut secret = to_wire(&rec);
+    let mut secret = view(&b, &id, &rec);
     let mut note = a.note();
-    if q.include_value {
+    if reveal {
         let store = b.store.clone();
         let (ns2, name2, version) = (ns.clone(), name.clone(), q.version);
         let read = blocking(move || Ok(store.read_version(&ns2, &name2, version)?)).await?;
@@ -702,13 +436,14 @@ async fn get_secret(
     Ok(with_note(Json(secret), note))
 }
 
-async fn update_secret(
+pub(crate) async fn update_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let a = authorize(&b, &id, &ns, Op::Write).await?;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
     let req: UpdateRequest = parse_json(&body)?;
     let rec = load_live(&b, &ns, &name).await?;
     check_description(req.description.as_deref())?;
@@ -736,16 +471,17 @@ async fn update_secret(
         )?)
     })
     .await?;
-    Ok(with_note(Json(to_wire(&rec)), a.note()))
+    Ok(with_note(Json(view(&b, &id, &rec)), a.note()))
 }
 
-async fn put_values(
+pub(crate) async fn put_values(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let a = authorize(&b, &id, &ns, Op::Write).await?;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
     let req: PutValuesRequest = parse_json(&body)?;
     check_data(&req.data)?;
     load_live(&b, &ns, &name).await?;
@@ -765,13 +501,14 @@ async fn put_values(
     Ok(with_note(Json(resp), a.note().with("version", version)))
 }
 
-async fn sync_secret(
+pub(crate) async fn sync_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let a = authorize(&b, &id, &ns, Op::Write).await?;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
     let patch: SyncPatch = parse_json(&body)?;
     let rec = load_live(&b, &ns, &name).await?;
     let mut sync = rec.sync.clone();
@@ -793,16 +530,17 @@ async fn sync_secret(
     let sync2 = sync.clone();
     let rec = blocking(move || Ok(store.update_sync(&ns, &name, &sync2, now_ms())?)).await?;
     let note = a.note().with("sync_enabled", sync.enabled);
-    Ok(with_note(Json(to_wire(&rec)), note))
+    Ok(with_note(Json(view(&b, &id, &rec)), note))
 }
 
-async fn import_secret(
+pub(crate) async fn import_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let a = authorize(&b, &id, &ns, Op::Write).await?;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
     let req: ImportRequest = parse_json(&body)?;
     validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     validate::check_name("source Secret name", &req.source_secret_name)
@@ -882,7 +620,7 @@ async fn import_secret(
         })?)
     })
     .await?;
-    let mut s = to_wire(&rec);
+    let mut s = view(&b, &id, &rec);
     s.kv_version = rec.kv.as_ref().map(|k| k.current_version);
     s.imported_from = Some(json!({"namespace": src_ns, "name": req.source_secret_name}));
     note = note.with("version", s.kv_version.unwrap_or(0));
@@ -892,24 +630,27 @@ async fn import_secret(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DeleteQuery {
+    /// Checked here; the route layer resolved its meaning.
     #[serde(default)]
+    #[allow(dead_code)]
     destroy: bool,
 }
 
-async fn delete_secret(
+pub(crate) async fn delete_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    let q: DeleteQuery = parse_query(q.as_deref())?;
-    let op = if q.destroy { Op::Destroy } else { Op::Delete };
-    let a = authorize(&b, &id, &ns, op).await?;
+    parse_query::<DeleteQuery>(q.as_deref())?;
+    let destroy = r.permission == Permission::Destroy;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
     validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     let store = b.store.clone();
     let (ns2, name2) = (ns.clone(), name.clone());
     blocking(move || {
-        if q.destroy {
+        if destroy {
             Ok(store.destroy(&ns2, &name2)?)
         } else {
             Ok(store.soft_delete(&ns2, &name2, now_ms())?)
@@ -920,41 +661,44 @@ async fn delete_secret(
         name,
         namespace: ns,
         deleted: true,
-        destroyed: q.destroy,
+        destroyed: destroy,
     };
     Ok(with_note(Json(resp), a.note()))
 }
 
-async fn restore_secret(
+pub(crate) async fn restore_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
-    let a = authorize(&b, &id, &ns, Op::Restore).await?;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
     validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     let store = b.store.clone();
     let rec = blocking(move || Ok(store.restore(&ns, &name, now_ms())?)).await?;
-    Ok(with_note(Json(to_wire(&rec)), a.note()))
+    Ok(with_note(Json(view(&b, &id, &rec)), a.note()))
 }
 
-async fn list_versions(
+pub(crate) async fn list_versions(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
-    let a = authorize(&b, &id, &ns, Op::ReadMetadata).await?;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
     load_live(&b, &ns, &name).await?;
     let store = b.store.clone();
     let items = blocking(move || Ok(store.versions(&ns, &name)?)).await?;
     Ok(with_note(Json(ItemList { items }), a.note()))
 }
 
-async fn destroy_version(
+pub(crate) async fn destroy_version(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(r): Extension<Resolved>,
     Path((ns, name, version)): Path<(String, String, String)>,
 ) -> ApiResult {
-    let a = authorize(&b, &id, &ns, Op::Destroy).await?;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
     let version: u64 = version.parse().ok().filter(|v| *v > 0).ok_or_else(|| {
         ApiError::bad_request(format!(
             "invalid version {version:?}: use a whole number from 1"
@@ -972,12 +716,13 @@ async fn destroy_version(
     Ok(with_note(Json(resp), a.note().with("version", version)))
 }
 
-async fn consumers(
+pub(crate) async fn consumers(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
-    let a = authorize(&b, &id, &ns, Op::ReadMetadata).await?;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
     let rec = load_live(&b, &ns, &name).await?;
     let target = rec
         .sync
@@ -1004,12 +749,13 @@ async fn consumers(
 /// Model inspection: the Kubernetes Secrets of a namespace as this backend
 /// models them — manifest Secrets plus projections of synced ManagedSecrets.
 /// Key names only.
-async fn kube_secrets(
+pub(crate) async fn kube_secrets(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(r): Extension<Resolved>,
     Path(ns): Path<String>,
 ) -> ApiResult {
-    let a = authorize(&b, &id, &ns, Op::ReadMetadata).await?;
+    let a = authorize(&b, &id, &ns, r.op()).await?;
     let store = b.store.clone();
     let dir = b.config.manifests_dir.clone();
     let items = blocking(move || {
@@ -1184,7 +930,7 @@ async fn audit_query(b: Shared, f: AuditFilter, echo: Value) -> ApiResult {
     .into_response())
 }
 
-async fn audit_org(
+pub(crate) async fn audit_org(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
     Path(org): Path<String>,
@@ -1196,7 +942,7 @@ async fn audit_org(
     audit_query(b, f, echo).await
 }
 
-async fn audit_project(
+pub(crate) async fn audit_project(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
     Path((org, project)): Path<(String, String)>,
@@ -1214,27 +960,12 @@ async fn audit_project(
     audit_query(b, f, echo).await
 }
 
-pub const CSV_COLUMNS: &[&str] = &[
-    "ts",
-    "service",
-    "action",
-    "result",
-    "actor",
-    "actor_email",
-    "resource",
-    "request_id",
-    "source_ip",
-    "project",
-    "elevation_id",
-    "reason",
-    "status",
-    "hash",
-];
+use kube_dc_api::AUDIT_CSV_COLUMNS as CSV_COLUMNS;
 
 /// Streams the org's events as CSV, oldest first, one chunk at a time: rows
 /// are read from SQLite and written to the socket as they come, so memory
 /// stays flat however long the log is.
-async fn audit_csv(
+pub(crate) async fn audit_csv(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
     Path(org): Path<String>,
@@ -1331,7 +1062,7 @@ impl std::io::Write for ChunkSender {
     }
 }
 
-async fn audit_verify(
+pub(crate) async fn audit_verify(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
     Path(org): Path<String>,
@@ -1350,7 +1081,7 @@ async fn audit_verify(
 
 // ---- org admin elevation -------------------------------------------------
 
-async fn elevate(
+pub(crate) async fn elevate(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
     Path((org, project)): Path<(String, String)>,
@@ -1384,7 +1115,7 @@ async fn elevate(
     Ok(with_note(Json(g), note))
 }
 
-async fn elevation_status(
+pub(crate) async fn elevation_status(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
     Path((org, project)): Path<(String, String)>,
@@ -1399,7 +1130,7 @@ async fn elevation_status(
     .into_response())
 }
 
-async fn release(
+pub(crate) async fn release(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
     Path((org, project)): Path<(String, String)>,
@@ -1416,7 +1147,7 @@ async fn release(
     Ok(with_note(Json(g), note))
 }
 
-async fn list_elevations(
+pub(crate) async fn list_elevations(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
     Path(org): Path<String>,

@@ -50,6 +50,21 @@ pub enum Op {
 }
 
 impl Op {
+    /// The project operation of a permission of the endpoint table.
+    pub fn for_permission(p: kube_dc_api::Permission) -> Option<Op> {
+        use kube_dc_api::Permission as P;
+        Some(match p {
+            P::List => Op::List,
+            P::ReadMetadata => Op::ReadMetadata,
+            P::RevealValues => Op::RevealValues,
+            P::Write => Op::Write,
+            P::Delete => Op::Delete,
+            P::Restore => Op::Restore,
+            P::Destroy => Op::Destroy,
+            P::ProjectMember | P::OrgAdmin | P::Caller => return None,
+        })
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Op::List => "list secrets",
@@ -164,6 +179,13 @@ impl Bindings {
             o.admin_groups.iter().any(|g| id.groups.contains(g))
                 || o.admin_users.iter().any(|u| Self::user_matches(id, u))
         })
+    }
+
+    /// Whether a namespace is a project's backing namespace,
+    /// `<org>-<project>`; anything else cannot be reconciled.
+    pub fn is_project_namespace(&self, id: &Identity, ns: &str) -> bool {
+        let (org, project) = self.split_namespace(id, ns);
+        org != project || ns == format!("{org}-{project}")
     }
 
     /// Splits a backing namespace into (org, project): `<org>-<project>`.

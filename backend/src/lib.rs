@@ -9,11 +9,14 @@ pub mod crypto;
 pub mod error;
 pub mod kube;
 pub mod rotation;
+pub mod routes;
 pub mod store;
 #[cfg(feature = "test-support")]
 pub mod testing;
-pub mod validate;
-pub mod wire;
+
+/// The API contract lives in `kube-dc-api`; re-exported where the backend
+/// has always had it.
+pub use kube_dc_api::{endpoints, validate, wire};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -66,7 +66,7 @@ pub async fn run_due(b: &Backend) {
         let mut body = Map::new();
         for (k, v) in [
             ("service", "secrets"),
-            ("action", "rotate"),
+            ("action", kube_dc_api::endpoints::ROTATE_ACTION),
             ("result", "allowed"),
             ("actor", "system:rotation"),
             ("actor_email", ""),
@@ -76,7 +76,7 @@ pub async fn run_due(b: &Backend) {
         ] {
             body.insert(k.into(), v.into());
         }
-        body.insert("resource".into(), format!("secrets/{ns}/{name}").into());
+        body.insert("resource".into(), name.clone().into());
         body.insert("org".into(), org.clone().into());
         body.insert("project".into(), project.clone().into());
         body.insert("namespace".into(), ns.clone().into());

@@ -323,7 +323,7 @@ impl Store {
             )?;
             if let Some(data) = data {
                 self.write_version(tx, &new.namespace, &new.name, data, None, now)?;
-                if new.rotation.as_ref().is_some_and(|r| r.enabled) {
+                if new.rotation_interval.is_some() && new.rotation.as_ref().is_some_and(|r| r.enabled) {
                     tx.execute(
                         "UPDATE managed_secrets SET last_rotated = ?3 WHERE namespace = ?1 AND name = ?2",
                         params![new.namespace, new.name, now],
@@ -670,7 +670,7 @@ impl Store {
                  WHERE user = ?1 AND org = ?2 AND project = ?3 AND released_at IS NULL AND expires_at > ?4",
                 params![user, org, project, now],
             )?;
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = format!("elv-{}", uuid::Uuid::new_v4().simple());
             let expires = now + ttl.as_millis() as i64;
             tx.execute(
                 "INSERT INTO elevations (id, user, org, project, reason, granted_at, expires_at)

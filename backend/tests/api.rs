@@ -184,7 +184,7 @@ async fn permission_matrix() {
                         .await
                 }
                 "create" => {
-                    s.post(*w, &secrets(""), json!({"name": format!("new-{name}")}))
+                    s.post(*w, &secrets(&format!("/new-{name}")), json!({}))
                         .await
                 }
                 "put" => {
@@ -317,7 +317,9 @@ async fn elevation_window_lifecycle() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body["value"]["data"]["PASSWORD"], "s3cr3t-elev");
     let ev = s.audit("actor=oscar&service=secrets&limit=1").await;
-    assert_eq!(ev[0]["body"]["action"], "reveal");
+    assert_eq!(ev[0]["body"]["action"], "secrets.value.read");
+    assert_eq!(ev[0]["body"]["resource"], "db");
+    assert!(g2.body["elevationId"].as_str().unwrap().starts_with("elv-"));
     assert_eq!(ev[0]["body"]["elevation_id"], g2.body["elevationId"]);
     assert_eq!(ev[0]["body"]["reason"], "IR-2026-05-13");
 
@@ -494,7 +496,10 @@ async fn versions_history_window_cas_and_destroy_version() {
     let r = s.get(DEV, &secrets("/cfg?includeValue=true")).await;
     assert_eq!(r.body["valueMissing"], true);
     assert!(r.body.get("value").is_none());
-    assert_eq!(r.body["status"]["conditions"][0]["status"], "False");
+    assert_eq!(
+        r.body["status"]["conditions"][1]["reason"],
+        "AwaitingValues"
+    );
     assert_eq!(
         s.post(ADMIN, &secrets("/cfg/versions/0/destroy"), json!(null))
             .await
@@ -541,7 +546,7 @@ async fn soft_delete_restore_and_destroy() {
         model().await.is_empty(),
         "the projection goes with the soft delete"
     );
-    let r = s.post(DEV, &secrets(""), json!({"name": "gone"})).await;
+    let r = s.post(DEV, &secrets("/gone"), json!({})).await;
     assert_eq!(r.status, 409);
     assert!(
         r.body["error"].as_str().unwrap().contains("restore"),
@@ -585,11 +590,12 @@ async fn soft_delete_restore_and_destroy() {
     let r = s
         .post(
             DEV,
-            &secrets(""),
-            json!({"name": "gone", "data": {"K": "new"}}),
+            &secrets("/gone"),
+            json!({"initialValues": {"K": "new"}}),
         )
         .await;
     assert_eq!(r.body["openbao"]["currentVersion"], 1);
+    assert_eq!(r.body["kvVersion"], 1);
 }
 
 #[tokio::test]
@@ -638,13 +644,20 @@ async fn values_are_encrypted_at_rest_and_erased_on_destroy() {
 #[tokio::test]
 async fn sync_projection_keys_and_refresh_interval() {
     let s = Server::start().await;
-    let r = s.post(DEV, &secrets(""), json!({"name": "empty"})).await;
+    let r = s.post(DEV, &secrets("/empty"), json!({})).await;
     assert_eq!(
         r.body["sync"],
         json!({"enabled": true, "targetSecretName": "empty", "refreshInterval": "1h"})
     );
-    assert_eq!(r.body["status"]["conditions"][0]["reason"], "NoValues");
-    assert!(r.body["status"].get("syncedSecretName").is_none());
+    // Reconciled before any value is written, as in production.
+    assert_eq!(r.body["status"]["conditions"][0]["type"], "Ready");
+    assert_eq!(r.body["status"]["conditions"][0]["status"], "True");
+    assert_eq!(
+        r.body["status"]["conditions"][1]["reason"],
+        "AwaitingValues"
+    );
+    assert_eq!(r.body["status"]["syncedSecretName"], "empty");
+    assert_eq!(r.body["kvVersion"], 0);
 
     let r = s.create("app", json!({"A": "1", "B": "2", "C": "3"})).await;
     let ready = &r.body["status"]["conditions"];
@@ -689,12 +702,18 @@ async fn sync_projection_keys_and_refresh_interval() {
         .post(DEV, &secrets("/app/sync"), json!({"enabled": false}))
         .await;
     assert_eq!(r.body["sync"]["enabled"], false);
-    assert!(r.body["status"].get("conditions").is_none());
+    assert!(r.body["status"].get("syncedSecretName").is_none());
+    assert_eq!(
+        r.body["status"]["conditions"][1],
+        json!({"type": "Synced", "status": "False", "reason": "SyncDisabled",
+               "message": "sync is disabled: no Kubernetes Secret is projected",
+               "lastTransitionTime": r.body["status"]["conditions"][1]["lastTransitionTime"]})
+    );
     assert_eq!(model().await, json!([]));
 
     for bad in [
-        json!({"refreshInterval": "30s"}),
-        json!({"refreshInterval": "25h"}),
+        json!({"refreshInterval": "9s"}),
+        json!({"refreshInterval": "8d"}),
         json!({"refreshInterval": "1 hour"}),
         json!({"targetSecretName": "Bad_Name"}),
         json!({"keys": ["no/slash"]}),
@@ -709,10 +728,10 @@ async fn sync_projection_keys_and_refresh_interval() {
 #[tokio::test]
 async fn password_rotation() {
     let s = Server::start().await;
-    let spec = json!({"name": "app-password", "type": "password", "sync": {"enabled": true, "targetSecretName": "app-password"},
+    let spec = json!({"type": "password", "sync": {"enabled": true, "targetSecretName": "app-password"},
         "rotation": {"enabled": true, "interval": "1s", "generator": {"length": 24, "charset": "hex"}}});
-    let r = s.post(DEV, &secrets(""), spec).await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    let r = s.post(DEV, &secrets("/app-password"), spec).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["openbao"]["currentVersion"], 1);
     assert!(r.body["status"]["nextRotationTime"].is_string());
     assert!(r.body["status"]["lastRotatedTime"].is_string());
@@ -731,14 +750,11 @@ async fn password_rotation() {
     assert_eq!(r.body["value"]["metadata"]["version"], 2, "{}", r.text);
     assert_ne!(r.body["value"]["data"]["password"], v1);
     let ev = s.audit("actor=system&limit=10").await;
-    assert_eq!(ev[0]["body"]["action"], "rotate");
+    assert_eq!(ev[0]["body"]["action"], "secrets.value.rotate");
+    assert_eq!(ev[0]["body"]["resource"], "app-password");
     assert!(!serde_json::to_string(&ev).unwrap().contains(pw));
 
     for (bad, why) in [
-        (
-            json!({"name": "r1", "type": "opaque", "rotation": {"enabled": true, "interval": "1h"}}),
-            "not a password",
-        ),
         (
             json!({"name": "r2", "type": "password", "rotation": {"enabled": true, "interval": "1h", "generator": {"length": 7}}}),
             "too short",
@@ -760,7 +776,10 @@ async fn password_rotation() {
             "no interval",
         ),
     ] {
-        let r = s.post(DEV, &secrets(""), bad).await;
+        let name = bad["name"].as_str().unwrap().to_string();
+        let mut body = bad.clone();
+        body.as_object_mut().unwrap().remove("name");
+        let r = s.post(DEV, &secrets(&format!("/{name}")), body).await;
         assert_eq!(r.status, 400, "{why}: {}", r.text);
     }
 }
@@ -865,7 +884,7 @@ async fn import_same_and_cross_namespace() {
     let r = s.post(ADMIN, &secrets("/shared/import"), allowed).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let ev = s.audit("actor=ada&limit=1").await;
-    assert_eq!(ev[0]["body"]["action"], "import");
+    assert_eq!(ev[0]["body"]["action"], "secrets.secret.import");
     assert_eq!(ev[0]["body"]["cross_namespace"], true);
     assert_eq!(ev[0]["body"]["source"], "acme-other/shared-creds");
 }
@@ -897,7 +916,7 @@ async fn failed_import_leaves_nothing_behind() {
     let ev = s.audit("actor=dev").await;
     let import = ev
         .iter()
-        .find(|e| e["body"]["action"] == "import")
+        .find(|e| e["body"]["action"] == "secrets.secret.import")
         .expect("import audited");
     assert_eq!(import["body"]["result"], "error");
     assert_eq!(import["body"]["status"], 500);
@@ -1206,40 +1225,45 @@ async fn bad_input_is_a_4xx_never_a_5xx() {
     let cases: Vec<(Method, String, Option<Vec<u8>>, u16)> = vec![
         (
             Method::POST,
-            secrets(""),
-            Some(br#"{"name": "Bad Name"}"#.to_vec()),
+            secrets("/Bad%20Name"),
+            Some(br#"{}"#.to_vec()),
             400,
         ),
         (
             Method::POST,
-            secrets(""),
-            Some(br#"{"name": "a", "type": "magic"}"#.to_vec()),
+            secrets("/a"),
+            Some(br#"{"type": "magic"}"#.to_vec()),
             400,
         ),
         (
             Method::POST,
-            secrets(""),
-            Some(br#"{"name": "a", "data": {"bad key": "v"}}"#.to_vec()),
+            secrets("/a"),
+            Some(br#"{"initialValues": {"bad key": "v"}}"#.to_vec()),
             400,
         ),
         (
             Method::POST,
-            secrets(""),
-            Some(br#"{"name": "a", "extra": 1}"#.to_vec()),
+            secrets("/a"),
+            Some(br#"{"name": "a"}"#.to_vec()),
             400,
         ),
         (
             Method::POST,
-            secrets(""),
-            Some(format!(r#"{{"name": "a", "description": "{}"}}"#, "d".repeat(257)).into_bytes()),
+            secrets("/a"),
+            Some(format!(r#"{{"description": "{}"}}"#, "d".repeat(257)).into_bytes()),
             400,
         ),
-        (Method::POST, secrets(""), Some(b"{not json".to_vec()), 400),
-        (Method::POST, secrets(""), Some(b"".to_vec()), 400),
         (
             Method::POST,
-            secrets(""),
-            Some(format!(r#"{{"name": "a", "data": {{"K": "{big}"}}}}"#).into_bytes()),
+            secrets("/a"),
+            Some(b"{not json".to_vec()),
+            400,
+        ),
+        (Method::POST, secrets(""), Some(b"{}".to_vec()), 405),
+        (
+            Method::POST,
+            secrets("/a"),
+            Some(format!(r#"{{"initialValues": {{"K": "{big}"}}}}"#).into_bytes()),
             413,
         ),
         (

@@ -66,13 +66,13 @@ async fn ready_line_restart_persistence_and_parallel_processes() {
     // First life: create a secret, then stop with SIGTERM.
     let p = spawn(&issuer, &data, &bindings);
     let r = http
-        .post(format!("{}/api/secrets/acme-demo", p.url))
+        .post(format!("{}/api/secrets/acme-demo/persist", p.url))
         .bearer_auth(&token)
-        .json(&json!({"name": "persist", "data": {"K": "survives-restarts"}}))
+        .json(&json!({"initialValues": {"K": "survives-restarts"}}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 201);
+    assert_eq!(r.status(), 200);
     terminate(p);
 
     // Three processes on the same data directory at once.

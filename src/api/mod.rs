@@ -16,7 +16,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use kube_dc_backend::wire::*;
+pub use kube_dc_api::endpoints::{Origin, Route};
+pub use kube_dc_api::wire::*;
 
 use crate::config::{Backend, Target};
 use crate::error::{CliError, ErrorKind, Result};
@@ -457,15 +458,76 @@ pub fn query(pairs: &[(&str, Option<String>)]) -> String {
     }
 }
 
+/// A request for one route of the endpoint table: the path is rendered from
+/// the route's template (each value percent-encoded as one segment), and a
+/// 404/405 from an extension route means "this installation lacks it".
+pub struct Call {
+    pub route: Route,
+    /// The rendered path, without the query.
+    pub path: String,
+    pub query: String,
+    /// The request uses an extension field or parameter on a production route.
+    pub uses_extension: bool,
+}
+
+impl Call {
+    pub fn new(route: Route, params: &[&str]) -> Self {
+        Call {
+            route,
+            path: route.endpoint().path_for(params),
+            query: String::new(),
+            uses_extension: false,
+        }
+    }
+    pub fn query(mut self, q: String) -> Self {
+        self.query = q;
+        self
+    }
+    pub fn extension(mut self, yes: bool) -> Self {
+        self.uses_extension = yes;
+        self
+    }
+    fn method(&self) -> Method {
+        Method::from_bytes(self.route.endpoint().method.as_bytes()).expect("table method")
+    }
+    fn path(&self) -> String {
+        format!("{}{}", self.path, self.query)
+    }
+    fn missing_means_unsupported(&self) -> bool {
+        self.uses_extension || self.route.endpoint().origin == Origin::Extension
+    }
+}
+
 impl Client {
-    pub async fn list_secrets(&self, ns: &str) -> Result<(ItemList<Secret>, Value)> {
+    /// Sends `call` with an optional JSON body; reads JSON.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        call: Call,
+        body: Option<&impl Serialize>,
+    ) -> Result<(T, Value)> {
         self.json(
-            Method::GET,
-            &format!("/api/secrets/{ns}"),
-            None::<&()>,
-            false,
+            call.method(),
+            &call.path(),
+            body,
+            call.missing_means_unsupported(),
         )
         .await
+    }
+
+    /// Sends `call`; the 2xx body is read as it arrives.
+    pub async fn call_streamed(&self, call: Call) -> Result<Streamed> {
+        self.send(
+            call.method(),
+            &call.path(),
+            None,
+            call.missing_means_unsupported(),
+        )
+        .await
+    }
+
+    pub async fn list_secrets(&self, ns: &str) -> Result<(ItemList<Secret>, Value)> {
+        self.call(Call::new(Route::ListSecrets, &[ns]), None::<&()>)
+            .await
     }
 
     pub async fn get_secret(
@@ -479,18 +541,22 @@ impl Client {
             ("includeValue", reveal.then(|| "true".into())),
             ("version", version.map(|v| v.to_string())),
         ]);
-        self.json(
-            Method::GET,
-            &format!("/api/secrets/{ns}/{name}{q}"),
-            None::<&()>,
-            version.is_some(),
-        )
-        .await
+        let call = Call::new(Route::GetSecret, &[ns, name])
+            .query(q)
+            .extension(version.is_some());
+        self.call(call, None::<&()>).await
     }
 
-    pub async fn create_secret(&self, ns: &str, req: &CreateRequest) -> Result<(Secret, Value)> {
-        self.json(Method::POST, &format!("/api/secrets/{ns}"), Some(req), true)
-            .await
+    /// The production one-round-trip create. A 404/405 here means an
+    /// installation older than that route: the caller says so.
+    pub async fn create_secret(
+        &self,
+        ns: &str,
+        name: &str,
+        req: &CreateRequest,
+    ) -> Result<(Secret, Value)> {
+        let call = Call::new(Route::CreateSecret, &[ns, name]).extension(true);
+        self.call(call, Some(req)).await
     }
 
     pub async fn update_secret(
@@ -499,13 +565,8 @@ impl Client {
         name: &str,
         req: &UpdateRequest,
     ) -> Result<(Secret, Value)> {
-        self.json(
-            Method::PATCH,
-            &format!("/api/secrets/{ns}/{name}"),
-            Some(req),
-            true,
-        )
-        .await
+        self.call(Call::new(Route::UpdateSecret, &[ns, name]), Some(req))
+            .await
     }
 
     pub async fn put_values(
@@ -514,23 +575,13 @@ impl Client {
         name: &str,
         req: &PutValuesRequest,
     ) -> Result<(PutValuesResponse, Value)> {
-        self.json(
-            Method::PUT,
-            &format!("/api/secrets/{ns}/{name}/values"),
-            Some(req),
-            false,
-        )
-        .await
+        self.call(Call::new(Route::PutValues, &[ns, name]), Some(req))
+            .await
     }
 
     pub async fn sync(&self, ns: &str, name: &str, patch: &SyncPatch) -> Result<(Secret, Value)> {
-        self.json(
-            Method::POST,
-            &format!("/api/secrets/{ns}/{name}/sync"),
-            Some(patch),
-            false,
-        )
-        .await
+        self.call(Call::new(Route::SyncSecret, &[ns, name]), Some(patch))
+            .await
     }
 
     pub async fn import(
@@ -539,13 +590,8 @@ impl Client {
         name: &str,
         req: &ImportRequest,
     ) -> Result<(Secret, Value)> {
-        self.json(
-            Method::POST,
-            &format!("/api/secrets/{ns}/{name}/import"),
-            Some(req),
-            false,
-        )
-        .await
+        self.call(Call::new(Route::ImportSecret, &[ns, name]), Some(req))
+            .await
     }
 
     pub async fn delete(
@@ -554,14 +600,9 @@ impl Client {
         name: &str,
         destroy: bool,
     ) -> Result<(DeleteResponse, Value)> {
-        let q = if destroy { "?destroy=true" } else { "" };
-        self.json(
-            Method::DELETE,
-            &format!("/api/secrets/{ns}/{name}{q}"),
-            None::<&()>,
-            false,
-        )
-        .await
+        let q = query(&[("destroy", destroy.then(|| "true".into()))]);
+        let call = Call::new(Route::DeleteSecret, &[ns, name]).query(q);
+        self.call(call, None::<&()>).await
     }
 
     pub async fn destroy_version(
@@ -570,43 +611,27 @@ impl Client {
         name: &str,
         v: u64,
     ) -> Result<(DestroyVersionResponse, Value)> {
-        self.json(
-            Method::POST,
-            &format!("/api/secrets/{ns}/{name}/versions/{v}/destroy"),
+        let v = v.to_string();
+        self.call(
+            Call::new(Route::DestroyVersion, &[ns, name, &v]),
             None::<&()>,
-            false,
         )
         .await
     }
 
     pub async fn consumers(&self, ns: &str, name: &str) -> Result<(ConsumersResponse, Value)> {
-        self.json(
-            Method::GET,
-            &format!("/api/secrets/{ns}/{name}/consumers"),
-            None::<&()>,
-            false,
-        )
-        .await
+        self.call(Call::new(Route::Consumers, &[ns, name]), None::<&()>)
+            .await
     }
 
     pub async fn versions(&self, ns: &str, name: &str) -> Result<(ItemList<VersionInfo>, Value)> {
-        self.json(
-            Method::GET,
-            &format!("/api/secrets/{ns}/{name}/versions"),
-            None::<&()>,
-            true,
-        )
-        .await
+        self.call(Call::new(Route::ListVersions, &[ns, name]), None::<&()>)
+            .await
     }
 
     pub async fn restore(&self, ns: &str, name: &str) -> Result<(Secret, Value)> {
-        self.json(
-            Method::POST,
-            &format!("/api/secrets/{ns}/{name}/restore"),
-            None::<&()>,
-            true,
-        )
-        .await
+        self.call(Call::new(Route::RestoreSecret, &[ns, name]), None::<&()>)
+            .await
     }
 
     pub async fn audit(
@@ -615,34 +640,24 @@ impl Client {
         project: Option<&str>,
         q: &str,
     ) -> Result<(AuditResponse, Value)> {
-        let path = match project {
-            Some(p) => format!("/api/audit/orgs/{org}/projects/{p}{q}"),
-            None => format!("/api/audit/orgs/{org}{q}"),
+        let call = match project {
+            Some(p) => Call::new(Route::AuditProject, &[org, p]),
+            None => Call::new(Route::AuditOrg, &[org]),
         };
-        self.json(Method::GET, &path, None::<&()>, false).await
+        self.call(call.query(q.to_string()), None::<&()>).await
     }
 
     pub async fn audit_csv(&self, org: &str, q: &str) -> Result<Streamed> {
-        self.send(
-            Method::GET,
-            &format!("/api/audit/orgs/{org}/csv{q}"),
-            None,
-            false,
-        )
-        .await
+        self.call_streamed(Call::new(Route::AuditCsv, &[org]).query(q.to_string()))
+            .await
     }
 
     pub async fn elevate(&self, org: &str, project: &str, reason: &str) -> Result<(Grant, Value)> {
         let body = ElevateRequest {
             reason: reason.into(),
         };
-        self.json(
-            Method::POST,
-            &format!("/api/orgs/{org}/projects/{project}/elevate"),
-            Some(&body),
-            false,
-        )
-        .await
+        self.call(Call::new(Route::Elevate, &[org, project]), Some(&body))
+            .await
     }
 
     pub async fn elevation_status(
@@ -650,33 +665,21 @@ impl Client {
         org: &str,
         project: &str,
     ) -> Result<(ElevationStatus, Value)> {
-        self.json(
-            Method::GET,
-            &format!("/api/orgs/{org}/projects/{project}/elevate"),
+        self.call(
+            Call::new(Route::ElevationStatus, &[org, project]),
             None::<&()>,
-            false,
         )
         .await
     }
 
     pub async fn release(&self, org: &str, project: &str) -> Result<(Grant, Value)> {
-        self.json(
-            Method::DELETE,
-            &format!("/api/orgs/{org}/projects/{project}/elevate"),
-            None::<&()>,
-            false,
-        )
-        .await
+        self.call(Call::new(Route::Release, &[org, project]), None::<&()>)
+            .await
     }
 
     pub async fn elevations(&self, org: &str) -> Result<(ItemList<Grant>, Value)> {
-        self.json(
-            Method::GET,
-            &format!("/api/orgs/{org}/elevations"),
-            None::<&()>,
-            false,
-        )
-        .await
+        self.call(Call::new(Route::ListElevations, &[org]), None::<&()>)
+            .await
     }
 }
 

@@ -26,22 +26,7 @@ pub enum AuditCommand {
 /// Every read, write, sync change, import and destroy is an event; no event
 /// ever contains a secret value.
 #[derive(Args, Debug)]
-#[command(after_help = "\
-Examples:
-  # All secret events in this project in the last hour:
-  kube-dc audit list --service secrets --since 1h
-
-  # Org-wide view (org-admin only):
-  kube-dc audit list --org --service secrets
-
-  # CSV export for compliance review:
-  kube-dc audit list --csv --output-file incident-2026-05-12.csv
-
-  # Denied requests by one person since a date, as JSON:
-  kube-dc audit list --actor alice --result denied --since 2026-05-01T00:00:00Z -o json
-
-Times: a duration back from now (30m, 1h, 7d), RFC 3339, or epoch seconds.
-Role: project events: any project member; --org and --csv: organization admin.")]
+#[command(after_help = list_help())]
 pub struct ListArgs {
     /// Only this service (secrets, org-admin, audit, certificates, kms, db-credentials, …).
     #[arg(long, value_name = "SERVICE", add = clap_complete::ArgValueCompleter::new(crate::completion::services))]
@@ -75,6 +60,38 @@ pub struct ListArgs {
     pub output_file: Option<PathBuf>,
 }
 
+/// Examples, then every audit action with what it records — from the
+/// endpoint table, so the list cannot drift from what the backend writes.
+fn list_help() -> String {
+    let mut h = String::from(
+        "\
+Examples:
+  # All secret events in this project in the last hour:
+  kube-dc audit list --service secrets --since 1h
+
+  # Org-wide view (org-admin only):
+  kube-dc audit list --org --service secrets
+
+  # CSV export for compliance review:
+  kube-dc audit list --csv --output-file incident-2026-05-12.csv
+
+  # Denied requests by one person since a date, as JSON:
+  kube-dc audit list --actor alice --result denied --since 2026-05-01T00:00:00Z -o json
+
+Actions (service.object.verb; RESOURCE is the secret's name, or the
+namespace, organization or project the request is about):
+",
+    );
+    for (action, what) in kube_dc_api::endpoints::actions() {
+        h.push_str(&format!("  {action:<28} {what}\n"));
+    }
+    h.push_str(
+        "\nTimes: a duration back from now (30m, 1h, 7d), RFC 3339, or epoch seconds.
+Role: project events: any project member; --org and --csv: organization admin.",
+    );
+    h
+}
+
 /// Turns `1h`, `30m`, `7d` into epoch seconds that long ago; passes RFC 3339
 /// and epoch seconds through.
 pub fn parse_when(flag: &str, v: &str) -> Result<String> {
@@ -84,7 +101,7 @@ pub fn parse_when(flag: &str, v: &str) -> Result<String> {
     if time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).is_ok() {
         return Ok(v.to_string());
     }
-    if let Ok(d) = kube_dc_backend::validate::parse_interval(v) {
+    if let Ok(d) = kube_dc_api::validate::parse_interval(v) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|n| n.as_secs())
@@ -154,7 +171,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
         }
         Csv => {
             let mut w = csv::Writer::from_writer(&mut out);
-            let cols = kube_dc_backend::api::CSV_COLUMNS;
+            let cols = kube_dc_api::AUDIT_CSV_COLUMNS;
             w.write_record(cols).map_err(super::secrets_csv_err)?;
             for e in &resp.events {
                 let mut row = vec![ts_text(e)];

@@ -109,7 +109,7 @@ pub async fn login(ctx: &Ctx, a: LoginArgs) -> Result<()> {
             ));
         }
     };
-    let timeout = kube_dc_backend::validate::parse_interval(&a.login_timeout)
+    let timeout = kube_dc_api::validate::parse_interval(&a.login_timeout)
         .map_err(|e| CliError::usage(format!("--login-timeout: {e}")))?;
     let mut file = ConfigFile::load()?;
     let store_kind = a.token_store.unwrap_or_else(|| file.store_kind());

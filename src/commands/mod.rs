@@ -43,7 +43,7 @@ impl Ctx {
     }
 
     pub fn timeout(&self) -> Result<Duration> {
-        kube_dc_backend::validate::parse_interval(&self.global.timeout)
+        kube_dc_api::validate::parse_interval(&self.global.timeout)
             .map_err(|e| CliError::usage(format!("--timeout: {e}")))
     }
 

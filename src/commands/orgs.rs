@@ -76,7 +76,7 @@ fn org(ctx: &Ctx, a: &OrgArgs) -> Result<String> {
 }
 
 fn check_project(p: &str) -> Result<()> {
-    kube_dc_backend::validate::check_name("project", p).map_err(CliError::usage)
+    kube_dc_api::validate::check_name("project", p).map_err(CliError::usage)
 }
 
 pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {

@@ -259,11 +259,11 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
         target.org = env_org;
     }
     if let Some(p) = &g.project {
-        kube_dc_backend::validate::check_name("project", p).map_err(CliError::usage)?;
+        kube_dc_api::validate::check_name("project", p).map_err(CliError::usage)?;
         target.project = Some(p.clone());
     }
     if let Some(ns) = &g.namespace {
-        kube_dc_backend::validate::check_name("namespace", ns).map_err(CliError::usage)?;
+        kube_dc_api::validate::check_name("namespace", ns).map_err(CliError::usage)?;
         target.namespace_flag = Some(ns.clone());
     }
     if g.ca_cert.is_some() {

@@ -218,11 +218,11 @@ impl Server {
         let r = self
             .post(
                 ADMIN,
-                &format!("/api/secrets/{NS}"),
-                serde_json::json!({"name": name, "type": "opaque", "data": data}),
+                &format!("/api/secrets/{NS}/{name}"),
+                serde_json::json!({"type": "opaque", "initialValues": data}),
             )
             .await;
-        assert_eq!(r.status, 201, "create {name}: {}", r.text);
+        assert_eq!(r.status, 200, "create {name}: {}", r.text);
         r
     }
 

@@ -95,13 +95,13 @@ fn parse(text: &str, source: &str) -> Result<Vec<Manifest>> {
                 m.kind
             )));
         }
-        let check = kube_dc_backend::validate::check_name;
+        let check = kube_dc_api::validate::check_name;
         check("metadata.name", &m.metadata.name)
             .map_err(|e| CliError::usage(format!("{source}: {e}")))?;
-        kube_dc_backend::validate::check_type(&m.spec.kind)
+        kube_dc_api::validate::check_type(&m.spec.kind)
             .map_err(|e| CliError::usage(format!("{source}: spec.{e}")))?;
         if let Some(r) = &m.spec.rotation {
-            kube_dc_backend::validate::check_rotation(r)
+            kube_dc_api::validate::check_rotation(r)
                 .map_err(|e| CliError::usage(format!("{source}: spec.rotation: {e}")))?;
         }
         out.push(m);
@@ -145,14 +145,16 @@ pub async fn run(ctx: &Ctx, a: ApplyArgs) -> Result<()> {
         let outcome = match client.get_secret(&ns, name, false, None).await {
             Err(e) if e.kind == ErrorKind::NotFound => {
                 let req = CreateRequest {
-                    name: name.clone(),
                     kind: m.spec.kind.clone(),
                     description: m.spec.description.clone(),
                     sync: m.spec.sync.clone().unwrap_or_default(),
                     rotation: m.spec.rotation.clone(),
-                    data: None,
+                    initial_values: None,
                 };
-                client.create_secret(&ns, &req).await?;
+                client
+                    .create_secret(&ns, name, &req)
+                    .await
+                    .map_err(super::create::too_old_for_create)?;
                 "created"
             }
             Err(e) => return Err(e),

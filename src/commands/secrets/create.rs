@@ -1,6 +1,6 @@
 use clap::Args;
 
-use crate::api::{CreateRequest, PutValuesRequest, SyncSpec};
+use crate::api::{CreateRequest, SyncSpec};
 use crate::commands::Ctx;
 use crate::error::{CliError, ErrorKind, Result};
 use crate::input::{self, ValueArgs};
@@ -47,7 +47,7 @@ pub struct CreateArgs {
     /// Name of the projected Kubernetes Secret (default: the secret's name).
     #[arg(long, value_name = "NAME")]
     pub sync_target: Option<String>,
-    /// How often ESO refreshes the projection, 1m to 24h (default 1h).
+    /// How often ESO refreshes the projection, 10s to 7d (default 1h).
     #[arg(long, value_name = "DURATION")]
     pub sync_refresh: Option<String>,
     /// Only project these keys (comma-separated).
@@ -63,20 +63,20 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     p.require(&[Table, Json, Yaml], "secrets create")?;
     // Everything is validated before any request.
     super::check_secret_name(&a.name)?;
-    let v = kube_dc_backend::validate::check_name;
+    let v = kube_dc_api::validate::check_name;
     if let Some(t) = &a.sync_target {
         v("--sync-target", t).map_err(CliError::usage)?;
     }
     if let Some(r) = &a.sync_refresh {
-        kube_dc_backend::validate::check_refresh_interval(r)
+        kube_dc_api::validate::check_refresh_interval(r)
             .map_err(|e| CliError::usage(format!("--sync-refresh: {e}")))?;
     }
     for k in &a.sync_keys {
-        kube_dc_backend::validate::check_key(k)
+        kube_dc_api::validate::check_key(k)
             .map_err(|e| CliError::usage(format!("--sync-keys: {e}")))?;
     }
     if let Some(d) = &a.description
-        && d.chars().count() > kube_dc_backend::validate::MAX_DESCRIPTION_CHARS
+        && d.chars().count() > kube_dc_api::validate::MAX_DESCRIPTION_CHARS
     {
         return Err(CliError::usage(
             "--description is longer than 256 characters",
@@ -89,7 +89,6 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     };
     let ns = ctx.namespace()?;
     let req = CreateRequest {
-        name: a.name.clone(),
         kind: a.kind.clone(),
         description: a.description.clone(),
         sync: SyncSpec {
@@ -99,46 +98,21 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
             keys: (!a.sync_keys.is_empty()).then(|| a.sync_keys.clone()),
         },
         rotation: None,
-        data: data.clone(),
+        initial_values: data,
     };
     let client = ctx.client().await?;
-    let (secret, raw) = match client.create_secret(&ns, &req).await {
-        Ok(ok) => ok,
-        // An installation without the one-round-trip create: make the
-        // secret, then write its values, as the production dashboard does.
-        Err(e) if data.is_some() && lacks_data_field(&e) => {
-            let bare = CreateRequest {
-                data: None,
-                ..req.clone()
-            };
-            client.create_secret(&ns, &bare).await?;
-            let put = PutValuesRequest {
-                data: data.unwrap_or_default(),
-                cas: Some(0),
-            };
-            if let Err(e) = client.put_values(&ns, &a.name, &put).await {
-                let name = &a.name;
-                return Err(CliError {
-                    message: format!(
-                        "secret {name:?} was created, but writing its values failed: {}",
-                        e.message
-                    ),
-                    ..e
-                }
-                .hint(format!("the secret now exists with no values; finish with `kube-dc secrets put {name} …` (same value flags)"))
-                .hint(format!("or undo with `kube-dc secrets delete {name}`")));
-            }
-            client.get_secret(&ns, &a.name, false, None).await?
-        }
-        Err(e) => return Err(e),
-    };
+    // One request: the resource and its first version are written together,
+    // so a failure leaves nothing behind.
+    let (secret, raw) = client
+        .create_secret(&ns, &a.name, &req)
+        .await
+        .map_err(too_old_for_create)?;
     if p.is_machine() {
         return p.print_doc(&raw);
     }
     let version = secret
-        .openbao
-        .as_ref()
-        .map(|o| o.current_version)
+        .kv_version
+        .or(secret.openbao.as_ref().map(|o| o.current_version))
         .unwrap_or(0);
     let (state, _) = super::sync_state(&secret);
     p.line(&format!("secret/{} created", secret.name))?;
@@ -156,8 +130,19 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The backend refused the `data` field itself (an installation whose
-/// create does not seed values).
-fn lacks_data_field(e: &CliError) -> bool {
-    e.kind == ErrorKind::NotSupported || (e.status == Some(400) && e.message.contains("data"))
+/// A 404/405 from the create route: the installation predates the
+/// production one-round-trip create. Nothing was created; say so.
+pub fn too_old_for_create(e: CliError) -> CliError {
+    if e.kind != ErrorKind::NotSupported {
+        return e;
+    }
+    let status = e.status.unwrap_or(0);
+    CliError {
+        message: format!(
+            "this installation is too old for `secrets create`: it answered {status} to \
+             POST /api/secrets/NAMESPACE/NAME, the platform's create route; nothing was created"
+        ),
+        ..e
+    }
+    .hint("upgrade the Kube-DC backend, or create the ManagedSecret with kubectl and then `kube-dc secrets put`")
 }

@@ -42,7 +42,7 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<()> {
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets import")?;
     super::check_secret_name(&a.name)?;
-    kube_dc_backend::validate::check_name("--from", &a.from).map_err(CliError::usage)?;
+    kube_dc_api::validate::check_name("--from", &a.from).map_err(CliError::usage)?;
     let ns = ctx.namespace()?;
     if let Some(src) = &a.from_namespace
         && src != &ns

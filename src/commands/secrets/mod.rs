@@ -75,8 +75,7 @@ pub fn sync_state(s: &Secret) -> (&'static str, Color) {
 }
 
 pub fn check_secret_name(name: &str) -> Result<()> {
-    kube_dc_backend::validate::check_name("secret name", name)
-        .map_err(crate::error::CliError::usage)
+    kube_dc_api::validate::check_name("secret name", name).map_err(crate::error::CliError::usage)
 }
 
 /// Prints a secret's metadata as `Field:  value` rows, or the raw document.

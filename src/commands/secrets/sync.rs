@@ -27,7 +27,7 @@ pub struct SyncArgs {
     /// Name of the projected Kubernetes Secret.
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
-    /// ESO refresh interval, 1m to 24h.
+    /// ESO refresh interval, 10s to 7d.
     #[arg(long, value_name = "DURATION")]
     pub refresh: Option<String>,
     /// Keys to project, comma-separated; an empty string means all keys.
@@ -41,10 +41,10 @@ pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
     p.require(&[Table, Json, Yaml], "secrets sync")?;
     super::check_secret_name(&a.name)?;
     if let Some(t) = &a.target {
-        kube_dc_backend::validate::check_name("--target", t).map_err(CliError::usage)?;
+        kube_dc_api::validate::check_name("--target", t).map_err(CliError::usage)?;
     }
     if let Some(r) = &a.refresh {
-        kube_dc_backend::validate::check_refresh_interval(r)
+        kube_dc_api::validate::check_refresh_interval(r)
             .map_err(|e| CliError::usage(format!("--refresh: {e}")))?;
     }
     let keys = a.keys.as_ref().map(|k| {
@@ -55,8 +55,7 @@ pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
             .collect::<Vec<_>>()
     });
     for k in keys.iter().flatten() {
-        kube_dc_backend::validate::check_key(k)
-            .map_err(|e| CliError::usage(format!("--keys: {e}")))?;
+        kube_dc_api::validate::check_key(k).map_err(|e| CliError::usage(format!("--keys: {e}")))?;
     }
     let patch = SyncPatch {
         enabled: a.enabled,

@@ -113,12 +113,19 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
-/// `refreshInterval`: the CRD syntax, between 1 minute and 24 hours.
+/// Bounds of `refreshInterval`. ESO accepts any duration; production's own
+/// suite uses `30s`. Below 10 seconds a projection would poll the store
+/// continuously; above 7 days a changed value would effectively never reach
+/// the workloads.
+pub const MIN_REFRESH: Duration = Duration::from_secs(10);
+pub const MAX_REFRESH: Duration = Duration::from_secs(7 * 86_400);
+
+/// `refreshInterval`: the CRD syntax, from 10s to 7d.
 pub fn check_refresh_interval(text: &str) -> Result<Duration, String> {
     let d = parse_interval(text)?;
-    if d < Duration::from_secs(60) || d > Duration::from_secs(86_400) {
+    if d < MIN_REFRESH || d > MAX_REFRESH {
         return Err(format!(
-            "invalid refresh interval {text:?}: it must be between 1m and 24h"
+            "invalid refresh interval {text:?}: it must be between 10s and 7d (168h)"
         ));
     }
     Ok(d)
@@ -185,7 +192,10 @@ mod tests {
             assert!(parse_interval(bad).is_err(), "{bad}");
         }
         assert!(check_refresh_interval("1h").is_ok());
-        assert!(check_refresh_interval("30s").is_err());
-        assert!(check_refresh_interval("25h").is_err());
+        assert!(check_refresh_interval("30s").is_ok());
+        assert!(check_refresh_interval("10s").is_ok());
+        assert!(check_refresh_interval("9s").is_err());
+        assert!(check_refresh_interval("7d").is_ok());
+        assert!(check_refresh_interval("169h").is_err());
     }
 }

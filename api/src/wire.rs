@@ -215,7 +215,8 @@ pub struct Secret {
     pub value: Option<SecretValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_missing: Option<bool>,
-    /// Import response only.
+    /// Create and import responses only: the KV version written (0 when
+    /// none was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_version: Option<u64>,
     /// Import response only: `{"namespace", "name"}` of the source Secret.
@@ -228,11 +229,12 @@ pub struct ItemList<T> {
     pub items: Vec<T>,
 }
 
-/// Body of `POST /api/secrets/NS` (extension: one-round-trip create).
+/// Body of `POST /api/secrets/NS/NAME`: the production create. The first
+/// version, when `initialValues` is given, is written atomically with the
+/// resource.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRequest {
-    pub name: String,
     #[serde(rename = "type", default = "default_type")]
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -242,7 +244,7 @@ pub struct CreateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<Rotation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Data>,
+    pub initial_values: Option<Data>,
 }
 
 fn default_type() -> String {
@@ -435,10 +437,13 @@ mod tests {
 
     #[test]
     fn sync_defaults_to_enabled() {
-        let c: CreateRequest = serde_json::from_str(r#"{"name":"a"}"#).unwrap();
+        let c: CreateRequest = serde_json::from_str(r#"{}"#).unwrap();
         assert!(c.sync.enabled);
-        let c: CreateRequest = serde_json::from_str(r#"{"name":"a","sync":{}}"#).unwrap();
+        assert_eq!(c.kind, "opaque");
+        let c: CreateRequest =
+            serde_json::from_str(r#"{"sync":{},"initialValues":{"K":"v"}}"#).unwrap();
         assert!(c.sync.enabled);
+        assert_eq!(c.initial_values.unwrap()["K"].expose(), "v");
     }
 
     #[test]

@@ -1,0 +1,375 @@
+//! The one table of endpoints. Each route exists here once: its method, its
+//! path template, the audit action it is recorded as (`service.object.verb`),
+//! the permission it needs, and whether production serves it or it is one
+//! of this project's extensions. The backend's router and audit layer and
+//! the CLI's client are built from this table; a test checks
+//! `backend/openapi.yaml` against it.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Whether the production platform serves a route, or only this project's
+/// own backend does (a client must degrade on 404/405 from those).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Production,
+    Extension,
+}
+
+/// What the caller must be allowed to do. The first seven follow the
+/// project role table of the product; the rest are about organizations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Permission {
+    List,
+    ReadMetadata,
+    RevealValues,
+    Write,
+    Delete,
+    Restore,
+    Destroy,
+    /// A member of the project (any role), or an admin of its organization.
+    ProjectMember,
+    /// An admin of the organization.
+    OrgAdmin,
+    /// Any authenticated caller, about their own grants.
+    Caller,
+}
+
+/// Which path parameters say what an event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `{ns}` (and maybe `{name}`): a project's backing namespace.
+    Namespace,
+    /// `{org}` only.
+    Org,
+    /// `{org}` and `{project}`.
+    OrgProject,
+}
+
+/// A query flag that turns a request into another operation when it is
+/// `true` after decoding (`?includeValue=true` reads values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flag {
+    pub param: &'static str,
+    pub action: &'static str,
+    pub permission: Permission,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub method: &'static str,
+    /// Path template; parameters in braces, e.g. `/api/secrets/{ns}/{name}`.
+    pub path: &'static str,
+    /// The audit event's `service`.
+    pub service: &'static str,
+    /// The audit event's `action`.
+    pub action: &'static str,
+    pub permission: Permission,
+    pub flag: Option<Flag>,
+    pub scope: Scope,
+    pub origin: Origin,
+}
+
+macro_rules! routes {
+    ($($route:ident => $ep:expr,)*) => {
+        /// Every route of the API.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Route { $($route,)* }
+
+        impl Route {
+            pub const ALL: &'static [Route] = &[$(Route::$route,)*];
+
+            pub const fn endpoint(self) -> Endpoint {
+                match self { $(Route::$route => $ep,)* }
+            }
+        }
+    };
+}
+
+const fn ep(
+    method: &'static str,
+    path: &'static str,
+    service: &'static str,
+    action: &'static str,
+    permission: Permission,
+    scope: Scope,
+    origin: Origin,
+) -> Endpoint {
+    Endpoint {
+        method,
+        path,
+        service,
+        action,
+        permission,
+        flag: None,
+        scope,
+        origin,
+    }
+}
+
+const fn with_flag(
+    e: Endpoint,
+    param: &'static str,
+    action: &'static str,
+    p: Permission,
+) -> Endpoint {
+    Endpoint {
+        flag: Some(Flag {
+            param,
+            action,
+            permission: p,
+        }),
+        ..e
+    }
+}
+
+use Origin::{Extension, Production};
+use Permission as P;
+use Scope::{Namespace, Org, OrgProject};
+
+const S: &str = "secrets";
+const SECRET: &str = "/api/secrets/{ns}/{name}";
+
+routes! {
+    ListSecrets => ep("GET", "/api/secrets/{ns}", S, "secrets.secret.list", P::List, Namespace, Production),
+    CreateSecret => ep("POST", SECRET, S, "secrets.secret.create", P::Write, Namespace, Production),
+    GetSecret => with_flag(
+        ep("GET", SECRET, S, "secrets.metadata.read", P::ReadMetadata, Namespace, Production),
+        "includeValue", "secrets.value.read", P::RevealValues),
+    UpdateSecret => ep("PATCH", SECRET, S, "secrets.secret.update", P::Write, Namespace, Extension),
+    DeleteSecret => with_flag(
+        ep("DELETE", SECRET, S, "secrets.secret.delete", P::Delete, Namespace, Production),
+        "destroy", "secrets.secret.destroy", P::Destroy),
+    PutValues => ep("PUT", "/api/secrets/{ns}/{name}/values", S, "secrets.value.write", P::Write, Namespace, Production),
+    SyncSecret => ep("POST", "/api/secrets/{ns}/{name}/sync", S, "secrets.sync.update", P::Write, Namespace, Production),
+    ImportSecret => ep("POST", "/api/secrets/{ns}/{name}/import", S, "secrets.secret.import", P::Write, Namespace, Production),
+    ListVersions => ep("GET", "/api/secrets/{ns}/{name}/versions", S, "secrets.version.list", P::ReadMetadata, Namespace, Extension),
+    DestroyVersion => ep("POST", "/api/secrets/{ns}/{name}/versions/{version}/destroy", S, "secrets.version.destroy", P::Destroy, Namespace, Production),
+    Consumers => ep("GET", "/api/secrets/{ns}/{name}/consumers", S, "secrets.consumer.list", P::ReadMetadata, Namespace, Production),
+    RestoreSecret => ep("POST", "/api/secrets/{ns}/{name}/restore", S, "secrets.secret.restore", P::Restore, Namespace, Extension),
+    KubernetesSecrets => ep("GET", "/api/local/namespaces/{ns}/kubernetes-secrets", S, "secrets.projection.list", P::ReadMetadata, Namespace, Extension),
+    AuditOrg => ep("GET", "/api/audit/orgs/{org}", "audit", "audit.event.list", P::OrgAdmin, Org, Production),
+    AuditProject => ep("GET", "/api/audit/orgs/{org}/projects/{project}", "audit", "audit.event.list", P::ProjectMember, OrgProject, Production),
+    AuditCsv => ep("GET", "/api/audit/orgs/{org}/csv", "audit", "audit.event.export", P::OrgAdmin, Org, Production),
+    AuditVerify => ep("GET", "/api/audit/orgs/{org}/verify", "audit", "audit.chain.verify", P::OrgAdmin, Org, Extension),
+    Elevate => ep("POST", "/api/orgs/{org}/projects/{project}/elevate", "org-admin", "org-admin.elevation.create", P::OrgAdmin, OrgProject, Production),
+    ElevationStatus => ep("GET", "/api/orgs/{org}/projects/{project}/elevate", "org-admin", "org-admin.elevation.read", P::Caller, OrgProject, Production),
+    Release => ep("DELETE", "/api/orgs/{org}/projects/{project}/elevate", "org-admin", "org-admin.elevation.release", P::Caller, OrgProject, Production),
+    ListElevations => ep("GET", "/api/orgs/{org}/elevations", "org-admin", "org-admin.elevation.list", P::OrgAdmin, Org, Production),
+}
+
+/// The audit action of a scheduled rotation (no request: the backend's own).
+pub const ROTATE_ACTION: &str = "secrets.value.rotate";
+
+/// The audit action of a request under `/api` that matched no route.
+pub const UNMATCHED_ACTION: &str = "api.request.unmatched";
+
+/// Characters a path segment keeps as they are: RFC 3986 unreserved.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Decodes a raw query string into its pairs, as a server would.
+pub fn decode_query(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.map(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+impl Endpoint {
+    /// Names of the path parameters, in order.
+    pub fn params(&self) -> impl Iterator<Item = &'static str> {
+        self.path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+    }
+
+    /// The path with `values` put in for the parameters, in order, each
+    /// percent-encoded as one segment (a value can never add a segment).
+    pub fn path_for(&self, values: &[&str]) -> String {
+        let mut values = values.iter();
+        let mut out = String::with_capacity(self.path.len() + 32);
+        for seg in self.path.split('/').skip(1) {
+            out.push('/');
+            if seg.starts_with('{') {
+                let v = values
+                    .next()
+                    .unwrap_or_else(|| panic!("{}: too few path values", self.path));
+                out.extend(utf8_percent_encode(v, SEGMENT));
+            } else {
+                out.push_str(seg);
+            }
+        }
+        assert!(
+            values.next().is_none(),
+            "{}: too many path values",
+            self.path
+        );
+        out
+    }
+
+    /// The action and permission of a request, from its decoded query.
+    pub fn resolve(&self, query: &[(String, String)]) -> (&'static str, Permission) {
+        match self.flag {
+            Some(f) if query.iter().any(|(k, v)| k == f.param && v == "true") => {
+                (f.action, f.permission)
+            }
+            _ => (self.action, self.permission),
+        }
+    }
+
+    /// Whether `path` (no query) fits this template; returns the decoded
+    /// parameter values. For tests and clients that check a request.
+    pub fn matches(&self, method: &str, path: &str) -> Option<Vec<String>> {
+        if method != self.method {
+            return None;
+        }
+        let want: Vec<&str> = self.path.split('/').collect();
+        let got: Vec<&str> = path.split('/').collect();
+        if want.len() != got.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (w, g) in want.iter().zip(&got) {
+            if w.starts_with('{') {
+                if g.is_empty() {
+                    return None;
+                }
+                params.push(
+                    percent_encoding::percent_decode_str(g)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                );
+            } else if w != g {
+                return None;
+            }
+        }
+        Some(params)
+    }
+}
+
+impl Route {
+    /// The route a request is for, with its decoded path parameters.
+    pub fn recognize(method: &str, path: &str) -> Option<(Route, Vec<String>)> {
+        Route::ALL
+            .iter()
+            .find_map(|r| r.endpoint().matches(method, path).map(|p| (*r, p)))
+    }
+}
+
+/// Every audit action with what it records, for documentation.
+pub fn actions() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for r in Route::ALL {
+        let e = r.endpoint();
+        let mut push = |a, d| {
+            if !out.iter().any(|(x, _)| *x == a) {
+                out.push((a, d));
+            }
+        };
+        push(e.action, describe(e.action));
+        if let Some(f) = e.flag {
+            push(f.action, describe(f.action));
+        }
+    }
+    out.push((ROTATE_ACTION, describe(ROTATE_ACTION)));
+    out.push((UNMATCHED_ACTION, describe(UNMATCHED_ACTION)));
+    out
+}
+
+fn describe(action: &str) -> &'static str {
+    match action {
+        "secrets.secret.list" => "list the secrets of a project",
+        "secrets.secret.create" => "create a secret (with its first version, if given)",
+        "secrets.metadata.read" => "read a secret's metadata",
+        "secrets.value.read" => "reveal a secret's values",
+        "secrets.secret.update" => "change a secret's description or rotation",
+        "secrets.secret.delete" => "soft-delete a secret (history kept)",
+        "secrets.secret.destroy" => "delete a secret and wipe every version",
+        "secrets.value.write" => "write a new version of the values",
+        "secrets.sync.update" => "change a secret's projection settings",
+        "secrets.secret.import" => "adopt an existing Kubernetes Secret",
+        "secrets.version.list" => "list the stored versions",
+        "secrets.version.destroy" => "wipe one stored version",
+        "secrets.consumer.list" => "list the workloads using the synced Secret",
+        "secrets.secret.restore" => "restore a soft-deleted secret",
+        "secrets.projection.list" => "list modelled Kubernetes Secrets (local backend)",
+        ROTATE_ACTION => "scheduled rotation wrote a new version",
+        "audit.event.list" => "query audit events",
+        "audit.event.export" => "export audit events as CSV",
+        "audit.chain.verify" => "verify the audit hash chain",
+        "org-admin.elevation.create" => "open an elevation window",
+        "org-admin.elevation.read" => "read one's elevation status",
+        "org-admin.elevation.release" => "close an elevation window early",
+        "org-admin.elevation.list" => "list the open elevation windows",
+        UNMATCHED_ACTION => "a request for no known route",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_is_service_object_verb_and_described() {
+        for (a, d) in actions() {
+            assert_eq!(a.split('.').count(), 3, "{a}");
+            assert!(!d.is_empty(), "{a} has no description");
+        }
+    }
+
+    #[test]
+    fn routes_are_unique() {
+        for (i, a) in Route::ALL.iter().enumerate() {
+            for b in &Route::ALL[i + 1..] {
+                let (a, b) = (a.endpoint(), b.endpoint());
+                assert!(
+                    (a.method, a.path) != (b.method, b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn paths_encode_each_value_as_one_segment() {
+        let e = Route::GetSecret.endpoint();
+        assert_eq!(
+            e.path_for(&["acme-demo", "db"]),
+            "/api/secrets/acme-demo/db"
+        );
+        assert_eq!(
+            e.path_for(&["../x", "a b/c"]),
+            "/api/secrets/..%2Fx/a%20b%2Fc"
+        );
+        assert_eq!(
+            e.matches("GET", "/api/secrets/..%2Fx/a%20b%2Fc").unwrap(),
+            ["../x", "a b/c"]
+        );
+        assert_eq!(
+            Route::recognize("GET", "/api/secrets/shalb%2Ddemo/db"),
+            Some((Route::GetSecret, vec!["shalb-demo".into(), "db".into()]))
+        );
+    }
+
+    #[test]
+    fn flags_read_the_decoded_query() {
+        let e = Route::GetSecret.endpoint();
+        for raw in [
+            "includeValue=true",
+            "includeValue=%74rue",
+            "include%56alue=true",
+        ] {
+            let q = decode_query(Some(raw));
+            assert_eq!(e.resolve(&q).0, "secrets.value.read", "{raw}");
+        }
+        assert_eq!(
+            e.resolve(&decode_query(Some("includeValue=false"))).0,
+            "secrets.metadata.read"
+        );
+        assert_eq!(e.resolve(&[]).1, Permission::ReadMetadata);
+    }
+}

@@ -1,0 +1,37 @@
+//! The contract of the Kube-DC Secrets Manager HTTP API, shared by the
+//! `kube-dc` CLI and `kube-dc-backend`: wire types, input rules and
+//! defaults, the audit CSV columns, and the one table of endpoints that the
+//! backend's router, its audit layer and the CLI's client are built from.
+
+pub mod endpoints;
+pub mod validate;
+pub mod wire;
+
+pub use endpoints::{Endpoint, Origin, Permission, Route, Scope};
+
+/// Columns of the audit CSV export, in order. `ts` is the event time; every
+/// other column is the event body field of the same name.
+pub const AUDIT_CSV_COLUMNS: &[&str] = &[
+    "ts",
+    "service",
+    "action",
+    "result",
+    "actor",
+    "actor_email",
+    "resource",
+    "namespace",
+    "project",
+    "org",
+    "request_id",
+    "source_ip",
+    "elevation_id",
+    "reason",
+    "status",
+    "hash",
+];
+
+/// Server-side default of `sync.refreshInterval`.
+pub const DEFAULT_REFRESH_INTERVAL: &str = "1h";
+/// Server default and maximum of an audit query's `limit`.
+pub const AUDIT_DEFAULT_LIMIT: usize = 500;
+pub const AUDIT_MAX_LIMIT: usize = 5000;

@@ -1,0 +1,422 @@
+//! The router, built from the contract's endpoint table, and the layers every
+//! API request passes: request id; then, per route, authentication, the
+//! route's audit classification (from the route that matched and its
+//! *decoded* parameters, never the raw URL text), the handler, and the audit
+//! event, written durably before the response leaves.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, get, on};
+use axum::{Json, Router};
+use kube_dc_api::endpoints::{Permission, Route, Scope, UNMATCHED_ACTION, decode_query};
+use serde_json::{Map, Value, json};
+
+use crate::api::{self as h, BODY_LIMIT};
+use crate::authn::{AuthError, Identity};
+use crate::error::{ApiError, AuditNote};
+use crate::store::now_ms;
+use crate::{Backend, rotation};
+
+type Shared = Arc<Backend>;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The handler of each route. The match is exhaustive: a route added to the
+/// table without a handler does not compile.
+fn handler(route: Route) -> MethodRouter<Shared> {
+    let ep = route.endpoint();
+    let method = Method::from_bytes(ep.method.as_bytes()).expect("table method");
+    let f = MethodFilter::try_from(method).expect("table method is routable");
+    match route {
+        Route::ListSecrets => on(f, h::list_secrets),
+        Route::CreateSecret => on(f, h::create_secret),
+        Route::GetSecret => on(f, h::get_secret),
+        Route::UpdateSecret => on(f, h::update_secret),
+        Route::DeleteSecret => on(f, h::delete_secret),
+        Route::PutValues => on(f, h::put_values),
+        Route::SyncSecret => on(f, h::sync_secret),
+        Route::ImportSecret => on(f, h::import_secret),
+        Route::ListVersions => on(f, h::list_versions),
+        Route::DestroyVersion => on(f, h::destroy_version),
+        Route::Consumers => on(f, h::consumers),
+        Route::RestoreSecret => on(f, h::restore_secret),
+        Route::KubernetesSecrets => on(f, h::kube_secrets),
+        Route::AuditOrg => on(f, h::audit_org),
+        Route::AuditProject => on(f, h::audit_project),
+        Route::AuditCsv => on(f, h::audit_csv),
+        Route::AuditVerify => on(f, h::audit_verify),
+        Route::Elevate => on(f, h::elevate),
+        Route::ElevationStatus => on(f, h::elevation_status),
+        Route::Release => on(f, h::release),
+        Route::ListElevations => on(f, h::list_elevations),
+    }
+}
+
+pub fn router(b: Shared) -> Router {
+    let mut api = Router::new();
+    for &route in Route::ALL {
+        let layered = handler(route).layer(middleware::from_fn_with_state(
+            (b.clone(), route),
+            route_layer,
+        ));
+        api = api.route(route.endpoint().path, layered);
+    }
+    let api = api
+        .fallback(|| async { ApiError::not_found("no such API route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            )
+        })
+        .layer(middleware::from_fn_with_state(b.clone(), unmatched_layer))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT));
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"ok": true})) }))
+        .route(
+            "/openapi.yaml",
+            get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], crate::OPENAPI) }),
+        )
+        .merge(api)
+        .layer(middleware::from_fn(request_id_middleware))
+        .with_state(b)
+}
+
+#[derive(Clone)]
+struct RequestId(String);
+
+fn valid_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| s.to_string())
+}
+
+/// Echo the caller's X-Request-Id (when sane), else make one; put it on
+/// every response, and into every JSON error body as `requestId`.
+async fn request_id_middleware(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(valid_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let resp = next.run(req).await;
+    let mut resp = if resp.status().is_client_error() || resp.status().is_server_error() {
+        json_error_with_id(resp, &id).await
+    } else {
+        resp
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    resp
+}
+
+/// Errors are JSON `{"error": …, "requestId": …}` — also those produced by
+/// the framework itself (plain-text rejections such as 405 or 413).
+async fn json_error_with_id(resp: Response, id: &str) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 256 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut obj = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(o)) if o.contains_key("error") => o,
+        _ => {
+            let text = String::from_utf8_lossy(&bytes).trim().to_string();
+            let mut o = Map::new();
+            o.insert(
+                "error".into(),
+                Value::String(if text.is_empty() {
+                    parts
+                        .status
+                        .canonical_reason()
+                        .unwrap_or("error")
+                        .to_lowercase()
+                } else {
+                    text
+                }),
+            );
+            o
+        }
+    };
+    obj.insert("requestId".into(), Value::String(id.to_string()));
+    let body = serde_json::to_vec(&obj).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// The operation a request was routed to, for its handler: the permission
+/// it needs after the route's query flag is applied.
+#[derive(Clone, Copy, Debug)]
+pub struct Resolved {
+    pub route: Route,
+    pub action: &'static str,
+    pub permission: Permission,
+}
+
+impl Resolved {
+    /// The project operation this needs (routes of a namespace only).
+    pub fn op(&self) -> crate::authz::Op {
+        crate::authz::Op::for_permission(self.permission)
+            .unwrap_or_else(|| panic!("{:?} is not a project operation", self.route))
+    }
+}
+
+/// What an API request is about, for its audit event.
+struct Target {
+    service: &'static str,
+    action: &'static str,
+    resource: String,
+    org: String,
+    project: Option<String>,
+    namespace: Option<String>,
+}
+
+/// Marks a response whose audit event is already written.
+#[derive(Clone, Copy)]
+struct Audited;
+
+fn target(
+    b: &Backend,
+    id: &Identity,
+    route: Route,
+    action: &'static str,
+    params: &HashMap<String, String>,
+) -> Target {
+    let ep = route.endpoint();
+    let p = |k: &str| params.get(k).cloned().unwrap_or_default();
+    match ep.scope {
+        Scope::Namespace => {
+            let ns = p("ns");
+            let (org, project) = b.bindings.split_namespace(id, &ns);
+            Target {
+                service: ep.service,
+                action,
+                resource: params.get("name").cloned().unwrap_or_else(|| ns.clone()),
+                org,
+                project: Some(project),
+                namespace: Some(ns),
+            }
+        }
+        Scope::Org => Target {
+            service: ep.service,
+            action,
+            resource: p("org"),
+            org: p("org"),
+            project: None,
+            namespace: None,
+        },
+        Scope::OrgProject => Target {
+            service: ep.service,
+            action,
+            resource: p("project"),
+            org: p("org"),
+            project: Some(p("project")),
+            namespace: None,
+        },
+    }
+}
+
+struct Origin {
+    request_id: String,
+    source_ip: String,
+    method: Method,
+    path: String,
+}
+
+impl Origin {
+    fn of(req: &Request) -> Self {
+        Origin {
+            request_id: req
+                .extensions()
+                .get::<RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
+            source_ip: req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+                .unwrap_or_else(|| "local".into()),
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+        }
+    }
+}
+
+fn authorization(req: &Request) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn authenticate(b: &Backend, authorization: Option<&str>) -> Result<Identity, Response> {
+    b.auth.authenticate(authorization).await.map_err(|e| {
+        let status = match e {
+            AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        let mut resp = ApiError::new(status, e.to_string()).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    })
+}
+
+/// Per route: authenticate, classify from the route and its decoded path and
+/// query, run the handler, audit.
+async fn route_layer(
+    State((b, route)): State<(Shared, Route)>,
+    params: Result<Path<HashMap<String, String>>, axum::extract::rejection::PathRejection>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let ep = route.endpoint();
+    // A method router answers other methods too (405); those, and paths
+    // whose parameters do not decode, are not this route: the unmatched
+    // layer audits them.
+    let same_method =
+        req.method().as_str() == ep.method || (req.method() == Method::HEAD && ep.method == "GET");
+    let Ok(Path(params)) = params else {
+        return next.run(req).await;
+    };
+    if !same_method {
+        return next.run(req).await;
+    }
+    let origin = Origin::of(&req);
+    let query = decode_query(req.uri().query());
+    let (action, permission) = ep.resolve(&query);
+    let (identity, resp) = match authenticate(&b, authorization(&req).as_deref()).await {
+        Ok(id) => {
+            req.extensions_mut().insert(id.clone());
+            req.extensions_mut().insert(Resolved {
+                route,
+                action,
+                permission,
+            });
+            // Rotation is lazy as well as timed: a due rotation happens
+            // before the request that would observe it.
+            if ep.scope == Scope::Namespace {
+                rotation::run_due(&b).await;
+            }
+            (id, next.run(req).await)
+        }
+        Err(resp) => (Identity::default(), resp),
+    };
+    let target = target(&b, &identity, route, action, &params);
+    let mut resp = audit(&b, identity, target, origin, resp).await;
+    resp.extensions_mut().insert(Audited);
+    resp
+}
+
+/// Requests under `/api` that no route took (unknown path, wrong method,
+/// undecodable parameters) are audited too.
+async fn unmatched_layer(State(b): State<Shared>, req: Request, next: Next) -> Response {
+    let origin = Origin::of(&req);
+    let authz = authorization(&req);
+    let resp = next.run(req).await;
+    if resp.extensions().get::<Audited>().is_some() {
+        return resp;
+    }
+    let identity = authenticate(&b, authz.as_deref()).await.unwrap_or_default();
+    let target = Target {
+        service: "api",
+        action: UNMATCHED_ACTION,
+        resource: crate::api::printable(&origin.path),
+        org: identity.org.clone().unwrap_or_default(),
+        project: None,
+        namespace: None,
+    };
+    audit(&b, identity, target, origin, resp).await
+}
+
+async fn audit(
+    b: &Backend,
+    identity: Identity,
+    target: Target,
+    origin: Origin,
+    resp: Response,
+) -> Response {
+    let status = resp.status();
+    let result = if status.is_success() {
+        "allowed"
+    } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        "denied"
+    } else {
+        "error"
+    };
+    let actor = if identity.username.is_empty() {
+        "anonymous".to_string()
+    } else {
+        identity.username.clone()
+    };
+    let mut body = Map::new();
+    body.insert("service".into(), target.service.into());
+    body.insert("action".into(), target.action.into());
+    body.insert("result".into(), result.into());
+    body.insert("resource".into(), target.resource.into());
+    body.insert("actor".into(), actor.clone().into());
+    body.insert("actor_email".into(), identity.email.clone().into());
+    body.insert("actor_sub".into(), identity.subject.clone().into());
+    body.insert("request_id".into(), origin.request_id.into());
+    body.insert("source_ip".into(), origin.source_ip.into());
+    body.insert("org".into(), target.org.clone().into());
+    if let Some(p) = &target.project {
+        body.insert("project".into(), p.clone().into());
+    }
+    if let Some(ns) = &target.namespace {
+        body.insert("namespace".into(), ns.clone().into());
+    }
+    body.insert("method".into(), origin.method.as_str().into());
+    body.insert("path".into(), crate::api::printable(&origin.path).into());
+    body.insert("status".into(), status.as_u16().into());
+    if let Some(note) = resp.extensions().get::<AuditNote>() {
+        for (k, v) in &note.0 {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+    let ts = now_ms();
+    let store = b.store.clone();
+    let (org, project, service) = (target.org, target.project, target.service);
+    let written = tokio::task::spawn_blocking(move || {
+        store.append_audit(
+            ts,
+            &org,
+            project.as_deref(),
+            service,
+            result,
+            (&actor, &identity.email, &identity.subject),
+            &body,
+        )
+    })
+    .await;
+    match written {
+        Ok(Ok(_)) => resp,
+        Ok(Err(e)) => {
+            tracing::error!("audit write failed: {e}");
+            refused()
+        }
+        Err(e) => {
+            tracing::error!("audit task failed: {e}");
+            refused()
+        }
+    }
+}
+
+fn refused() -> Response {
+    ApiError::internal("the audit event could not be written, so the request was refused")
+        .into_response()
+}
