@@ -7,6 +7,8 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use crate::roles::Op;
+
 /// Whether the production platform serves a route, or only this project's
 /// own backend does (a client must degrade on 404/405 from those).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,17 +17,11 @@ pub enum Origin {
     Extension,
 }
 
-/// What the caller must be allowed to do. The first seven follow the
-/// project role table of the product; the rest are about organizations.
+/// What the caller must be allowed to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Permission {
-    List,
-    ReadMetadata,
-    RevealValues,
-    Write,
-    Delete,
-    Restore,
-    Destroy,
+    /// An operation on a project's secrets, by the role table.
+    Project(Op),
     /// A member of the project (any role), or an admin of its organization.
     ProjectMember,
     /// An admin of the organization.
@@ -123,38 +119,38 @@ const fn with_flag(
 }
 
 use Origin::{Extension, Production};
-use Permission as P;
+use Permission::{Caller, OrgAdmin, Project as P, ProjectMember};
 use Scope::{Namespace, Org, OrgProject};
 
 const S: &str = "secrets";
 const SECRET: &str = "/api/secrets/{ns}/{name}";
 
 routes! {
-    ListSecrets => ep("GET", "/api/secrets/{ns}", S, "secrets.secret.list", P::List, Namespace, Production),
-    CreateSecret => ep("POST", SECRET, S, "secrets.secret.create", P::Write, Namespace, Production),
+    ListSecrets => ep("GET", "/api/secrets/{ns}", S, "secrets.secret.list", P(Op::List), Namespace, Production),
+    CreateSecret => ep("POST", SECRET, S, "secrets.secret.create", P(Op::Write), Namespace, Production),
     GetSecret => with_flag(
-        ep("GET", SECRET, S, "secrets.metadata.read", P::ReadMetadata, Namespace, Production),
-        "includeValue", "secrets.value.read", P::RevealValues),
-    UpdateSecret => ep("PATCH", SECRET, S, "secrets.secret.update", P::Write, Namespace, Extension),
+        ep("GET", SECRET, S, "secrets.metadata.read", P(Op::ReadMetadata), Namespace, Production),
+        "includeValue", "secrets.value.read", P(Op::RevealValues)),
+    UpdateSecret => ep("PATCH", SECRET, S, "secrets.secret.update", P(Op::Write), Namespace, Extension),
     DeleteSecret => with_flag(
-        ep("DELETE", SECRET, S, "secrets.secret.delete", P::Delete, Namespace, Production),
-        "destroy", "secrets.secret.destroy", P::Destroy),
-    PutValues => ep("PUT", "/api/secrets/{ns}/{name}/values", S, "secrets.value.write", P::Write, Namespace, Production),
-    SyncSecret => ep("POST", "/api/secrets/{ns}/{name}/sync", S, "secrets.sync.update", P::Write, Namespace, Production),
-    ImportSecret => ep("POST", "/api/secrets/{ns}/{name}/import", S, "secrets.secret.import", P::Write, Namespace, Production),
-    ListVersions => ep("GET", "/api/secrets/{ns}/{name}/versions", S, "secrets.version.list", P::ReadMetadata, Namespace, Extension),
-    DestroyVersion => ep("POST", "/api/secrets/{ns}/{name}/versions/{version}/destroy", S, "secrets.version.destroy", P::Destroy, Namespace, Production),
-    Consumers => ep("GET", "/api/secrets/{ns}/{name}/consumers", S, "secrets.consumer.list", P::ReadMetadata, Namespace, Production),
-    RestoreSecret => ep("POST", "/api/secrets/{ns}/{name}/restore", S, "secrets.secret.restore", P::Restore, Namespace, Extension),
-    KubernetesSecrets => ep("GET", "/api/local/namespaces/{ns}/kubernetes-secrets", S, "secrets.projection.list", P::ReadMetadata, Namespace, Extension),
-    AuditOrg => ep("GET", "/api/audit/orgs/{org}", "audit", "audit.event.list", P::OrgAdmin, Org, Production),
-    AuditProject => ep("GET", "/api/audit/orgs/{org}/projects/{project}", "audit", "audit.event.list", P::ProjectMember, OrgProject, Production),
-    AuditCsv => ep("GET", "/api/audit/orgs/{org}/csv", "audit", "audit.event.export", P::OrgAdmin, Org, Production),
-    AuditVerify => ep("GET", "/api/audit/orgs/{org}/verify", "audit", "audit.chain.verify", P::OrgAdmin, Org, Extension),
-    Elevate => ep("POST", "/api/orgs/{org}/projects/{project}/elevate", "org-admin", "org-admin.elevation.create", P::OrgAdmin, OrgProject, Production),
-    ElevationStatus => ep("GET", "/api/orgs/{org}/projects/{project}/elevate", "org-admin", "org-admin.elevation.read", P::Caller, OrgProject, Production),
-    Release => ep("DELETE", "/api/orgs/{org}/projects/{project}/elevate", "org-admin", "org-admin.elevation.release", P::Caller, OrgProject, Production),
-    ListElevations => ep("GET", "/api/orgs/{org}/elevations", "org-admin", "org-admin.elevation.list", P::OrgAdmin, Org, Production),
+        ep("DELETE", SECRET, S, "secrets.secret.delete", P(Op::Delete), Namespace, Production),
+        "destroy", "secrets.secret.destroy", P(Op::Destroy)),
+    PutValues => ep("PUT", "/api/secrets/{ns}/{name}/values", S, "secrets.value.write", P(Op::Write), Namespace, Production),
+    SyncSecret => ep("POST", "/api/secrets/{ns}/{name}/sync", S, "secrets.sync.update", P(Op::Write), Namespace, Production),
+    ImportSecret => ep("POST", "/api/secrets/{ns}/{name}/import", S, "secrets.secret.import", P(Op::Write), Namespace, Production),
+    ListVersions => ep("GET", "/api/secrets/{ns}/{name}/versions", S, "secrets.version.list", P(Op::ReadMetadata), Namespace, Extension),
+    DestroyVersion => ep("POST", "/api/secrets/{ns}/{name}/versions/{version}/destroy", S, "secrets.version.destroy", P(Op::Destroy), Namespace, Production),
+    Consumers => ep("GET", "/api/secrets/{ns}/{name}/consumers", S, "secrets.consumer.list", P(Op::ReadMetadata), Namespace, Production),
+    RestoreSecret => ep("POST", "/api/secrets/{ns}/{name}/restore", S, "secrets.secret.restore", P(Op::Restore), Namespace, Extension),
+    KubernetesSecrets => ep("GET", "/api/local/namespaces/{ns}/kubernetes-secrets", S, "secrets.projection.list", P(Op::ReadMetadata), Namespace, Extension),
+    AuditOrg => ep("GET", "/api/audit/orgs/{org}", "audit", "audit.event.list", OrgAdmin, Org, Production),
+    AuditProject => ep("GET", "/api/audit/orgs/{org}/projects/{project}", "audit", "audit.event.list", ProjectMember, OrgProject, Production),
+    AuditCsv => ep("GET", "/api/audit/orgs/{org}/csv", "audit", "audit.event.export", OrgAdmin, Org, Production),
+    AuditVerify => ep("GET", "/api/audit/orgs/{org}/verify", "audit", "audit.chain.verify", OrgAdmin, Org, Extension),
+    Elevate => ep("POST", "/api/orgs/{org}/projects/{project}/elevate", "org-admin", "org-admin.elevation.create", OrgAdmin, OrgProject, Production),
+    ElevationStatus => ep("GET", "/api/orgs/{org}/projects/{project}/elevate", "org-admin", "org-admin.elevation.read", Caller, OrgProject, Production),
+    Release => ep("DELETE", "/api/orgs/{org}/projects/{project}/elevate", "org-admin", "org-admin.elevation.release", Caller, OrgProject, Production),
+    ListElevations => ep("GET", "/api/orgs/{org}/elevations", "org-admin", "org-admin.elevation.list", OrgAdmin, Org, Production),
 }
 
 /// The audit action of a scheduled rotation (no request: the backend's own).
@@ -370,6 +366,6 @@ mod tests {
             e.resolve(&decode_query(Some("includeValue=false"))).0,
             "secrets.metadata.read"
         );
-        assert_eq!(e.resolve(&[]).1, Permission::ReadMetadata);
+        assert_eq!(e.resolve(&[]).1, Permission::Project(Op::ReadMetadata));
     }
 }

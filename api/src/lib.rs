@@ -4,10 +4,12 @@
 //! backend's router, its audit layer and the CLI's client are built from.
 
 pub mod endpoints;
+pub mod roles;
 pub mod validate;
 pub mod wire;
 
 pub use endpoints::{Endpoint, Origin, Permission, Route, Scope};
+pub use roles::{Op, Role};
 
 /// Columns of the audit CSV export, in order. `ts` is the event time; every
 /// other column is the event body field of the same name.

@@ -406,7 +406,7 @@ pub(crate) async fn get_secret(
 ) -> ApiResult {
     let q: GetQuery = parse_query(q.as_deref())?;
     // The route layer resolved the flag from the same decoded query.
-    let reveal = r.permission == Permission::RevealValues;
+    let reveal = r.permission == Permission::Project(Op::RevealValues);
     if q.version.is_some() && !reveal {
         return Err(ApiError::bad_request("version=N needs includeValue=true"));
     }
@@ -644,7 +644,7 @@ pub(crate) async fn delete_secret(
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     parse_query::<DeleteQuery>(q.as_deref())?;
-    let destroy = r.permission == Permission::Destroy;
+    let destroy = r.permission == Permission::Project(Op::Destroy);
     let a = authorize(&b, &id, &ns, r.op()).await?;
     validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     let store = b.store.clone();

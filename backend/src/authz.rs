@@ -1,11 +1,5 @@
-//! Roles and the permission table of the Secrets Manager.
-//!
-//! | Role            | List | Read metadata | Reveal values | Write | Delete | Destroy |
-//! |-----------------|------|---------------|---------------|-------|--------|---------|
-//! | user            | yes  | yes           | no            | no    | no     | no      |
-//! | developer       | yes  | yes           | yes           | yes   | soft   | no      |
-//! | project-manager | yes  | yes           | yes           | yes   | yes    | no      |
-//! | admin           | yes  | yes           | yes           | yes   | yes    | yes     |
+//! Who may do what: the role table (in `kube_dc_api::roles`) applied to
+//! the bindings file and the caller's token.
 //!
 //! Organization admins see metadata in every project of their org and read
 //! values only inside an active elevation window, unless they also hold a
@@ -18,74 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::authn::Identity;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    User,
-    Developer,
-    ProjectManager,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Developer => "developer",
-            Role::ProjectManager => "project-manager",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    List,
-    ReadMetadata,
-    RevealValues,
-    Write,
-    Delete,
-    Restore,
-    Destroy,
-}
-
-impl Op {
-    /// The project operation of a permission of the endpoint table.
-    pub fn for_permission(p: kube_dc_api::Permission) -> Option<Op> {
-        use kube_dc_api::Permission as P;
-        Some(match p {
-            P::List => Op::List,
-            P::ReadMetadata => Op::ReadMetadata,
-            P::RevealValues => Op::RevealValues,
-            P::Write => Op::Write,
-            P::Delete => Op::Delete,
-            P::Restore => Op::Restore,
-            P::Destroy => Op::Destroy,
-            P::ProjectMember | P::OrgAdmin | P::Caller => return None,
-        })
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            Op::List => "list secrets",
-            Op::ReadMetadata => "read secret metadata",
-            Op::RevealValues => "reveal secret values",
-            Op::Write => "write secrets",
-            Op::Delete => "delete secrets",
-            Op::Restore => "restore deleted secrets",
-            Op::Destroy => "destroy secret values",
-        }
-    }
-
-    /// The least role that may do this.
-    pub fn min_role(self) -> Role {
-        match self {
-            Op::List | Op::ReadMetadata => Role::User,
-            Op::RevealValues | Op::Write | Op::Delete => Role::Developer,
-            Op::Restore | Op::Destroy => Role::Admin,
-        }
-    }
-}
+pub use kube_dc_api::roles::{Op, Role};
 
 /// The bindings file: who has which role where.
 ///

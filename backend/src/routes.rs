@@ -168,8 +168,10 @@ pub struct Resolved {
 impl Resolved {
     /// The project operation this needs (routes of a namespace only).
     pub fn op(&self) -> crate::authz::Op {
-        crate::authz::Op::for_permission(self.permission)
-            .unwrap_or_else(|| panic!("{:?} is not a project operation", self.route))
+        match self.permission {
+            Permission::Project(op) => op,
+            other => panic!("{:?} needs {other:?}, not a project operation", self.route),
+        }
     }
 }
 
