@@ -8,91 +8,16 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::idp::{Idp, oidc_dir};
 use common::*;
 use serde_json::Value;
 
 const BINDINGS: &str =
     "bindings:\n  - { group: acme-devs, namespace: acme-demo, role: developer }\n";
-
-fn oidc_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc")
-}
-
-/// The Node provider, with its token events collected from stderr.
-struct Idp {
-    child: Child,
-    issuer: String,
-    events: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Idp {
-    fn start(access_ttl: u32, refresh_ttl: u32) -> Self {
-        let dir = oidc_dir();
-        assert!(
-            dir.join("node_modules/oidc-provider").exists(),
-            "tests/oidc/node_modules is missing: run `npm ci` in tests/oidc (scripts/test.sh does)"
-        );
-        let mut child = Command::new("node")
-            .arg(dir.join("server.mjs"))
-            .env("PORT", "0")
-            .env("ACCESS_TTL", access_ttl.to_string())
-            .env("REFRESH_TTL", refresh_ttl.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("node must be installed to run the OIDC provider");
-        let mut issuer = None;
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && v["ready"] == true
-            {
-                issuer = v["issuer"].as_str().map(String::from);
-                break;
-            }
-        }
-        // Keep draining stdout: the provider prints notices there, and a
-        // closed pipe would kill it.
-        std::thread::spawn(move || lines.for_each(drop));
-        let events: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let ev = events.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    ev.lock().unwrap().push(v);
-                }
-            }
-        });
-        Idp {
-            child,
-            issuer: issuer.expect("provider ready line"),
-            events,
-        }
-    }
-
-    fn count(&self, event: &str, grant_type: Option<&str>) -> usize {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| e["event"] == event && grant_type.is_none_or(|g| e["grant_type"] == g))
-            .count()
-    }
-}
 
 /// A CLI process whose stderr we read while it runs.
 struct Running {

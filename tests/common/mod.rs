@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use kube_dc_backend::testing::TestIssuer;
 
+pub mod idp;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_kube-dc");
 
 /// A user's world: its own HOME, config and data directories.

@@ -4,8 +4,11 @@
 //
 // Environment: PORT (0 = any), REALM (default "test"), ACCESS_TTL seconds
 // (default 300), REFRESH_TTL seconds (default 86400), DEVICE_TTL seconds
-// (default 600).
+// (default 600), USERS_FILE (a JSON object of more users, shaped like USERS
+// below; read again at every sign-in and token, so a test can change a
+// user's groups as an administrator would).
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -23,8 +26,13 @@ const USERS = {
   nina: { password: 'nina-pw', email: 'nina@example.com', org: 'acme', groups: [], namespaces: [] },
 };
 
+function users() {
+  if (!process.env.USERS_FILE) return USERS;
+  return { ...USERS, ...JSON.parse(readFileSync(process.env.USERS_FILE, 'utf8')) };
+}
+
 function account(id) {
-  const u = USERS[id];
+  const u = users()[id];
   if (!u) return undefined;
   const claims = {
     sub: id,
@@ -153,7 +161,7 @@ async function interaction(provider, req, res, uid, action) {
   }
   const form = await readForm(req);
   const username = form.get('username') || '';
-  const user = USERS[username];
+  const user = users()[username];
   if (!user || user.password !== form.get('password')) {
     res.statusCode = 401;
     res.setHeader('content-type', 'text/html; charset=utf-8');
