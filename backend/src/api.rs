@@ -860,15 +860,15 @@ fn audit_filter(
         Some(l) => Some(
             l.parse::<usize>()
                 .ok()
-                .filter(|n| (1..=5000).contains(n))
+                .filter(|n| (1..=AUDIT_MAX_LIMIT).contains(n))
                 .ok_or_else(|| {
                     ApiError::bad_request(format!(
-                        "limit: {l:?} must be a whole number from 1 to 5000"
+                        "limit: {l:?} must be a whole number from 1 to {AUDIT_MAX_LIMIT}"
                     ))
                 })?,
         ),
         None if csv => None,
-        None => Some(500),
+        None => Some(AUDIT_DEFAULT_LIMIT),
     };
     let since_ms = q
         .since
@@ -912,7 +912,7 @@ fn require_org_admin(b: &Backend, id: &Identity, org: &str) -> Result<(), ApiErr
 
 async fn audit_query(b: Shared, f: AuditFilter, echo: Value) -> ApiResult {
     let store = b.store.clone();
-    let limit = f.limit.unwrap_or(500);
+    let limit = f.limit.unwrap_or(AUDIT_DEFAULT_LIMIT);
     let rows = blocking(move || Ok(store.query_audit(&f)?)).await?;
     let events: Vec<AuditEvent> = rows
         .into_iter()
@@ -960,7 +960,7 @@ pub(crate) async fn audit_project(
     audit_query(b, f, echo).await
 }
 
-use kube_dc_api::AUDIT_CSV_COLUMNS as CSV_COLUMNS;
+use kube_dc_api::{AUDIT_CSV_COLUMNS as CSV_COLUMNS, AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT};
 
 /// Streams the org's events as CSV, oldest first, one chunk at a time: rows
 /// are read from SQLite and written to the socket as they come, so memory

@@ -44,7 +44,7 @@ pub struct ListArgs {
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
     /// At most this many events (server default 500, maximum 5000).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=kube_dc_api::AUDIT_MAX_LIMIT as i64))]
     pub limit: Option<u32>,
     /// Organization-wide (organization admins).
     #[arg(long)]
