@@ -17,7 +17,7 @@ use crate::authn::Identity;
 use crate::authz::{Access, Decision, Op};
 use crate::error::{ApiError, AuditNote, parse_json, parse_query};
 use crate::kube::{Manifests, SCANNER_VERSION};
-use crate::routes::Resolved;
+use crate::routes::{Committed, Draft, Resolved};
 use crate::store::{AuditFilter, NewSecret, SecretRecord, now_ms, rfc3339};
 use crate::validate::{self, MAX_TOTAL_VALUE_BYTES};
 use crate::wire::*;
@@ -97,6 +97,13 @@ async fn authorize(b: &Shared, id: &Identity, ns: &str, op: Op) -> Result<Author
         Ok(access) => Ok(Authorized { access, elevation }),
         Err(d) => Err(ApiError::forbidden(d.message, d.hint)),
     }
+}
+
+/// A response to a change whose audit event committed with the change.
+fn committed(resp: impl IntoResponse) -> Response {
+    let mut r = resp.into_response();
+    r.extensions_mut().insert(Committed);
+    r
 }
 
 fn with_note(resp: impl IntoResponse, note: AuditNote) -> Response {
@@ -330,6 +337,7 @@ pub(crate) async fn list_secrets(
 pub(crate) async fn create_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
     Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
@@ -374,16 +382,21 @@ pub(crate) async fn create_secret(
     };
     let store = b.store.clone();
     let fault = b.config.fault.clone();
+    let event = d.allowed(&a.note());
     let rec = blocking(move || {
-        Ok(store.create(new, data.as_ref(), now_ms(), || {
-            crate::fault_point(fault.as_deref(), "create")
-        })?)
+        Ok(store.create(
+            new,
+            data.as_ref(),
+            now_ms(),
+            || crate::fault_point(fault.as_deref(), "create"),
+            Some(&event),
+        )?)
     })
     .await?;
     let version = rec.kv.as_ref().map(|k| k.current_version).unwrap_or(0);
     let mut secret = view(&b, &id, &rec);
     secret.kv_version = Some(version);
-    Ok(with_note(Json(secret), a.note().with("version", version)))
+    Ok(committed(Json(secret)))
 }
 
 #[derive(Deserialize)]
@@ -439,6 +452,7 @@ pub(crate) async fn get_secret(
 pub(crate) async fn update_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
     Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
@@ -461,6 +475,7 @@ pub(crate) async fn update_secret(
         ));
     }
     let store = b.store.clone();
+    let event = d.allowed(&a.note());
     let rec = blocking(move || {
         Ok(store.update_spec(
             &ns,
@@ -468,15 +483,17 @@ pub(crate) async fn update_secret(
             req.description.as_deref(),
             rot.as_ref().map(|(r, d)| (r, *d)),
             now_ms(),
+            Some(&event),
         )?)
     })
     .await?;
-    Ok(with_note(Json(view(&b, &id, &rec)), a.note()))
+    Ok(committed(Json(view(&b, &id, &rec))))
 }
 
 pub(crate) async fn put_values(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
     Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
@@ -488,8 +505,11 @@ pub(crate) async fn put_values(
     let store = b.store.clone();
     let (ns2, name2) = (ns.clone(), name.clone());
     let now = now_ms();
-    let version =
-        blocking(move || Ok(store.put_values(&ns2, &name2, &req.data, req.cas, now)?)).await?;
+    let event = d.allowed(&a.note());
+    let version = blocking(move || {
+        Ok(store.put_values(&ns2, &name2, &req.data, req.cas, now, Some(&event))?)
+    })
+    .await?;
     let mount = format!("kv-{}", b.bindings.split_namespace(&id, &ns).1);
     let resp = PutValuesResponse {
         name,
@@ -498,12 +518,13 @@ pub(crate) async fn put_values(
         version,
         created_time: rfc3339(now),
     };
-    Ok(with_note(Json(resp), a.note().with("version", version)))
+    Ok(committed(Json(resp)))
 }
 
 pub(crate) async fn sync_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
     Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
@@ -528,14 +549,17 @@ pub(crate) async fn sync_secret(
     check_sync(&sync)?;
     let store = b.store.clone();
     let sync2 = sync.clone();
-    let rec = blocking(move || Ok(store.update_sync(&ns, &name, &sync2, now_ms())?)).await?;
-    let note = a.note().with("sync_enabled", sync.enabled);
-    Ok(with_note(Json(view(&b, &id, &rec)), note))
+    let event = d.allowed(&a.note().with("sync_enabled", sync.enabled));
+    let rec =
+        blocking(move || Ok(store.update_sync(&ns, &name, &sync2, now_ms(), Some(&event))?))
+            .await?;
+    Ok(committed(Json(view(&b, &id, &rec))))
 }
 
 pub(crate) async fn import_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
     Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
@@ -553,7 +577,7 @@ pub(crate) async fn import_secret(
         .clone()
         .unwrap_or_else(|| ns.clone());
     let cross = src_ns != ns;
-    let mut note = a
+    let note = a
         .note()
         .with("source", format!("{src_ns}/{}", req.source_secret_name))
         .with("cross_namespace", cross);
@@ -614,17 +638,21 @@ pub(crate) async fn import_secret(
     };
     let store = b.store.clone();
     let fault = b.config.fault.clone();
+    let event = d.allowed(&note);
     let rec = blocking(move || {
-        Ok(store.create(new, Some(&data), now_ms(), || {
-            crate::fault_point(fault.as_deref(), "import")
-        })?)
+        Ok(store.create(
+            new,
+            Some(&data),
+            now_ms(),
+            || crate::fault_point(fault.as_deref(), "import"),
+            Some(&event),
+        )?)
     })
     .await?;
     let mut s = view(&b, &id, &rec);
     s.kv_version = rec.kv.as_ref().map(|k| k.current_version);
     s.imported_from = Some(json!({"namespace": src_ns, "name": req.source_secret_name}));
-    note = note.with("version", s.kv_version.unwrap_or(0));
-    Ok(with_note(Json(s), note))
+    Ok(committed(Json(s)))
 }
 
 #[derive(Deserialize)]
@@ -639,6 +667,7 @@ struct DeleteQuery {
 pub(crate) async fn delete_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
     Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
     RawQuery(q): RawQuery,
@@ -649,11 +678,12 @@ pub(crate) async fn delete_secret(
     validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     let store = b.store.clone();
     let (ns2, name2) = (ns.clone(), name.clone());
+    let event = d.allowed(&a.note());
     blocking(move || {
         if destroy {
-            Ok(store.destroy(&ns2, &name2)?)
+            Ok(store.destroy(&ns2, &name2, Some(&event))?)
         } else {
-            Ok(store.soft_delete(&ns2, &name2, now_ms())?)
+            Ok(store.soft_delete(&ns2, &name2, now_ms(), Some(&event))?)
         }
     })
     .await?;
@@ -663,20 +693,22 @@ pub(crate) async fn delete_secret(
         deleted: true,
         destroyed: destroy,
     };
-    Ok(with_note(Json(resp), a.note()))
+    Ok(committed(Json(resp)))
 }
 
 pub(crate) async fn restore_secret(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
     Extension(r): Extension<Resolved>,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
     let a = authorize(&b, &id, &ns, r.op()).await?;
     validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     let store = b.store.clone();
-    let rec = blocking(move || Ok(store.restore(&ns, &name, now_ms())?)).await?;
-    Ok(with_note(Json(view(&b, &id, &rec)), a.note()))
+    let event = d.allowed(&a.note());
+    let rec = blocking(move || Ok(store.restore(&ns, &name, now_ms(), Some(&event))?)).await?;
+    Ok(committed(Json(view(&b, &id, &rec))))
 }
 
 pub(crate) async fn list_versions(
@@ -695,6 +727,7 @@ pub(crate) async fn list_versions(
 pub(crate) async fn destroy_version(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
     Extension(r): Extension<Resolved>,
     Path((ns, name, version)): Path<(String, String, String)>,
 ) -> ApiResult {
@@ -707,13 +740,15 @@ pub(crate) async fn destroy_version(
     load_live(&b, &ns, &name).await?;
     let store = b.store.clone();
     let (ns2, name2) = (ns.clone(), name.clone());
-    blocking(move || Ok(store.destroy_version(&ns2, &name2, version, now_ms())?)).await?;
+    let event = d.allowed(&a.note().with("version", version));
+    blocking(move || Ok(store.destroy_version(&ns2, &name2, version, now_ms(), Some(&event))?))
+        .await?;
     let resp = DestroyVersionResponse {
         name,
         namespace: ns,
         destroyed_version: version,
     };
-    Ok(with_note(Json(resp), a.note().with("version", version)))
+    Ok(committed(Json(resp)))
 }
 
 pub(crate) async fn consumers(
@@ -1069,7 +1104,7 @@ pub(crate) async fn audit_verify(
 ) -> ApiResult {
     require_org_admin(&b, &id, &org)?;
     let store = b.store.clone();
-    let res = blocking(move || Ok(store.verify_audit()?)).await?;
+    let res = blocking(move || Ok(store.verify_audit(&org)?)).await?;
     Ok(Json(match res {
         Ok(n) => json!({"ok": true, "events": n}),
         Err((seq, why)) => {
@@ -1084,6 +1119,7 @@ pub(crate) async fn audit_verify(
 pub(crate) async fn elevate(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
     Path((org, project)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
@@ -1105,14 +1141,20 @@ pub(crate) async fn elevate(
     let ttl = b.config.elevation_ttl;
     let user = id.username.clone();
     let (org2, project2, reason2) = (org.clone(), project.clone(), reason.clone());
-    let g =
-        blocking(move || Ok(store.elevate(&user, &org2, &project2, &reason2, ttl, now_ms())?))
-            .await?;
-    let note = AuditNote::default()
-        .with("elevation_id", g.elevation_id.clone())
-        .with("reason", reason)
-        .with("expires_at", g.expires_at.clone());
-    Ok(with_note(Json(g), note))
+    let event = d.allowed(&AuditNote::default().with("reason", reason));
+    let g = blocking(move || {
+        Ok(store.elevate(
+            &user,
+            &org2,
+            &project2,
+            &reason2,
+            ttl,
+            now_ms(),
+            Some(&event),
+        )?)
+    })
+    .await?;
+    Ok(committed(Json(g)))
 }
 
 pub(crate) async fn elevation_status(
@@ -1133,18 +1175,19 @@ pub(crate) async fn elevation_status(
 pub(crate) async fn release(
     State(b): State<Shared>,
     Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
     Path((org, project)): Path<(String, String)>,
 ) -> ApiResult {
     let store = b.store.clone();
     let user = id.username.clone();
     let p2 = project.clone();
-    let g = blocking(move || Ok(store.release(&user, &org, &p2, now_ms())?))
+    let event = d.allowed(&AuditNote::default());
+    let g = blocking(move || Ok(store.release(&user, &org, &p2, now_ms(), Some(&event))?))
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!("no active elevation for project {project:?}"))
         })?;
-    let note = AuditNote::default().with("elevation_id", g.elevation_id.clone());
-    Ok(with_note(Json(g), note))
+    Ok(committed(Json(g)))
 }
 
 pub(crate) async fn list_elevations(

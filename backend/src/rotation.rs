@@ -5,7 +5,7 @@ use serde_json::Map;
 
 use crate::Backend;
 use crate::authn::Identity;
-use crate::store::now_ms;
+use crate::store::{AuditRecord, now_ms};
 use crate::wire::{Data, Rotation, Sensitive};
 
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -47,21 +47,6 @@ pub async fn run_due(b: &Backend) {
         Err(_) => return,
     };
     for (ns, name) in due {
-        let store = b.store.clone();
-        let (ns2, name2) = (ns.clone(), name.clone());
-        let res = tokio::task::spawn_blocking(move || {
-            store.rotate_if_due(&ns2, &name2, now_ms(), generate)
-        })
-        .await;
-        let version = match res {
-            Ok(Ok(Some(v))) => v,
-            Ok(Ok(None)) => continue,
-            Ok(Err(e)) => {
-                tracing::warn!("rotation of {ns}/{name} failed: {e}");
-                continue;
-            }
-            Err(_) => continue,
-        };
         let (org, project) = b.bindings.split_namespace(&Identity::default(), &ns);
         let mut body = Map::new();
         for (k, v) in [
@@ -80,21 +65,29 @@ pub async fn run_due(b: &Backend) {
         body.insert("org".into(), org.clone().into());
         body.insert("project".into(), project.clone().into());
         body.insert("namespace".into(), ns.clone().into());
-        body.insert("version".into(), version.into());
+        let event = AuditRecord {
+            ts: now_ms(),
+            org,
+            project: Some(project),
+            service: "secrets".into(),
+            result: "allowed".into(),
+            actor: "system:rotation".into(),
+            actor_email: String::new(),
+            actor_sub: "system:rotation".into(),
+            body,
+        };
         let store = b.store.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            store.append_audit(
-                now_ms(),
-                &org,
-                Some(&project),
-                "secrets",
-                "allowed",
-                ("system:rotation", "", "system:rotation"),
-                &body,
-            )
+        let (ns2, name2) = (ns.clone(), name.clone());
+        // The new version and its audit event commit together.
+        let res = tokio::task::spawn_blocking(move || {
+            store.rotate_if_due(&ns2, &name2, now_ms(), generate, Some(&event))
         })
         .await;
-        tracing::info!("rotated {ns}/{name} to version {version}");
+        match res {
+            Ok(Ok(Some(v))) => tracing::info!("rotated {ns}/{name} to version {v}"),
+            Ok(Ok(None)) | Err(_) => {}
+            Ok(Err(e)) => tracing::warn!("rotation of {ns}/{name} failed: {e}"),
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use crate::api::{self as h, BODY_LIMIT};
 use crate::authn::{AuthError, Identity};
 use crate::error::{ApiError, AuditNote};
-use crate::store::now_ms;
+use crate::store::{AuditRecord, now_ms};
 use crate::{Backend, rotation};
 
 type Shared = Arc<Backend>;
@@ -303,6 +303,15 @@ async fn route_layer(
     let (action, permission) = ep.resolve(&query);
     let (identity, resp) = match authenticate(&b, authorization(&req).as_deref()).await {
         Ok(id) => {
+            let target = target(&b, &id, route, action, &params);
+            req.extensions_mut().insert(Draft(record(
+                &id,
+                &target,
+                &origin,
+                "allowed",
+                StatusCode::OK,
+                None,
+            )));
             req.extensions_mut().insert(id.clone());
             req.extensions_mut().insert(Resolved {
                 route,
@@ -318,11 +327,39 @@ async fn route_layer(
         }
         Err(resp) => (Identity::default(), resp),
     };
+    // A handler that changed something wrote its event in the same
+    // transaction as the change.
+    if resp.extensions().get::<Committed>().is_some() && resp.status().is_success() {
+        let mut resp = resp;
+        resp.extensions_mut().insert(Audited);
+        return resp;
+    }
     let target = target(&b, &identity, route, action, &params);
     let mut resp = audit(&b, identity, target, origin, resp).await;
     resp.extensions_mut().insert(Audited);
     resp
 }
+
+/// The audit event a handler commits together with its change: everything
+/// but the handler's own notes is known before the handler runs.
+#[derive(Clone)]
+pub struct Draft(AuditRecord);
+
+impl Draft {
+    /// The event of a successful change, with the handler's notes.
+    pub fn allowed(&self, note: &AuditNote) -> AuditRecord {
+        let mut rec = self.0.clone();
+        rec.ts = now_ms();
+        for (k, v) in &note.0 {
+            rec.body.insert(k.clone(), v.clone());
+        }
+        rec
+    }
+}
+
+/// Marks a response whose audit event was committed with its change.
+#[derive(Clone, Copy)]
+pub struct Committed;
 
 /// Requests under `/api` that no route took (unknown path, wrong method,
 /// undecodable parameters) are audited too.
@@ -345,6 +382,57 @@ async fn unmatched_layer(State(b): State<Shared>, req: Request, next: Next) -> R
     audit(&b, identity, target, origin, resp).await
 }
 
+fn record(
+    identity: &Identity,
+    target: &Target,
+    origin: &Origin,
+    result: &str,
+    status: StatusCode,
+    note: Option<&AuditNote>,
+) -> AuditRecord {
+    let actor = if identity.username.is_empty() {
+        "anonymous".to_string()
+    } else {
+        identity.username.clone()
+    };
+    let mut body = Map::new();
+    body.insert("service".into(), target.service.into());
+    body.insert("action".into(), target.action.into());
+    body.insert("result".into(), result.into());
+    body.insert("resource".into(), target.resource.clone().into());
+    body.insert("actor".into(), actor.clone().into());
+    body.insert("actor_email".into(), identity.email.clone().into());
+    body.insert("actor_sub".into(), identity.subject.clone().into());
+    body.insert("request_id".into(), origin.request_id.clone().into());
+    body.insert("source_ip".into(), origin.source_ip.clone().into());
+    body.insert("org".into(), target.org.clone().into());
+    if let Some(p) = &target.project {
+        body.insert("project".into(), p.clone().into());
+    }
+    if let Some(ns) = &target.namespace {
+        body.insert("namespace".into(), ns.clone().into());
+    }
+    body.insert("method".into(), origin.method.as_str().into());
+    body.insert("path".into(), crate::api::printable(&origin.path).into());
+    body.insert("status".into(), status.as_u16().into());
+    if let Some(note) = note {
+        for (k, v) in &note.0 {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+    AuditRecord {
+        ts: now_ms(),
+        org: target.org.clone(),
+        project: target.project.clone(),
+        service: target.service.to_string(),
+        result: result.to_string(),
+        actor,
+        actor_email: identity.email.clone(),
+        actor_sub: identity.subject.clone(),
+        body,
+    }
+}
+
 async fn audit(
     b: &Backend,
     identity: Identity,
@@ -360,53 +448,18 @@ async fn audit(
     } else {
         "error"
     };
-    let actor = if identity.username.is_empty() {
-        "anonymous".to_string()
-    } else {
-        identity.username.clone()
-    };
-    let mut body = Map::new();
-    body.insert("service".into(), target.service.into());
-    body.insert("action".into(), target.action.into());
-    body.insert("result".into(), result.into());
-    body.insert("resource".into(), target.resource.into());
-    body.insert("actor".into(), actor.clone().into());
-    body.insert("actor_email".into(), identity.email.clone().into());
-    body.insert("actor_sub".into(), identity.subject.clone().into());
-    body.insert("request_id".into(), origin.request_id.into());
-    body.insert("source_ip".into(), origin.source_ip.into());
-    body.insert("org".into(), target.org.clone().into());
-    if let Some(p) = &target.project {
-        body.insert("project".into(), p.clone().into());
-    }
-    if let Some(ns) = &target.namespace {
-        body.insert("namespace".into(), ns.clone().into());
-    }
-    body.insert("method".into(), origin.method.as_str().into());
-    body.insert("path".into(), crate::api::printable(&origin.path).into());
-    body.insert("status".into(), status.as_u16().into());
-    if let Some(note) = resp.extensions().get::<AuditNote>() {
-        for (k, v) in &note.0 {
-            body.insert(k.clone(), v.clone());
-        }
-    }
-    let ts = now_ms();
+    let rec = record(
+        &identity,
+        &target,
+        &origin,
+        result,
+        status,
+        resp.extensions().get::<AuditNote>(),
+    );
     let store = b.store.clone();
-    let (org, project, service) = (target.org, target.project, target.service);
-    let written = tokio::task::spawn_blocking(move || {
-        store.append_audit(
-            ts,
-            &org,
-            project.as_deref(),
-            service,
-            result,
-            (&actor, &identity.email, &identity.subject),
-            &body,
-        )
-    })
-    .await;
+    let written = tokio::task::spawn_blocking(move || store.append_audit(&rec)).await;
     match written {
-        Ok(Ok(_)) => resp,
+        Ok(Ok(())) => resp,
         Ok(Err(e)) => {
             tracing::error!("audit write failed: {e}");
             refused()

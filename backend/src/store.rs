@@ -216,6 +216,7 @@ impl Store {
             let mut conn = conn;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(SCHEMA)?;
+            migrate(&tx)?;
             tx.commit()?;
             Ok(Self {
                 conn: Mutex::new(conn),
@@ -229,10 +230,20 @@ impl Store {
         &self.path
     }
 
-    fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+    /// One write transaction. With `audit`, the request's audit event is
+    /// appended in the same transaction: the change and its event commit
+    /// together, or neither does.
+    fn write<T: AuditFacts>(
+        &self,
+        audit: Option<&AuditRecord>,
+        f: impl FnOnce(&Transaction) -> Result<T>,
+    ) -> Result<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
+        if let Some(a) = audit {
+            append_in(&tx, a, &out.audit_facts())?;
+        }
         tx.commit()?;
         Ok(out)
     }
@@ -278,8 +289,9 @@ impl Store {
         data: Option<&Data>,
         now: i64,
         fault: impl FnOnce() -> Result<()>,
+        audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
-        self.write(|tx| {
+        self.write(audit, |tx| {
             if let Some(existing) = get_any(tx, &new.namespace, &new.name)? {
                 return Err(StoreError::Conflict(if existing.deleted_at.is_some() {
                     format!(
@@ -346,8 +358,9 @@ impl Store {
         data: &Data,
         cas: Option<u64>,
         now: i64,
+        audit: Option<&AuditRecord>,
     ) -> Result<u64> {
-        self.write(|tx| {
+        self.write(audit, |tx| {
             require_live(tx, ns, name)?;
             let v = self.write_version(tx, ns, name, data, cas, now)?;
             tx.execute(
@@ -491,8 +504,15 @@ impl Store {
         })
     }
 
-    pub fn destroy_version(&self, ns: &str, name: &str, version: u64, now: i64) -> Result<()> {
-        self.write(|tx| {
+    pub fn destroy_version(
+        &self,
+        ns: &str,
+        name: &str,
+        version: u64,
+        now: i64,
+        audit: Option<&AuditRecord>,
+    ) -> Result<()> {
+        self.write(audit, |tx| {
             require_live(tx, ns, name)?;
             let n = tx.execute(
                 "UPDATE kv_versions SET nonce = NULL, ciphertext = NULL, destroyed = 1, destroyed_at = ?4
@@ -509,8 +529,14 @@ impl Store {
         self.checkpoint()
     }
 
-    pub fn soft_delete(&self, ns: &str, name: &str, now: i64) -> Result<()> {
-        self.write(|tx| {
+    pub fn soft_delete(
+        &self,
+        ns: &str,
+        name: &str,
+        now: i64,
+        audit: Option<&AuditRecord>,
+    ) -> Result<()> {
+        self.write(audit, |tx| {
             require_live(tx, ns, name)?;
             tx.execute(
                 "UPDATE managed_secrets SET deleted_at = ?3, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
@@ -522,8 +548,8 @@ impl Store {
 
     /// Erases the resource and every stored version. Works on a soft-deleted
     /// secret too (that is how its kept history is finally removed).
-    pub fn destroy(&self, ns: &str, name: &str) -> Result<()> {
-        self.write(|tx| {
+    pub fn destroy(&self, ns: &str, name: &str, audit: Option<&AuditRecord>) -> Result<()> {
+        self.write(audit, |tx| {
             if get_any(tx, ns, name)?.is_none() {
                 return Err(not_found(name));
             }
@@ -538,8 +564,14 @@ impl Store {
         self.checkpoint()
     }
 
-    pub fn restore(&self, ns: &str, name: &str, now: i64) -> Result<SecretRecord> {
-        self.write(|tx| {
+    pub fn restore(
+        &self,
+        ns: &str,
+        name: &str,
+        now: i64,
+        audit: Option<&AuditRecord>,
+    ) -> Result<SecretRecord> {
+        self.write(audit, |tx| {
             match get_any(tx, ns, name)? {
                 None => return Err(not_found(name)),
                 Some(s) if s.deleted_at.is_none() => {
@@ -564,8 +596,9 @@ impl Store {
         name: &str,
         sync: &SyncSpec,
         now: i64,
+        audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
-        self.write(|tx| {
+        self.write(audit, |tx| {
             require_live(tx, ns, name)?;
             tx.execute(
                 "UPDATE managed_secrets SET sync = ?3, updated_at = ?4 WHERE namespace = ?1 AND name = ?2",
@@ -583,8 +616,9 @@ impl Store {
         description: Option<&str>,
         rotation: Option<(&Rotation, Duration)>,
         now: i64,
+        audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
-        self.write(|tx| {
+        self.write(audit, |tx| {
             require_live(tx, ns, name)?;
             if let Some(d) = description {
                 tx.execute(
@@ -627,8 +661,9 @@ impl Store {
         name: &str,
         now: i64,
         generate: impl FnOnce(&Rotation) -> Data,
+        audit: Option<&AuditRecord>,
     ) -> Result<Option<u64>> {
-        self.write(|tx| {
+        self.write(audit, |tx| {
             let Some(rec) = get_any(tx, ns, name)? else {
                 return Ok(None);
             };
@@ -654,6 +689,7 @@ impl Store {
 
     // ---- elevations -----------------------------------------------------
 
+    #[allow(clippy::too_many_arguments)]
     pub fn elevate(
         &self,
         user: &str,
@@ -662,8 +698,9 @@ impl Store {
         reason: &str,
         ttl: Duration,
         now: i64,
+        audit: Option<&AuditRecord>,
     ) -> Result<Grant> {
-        self.write(|tx| {
+        self.write(audit, |tx| {
             // A new elevation replaces the caller's active one.
             tx.execute(
                 "UPDATE elevations SET released_at = ?4
@@ -701,8 +738,15 @@ impl Store {
         })
     }
 
-    pub fn release(&self, user: &str, org: &str, project: &str, now: i64) -> Result<Option<Grant>> {
-        self.write(|tx| {
+    pub fn release(
+        &self,
+        user: &str,
+        org: &str,
+        project: &str,
+        now: i64,
+        audit: Option<&AuditRecord>,
+    ) -> Result<Option<Grant>> {
+        self.write(audit, |tx| {
             let g = tx
                 .query_row(
                     &format!(
@@ -735,34 +779,10 @@ impl Store {
 
     // ---- audit ----------------------------------------------------------
 
-    /// Appends one event to the hash chain, durably (the transaction commits
-    /// with `synchronous=FULL` before this returns).
-    #[allow(clippy::too_many_arguments)]
-    pub fn append_audit(
-        &self,
-        ts: i64,
-        org: &str,
-        project: Option<&str>,
-        service: &str,
-        result: &str,
-        actor: (&str, &str, &str),
-        body: &Map<String, Value>,
-    ) -> Result<i64> {
-        let body_text =
-            serde_json::to_string(body).map_err(|e| StoreError::Internal(e.to_string()))?;
-        self.write(|tx| {
-            let prev: String = tx
-                .query_row("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
-                .optional()?
-                .unwrap_or_else(|| GENESIS_HASH.to_string());
-            let hash = chain_hash(&prev, ts, &body_text);
-            tx.execute(
-                "INSERT INTO audit (ts, org, project, service, result, actor, actor_email, actor_sub, body, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![ts, org, project, service, result, actor.0, actor.1, actor.2, body_text, prev, hash],
-            )?;
-            Ok(tx.last_insert_rowid())
-        })
+    /// Appends one event to its organization's hash chain, durably (the
+    /// transaction commits with `synchronous=FULL` before this returns).
+    pub fn append_audit(&self, rec: &AuditRecord) -> Result<()> {
+        self.write(None, |tx| append_in(tx, rec, &[]))
     }
 
     /// Events matching the filter, newest first.
@@ -843,13 +863,14 @@ impl Store {
         })
     }
 
-    /// Recomputes the whole chain. `Ok(n)`: n events, all intact;
+    /// Recomputes an organization's chain. `Ok(n)`: n events, all intact;
     /// `Err(seq)`: the first event whose hash or link does not match.
-    pub fn verify_audit(&self) -> Result<std::result::Result<u64, (i64, String)>> {
+    pub fn verify_audit(&self, org: &str) -> Result<std::result::Result<u64, (i64, String)>> {
         self.read(|c| {
-            let mut st =
-                c.prepare("SELECT seq, ts, body, prev_hash, hash FROM audit ORDER BY seq")?;
-            let mut rows = st.query([])?;
+            let mut st = c.prepare(
+                "SELECT seq, ts, body, prev_hash, hash FROM audit WHERE org = ?1 ORDER BY seq",
+            )?;
+            let mut rows = st.query([org])?;
             let mut prev = GENESIS_HASH.to_string();
             let mut n = 0u64;
             while let Some(r) = rows.next()? {
@@ -874,11 +895,147 @@ impl Store {
         })
     }
 
+    /// Every organization that has events.
+    pub fn audit_orgs(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT DISTINCT org FROM audit ORDER BY org")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
     /// Raw access for tests that tamper with the log.
     #[doc(hidden)]
     pub fn execute_raw(&self, sql: &str) -> Result<usize> {
         self.read(|c| Ok(c.execute(sql, [])?))
     }
+}
+
+/// One audit event as the store keeps it.
+#[derive(Clone, Debug, Default)]
+pub struct AuditRecord {
+    pub ts: i64,
+    pub org: String,
+    pub project: Option<String>,
+    pub service: String,
+    pub result: String,
+    pub actor: String,
+    pub actor_email: String,
+    pub actor_sub: String,
+    pub body: Map<String, Value>,
+}
+
+/// What a write transaction knows that its audit event should record
+/// (the version it wrote, the elevation it opened).
+pub trait AuditFacts {
+    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
+        Vec::new()
+    }
+}
+
+impl AuditFacts for () {}
+impl AuditFacts for u64 {
+    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
+        vec![("version", (*self).into())]
+    }
+}
+impl<T: AuditFacts> AuditFacts for Option<T> {
+    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
+        self.as_ref().map(T::audit_facts).unwrap_or_default()
+    }
+}
+impl AuditFacts for SecretRecord {
+    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
+        self.kv
+            .as_ref()
+            .map(|k| vec![("version", k.current_version.into())])
+            .unwrap_or_default()
+    }
+}
+impl AuditFacts for Grant {
+    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("elevation_id", self.elevation_id.clone().into()),
+            ("expires_at", self.expires_at.clone().into()),
+        ]
+    }
+}
+
+/// Appends `rec` (plus `facts`) to its organization's chain, inside `tx`.
+fn append_in(tx: &Transaction, rec: &AuditRecord, facts: &[(&'static str, Value)]) -> Result<()> {
+    let mut body = rec.body.clone();
+    for (k, v) in facts {
+        body.insert((*k).into(), v.clone());
+    }
+    let body_text =
+        serde_json::to_string(&body).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let prev: String = tx
+        .query_row(
+            "SELECT hash FROM audit WHERE org = ?1 ORDER BY seq DESC LIMIT 1",
+            [&rec.org],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or_else(|| GENESIS_HASH.to_string());
+    let hash = chain_hash(&prev, rec.ts, &body_text);
+    tx.execute(
+        "INSERT INTO audit (ts, org, project, service, result, actor, actor_email, actor_sub, body, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            rec.ts, rec.org, rec.project, rec.service, rec.result, rec.actor, rec.actor_email,
+            rec.actor_sub, body_text, prev, hash
+        ],
+    )?;
+    Ok(())
+}
+
+/// Schema version 2: one hash chain per organization (version 1 had one
+/// chain for the whole installation). An intact version-1 log is re-linked
+/// per organization; a broken one is refused, never silently re-hashed.
+fn migrate(tx: &Transaction) -> Result<()> {
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= 2 {
+        return Ok(());
+    }
+    let rows: Vec<(i64, i64, String, String, String, String)> = {
+        let mut st =
+            tx.prepare("SELECT seq, ts, org, body, prev_hash, hash FROM audit ORDER BY seq")?;
+        let it = st.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?;
+        it.collect::<Result<Vec<_>, _>>()?
+    };
+    let mut global = GENESIS_HASH.to_string();
+    for (seq, ts, _, body, prev, hash) in &rows {
+        if *prev != global || chain_hash(prev, *ts, body) != *hash {
+            return Err(StoreError::Internal(format!(
+                "the audit log is broken at event {seq}; it was not migrated to per-organization chains"
+            )));
+        }
+        global = hash.clone();
+    }
+    let mut last: std::collections::HashMap<String, String> = Default::default();
+    for (seq, ts, org, body, _, _) in rows {
+        let prev = last
+            .get(&org)
+            .cloned()
+            .unwrap_or_else(|| GENESIS_HASH.to_string());
+        let hash = chain_hash(&prev, ts, &body);
+        tx.execute(
+            "UPDATE audit SET prev_hash = ?2, hash = ?3 WHERE seq = ?1",
+            params![seq, prev, hash],
+        )?;
+        last.insert(org, hash);
+    }
+    tx.execute_batch("PRAGMA user_version = 2")?;
+    Ok(())
 }
 
 pub fn chain_hash(prev: &str, ts: i64, body: &str) -> String {

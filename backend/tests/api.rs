@@ -1367,14 +1367,141 @@ async fn a_request_whose_audit_event_cannot_be_written_fails() {
     let text = r.text().await.unwrap();
     assert!(!text.contains("must-not-leak-77"), "{text}");
     assert!(text.contains("audit event could not be written"), "{text}");
+    // A change whose event cannot be written does not happen either: the
+    // value, the create, the sync change and the deletion are rolled back
+    // with their events.
+    let dev = s.token(DEV);
+    let tries: [(Method, String, Value); 5] = [
+        (
+            Method::PUT,
+            secrets("/guarded/values"),
+            json!({"data": {"K": "v2"}}),
+        ),
+        (
+            Method::POST,
+            secrets("/fresh"),
+            json!({"initialValues": {"K": "x"}}),
+        ),
+        (
+            Method::POST,
+            secrets("/guarded/sync"),
+            json!({"enabled": false}),
+        ),
+        (Method::DELETE, secrets("/guarded"), Value::Null),
+        (
+            Method::POST,
+            "/api/orgs/acme/projects/demo/elevate".into(),
+            json!({"reason": "r"}),
+        ),
+    ];
+    for (m, path, body) in tries {
+        let mut req = s
+            .http
+            .request(m.clone(), format!("{}{path}", s.url))
+            .bearer_auth(&dev);
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let status = req.send().await.unwrap().status();
+        assert_eq!(status, 500, "{m} {path}");
+    }
     s.backend
         .store
         .execute_raw("DROP TRIGGER no_audit")
         .unwrap();
+    let r = s.get(DEV, &secrets("/guarded?includeValue=true")).await;
+    assert_eq!(r.status, 200);
     assert_eq!(
-        s.get(DEV, &secrets("/guarded?includeValue=true"))
-            .await
-            .status,
-        200
+        r.body["value"]["metadata"]["version"], 1,
+        "no unaudited version 2"
     );
+    assert_eq!(r.body["sync"]["enabled"], true, "no unaudited sync change");
+    assert_eq!(s.get(DEV, &secrets("/fresh")).await.status, 404);
+    // Every durable version has its event.
+    let events = s.audit("service=secrets&limit=5000").await;
+    let written: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e["body"]["action"].as_str(),
+                Some("secrets.secret.create" | "secrets.value.write")
+            ) && e["body"]["result"] == "allowed"
+        })
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0]["body"]["version"], 1);
+}
+
+#[tokio::test]
+async fn each_organization_verifies_its_own_chain() {
+    let s = Server::start().await;
+    let globex_admin = s.issuer.token("gail", &["org-admin"], Some("globex"));
+    // Interleave events of acme and globex.
+    for i in 0..3 {
+        s.create(&format!("s{i}"), json!({"K": "v"})).await;
+        let r = s
+            .call_raw(
+                Some(&globex_admin),
+                Method::GET,
+                "/api/audit/orgs/globex",
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let verify = |org: &'static str, token: String| {
+        let s = &s;
+        async move {
+            s.call_raw(
+                Some(&token),
+                Method::GET,
+                &format!("/api/audit/orgs/{org}/verify"),
+                None,
+                None,
+            )
+            .await
+        }
+    };
+    let acme_events = s.audit("limit=5000").await.len();
+    let v = verify("acme", s.token(ORG_ADMIN)).await;
+    assert_eq!(v.body["ok"], true, "{}", v.text);
+    // acme's chain holds acme's events only (those listed, and the listing's own).
+    assert_eq!(v.body["events"], acme_events as u64 + 1);
+    let g = verify("globex", globex_admin.clone()).await;
+    assert_eq!(g.body["ok"], true, "{}", g.text);
+    // Tampering with globex's log breaks globex's chain, not acme's.
+    s.backend
+        .store
+        .execute_raw("UPDATE audit SET body = replace(body, 'audit.event.list', 'audit.event.lost') WHERE org = 'globex'")
+        .unwrap();
+    assert_eq!(verify("globex", globex_admin).await.body["ok"], false);
+    assert_eq!(verify("acme", s.token(ORG_ADMIN)).await.body["ok"], true);
+}
+
+#[test]
+fn a_single_chain_log_is_migrated_to_one_chain_per_organization() {
+    use kube_dc_backend::store::{Store, chain_hash};
+    let dir = tempfile::tempdir().unwrap();
+    let cipher = kube_dc_backend::crypto::Cipher::load_or_create(dir.path(), None).unwrap();
+    let store = Store::open(dir.path(), cipher).unwrap();
+    // A version-1 log: one chain across organizations.
+    let mut prev = "0".repeat(64);
+    for (i, org) in ["acme", "globex", "acme", "globex"].iter().enumerate() {
+        let body = format!(r#"{{"n":{i}}}"#);
+        let hash = chain_hash(&prev, i as i64, &body);
+        store
+            .execute_raw(&format!(
+                "INSERT INTO audit (ts, org, service, result, actor, actor_email, actor_sub, body, prev_hash, hash)
+                 VALUES ({i}, '{org}', 's', 'allowed', 'a', '', '', '{body}', '{prev}', '{hash}')"
+            ))
+            .unwrap();
+        prev = hash;
+    }
+    store.execute_raw("PRAGMA user_version = 1").unwrap();
+    drop(store);
+    let cipher = kube_dc_backend::crypto::Cipher::load_or_create(dir.path(), None).unwrap();
+    let store = Store::open(dir.path(), cipher).unwrap();
+    assert_eq!(store.verify_audit("acme").unwrap(), Ok(2));
+    assert_eq!(store.verify_audit("globex").unwrap(), Ok(2));
 }
