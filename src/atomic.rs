@@ -50,11 +50,21 @@ impl AtomicFile {
     }
 }
 
+/// Creates a directory and its missing parents owner-only (0700), whatever
+/// the umask.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| CliError::other(format!("cannot create {}: {e}", dir.display())))
+}
+
 /// Writes `bytes` to `path` atomically, mode 0600, creating its folder.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError::other(format!("cannot create {}: {e}", dir.display())))?;
+        private_dir(dir)?;
     }
     let mut f = AtomicFile::create(path)?;
     f.write_all(bytes)?;

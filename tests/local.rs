@@ -659,3 +659,57 @@ fn errors_name_status_request_id_and_exit_code() {
     let r = h.run(&["-v", "secrets", "get", "dup", "--value"]).ok();
     assert!(!r.stderr.contains("hunter2") && r.stdout.contains("hunter2"));
 }
+
+#[test]
+fn every_file_the_cli_creates_is_owner_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let h = Home::new();
+    let export = h.path().join("audit.csv");
+    for args in [
+        vec!["secrets", "create", "k", "--from-literal=K=v"],
+        vec!["secrets", "get", "k", "--value"],
+        vec!["use", "local"],
+        vec![
+            "audit",
+            "list",
+            "--csv",
+            "--output-file",
+            export.to_str().unwrap(),
+        ],
+    ] {
+        let mut c = h.cmd();
+        // SAFETY: umask is async-signal-safe and touches only the child.
+        unsafe {
+            c.pre_exec(|| {
+                libc::umask(0o022);
+                Ok(())
+            });
+        }
+        let out = c.args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut stack = vec![h.path().to_path_buf()];
+    let mut seen = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "{} is {mode:o} under umask 022",
+                p.display()
+            );
+            seen += 1;
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    assert!(seen >= 6, "{seen} files and folders checked");
+}

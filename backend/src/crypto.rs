@@ -64,6 +64,7 @@ impl Cipher {
                 Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
             }
         }
+        refuse_shared_key_file(&path)?;
         let text = Zeroizing::new(
             fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read master key {}: {e}", path.display()))?,
@@ -104,6 +105,25 @@ impl Cipher {
                 "stored value does not decrypt: wrong master key, or the data was altered".into()
             })
     }
+}
+
+/// A master key that others can read is no secret: refuse to use it.
+fn refuse_shared_key_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)
+        .map_err(|e| format!("cannot read master key {}: {e}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "master key {} is readable by other users (mode {:o}); restrict it with \
+             `chmod 600 {}` and start again (and consider the key exposed)",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 fn decode_key(text: &str) -> Result<Zeroizing<[u8; 32]>, String> {

@@ -72,7 +72,7 @@ impl Backend {
         auth: Authenticator,
         bindings: Bindings,
     ) -> Result<Arc<Self>, String> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        private_dir(&config.data_dir).map_err(|e| {
             format!(
                 "cannot create data directory {}: {e}",
                 config.data_dir.display()
@@ -131,6 +131,16 @@ impl Backend {
     pub fn router(self: &Arc<Self>) -> axum::Router {
         api::router(self.clone())
     }
+}
+
+/// Creates a directory (and any missing parents) owner-only, whatever the
+/// umask.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Data directories hold the key file and the database: owner only.

@@ -174,6 +174,10 @@ CREATE TABLE IF NOT EXISTS audit (
     hash        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_org_seq ON audit (org, seq);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 "#;
 
 pub fn now_ms() -> i64 {
@@ -201,9 +205,10 @@ impl Store {
     pub const DB_FILE: &'static str = "kube-dc.db";
 
     pub fn open(dir: &Path, cipher: Cipher) -> Result<Self> {
-        std::fs::create_dir_all(dir)
+        crate::private_dir(dir)
             .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(Self::DB_FILE);
+        owner_only_files(&path)?;
         let conn = Connection::open(&path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -217,6 +222,7 @@ impl Store {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(SCHEMA)?;
             migrate(&tx)?;
+            check_key(&tx, &cipher)?;
             tx.commit()?;
             Ok(Self {
                 conn: Mutex::new(conn),
@@ -909,6 +915,86 @@ impl Store {
     pub fn execute_raw(&self, sql: &str) -> Result<usize> {
         self.read(|c| Ok(c.execute(sql, [])?))
     }
+}
+
+/// The database and its WAL and shared-memory files are owner-only (the
+/// audit log in them is plaintext). SQLite gives the WAL and SHM files the
+/// database file's mode, so the database is created 0600 before SQLite
+/// opens it; files left more open by an older version are tightened.
+fn owner_only_files(db: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(db)
+        .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", db.display())))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", db.display()));
+        if let Ok(meta) = std::fs::metadata(&p)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+                StoreError::Internal(format!("cannot restrict {}: {e}", p.display()))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// A stored version: namespace, name, version, nonce, ciphertext.
+type SealedRow = (String, String, u64, Vec<u8>, Vec<u8>);
+
+const KEY_CHECK_AAD: &[u8] = b"kube-dc key check";
+const KEY_CHECK_PLAIN: &[u8] = b"kube-dc-backend master key check v1";
+
+/// Detects a master key other than the one this store was written with,
+/// before anything is read or written: a known text sealed under the key
+/// is kept in `meta`. A store from before the check value proves its key
+/// with any readable version instead.
+fn check_key(tx: &Transaction, cipher: &Cipher) -> Result<()> {
+    let wrong = || {
+        StoreError::Internal(
+            "the master key does not match this data directory: its values were sealed with \
+             another key. Start with the original key (the data directory's master.key, or \
+             KUBE_DC_BACKEND_MASTER_KEY); nothing was read or written"
+                .into(),
+        )
+    };
+    let stored: Option<Vec<u8>> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(v) = stored {
+        if v.len() < 12 {
+            return Err(wrong());
+        }
+        let (nonce, ct) = v.split_at(12);
+        return match cipher.open(nonce, ct, KEY_CHECK_AAD) {
+            Ok(p) if p == KEY_CHECK_PLAIN => Ok(()),
+            _ => Err(wrong()),
+        };
+    }
+    let sample: Option<SealedRow> = tx
+        .query_row(
+            "SELECT namespace, name, version, nonce, ciphertext FROM kv_versions
+             WHERE ciphertext IS NOT NULL LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    if let Some((ns, name, version, nonce, ct)) = sample
+        && cipher.open(&nonce, &ct, &aad(&ns, &name, version)).is_err()
+    {
+        return Err(wrong());
+    }
+    let (nonce, ct) = cipher.seal(KEY_CHECK_PLAIN, KEY_CHECK_AAD);
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('key_check', ?1)",
+        [[nonce, ct].concat()],
+    )?;
+    Ok(())
 }
 
 /// One audit event as the store keeps it.

@@ -199,3 +199,125 @@ fn bad_configuration_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// Starts `kube-dc-backend serve` under umask 022: the running server, or
+/// what it printed when it refused to start.
+fn start_umask(
+    issuer: &TestIssuer,
+    data: &Path,
+    bindings: &Path,
+    key: Option<&str>,
+) -> Result<Proc, String> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("umask 022; exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_kube-dc-backend"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--audience", "kube-dc"])
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--oidc-issuer")
+        .arg(&issuer.url)
+        .arg("--bindings")
+        .arg(bindings)
+        .env("KUBE_DC_BACKEND_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    match key {
+        Some(k) => cmd.env("KUBE_DC_BACKEND_MASTER_KEY", k),
+        None => cmd.env_remove("KUBE_DC_BACKEND_MASTER_KEY"),
+    };
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    match serde_json::from_str::<Value>(&line) {
+        Ok(v) if v["ready"] == true => Ok(Proc {
+            url: v["url"].as_str().unwrap().to_string(),
+            child,
+        }),
+        _ => {
+            let out = child.wait_with_output().unwrap();
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+fn modes_under(dir: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+            out.push((p.display().to_string(), mode));
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_owner_only_and_a_wrong_master_key_is_refused() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let issuer = TestIssuer::start().await;
+    let token = issuer.token("dev", &["devs"], Some("acme"));
+    let dir = tempfile::tempdir().unwrap();
+    let bindings = dir.path().join("bindings.yaml");
+    std::fs::write(&bindings, BINDINGS).unwrap();
+    let data = dir.path().join("nested/data");
+    let key_a = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="; // 32 × 'A'
+    let key_b = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI="; // 32 × 'B'
+
+    // Under key A, with a value written: the database, its WAL and SHM, and
+    // every directory are owner-only although the umask is 022.
+    let p = start_umask(&issuer, &data, &bindings, Some(key_a)).unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/secrets/acme-demo/k", p.url))
+        .bearer_auth(&token)
+        .json(&json!({"initialValues": {"K": "v"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let modes = modes_under(&dir.path().join("nested"));
+    for f in ["kube-dc.db", "kube-dc.db-wal", "kube-dc.db-shm"] {
+        assert!(modes.iter().any(|(p, _)| p.ends_with(f)), "{f}: {modes:?}");
+    }
+    for (path, mode) in &modes {
+        assert_eq!(mode & 0o077, 0, "{path} is {mode:o} under umask 022");
+    }
+    terminate(p);
+
+    // Another key: refused at start, with what to do; nothing changed.
+    let before = std::fs::read(data.join("kube-dc.db")).unwrap();
+    let err = start_umask(&issuer, &data, &bindings, Some(key_b))
+        .err()
+        .expect("refused");
+    assert!(err.contains("master key does not match"), "{err}");
+    assert!(err.contains("KUBE_DC_BACKEND_MASTER_KEY"), "{err}");
+    assert_eq!(std::fs::read(data.join("kube-dc.db")).unwrap(), before);
+    // The right key still works.
+    terminate(start_umask(&issuer, &data, &bindings, Some(key_a)).unwrap());
+
+    // A key file others can read is refused.
+    let data2 = dir.path().join("data2");
+    terminate(start_umask(&issuer, &data2, &bindings, None).unwrap());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        data2.join("master.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let err = start_umask(&issuer, &data2, &bindings, None)
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("readable by other users") && err.contains("chmod 600"),
+        "{err}"
+    );
+}

@@ -6,6 +6,7 @@ pub mod oidc;
 pub mod store;
 
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use crate::api::Sensitive;
@@ -95,10 +96,10 @@ async fn refresh(target: &Target, key: &str, timeout: Duration) -> Result<Sensit
     let path = lock_path(key);
     let lock = tokio::task::spawn_blocking(move || -> Result<File> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| CliError::other(format!("cannot create {}: {e}", dir.display())))?;
+            crate::atomic::private_dir(dir)?;
         }
         let f = File::options()
+            .mode(0o600)
             .create(true)
             .truncate(false)
             .write(true)
