@@ -133,6 +133,24 @@ pub fn check_refresh_interval(text: &str) -> Result<Duration, String> {
 
 pub const CHARSETS: &[&str] = &["alnum", "alnum-symbol", "hex"];
 
+/// Bounds of a rotation interval: at most one rotation a minute (the
+/// platform's own suite uses `1m`), at least one every ten years.
+pub const MIN_ROTATION: Duration = Duration::from_secs(60);
+pub const MAX_ROTATION: Duration = Duration::from_secs(3650 * 86_400);
+
+/// The largest version number (stores keep versions as signed 64-bit).
+pub const MAX_VERSION: u64 = i64::MAX as u64;
+
+/// A version number a client may name: 1 to 2^63-1.
+pub fn check_version(what: &str, v: u64) -> Result<u64, String> {
+    if v == 0 || v > MAX_VERSION {
+        return Err(format!(
+            "invalid {what} {v}: a version is a whole number from 1 to {MAX_VERSION}"
+        ));
+    }
+    Ok(v)
+}
+
 pub fn check_rotation(r: &crate::wire::Rotation) -> Result<Duration, String> {
     if !(8..=128).contains(&r.generator.length) {
         return Err(format!(
@@ -153,7 +171,14 @@ pub fn check_rotation(r: &crate::wire::Rotation) -> Result<Duration, String> {
     if r.interval.is_empty() {
         return Ok(Duration::ZERO);
     }
-    parse_interval(&r.interval)
+    let every = parse_interval(&r.interval)?;
+    if !(MIN_ROTATION..=MAX_ROTATION).contains(&every) {
+        return Err(format!(
+            "invalid rotation interval {:?}: it must be between 1m and 3650d",
+            r.interval
+        ));
+    }
+    Ok(every)
 }
 
 #[cfg(test)]
@@ -193,6 +218,23 @@ mod tests {
         }
         assert!(check_refresh_interval("1h").is_ok());
         assert!(check_refresh_interval("30s").is_ok());
+        // Large sums add up exactly (checked, never wrapped), and rotation
+        // refuses them.
+        assert!(parse_interval(&"4294967295d".repeat(64)).unwrap() > MAX_ROTATION);
+        let rot = |i: &str| crate::wire::Rotation {
+            enabled: true,
+            interval: i.into(),
+            ..Default::default()
+        };
+        for bad in ["1ns", "59s", "3651d", "4294967295d"] {
+            assert!(check_rotation(&rot(bad)).is_err(), "{bad}");
+        }
+        for good in ["1m", "90d", "3650d"] {
+            assert!(check_rotation(&rot(good)).is_ok(), "{good}");
+        }
+        assert!(check_version("version", 0).is_err());
+        assert!(check_version("version", MAX_VERSION).is_ok());
+        assert!(check_version("version", MAX_VERSION + 1).is_err());
         assert!(check_refresh_interval("10s").is_ok());
         assert!(check_refresh_interval("9s").is_err());
         assert!(check_refresh_interval("7d").is_ok());

@@ -420,6 +420,9 @@ pub(crate) async fn get_secret(
     let q: GetQuery = parse_query(q.as_deref())?;
     // The route layer resolved the flag from the same decoded query.
     let reveal = r.permission == Permission::Project(Op::RevealValues);
+    if let Some(v) = q.version {
+        validate::check_version("version", v).map_err(ApiError::bad_request)?;
+    }
     if q.version.is_some() && !reveal {
         return Err(ApiError::bad_request("version=N needs includeValue=true"));
     }
@@ -501,6 +504,12 @@ pub(crate) async fn put_values(
     let a = authorize(&b, &id, &ns, r.op()).await?;
     let req: PutValuesRequest = parse_json(&body)?;
     check_data(&req.data)?;
+    if let Some(cas) = req.cas.filter(|c| *c > validate::MAX_VERSION) {
+        return Err(ApiError::bad_request(format!(
+            "invalid cas {cas}: use the current version, from 0 to {}",
+            validate::MAX_VERSION
+        )));
+    }
     load_live(&b, &ns, &name).await?;
     let store = b.store.clone();
     let (ns2, name2) = (ns.clone(), name.clone());
@@ -732,11 +741,15 @@ pub(crate) async fn destroy_version(
     Path((ns, name, version)): Path<(String, String, String)>,
 ) -> ApiResult {
     let a = authorize(&b, &id, &ns, r.op()).await?;
-    let version: u64 = version.parse().ok().filter(|v| *v > 0).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "invalid version {version:?}: use a whole number from 1"
-        ))
-    })?;
+    let version: u64 = version
+        .parse()
+        .ok()
+        .and_then(|v| validate::check_version("version", v).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid version {version:?}: use a whole number from 1"
+            ))
+        })?;
     load_live(&b, &ns, &name).await?;
     let store = b.store.clone();
     let (ns2, name2) = (ns.clone(), name.clone());
@@ -773,8 +786,17 @@ pub(crate) async fn consumers(
             secret: t2,
             scanner_version: SCANNER_VERSION.into(),
             cached: false,
-            errors: (!m.errors.is_empty())
-                .then(|| m.errors.iter().map(|e| json!({"error": e})).collect()),
+            // Only this namespace's unreadable documents, and never a
+            // parser message (it can quote a value).
+            errors: {
+                let mine: Vec<Value> = m
+                    .errors
+                    .iter()
+                    .filter(|e| e.namespace == ns)
+                    .map(|e| e.to_json())
+                    .collect();
+                (!mine.is_empty()).then_some(mine)
+            },
         })
     })
     .await?;

@@ -29,12 +29,35 @@ pub struct ManifestSecret {
     pub data: BTreeMap<String, Vec<u8>>,
 }
 
+/// A document that could not be read. Its parser message is kept out on
+/// purpose: it can quote the document, and a Secret's document holds values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManifestError {
+    /// The namespace the document belongs to (declared, else its folder's).
+    pub namespace: String,
+    /// The file, relative to the manifests folder.
+    pub file: String,
+    /// 1-based position of the document in its file; 0: the file itself.
+    pub document: usize,
+    pub reason: &'static str,
+}
+
+impl ManifestError {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": format!("{} document {}: {}", self.file, self.document, self.reason),
+            "file": self.file,
+            "document": self.document,
+        })
+    }
+}
+
 #[derive(Default)]
 pub struct Manifests {
     pub secrets: Vec<ManifestSecret>,
     pub workloads: Vec<Workload>,
-    /// Documents that could not be read: file, document number, reason.
-    pub errors: Vec<String>,
+    /// Documents that could not be read.
+    pub errors: Vec<ManifestError>,
 }
 
 impl Manifests {
@@ -56,9 +79,19 @@ impl Manifests {
                 first.as_os_str().to_str().map(str::to_string)
             });
             let ns = folder_ns.as_deref().unwrap_or(default_ns);
+            let rel = file
+                .strip_prefix(dir)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
             match std::fs::read_to_string(&file) {
-                Ok(text) => out.add_documents(&text, &file.display().to_string(), ns),
-                Err(e) => out.errors.push(format!("{}: {e}", file.display())),
+                Ok(text) => out.add_documents(&text, &rel, ns),
+                Err(_) => out.errors.push(ManifestError {
+                    namespace: ns.to_string(),
+                    file: rel,
+                    document: 0,
+                    reason: "the file cannot be read as UTF-8 text",
+                }),
             }
         }
         out
@@ -69,16 +102,30 @@ impl Manifests {
             let value = match serde_yaml::Value::deserialize(doc) {
                 Ok(serde_yaml::Value::Null) => continue,
                 Ok(v) => v,
-                Err(e) => {
-                    self.errors
-                        .push(format!("{source} document {}: {e}", i + 1));
+                Err(_) => {
+                    self.errors.push(ManifestError {
+                        namespace: default_ns.to_string(),
+                        file: source.to_string(),
+                        document: i + 1,
+                        reason: "not valid YAML (the rest of the file is skipped)",
+                    });
                     // The YAML stream cannot be resynchronised after a syntax error.
                     break;
                 }
             };
-            if let Err(e) = self.add_value(value, default_ns) {
-                self.errors
-                    .push(format!("{source} document {}: {e}", i + 1));
+            let namespace = value
+                .get("metadata")
+                .and_then(|m| m.get("namespace"))
+                .and_then(|n| n.as_str())
+                .unwrap_or(default_ns)
+                .to_string();
+            if self.add_value(value, default_ns).is_err() {
+                self.errors.push(ManifestError {
+                    namespace,
+                    file: source.to_string(),
+                    document: i + 1,
+                    reason: "not a valid Kubernetes object of its kind",
+                });
             }
         }
     }

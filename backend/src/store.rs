@@ -187,6 +187,15 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// `now` plus a duration, in epoch milliseconds, saturating instead of
+/// wrapping (a wrapped sum would be in the past: due at once).
+pub fn add_ms(now: i64, d: Duration) -> i64 {
+    i64::try_from(d.as_millis())
+        .ok()
+        .and_then(|ms| now.checked_add(ms))
+        .unwrap_or(i64::MAX)
+}
+
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .ok()
@@ -310,7 +319,7 @@ impl Store {
                 }));
             }
             let next_rotation = match (&new.rotation, new.rotation_interval) {
-                (Some(r), Some(iv)) if r.enabled => Some(now + iv.as_millis() as i64),
+                (Some(r), Some(iv)) if r.enabled => Some(add_ms(now, iv)),
                 _ => None,
             };
             tx.execute(
@@ -633,7 +642,7 @@ impl Store {
                 )?;
             }
             if let Some((r, iv)) = rotation {
-                let next = r.enabled.then(|| now + iv.as_millis() as i64);
+                let next = r.enabled.then(|| add_ms(now, iv));
                 tx.execute(
                     "UPDATE managed_secrets SET rotation = ?3, next_rotation = ?4 WHERE namespace = ?1 AND name = ?2",
                     params![ns, name, json(r), next],
@@ -686,7 +695,7 @@ impl Store {
             tx.execute(
                 "UPDATE managed_secrets SET last_rotated = ?3, next_rotation = ?4, updated_at = ?3
                  WHERE namespace = ?1 AND name = ?2",
-                params![ns, name, now, now + interval.as_millis() as i64],
+                params![ns, name, now, add_ms(now, interval)],
             )?;
             mark_synced(tx, ns, name, now)?;
             Ok(Some(v))
@@ -714,7 +723,7 @@ impl Store {
                 params![user, org, project, now],
             )?;
             let id = format!("elv-{}", uuid::Uuid::new_v4().simple());
-            let expires = now + ttl.as_millis() as i64;
+            let expires = add_ms(now, ttl);
             tx.execute(
                 "INSERT INTO elevations (id, user, org, project, reason, granted_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

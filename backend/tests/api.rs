@@ -729,7 +729,7 @@ async fn sync_projection_keys_and_refresh_interval() {
 async fn password_rotation() {
     let s = Server::start().await;
     let spec = json!({"type": "password", "sync": {"enabled": true, "targetSecretName": "app-password"},
-        "rotation": {"enabled": true, "interval": "1s", "generator": {"length": 24, "charset": "hex"}}});
+        "rotation": {"enabled": true, "interval": "1m", "generator": {"length": 24, "charset": "hex"}}});
     let r = s.post(DEV, &secrets("/app-password"), spec).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["openbao"]["currentVersion"], 1);
@@ -743,7 +743,11 @@ async fn password_rotation() {
     let pw = v1.as_str().unwrap();
     assert_eq!(pw.len(), 24);
     assert!(pw.bytes().all(|c| c.is_ascii_hexdigit()));
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // Make it due rather than wait a minute.
+    s.backend
+        .store
+        .execute_raw("UPDATE managed_secrets SET next_rotation = 0 WHERE name = 'app-password'")
+        .unwrap();
     let r = s
         .get(DEV, &secrets("/app-password?includeValue=true"))
         .await;
@@ -774,6 +778,14 @@ async fn password_rotation() {
         (
             json!({"name": "r6", "type": "password", "rotation": {"enabled": true}}),
             "no interval",
+        ),
+        (
+            json!({"name": "r7", "type": "password", "rotation": {"enabled": true, "interval": "1ns"}}),
+            "below a minute",
+        ),
+        (
+            json!({"name": "r8", "type": "password", "rotation": {"enabled": true, "interval": "4294967295d4294967295d"}}),
+            "beyond ten years",
         ),
     ] {
         let name = bad["name"].as_str().unwrap().to_string();
@@ -1504,4 +1516,36 @@ fn a_single_chain_log_is_migrated_to_one_chain_per_organization() {
     let store = Store::open(dir.path(), cipher).unwrap();
     assert_eq!(store.verify_audit("acme").unwrap(), Ok(2));
     assert_eq!(store.verify_audit("globex").unwrap(), Ok(2));
+}
+
+#[tokio::test]
+async fn consumers_report_only_the_callers_own_unreadable_documents_without_values() {
+    let s = Server::start_with(
+        |_| {},
+        &[
+            // Another project's broken Secret, with a value in it.
+            (
+                "acme-other/broken.yaml",
+                "apiVersion: v1\nkind: Secret\nmetadata: { name: x, namespace: acme-other }\nstringData: [other-ns-value-93]\n",
+            ),
+            // This project's broken Secret, with a value in it.
+            (
+                "acme-demo/mine.yaml",
+                "apiVersion: v1\nkind: Secret\nmetadata: { name: y }\ndata: { K: own-ns-value-94 }\n",
+            ),
+        ],
+    )
+    .await;
+    s.create("db", json!({"K": "v"})).await;
+    let r = s.get(DEV, &secrets("/db/consumers")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let errors = r.body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{}", r.text);
+    assert_eq!(errors[0]["file"], "acme-demo/mine.yaml");
+    assert!(
+        !r.text.contains("value-93") && !r.text.contains("value-94"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("acme-other"), "{}", r.text);
 }
