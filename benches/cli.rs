@@ -116,7 +116,7 @@ fn main() {
     let issuer = rt.block_on(TestIssuer::start());
     std::fs::write(
         home.join("b.yaml"),
-        "bindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n",
+        "orgs:\n  acme: { projects: [demo] }\nbindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n",
     )
     .unwrap();
     let mut server = Command::new(&backend)

@@ -16,8 +16,7 @@ use common::idp::{Idp, oidc_dir};
 use common::*;
 use serde_json::Value;
 
-const BINDINGS: &str =
-    "bindings:\n  - { group: acme-devs, namespace: acme-demo, role: developer }\n";
+const BINDINGS: &str = "orgs:\n  acme: { projects: [demo, staging] }\nbindings:\n  - { group: acme-devs, namespace: acme-demo, role: developer }\n";
 
 /// A CLI process whose stderr we read while it runs.
 struct Running {

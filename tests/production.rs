@@ -15,6 +15,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 const BINDINGS: &str = r#"
+orgs:
+  acme: { projects: [demo, other] }
+  globex: { projects: [demo] }
 bindings:
   - { group: acme-viewers, namespace: acme-demo, role: user }
   - { group: acme-demo-devs, namespace: acme-demo, role: developer }
@@ -89,6 +92,12 @@ spec:
               env:
                 - name: TOKEN
                   valueFrom: { secretKeyRef: { name: used-secret, key: TOKEN } }
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: sandbox
+  labels: { kube-dc.com/organization: acme }
 ---
 apiVersion: v1
 kind: Secret

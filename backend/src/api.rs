@@ -68,9 +68,18 @@ impl Authorized {
     }
 }
 
+/// The namespace's owner; an unknown or ambiguous namespace is refused.
+fn owner<'a>(b: &'a Backend, ns: &str) -> Result<&'a crate::projects::Owner, ApiError> {
+    b.projects.owner(ns).map_err(|e| match e {
+        crate::projects::OwnerError::Unknown => ApiError::not_found(e.message(ns)),
+        crate::projects::OwnerError::Ambiguous(_) => ApiError::conflict(e.message(ns)),
+    })
+}
+
 async fn authorize(b: &Shared, id: &Identity, ns: &str, op: Op) -> Result<Authorized, ApiError> {
     validate::check_name("namespace", ns).map_err(ApiError::bad_request)?;
-    let (org, project) = b.bindings.split_namespace(id, ns);
+    let owner = owner(b, ns)?;
+    let (org, project) = (owner.org.clone(), owner.project.clone().unwrap_or_default());
     let role = b.bindings.project_role(id, ns);
     let needs_window = role.is_none_or(|r| r < op.min_role()) && b.bindings.is_org_admin(id, &org);
     let elevation = if needs_window {
@@ -154,8 +163,12 @@ fn check_description(d: Option<&str>) -> Result<(), ApiError> {
 
 /// The API view of a record, in the namespace's context: whether that
 /// namespace is a project decides whether the secret can be reconciled.
-pub(crate) fn view(b: &Backend, id: &Identity, rec: &SecretRecord) -> Secret {
-    to_wire(rec, b.bindings.is_project_namespace(id, &rec.namespace))
+pub(crate) fn view(b: &Backend, rec: &SecretRecord) -> Secret {
+    let is_project = b
+        .projects
+        .owner(&rec.namespace)
+        .is_ok_and(|o| o.project.is_some());
+    to_wire(rec, is_project)
 }
 
 fn condition(
@@ -330,7 +343,7 @@ pub(crate) async fn list_secrets(
     let a = authorize(&b, &id, &ns, r.op()).await?;
     let store = b.store.clone();
     let recs = blocking(move || Ok(store.list(&ns)?)).await?;
-    let items: Vec<Secret> = recs.iter().map(|rec| view(&b, &id, rec)).collect();
+    let items: Vec<Secret> = recs.iter().map(|rec| view(&b, rec)).collect();
     Ok(with_note(Json(ItemList { items }), a.note()))
 }
 
@@ -394,7 +407,7 @@ pub(crate) async fn create_secret(
     })
     .await?;
     let version = rec.kv.as_ref().map(|k| k.current_version).unwrap_or(0);
-    let mut secret = view(&b, &id, &rec);
+    let mut secret = view(&b, &rec);
     secret.kv_version = Some(version);
     Ok(committed(Json(secret)))
 }
@@ -428,7 +441,7 @@ pub(crate) async fn get_secret(
     }
     let a = authorize(&b, &id, &ns, r.op()).await?;
     let rec = load_live(&b, &ns, &name).await?;
-    let mut secret = view(&b, &id, &rec);
+    let mut secret = view(&b, &rec);
     let mut note = a.note();
     if reveal {
         let store = b.store.clone();
@@ -490,7 +503,7 @@ pub(crate) async fn update_secret(
         )?)
     })
     .await?;
-    Ok(committed(Json(view(&b, &id, &rec))))
+    Ok(committed(Json(view(&b, &rec))))
 }
 
 pub(crate) async fn put_values(
@@ -519,7 +532,10 @@ pub(crate) async fn put_values(
         Ok(store.put_values(&ns2, &name2, &req.data, req.cas, now, Some(&event))?)
     })
     .await?;
-    let mount = format!("kv-{}", b.bindings.split_namespace(&id, &ns).1);
+    let mount = format!(
+        "kv-{}",
+        owner(&b, &ns)?.project.as_deref().unwrap_or_default()
+    );
     let resp = PutValuesResponse {
         name,
         namespace: ns,
@@ -562,7 +578,7 @@ pub(crate) async fn sync_secret(
     let rec =
         blocking(move || Ok(store.update_sync(&ns, &name, &sync2, now_ms(), Some(&event))?))
             .await?;
-    Ok(committed(Json(view(&b, &id, &rec))))
+    Ok(committed(Json(view(&b, &rec))))
 }
 
 pub(crate) async fn import_secret(
@@ -658,7 +674,7 @@ pub(crate) async fn import_secret(
         )?)
     })
     .await?;
-    let mut s = view(&b, &id, &rec);
+    let mut s = view(&b, &rec);
     s.kv_version = rec.kv.as_ref().map(|k| k.current_version);
     s.imported_from = Some(json!({"namespace": src_ns, "name": req.source_secret_name}));
     Ok(committed(Json(s)))
@@ -717,7 +733,7 @@ pub(crate) async fn restore_secret(
     let store = b.store.clone();
     let event = d.allowed(&a.note());
     let rec = blocking(move || Ok(store.restore(&ns, &name, now_ms(), Some(&event))?)).await?;
-    Ok(committed(Json(view(&b, &id, &rec))))
+    Ok(committed(Json(view(&b, &rec))))
 }
 
 pub(crate) async fn list_versions(
@@ -1006,8 +1022,12 @@ pub(crate) async fn audit_project(
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     let q: AuditQuery = parse_query(q.as_deref())?;
-    let ns = format!("{org}-{project}");
-    if b.bindings.project_role(&id, &ns).is_none() && !b.bindings.is_org_admin(&id, &org) {
+    let ns = b.projects.namespace_of(&org, &project).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "organization {org:?} has no project {project:?} known to this backend"
+        ))
+    })?;
+    if b.bindings.project_role(&id, ns).is_none() && !b.bindings.is_org_admin(&id, &org) {
         return Err(ApiError::forbidden(
             format!("{} is not a member of project {project:?}", id.username),
             None,
@@ -1147,6 +1167,13 @@ pub(crate) async fn elevate(
 ) -> ApiResult {
     require_org_admin(&b, &id, &org)?;
     validate::check_name("project", &project).map_err(ApiError::bad_request)?;
+    // A window opens on a project the organization owns, never on a name
+    // that merely looks like one.
+    if b.projects.namespace_of(&org, &project).is_none() {
+        return Err(ApiError::not_found(format!(
+            "organization {org:?} has no project {project:?} known to this backend"
+        )));
+    }
     let req: ElevateRequest = parse_json(if body.is_empty() { b"{}" } else { &body })?;
     let reason = req.reason.trim().to_string();
     if reason.is_empty() {

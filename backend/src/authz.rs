@@ -46,6 +46,9 @@ pub struct OrgAdmins {
     pub admin_groups: Vec<String>,
     #[serde(default)]
     pub admin_users: Vec<String>,
+    /// The organization's projects: project P's namespace is `ORG-P`.
+    #[serde(default)]
+    pub projects: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -106,35 +109,6 @@ impl Bindings {
             o.admin_groups.iter().any(|g| id.groups.contains(g))
                 || o.admin_users.iter().any(|u| Self::user_matches(id, u))
         })
-    }
-
-    /// Whether a namespace is a project's backing namespace,
-    /// `<org>-<project>`; anything else cannot be reconciled.
-    pub fn is_project_namespace(&self, id: &Identity, ns: &str) -> bool {
-        let (org, project) = self.split_namespace(id, ns);
-        org != project || ns == format!("{org}-{project}")
-    }
-
-    /// Splits a backing namespace into (org, project): `<org>-<project>`.
-    /// Known organizations (from this file, then the caller's `org` claim)
-    /// win, longest first, so an org name may itself contain '-'.
-    pub fn split_namespace(&self, id: &Identity, ns: &str) -> (String, String) {
-        let mut orgs: Vec<&str> = self.orgs.keys().map(String::as_str).collect();
-        if let Some(o) = id.org.as_deref() {
-            orgs.push(o);
-        }
-        orgs.sort_by_key(|o| std::cmp::Reverse(o.len()));
-        for o in orgs {
-            if let Some(p) = ns.strip_prefix(o).and_then(|r| r.strip_prefix('-'))
-                && !p.is_empty()
-            {
-                return (o.to_string(), p.to_string());
-            }
-        }
-        match ns.split_once('-') {
-            Some((o, p)) if !o.is_empty() && !p.is_empty() => (o.to_string(), p.to_string()),
-            _ => (ns.to_string(), ns.to_string()),
-        }
     }
 }
 
@@ -271,25 +245,6 @@ bindings:
         assert_eq!(
             b.project_role(&id("x", &["devs"], None), "acme-other"),
             None
-        );
-    }
-
-    #[test]
-    fn namespace_split_prefers_known_orgs() {
-        let b = bindings();
-        let anon = id("x", &[], None);
-        assert_eq!(
-            b.split_namespace(&anon, "my-org-web"),
-            ("my-org".into(), "web".into())
-        );
-        assert_eq!(
-            b.split_namespace(&anon, "shalb-demo"),
-            ("shalb".into(), "demo".into())
-        );
-        let claimed = id("x", &[], Some("big-co"));
-        assert_eq!(
-            b.split_namespace(&claimed, "big-co-api"),
-            ("big-co".into(), "api".into())
         );
     }
 

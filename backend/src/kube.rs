@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Pod, PodSpec, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Pod, PodSpec, Secret};
 use serde::Deserialize;
 
 use crate::wire::Consumer;
@@ -52,8 +52,20 @@ impl ManifestError {
     }
 }
 
+/// A Namespace manifest: who owns it (see `projects`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManifestNamespace {
+    pub name: String,
+    pub org: Option<String>,
+    pub project: Option<String>,
+}
+
+pub const ORG_KEY: &str = "kube-dc.com/organization";
+pub const PROJECT_KEY: &str = "kube-dc.com/project";
+
 #[derive(Default)]
 pub struct Manifests {
+    pub namespaces: Vec<ManifestNamespace>,
     pub secrets: Vec<ManifestSecret>,
     pub workloads: Vec<Workload>,
     /// Documents that could not be read.
@@ -159,6 +171,23 @@ impl Manifests {
             }};
         }
         match kind.as_str() {
+            "Namespace" => {
+                let n: Namespace =
+                    serde_yaml::from_value(value).map_err(|e| format!("Namespace: {e}"))?;
+                let meta = n.metadata;
+                let key = |k: &str| {
+                    meta.labels
+                        .as_ref()
+                        .and_then(|l| l.get(k))
+                        .or_else(|| meta.annotations.as_ref().and_then(|a| a.get(k)))
+                        .cloned()
+                };
+                self.namespaces.push(ManifestNamespace {
+                    org: key(ORG_KEY),
+                    project: key(PROJECT_KEY),
+                    name: meta.name.clone().unwrap_or_default(),
+                });
+            }
             "Secret" => {
                 let s: Secret =
                     serde_yaml::from_value(value).map_err(|e| format!("Secret: {e}"))?;

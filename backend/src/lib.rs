@@ -8,6 +8,7 @@ pub mod authz;
 pub mod crypto;
 pub mod error;
 pub mod kube;
+pub mod projects;
 pub mod rotation;
 pub mod routes;
 pub mod store;
@@ -63,6 +64,8 @@ pub struct Backend {
     pub store: Arc<Store>,
     pub auth: Authenticator,
     pub bindings: Bindings,
+    /// Which organization and project own each namespace.
+    pub projects: projects::Projects,
     pub config: Config,
 }
 
@@ -82,10 +85,18 @@ impl Backend {
         let cipher =
             crypto::Cipher::load_or_create(&config.data_dir, config.master_key.as_deref())?;
         let store = Store::open(&config.data_dir, cipher).map_err(|e| e.to_string())?;
+        let manifests = kube::Manifests::load(config.manifests_dir.as_deref(), "");
+        let projects = projects::Projects::build(&bindings, &manifests.namespaces);
+        for ns in projects.ambiguous() {
+            tracing::warn!(
+                "namespace {ns:?} is claimed by more than one owner; requests for it are refused"
+            );
+        }
         Ok(Arc::new(Self {
             store: Arc::new(store),
             auth,
             bindings,
+            projects,
             config,
         }))
     }
@@ -117,6 +128,7 @@ impl Backend {
             OrgAdmins {
                 admin_groups: vec![],
                 admin_users: vec![user.to_string()],
+                projects: vec!["default".to_string()],
             },
         );
         bindings.bindings.push(Binding {

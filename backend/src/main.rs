@@ -166,6 +166,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     let app = backend
         .router()
         .into_make_service_with_connect_info::<SocketAddr>();
+    let shutdown = shutdown_signal()?;
     println!(
         "{}",
         serde_json::json!({"ready": true, "url": format!("http://{addr}")})
@@ -175,7 +176,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         a.data_dir.display()
     );
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| format!("server error: {e}"))?;
     ticker.abort();
@@ -183,11 +184,17 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Registers the SIGTERM and SIGINT handlers at once (before the ready
+/// line, so a signal right after it still stops the server cleanly); the
+/// future ends at the first of them.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }

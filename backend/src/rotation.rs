@@ -4,7 +4,6 @@ use rand::Rng;
 use serde_json::Map;
 
 use crate::Backend;
-use crate::authn::Identity;
 use crate::store::{AuditRecord, now_ms};
 use crate::wire::{Data, Rotation, Sensitive};
 
@@ -47,7 +46,12 @@ pub async fn run_due(b: &Backend) {
         Err(_) => return,
     };
     for (ns, name) in due {
-        let (org, project) = b.bindings.split_namespace(&Identity::default(), &ns);
+        // Filed under the owning organization (a secret can only exist in
+        // a namespace that had an owner when it was created).
+        let (org, project) = match b.projects.owner(&ns) {
+            Ok(o) => (o.org.clone(), o.project.clone().unwrap_or_default()),
+            Err(_) => (String::new(), String::new()),
+        };
         let mut body = Map::new();
         for (k, v) in [
             ("service", "secrets"),

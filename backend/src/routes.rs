@@ -201,13 +201,19 @@ fn target(
     match ep.scope {
         Scope::Namespace => {
             let ns = p("ns");
-            let (org, project) = b.bindings.split_namespace(id, &ns);
+            // Filed under the owning organization; a request for a
+            // namespace nobody (or more than one) owns is filed under the
+            // caller's own organization.
+            let (org, project) = match b.projects.owner(&ns) {
+                Ok(o) => (o.org.clone(), o.project.clone()),
+                Err(_) => (id.org.clone().unwrap_or_default(), None),
+            };
             Target {
                 service: ep.service,
                 action,
                 resource: params.get("name").cloned().unwrap_or_else(|| ns.clone()),
                 org,
-                project: Some(project),
+                project,
                 namespace: Some(ns),
             }
         }

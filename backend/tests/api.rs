@@ -1549,3 +1549,93 @@ async fn consumers_report_only_the_callers_own_unreadable_documents_without_valu
     );
     assert!(!r.text.contains("acme-other"), "{}", r.text);
 }
+
+#[tokio::test]
+async fn namespace_ownership_is_declared_never_inferred_from_a_prefix() {
+    // Org `shalb` and org `shalb-x`: `shalb-x-y` is project `y` of `shalb-x`,
+    // although it also looks like project `x-y` of `shalb`.
+    let s = Server::start_full(
+        |_| {},
+        &[],
+        r#"
+orgs:
+  shalb: { projects: [demo] }
+  shalb-x: { projects: [y] }
+bindings:
+  - { group: shalb-x-devs, namespace: shalb-x-y, role: developer }
+"#,
+    )
+    .await;
+    let dev = s.issuer.token("xdev", &["shalb-x-devs"], Some("shalb-x"));
+    let r = s
+        .call_raw(
+            Some(&dev),
+            Method::POST,
+            "/api/secrets/shalb-x-y/db",
+            Some(br#"{"initialValues": {"K": "shalb-x-value"}}"#.to_vec()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // The admin of `shalb` cannot open a window on "project x-y" of shalb …
+    let attacker = s.issuer.token("mallory", &["org-admin"], Some("shalb"));
+    let r = s
+        .call_raw(
+            Some(&attacker),
+            Method::POST,
+            "/api/orgs/shalb/projects/x-y/elevate",
+            Some(br#"{"reason": "just looking"}"#.to_vec()),
+            Some("elevate-attempt"),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    // … nor read the value, which belongs to `shalb-x`.
+    let r = s
+        .call_raw(
+            Some(&attacker),
+            Method::GET,
+            "/api/secrets/shalb-x-y/db?includeValue=true",
+            None,
+            Some("read-attempt"),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(!r.text.contains("shalb-x-value"));
+    // The attempt is filed under the owner, `shalb-x`, for its admins to see.
+    let owner_admin = s.issuer.token("xadmin", &["org-admin"], Some("shalb-x"));
+    let r = s
+        .call_raw(
+            Some(&owner_admin),
+            Method::GET,
+            "/api/audit/orgs/shalb-x?limit=50",
+            None,
+            None,
+        )
+        .await;
+    let read = r.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["body"]["request_id"] == "read-attempt")
+        .unwrap_or_else(|| panic!("not filed under shalb-x: {}", r.text));
+    assert_eq!(read["body"]["result"], "denied");
+    assert_eq!(read["body"]["project"], "y");
+
+    // A namespace nobody declared is refused, whatever it looks like.
+    let r = s
+        .call_raw(
+            Some(&attacker),
+            Method::GET,
+            "/api/secrets/shalb-other",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert!(
+        r.text.contains("not a project this backend knows"),
+        "{}",
+        r.text
+    );
+}

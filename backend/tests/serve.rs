@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use kube_dc_backend::testing::TestIssuer;
 use serde_json::{Value, json};
 
-const BINDINGS: &str = "bindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n";
+const BINDINGS: &str = "orgs:\n  acme: { projects: [demo] }\nbindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n";
 
 struct Proc {
     child: Child,

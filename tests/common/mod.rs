@@ -147,7 +147,7 @@ fn on_background_runtime<T: Send + 'static>(
 
 pub const BINDINGS: &str = r#"
 orgs:
-  acme: { adminGroups: [acme-admins] }
+  acme: { adminGroups: [acme-admins], projects: [demo] }
 bindings:
   - { group: acme-devs, namespace: acme-demo, role: developer }
   - { group: acme-project-admins, namespace: acme-demo, role: admin }

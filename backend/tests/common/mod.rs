@@ -20,7 +20,7 @@ pub mod openapi;
 
 pub const BINDINGS: &str = r#"
 orgs:
-  acme: { adminGroups: [acme-admins] }
+  acme: { adminGroups: [acme-admins], projects: [demo, other] }
 bindings:
   - { group: acme-users, namespace: acme-demo, role: user }
   - { group: acme-devs, namespace: acme-demo, role: developer }
@@ -66,6 +66,15 @@ impl Server {
 
     /// `manifests`: (relative path, YAML) files to put in the manifests folder.
     pub async fn start_with(tweak: impl FnOnce(&mut Config), manifests: &[(&str, &str)]) -> Self {
+        Self::start_full(tweak, manifests, BINDINGS).await
+    }
+
+    /// With a bindings file of its own.
+    pub async fn start_full(
+        tweak: impl FnOnce(&mut Config),
+        manifests: &[(&str, &str)],
+        bindings: &str,
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let issuer = TestIssuer::start().await;
         let dir = tempfile::tempdir().unwrap();
@@ -78,7 +87,7 @@ impl Server {
         let mut config = Config::new(dir.path().join("data"));
         config.manifests_dir = Some(mdir.path().to_path_buf());
         tweak(&mut config);
-        let bindings: Bindings = serde_yaml::from_str(BINDINGS).unwrap();
+        let bindings: Bindings = serde_yaml::from_str(bindings).unwrap();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
