@@ -118,10 +118,7 @@ impl World {
     fn start() -> Self {
         let users_file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(users_file.path(), users(&["acme-demo-devs"]).to_string()).unwrap();
-        let idp = Idp::start_env(&[(
-            "USERS_FILE",
-            users_file.path().to_str().unwrap().to_string(),
-        )]);
+        let idp = start_idp(&users_file, "0");
         let be = Remote::with_issuer(&idp.issuer, BINDINGS, &[("workloads.yaml", WORKLOADS)]);
         let _ = rustls::crypto::ring::default_provider().install_default();
         World {
@@ -157,6 +154,16 @@ impl World {
         let text = r.text().await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
+}
+
+fn start_idp(users_file: &tempfile::NamedTempFile, port: &str) -> Idp {
+    Idp::start_env(&[
+        (
+            "USERS_FILE",
+            users_file.path().to_str().unwrap().to_string(),
+        ),
+        ("PORT", port.to_string()),
+    ])
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -552,6 +559,55 @@ fn consumers_and_status_conditions() {
         assert_eq!(
             (&ready["status"], &ready["reason"]),
             (&json!("False"), &json!("ProjectAnnotationMissing"))
+        );
+    });
+}
+
+#[test]
+fn a_rotated_signing_key_is_picked_up_within_seconds() {
+    let mut w = World::start();
+    rt().block_on(async {
+        let before = w.token("dana").await;
+        assert_eq!(
+            w.call(&before, "GET", "/api/secrets/acme-demo", None)
+                .await
+                .0,
+            200
+        );
+        // The provider restarts with a new key under the same key id, at
+        // the same address.
+        let port = w
+            .idp
+            .issuer
+            .rsplit(':')
+            .next()
+            .and_then(|rest| rest.split('/').next())
+            .unwrap()
+            .to_string();
+        w.idp.stop();
+        w.idp = start_idp(&w.users_file, &port);
+        let after = w.token("dana").await;
+        let started = std::time::Instant::now();
+        let mut status = 0;
+        while started.elapsed() < std::time::Duration::from_secs(15) {
+            status = w
+                .call(&after, "GET", "/api/secrets/acme-demo", None)
+                .await
+                .0;
+            if status == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        assert_eq!(status, 200, "a token of the new key is accepted");
+        println!("new key accepted after {:?}", started.elapsed());
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // The old key is gone: its tokens no longer verify.
+        assert_eq!(
+            w.call(&before, "GET", "/api/secrets/acme-demo", None)
+                .await
+                .0,
+            401
         );
     });
 }

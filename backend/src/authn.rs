@@ -90,6 +90,20 @@ struct Keys {
 /// OIDC discovery), `iss`, `aud`, `exp` and `nbf`. Keys are fetched on
 /// first use and re-fetched when a token names an unknown key (at most every
 /// few seconds, so a flood of bad tokens cannot hammer the provider).
+fn find_key(set: &JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<DecodingKey> {
+    let jwk = match kid {
+        Some(k) => set.find(k),
+        None if set.keys.len() == 1 => set.keys.first(),
+        None => None,
+    }?;
+    if let Some(ka) = jwk.common.key_algorithm
+        && ka.to_string() != format!("{alg:?}")
+    {
+        return None;
+    }
+    DecodingKey::from_jwk(jwk).ok()
+}
+
 pub struct OidcVerifier {
     issuer: String,
     audience: String,
@@ -98,6 +112,7 @@ pub struct OidcVerifier {
 }
 
 const REFETCH_AFTER: Duration = Duration::from_secs(5);
+const BAD_SIGNATURE: &str = "bad signature";
 const LEEWAY_SECS: u64 = 5;
 
 impl OidcVerifier {
@@ -141,23 +156,10 @@ impl OidcVerifier {
     }
 
     async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, AuthError> {
-        let find = |set: &JwkSet| -> Option<DecodingKey> {
-            let jwk = match kid {
-                Some(k) => set.find(k),
-                None if set.keys.len() == 1 => set.keys.first(),
-                None => None,
-            }?;
-            if let Some(ka) = jwk.common.key_algorithm
-                && ka.to_string() != format!("{alg:?}")
-            {
-                return None;
-            }
-            DecodingKey::from_jwk(jwk).ok()
-        };
         {
             let guard = self.keys.read().await;
             if let Some(k) = guard.as_ref() {
-                if let Some(key) = find(&k.set) {
+                if let Some(key) = find_key(&k.set, kid, alg) {
                     return Ok(key);
                 }
                 if k.fetched.elapsed() < REFETCH_AFTER {
@@ -165,13 +167,34 @@ impl OidcVerifier {
                 }
             }
         }
+        self.refetch(kid, alg)
+            .await?
+            .ok_or_else(|| AuthError::Invalid("signed with an unknown key".into()))
+    }
+
+    /// Fetches the key set again — at most once every `REFETCH_AFTER`, so
+    /// forged tokens cannot make the backend hammer the provider — and
+    /// returns the key for `kid`. `Ok(None)`: not there, or fetched too
+    /// recently to ask again.
+    async fn refetch(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Option<DecodingKey>, AuthError> {
+        let mut guard = self.keys.write().await;
+        if let Some(k) = guard.as_ref()
+            && k.fetched.elapsed() < REFETCH_AFTER
+        {
+            // Another request may have just fetched the new set.
+            return Ok(find_key(&k.set, kid, alg));
+        }
         let set = self.fetch_keys().await?;
-        let key = find(&set);
-        *self.keys.write().await = Some(Keys {
+        let key = find_key(&set, kid, alg);
+        *guard = Some(Keys {
             set,
             fetched: Instant::now(),
         });
-        key.ok_or_else(|| AuthError::Invalid("signed with an unknown key".into()))
+        Ok(key)
     }
 
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
@@ -186,24 +209,18 @@ impl OidcVerifier {
             )));
         }
         let key = self.key_for(header.kid.as_deref(), header.alg).await?;
-        let mut v = Validation::new(header.alg);
-        v.set_issuer(&[&self.issuer]);
-        v.set_audience(&[&self.audience]);
-        v.validate_nbf = true;
-        v.leeway = LEEWAY_SECS;
-        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = decode::<Claims>(token, &key, &v).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind as K;
-            match e.kind() {
-                K::ExpiredSignature => AuthError::Expired,
-                K::ImmatureSignature => AuthError::Invalid("token is not valid yet (nbf)".into()),
-                K::InvalidAudience => AuthError::Invalid("token is for another audience".into()),
-                K::InvalidIssuer => AuthError::Invalid("token is from another issuer".into()),
-                K::InvalidSignature => AuthError::Invalid("bad signature".into()),
-                K::MissingRequiredClaim(c) => AuthError::Invalid(format!("token has no {c} claim")),
-                _ => AuthError::Invalid("token does not verify".into()),
+        let data = match self.decode(token, &key, header.alg) {
+            // The provider may have rotated its key under the same key id:
+            // a signature that fails under the cached key is checked once
+            // more against a fresh key set.
+            Err(AuthError::Invalid(why)) if why == BAD_SIGNATURE => {
+                match self.refetch(header.kid.as_deref(), header.alg).await? {
+                    Some(fresh) => self.decode(token, &fresh, header.alg)?,
+                    None => return Err(AuthError::Invalid(why)),
+                }
             }
-        })?;
+            other => other?,
+        };
         let c = data.claims;
         Ok(Identity {
             username: c
@@ -211,7 +228,6 @@ impl OidcVerifier {
                 .clone()
                 .unwrap_or_else(|| c.sub.clone()),
             email: c.email.unwrap_or_default(),
-            // Keycloak's group mapper may prefix full paths with '/'.
             groups: c
                 .groups
                 .into_iter()
@@ -220,6 +236,32 @@ impl OidcVerifier {
             org: c.org,
             namespaces: c.namespaces,
             subject: c.sub,
+        })
+    }
+
+    fn decode(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        alg: Algorithm,
+    ) -> Result<jsonwebtoken::TokenData<Claims>, AuthError> {
+        let mut v = Validation::new(alg);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.validate_nbf = true;
+        v.leeway = LEEWAY_SECS;
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        decode::<Claims>(token, key, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            match e.kind() {
+                K::ExpiredSignature => AuthError::Expired,
+                K::ImmatureSignature => AuthError::Invalid("token is not valid yet (nbf)".into()),
+                K::InvalidAudience => AuthError::Invalid("token is for another audience".into()),
+                K::InvalidIssuer => AuthError::Invalid("token is from another issuer".into()),
+                K::InvalidSignature => AuthError::Invalid(BAD_SIGNATURE.into()),
+                K::MissingRequiredClaim(c) => AuthError::Invalid(format!("token has no {c} claim")),
+                _ => AuthError::Invalid("token does not verify".into()),
+            }
         })
     }
 }

@@ -95,6 +95,12 @@ impl Idp {
 }
 
 impl Idp {
+    /// Stops the provider (its address becomes free).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// A fresh access token for `user` (password `<user>-pw`), by the
     /// authorization-code flow with PKCE, as a browser login would get it.
     pub async fn access_token(&self, user: &str) -> String {
