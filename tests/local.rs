@@ -713,3 +713,69 @@ fn every_file_the_cli_creates_is_owner_only_whatever_the_umask() {
     }
     assert!(seen >= 6, "{seen} files and folders checked");
 }
+
+#[test]
+fn an_exported_audit_file_verifies_offline_and_edits_are_found() {
+    let h = Home::new();
+    h.run(&[
+        "secrets",
+        "create",
+        "k",
+        "--from-literal=K=v",
+        "--description",
+        "=1+1",
+    ])
+    .ok();
+    h.run(&["secrets", "get", "k", "--value"]).ok();
+    let file = h.path().join("audit.csv");
+    let f = file.to_str().unwrap();
+    h.run(&["audit", "list", "--csv", "--output-file", f]).ok();
+    let r = h.run(&["audit", "verify", f]).ok();
+    assert!(
+        r.stdout
+            .contains("3 event(s) verified, starting at the organization's first event"),
+        "{}",
+        r.stdout
+    );
+    // A listing (newest first, project events only) verifies with its gaps.
+    let listing = h.run(&["audit", "list", "-o", "csv"]).ok().stdout;
+    let l = h.write("listing.csv", &listing);
+    h.run(&["audit", "verify", &l, "--allow-gaps"]).ok();
+    // One edited cell is found and named.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let forged = h.write(
+        "forged.csv",
+        text.replacen("secrets.value.read", "secrets.metadata.read", 1),
+    );
+    let r = h.run(&["audit", "verify", &forged]).code(1);
+    assert!(
+        r.stdout.contains("row 2: column action differs"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("the file was altered"), "{}", r.stderr);
+    // A removed row is a gap, refused unless gaps are allowed.
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = h.write("cut.csv", [lines[0], lines[1], lines[3]].join("\n") + "\n");
+    let r = h.run(&["audit", "verify", &cut]).code(1);
+    assert!(r.stderr.contains("--allow-gaps"), "{}", r.stderr);
+    // Not an export with hashes: a clear error.
+    let other = h.write("other.csv", "a,b\n1,2\n");
+    let r = h.run(&["audit", "verify", &other]).code(2);
+    assert!(
+        r.stderr.contains("not a kube-dc audit export"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn csv_cells_that_look_like_formulas_are_neutralised() {
+    let h = Home::new();
+    h.run(&["secrets", "create", "k", "--description", "@SUM(A1)"])
+        .ok();
+    h.run(&["orgs", "elevate", "default", "--reason=-2+3"]).ok();
+    let audit = h.run(&["audit", "list", "--org", "-o", "csv"]).ok().stdout;
+    assert!(audit.contains(",'-2+3,"), "{audit}");
+    assert!(!audit.contains(",-2+3,"), "{audit}");
+}

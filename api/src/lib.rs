@@ -3,6 +3,7 @@
 //! defaults, the audit CSV columns, and the one table of endpoints that the
 //! backend's router, its audit layer and the CLI's client are built from.
 
+pub mod audit;
 pub mod endpoints;
 pub mod roles;
 pub mod validate;
@@ -11,26 +12,7 @@ pub mod wire;
 pub use endpoints::{Endpoint, Origin, Permission, Route, Scope};
 pub use roles::{Op, Role};
 
-/// Columns of the audit CSV export, in order. `ts` is the event time; every
-/// other column is the event body field of the same name.
-pub const AUDIT_CSV_COLUMNS: &[&str] = &[
-    "ts",
-    "service",
-    "action",
-    "result",
-    "actor",
-    "actor_email",
-    "resource",
-    "namespace",
-    "project",
-    "org",
-    "request_id",
-    "source_ip",
-    "elevation_id",
-    "reason",
-    "status",
-    "hash",
-];
+pub use audit::CSV_COLUMNS as AUDIT_CSV_COLUMNS;
 
 /// Server-side default of `sync.refreshInterval`.
 pub const DEFAULT_REFRESH_INTERVAL: &str = "1h";

@@ -1037,6 +1037,7 @@ pub(crate) async fn audit_project(
     audit_query(b, f, echo).await
 }
 
+use kube_dc_api::audit::{csv_cell, field_text};
 use kube_dc_api::{AUDIT_CSV_COLUMNS as CSV_COLUMNS, AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT};
 
 /// Streams the org's events as CSV, oldest first, one chunk at a time: rows
@@ -1066,13 +1067,17 @@ pub(crate) async fn audit_csv(
             });
             let mut open = w.write_record(CSV_COLUMNS).is_ok();
             let res = store.scan_audit(&f, false, |row| {
-                let cell = |k: &str| match row.body.get(k) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Null) | None => String::new(),
-                    Some(v) => v.to_string(),
-                };
-                let mut rec: Vec<String> = CSV_COLUMNS[1..].iter().map(|k| cell(k)).collect();
-                rec.insert(0, rfc3339(row.ts));
+                // Every cell neutralised against spreadsheet formulas; the
+                // event column holds the event exactly as it was hashed, so
+                // `kube-dc audit verify FILE` can check the file offline.
+                let rec: Vec<String> = CSV_COLUMNS
+                    .iter()
+                    .map(|&k| match k {
+                        "ts" => rfc3339(row.ts),
+                        "event" => row.text.clone(),
+                        k => csv_cell(&field_text(&row.body, k)).into_owned(),
+                    })
+                    .collect();
                 open = open && w.write_record(&rec).is_ok();
                 open
             });

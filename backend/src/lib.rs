@@ -17,7 +17,7 @@ pub mod testing;
 
 /// The API contract lives in `kube-dc-api`; re-exported where the backend
 /// has always had it.
-pub use kube_dc_api::{endpoints, validate, wire};
+pub use kube_dc_api::{audit, endpoints, validate, wire};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -13,14 +13,13 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::crypto::Cipher;
 use crate::wire::{Data, Grant, Rotation, SyncSpec, VersionInfo};
 
 pub const DEFAULT_MAX_VERSIONS: u32 = 10;
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub use kube_dc_api::audit::{GENESIS_HASH, chain_hash};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -91,7 +90,10 @@ pub struct VersionData {
 pub struct AuditRow {
     pub seq: i64,
     pub ts: i64,
+    /// The event with `seq`, `prev_hash` and `hash` added.
     pub body: Map<String, Value>,
+    /// The event exactly as it was hashed.
+    pub text: String,
 }
 
 #[derive(Default, Clone, Debug)]
@@ -870,6 +872,7 @@ impl Store {
                     seq,
                     ts: r.get(1)?,
                     body,
+                    text,
                 }) {
                     break;
                 }
@@ -1131,16 +1134,6 @@ fn migrate(tx: &Transaction) -> Result<()> {
     }
     tx.execute_batch("PRAGMA user_version = 2")?;
     Ok(())
-}
-
-pub fn chain_hash(prev: &str, ts: i64, body: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(b"\n");
-    h.update(ts.to_string().as_bytes());
-    h.update(b"\n");
-    h.update(body.as_bytes());
-    hex::encode(h.finalize())
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {

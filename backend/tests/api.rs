@@ -1639,3 +1639,53 @@ bindings:
         r.text
     );
 }
+
+#[tokio::test]
+async fn the_csv_export_is_formula_safe_and_verifiable_offline() {
+    let s = Server::start().await;
+    s.create("db", json!({"K": "v"})).await;
+    let formula = "=HYPERLINK(\"http://evil.test\",\"x\")";
+    let r = s
+        .post(
+            ORG_ADMIN,
+            "/api/orgs/acme/projects/demo/elevate",
+            json!({ "reason": formula }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let text = s
+        .http
+        .get(format!("{}/api/audit/orgs/acme/csv", s.url))
+        .bearer_auth(s.token(ORG_ADMIN))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header, kube_dc_api_columns().collect::<Vec<_>>());
+    let reason_col = header.iter().position(|h| h == "reason").unwrap();
+    let reasons: Vec<String> = rd
+        .records()
+        .map(|r| r.unwrap().get(reason_col).unwrap().to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    assert_eq!(
+        reasons,
+        [format!("'{formula}")],
+        "the reason cell is neutralised"
+    );
+    let check =
+        kube_dc_backend::audit::check_export(csv::Reader::from_reader(text.as_bytes())).unwrap();
+    assert!(check.failures.is_empty(), "{check:?}");
+    assert!(check.from_genesis && check.gaps.is_empty(), "{check:?}");
+    assert!(check.verified >= 3, "{check:?}");
+}
+
+fn kube_dc_api_columns() -> impl Iterator<Item = String> {
+    kube_dc_backend::audit::CSV_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+}

@@ -19,6 +19,7 @@ use crate::output::sanitize;
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     List(ListArgs),
+    Verify(super::audit_verify::VerifyArgs),
 }
 
 /// List audit events: the project's by default, the organization's with --org.
@@ -116,6 +117,7 @@ pub fn parse_when(flag: &str, v: &str) -> Result<String> {
 pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
     match cmd {
         AuditCommand::List(a) => list(ctx, a).await,
+        AuditCommand::Verify(a) => super::audit_verify::run(ctx, a),
     }
 }
 
@@ -174,8 +176,14 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
             let cols = kube_dc_api::AUDIT_CSV_COLUMNS;
             w.write_record(cols).map_err(super::secrets_csv_err)?;
             for e in &resp.events {
-                let mut row = vec![ts_text(e)];
-                row.extend(cols[1..].iter().map(|c| cell(&e.body, c)));
+                let row: Vec<String> = cols
+                    .iter()
+                    .map(|&c| match c {
+                        "ts" => ts_text(e),
+                        "event" => hashed_event(&e.body),
+                        c => kube_dc_api::audit::csv_cell(&cell(&e.body, c)).into_owned(),
+                    })
+                    .collect();
                 w.write_record(&row).map_err(super::secrets_csv_err)?;
             }
             w.flush()?;
@@ -301,11 +309,18 @@ async fn export_csv(
 }
 
 fn cell(body: &serde_json::Map<String, Value>, k: &str) -> String {
-    match body.get(k) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(v) => v.to_string(),
+    kube_dc_api::audit::field_text(body, k)
+}
+
+/// The event as the backend hashed it: the listed event without the chain
+/// fields the listing adds (field order is canonical, so it re-serialises
+/// to the same text).
+fn hashed_event(body: &serde_json::Map<String, Value>) -> String {
+    let mut b = body.clone();
+    for k in ["seq", "prev_hash", "hash"] {
+        b.remove(k);
     }
+    serde_json::to_string(&b).unwrap_or_default()
 }
 
 /// `ts` is ISO 8601, or (all digits) epoch nanoseconds.

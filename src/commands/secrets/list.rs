@@ -63,7 +63,8 @@ pub async fn run(ctx: &Ctx, _a: ListArgs) -> Result<()> {
         for s in &list.items {
             let (n, k, st, _, t, v, u) = row(s);
             let st = st.trim_start_matches(['●', '○', ' ']);
-            w.write_record([n.as_str(), &k, st, &t, &v, u.as_deref().unwrap_or("")])
+            let cells = [n.as_str(), &k, st, &t, &v, u.as_deref().unwrap_or("")];
+            w.write_record(cells.map(|c| kube_dc_api::audit::csv_cell(c).into_owned()))
                 .map_err(csv_err)?;
         }
         w.flush()?;
