@@ -633,3 +633,44 @@ impl BrokenStream {
         format!("http://{addr}")
     }
 }
+
+#[test]
+fn credential_urls_are_parsed_so_userinfo_cannot_smuggle_a_host() {
+    let h = Home::new();
+    let started = std::time::Instant::now();
+    for server in [
+        "http://localhost:x@evil.test",
+        "http://127.0.0.1@evil.test:80",
+        "http://localhost.evil.test",
+    ] {
+        let r = h
+            .run_env(
+                &["--server", server, "-n", "acme-demo", "secrets", "list"],
+                &[("KUBE_DC_TOKEN", "tok-never-sent")],
+            )
+            .code(2);
+        assert!(
+            r.stderr.contains("user name or password") || r.stderr.contains("plain http"),
+            "{server}: {}",
+            r.stderr
+        );
+    }
+    // The same rule for the identity provider: nothing is contacted.
+    let r = h
+        .run(&[
+            "login",
+            "--issuer",
+            "http://192.0.2.1/realms/acme",
+            "--server",
+            "https://backend.example.com",
+            "--org",
+            "acme",
+            "--no-browser",
+        ])
+        .code(2);
+    assert!(r.stderr.contains("plain http"), "{}", r.stderr);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "refused without a connection attempt"
+    );
+}

@@ -51,19 +51,52 @@ pub struct Streamed {
     pub body: ByteStream,
 }
 
+/// Whether a parsed URL's host is a loopback address (`localhost`,
+/// 127.0.0.0/8, `::1`).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Whether `url` parses and names a loopback host.
 pub fn is_loopback_url(url: &str) -> bool {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let host = rest.split('/').next().unwrap_or("");
-    let host = if let Some(h) = host.strip_prefix('[') {
-        h.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
-    };
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
+    reqwest::Url::parse(url).is_ok_and(|u| is_loopback(&u))
+}
+
+/// Checks a URL that credentials will be sent to (`--server`, `--issuer`):
+/// a real URL, https — or http to a loopback address only — with no user
+/// name or password in it (`http://localhost:x@evil.test` is a URL for
+/// evil.test), no query and no fragment.
+pub fn check_credential_url(flag: &str, text: &str) -> Result<reqwest::Url> {
+    let bad = |why: &str| CliError::usage(format!("invalid {flag} {text:?}: {why}"));
+    let url = reqwest::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "it must not contain a user name or password (user@host)",
+        ));
+    }
+    if url.host().is_none() {
+        return Err(bad("it has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("it must not have a query or fragment"));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(CliError::usage(format!(
+            "refusing to send credentials over plain http to {}",
+            url.host_str().unwrap_or_default()
+        ))
+        .hint(format!(
+            "use https:// for {flag}; plain http is only allowed to a loopback address"
+        ))),
+        other => Err(bad(&format!("the scheme {other}:// is not http(s)"))),
+    }
 }
 
 /// The one HTTPS client setup (API and identity provider alike): rustls
@@ -120,18 +153,7 @@ impl Client {
                 Transport::Local(backend.router())
             }
             Backend::Remote { base_url } => {
-                if !base_url.starts_with("https://") && !base_url.starts_with("http://") {
-                    return Err(CliError::usage(format!(
-                        "invalid server URL {base_url:?}: it must start with https:// (or http:// for loopback)"
-                    )));
-                }
-                if token.is_some() && base_url.starts_with("http://") && !is_loopback_url(base_url)
-                {
-                    return Err(CliError::usage(format!(
-                        "refusing to send a bearer token over plain http to {base_url}"
-                    ))
-                    .hint("use an https:// server URL; plain http is only allowed to a loopback address"));
-                }
+                check_credential_url("server URL", base_url)?;
                 let http = http_client(target.ca_cert.as_deref(), target.insecure, timeout)?;
                 Transport::Http {
                     http,
@@ -686,6 +708,31 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credential_urls_are_parsed_not_pattern_matched() {
+        for ok in [
+            "https://backend.example.com",
+            "http://127.0.0.1:8080",
+            "http://localhost:9/x",
+            "http://[::1]:8080",
+        ] {
+            assert!(check_credential_url("--server", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://localhost:x@evil.test",
+            "http://localhost@evil.test",
+            "https://user:pw@backend.example.com",
+            "http://127.0.0.1.evil.test",
+            "http://localhost.evil.test",
+            "http://10.0.0.1",
+            "ftp://localhost",
+            "https://backend.example.com/?x=1",
+            "backend.example.com",
+        ] {
+            assert!(check_credential_url("--server", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn loopback_detection() {

@@ -118,6 +118,9 @@ fn oidc_error(what: &str, e: impl std::fmt::Display) -> CliError {
 
 impl Provider {
     pub async fn discover(issuer: &str, client_id: &str, http: reqwest::Client) -> Result<Self> {
+        // Tokens will be exchanged with this provider: never over plain
+        // http to anything but a loopback address.
+        crate::api::check_credential_url("issuer", issuer)?;
         let issuer = issuer.trim_end_matches('/');
         let url = format!("{issuer}/.well-known/openid-configuration");
         let resp = http.get(&url).send().await.map_err(|e| {

@@ -109,6 +109,9 @@ pub async fn login(ctx: &Ctx, a: LoginArgs) -> Result<()> {
             ));
         }
     };
+    // Both will see credentials: check them before anything else.
+    crate::api::check_credential_url("--issuer", &issuer)?;
+    crate::api::check_credential_url("--server", &server)?;
     let timeout = kube_dc_api::validate::parse_interval(&a.login_timeout)
         .map_err(|e| CliError::usage(format!("--login-timeout: {e}")))?;
     let mut file = ConfigFile::load()?;
