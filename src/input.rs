@@ -244,10 +244,15 @@ pub fn parse_env(text: &str) -> std::result::Result<Vec<(String, String, u32)>, 
 /// Writes values as dotenv that [`parse_env`] reads back identically:
 /// every value double-quoted, with `\\`, `"`, newline and carriage return
 /// escaped.
-pub fn to_env(data: &Data) -> String {
+/// Values as a dotenv file that `--from-env-file` reads back exactly
+/// (double quotes; `\\`, `\"`, `\n`, `\r`, `\t` escaped). For a terminal
+/// (`for_terminal`), every other control character is shown escaped too,
+/// as the tables do, so a value cannot drive the terminal; that text is for
+/// reading, not for reading back.
+pub fn to_env(data: &Data, for_terminal: bool) -> String {
     let mut out = String::new();
     for (k, v) in data {
-        out.push_str(k);
+        out.push_str(&crate::output::escape_value(k));
         out.push_str("=\"");
         for ch in v.expose().chars() {
             match ch {
@@ -255,6 +260,10 @@ pub fn to_env(data: &Data) -> String {
                 '"' => out.push_str("\\\""),
                 '\n' => out.push_str("\\n"),
                 '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if for_terminal && c.is_control() => {
+                    out.push_str(&c.escape_default().to_string())
+                }
                 c => out.push(c),
             }
         }
@@ -318,10 +327,14 @@ mod tests {
             ("EMPTY", ""),
             ("UNICODE", "ключ — 🔑"),
             ("EQ", "a=b=c"),
+            ("TAB", "a\tb"),
+            ("ESC", "a\u{1b}[31mred"),
         ] {
             d.insert(k.into(), Sensitive::new(v));
         }
-        let back: Data = parse_env(&to_env(&d))
+        // Shown on a terminal, control characters are escaped.
+        assert!(!to_env(&d, true).contains('\u{1b}'));
+        let back: Data = parse_env(&to_env(&d, false))
             .unwrap()
             .into_iter()
             .map(|(k, v, _)| (k, Sensitive::new(v)))

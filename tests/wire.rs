@@ -5,6 +5,8 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use kube_dc_api::{Origin, Route};
@@ -56,6 +58,7 @@ fn reply(s: &Seen) -> Reply {
             ok_json(v)
         }
         (_, p) if p.starts_with("/api/secrets/") => (200, "application/json", secret("db")),
+        (_, p) if p.ends_with("/csv") => (200, "text/csv", b"ts,action,result,actor\n".to_vec()),
         (_, p) if p.starts_with("/api/audit/") => ok_json(
             json!({"events": [{"ts": "1778572800000000000", "body": {"service": "secrets", "action": "secrets.value.read", "result": "allowed", "actor": "a", "resource": "r", "future_field": {"x": 1}}}], "query": {}, "returned": 1, "limit": 500}),
         ),
@@ -575,7 +578,13 @@ fn missing_extensions_and_proxy_pages_are_explained() {
 #[test]
 fn a_broken_export_leaves_no_file() {
     // The CSV stream stops half-way (the connection drops).
-    let stub = Stub::start(|_| (200, "text/csv", b"ts,service\n2026,secrets\n".to_vec()));
+    let stub = Stub::start(|_| {
+        (
+            200,
+            "text/csv",
+            b"ts,action,result,actor\n2026,a,b,c\n".to_vec(),
+        )
+    });
     let h = Home::new();
     let file = h.path().join("x.csv");
     let export = |server: &str| {
@@ -599,7 +608,7 @@ fn a_broken_export_leaves_no_file() {
     export(&stub.url).ok();
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
-        "ts,service\n2026,secrets\n"
+        "ts,action,result,actor\n2026,a,b,c\n"
     );
     std::fs::remove_file(&file).unwrap();
     let r = export(&BrokenStream::start()).code(7);
@@ -627,7 +636,7 @@ impl BrokenStream {
             for mut s in l.incoming().flatten() {
                 let mut buf = [0u8; 4096];
                 let _ = s.read(&mut buf);
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/csv\r\ncontent-length: 100000\r\n\r\nts,service\n2026,secr");
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/csv\r\ncontent-length: 100000\r\n\r\nts,action,result,actor\n2026,secr");
             }
         });
         format!("http://{addr}")
@@ -672,5 +681,374 @@ fn credential_urls_are_parsed_so_userinfo_cannot_smuggle_a_host() {
     assert!(
         started.elapsed() < std::time::Duration::from_secs(5),
         "refused without a connection attempt"
+    );
+}
+
+fn status_with_retry_after(status: u16, secs: &str) -> axum::response::Response {
+    axum::response::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("retry-after", secs)
+        .body(axum::body::Body::from(r#"{"error":"busy"}"#))
+        .unwrap()
+}
+
+#[test]
+fn busy_servers_are_retried_only_where_it_is_safe() {
+    let h = Home::new();
+    let run = |url: &str, args: &[&str]| {
+        let mut all = vec!["--server", url, "-n", "acme-demo"];
+        all.extend(args);
+        h.run_env(&all, &[("KUBE_DC_TOKEN", "t")])
+    };
+    // A read: 503 twice with Retry-After, then the answer.
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let stub = Stub::start_full(move |_| {
+        if c.fetch_add(1, Ordering::SeqCst) < 2 {
+            status_with_retry_after(503, "1")
+        } else {
+            axum::response::Response::builder()
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(r#"{"items":[]}"#))
+                .unwrap()
+        }
+    });
+    let r = run(&stub.url, &["secrets", "list"]).ok();
+    assert_eq!(stub.take().len(), 3);
+    assert!(
+        r.stderr
+            .contains("503 Service Unavailable and asked to retry in 1s; retrying (2 of 3)"),
+        "{}",
+        r.stderr
+    );
+    // A write is not repeated after a 503 (it may have been applied) …
+    let stub = Stub::start_full(|_| status_with_retry_after(503, "1"));
+    run(&stub.url, &["secrets", "put", "db", "--from-literal=K=v"]).code(8);
+    assert_eq!(stub.take().len(), 1, "a write answered 503 is sent once");
+    // … but is after a 429 (refused unprocessed), a bounded number of times.
+    let stub = Stub::start_full(|_| status_with_retry_after(429, "0"));
+    let r = run(&stub.url, &["secrets", "put", "db", "--from-literal=K=v"]);
+    assert_ne!(r.code, 0);
+    assert_eq!(stub.take().len(), 3);
+    assert!(
+        r.stderr.contains("gave up after 3 attempts"),
+        "{}",
+        r.stderr
+    );
+    // A wait longer than kube-dc waits is not waited for.
+    let stub = Stub::start_full(|_| status_with_retry_after(503, "3600"));
+    let r = run(&stub.url, &["secrets", "list"]).code(8);
+    assert_eq!(stub.take().len(), 1);
+    assert!(r.stderr.contains("asked to wait 3600s"), "{}", r.stderr);
+}
+
+/// A raw HTTP server: for each connection, the head, then `chunks` of the
+/// body with `pause` between them (chunked encoding).
+fn trickle(head_ctype: &str, chunks: Vec<Vec<u8>>, pause: std::time::Duration) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let ctype = head_ctype.to_string();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\ntransfer-encoding: chunked\r\n\r\n"
+            );
+            if s.write_all(head.as_bytes()).is_err() {
+                continue;
+            }
+            for c in &chunks {
+                std::thread::sleep(pause);
+                let frame = [
+                    format!("{:x}\r\n", c.len()).into_bytes(),
+                    c.clone(),
+                    b"\r\n".to_vec(),
+                ]
+                .concat();
+                if s.write_all(&frame).is_err() {
+                    break;
+                }
+            }
+            let _ = s.write_all(b"0\r\n\r\n");
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn timeouts_bound_silence_not_a_long_healthy_stream() {
+    let h = Home::new();
+    let header = kube_dc_api::AUDIT_CSV_COLUMNS.join(",") + "\n";
+    // A healthy export that takes ~3 s in all, a chunk every 0.3 s: fine
+    // with --timeout 1.
+    let mut slow = vec![header.clone().into_bytes()];
+    // Blank lines keep the stream alive without adding rows.
+    slow.extend(std::iter::repeat_n(b"\n".to_vec(), 9));
+    let url = trickle("text/csv", slow, std::time::Duration::from_millis(300));
+    let file = h.path().join("slow.csv");
+    let r = h.run_env(
+        &[
+            "--server",
+            &url,
+            "-n",
+            "acme-demo",
+            "--timeout",
+            "1s",
+            "audit",
+            "list",
+            "--csv",
+            "--org-name",
+            "acme",
+            "--output-file",
+            file.to_str().unwrap(),
+        ],
+        &[("KUBE_DC_TOKEN", "t")],
+    );
+    assert_eq!(r.code, 0, "a 3 s stream with --timeout 1: {}", r.stderr);
+    // A stream that goes silent for longer than --timeout is cut off.
+    let url = trickle(
+        "text/csv",
+        vec![header.into_bytes(), b"x".to_vec()],
+        std::time::Duration::from_millis(2500),
+    );
+    let r = h.run_env(
+        &[
+            "--server",
+            &url,
+            "-n",
+            "acme-demo",
+            "--timeout",
+            "1s",
+            "audit",
+            "list",
+            "--csv",
+            "--org-name",
+            "acme",
+            "--output-file",
+            file.to_str().unwrap(),
+        ],
+        &[("KUBE_DC_TOKEN", "t")],
+    );
+    assert_eq!(r.code, 7, "{}", r.stderr);
+}
+
+#[test]
+fn an_endless_answer_is_refused_not_read_into_memory() {
+    // `{"items":[` then secrets without end.
+    let item = br#"{"name":"x","namespace":"acme-demo","type":"opaque","sync":{"enabled":true},"status":{}},"#.repeat(4096);
+    let mut chunks = vec![br#"{"items":["#.to_vec()];
+    chunks.extend(std::iter::repeat_n(item, 400)); // ~140 MiB if read whole
+    let url = trickle("application/json", chunks, std::time::Duration::ZERO);
+    let h = Home::new();
+    let r = h
+        .run_env(
+            &["--server", &url, "-n", "acme-demo", "secrets", "list"],
+            &[("KUBE_DC_TOKEN", "t")],
+        )
+        .code(8);
+    assert!(r.stderr.contains("larger than 64 MiB"), "{}", r.stderr);
+}
+
+fn csv_answer(ctype: &str, trailer: bool, body: &str) -> axum::response::Response {
+    let mut b = axum::response::Response::builder()
+        .header("content-type", ctype)
+        .header("x-request-id", "stub-req-1");
+    if trailer {
+        b = b.header("x-kube-dc-export-trailer", "rows");
+    }
+    b.body(axum::body::Body::from(body.to_string())).unwrap()
+}
+
+#[test]
+fn only_a_complete_audit_export_is_kept() {
+    let h = Home::new();
+    let file = h.path().join("audit.csv");
+    let export = |server: &str| {
+        h.run_env(
+            &[
+                "--server",
+                server,
+                "-n",
+                "acme-demo",
+                "audit",
+                "list",
+                "--csv",
+                "--org-name",
+                "acme",
+                "--output-file",
+                file.to_str().unwrap(),
+            ],
+            &[("KUBE_DC_TOKEN", "t")],
+        )
+    };
+    let head = "ts,action,result,actor\n";
+    // Complete, with the announced trailer: kept, trailer stripped.
+    let ok = Stub::start_full(move |_| {
+        csv_answer(
+            "text/csv",
+            true,
+            &format!("{head}1,a,b,c\n#kube-dc-export-end rows=1\n"),
+        )
+    });
+    let r = export(&ok.url).ok();
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("{head}1,a,b,c\n")
+    );
+    assert!(r.stderr.contains("exported 1 events"), "{}", r.stderr);
+    std::fs::remove_file(&file).unwrap();
+    let bad: Vec<(&str, bool, String, i32, &str)> = vec![
+        (
+            "text/html",
+            false,
+            "<html>Sign in</html>".into(),
+            8,
+            "not text/csv",
+        ),
+        (
+            "application/json",
+            false,
+            r#"{"events":[]}"#.into(),
+            8,
+            "not text/csv",
+        ),
+        (
+            "text/csv",
+            false,
+            "junk,junk\n1,2\n".into(),
+            8,
+            "not the audit header",
+        ),
+        (
+            "text/csv",
+            false,
+            format!("{head}1,a,b"),
+            7,
+            "last row has no end",
+        ),
+        // Cut at a row boundary: only the announced trailer can tell.
+        (
+            "text/csv",
+            true,
+            format!("{head}1,a,b,c\n"),
+            7,
+            "end-of-export line is missing",
+        ),
+        (
+            "text/csv",
+            true,
+            format!("{head}1,a,b,c\n#kube-dc-export-end rows=5\n"),
+            7,
+            "sent 5 rows but 1 arrived",
+        ),
+    ];
+    for (ctype, trailer, body, code, why) in bad {
+        let stub = Stub::start_full(move |_| csv_answer(ctype, trailer, &body));
+        let r = export(&stub.url).code(code);
+        assert!(r.stderr.contains(why), "{ctype} {why}: {}", r.stderr);
+        assert!(!file.exists(), "nothing under the requested name ({why})");
+    }
+    assert_eq!(
+        std::fs::read_dir(h.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("kube-dc-"))
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn a_killed_export_leaves_no_file_at_all() {
+    // A slow export: a chunk every 100 ms for ~10 s.
+    let mut chunks = vec![b"ts,action,result,actor\n".to_vec()];
+    chunks.extend(std::iter::repeat_n(b"1,a,b,c\n".to_vec(), 100));
+    let url = trickle("text/csv", chunks, std::time::Duration::from_millis(100));
+    let h = Home::new();
+    let out = h.path().join("exports");
+    std::fs::create_dir(&out).unwrap();
+    let file = out.join("audit.csv");
+    let mut child = h
+        .cmd()
+        .args([
+            "--server",
+            &url,
+            "-n",
+            "acme-demo",
+            "audit",
+            "list",
+            "--csv",
+            "--org-name",
+            "acme",
+            "--output-file",
+            file.to_str().unwrap(),
+        ])
+        .env("KUBE_DC_TOKEN", "t")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    child.kill().unwrap(); // SIGKILL, mid-stream
+    child.wait().unwrap();
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn env_output_never_drives_the_terminal_but_stays_exact_in_a_pipe() {
+    let stub = Stub::start(|_| {
+        let mut v: Value = serde_json::from_slice(&secret("db")).unwrap();
+        v["value"] =
+            json!({"data": {"K": "a\u{1b}]0;owned\u{7}\u{1b}[2Jb"}, "metadata": {"version": 1}});
+        ok_json(v)
+    });
+    let h = Home::new();
+    let args = [
+        "--server",
+        &stub.url,
+        "-n",
+        "acme-demo",
+        "secrets",
+        "get",
+        "db",
+        "--value",
+        "-o",
+        "env",
+    ];
+    // Piped: the exact value, read back losslessly by --from-env-file.
+    let piped = h.run_env(&args, &[("KUBE_DC_TOKEN", "t")]).ok();
+    assert!(piped.stdout.contains('\u{1b}'), "{:?}", piped.stdout);
+    // On a terminal (a real pty via script(1)): escaped, as in tables.
+    let cmd = std::iter::once(BIN.to_string())
+        .chain(args.iter().map(|a| format!("'{a}'")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", h.path())
+        .env("XDG_CONFIG_HOME", h.path().join("config"))
+        .env("XDG_DATA_HOME", h.path().join("data"))
+        .env("KUBE_DC_TOKEN", "t")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(r#"K="a\u{1b}]0;owned\u{7}\u{1b}[2Jb""#),
+        "{shown:?}"
+    );
+    assert!(
+        !shown.contains('\u{1b}'),
+        "raw escape reached the terminal: {shown:?}"
     );
 }

@@ -32,6 +32,15 @@ pub const CSV_COLUMNS: &[&str] = &[
     "event",
 ];
 
+/// Response header by which kube-dc's backend announces that its CSV export
+/// ends with a trailer line, `#kube-dc-export-end rows=N` (production
+/// exports have none; clients that know the header check and strip it).
+pub const TRAILER_HEADER: &str = "x-kube-dc-export-trailer";
+pub const TRAILER_PREFIX: &str = "#kube-dc-export-end rows=";
+
+/// The columns an audit CSV's header row must have, whoever wrote it.
+pub const REQUIRED_COLUMNS: &[&str] = &["ts", "action", "result", "actor"];
+
 /// The hash of an event: SHA-256 over the previous event's hash, the event
 /// time in epoch milliseconds and the event's JSON text.
 pub fn chain_hash(prev: &str, ts_ms: i64, body: &str) -> String {

@@ -1037,7 +1037,7 @@ pub(crate) async fn audit_project(
     audit_query(b, f, echo).await
 }
 
-use kube_dc_api::audit::{csv_cell, field_text};
+use kube_dc_api::audit::{TRAILER_HEADER, TRAILER_PREFIX, csv_cell, field_text};
 use kube_dc_api::{AUDIT_CSV_COLUMNS as CSV_COLUMNS, AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT};
 
 /// Streams the org's events as CSV, oldest first, one chunk at a time: rows
@@ -1066,6 +1066,7 @@ pub(crate) async fn audit_csv(
                 tx,
             });
             let mut open = w.write_record(CSV_COLUMNS).is_ok();
+            let mut rows = 0u64;
             let res = store.scan_audit(&f, false, |row| {
                 // Every cell neutralised against spreadsheet formulas; the
                 // event column holds the event exactly as it was hashed, so
@@ -1079,12 +1080,17 @@ pub(crate) async fn audit_csv(
                     })
                     .collect();
                 open = open && w.write_record(&rec).is_ok();
+                rows += 1;
                 open
             });
             match res {
                 Ok(()) => {
-                    // Flushing hands the last partial chunk to the channel.
+                    // The announced trailer: a client can tell a complete
+                    // export from one cut short at a row boundary.
                     if let Ok(mut sink) = w.into_inner() {
+                        use std::io::Write as _;
+                        let _ = writeln!(sink, "{TRAILER_PREFIX}{rows}");
+                        // Flushing hands the last partial chunk to the channel.
                         let _ = sink.send();
                     }
                 }
@@ -1105,6 +1111,7 @@ pub(crate) async fn audit_csv(
                 header::CONTENT_DISPOSITION,
                 "attachment; filename=\"audit.csv\"",
             ),
+            (header::HeaderName::from_static(TRAILER_HEADER), "rows"),
         ],
         Body::from_stream(stream),
     )

@@ -1208,7 +1208,11 @@ async fn audit_filters_export_and_hash_chain() {
         .await
         .unwrap();
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
-    let text = csv.text().await.unwrap();
+    assert_eq!(csv.headers()["x-kube-dc-export-trailer"], "rows");
+    let full = csv.text().await.unwrap();
+    // The announced trailer closes the stream with the row count.
+    let (text, trailer) = full.rsplit_once("#kube-dc-export-end rows=").unwrap();
+    let announced: usize = trailer.trim().parse().unwrap();
     let mut rd = csv::Reader::from_reader(text.as_bytes());
     assert_eq!(rd.headers().unwrap().iter().next(), Some("ts"));
     let rows = rd.records().count();
@@ -1217,6 +1221,7 @@ async fn audit_filters_export_and_hash_chain() {
         rows, total,
         "every event up to and including the export's own (audited before the body is read)"
     );
+    assert_eq!(announced, rows);
     assert!(!text.contains("audit-secret-value-31"));
     assert_eq!(s.get(DEV, "/api/audit/orgs/acme/csv").await.status, 403);
 
@@ -1653,7 +1658,7 @@ async fn the_csv_export_is_formula_safe_and_verifiable_offline() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let text = s
+    let full = s
         .http
         .get(format!("{}/api/audit/orgs/acme/csv", s.url))
         .bearer_auth(s.token(ORG_ADMIN))
@@ -1663,6 +1668,7 @@ async fn the_csv_export_is_formula_safe_and_verifiable_offline() {
         .text()
         .await
         .unwrap();
+    let text = full.split("#kube-dc-export-end").next().unwrap();
     let mut rd = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(header, kube_dc_api_columns().collect::<Vec<_>>());

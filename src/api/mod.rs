@@ -48,6 +48,10 @@ pub struct Raw {
 /// A 2xx response whose body is read as it arrives.
 pub struct Streamed {
     pub status: u16,
+    pub content_type: String,
+    /// The server announced an end-of-export trailer line
+    /// ([`kube_dc_api::audit::TRAILER_HEADER`]).
+    pub trailer: bool,
     pub body: ByteStream,
 }
 
@@ -108,8 +112,10 @@ pub fn http_client(
     timeout: Duration,
 ) -> Result<reqwest::Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // No total timeout here: requests that read a whole answer set one
+    // each; a stream may run for as long as data keeps arriving.
     let mut b = reqwest::Client::builder()
-        .timeout(timeout)
+        .read_timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("kube-dc/", env!("CARGO_PKG_VERSION")));
@@ -208,100 +214,179 @@ impl Client {
 
     /// Sends a request; a non-2xx answer becomes a [`CliError`]. `extension`:
     /// the route is one of this project's extensions, so a 404/405 that is
-    /// not an API error means the installation lacks it.
+    /// not an API error means the installation lacks it. `whole`: the
+    /// answer is read in full, so `--timeout` bounds the whole exchange; a
+    /// streamed answer runs as long as data keeps coming (each read waits
+    /// at most `--timeout`).
+    ///
+    /// A 429 or 503 with `Retry-After` is retried (at most
+    /// [`MAX_ATTEMPTS`] times in all, waiting as asked up to
+    /// [`MAX_RETRY_WAIT`]) when the request is safe to repeat: any 429 (the
+    /// server refused it unprocessed) and a 503 to a GET.
     pub async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
         extension: bool,
+        whole: bool,
     ) -> Result<Streamed> {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        self.trace_request(&method, path, &request_id, body.as_ref().map(Vec::len));
-        let started = Instant::now();
-        let (status, rid, ctype, stream): (u16, Option<String>, String, ByteStream) =
-            match &self.transport {
-                Transport::Local(router) => {
-                    use tower::ServiceExt;
-                    let mut req = http::Request::builder()
-                        .method(method.clone())
-                        .uri(path)
-                        .header("x-request-id", &request_id)
-                        .header("accept", "application/json");
-                    if body.is_some() {
-                        req = req.header("content-type", "application/json");
-                    }
-                    let req = req
-                        .body(axum::body::Body::from(body.unwrap_or_default()))
-                        .map_err(|e| CliError::other(format!("bad request: {e}")))?;
-                    let resp = router
-                        .clone()
-                        .oneshot(req)
-                        .await
-                        .map_err(|e| CliError::other(format!("local backend: {e}")))?;
-                    let (parts, body) = resp.into_parts();
-                    let header = |k: &str| {
-                        parts
-                            .headers
-                            .get(k)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string)
-                    };
-                    let stream = body
-                        .into_data_stream()
-                        .map(|r| r.map_err(|e| e.to_string()));
-                    (
-                        parts.status.as_u16(),
-                        header("x-request-id"),
-                        header("content-type").unwrap_or_default(),
-                        Box::pin(stream),
+        let mut attempt = 1;
+        loop {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            self.trace_request(&method, path, &request_id, body.as_ref().map(Vec::len));
+            let started = Instant::now();
+            let a = self
+                .once(&method, path, body.clone(), &request_id, whole)
+                .await?;
+            self.trace_response(a.status, a.request_id.as_deref(), started);
+            if (200..300).contains(&a.status) {
+                return Ok(Streamed {
+                    status: a.status,
+                    content_type: a.content_type,
+                    trailer: a.trailer,
+                    body: a.body,
+                });
+            }
+            let retryable = a.status == 429 || (a.status == 503 && method == Method::GET);
+            if let Some(wait) = a.retry_after.filter(|_| retryable) {
+                let reason = StatusCode::from_u16(a.status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("");
+                if attempt < MAX_ATTEMPTS && wait <= MAX_RETRY_WAIT {
+                    crate::output::note(&format!(
+                        "the server answered {} {reason} and asked to retry in {}s; retrying ({} of {MAX_ATTEMPTS})",
+                        a.status,
+                        wait.as_secs(),
+                        attempt + 1
+                    ));
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                    continue;
+                }
+                let body = collect(a.body, 64 * 1024).await.unwrap_or_default();
+                let e = api_error(
+                    a.status,
+                    a.request_id.or(Some(request_id)),
+                    &a.content_type,
+                    &body,
+                    extension,
+                    &method,
+                    path,
+                );
+                let why = if attempt >= MAX_ATTEMPTS {
+                    format!("gave up after {attempt} attempts")
+                } else {
+                    format!(
+                        "it asked to wait {}s, longer than kube-dc waits ({}s)",
+                        wait.as_secs(),
+                        MAX_RETRY_WAIT.as_secs()
                     )
-                }
-                Transport::Http { http, base, token } => {
-                    let url = format!("{base}{path}");
-                    let mut req = http
-                        .request(method.clone(), &url)
-                        .header("x-request-id", &request_id)
-                        .header("accept", "application/json");
-                    if let Some(t) = token {
-                        req = req.bearer_auth(t.expose());
-                    }
-                    if let Some(b) = body {
-                        req = req.header("content-type", "application/json").body(b);
-                    }
-                    let resp = req.send().await.map_err(|e| self.network_error(&url, e))?;
-                    let header = |k: &str| {
-                        resp.headers()
-                            .get(k)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string)
-                    };
-                    let (rid, ctype) = (
-                        header("x-request-id"),
-                        header("content-type").unwrap_or_default(),
-                    );
-                    let status = resp.status().as_u16();
-                    let stream = resp.bytes_stream().map(|r| r.map_err(|e| e.to_string()));
-                    (status, rid, ctype, Box::pin(stream))
-                }
-            };
-        self.trace_response(status, rid.as_deref(), started);
-        if (200..300).contains(&status) {
-            return Ok(Streamed {
-                status,
-                body: stream,
-            });
+                };
+                return Err(e.hint(format!("{why}; try again later")));
+            }
+            let body = collect(a.body, 64 * 1024).await.unwrap_or_default();
+            return Err(api_error(
+                a.status,
+                a.request_id.or(Some(request_id)),
+                &a.content_type,
+                &body,
+                extension,
+                &method,
+                path,
+            ));
         }
-        let body = collect(stream, 64 * 1024).await.unwrap_or_default();
-        Err(api_error(
-            status,
-            rid.or(Some(request_id)),
-            &ctype,
-            &body,
-            extension,
-            &method,
-            path,
-        ))
+    }
+
+    /// One exchange over the transport.
+    async fn once(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        request_id: &str,
+        whole: bool,
+    ) -> Result<Answer> {
+        match &self.transport {
+            Transport::Local(router) => {
+                use tower::ServiceExt;
+                let mut req = http::Request::builder()
+                    .method(method.clone())
+                    .uri(path)
+                    .header("x-request-id", request_id)
+                    .header("accept", "application/json");
+                if body.is_some() {
+                    req = req.header("content-type", "application/json");
+                }
+                let req = req
+                    .body(axum::body::Body::from(body.unwrap_or_default()))
+                    .map_err(|e| CliError::other(format!("bad request: {e}")))?;
+                let resp = router
+                    .clone()
+                    .oneshot(req)
+                    .await
+                    .map_err(|e| CliError::other(format!("local backend: {e}")))?;
+                let (parts, body) = resp.into_parts();
+                let header = |k: &str| {
+                    parts
+                        .headers
+                        .get(k)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let stream = body
+                    .into_data_stream()
+                    .map(|r| r.map_err(|e| e.to_string()));
+                Ok(Answer {
+                    status: parts.status.as_u16(),
+                    request_id: header("x-request-id"),
+                    content_type: header("content-type").unwrap_or_default(),
+                    trailer: header(kube_dc_api::audit::TRAILER_HEADER).is_some(),
+                    retry_after: None,
+                    body: Box::pin(stream),
+                })
+            }
+            Transport::Http { http, base, token } => {
+                let url = format!("{base}{path}");
+                let mut req = http
+                    .request(method.clone(), &url)
+                    .header("x-request-id", request_id)
+                    .header("accept", "application/json");
+                if whole {
+                    req = req.timeout(self.timeout);
+                }
+                if let Some(t) = token {
+                    req = req.bearer_auth(t.expose());
+                }
+                if let Some(b) = body {
+                    req = req.header("content-type", "application/json").body(b);
+                }
+                let resp = req.send().await.map_err(|e| self.network_error(&url, e))?;
+                let header = |k: &str| {
+                    resp.headers()
+                        .get(k)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let (request_id, content_type, retry_after) = (
+                    header("x-request-id"),
+                    header("content-type").unwrap_or_default(),
+                    header("retry-after").and_then(|v| parse_retry_after(&v)),
+                );
+                let trailer = header(kube_dc_api::audit::TRAILER_HEADER).is_some();
+                let status = resp.status().as_u16();
+                let stream = resp.bytes_stream().map(|r| r.map_err(|e| e.to_string()));
+                Ok(Answer {
+                    status,
+                    request_id,
+                    content_type,
+                    trailer,
+                    retry_after,
+                    body: Box::pin(stream),
+                })
+            }
+        }
     }
 
     fn network_error(&self, url: &str, e: reqwest::Error) -> CliError {
@@ -340,13 +425,8 @@ impl Client {
         body: Option<Vec<u8>>,
         extension: bool,
     ) -> Result<Raw> {
-        let s = self.send(method, path, body, extension).await?;
-        let body = collect(s.body, usize::MAX).await.map_err(|e| {
-            CliError::new(
-                ErrorKind::Network,
-                format!("reading the response failed: {e}"),
-            )
-        })?;
+        let s = self.send(method, path, body, extension, true).await?;
+        let body = collect_at_most(s.body, MAX_JSON_BYTES).await?;
         Ok(Raw {
             status: s.status,
             body,
@@ -384,6 +464,60 @@ impl Client {
     }
 }
 
+/// The largest JSON answer read (a list of 10,000 secrets is about 10 MiB).
+pub const MAX_JSON_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_ATTEMPTS: u32 = 3;
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// One HTTP exchange's answer, body not yet read.
+struct Answer {
+    status: u16,
+    request_id: Option<String>,
+    content_type: String,
+    trailer: bool,
+    retry_after: Option<Duration>,
+    body: ByteStream,
+}
+
+/// `Retry-After`: delta-seconds or an HTTP date.
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let secs = (at - time::OffsetDateTime::now_utc())
+        .whole_seconds()
+        .max(0);
+    Some(Duration::from_secs(secs as u64))
+}
+
+/// Reads a whole answer, refusing one larger than `limit` instead of
+/// filling the memory.
+async fn collect_at_most(mut s: ByteStream, limit: usize) -> Result<Bytes> {
+    let mut out = Vec::new();
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk.map_err(|e| {
+            CliError::new(
+                ErrorKind::Network,
+                format!("reading the response failed: {e}"),
+            )
+        })?;
+        if out.len() + chunk.len() > limit {
+            return Err(CliError::new(
+                ErrorKind::Server,
+                format!(
+                    "the server's answer is larger than {} MiB; kube-dc stopped reading it",
+                    limit / (1024 * 1024)
+                ),
+            ));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Reads at most `limit` bytes (error bodies: the start is enough).
 async fn collect(mut s: ByteStream, limit: usize) -> std::result::Result<Bytes, String> {
     let mut out = Vec::new();
     while let Some(chunk) = s.next().await {
@@ -543,6 +677,7 @@ impl Client {
             &call.path(),
             None,
             call.missing_means_unsupported(),
+            false,
         )
         .await
     }

@@ -1,19 +1,17 @@
 //! `kube-dc audit list`
 
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::io::Write;
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use comfy_table::{Cell, Color};
-use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::api::{AuditEvent, query};
 use crate::atomic::AtomicFile;
 use crate::cli::OutputFormat;
 use crate::commands::Ctx;
-use crate::error::{CliError, ErrorKind, Result};
+use crate::error::{CliError, Result};
 use crate::output::sanitize;
 
 #[derive(Subcommand, Debug)]
@@ -153,7 +151,8 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     let org = target.org(a.org_name.as_deref().or(env_org.as_deref()))?;
     let client = ctx.client().await?;
     if a.csv {
-        return export_csv(ctx, &client, &org, &q, a.output_file.as_deref()).await;
+        return super::audit_export::export_csv(ctx, &client, &org, &q, a.output_file.as_deref())
+            .await;
     }
     let project = if a.org { None } else { Some(target.project()?) };
     let (resp, raw) = client.audit(&org, project.as_deref(), &q).await?;
@@ -246,66 +245,6 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// Streams the server's CSV straight to the file (or stdout) chunk by
-/// chunk: memory stays flat however many events there are.
-async fn export_csv(
-    ctx: &Ctx,
-    client: &crate::api::Client,
-    org: &str,
-    q: &str,
-    file: Option<&Path>,
-) -> Result<()> {
-    let mut sink = match file {
-        Some(p) => Some(AtomicFile::create(p)?),
-        None => None,
-    };
-    let mut resp = client.audit_csv(org, q).await?;
-    let progress = ctx.printer.stderr_is_tty && file.is_some() && std::io::stderr().is_terminal();
-    let (mut bytes, mut rows) = (0u64, 0u64);
-    let mut last = Instant::now();
-    let mut stdout = std::io::stdout().lock();
-    while let Some(chunk) = resp.body.next().await {
-        let chunk = chunk.map_err(|e| {
-            CliError::new(
-                ErrorKind::Network,
-                format!("the export broke off after {bytes} bytes: {e}"),
-            )
-            .hint(if file.is_some() {
-                "nothing was written under the requested name; run it again"
-            } else {
-                "the output above is incomplete"
-            })
-        })?;
-        bytes += chunk.len() as u64;
-        rows += chunk.iter().filter(|b| **b == b'\n').count() as u64;
-        match &mut sink {
-            Some(f) => f.write_all(&chunk)?,
-            None => stdout.write_all(&chunk)?,
-        }
-        if progress && last.elapsed().as_millis() >= 250 {
-            eprint!(
-                "\rexporting… {} events, {:.1} MB",
-                rows.saturating_sub(1),
-                bytes as f64 / 1e6
-            );
-            last = Instant::now();
-        }
-    }
-    stdout.flush()?;
-    if let Some(f) = sink {
-        f.finish()?;
-        if progress {
-            eprint!("\r\x1b[K");
-        }
-        crate::output::note(&format!(
-            "exported {} events to {}",
-            rows.saturating_sub(1),
-            file.map(|p| p.display().to_string()).unwrap_or_default()
-        ));
-    }
-    Ok(())
 }
 
 fn cell(body: &serde_json::Map<String, Value>, k: &str) -> String {

@@ -289,6 +289,21 @@ pub struct Stub {
 
 impl Stub {
     pub fn start(reply: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_full(move |s| {
+            let (status, ctype, out) = reply(s);
+            axum::response::Response::builder()
+                .status(status)
+                .header("content-type", ctype)
+                .header("x-request-id", "stub-req-1")
+                .body(axum::body::Body::from(out))
+                .unwrap()
+        })
+    }
+
+    /// A stub whose answers are whole responses (status, any headers, body).
+    pub fn start_full(
+        reply: impl Fn(&Seen) -> axum::response::Response + Send + Sync + 'static,
+    ) -> Self {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
         let reply = Arc::new(reply);
@@ -309,14 +324,9 @@ impl Stub {
                             headers: parts.headers,
                             body,
                         };
-                        let (status, ctype, out) = reply(&s);
+                        let resp = reply(&s);
                         log.lock().unwrap().push(s);
-                        axum::response::Response::builder()
-                            .status(status)
-                            .header("content-type", ctype)
-                            .header("x-request-id", "stub-req-1")
-                            .body(axum::body::Body::from(out))
-                            .unwrap()
+                        resp
                     }
                 });
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

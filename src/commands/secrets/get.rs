@@ -88,7 +88,9 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
         Json | Yaml => p.print_doc(&raw),
         Env => {
             let mut out = std::io::stdout().lock();
-            out.write_all(crate::input::to_env(&value.data).as_bytes())?;
+            use std::io::IsTerminal;
+            let tty = std::io::stdout().is_terminal();
+            out.write_all(crate::input::to_env(&value.data, tty).as_bytes())?;
             out.flush()?;
             Ok(())
         }

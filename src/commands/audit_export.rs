@@ -1,0 +1,251 @@
+//! `kube-dc audit list --csv`: the server's CSV streamed to a file or
+//! stdout, checked as it goes, so that only a complete export is kept.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use kube_dc_api::audit::{REQUIRED_COLUMNS, TRAILER_PREFIX};
+
+use crate::atomic::AtomicFile;
+use crate::commands::Ctx;
+use crate::error::{CliError, ErrorKind, Result};
+
+/// Watches an export as it streams: counts records (newlines outside
+/// quotes), checks the header row, and holds back the last line, which is
+/// the trailer when the server announced one.
+struct Guard {
+    in_quotes: bool,
+    records: u64,
+    header: Vec<u8>,
+    /// Bytes not yet passed on: from the start of the last line.
+    held: Vec<u8>,
+}
+
+const MAX_HEADER: usize = 64 * 1024;
+
+impl Guard {
+    fn new() -> Self {
+        Guard {
+            in_quotes: false,
+            records: 0,
+            header: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+
+    /// Takes a chunk; returns the bytes that are safe to write now.
+    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<u8>> {
+        for &b in chunk {
+            if self.records == 0 {
+                if self.header.len() >= MAX_HEADER {
+                    return Err(not_an_export("its first line never ends"));
+                }
+                self.header.push(b);
+            }
+            match b {
+                b'"' => self.in_quotes = !self.in_quotes,
+                b'\n' if !self.in_quotes => {
+                    self.records += 1;
+                    if self.records == 1 {
+                        self.check_header()?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.held.extend_from_slice(chunk);
+        // Keep the last complete line and anything after it.
+        let keep_from = match self.held.iter().rposition(|&b| b == b'\n') {
+            Some(last) => self.held[..last]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1),
+            None => 0,
+        };
+        Ok(self.held.drain(..keep_from).collect())
+    }
+
+    fn check_header(&self) -> Result<()> {
+        let mut rd = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(self.header.as_slice());
+        let fields: Vec<String> = rd
+            .records()
+            .next()
+            .and_then(|r| r.ok())
+            .map(|r| r.iter().map(str::to_string).collect())
+            .unwrap_or_default();
+        let missing: Vec<&str> = REQUIRED_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| !fields.iter().any(|f| f == c))
+            .collect();
+        if fields.first().map(String::as_str) != Some("ts") || !missing.is_empty() {
+            return Err(not_an_export(
+                "its first line is not the audit header (ts, action, result, actor, …)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The end of the stream: the bytes still to write, once the export is
+    /// known to be complete.
+    fn finish(mut self, trailer: bool) -> Result<(Vec<u8>, u64)> {
+        if self.records == 0 {
+            return Err(not_an_export("it is empty"));
+        }
+        if !self.held.is_empty() && !self.held.ends_with(b"\n") || self.in_quotes {
+            return Err(truncated("its last row has no end"));
+        }
+        if !trailer {
+            return Ok((std::mem::take(&mut self.held), self.records - 1));
+        }
+        // Announced: the held line is the trailer, with the row count.
+        let line = String::from_utf8_lossy(&self.held).trim_end().to_string();
+        let announced: Option<u64> = line
+            .strip_prefix(TRAILER_PREFIX)
+            .and_then(|n| n.parse().ok());
+        let rows = self.records - 2; // header and trailer
+        match announced {
+            Some(n) if n == rows => Ok((Vec::new(), rows)),
+            Some(n) => Err(truncated(&format!(
+                "the server sent {n} rows but {rows} arrived"
+            ))),
+            None => Err(truncated("the announced end-of-export line is missing")),
+        }
+    }
+}
+
+fn not_an_export(why: &str) -> CliError {
+    CliError::new(
+        ErrorKind::Server,
+        format!("the server's answer is not an audit CSV export: {why}"),
+    )
+}
+
+fn truncated(why: &str) -> CliError {
+    CliError::new(
+        ErrorKind::Network,
+        format!("the export is incomplete: {why}"),
+    )
+}
+
+/// Streams the server's CSV straight to the file (or stdout) chunk by
+/// chunk: memory stays flat however many events there are. A file is kept
+/// only when the export is complete.
+pub async fn export_csv(
+    ctx: &Ctx,
+    client: &crate::api::Client,
+    org: &str,
+    q: &str,
+    file: Option<&Path>,
+) -> Result<()> {
+    let mut sink = match file {
+        Some(p) => Some(AtomicFile::create(p)?),
+        None => None,
+    };
+    let mut resp = client.audit_csv(org, q).await?;
+    let ctype = resp.content_type.to_ascii_lowercase();
+    if !ctype.starts_with("text/csv") {
+        return Err(not_an_export(&format!(
+            "its content type is {:?}, not text/csv",
+            resp.content_type
+        ))
+        .hint("check --server: a proxy or login page may be answering instead of the backend"));
+    }
+    let progress = ctx.printer.stderr_is_tty && file.is_some() && std::io::stderr().is_terminal();
+    let mut guard = Guard::new();
+    let mut bytes = 0u64;
+    let mut last = Instant::now();
+    let put = |data: &[u8], sink: &mut Option<AtomicFile>| -> Result<()> {
+        match sink {
+            Some(f) => f.write_all(data),
+            None => Ok(std::io::stdout().lock().write_all(data)?),
+        }
+    };
+    let incomplete_hint = if file.is_some() {
+        "nothing was written under the requested name; run it again"
+    } else {
+        "the output above is incomplete"
+    };
+    while let Some(chunk) = resp.body.next().await {
+        let chunk = chunk.map_err(|e| {
+            CliError::new(
+                ErrorKind::Network,
+                format!("the export broke off after {bytes} bytes: {e}"),
+            )
+            .hint(incomplete_hint)
+        })?;
+        bytes += chunk.len() as u64;
+        let ready = guard.feed(&chunk).map_err(|e| e.hint(incomplete_hint))?;
+        put(&ready, &mut sink)?;
+        if progress && last.elapsed().as_millis() >= 250 {
+            eprint!(
+                "\rexporting… {} events, {:.1} MB",
+                guard.records.saturating_sub(1),
+                bytes as f64 / 1e6
+            );
+            last = Instant::now();
+        }
+    }
+    let (rest, rows) = guard
+        .finish(resp.trailer)
+        .map_err(|e| e.hint(incomplete_hint))?;
+    put(&rest, &mut sink)?;
+    std::io::stdout().flush()?;
+    if let Some(f) = sink {
+        f.finish()?;
+        if progress {
+            eprint!("\r\x1b[K");
+        }
+        crate::output::note(&format!(
+            "exported {rows} events to {}",
+            file.map(|p| p.display().to_string()).unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(chunks: &[&[u8]], trailer: bool) -> Result<(Vec<u8>, u64)> {
+        let mut g = Guard::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend(g.feed(c)?);
+        }
+        let (rest, rows) = g.finish(trailer)?;
+        out.extend(rest);
+        Ok((out, rows))
+    }
+
+    #[test]
+    fn complete_exports_pass_and_cut_ones_do_not() {
+        let h: &[u8] = b"ts,action,result,actor\n";
+        let (out, rows) = run(&[h, b"1,a,\"x\ny\",b\n2,", b"c,d,e\n"], false).unwrap();
+        assert_eq!((out.len(), rows), (h.len() + 20, 2));
+        // With the trailer: checked and stripped.
+        let (out, rows) = run(&[h, b"1,a,b,c\n#kube-dc-export-end rows=1\n"], true).unwrap();
+        assert_eq!((out, rows), ([h, b"1,a,b,c\n"].concat(), 1));
+        // Cut at a row boundary: only the trailer can tell.
+        assert!(run(&[h, b"1,a,b,c\n"], true).is_err());
+        assert!(
+            run(
+                &[h, b"1,a,b,c\n2,a,b,c\n#kube-dc-export-end rows=3\n"],
+                true
+            )
+            .is_err()
+        );
+        // Cut inside a row, or inside quotes.
+        assert!(run(&[h, b"1,a,b"], false).is_err());
+        assert!(run(&[h, b"1,\"a\nb"], false).is_err());
+        // Not an export at all.
+        assert!(run(&[b"<html>login</html>\n"], false).is_err());
+        assert!(run(&[b"{\"error\":1}"], false).is_err());
+        assert!(run(&[], false).is_err());
+    }
+}
