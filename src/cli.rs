@@ -67,6 +67,7 @@ pub struct GlobalArgs {
         global = true,
         env = "KUBE_DC_OUTPUT",
         value_enum,
+        ignore_case = true,
         value_name = "FORMAT"
     )]
     pub output: Option<OutputFormat>,
@@ -98,6 +99,7 @@ pub enum OutputFormat {
     /// Aligned columns for people.
     Table,
     Json,
+    #[value(alias = "yml")]
     Yaml,
     Csv,
     /// dotenv lines (`secrets get --value`), readable by --from-env-file.
@@ -150,6 +152,13 @@ Role: organization admin."
     #[command(subcommand)]
     Config(context::ConfigCommand),
     Whoami(context::WhoamiArgs),
+    /// Show this client's version, and the server's when it is reachable.
+    #[command(after_help = "\
+Examples:
+  kube-dc version
+  kube-dc version -o json
+  kube-dc --context example.com/acme/demo version")]
+    Version,
     Completion(CompletionArgs),
     /// Regenerate completions/, man/ and docs/cli-reference.md (for developers).
     #[command(hide = true)]

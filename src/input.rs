@@ -21,8 +21,9 @@ pub struct ValueArgs {
     /// [KEY=]PATH: a file's content; the key defaults to the file name. `KEY=-` reads stdin. Repeatable.
     #[arg(long = "from-file", value_name = "[KEY=]PATH")]
     pub from_file: Vec<String>,
-    /// A dotenv file (comments, export, quotes, multi-line quoted values; no $VAR substitution;
-    /// a key set twice in the file takes its last value). `-` reads stdin.
+    /// A dotenv file (comments, export, quotes, multi-line quoted values; no $VAR substitution).
+    /// Values are kept exactly: a key set twice, or an unquoted value with spaces around it
+    /// or a '#' in it, is an error naming the line. `-` reads stdin.
     #[arg(long = "from-env-file", value_name = "PATH")]
     pub from_env_file: Vec<String>,
     /// Ask for KEY's value without echoing it (keeps values out of shell history). Repeatable.
@@ -201,44 +202,87 @@ pub fn collect(args: &ValueArgs) -> Result<Data> {
     Ok(c.data)
 }
 
-/// Parses dotenv text with `dotenvor` (which never substitutes `$VAR`) and
-/// returns (key, value, line). Within one file a later definition of a key
-/// replaces an earlier one, as in every dotenv implementation. An unquoted
-/// value with a '#' glued to it is an error: dotenv would cut the value
-/// there (`PASS=abc#123` → `abc`), so we ask for quotes instead of guessing.
+/// Parses dotenv text with `dotenvor` (quotes, `export`, comment lines,
+/// escapes in double quotes, multi-line quoted values; never substitutes
+/// `$VAR`) and returns (key, value, line). Whatever dotenv would change
+/// without a word is an error naming the line and the fix instead: a key
+/// set twice (dotenv keeps the last), and an unquoted value with space
+/// around it or a `#` in it (dotenv trims the one and cuts at the other).
 pub fn parse_env(text: &str) -> std::result::Result<Vec<(String, String, u32)>, String> {
+    check_env_lines(text)?;
     let entries = dotenvor::parse_str(text).map_err(|e| e.to_string())?;
-    let lines: Vec<&str> = text.lines().collect();
-    let mut seen = BTreeMap::new();
-    let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
-        if let Some(prev) = seen.insert(e.key.clone(), e.line) {
+    Ok(entries
+        .into_iter()
+        .map(|e| (e.key, e.value, e.line))
+        .collect())
+}
+
+/// The raw-line checks of [`parse_env`].
+fn check_env_lines(text: &str) -> std::result::Result<(), String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    // Inside a quoted value that spans lines: its closing quote.
+    let mut open_quote: Option<char> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if let Some(q) = open_quote {
+            if closes(line, q) {
+                open_quote = None;
+            }
+            continue;
+        }
+        let t = line.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let t = t.strip_prefix("export ").map(str::trim_start).unwrap_or(t);
+        let Some((key, rhs)) = t.split_once('=') else {
+            continue; // dotenvor reports malformed lines itself
+        };
+        let key = key.trim_end().to_string();
+        if let Some(first) = seen.insert(key.clone(), n) {
             return Err(format!(
-                "key {:?} is set twice (lines {prev} and {})",
-                e.key, e.line
+                "line {n}: {key} is already set on line {first}; dotenv would silently keep only the last one, so remove the duplicate"
             ));
         }
-        if let Some(raw) = lines.get(e.line.saturating_sub(1) as usize) {
-            let raw = raw.trim_start();
-            let raw = raw.strip_prefix("export ").unwrap_or(raw);
-            if let Some((_, rhs)) = raw.split_once('=') {
-                let rhs = rhs.trim_start();
-                let quoted = rhs.starts_with('"') || rhs.starts_with('\'') || rhs.starts_with('`');
-                if !quoted
-                    && let Some(pos) = rhs.find('#')
-                    && pos > 0
-                    && !rhs[..pos].ends_with(char::is_whitespace)
-                {
-                    return Err(format!(
-                        "line {}: the value of {} contains '#', which dotenv reads as a comment; quote the value (e.g. {}='…')",
-                        e.line, e.key, e.key
-                    ));
-                }
+        let quote = rhs.chars().next().filter(|c| matches!(c, '"' | '\'' | '`'));
+        if let Some(q) = quote {
+            if !closes(&rhs[1..], q) {
+                open_quote = Some(q);
             }
+            continue;
         }
-        out.push((e.key, e.value, e.line));
+        let fix = format!("quote the value to keep it exactly: {key}='…'");
+        if rhs.starts_with(char::is_whitespace)
+            || (rhs.ends_with(char::is_whitespace) && !rhs.trim().is_empty())
+        {
+            return Err(format!(
+                "line {n}: the value of {key} has spaces around it, which dotenv drops; {fix}"
+            ));
+        }
+        if rhs.contains('#') {
+            return Err(format!(
+                "line {n}: the value of {key} contains '#', which dotenv reads as the start of a comment; {fix}"
+            ));
+        }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Whether `rest` holds the closing quote `q` (a double quote may be
+/// escaped with a backslash).
+fn closes(rest: &str, q: char) -> bool {
+    let mut escaped = false;
+    for c in rest.chars() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && q == '"' {
+            escaped = true;
+        } else if c == q {
+            return true;
+        }
+    }
+    false
 }
 
 /// Writes values as dotenv that [`parse_env`] reads back identically:
@@ -287,7 +331,7 @@ mod tests {
     #[test]
     fn env_files_keep_values_exactly() {
         let got = env(
-            "# comment\nexport A=pa$word\nB='single $HOME'\nC=\"double $HOME \\\"q\\\"\"\nD=\"multi\nline\"\nE=\nF=x=y==\nG=spaced value   # trailing comment\n",
+            "# comment\nexport A=pa$word\nB='single $HOME'\nC=\"double $HOME \\\"q\\\"\"\nD=\"multi\nline\"\nE=\nF=x=y==\nG='spaced value   # not a comment'\n",
         );
         let want = [
             ("A", "pa$word"),
@@ -296,7 +340,7 @@ mod tests {
             ("D", "multi\nline"),
             ("E", ""),
             ("F", "x=y=="),
-            ("G", "spaced value"),
+            ("G", "spaced value   # not a comment"),
         ];
         assert_eq!(got, want.map(|(k, v)| (k.to_string(), v.to_string())));
     }
@@ -307,11 +351,29 @@ mod tests {
     }
 
     #[test]
-    fn glued_hash_is_an_error_and_later_definitions_win() {
-        let e = parse_env("PASS=abc#123\n").unwrap_err();
-        assert!(e.contains("quote"), "{e}");
-        assert_eq!(env("A=1\nA=2\n"), [("A".to_string(), "2".to_string())]);
+    fn what_dotenv_would_change_is_an_error_naming_the_line() {
+        for (text, line, why) in [
+            ("PASS=abc#123\n", 1, "contains '#'"),
+            ("A=1\nNOTE=hello # x\n", 2, "contains '#'"),
+            ("PASSWORD=abc   \n", 1, "spaces around it"),
+            ("PASSWORD= abc\n", 1, "spaces around it"),
+            ("A=1\nB=2\nA=3\n", 3, "already set on line 1"),
+            ("export A=1\nA=2\n", 2, "already set on line 1"),
+        ] {
+            let e = parse_env(text).unwrap_err();
+            assert!(
+                e.starts_with(&format!("line {line}: ")) && e.contains(why),
+                "{text:?}: {e}"
+            );
+        }
         assert!(parse_env("A=\"unterminated\n").is_err());
+        // Inside quotes all of it is value; a multi-line value's lines are
+        // not keys.
+        assert_eq!(
+            env("A='x  # y  '\nB=\"l1\nA=not-a-key\n\"\nC=\n"),
+            [("A", "x  # y  "), ("B", "l1\nA=not-a-key\n"), ("C", "")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
     }
 
     #[test]

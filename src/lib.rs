@@ -61,6 +61,7 @@ pub fn main() -> i32 {
             Command::Use(a) => commands::context::use_context(&ctx, a).await.map(|()| 0),
             Command::Config(c) => commands::context::config(&ctx, c).await.map(|()| 0),
             Command::Whoami(a) => commands::context::whoami(&ctx, a).await.map(|()| 0),
+            Command::Version => commands::version::run(&ctx).await.map(|()| 0),
             Command::Completion(a) => {
                 let script = docs::completion_script(&a.shell).unwrap_or_default();
                 ctx.printer.line(script.trim_end()).map(|()| 0)

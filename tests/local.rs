@@ -779,3 +779,77 @@ fn csv_cells_that_look_like_formulas_are_neutralised() {
     assert!(audit.contains(",'-2+3,"), "{audit}");
     assert!(!audit.contains(",-2+3,"), "{audit}");
 }
+
+#[test]
+fn go_cli_expectations_on_values_env_files_and_projections() {
+    let h = Home::new();
+    // A secret without values: the document, with empty data, exit 0.
+    h.run(&["secrets", "create", "empty"]).ok();
+    let doc = h
+        .run(&["secrets", "get", "empty", "--value", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(doc["value"]["data"], serde_json::json!({}));
+    h.run(&["secrets", "get", "empty", "--key", "K"]).code(3);
+
+    // Env files: whatever dotenv would change silently is an error naming
+    // the file, the line and the fix; nothing is created.
+    for (text, line, why) in [
+        ("PASSWORD=abc   \n", 1, "spaces around it"),
+        ("A=1\nNOTE=hello # x\n", 2, "contains '#'"),
+        ("A=1\nA=2\n", 2, "already set on line 1"),
+    ] {
+        let f = h.write("bad.env", text);
+        let r = h
+            .run(&["secrets", "create", "fromenv", "--from-env-file", &f])
+            .code(2);
+        assert!(
+            r.stderr.contains(&format!("{f}: line {line}:")) && r.stderr.contains(why),
+            "{text:?}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("quote the value") || r.stderr.contains("remove the duplicate"),
+            "{}",
+            r.stderr
+        );
+    }
+    h.run(&["secrets", "get", "fromenv"]).code(3);
+    let f = h.write("good.env", "PASSWORD='abc   '\nNOTE=\"hello # x\"\n");
+    h.run(&["secrets", "create", "fromenv", "--from-env-file", &f])
+        .ok();
+    let v = h
+        .run(&["secrets", "get", "fromenv", "--value", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        v["value"]["data"],
+        serde_json::json!({"PASSWORD": "abc   ", "NOTE": "hello # x"})
+    );
+
+    // Two managed secrets never project into one Kubernetes Secret.
+    h.run(&["secrets", "create", "app"]).ok();
+    let r = h
+        .run(&["secrets", "create", "app2", "--sync-target", "app"])
+        .code(6);
+    assert!(
+        r.stderr
+            .contains("already the projection of managed secret \"app\""),
+        "{}",
+        r.stderr
+    );
+    h.run(&["secrets", "create", "app3", "--sync-disabled"])
+        .ok();
+    let r = h
+        .run(&[
+            "secrets",
+            "sync",
+            "app3",
+            "--enabled",
+            "on",
+            "--target",
+            "app",
+        ])
+        .code(6);
+    assert!(r.stderr.contains("\"app\""), "{}", r.stderr);
+}

@@ -1052,3 +1052,232 @@ fn env_output_never_drives_the_terminal_but_stays_exact_in_a_pipe() {
         "raw escape reached the terminal: {shown:?}"
     );
 }
+
+/// Splits a command line as a shell would (double quotes group; no
+/// expansion): enough for the README's table.
+fn shell_words(line: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted, mut any) = (Vec::new(), String::new(), false, false);
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    out
+}
+
+#[test]
+fn migration_table_rows_run() {
+    let readme = include_str!("../README.md");
+    let table = readme
+        .split("<!-- migration-table -->")
+        .nth(1)
+        .and_then(|t| t.split("<!-- /migration-table -->").next())
+        .expect("README has the migration table");
+    let stub = Stub::start(reply);
+    let h = Home::new();
+    std::fs::write(h.path().join("app.env"), "A=1\nexport B='two words'\n").unwrap();
+    std::fs::write(h.path().join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+    // A logged-in context (tokens in the file store, none left) at the stub.
+    let config = format!(
+        "current-context: example.com/acme/demo\ntoken-store: file\ncontexts:\n  - name: example.com/acme/demo\n    server: {}\n    org: acme\n    project: demo\n    domain: example.com\n    issuer: http://127.0.0.1:1/realms/acme\n    client-id: kube-dc\n",
+        stub.url
+    );
+    let mut rows = 0;
+    for line in table.lines().filter(|l| l.starts_with("| `kube-dc")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let go = cells[0].trim_start_matches("| ").trim_matches('`');
+        let here = cells[1].trim();
+        let command = if here == "same" {
+            go
+        } else {
+            here.trim_matches('`')
+        };
+        let args = shell_words(command);
+        assert_eq!(args[0], "kube-dc", "{line}");
+        rows += 1;
+        // Every Go spelling is accepted as written.
+        if here == "same" {
+            use clap::Parser;
+            kube_dc::cli::Cli::try_parse_from(&args)
+                .unwrap_or_else(|e| panic!("{go}: not accepted: {e}"));
+        }
+        if args[1] == "login" {
+            continue; // a real login is tested against the OIDC provider
+        }
+        let dir = h.path().join("config/kube-dc");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.yaml"), &config).unwrap();
+        let out = h
+            .cmd()
+            .current_dir(h.path())
+            .args(&args[1..])
+            .env("KUBE_DC_TOKEN", "tok")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{command}: exit {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(rows >= 30, "{rows} rows");
+}
+
+#[test]
+fn go_cli_spellings_send_the_same_requests() {
+    let stub = Stub::start(reply);
+    let h = Home::new();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--server", stub.url.as_str(), "-p", "demo"];
+        all.extend(args);
+        h.run_env(&all, &[("KUBE_DC_TOKEN", "t"), ("KUBE_DC_ORG", "acme")])
+    };
+    let last = |stub: &Stub| stub.take().pop().expect("a request");
+    run(&[
+        "secrets",
+        "import",
+        "x",
+        "--from",
+        "s",
+        "--cross-namespace",
+        "--source-namespace",
+        "acme-other",
+    ])
+    .ok();
+    assert_eq!(
+        last(&stub).json(),
+        json!({"sourceSecretName": "s", "sourceSecretNamespace": "acme-other", "allowCrossNamespace": true})
+    );
+    run(&[
+        "secrets",
+        "destroy-version",
+        "db",
+        "--version",
+        "3",
+        "--yes",
+    ])
+    .ok();
+    assert_eq!(
+        last(&stub).path,
+        "/api/secrets/acme-demo/db/versions/3/destroy"
+    );
+    for (word, want) in [
+        ("yes", true),
+        ("no", false),
+        ("on", true),
+        ("off", false),
+        ("TRUE", true),
+        ("FALSE", false),
+    ] {
+        run(&["secrets", "sync", "db", "--enabled", word]).ok();
+        assert_eq!(last(&stub).json(), json!({"enabled": want}), "{word}");
+    }
+    for o in ["JSON", "yml", "YAML", "Table"] {
+        run(&["secrets", "list", "-o", o]).ok();
+    }
+    run(&["secrets", "create", "db", "--sync-keys", " A, ,B"]).ok();
+    assert_eq!(
+        last(&stub).json(),
+        json!({"type": "opaque", "sync": {"enabled": true, "keys": ["A", "B"]}})
+    );
+    let r = run(&[
+        "secrets",
+        "create",
+        "db",
+        "--sync-disabled",
+        "--sync-target",
+        "t",
+        "--sync-refresh",
+        "1h",
+        "--sync-keys",
+        "A",
+    ])
+    .ok();
+    assert_eq!(
+        last(&stub).json(),
+        json!({"type": "opaque", "sync": {"enabled": false}})
+    );
+    assert!(
+        r.stderr.contains("no effect with --sync-disabled"),
+        "{}",
+        r.stderr
+    );
+    // Refused before anything is sent.
+    let r = run(&["audit", "list", "--csv", "--project", "demo"]).code(2);
+    assert!(r.stderr.contains("whole organization"), "{}", r.stderr);
+    let r = run(&["audit", "list", "--org", "--org-name", "../secrets/x"]).code(2);
+    assert!(r.stderr.contains("invalid organization"), "{}", r.stderr);
+    for bad in ["a..b", "a.-b", "a-.b"] {
+        run(&["secrets", "create", bad]).code(2);
+    }
+    assert!(stub.take().is_empty(), "nothing was sent for refused input");
+}
+
+#[test]
+fn extensions_an_installation_ignores_are_detected() {
+    // A production-like server: no `cas`, no `version`, and JSON 404s for
+    // routes it does not have.
+    let stub = Stub::start(|s| {
+        let sec = || {
+            let mut v: Value = serde_json::from_slice(&secret("db")).unwrap();
+            v["value"] = json!({"data": {"K": "current"}, "metadata": {"version": 7}});
+            v
+        };
+        match (s.method.as_str(), s.path.as_str()) {
+            ("PUT", _) => ok_json(
+                json!({"name": "db", "namespace": "acme-demo", "mount": "kv-demo", "version": 8, "createdTime": "t"}),
+            ),
+            ("GET", "/api/secrets/acme-demo/db") => ok_json(sec()),
+            _ => (
+                404,
+                "application/json",
+                br#"{"error":"Not Found"}"#.to_vec(),
+            ),
+        }
+    });
+    let h = Home::new();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--server", stub.url.as_str(), "-n", "acme-demo"];
+        all.extend(args);
+        h.run_env(&all, &[("KUBE_DC_TOKEN", "t")])
+    };
+    let r = run(&["secrets", "put", "db", "--from-literal=K=v", "--cas", "3"]).code(9);
+    assert!(
+        r.stderr.contains("ignored --cas 3") && r.stderr.contains("wrote version 8"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["secrets", "get", "db", "--value", "--version", "2"]).code(9);
+    assert!(r.stderr.contains("ignored --version 2"), "{}", r.stderr);
+    assert!(
+        !r.stdout.contains("current"),
+        "the wrong version is not shown: {}",
+        r.stdout
+    );
+    // A JSON 404 from an extension route, while the secret exists: exit 9.
+    let r = run(&["secrets", "versions", "db"]).code(9);
+    assert!(
+        r.stderr.contains("not supported by this installation"),
+        "{}",
+        r.stderr
+    );
+    // … and while it does not: not found, exit 3.
+    run(&["secrets", "versions", "nope"]).code(3);
+}

@@ -8,8 +8,9 @@ pub const MAX_TOTAL_VALUE_BYTES: usize = 1024 * 1024;
 pub const MAX_DESCRIPTION_CHARS: usize = 256;
 pub const MAX_NAME_LEN: usize = 253;
 
-/// A DNS-1123 subdomain: lowercase alphanumerics, `-` and `.`, starting and
-/// ending with an alphanumeric, at most 253 characters.
+/// A DNS-1123 subdomain, as Kubernetes validates a Secret's name: labels of
+/// lowercase alphanumerics and `-`, each starting and ending with an
+/// alphanumeric, joined by `.`; at most 253 characters.
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     let bad = |why: &str| {
         Err(format!(
@@ -29,10 +30,18 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     {
         return bad("it has a character that is not allowed");
     }
-    let first = name.as_bytes()[0];
-    let last = name.as_bytes()[name.len() - 1];
-    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
-        return bad("it must start and end with a letter or digit");
+    let alnum = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    for label in name.split('.') {
+        let b = label.as_bytes();
+        if !alnum(b.first()) || !alnum(b.last()) {
+            return bad(
+                if name.starts_with(['.', '-']) || name.ends_with(['.', '-']) {
+                    "it must start and end with a letter or digit"
+                } else {
+                    "each part between dots must start and end with a letter or digit"
+                },
+            );
+        }
     }
     Ok(())
 }
@@ -189,7 +198,21 @@ mod tests {
     fn names() {
         assert!(check_name("name", "db-creds").is_ok());
         assert!(check_name("name", "a.b-c1").is_ok());
-        for bad in ["", "Db", "-a", "a-", "a_b", "a b", &"a".repeat(254)] {
+        assert!(check_name("name", "a.b.c-d").is_ok());
+        for bad in [
+            "",
+            "Db",
+            "-a",
+            "a-",
+            "a_b",
+            "a b",
+            "a..b",
+            "a.-b",
+            "a-.b",
+            ".a",
+            "a.",
+            &"a".repeat(254),
+        ] {
             assert!(check_name("name", bad).is_err(), "{bad}");
         }
     }

@@ -79,7 +79,10 @@ pub fn router(b: Shared) -> Router {
         .layer(middleware::from_fn_with_state(b.clone(), unmatched_layer))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT));
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({"ok": true})) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({"ok": true, "version": env!("CARGO_PKG_VERSION")})) }),
+        )
         .route(
             "/openapi.yaml",
             get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], crate::OPENAPI) }),

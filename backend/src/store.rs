@@ -359,6 +359,7 @@ impl Store {
                     )?;
                 }
             }
+            projection_free(tx, &new.namespace, &new.name, &new.sync)?;
             mark_synced(tx, &new.namespace, &new.name, now)?;
             fault()?;
             get_any(tx, &new.namespace, &new.name)?
@@ -596,7 +597,7 @@ impl Store {
                         "secret {name:?} is not deleted; there is nothing to restore"
                     )));
                 }
-                Some(_) => {}
+                Some(s) => projection_free(tx, ns, name, &s.sync)?,
             }
             tx.execute(
                 "UPDATE managed_secrets SET deleted_at = NULL, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
@@ -617,6 +618,7 @@ impl Store {
     ) -> Result<SecretRecord> {
         self.write(audit, |tx| {
             require_live(tx, ns, name)?;
+            projection_free(tx, ns, name, sync)?;
             tx.execute(
                 "UPDATE managed_secrets SET sync = ?3, updated_at = ?4 WHERE namespace = ?1 AND name = ?2",
                 params![ns, name, json(sync), now],
@@ -1006,6 +1008,30 @@ fn check_key(tx: &Transaction, cipher: &Cipher) -> Result<()> {
         "INSERT INTO meta (key, value) VALUES ('key_check', ?1)",
         [[nonce, ct].concat()],
     )?;
+    Ok(())
+}
+
+/// Two managed secrets must never project into one Kubernetes Secret: the
+/// projection `name` would have with `sync` must be free in `ns`.
+fn projection_free(tx: &Transaction, ns: &str, name: &str, sync: &SyncSpec) -> Result<()> {
+    if !sync.enabled {
+        return Ok(());
+    }
+    let target = sync.target_secret_name.as_deref().unwrap_or(name);
+    let mut st = tx.prepare(
+        "SELECT name, sync FROM managed_secrets WHERE namespace = ?1 AND name != ?2 AND deleted_at IS NULL",
+    )?;
+    let mut rows = st.query(params![ns, name])?;
+    while let Some(r) = rows.next()? {
+        let other: String = r.get(0)?;
+        let text: String = r.get(1)?;
+        let theirs: SyncSpec = serde_json::from_str(&text).unwrap_or_default();
+        if theirs.enabled && theirs.target_secret_name.as_deref().unwrap_or(&other) == target {
+            return Err(StoreError::Conflict(format!(
+                "Kubernetes Secret {target:?} is already the projection of managed secret {other:?}; choose another target (--sync-target / sync --target)"
+            )));
+        }
+    }
     Ok(())
 }
 

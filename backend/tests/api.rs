@@ -1695,3 +1695,38 @@ fn kube_dc_api_columns() -> impl Iterator<Item = String> {
         .iter()
         .map(|c| c.to_string())
 }
+
+#[tokio::test]
+async fn names_are_checked_as_kubernetes_does_and_projections_are_unique() {
+    let s = Server::start().await;
+    for bad in ["a..b", "a.-b", "a-.b"] {
+        let r = s.post(DEV, &secrets(&format!("/{bad}")), json!({})).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+    }
+    s.create("one", json!({"K": "v"})).await;
+    let r = s
+        .post(
+            DEV,
+            &secrets("/two"),
+            json!({"sync": {"enabled": true, "targetSecretName": "one"}}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("managed secret \\\"one\\\""), "{}", r.text);
+    // Free again once the first stops projecting.
+    s.post(DEV, &secrets("/one/sync"), json!({"enabled": false}))
+        .await;
+    let r = s
+        .post(
+            DEV,
+            &secrets("/two"),
+            json!({"sync": {"enabled": true, "targetSecretName": "one"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Turning the first back on would collide: 409.
+    let r = s
+        .post(DEV, &secrets("/one/sync"), json!({"enabled": true}))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+}

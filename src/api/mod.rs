@@ -619,6 +619,8 @@ pub fn query(pairs: &[(&str, Option<String>)]) -> String {
 /// 404/405 from an extension route means "this installation lacks it".
 pub struct Call {
     pub route: Route,
+    /// (namespace, name) when the route is about one secret.
+    pub secret: Option<(String, String)>,
     /// The rendered path, without the query.
     pub path: String,
     pub query: String,
@@ -628,8 +630,12 @@ pub struct Call {
 
 impl Call {
     pub fn new(route: Route, params: &[&str]) -> Self {
+        let named = route.endpoint().params().collect::<Vec<_>>();
+        let secret = (named.starts_with(&["ns", "name"]) && params.len() >= 2)
+            .then(|| (params[0].to_string(), params[1].to_string()));
         Call {
             route,
+            secret,
             path: route.endpoint().path_for(params),
             query: String::new(),
             uses_extension: false,
@@ -656,18 +662,54 @@ impl Call {
 
 impl Client {
     /// Sends `call` with an optional JSON body; reads JSON.
+    ///
+    /// A JSON 404 from an extension route about one secret is ambiguous:
+    /// the secret is missing, or the route is. The production route that
+    /// reads the secret tells which.
     pub async fn call<T: DeserializeOwned>(
         &self,
         call: Call,
         body: Option<&impl Serialize>,
     ) -> Result<(T, Value)> {
-        self.json(
-            call.method(),
-            &call.path(),
-            body,
-            call.missing_means_unsupported(),
-        )
-        .await
+        let res = self
+            .json(
+                call.method(),
+                &call.path(),
+                body,
+                call.missing_means_unsupported(),
+            )
+            .await;
+        match res {
+            Err(e)
+                if e.status == Some(404)
+                    && e.kind == ErrorKind::NotFound
+                    && call.route.endpoint().origin == Origin::Extension
+                    && call.secret.is_some() =>
+            {
+                let (ns, name) = call.secret.clone().unwrap_or_default();
+                let probe = Route::GetSecret.endpoint().path_for(&[&ns, &name]);
+                match self
+                    .json::<Value>(Method::GET, &probe, None::<&()>, false)
+                    .await
+                {
+                    Ok(_) => {
+                        let mut u = CliError::new(
+                            ErrorKind::NotSupported,
+                            format!(
+                                "{} {} is not supported by this installation (it is an extension of kube-dc's own backend)",
+                                call.route.endpoint().method,
+                                call.route.endpoint().path
+                            ),
+                        );
+                        u.status = e.status;
+                        u.request_id = e.request_id.clone();
+                        Err(u)
+                    }
+                    Err(_) => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Sends `call`; the 2xx body is read as it arrives.
@@ -680,6 +722,16 @@ impl Client {
             false,
         )
         .await
+    }
+
+    /// The server's version from its health endpoint (`kube-dc-backend`
+    /// reports one; an installation that does not answers `None`).
+    pub async fn server_version(&self) -> Result<Option<String>> {
+        let raw = self.raw(Method::GET, "/healthz", None, false).await?;
+        let v: Value = serde_json::from_slice(&raw.body).unwrap_or(Value::Null);
+        Ok(v["version"]
+            .as_str()
+            .map(|s| format!("kube-dc-backend {s}")))
     }
 
     pub async fn list_secrets(&self, ns: &str) -> Result<(ItemList<Secret>, Value)> {

@@ -122,6 +122,14 @@ pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
 async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     use OutputFormat::*;
     let p = &ctx.printer;
+    // The CSV export is organization-wide: a project given with it would
+    // be silently widened, so the combination is refused (as the Go CLI).
+    if a.csv && ctx.global.project.is_some() {
+        return Err(CliError::usage(
+            "--csv exports the whole organization's events; --project (or KUBE_DC_PROJECT) cannot narrow it",
+        )
+        .hint("drop --project for the organization's export, or use `-o csv` (without --csv) for this project's events"));
+    }
     if a.csv && !matches!(p.format, Table | Csv) {
         return Err(CliError::usage("--csv exports CSV; leave out -o"));
     }

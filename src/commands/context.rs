@@ -26,10 +26,13 @@ pub struct UseArgs {
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
     /// Show the config file (contexts and settings; it never holds tokens).
-    #[command(after_help = "\
+    #[command(
+        visible_alias = "show",
+        after_help = "\
 Examples:
   kube-dc config view
-  kube-dc config view -o json")]
+  kube-dc config show -o json"
+    )]
     View,
 }
 
@@ -78,13 +81,35 @@ pub async fn use_context(ctx: &Ctx, a: UseArgs) -> Result<()> {
         }
         return p.print_table(&t);
     };
-    if name != LOCAL_CONTEXT && file.context(&name).is_none() {
-        let known: Vec<&str> = std::iter::once(LOCAL_CONTEXT)
-            .chain(file.contexts.iter().map(|c| c.name.as_str()))
+    // The Go CLI's short form, ORG/PROJECT, names the one context of any
+    // domain that ends with it.
+    let name = if name == LOCAL_CONTEXT || file.context(&name).is_some() {
+        name
+    } else {
+        let suffix = format!("/{name}");
+        let matching: Vec<&str> = file
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|n| n.ends_with(&suffix))
             .collect();
-        return Err(CliError::usage(format!("no context named {name:?}"))
-            .hint(format!("known contexts: {}", known.join(", "))));
-    }
+        match matching.as_slice() {
+            [one] => one.to_string(),
+            _ => {
+                let known: Vec<&str> = std::iter::once(LOCAL_CONTEXT)
+                    .chain(file.contexts.iter().map(|c| c.name.as_str()))
+                    .collect();
+                let what = if matching.is_empty() {
+                    format!("no context named {name:?}")
+                } else {
+                    format!("{name:?} matches several contexts: {}", matching.join(", "))
+                };
+                return Err(
+                    CliError::usage(what).hint(format!("known contexts: {}", known.join(", ")))
+                );
+            }
+        }
+    };
     file.current_context = (name != LOCAL_CONTEXT).then(|| name.clone());
     file.save()?;
     ctx.printer.line(&format!("Switched to context {name}."))

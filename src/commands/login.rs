@@ -65,11 +65,15 @@ pub struct LoginArgs {
 #[command(after_help = "\
 Examples:
   kube-dc logout          # the current context's login
-  kube-dc logout --all    # every login, and the contexts they created")]
+  kube-dc logout --all    # every login, and the contexts they created
+  kube-dc logout --remove-contexts   # this login, and the contexts it created")]
 pub struct LogoutArgs {
     /// Every login, and remove the contexts they created.
     #[arg(long)]
     pub all: bool,
+    /// Also remove the contexts of the login that ends.
+    #[arg(long)]
+    pub remove_contexts: bool,
 }
 
 const PAGE_OK: &str = "<!doctype html><meta charset=utf-8><title>kube-dc: signed in</title>\
@@ -462,9 +466,12 @@ pub async fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
             "Logged out of {issuer} ({revoked}; stored tokens deleted)."
         ));
     }
-    if a.all {
+    if a.all || a.remove_contexts {
         let before = file.contexts.len();
-        file.contexts.retain(|c| c.issuer.is_none());
+        file.contexts.retain(|c| match (&c.issuer, &c.client_id) {
+            (Some(i), Some(cl)) => !sessions.contains(&(i.clone(), cl.clone())),
+            _ => true,
+        });
         if file
             .current_context
             .as_ref()

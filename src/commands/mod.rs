@@ -7,6 +7,7 @@ pub mod context;
 pub mod login;
 pub mod orgs;
 pub mod secrets;
+pub mod version;
 
 use std::cell::OnceCell;
 use std::io::{BufRead, IsTerminal, Write};

@@ -131,12 +131,15 @@ impl Target {
     }
 
     pub fn org(&self, flag: Option<&str>) -> Result<String> {
-        flag.map(str::to_string)
+        let org = flag
+            .map(str::to_string)
             .or_else(|| self.org.clone())
             .ok_or_else(|| {
                 CliError::usage("no organization: this context has none")
                     .hint("set KUBE_DC_ORG, or pass --org-name / --org where the command has it")
-            })
+            })?;
+        kube_dc_api::validate::check_name("organization", &org).map_err(CliError::usage)?;
+        Ok(org)
     }
 
     pub fn project(&self) -> Result<String> {

@@ -71,7 +71,14 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         kube_dc_api::validate::check_refresh_interval(r)
             .map_err(|e| CliError::usage(format!("--sync-refresh: {e}")))?;
     }
-    for k in &a.sync_keys {
+    // As the Go CLI: entries are trimmed and empty ones dropped.
+    let sync_keys: Vec<String> = a
+        .sync_keys
+        .iter()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect();
+    for k in &sync_keys {
         kube_dc_api::validate::check_key(k)
             .map_err(|e| CliError::usage(format!("--sync-keys: {e}")))?;
     }
@@ -91,11 +98,25 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     let req = CreateRequest {
         kind: a.kind.clone(),
         description: a.description.clone(),
-        sync: SyncSpec {
-            enabled: !a.sync_disabled,
-            target_secret_name: a.sync_target.clone(),
-            refresh_interval: a.sync_refresh.clone(),
-            keys: (!a.sync_keys.is_empty()).then(|| a.sync_keys.clone()),
+        // Sync off means just that: no target, refresh or keys that would
+        // make the resource look projected.
+        sync: if a.sync_disabled {
+            if a.sync_target.is_some() || a.sync_refresh.is_some() || !sync_keys.is_empty() {
+                crate::output::warn(
+                    "--sync-target, --sync-refresh and --sync-keys have no effect with --sync-disabled; they were not sent",
+                );
+            }
+            SyncSpec {
+                enabled: false,
+                ..SyncSpec::default()
+            }
+        } else {
+            SyncSpec {
+                enabled: true,
+                target_secret_name: a.sync_target.clone(),
+                refresh_interval: a.sync_refresh.clone(),
+                keys: (!sync_keys.is_empty()).then_some(sync_keys),
+            }
         },
         rotation: None,
         initial_values: data,

@@ -18,6 +18,9 @@ Examples:
   kube-dc secrets delete db-creds --destroy         # asks before wiping
   kube-dc secrets delete db-creds --destroy --yes   # scripts
 
+Coming from the Go CLI: it destroys without asking; this one asks first,
+and without a terminal to ask on it needs --yes (the step is irreversible).
+
 Role: soft delete: developer, project-manager or admin; --destroy: admin.")]
 pub struct DeleteArgs {
     /// Secret name.

@@ -9,15 +9,21 @@ use crate::error::Result;
 Examples:
   kube-dc secrets versions db-creds
   kube-dc secrets destroy-version db-creds 3 --yes
+  kube-dc secrets destroy-version db-creds --version 3 --yes   # the Go CLI's spelling
 
+Without a terminal to confirm on, --yes is required (the Go CLI does not
+ask; this one does, as the step is irreversible).
 Role: admin.")]
 pub struct DestroyVersionArgs {
     /// Secret name.
     #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
     pub name: String,
     /// The version to erase.
-    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub version: u64,
+    #[arg(value_parser = clap::value_parser!(u64).range(1..), required_unless_present = "version_flag", conflicts_with = "version_flag")]
+    pub version: Option<u64>,
+    /// The version to erase, as a flag.
+    #[arg(long = "version", id = "version_flag", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub version_flag: Option<u64>,
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -28,18 +34,19 @@ pub async fn run(ctx: &Ctx, a: DestroyVersionArgs) -> Result<()> {
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets destroy-version")?;
     super::check_secret_name(&a.name)?;
+    let version = a.version.or(a.version_flag).unwrap_or_default();
     let ns = ctx.namespace()?;
     confirm(
         &format!(
             "Erase version {} of secret {}, irreversibly?",
-            a.version, a.name
+            version, a.name
         ),
         a.yes,
     )?;
     let (resp, raw) = ctx
         .client()
         .await?
-        .destroy_version(&ns, &a.name, a.version)
+        .destroy_version(&ns, &a.name, version)
         .await?;
     if p.is_machine() {
         return p.print_doc(&raw);

@@ -64,12 +64,48 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
         return super::print_secret(ctx, &secret, &raw);
     }
     let Some(value) = &secret.value else {
-        return Err(CliError::new(
-            ErrorKind::NotFound,
-            format!("secret {:?} has no readable value (none written yet, or the current version was destroyed)", a.name),
-        )
-        .hint(format!("write one with `kube-dc secrets put {} …`", a.name)));
+        let none = || {
+            CliError::new(
+                ErrorKind::NotFound,
+                format!("secret {:?} has no readable value (none written yet, or the current version was destroyed)", a.name),
+            )
+            .hint(format!("write one with `kube-dc secrets put {} …`", a.name))
+        };
+        // One key, or one version, that is not there is an error; the
+        // whole document of a secret without values is simply empty, as
+        // scripts written for the Go CLI expect.
+        if a.key.is_some() || a.version.is_some() {
+            return Err(none());
+        }
+        return match p.format {
+            Json | Yaml => {
+                let mut doc = raw.clone();
+                doc["value"] = serde_json::json!({"data": {}});
+                p.print_doc(&doc)
+            }
+            Env => Ok(()),
+            _ => {
+                crate::output::note(&format!(
+                    "secret {} has no values yet: write some with `kube-dc secrets put {} …`",
+                    a.name, a.name
+                ));
+                Ok(())
+            }
+        };
     };
+    // An installation that ignores the `version` extension answers with
+    // the current version instead: never show that as the one asked for.
+    if let Some(want) = a.version
+        && value.metadata.version != want
+    {
+        return Err(CliError::new(
+            ErrorKind::NotSupported,
+            format!(
+                "this installation ignored --version {want} and answered with version {}; reading an older version is an extension of kube-dc's own backend",
+                value.metadata.version
+            ),
+        ));
+    }
     if let Some(k) = &a.key {
         let v = value.data.get(k).ok_or_else(|| {
             let keys: Vec<&str> = value.data.keys().map(String::as_str).collect();

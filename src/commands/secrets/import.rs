@@ -24,10 +24,11 @@ pub struct ImportArgs {
     #[arg(long = "from", value_name = "SECRET")]
     pub from: String,
     /// Namespace of the source Secret (default: the project's).
-    #[arg(long, value_name = "NAMESPACE")]
+    #[arg(long, value_name = "NAMESPACE", alias = "source-namespace")]
     pub from_namespace: Option<String>,
-    /// Confirm an import from another namespace.
-    #[arg(long)]
+    /// Confirm an import from another namespace (the Go CLI's
+    /// --cross-namespace is accepted too).
+    #[arg(long, alias = "cross-namespace")]
     pub allow_cross_namespace: bool,
     /// Type of the managed secret.
     #[arg(long = "type", value_parser = ["opaque", "password", "api-key", "tls", "db-static"])]

@@ -48,6 +48,21 @@ pub async fn run(ctx: &Ctx, a: PutArgs) -> Result<()> {
         .await?
         .put_values(&ns, &a.name, &PutValuesRequest { data, cas: a.cas })
         .await?;
+    // A server that honours check-and-set writes exactly the next version;
+    // any other answer means it ignored `cas` (a production installation
+    // without the extension) and wrote regardless: say so, loudly.
+    if let Some(cas) = a.cas
+        && resp.version != cas + 1
+    {
+        return Err(crate::error::CliError::new(
+            crate::error::ErrorKind::NotSupported,
+            format!(
+                "this installation ignored --cas {cas}: it wrote version {} without checking that version {cas} was current",
+                resp.version
+            ),
+        )
+        .hint("check-and-set is an extension of kube-dc's own backend; compare the values before relying on them"));
+    }
     if p.is_machine() {
         return p.print_doc(&raw);
     }

@@ -22,7 +22,7 @@ pub struct SyncArgs {
     #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
     pub name: String,
     /// Turn the projection on or off.
-    #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+    #[arg(long, value_name = "true|false", value_parser = parse_switch)]
     pub enabled: Option<bool>,
     /// Name of the projected Kubernetes Secret.
     #[arg(long, value_name = "NAME")]
@@ -78,4 +78,13 @@ pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
         secret.name,
         state.trim_start_matches(['●', '○', ' '])
     ))
+}
+
+/// `true|false`, also `yes|no` and `on|off`, in any case (as the Go CLI).
+fn parse_switch(v: &str) -> std::result::Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" => Ok(true),
+        "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{v:?} is not one of true, false, yes, no, on, off")),
+    }
 }
