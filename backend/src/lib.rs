@@ -2,15 +2,14 @@
 //! Manager HTTP API — router, encrypted store, authorization and audit —
 //! usable as a standalone server or embedded in the `kube-dc` CLI.
 
-pub mod api;
 pub mod authn;
 pub mod authz;
 pub mod crypto;
 pub mod error;
+pub mod http;
 pub mod kube;
 pub mod projects;
 pub mod rotation;
-pub mod routes;
 pub mod store;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -141,7 +140,7 @@ impl Backend {
     }
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
-        api::router(self.clone())
+        http::router(self.clone())
     }
 }
 

@@ -256,7 +256,9 @@ impl Remote {
     /// Runs kube-dc against this backend as `user`.
     pub fn run(&self, home: &Home, user: (&str, &[&str]), args: &[&str]) -> Run {
         let token = self.token(user.0, user.1);
-        let mut all = vec!["--server", &self.url, "-p", "demo"];
+        // The namespace, not --project: an organization-wide export refuses
+        // an explicit project.
+        let mut all = vec!["--server", &self.url, "-n", "acme-demo"];
         all.extend_from_slice(args);
         home.run_env(&all, &[("KUBE_DC_TOKEN", &token), ("KUBE_DC_ORG", "acme")])
     }

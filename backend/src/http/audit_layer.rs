@@ -1,24 +1,20 @@
-//! The router, built from the contract's endpoint table, and the layers every
-//! API request passes: request id; then, per route, authentication, the
-//! route's audit classification (from the route that matched and its
-//! *decoded* parameters, never the raw URL text), the handler, and the audit
-//! event, written durably before the response leaves.
+//! The per-route layer: authentication, the audit classification of a
+//! request (from the route that matched and its *decoded* parameters,
+//! never the raw URL text), and the audit event, written durably before the
+//! response leaves — or, for a change, in the same transaction as it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter, get, on};
-use axum::{Json, Router};
 use kube_dc_api::endpoints::{Permission, Route, Scope, UNMATCHED_ACTION, decode_query};
-use serde_json::{Map, Value, json};
+use serde_json::Map;
 
-use crate::api::{self as h, BODY_LIMIT};
+use super::RequestId;
 use crate::authn::{AuthError, Identity};
 use crate::error::{ApiError, AuditNote};
 use crate::store::{AuditRecord, now_ms};
@@ -26,156 +22,11 @@ use crate::{Backend, rotation};
 
 type Shared = Arc<Backend>;
 
-pub const REQUEST_ID: &str = "x-request-id";
-
-/// The handler of each route. The match is exhaustive: a route added to the
-/// table without a handler does not compile.
-fn handler(route: Route) -> MethodRouter<Shared> {
-    let ep = route.endpoint();
-    let method = Method::from_bytes(ep.method.as_bytes()).expect("table method");
-    let f = MethodFilter::try_from(method).expect("table method is routable");
-    match route {
-        Route::ListSecrets => on(f, h::list_secrets),
-        Route::CreateSecret => on(f, h::create_secret),
-        Route::GetSecret => on(f, h::get_secret),
-        Route::UpdateSecret => on(f, h::update_secret),
-        Route::DeleteSecret => on(f, h::delete_secret),
-        Route::PutValues => on(f, h::put_values),
-        Route::SyncSecret => on(f, h::sync_secret),
-        Route::ImportSecret => on(f, h::import_secret),
-        Route::ListVersions => on(f, h::list_versions),
-        Route::DestroyVersion => on(f, h::destroy_version),
-        Route::Consumers => on(f, h::consumers),
-        Route::RestoreSecret => on(f, h::restore_secret),
-        Route::KubernetesSecrets => on(f, h::kube_secrets),
-        Route::AuditOrg => on(f, h::audit_org),
-        Route::AuditProject => on(f, h::audit_project),
-        Route::AuditCsv => on(f, h::audit_csv),
-        Route::AuditVerify => on(f, h::audit_verify),
-        Route::Elevate => on(f, h::elevate),
-        Route::ElevationStatus => on(f, h::elevation_status),
-        Route::Release => on(f, h::release),
-        Route::ListElevations => on(f, h::list_elevations),
-    }
-}
-
-pub fn router(b: Shared) -> Router {
-    let mut api = Router::new();
-    for &route in Route::ALL {
-        let layered = handler(route).layer(middleware::from_fn_with_state(
-            (b.clone(), route),
-            route_layer,
-        ));
-        api = api.route(route.endpoint().path, layered);
-    }
-    let api = api
-        .fallback(|| async { ApiError::not_found("no such API route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed on this route",
-            )
-        })
-        .layer(middleware::from_fn_with_state(b.clone(), unmatched_layer))
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT));
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(json!({"ok": true, "version": env!("CARGO_PKG_VERSION")})) }),
-        )
-        .route(
-            "/openapi.yaml",
-            get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], crate::OPENAPI) }),
-        )
-        .merge(api)
-        .layer(middleware::from_fn(request_id_middleware))
-        .with_state(b)
-}
-
-#[derive(Clone)]
-struct RequestId(String);
-
-fn valid_request_id(v: &HeaderValue) -> Option<String> {
-    let s = v.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
-        .then(|| s.to_string())
-}
-
-/// Echo the caller's X-Request-Id (when sane), else make one; put it on
-/// every response, and into every JSON error body as `requestId`.
-async fn request_id_middleware(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(valid_request_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let resp = next.run(req).await;
-    let mut resp = if resp.status().is_client_error() || resp.status().is_server_error() {
-        json_error_with_id(resp, &id).await
-    } else {
-        resp
-    };
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(REQUEST_ID, v);
-    }
-    resp
-}
-
-/// Errors are JSON `{"error": …, "requestId": …}` — also those produced by
-/// the framework itself (plain-text rejections such as 405 or 413).
-async fn json_error_with_id(resp: Response, id: &str) -> Response {
-    let (mut parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, 256 * 1024)
-        .await
-        .unwrap_or_default();
-    let mut obj = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(o)) if o.contains_key("error") => o,
-        _ => {
-            let text = String::from_utf8_lossy(&bytes).trim().to_string();
-            let mut o = Map::new();
-            o.insert(
-                "error".into(),
-                Value::String(if text.is_empty() {
-                    parts
-                        .status
-                        .canonical_reason()
-                        .unwrap_or("error")
-                        .to_lowercase()
-                } else {
-                    text
-                }),
-            );
-            o
-        }
-    };
-    obj.insert("requestId".into(), Value::String(id.to_string()));
-    let body = serde_json::to_vec(&obj).unwrap_or_default();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body))
-}
-
-/// The operation a request was routed to, for its handler: the permission
-/// it needs after the route's query flag is applied.
+/// What the route layer resolved for the handler: the permission the
+/// request needs after the route's query flag is applied.
 #[derive(Clone, Copy, Debug)]
 pub struct Resolved {
-    pub route: Route,
-    pub action: &'static str,
     pub permission: Permission,
-}
-
-impl Resolved {
-    /// The project operation this needs (routes of a namespace only).
-    pub fn op(&self) -> crate::authz::Op {
-        match self.permission {
-            Permission::Project(op) => op,
-            other => panic!("{:?} needs {other:?}, not a project operation", self.route),
-        }
-    }
 }
 
 /// What an API request is about, for its audit event.
@@ -289,7 +140,7 @@ async fn authenticate(b: &Backend, authorization: Option<&str>) -> Result<Identi
 
 /// Per route: authenticate, classify from the route and its decoded path and
 /// query, run the handler, audit.
-async fn route_layer(
+pub(crate) async fn route_layer(
     State((b, route)): State<(Shared, Route)>,
     params: Result<Path<HashMap<String, String>>, axum::extract::rejection::PathRejection>,
     mut req: Request,
@@ -322,11 +173,7 @@ async fn route_layer(
                 None,
             )));
             req.extensions_mut().insert(id.clone());
-            req.extensions_mut().insert(Resolved {
-                route,
-                action,
-                permission,
-            });
+            req.extensions_mut().insert(Resolved { permission });
             // Rotation is lazy as well as timed: a due rotation happens
             // before the request that would observe it.
             if ep.scope == Scope::Namespace {
@@ -372,7 +219,7 @@ pub struct Committed;
 
 /// Requests under `/api` that no route took (unknown path, wrong method,
 /// undecodable parameters) are audited too.
-async fn unmatched_layer(State(b): State<Shared>, req: Request, next: Next) -> Response {
+pub(crate) async fn unmatched_layer(State(b): State<Shared>, req: Request, next: Next) -> Response {
     let origin = Origin::of(&req);
     let authz = authorization(&req);
     let resp = next.run(req).await;
@@ -383,7 +230,7 @@ async fn unmatched_layer(State(b): State<Shared>, req: Request, next: Next) -> R
     let target = Target {
         service: "api",
         action: UNMATCHED_ACTION,
-        resource: crate::api::printable(&origin.path),
+        resource: super::support::printable(&origin.path),
         org: identity.org.clone().unwrap_or_default(),
         project: None,
         namespace: None,
@@ -422,7 +269,10 @@ fn record(
         body.insert("namespace".into(), ns.clone().into());
     }
     body.insert("method".into(), origin.method.as_str().into());
-    body.insert("path".into(), crate::api::printable(&origin.path).into());
+    body.insert(
+        "path".into(),
+        super::support::printable(&origin.path).into(),
+    );
     body.insert("status".into(), status.as_u16().into());
     if let Some(note) = note {
         for (k, v) in &note.0 {

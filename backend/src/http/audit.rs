@@ -1,0 +1,148 @@
+//! Audit queries (organization and project) and chain verification.
+
+#[allow(unused_imports)]
+use super::support::*;
+use kube_dc_api::{AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditQuery {
+    service: Option<String>,
+    actor: Option<String>,
+    result: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+}
+
+pub fn parse_time_param(name: &str, v: &str) -> Result<i64, ApiError> {
+    if !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) {
+        let secs: i64 = v
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("{name}: {v:?} is out of range")))?;
+        return secs
+            .checked_mul(1000)
+            .ok_or_else(|| ApiError::bad_request(format!("{name}: {v:?} is out of range")));
+    }
+    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "{name}: {v:?} is neither epoch seconds nor an RFC 3339 time (e.g. 2026-05-12T08:00:00Z)"
+            ))
+        })
+}
+
+pub(crate) fn audit_filter(
+    org: &str,
+    project: Option<String>,
+    q: AuditQuery,
+    csv: bool,
+) -> Result<(AuditFilter, Value), ApiError> {
+    if let Some(r) = &q.result
+        && !matches!(r.as_str(), "allowed" | "denied" | "error")
+    {
+        return Err(ApiError::bad_request(format!(
+            "result: {r:?} is not one of allowed, denied, error"
+        )));
+    }
+    let limit = match &q.limit {
+        Some(l) => Some(
+            l.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=AUDIT_MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "limit: {l:?} must be a whole number from 1 to {AUDIT_MAX_LIMIT}"
+                    ))
+                })?,
+        ),
+        None if csv => None,
+        None => Some(AUDIT_DEFAULT_LIMIT),
+    };
+    let since_ms = q
+        .since
+        .as_deref()
+        .map(|v| parse_time_param("since", v))
+        .transpose()?;
+    let until_ms = q
+        .until
+        .as_deref()
+        .map(|v| parse_time_param("until", v))
+        .transpose()?;
+    let echo = json!({
+        "org": org, "project": project, "service": q.service, "actor": q.actor,
+        "result": q.result, "since": q.since, "until": q.until, "limit": limit,
+    });
+    Ok((
+        AuditFilter {
+            org: org.to_string(),
+            project,
+            service: q.service,
+            actor: q.actor.filter(|a| !a.is_empty()),
+            result: q.result,
+            since_ms,
+            until_ms,
+            limit,
+        },
+        echo,
+    ))
+}
+
+async fn audit_query(b: Shared, f: AuditFilter, echo: Value) -> ApiResult {
+    let store = b.store.clone();
+    let limit = f.limit.unwrap_or(AUDIT_DEFAULT_LIMIT);
+    let rows = blocking(move || Ok(store.query_audit(&f)?)).await?;
+    let events: Vec<AuditEvent> = rows
+        .into_iter()
+        .map(|r| AuditEvent {
+            ts: Value::String(rfc3339(r.ts)),
+            body: r.body,
+        })
+        .collect();
+    Ok(Json(AuditResponse {
+        returned: events.len(),
+        events,
+        query: echo,
+        limit,
+    })
+    .into_response())
+}
+
+pub(crate) async fn audit_org(
+    State(b): State<Shared>,
+    _checked: Authorized,
+    Path(org): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let q: AuditQuery = parse_query(q.as_deref())?;
+    let (f, echo) = audit_filter(&org, None, q, false)?;
+    audit_query(b, f, echo).await
+}
+
+pub(crate) async fn audit_project(
+    State(b): State<Shared>,
+    _checked: Authorized,
+    Path((org, project)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let q: AuditQuery = parse_query(q.as_deref())?;
+    let (f, echo) = audit_filter(&org, Some(project), q, false)?;
+    audit_query(b, f, echo).await
+}
+
+pub(crate) async fn audit_verify(
+    State(b): State<Shared>,
+    _checked: Authorized,
+    Path(org): Path<String>,
+) -> ApiResult {
+    let store = b.store.clone();
+    let res = blocking(move || Ok(store.verify_audit(&org)?)).await?;
+    Ok(Json(match res {
+        Ok(n) => json!({"ok": true, "events": n}),
+        Err((seq, why)) => {
+            json!({"ok": false, "brokenAt": seq, "error": format!("event {seq}: {why}")})
+        }
+    })
+    .into_response())
+}

@@ -1,0 +1,97 @@
+//! Organization admin elevation windows.
+
+#[allow(unused_imports)]
+use super::support::*;
+
+pub(crate) async fn elevate(
+    State(b): State<Shared>,
+    _checked: Authorized,
+    Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
+    Path((org, project)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    validate::check_name("project", &project).map_err(ApiError::bad_request)?;
+    // A window opens on a project the organization owns, never on a name
+    // that merely looks like one.
+    if b.projects.namespace_of(&org, &project).is_none() {
+        return Err(ApiError::not_found(format!(
+            "organization {org:?} has no project {project:?} known to this backend"
+        )));
+    }
+    let req: ElevateRequest = parse_json(if body.is_empty() { b"{}" } else { &body })?;
+    let reason = req.reason.trim().to_string();
+    if reason.is_empty() {
+        return Err(ApiError::bad_request(
+            "a reason is required (e.g. an incident number): it is stored on every value read in the window",
+        ));
+    }
+    if reason.chars().count() > 1024 {
+        return Err(ApiError::bad_request(
+            "reason is longer than 1024 characters",
+        ));
+    }
+    let store = b.store.clone();
+    let ttl = b.config.elevation_ttl;
+    let user = id.username.clone();
+    let (org2, project2, reason2) = (org.clone(), project.clone(), reason.clone());
+    let event = d.allowed(&AuditNote::default().with("reason", reason));
+    let g = blocking(move || {
+        Ok(store.elevate(
+            &user,
+            &org2,
+            &project2,
+            &reason2,
+            ttl,
+            now_ms(),
+            Some(&event),
+        )?)
+    })
+    .await?;
+    Ok(committed(Json(g)))
+}
+
+pub(crate) async fn elevation_status(
+    State(b): State<Shared>,
+    _checked: Authorized,
+    Extension(id): Extension<Identity>,
+    Path((org, project)): Path<(String, String)>,
+) -> ApiResult {
+    let store = b.store.clone();
+    let user = id.username.clone();
+    let g = blocking(move || Ok(store.active_elevation(&user, &org, &project, now_ms())?)).await?;
+    Ok(Json(ElevationStatus {
+        active: g.is_some(),
+        grant: g,
+    })
+    .into_response())
+}
+
+pub(crate) async fn release(
+    State(b): State<Shared>,
+    _checked: Authorized,
+    Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
+    Path((org, project)): Path<(String, String)>,
+) -> ApiResult {
+    let store = b.store.clone();
+    let user = id.username.clone();
+    let p2 = project.clone();
+    let event = d.allowed(&AuditNote::default());
+    let g = blocking(move || Ok(store.release(&user, &org, &p2, now_ms(), Some(&event))?))
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no active elevation for project {project:?}"))
+        })?;
+    Ok(committed(Json(g)))
+}
+
+pub(crate) async fn list_elevations(
+    State(b): State<Shared>,
+    _checked: Authorized,
+    Path(org): Path<String>,
+) -> ApiResult {
+    let store = b.store.clone();
+    let items = blocking(move || Ok(store.active_elevations(&org, now_ms())?)).await?;
+    Ok(Json(ItemList { items }).into_response())
+}

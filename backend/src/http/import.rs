@@ -1,0 +1,103 @@
+//! Import of an existing Kubernetes Secret.
+
+#[allow(unused_imports)]
+use super::support::*;
+use crate::kube::Manifests;
+
+pub(crate) async fn import_secret(
+    State(b): State<Shared>,
+    Extension(id): Extension<Identity>,
+    Extension(d): Extension<Draft>,
+    a: Authorized,
+    Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let req: ImportRequest = parse_json(&body)?;
+    validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
+    validate::check_name("source Secret name", &req.source_secret_name)
+        .map_err(ApiError::bad_request)?;
+    let kind = req.kind.clone().unwrap_or_else(|| "opaque".into());
+    validate::check_type(&kind).map_err(ApiError::bad_request)?;
+    check_description(req.description.as_deref())?;
+    let src_ns = req
+        .source_secret_namespace
+        .clone()
+        .unwrap_or_else(|| ns.clone());
+    let cross = src_ns != ns;
+    let note = a
+        .note()
+        .with("source", format!("{src_ns}/{}", req.source_secret_name))
+        .with("cross_namespace", cross);
+    if cross {
+        if req.allow_cross_namespace != Some(true) {
+            return Err(ApiError::bad_request(format!(
+                "the source Secret is in namespace {src_ns:?}, not {ns:?}: a cross-namespace import \
+                 needs allowCrossNamespace: true"
+            )));
+        }
+        // Importing copies values out of the source namespace: the caller
+        // must be allowed to read them there.
+        authorize(&b, &id, &src_ns, Op::RevealValues)
+            .await
+            .map_err(|e| {
+                ApiError::forbidden(
+                    format!("source namespace {src_ns:?}: {}", e.message),
+                    e.hint,
+                )
+            })?;
+    }
+    let manifests_dir = b.config.manifests_dir.clone();
+    let src_name = req.source_secret_name.clone();
+    let src_ns2 = src_ns.clone();
+    let ns_default = ns.clone();
+    let data = blocking(move || {
+        let m = Manifests::load(manifests_dir.as_deref(), &ns_default);
+        let s = m.secret(&src_ns2, &src_name).ok_or_else(|| {
+            ApiError::not_found(format!("Kubernetes Secret {src_name:?} not found in namespace {src_ns2:?}"))
+        })?;
+        let mut data = Data::new();
+        for (k, v) in &s.data {
+            let text = String::from_utf8(v.clone()).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "key {k:?} of Secret {src_name:?} is not UTF-8 text; the Secrets Manager stores text values"
+                ))
+            })?;
+            data.insert(k.clone(), Sensitive::new(text));
+        }
+        Ok(data)
+    })
+    .await?;
+    check_data(&data)?;
+    let new = NewSecret {
+        namespace: ns.clone(),
+        name: name.clone(),
+        kind,
+        description: req.description.clone(),
+        sync: SyncSpec {
+            enabled: true,
+            target_secret_name: Some(req.source_secret_name.clone()),
+            refresh_interval: None,
+            keys: None,
+        },
+        rotation: None,
+        rotation_interval: None,
+        imported_from: Some(format!("{src_ns}/{}", req.source_secret_name)),
+    };
+    let store = b.store.clone();
+    let fault = b.config.fault.clone();
+    let event = d.allowed(&note);
+    let rec = blocking(move || {
+        Ok(store.create(
+            new,
+            Some(&data),
+            now_ms(),
+            || crate::fault_point(fault.as_deref(), "import"),
+            Some(&event),
+        )?)
+    })
+    .await?;
+    let mut s = view(&b, &rec);
+    s.kv_version = rec.kv.as_ref().map(|k| k.current_version);
+    s.imported_from = Some(json!({"namespace": src_ns, "name": req.source_secret_name}));
+    Ok(committed(Json(s)))
+}

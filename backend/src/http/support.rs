@@ -1,0 +1,254 @@
+//! What the handlers share: imports, the authorization check, input
+//! checks and small response helpers.
+
+pub(crate) use std::collections::BTreeMap;
+pub(crate) use std::sync::Arc;
+
+pub(crate) use axum::body::{Body, Bytes};
+pub(crate) use axum::extract::{Path, RawQuery, State};
+pub(crate) use axum::http::header;
+pub(crate) use axum::response::{IntoResponse, Response};
+pub(crate) use axum::{Extension, Json};
+pub(crate) use kube_dc_api::Permission;
+pub(crate) use serde::Deserialize;
+pub(crate) use serde_json::{Value, json};
+
+pub(crate) use super::audit_layer::{Committed, Draft, Resolved};
+pub(crate) use super::view::view;
+pub(crate) use crate::authn::Identity;
+pub(crate) use crate::authz::{Access, Decision, Op};
+pub(crate) use crate::error::{ApiError, AuditNote, parse_json, parse_query};
+pub(crate) use crate::store::{AuditFilter, NewSecret, SecretRecord, now_ms, rfc3339};
+pub(crate) use crate::validate::{self, MAX_TOTAL_VALUE_BYTES};
+pub(crate) use crate::wire::*;
+pub(crate) use crate::{Backend, rotation};
+
+pub(crate) type Shared = Arc<Backend>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
+
+/// Raw body limit: the 1 MiB value limit plus room for JSON escaping.
+pub(crate) const BODY_LIMIT: usize = 4 * MAX_TOTAL_VALUE_BYTES;
+
+/// A request path as it may appear in an audit event: printable, bounded.
+pub(crate) fn printable(path: &str) -> String {
+    path.chars().filter(|c| !c.is_control()).take(512).collect()
+}
+
+// ---- helpers ------------------------------------------------------------
+
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
+}
+
+/// The caller's right to make the request, established before the handler
+/// runs from the permission the route layer resolved and the namespace,
+/// organization or project in the path. A handler that takes it needs no
+/// check of its own.
+pub(crate) struct Authorized {
+    access: Option<Access>,
+    elevation: Option<Grant>,
+    /// The route and the permission it needed.
+    pub(crate) resolved: Resolved,
+}
+
+impl Authorized {
+    /// What the audit event records about the access.
+    pub(crate) fn note(&self) -> AuditNote {
+        let mut n = AuditNote::default();
+        match &self.access {
+            Some(Access::ProjectRole(r)) => n = n.with("role", r.as_str()),
+            Some(Access::OrgAdmin { .. }) => n = n.with("role", "org-admin"),
+            None => {}
+        }
+        if let Some(g) = &self.elevation {
+            n = n
+                .with("elevation_id", g.elevation_id.clone())
+                .with("reason", g.reason.clone());
+        }
+        n
+    }
+}
+
+impl axum::extract::FromRequestParts<Shared> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        b: &Shared,
+    ) -> Result<Self, ApiError> {
+        let lost = || ApiError::internal("the request lost its route on the way to its handler");
+        let id = parts
+            .extensions
+            .get::<Identity>()
+            .cloned()
+            .ok_or_else(lost)?;
+        let resolved = *parts.extensions.get::<Resolved>().ok_or_else(lost)?;
+        let Path(params) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, b)
+                .await
+                .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let param = |k: &str| params.get(k).map(String::as_str).unwrap_or_default();
+        let (access, elevation) = match resolved.permission {
+            Permission::Project(op) => {
+                let (access, elevation) = authorize(b, &id, param("ns"), op).await?;
+                (Some(access), elevation)
+            }
+            Permission::OrgAdmin => {
+                require_org_admin(b, &id, param("org"))?;
+                (None, None)
+            }
+            Permission::ProjectMember => {
+                require_member(b, &id, param("org"), param("project"))?;
+                (None, None)
+            }
+            Permission::Caller => (None, None),
+        };
+        Ok(Authorized {
+            access,
+            elevation,
+            resolved,
+        })
+    }
+}
+
+/// An organization admin, or refused.
+pub(crate) fn require_org_admin(b: &Backend, id: &Identity, org: &str) -> Result<(), ApiError> {
+    if b.bindings.is_org_admin(id, org) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            format!("{} is not an admin of organization {org:?}", id.username),
+            Some("org-wide audit is for organization admins; project members can list their project's events with --project".into()),
+        ))
+    }
+}
+
+/// A member of the project (any role) or an admin of its organization.
+fn require_member(b: &Backend, id: &Identity, org: &str, project: &str) -> Result<(), ApiError> {
+    let ns = b.projects.namespace_of(org, project).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "organization {org:?} has no project {project:?} known to this backend"
+        ))
+    })?;
+    if b.bindings.project_role(id, ns).is_none() && !b.bindings.is_org_admin(id, org) {
+        return Err(ApiError::forbidden(
+            format!("{} is not a member of project {project:?}", id.username),
+            None,
+        ));
+    }
+    Ok(())
+}
+
+/// The namespace's owner; an unknown or ambiguous namespace is refused.
+pub(crate) fn owner<'a>(b: &'a Backend, ns: &str) -> Result<&'a crate::projects::Owner, ApiError> {
+    b.projects.owner(ns).map_err(|e| match e {
+        crate::projects::OwnerError::Unknown => ApiError::not_found(e.message(ns)),
+        crate::projects::OwnerError::Ambiguous(_) => ApiError::conflict(e.message(ns)),
+    })
+}
+
+/// The project role table (and an organization admin's window) applied to
+/// one operation in one namespace.
+pub(crate) async fn authorize(
+    b: &Shared,
+    id: &Identity,
+    ns: &str,
+    op: Op,
+) -> Result<(Access, Option<Grant>), ApiError> {
+    validate::check_name("namespace", ns).map_err(ApiError::bad_request)?;
+    let owner = owner(b, ns)?;
+    let (org, project) = (owner.org.clone(), owner.project.clone().unwrap_or_default());
+    let role = b.bindings.project_role(id, ns);
+    let needs_window = role.is_none_or(|r| r < op.min_role()) && b.bindings.is_org_admin(id, &org);
+    let elevation = if needs_window {
+        let (store, user, org, project) = (
+            b.store.clone(),
+            id.username.clone(),
+            org.clone(),
+            project.clone(),
+        );
+        blocking(move || Ok(store.active_elevation(&user, &org, &project, now_ms())?)).await?
+    } else {
+        None
+    };
+    let decision = Decision {
+        bindings: &b.bindings,
+        id,
+        org: &org,
+        project: &project,
+        namespace: ns,
+        elevated: elevation.is_some(),
+        enforce_elevation: b.config.enforce_elevation,
+    };
+    match decision.check(op) {
+        Ok(access) => Ok((access, elevation)),
+        Err(d) => Err(ApiError::forbidden(d.message, d.hint)),
+    }
+}
+
+/// A response to a change whose audit event committed with the change.
+pub(crate) fn committed(resp: impl IntoResponse) -> Response {
+    let mut r = resp.into_response();
+    r.extensions_mut().insert(Committed);
+    r
+}
+
+pub(crate) fn with_note(resp: impl IntoResponse, note: AuditNote) -> Response {
+    let mut r = resp.into_response();
+    r.extensions_mut().insert(note);
+    r
+}
+
+pub(crate) fn check_data(data: &Data) -> Result<(), ApiError> {
+    let mut total = 0usize;
+    for (k, v) in data {
+        validate::check_key(k).map_err(ApiError::bad_request)?;
+        total += k.len() + v.len();
+    }
+    if total > MAX_TOTAL_VALUE_BYTES {
+        return Err(ApiError::too_large(format!(
+            "the values total {total} bytes; a secret holds at most {MAX_TOTAL_VALUE_BYTES} bytes (1 MiB)"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_sync(s: &SyncSpec) -> Result<(), ApiError> {
+    if let Some(t) = &s.target_secret_name {
+        validate::check_name("target Secret name", t).map_err(ApiError::bad_request)?;
+    }
+    if let Some(r) = &s.refresh_interval {
+        validate::check_refresh_interval(r).map_err(ApiError::bad_request)?;
+    }
+    for k in s.keys.iter().flatten() {
+        validate::check_key(k).map_err(ApiError::bad_request)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn check_description(d: Option<&str>) -> Result<(), ApiError> {
+    if let Some(d) = d
+        && d.chars().count() > validate::MAX_DESCRIPTION_CHARS
+    {
+        return Err(ApiError::bad_request(format!(
+            "description is {} characters; at most {} are allowed",
+            d.chars().count(),
+            validate::MAX_DESCRIPTION_CHARS
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) async fn load_live(b: &Shared, ns: &str, name: &str) -> Result<SecretRecord, ApiError> {
+    validate::check_name("secret name", name).map_err(ApiError::bad_request)?;
+    let (store, ns2, name2) = (b.store.clone(), ns.to_string(), name.to_string());
+    blocking(move || Ok(store.get(&ns2, &name2)?))
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("secret {name:?} not found in namespace {ns:?}"))
+        })
+}

@@ -1,0 +1,44 @@
+//! Stored versions: list, destroy one.
+
+#[allow(unused_imports)]
+use super::support::*;
+
+pub(crate) async fn list_versions(
+    State(b): State<Shared>,
+    a: Authorized,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult {
+    load_live(&b, &ns, &name).await?;
+    let store = b.store.clone();
+    let items = blocking(move || Ok(store.versions(&ns, &name)?)).await?;
+    Ok(with_note(Json(ItemList { items }), a.note()))
+}
+
+pub(crate) async fn destroy_version(
+    State(b): State<Shared>,
+    Extension(d): Extension<Draft>,
+    a: Authorized,
+    Path((ns, name, version)): Path<(String, String, String)>,
+) -> ApiResult {
+    let version: u64 = version
+        .parse()
+        .ok()
+        .and_then(|v| validate::check_version("version", v).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid version {version:?}: use a whole number from 1"
+            ))
+        })?;
+    load_live(&b, &ns, &name).await?;
+    let store = b.store.clone();
+    let (ns2, name2) = (ns.clone(), name.clone());
+    let event = d.allowed(&a.note().with("version", version));
+    blocking(move || Ok(store.destroy_version(&ns2, &name2, version, now_ms(), Some(&event))?))
+        .await?;
+    let resp = DestroyVersionResponse {
+        name,
+        namespace: ns,
+        destroyed_version: version,
+    };
+    Ok(committed(Json(resp)))
+}
