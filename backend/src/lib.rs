@@ -139,6 +139,11 @@ impl Backend {
         Self::open(config, Authenticator::Fixed(identity), bindings)
     }
 
+    /// The store for async callers.
+    pub fn db(&self) -> store::AsyncStore {
+        store::AsyncStore(self.store.clone())
+    }
+
     pub fn router(self: &Arc<Self>) -> axum::Router {
         http::router(self.clone())
     }

@@ -35,15 +35,13 @@ pub fn generate(r: &Rotation) -> Data {
 
 /// Rotates every secret that is due, auditing each rotation as the system.
 pub async fn run_due(b: &Backend) {
-    let store = b.store.clone();
     let now = now_ms();
-    let due = match tokio::task::spawn_blocking(move || store.due_rotations(now)).await {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => {
+    let due = match b.db().call(move |s| s.due_rotations(now)).await {
+        Ok(d) => d,
+        Err(e) => {
             tracing::warn!("rotation check failed: {e}");
             return;
         }
-        Err(_) => return,
     };
     for (ns, name) in due {
         // Filed under the owning organization (a secret can only exist in
@@ -80,17 +78,16 @@ pub async fn run_due(b: &Backend) {
             actor_sub: "system:rotation".into(),
             body,
         };
-        let store = b.store.clone();
         let (ns2, name2) = (ns.clone(), name.clone());
         // The new version and its audit event commit together.
-        let res = tokio::task::spawn_blocking(move || {
-            store.rotate_if_due(&ns2, &name2, now_ms(), generate, Some(&event))
-        })
-        .await;
+        let res = b
+            .db()
+            .call(move |s| s.rotate_if_due(&ns2, &name2, now_ms(), generate, Some(&event)))
+            .await;
         match res {
-            Ok(Ok(Some(v))) => tracing::info!("rotated {ns}/{name} to version {v}"),
-            Ok(Ok(None)) | Err(_) => {}
-            Ok(Err(e)) => tracing::warn!("rotation of {ns}/{name} failed: {e}"),
+            Ok(Some(v)) => tracing::info!("rotated {ns}/{name} to version {v}"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("rotation of {ns}/{name} failed: {e}"),
         }
     }
 }

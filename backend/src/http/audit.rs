@@ -90,9 +90,8 @@ pub(crate) fn audit_filter(
 }
 
 async fn audit_query(b: Shared, f: AuditFilter, echo: Value) -> ApiResult {
-    let store = b.store.clone();
     let limit = f.limit.unwrap_or(AUDIT_DEFAULT_LIMIT);
-    let rows = blocking(move || Ok(store.query_audit(&f)?)).await?;
+    let rows = b.db().call(move |s| s.query_audit(&f)).await?;
     let events: Vec<AuditEvent> = rows
         .into_iter()
         .map(|r| AuditEvent {
@@ -136,8 +135,7 @@ pub(crate) async fn audit_verify(
     _checked: Authorized,
     Path(org): Path<String>,
 ) -> ApiResult {
-    let store = b.store.clone();
-    let res = blocking(move || Ok(store.verify_audit(&org)?)).await?;
+    let res = b.db().call(move |s| s.verify_audit(&org)).await?;
     Ok(Json(match res {
         Ok(n) => json!({"ok": true, "events": n}),
         Err((seq, why)) => {

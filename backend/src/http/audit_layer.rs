@@ -315,16 +315,10 @@ async fn audit(
         status,
         resp.extensions().get::<AuditNote>(),
     );
-    let store = b.store.clone();
-    let written = tokio::task::spawn_blocking(move || store.append_audit(&rec)).await;
-    match written {
-        Ok(Ok(())) => resp,
-        Ok(Err(e)) => {
-            tracing::error!("audit write failed: {e}");
-            refused()
-        }
+    match b.db().call(move |s| s.append_audit(&rec)).await {
+        Ok(()) => resp,
         Err(e) => {
-            tracing::error!("audit task failed: {e}");
+            tracing::error!("audit write failed: {e}");
             refused()
         }
     }

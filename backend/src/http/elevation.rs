@@ -31,23 +31,24 @@ pub(crate) async fn elevate(
             "reason is longer than 1024 characters",
         ));
     }
-    let store = b.store.clone();
     let ttl = b.config.elevation_ttl;
     let user = id.username.clone();
     let (org2, project2, reason2) = (org.clone(), project.clone(), reason.clone());
     let event = d.allowed(&AuditNote::default().with("reason", reason));
-    let g = blocking(move || {
-        Ok(store.elevate(
-            &user,
-            &org2,
-            &project2,
-            &reason2,
-            ttl,
-            now_ms(),
-            Some(&event),
-        )?)
-    })
-    .await?;
+    let g = b
+        .db()
+        .call(move |s| {
+            s.elevate(
+                &user,
+                &org2,
+                &project2,
+                &reason2,
+                ttl,
+                now_ms(),
+                Some(&event),
+            )
+        })
+        .await?;
     Ok(committed(Json(g)))
 }
 
@@ -57,9 +58,11 @@ pub(crate) async fn elevation_status(
     Extension(id): Extension<Identity>,
     Path((org, project)): Path<(String, String)>,
 ) -> ApiResult {
-    let store = b.store.clone();
     let user = id.username.clone();
-    let g = blocking(move || Ok(store.active_elevation(&user, &org, &project, now_ms())?)).await?;
+    let g = b
+        .db()
+        .call(move |s| s.active_elevation(&user, &org, &project, now_ms()))
+        .await?;
     Ok(Json(ElevationStatus {
         active: g.is_some(),
         grant: g,
@@ -74,11 +77,12 @@ pub(crate) async fn release(
     Extension(d): Extension<Draft>,
     Path((org, project)): Path<(String, String)>,
 ) -> ApiResult {
-    let store = b.store.clone();
     let user = id.username.clone();
     let p2 = project.clone();
     let event = d.allowed(&AuditNote::default());
-    let g = blocking(move || Ok(store.release(&user, &org, &p2, now_ms(), Some(&event))?))
+    let g = b
+        .db()
+        .call(move |s| s.release(&user, &org, &p2, now_ms(), Some(&event)))
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!("no active elevation for project {project:?}"))
@@ -91,7 +95,9 @@ pub(crate) async fn list_elevations(
     _checked: Authorized,
     Path(org): Path<String>,
 ) -> ApiResult {
-    let store = b.store.clone();
-    let items = blocking(move || Ok(store.active_elevations(&org, now_ms())?)).await?;
+    let items = b
+        .db()
+        .call(move |s| s.active_elevations(&org, now_ms()))
+        .await?;
     Ok(Json(ItemList { items }).into_response())
 }

@@ -83,19 +83,20 @@ pub(crate) async fn import_secret(
         rotation_interval: None,
         imported_from: Some(format!("{src_ns}/{}", req.source_secret_name)),
     };
-    let store = b.store.clone();
     let fault = b.config.fault.clone();
     let event = d.allowed(&note);
-    let rec = blocking(move || {
-        Ok(store.create(
-            new,
-            Some(&data),
-            now_ms(),
-            || crate::fault_point(fault.as_deref(), "import"),
-            Some(&event),
-        )?)
-    })
-    .await?;
+    let rec = b
+        .db()
+        .call(move |s| {
+            s.create(
+                new,
+                Some(&data),
+                now_ms(),
+                || crate::fault_point(fault.as_deref(), "import"),
+                Some(&event),
+            )
+        })
+        .await?;
     let mut s = view(&b, &rec);
     s.kv_version = rec.kv.as_ref().map(|k| k.current_version);
     s.imported_from = Some(json!({"namespace": src_ns, "name": req.source_secret_name}));

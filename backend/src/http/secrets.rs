@@ -14,8 +14,7 @@ pub(crate) async fn list_secrets(
     #[serde(deny_unknown_fields)]
     struct Q {}
     parse_query::<Q>(q.as_deref())?;
-    let store = b.store.clone();
-    let recs = blocking(move || Ok(store.list(&ns)?)).await?;
+    let recs = b.db().call(move |s| s.list(&ns)).await?;
     let items: Vec<Secret> = recs.iter().map(|rec| view(&b, rec)).collect();
     Ok(with_note(Json(ItemList { items }), a.note()))
 }
@@ -64,19 +63,20 @@ pub(crate) async fn create_secret(
         rotation_interval: interval,
         imported_from: None,
     };
-    let store = b.store.clone();
     let fault = b.config.fault.clone();
     let event = d.allowed(&a.note());
-    let rec = blocking(move || {
-        Ok(store.create(
-            new,
-            data.as_ref(),
-            now_ms(),
-            || crate::fault_point(fault.as_deref(), "create"),
-            Some(&event),
-        )?)
-    })
-    .await?;
+    let rec = b
+        .db()
+        .call(move |s| {
+            s.create(
+                new,
+                data.as_ref(),
+                now_ms(),
+                || crate::fault_point(fault.as_deref(), "create"),
+                Some(&event),
+            )
+        })
+        .await?;
     let version = rec.kv.as_ref().map(|k| k.current_version).unwrap_or(0);
     let mut secret = view(&b, &rec);
     secret.kv_version = Some(version);
@@ -113,9 +113,11 @@ pub(crate) async fn get_secret(
     let mut secret = view(&b, &rec);
     let mut note = a.note();
     if reveal {
-        let store = b.store.clone();
         let (ns2, name2, version) = (ns.clone(), name.clone(), q.version);
-        let read = blocking(move || Ok(store.read_version(&ns2, &name2, version)?)).await?;
+        let read = b
+            .db()
+            .call(move |s| s.read_version(&ns2, &name2, version))
+            .await?;
         match read {
             Some(v) => {
                 note = note.with("version", v.version);
@@ -157,19 +159,20 @@ pub(crate) async fn update_secret(
             validate::check_rotation(r).map_err(ApiError::bad_request)?,
         ));
     }
-    let store = b.store.clone();
     let event = d.allowed(&a.note());
-    let rec = blocking(move || {
-        Ok(store.update_spec(
-            &ns,
-            &name,
-            req.description.as_deref(),
-            rot.as_ref().map(|(r, d)| (r, *d)),
-            now_ms(),
-            Some(&event),
-        )?)
-    })
-    .await?;
+    let rec = b
+        .db()
+        .call(move |s| {
+            s.update_spec(
+                &ns,
+                &name,
+                req.description.as_deref(),
+                rot.as_ref().map(|(r, d)| (r, *d)),
+                now_ms(),
+                Some(&event),
+            )
+        })
+        .await?;
     Ok(committed(Json(view(&b, &rec))))
 }
 
@@ -189,14 +192,13 @@ pub(crate) async fn put_values(
         )));
     }
     load_live(&b, &ns, &name).await?;
-    let store = b.store.clone();
     let (ns2, name2) = (ns.clone(), name.clone());
     let now = now_ms();
     let event = d.allowed(&a.note());
-    let version = blocking(move || {
-        Ok(store.put_values(&ns2, &name2, &req.data, req.cas, now, Some(&event))?)
-    })
-    .await?;
+    let version = b
+        .db()
+        .call(move |s| s.put_values(&ns2, &name2, &req.data, req.cas, now, Some(&event)))
+        .await?;
     let mount = format!(
         "kv-{}",
         owner(&b, &ns)?.project.as_deref().unwrap_or_default()
@@ -235,12 +237,12 @@ pub(crate) async fn sync_secret(
         sync.keys = (!k.is_empty()).then_some(k);
     }
     check_sync(&sync)?;
-    let store = b.store.clone();
     let sync2 = sync.clone();
     let event = d.allowed(&a.note().with("sync_enabled", sync.enabled));
-    let rec =
-        blocking(move || Ok(store.update_sync(&ns, &name, &sync2, now_ms(), Some(&event))?))
-            .await?;
+    let rec = b
+        .db()
+        .call(move |s| s.update_sync(&ns, &name, &sync2, now_ms(), Some(&event)))
+        .await?;
     Ok(committed(Json(view(&b, &rec))))
 }
 
@@ -290,8 +292,10 @@ pub(crate) async fn restore_secret(
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
     validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
-    let store = b.store.clone();
     let event = d.allowed(&a.note());
-    let rec = blocking(move || Ok(store.restore(&ns, &name, now_ms(), Some(&event))?)).await?;
+    let rec = b
+        .db()
+        .call(move |s| s.restore(&ns, &name, now_ms(), Some(&event)))
+        .await?;
     Ok(committed(Json(view(&b, &rec))))
 }

@@ -165,13 +165,10 @@ pub(crate) async fn authorize(
     let role = b.bindings.project_role(id, ns);
     let needs_window = role.is_none_or(|r| r < op.min_role()) && b.bindings.is_org_admin(id, &org);
     let elevation = if needs_window {
-        let (store, user, org, project) = (
-            b.store.clone(),
-            id.username.clone(),
-            org.clone(),
-            project.clone(),
-        );
-        blocking(move || Ok(store.active_elevation(&user, &org, &project, now_ms())?)).await?
+        let (user, org, project) = (id.username.clone(), org.clone(), project.clone());
+        b.db()
+            .call(move |s| s.active_elevation(&user, &org, &project, now_ms()))
+            .await?
     } else {
         None
     };
@@ -245,8 +242,9 @@ pub(crate) fn check_description(d: Option<&str>) -> Result<(), ApiError> {
 
 pub(crate) async fn load_live(b: &Shared, ns: &str, name: &str) -> Result<SecretRecord, ApiError> {
     validate::check_name("secret name", name).map_err(ApiError::bad_request)?;
-    let (store, ns2, name2) = (b.store.clone(), ns.to_string(), name.to_string());
-    blocking(move || Ok(store.get(&ns2, &name2)?))
+    let (ns2, name2) = (ns.to_string(), name.to_string());
+    b.db()
+        .call(move |s| s.get(&ns2, &name2))
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!("secret {name:?} not found in namespace {ns:?}"))

@@ -9,8 +9,7 @@ pub(crate) async fn list_versions(
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
     load_live(&b, &ns, &name).await?;
-    let store = b.store.clone();
-    let items = blocking(move || Ok(store.versions(&ns, &name)?)).await?;
+    let items = b.db().call(move |s| s.versions(&ns, &name)).await?;
     Ok(with_note(Json(ItemList { items }), a.note()))
 }
 
@@ -30,10 +29,10 @@ pub(crate) async fn destroy_version(
             ))
         })?;
     load_live(&b, &ns, &name).await?;
-    let store = b.store.clone();
     let (ns2, name2) = (ns.clone(), name.clone());
     let event = d.allowed(&a.note().with("version", version));
-    blocking(move || Ok(store.destroy_version(&ns2, &name2, version, now_ms(), Some(&event))?))
+    b.db()
+        .call(move |s| s.destroy_version(&ns2, &name2, version, now_ms(), Some(&event)))
         .await?;
     let resp = DestroyVersionResponse {
         name,

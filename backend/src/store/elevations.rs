@@ -1,0 +1,133 @@
+//! Organization admin elevation windows.
+
+use super::*;
+
+impl Store {
+    #[allow(clippy::too_many_arguments)]
+    pub fn elevate(
+        &self,
+        user: &str,
+        org: &str,
+        project: &str,
+        reason: &str,
+        ttl: Duration,
+        now: i64,
+        audit: Option<&AuditRecord>,
+    ) -> Result<Grant> {
+        self.write(audit, |tx| {
+            // A new elevation replaces the caller's active one.
+            tx.execute(
+                "UPDATE elevations SET released_at = ?4
+                 WHERE user = ?1 AND org = ?2 AND project = ?3 AND released_at IS NULL AND expires_at > ?4",
+                params![user, org, project, now],
+            )?;
+            let id = format!("elv-{}", uuid::Uuid::new_v4().simple());
+            let expires = add_ms(now, ttl);
+            tx.execute(
+                "INSERT INTO elevations (id, user, org, project, reason, granted_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, user, org, project, reason, now, expires],
+            )?;
+            Ok(grant(&id, user, org, project, reason, now, expires, None))
+        })
+    }
+
+    pub fn active_elevation(
+        &self,
+        user: &str,
+        org: &str,
+        project: &str,
+        now: i64,
+    ) -> Result<Option<Grant>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                &format!(
+                    "{SELECT_GRANT} WHERE user = ?1 AND org = ?2 AND project = ?3
+                  AND released_at IS NULL AND expires_at > ?4 ORDER BY granted_at DESC LIMIT 1"
+                ),
+                params![user, org, project, now],
+                grant_from_row,
+            )
+            .optional()?)
+        })
+    }
+
+    pub fn release(
+        &self,
+        user: &str,
+        org: &str,
+        project: &str,
+        now: i64,
+        audit: Option<&AuditRecord>,
+    ) -> Result<Option<Grant>> {
+        self.write(audit, |tx| {
+            let g = tx
+                .query_row(
+                    &format!(
+                        "{SELECT_GRANT} WHERE user = ?1 AND org = ?2 AND project = ?3
+                      AND released_at IS NULL AND expires_at > ?4 ORDER BY granted_at DESC LIMIT 1"
+                    ),
+                    params![user, org, project, now],
+                    grant_from_row,
+                )
+                .optional()?;
+            let Some(mut g) = g else { return Ok(None) };
+            tx.execute(
+                "UPDATE elevations SET released_at = ?2 WHERE id = ?1",
+                params![g.elevation_id, now],
+            )?;
+            g.released_at = Some(rfc3339(now));
+            Ok(Some(g))
+        })
+    }
+
+    pub fn active_elevations(&self, org: &str, now: i64) -> Result<Vec<Grant>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!(
+                "{SELECT_GRANT} WHERE org = ?1 AND released_at IS NULL AND expires_at > ?2 ORDER BY granted_at"
+            ))?;
+            let rows = st.query_map(params![org, now], grant_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+}
+
+const SELECT_GRANT: &str =
+    "SELECT id, user, org, project, reason, granted_at, expires_at, released_at FROM elevations";
+
+#[allow(clippy::too_many_arguments)]
+fn grant(
+    id: &str,
+    user: &str,
+    org: &str,
+    project: &str,
+    reason: &str,
+    granted: i64,
+    expires: i64,
+    released: Option<i64>,
+) -> Grant {
+    Grant {
+        elevation_id: id.into(),
+        user: user.into(),
+        org: org.into(),
+        project: project.into(),
+        reason: reason.into(),
+        granted_at: rfc3339(granted),
+        expires_at: rfc3339(expires),
+        ttl_seconds: ((expires - granted) / 1000).max(0),
+        released_at: released.map(rfc3339),
+    }
+}
+
+fn grant_from_row(r: &Row) -> rusqlite::Result<Grant> {
+    Ok(grant(
+        &r.get::<_, String>(0)?,
+        &r.get::<_, String>(1)?,
+        &r.get::<_, String>(2)?,
+        &r.get::<_, String>(3)?,
+        &r.get::<_, String>(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}

@@ -1,0 +1,201 @@
+//! The schema, its migrations, and the checks made when a store opens:
+//! owner-only files and the master key check value.
+
+use super::*;
+
+pub(super) const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS managed_secrets (
+    namespace     TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    type          TEXT NOT NULL,
+    description   TEXT,
+    sync          TEXT NOT NULL,
+    rotation      TEXT,
+    imported_from TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    last_synced   INTEGER,
+    last_rotated  INTEGER,
+    next_rotation INTEGER,
+    deleted_at    INTEGER,
+    PRIMARY KEY (namespace, name)
+);
+CREATE TABLE IF NOT EXISTS kv_meta (
+    namespace       TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    current_version INTEGER NOT NULL,
+    max_versions    INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (namespace, name)
+);
+CREATE TABLE IF NOT EXISTS kv_versions (
+    namespace  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    nonce      BLOB,
+    ciphertext BLOB,
+    destroyed  INTEGER NOT NULL DEFAULT 0,
+    destroyed_at INTEGER,
+    PRIMARY KEY (namespace, name, version)
+);
+CREATE TABLE IF NOT EXISTS elevations (
+    id          TEXT PRIMARY KEY,
+    user        TEXT NOT NULL,
+    org         TEXT NOT NULL,
+    project     TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    granted_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    released_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts          INTEGER NOT NULL,
+    org         TEXT NOT NULL,
+    project     TEXT,
+    service     TEXT NOT NULL,
+    result      TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    actor_email TEXT NOT NULL,
+    actor_sub   TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_org_seq ON audit (org, seq);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+"#;
+
+/// Schema version 2: one hash chain per organization (version 1 had one
+/// chain for the whole installation). An intact version-1 log is re-linked
+/// per organization; a broken one is refused, never silently re-hashed.
+pub(super) fn migrate(tx: &Transaction) -> Result<()> {
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= 2 {
+        return Ok(());
+    }
+    let rows: Vec<(i64, i64, String, String, String, String)> = {
+        let mut st =
+            tx.prepare("SELECT seq, ts, org, body, prev_hash, hash FROM audit ORDER BY seq")?;
+        let it = st.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?;
+        it.collect::<Result<Vec<_>, _>>()?
+    };
+    let mut global = GENESIS_HASH.to_string();
+    for (seq, ts, _, body, prev, hash) in &rows {
+        if *prev != global || chain_hash(prev, *ts, body) != *hash {
+            return Err(StoreError::Internal(format!(
+                "the audit log is broken at event {seq}; it was not migrated to per-organization chains"
+            )));
+        }
+        global = hash.clone();
+    }
+    let mut last: std::collections::HashMap<String, String> = Default::default();
+    for (seq, ts, org, body, _, _) in rows {
+        let prev = last
+            .get(&org)
+            .cloned()
+            .unwrap_or_else(|| GENESIS_HASH.to_string());
+        let hash = chain_hash(&prev, ts, &body);
+        tx.execute(
+            "UPDATE audit SET prev_hash = ?2, hash = ?3 WHERE seq = ?1",
+            params![seq, prev, hash],
+        )?;
+        last.insert(org, hash);
+    }
+    tx.execute_batch("PRAGMA user_version = 2")?;
+    Ok(())
+}
+
+/// The database and its WAL and shared-memory files are owner-only (the
+/// audit log in them is plaintext). SQLite gives the WAL and SHM files the
+/// database file's mode, so the database is created 0600 before SQLite
+/// opens it; files left more open by an older version are tightened.
+pub(super) fn owner_only_files(db: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(db)
+        .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", db.display())))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", db.display()));
+        if let Ok(meta) = std::fs::metadata(&p)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+                StoreError::Internal(format!("cannot restrict {}: {e}", p.display()))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// A stored version: namespace, name, version, nonce, ciphertext.
+type SealedRow = (String, String, u64, Vec<u8>, Vec<u8>);
+
+const KEY_CHECK_AAD: &[u8] = b"kube-dc key check";
+const KEY_CHECK_PLAIN: &[u8] = b"kube-dc-backend master key check v1";
+
+/// Detects a master key other than the one this store was written with,
+/// before anything is read or written: a known text sealed under the key
+/// is kept in `meta`. A store from before the check value proves its key
+/// with any readable version instead.
+pub(super) fn check_key(tx: &Transaction, cipher: &Cipher) -> Result<()> {
+    let wrong = || {
+        StoreError::Internal(
+            "the master key does not match this data directory: its values were sealed with \
+             another key. Start with the original key (the data directory's master.key, or \
+             KUBE_DC_BACKEND_MASTER_KEY); nothing was read or written"
+                .into(),
+        )
+    };
+    let stored: Option<Vec<u8>> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(v) = stored {
+        if v.len() < 12 {
+            return Err(wrong());
+        }
+        let (nonce, ct) = v.split_at(12);
+        return match cipher.open(nonce, ct, KEY_CHECK_AAD) {
+            Ok(p) if p == KEY_CHECK_PLAIN => Ok(()),
+            _ => Err(wrong()),
+        };
+    }
+    let sample: Option<SealedRow> = tx
+        .query_row(
+            "SELECT namespace, name, version, nonce, ciphertext FROM kv_versions
+             WHERE ciphertext IS NOT NULL LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    if let Some((ns, name, version, nonce, ct)) = sample
+        && cipher.open(&nonce, &ct, &aad(&ns, &name, version)).is_err()
+    {
+        return Err(wrong());
+    }
+    let (nonce, ct) = cipher.seal(KEY_CHECK_PLAIN, KEY_CHECK_AAD);
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('key_check', ?1)",
+        [[nonce, ct].concat()],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! Managed secrets: the resource, its sync and rotation settings, delete
+//! and restore.
+
+use super::*;
+
+impl Store {
+    pub fn list(&self, ns: &str) -> Result<Vec<SecretRecord>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!(
+                "{SELECT_SECRET} WHERE m.namespace = ?1 AND m.deleted_at IS NULL ORDER BY m.name"
+            ))?;
+            let rows = st.query_map(params![ns], secret_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The secret, if it exists and is not soft-deleted.
+    pub fn get(&self, ns: &str, name: &str) -> Result<Option<SecretRecord>> {
+        self.read(|c| get_any(c, ns, name))
+            .map(|r| r.filter(|s| s.deleted_at.is_none()))
+    }
+
+    /// Creates the ManagedSecret and, if given, its first version, in one
+    /// transaction. `fault` is called between the two steps (tests inject a
+    /// failure there to prove the rollback).
+    pub fn create(
+        &self,
+        new: NewSecret,
+        data: Option<&Data>,
+        now: i64,
+        fault: impl FnOnce() -> Result<()>,
+        audit: Option<&AuditRecord>,
+    ) -> Result<SecretRecord> {
+        self.write(audit, |tx| {
+            if let Some(existing) = get_any(tx, &new.namespace, &new.name)? {
+                return Err(StoreError::Conflict(if existing.deleted_at.is_some() {
+                    format!(
+                        "secret {:?} was soft-deleted and its history is kept: restore it \
+                         (kube-dc secrets restore {}) or destroy it first",
+                        new.name, new.name
+                    )
+                } else {
+                    format!("secret {:?} already exists", new.name)
+                }));
+            }
+            let next_rotation = match (&new.rotation, new.rotation_interval) {
+                (Some(r), Some(iv)) if r.enabled => Some(add_ms(now, iv)),
+                _ => None,
+            };
+            tx.execute(
+                "INSERT INTO managed_secrets (namespace, name, type, description, sync, rotation,
+                    imported_from, created_at, updated_at, next_rotation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+                params![
+                    new.namespace,
+                    new.name,
+                    new.kind,
+                    new.description,
+                    json(&new.sync),
+                    new.rotation.as_ref().map(json),
+                    new.imported_from,
+                    now,
+                    next_rotation,
+                ],
+            )?;
+            // A brand-new secret has no KV history; a leftover from a destroyed
+            // one was already removed by destroy.
+            tx.execute(
+                "DELETE FROM kv_versions WHERE namespace = ?1 AND name = ?2",
+                params![new.namespace, new.name],
+            )?;
+            tx.execute(
+                "DELETE FROM kv_meta WHERE namespace = ?1 AND name = ?2",
+                params![new.namespace, new.name],
+            )?;
+            if let Some(data) = data {
+                self.write_version(tx, &new.namespace, &new.name, data, None, now)?;
+                if new.rotation_interval.is_some() && new.rotation.as_ref().is_some_and(|r| r.enabled) {
+                    tx.execute(
+                        "UPDATE managed_secrets SET last_rotated = ?3 WHERE namespace = ?1 AND name = ?2",
+                        params![new.namespace, new.name, now],
+                    )?;
+                }
+            }
+            projection_free(tx, &new.namespace, &new.name, &new.sync)?;
+            mark_synced(tx, &new.namespace, &new.name, now)?;
+            fault()?;
+            get_any(tx, &new.namespace, &new.name)?
+                .ok_or_else(|| StoreError::Internal("created row vanished".into()))
+        })
+    }
+
+    pub fn soft_delete(
+        &self,
+        ns: &str,
+        name: &str,
+        now: i64,
+        audit: Option<&AuditRecord>,
+    ) -> Result<()> {
+        self.write(audit, |tx| {
+            require_live(tx, ns, name)?;
+            tx.execute(
+                "UPDATE managed_secrets SET deleted_at = ?3, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
+                params![ns, name, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Erases the resource and every stored version. Works on a soft-deleted
+    /// secret too (that is how its kept history is finally removed).
+    pub fn destroy(&self, ns: &str, name: &str, audit: Option<&AuditRecord>) -> Result<()> {
+        self.write(audit, |tx| {
+            if get_any(tx, ns, name)?.is_none() {
+                return Err(not_found(name));
+            }
+            for table in ["kv_versions", "kv_meta", "managed_secrets"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE namespace = ?1 AND name = ?2"),
+                    params![ns, name],
+                )?;
+            }
+            Ok(())
+        })?;
+        self.checkpoint()
+    }
+
+    pub fn restore(
+        &self,
+        ns: &str,
+        name: &str,
+        now: i64,
+        audit: Option<&AuditRecord>,
+    ) -> Result<SecretRecord> {
+        self.write(audit, |tx| {
+            match get_any(tx, ns, name)? {
+                None => return Err(not_found(name)),
+                Some(s) if s.deleted_at.is_none() => {
+                    return Err(StoreError::Conflict(format!(
+                        "secret {name:?} is not deleted; there is nothing to restore"
+                    )));
+                }
+                Some(s) => projection_free(tx, ns, name, &s.sync)?,
+            }
+            tx.execute(
+                "UPDATE managed_secrets SET deleted_at = NULL, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
+                params![ns, name, now],
+            )?;
+            mark_synced(tx, ns, name, now)?;
+            get_any(tx, ns, name)?.ok_or_else(|| not_found(name))
+        })
+    }
+
+    pub fn update_sync(
+        &self,
+        ns: &str,
+        name: &str,
+        sync: &SyncSpec,
+        now: i64,
+        audit: Option<&AuditRecord>,
+    ) -> Result<SecretRecord> {
+        self.write(audit, |tx| {
+            require_live(tx, ns, name)?;
+            projection_free(tx, ns, name, sync)?;
+            tx.execute(
+                "UPDATE managed_secrets SET sync = ?3, updated_at = ?4 WHERE namespace = ?1 AND name = ?2",
+                params![ns, name, json(sync), now],
+            )?;
+            mark_synced(tx, ns, name, now)?;
+            get_any(tx, ns, name)?.ok_or_else(|| not_found(name))
+        })
+    }
+
+    pub fn update_spec(
+        &self,
+        ns: &str,
+        name: &str,
+        description: Option<&str>,
+        rotation: Option<(&Rotation, Duration)>,
+        now: i64,
+        audit: Option<&AuditRecord>,
+    ) -> Result<SecretRecord> {
+        self.write(audit, |tx| {
+            require_live(tx, ns, name)?;
+            if let Some(d) = description {
+                tx.execute(
+                    "UPDATE managed_secrets SET description = ?3 WHERE namespace = ?1 AND name = ?2",
+                    params![ns, name, d],
+                )?;
+            }
+            if let Some((r, iv)) = rotation {
+                let next = r.enabled.then(|| add_ms(now, iv));
+                tx.execute(
+                    "UPDATE managed_secrets SET rotation = ?3, next_rotation = ?4 WHERE namespace = ?1 AND name = ?2",
+                    params![ns, name, json(r), next],
+                )?;
+            }
+            tx.execute(
+                "UPDATE managed_secrets SET updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
+                params![ns, name, now],
+            )?;
+            get_any(tx, ns, name)?.ok_or_else(|| not_found(name))
+        })
+    }
+}
+
+/// Two managed secrets must never project into one Kubernetes Secret: the
+/// projection `name` would have with `sync` must be free in `ns`.
+pub(super) fn projection_free(
+    tx: &Transaction,
+    ns: &str,
+    name: &str,
+    sync: &SyncSpec,
+) -> Result<()> {
+    if !sync.enabled {
+        return Ok(());
+    }
+    let target = sync.target_secret_name.as_deref().unwrap_or(name);
+    let mut st = tx.prepare(
+        "SELECT name, sync FROM managed_secrets WHERE namespace = ?1 AND name != ?2 AND deleted_at IS NULL",
+    )?;
+    let mut rows = st.query(params![ns, name])?;
+    while let Some(r) = rows.next()? {
+        let other: String = r.get(0)?;
+        let text: String = r.get(1)?;
+        let theirs: SyncSpec = serde_json::from_str(&text).unwrap_or_default();
+        if theirs.enabled && theirs.target_secret_name.as_deref().unwrap_or(&other) == target {
+            return Err(StoreError::Conflict(format!(
+                "Kubernetes Secret {target:?} is already the projection of managed secret {other:?}; choose another target (--sync-target / sync --target)"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! Stored versions: write (with check-and-set and the history window),
+//! read, list, destroy one, and scheduled rotation.
+
+use super::*;
+
+impl Store {
+    /// Writes a new version. `cas`: the version the caller expects to be
+    /// current (0 = the secret must have no version yet).
+    pub fn put_values(
+        &self,
+        ns: &str,
+        name: &str,
+        data: &Data,
+        cas: Option<u64>,
+        now: i64,
+        audit: Option<&AuditRecord>,
+    ) -> Result<u64> {
+        self.write(audit, |tx| {
+            require_live(tx, ns, name)?;
+            let v = self.write_version(tx, ns, name, data, cas, now)?;
+            tx.execute(
+                "UPDATE managed_secrets SET updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
+                params![ns, name, now],
+            )?;
+            mark_synced(tx, ns, name, now)?;
+            Ok(v)
+        })
+    }
+
+    pub(super) fn write_version(
+        &self,
+        tx: &Transaction,
+        ns: &str,
+        name: &str,
+        data: &Data,
+        cas: Option<u64>,
+        now: i64,
+    ) -> Result<u64> {
+        let meta: Option<(u64, u32)> = tx
+            .query_row(
+                "SELECT current_version, max_versions FROM kv_meta WHERE namespace = ?1 AND name = ?2",
+                params![ns, name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (current, max_versions) = meta.unwrap_or((0, DEFAULT_MAX_VERSIONS));
+        if let Some(expected) = cas
+            && expected != current
+        {
+            return Err(StoreError::Conflict(format!(
+                "check-and-set failed: the current version is {current}, not {expected}"
+            )));
+        }
+        let version = current + 1;
+        let plain = Zeroizing::new(
+            serde_json::to_vec(data).map_err(|e| StoreError::Internal(e.to_string()))?,
+        );
+        let (nonce, ct) = self.cipher.seal(&plain, &aad(ns, name, version));
+        tx.execute(
+            "INSERT INTO kv_versions (namespace, name, version, created_at, nonce, ciphertext)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![ns, name, version, now, nonce, ct],
+        )?;
+        tx.execute(
+            "INSERT INTO kv_meta (namespace, name, current_version, max_versions, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT (namespace, name) DO UPDATE SET current_version = ?3, updated_at = ?5",
+            params![ns, name, version, max_versions, now],
+        )?;
+        // History window: keep the newest `max_versions`.
+        tx.execute(
+            "DELETE FROM kv_versions WHERE namespace = ?1 AND name = ?2 AND version <= ?3",
+            params![ns, name, version as i64 - max_versions as i64],
+        )?;
+        Ok(version)
+    }
+
+    /// Reads one version (the current one when `version` is None).
+    /// `Ok(None)`: the secret has no readable value at that version.
+    pub fn read_version(
+        &self,
+        ns: &str,
+        name: &str,
+        version: Option<u64>,
+    ) -> Result<Option<VersionData>> {
+        self.read(|c| {
+            let current: Option<u64> = c
+                .query_row(
+                    "SELECT current_version FROM kv_meta WHERE namespace = ?1 AND name = ?2",
+                    params![ns, name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(current) = current else {
+                if let Some(v) = version {
+                    return Err(StoreError::NotFound(format!(
+                        "secret {name:?} has no version {v} (it has no versions yet)"
+                    )));
+                }
+                return Ok(None);
+            };
+            let want = version.unwrap_or(current);
+            let row: Option<StoredVersion> = c
+                .query_row(
+                    "SELECT created_at, nonce, ciphertext, destroyed FROM kv_versions
+                     WHERE namespace = ?1 AND name = ?2 AND version = ?3",
+                    params![ns, name, want],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            match row {
+                None if version.is_some() => Err(StoreError::NotFound(format!(
+                    "secret {name:?} has no version {want} (current is {current}; older versions \
+                     may have left the history window)"
+                ))),
+                None => Ok(None),
+                Some((_, _, _, true)) if version.is_some() => Err(StoreError::NotFound(format!(
+                    "version {want} of secret {name:?} was destroyed"
+                ))),
+                Some((_, _, _, true)) => Ok(None),
+                Some((created_at, Some(nonce), Some(ct), false)) => {
+                    let plain = Zeroizing::new(
+                        self.cipher
+                            .open(&nonce, &ct, &aad(ns, name, want))
+                            .map_err(StoreError::Internal)?,
+                    );
+                    let data: Data = serde_json::from_slice(&plain).map_err(|e| {
+                        StoreError::Internal(format!("stored value is corrupt: {e}"))
+                    })?;
+                    Ok(Some(VersionData {
+                        version: want,
+                        created_at,
+                        data,
+                    }))
+                }
+                Some(_) => Err(StoreError::Internal(
+                    "stored version has no ciphertext".into(),
+                )),
+            }
+        })
+    }
+
+    pub fn versions(&self, ns: &str, name: &str) -> Result<Vec<VersionInfo>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT version, created_at, destroyed, destroyed_at FROM kv_versions
+                 WHERE namespace = ?1 AND name = ?2 ORDER BY version",
+            )?;
+            let rows = st.query_map(params![ns, name], |r| {
+                let destroyed_at: Option<i64> = r.get(3)?;
+                Ok(VersionInfo {
+                    version: r.get(0)?,
+                    created_time: rfc3339(r.get(1)?),
+                    destroyed: r.get(2)?,
+                    deletion_time: destroyed_at.map(rfc3339),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    pub fn destroy_version(
+        &self,
+        ns: &str,
+        name: &str,
+        version: u64,
+        now: i64,
+        audit: Option<&AuditRecord>,
+    ) -> Result<()> {
+        self.write(audit, |tx| {
+            require_live(tx, ns, name)?;
+            let n = tx.execute(
+                "UPDATE kv_versions SET nonce = NULL, ciphertext = NULL, destroyed = 1, destroyed_at = ?4
+                 WHERE namespace = ?1 AND name = ?2 AND version = ?3 AND destroyed = 0",
+                params![ns, name, version, now],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "secret {name:?} has no version {version} that is not already destroyed"
+                )));
+            }
+            Ok(())
+        })?;
+        self.checkpoint()
+    }
+    /// Secrets whose rotation is due, across all namespaces.
+    pub fn due_rotations(&self, now: i64) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT namespace, name FROM managed_secrets
+                 WHERE deleted_at IS NULL AND next_rotation IS NOT NULL AND next_rotation <= ?1",
+            )?;
+            let rows = st.query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Writes a generated version if the rotation is still due (another
+    /// process may have done it already). Returns the new version.
+    pub fn rotate_if_due(
+        &self,
+        ns: &str,
+        name: &str,
+        now: i64,
+        generate: impl FnOnce(&Rotation) -> Data,
+        audit: Option<&AuditRecord>,
+    ) -> Result<Option<u64>> {
+        self.write(audit, |tx| {
+            let Some(rec) = get_any(tx, ns, name)? else {
+                return Ok(None);
+            };
+            let (Some(rotation), Some(next)) = (rec.rotation.as_ref(), rec.next_rotation) else {
+                return Ok(None);
+            };
+            if rec.deleted_at.is_some() || !rotation.enabled || next > now {
+                return Ok(None);
+            }
+            let interval =
+                crate::validate::parse_interval(&rotation.interval).map_err(StoreError::Invalid)?;
+            let data = generate(rotation);
+            let v = self.write_version(tx, ns, name, &data, None, now)?;
+            tx.execute(
+                "UPDATE managed_secrets SET last_rotated = ?3, next_rotation = ?4, updated_at = ?3
+                 WHERE namespace = ?1 AND name = ?2",
+                params![ns, name, now, add_ms(now, interval)],
+            )?;
+            mark_synced(tx, ns, name, now)?;
+            Ok(Some(v))
+        })
+    }
+}
