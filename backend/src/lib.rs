@@ -4,6 +4,7 @@
 
 pub mod authn;
 pub mod authz;
+pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod http;
@@ -44,6 +45,8 @@ pub struct Config {
     pub fault: Option<String>,
     /// Master key (base64) instead of the key file.
     pub master_key: Option<String>,
+    /// What "now" is: the system clock, or a manual one in tests.
+    pub clock: clock::Clock,
 }
 
 impl Config {
@@ -55,6 +58,7 @@ impl Config {
             enforce_elevation: true,
             fault: None,
             master_key: None,
+            clock: clock::Clock::System,
         }
     }
 }
@@ -137,6 +141,11 @@ impl Backend {
             role: Role::Admin,
         });
         Self::open(config, Authenticator::Fixed(identity), bindings)
+    }
+
+    /// Now, in epoch milliseconds, by the configured clock.
+    pub fn now(&self) -> i64 {
+        self.config.clock.now_ms()
     }
 
     /// The store for async callers.

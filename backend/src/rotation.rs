@@ -4,7 +4,7 @@ use rand::Rng;
 use serde_json::Map;
 
 use crate::Backend;
-use crate::store::{AuditRecord, now_ms};
+use crate::store::AuditRecord;
 use crate::wire::{Data, Rotation, Sensitive};
 
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -35,7 +35,7 @@ pub fn generate(r: &Rotation) -> Data {
 
 /// Rotates every secret that is due, auditing each rotation as the system.
 pub async fn run_due(b: &Backend) {
-    let now = now_ms();
+    let now = b.now();
     let due = match b.db().call(move |s| s.due_rotations(now)).await {
         Ok(d) => d,
         Err(e) => {
@@ -68,7 +68,7 @@ pub async fn run_due(b: &Backend) {
         body.insert("project".into(), project.clone().into());
         body.insert("namespace".into(), ns.clone().into());
         let event = AuditRecord {
-            ts: now_ms(),
+            ts: now,
             org,
             project: Some(project),
             service: "secrets".into(),
@@ -82,7 +82,7 @@ pub async fn run_due(b: &Backend) {
         // The new version and its audit event commit together.
         let res = b
             .db()
-            .call(move |s| s.rotate_if_due(&ns2, &name2, now_ms(), generate, Some(&event)))
+            .call(move |s| s.rotate_if_due(&ns2, &name2, now, generate, Some(&event)))
             .await;
         match res {
             Ok(Some(v)) => tracing::info!("rotated {ns}/{name} to version {v}"),

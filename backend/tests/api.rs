@@ -263,7 +263,8 @@ async fn permission_matrix() {
 
 #[tokio::test]
 async fn elevation_window_lifecycle() {
-    let s = Server::start_with(|c| c.elevation_ttl = Duration::from_secs(2), &[]).await;
+    // The real 15-minute window, on a clock the test moves.
+    let s = Server::start_with(|c| c.clock = kube_dc_backend::clock::Clock::manual(), &[]).await;
     s.create("db", json!({"PASSWORD": "s3cr3t-elev"})).await;
     let reveal = secrets("/db?includeValue=true");
     assert_eq!(s.get(ORG_ADMIN, &reveal).await.status, 403);
@@ -292,7 +293,7 @@ async fn elevation_window_lifecycle() {
         )
         .await;
     assert_eq!(g1.status, 200);
-    assert_eq!(g1.body["ttlSeconds"], 2);
+    assert_eq!(g1.body["ttlSeconds"], 900);
     let g2 = s
         .post(
             ORG_ADMIN,
@@ -351,7 +352,16 @@ async fn elevation_window_lifecycle() {
     )
     .await;
     assert_eq!(s.get(ORG_ADMIN, &reveal).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    s.backend
+        .config
+        .clock
+        .advance(Duration::from_secs(14 * 60 + 59));
+    assert_eq!(
+        s.get(ORG_ADMIN, &reveal).await.status,
+        200,
+        "still open at 14:59"
+    );
+    s.backend.config.clock.advance(Duration::from_secs(2));
     assert_eq!(s.get(ORG_ADMIN, &reveal).await.status, 403);
 
     // An org admin with a project role needs no window.

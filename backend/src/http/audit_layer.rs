@@ -17,7 +17,7 @@ use serde_json::Map;
 use super::RequestId;
 use crate::authn::{AuthError, Identity};
 use crate::error::{ApiError, AuditNote};
-use crate::store::{AuditRecord, now_ms};
+use crate::store::AuditRecord;
 use crate::{Backend, rotation};
 
 type Shared = Arc<Backend>;
@@ -164,14 +164,18 @@ pub(crate) async fn route_layer(
     let (identity, resp) = match authenticate(&b, authorization(&req).as_deref()).await {
         Ok(id) => {
             let target = target(&b, &id, route, action, &params);
-            req.extensions_mut().insert(Draft(record(
-                &id,
-                &target,
-                &origin,
-                "allowed",
-                StatusCode::OK,
-                None,
-            )));
+            req.extensions_mut().insert(Draft(
+                record(
+                    &id,
+                    &target,
+                    &origin,
+                    "allowed",
+                    StatusCode::OK,
+                    None,
+                    b.now(),
+                ),
+                b.config.clock.clone(),
+            ));
             req.extensions_mut().insert(id.clone());
             req.extensions_mut().insert(Resolved { permission });
             // Rotation is lazy as well as timed: a due rotation happens
@@ -199,13 +203,13 @@ pub(crate) async fn route_layer(
 /// The audit event a handler commits together with its change: everything
 /// but the handler's own notes is known before the handler runs.
 #[derive(Clone)]
-pub struct Draft(AuditRecord);
+pub struct Draft(AuditRecord, crate::clock::Clock);
 
 impl Draft {
     /// The event of a successful change, with the handler's notes.
     pub fn allowed(&self, note: &AuditNote) -> AuditRecord {
         let mut rec = self.0.clone();
-        rec.ts = now_ms();
+        rec.ts = self.1.now_ms();
         for (k, v) in &note.0 {
             rec.body.insert(k.clone(), v.clone());
         }
@@ -245,6 +249,7 @@ fn record(
     result: &str,
     status: StatusCode,
     note: Option<&AuditNote>,
+    now: i64,
 ) -> AuditRecord {
     let actor = if identity.username.is_empty() {
         "anonymous".to_string()
@@ -280,7 +285,7 @@ fn record(
         }
     }
     AuditRecord {
-        ts: now_ms(),
+        ts: now,
         org: target.org.clone(),
         project: target.project.clone(),
         service: target.service.to_string(),
@@ -314,6 +319,7 @@ async fn audit(
         result,
         status,
         resp.extensions().get::<AuditNote>(),
+        b.now(),
     );
     match b.db().call(move |s| s.append_audit(&rec)).await {
         Ok(()) => resp,

@@ -11,6 +11,7 @@ pub(crate) async fn elevate(
     Path((org, project)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
+    let now = b.now();
     validate::check_name("project", &project).map_err(ApiError::bad_request)?;
     // A window opens on a project the organization owns, never on a name
     // that merely looks like one.
@@ -37,17 +38,7 @@ pub(crate) async fn elevate(
     let event = d.allowed(&AuditNote::default().with("reason", reason));
     let g = b
         .db()
-        .call(move |s| {
-            s.elevate(
-                &user,
-                &org2,
-                &project2,
-                &reason2,
-                ttl,
-                now_ms(),
-                Some(&event),
-            )
-        })
+        .call(move |s| s.elevate(&user, &org2, &project2, &reason2, ttl, now, Some(&event)))
         .await?;
     Ok(committed(Json(g)))
 }
@@ -58,10 +49,11 @@ pub(crate) async fn elevation_status(
     Extension(id): Extension<Identity>,
     Path((org, project)): Path<(String, String)>,
 ) -> ApiResult {
+    let now = b.now();
     let user = id.username.clone();
     let g = b
         .db()
-        .call(move |s| s.active_elevation(&user, &org, &project, now_ms()))
+        .call(move |s| s.active_elevation(&user, &org, &project, now))
         .await?;
     Ok(Json(ElevationStatus {
         active: g.is_some(),
@@ -77,12 +69,13 @@ pub(crate) async fn release(
     Extension(d): Extension<Draft>,
     Path((org, project)): Path<(String, String)>,
 ) -> ApiResult {
+    let now = b.now();
     let user = id.username.clone();
     let p2 = project.clone();
     let event = d.allowed(&AuditNote::default());
     let g = b
         .db()
-        .call(move |s| s.release(&user, &org, &p2, now_ms(), Some(&event)))
+        .call(move |s| s.release(&user, &org, &p2, now, Some(&event)))
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!("no active elevation for project {project:?}"))
@@ -95,9 +88,7 @@ pub(crate) async fn list_elevations(
     _checked: Authorized,
     Path(org): Path<String>,
 ) -> ApiResult {
-    let items = b
-        .db()
-        .call(move |s| s.active_elevations(&org, now_ms()))
-        .await?;
+    let now = b.now();
+    let items = b.db().call(move |s| s.active_elevations(&org, now)).await?;
     Ok(Json(ItemList { items }).into_response())
 }

@@ -12,6 +12,7 @@ pub(crate) async fn import_secret(
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
+    let now = b.now();
     let req: ImportRequest = parse_json(&body)?;
     validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     validate::check_name("source Secret name", &req.source_secret_name)
@@ -91,7 +92,7 @@ pub(crate) async fn import_secret(
             s.create(
                 new,
                 Some(&data),
-                now_ms(),
+                now,
                 || crate::fault_point(fault.as_deref(), "import"),
                 Some(&event),
             )

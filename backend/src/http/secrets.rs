@@ -26,6 +26,7 @@ pub(crate) async fn create_secret(
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
+    let now = b.now();
     validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     // Every field is optional: no body at all is a create with defaults.
     let req: CreateRequest = parse_json(if body.is_empty() { b"{}" } else { &body })?;
@@ -71,7 +72,7 @@ pub(crate) async fn create_secret(
             s.create(
                 new,
                 data.as_ref(),
-                now_ms(),
+                now,
                 || crate::fault_point(fault.as_deref(), "create"),
                 Some(&event),
             )
@@ -143,6 +144,7 @@ pub(crate) async fn update_secret(
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
+    let now = b.now();
     let req: UpdateRequest = parse_json(&body)?;
     let rec = load_live(&b, &ns, &name).await?;
     check_description(req.description.as_deref())?;
@@ -168,7 +170,7 @@ pub(crate) async fn update_secret(
                 &name,
                 req.description.as_deref(),
                 rot.as_ref().map(|(r, d)| (r, *d)),
-                now_ms(),
+                now,
                 Some(&event),
             )
         })
@@ -183,6 +185,7 @@ pub(crate) async fn put_values(
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
+    let now = b.now();
     let req: PutValuesRequest = parse_json(&body)?;
     check_data(&req.data)?;
     if let Some(cas) = req.cas.filter(|c| *c > validate::MAX_VERSION) {
@@ -193,7 +196,6 @@ pub(crate) async fn put_values(
     }
     load_live(&b, &ns, &name).await?;
     let (ns2, name2) = (ns.clone(), name.clone());
-    let now = now_ms();
     let event = d.allowed(&a.note());
     let version = b
         .db()
@@ -220,6 +222,7 @@ pub(crate) async fn sync_secret(
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
+    let now = b.now();
     let patch: SyncPatch = parse_json(&body)?;
     let rec = load_live(&b, &ns, &name).await?;
     let mut sync = rec.sync.clone();
@@ -241,7 +244,7 @@ pub(crate) async fn sync_secret(
     let event = d.allowed(&a.note().with("sync_enabled", sync.enabled));
     let rec = b
         .db()
-        .call(move |s| s.update_sync(&ns, &name, &sync2, now_ms(), Some(&event)))
+        .call(move |s| s.update_sync(&ns, &name, &sync2, now, Some(&event)))
         .await?;
     Ok(committed(Json(view(&b, &rec))))
 }
@@ -262,6 +265,7 @@ pub(crate) async fn delete_secret(
     Path((ns, name)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
+    let now = b.now();
     parse_query::<DeleteQuery>(q.as_deref())?;
     let destroy = a.resolved.permission == Permission::Project(Op::Destroy);
     validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
@@ -272,7 +276,7 @@ pub(crate) async fn delete_secret(
         if destroy {
             Ok(store.destroy(&ns2, &name2, Some(&event))?)
         } else {
-            Ok(store.soft_delete(&ns2, &name2, now_ms(), Some(&event))?)
+            Ok(store.soft_delete(&ns2, &name2, now, Some(&event))?)
         }
     })
     .await?;
@@ -291,11 +295,12 @@ pub(crate) async fn restore_secret(
     a: Authorized,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
+    let now = b.now();
     validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     let event = d.allowed(&a.note());
     let rec = b
         .db()
-        .call(move |s| s.restore(&ns, &name, now_ms(), Some(&event)))
+        .call(move |s| s.restore(&ns, &name, now, Some(&event)))
         .await?;
     Ok(committed(Json(view(&b, &rec))))
 }

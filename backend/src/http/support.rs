@@ -18,7 +18,7 @@ pub(crate) use super::view::view;
 pub(crate) use crate::authn::Identity;
 pub(crate) use crate::authz::{Access, Decision, Op};
 pub(crate) use crate::error::{ApiError, AuditNote, parse_json, parse_query};
-pub(crate) use crate::store::{AuditFilter, NewSecret, SecretRecord, now_ms, rfc3339};
+pub(crate) use crate::store::{AuditFilter, NewSecret, SecretRecord, rfc3339};
 pub(crate) use crate::validate::{self, MAX_TOTAL_VALUE_BYTES};
 pub(crate) use crate::wire::*;
 pub(crate) use crate::{Backend, rotation};
@@ -159,6 +159,7 @@ pub(crate) async fn authorize(
     ns: &str,
     op: Op,
 ) -> Result<(Access, Option<Grant>), ApiError> {
+    let now = b.now();
     validate::check_name("namespace", ns).map_err(ApiError::bad_request)?;
     let owner = owner(b, ns)?;
     let (org, project) = (owner.org.clone(), owner.project.clone().unwrap_or_default());
@@ -167,7 +168,7 @@ pub(crate) async fn authorize(
     let elevation = if needs_window {
         let (user, org, project) = (id.username.clone(), org.clone(), project.clone());
         b.db()
-            .call(move |s| s.active_elevation(&user, &org, &project, now_ms()))
+            .call(move |s| s.active_elevation(&user, &org, &project, now))
             .await?
     } else {
         None

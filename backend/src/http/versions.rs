@@ -19,6 +19,7 @@ pub(crate) async fn destroy_version(
     a: Authorized,
     Path((ns, name, version)): Path<(String, String, String)>,
 ) -> ApiResult {
+    let now = b.now();
     let version: u64 = version
         .parse()
         .ok()
@@ -32,7 +33,7 @@ pub(crate) async fn destroy_version(
     let (ns2, name2) = (ns.clone(), name.clone());
     let event = d.allowed(&a.note().with("version", version));
     b.db()
-        .call(move |s| s.destroy_version(&ns2, &name2, version, now_ms(), Some(&event)))
+        .call(move |s| s.destroy_version(&ns2, &name2, version, now, Some(&event)))
         .await?;
     let resp = DestroyVersionResponse {
         name,
