@@ -42,6 +42,7 @@ pub struct Config {
     pub enforce_elevation: bool,
     /// Test-only fault injection: the name of a step that fails on purpose
     /// (`import`, `create`), to prove that nothing is left behind.
+    #[cfg(feature = "test-support")]
     pub fault: Option<String>,
     /// Master key (base64) instead of the key file.
     pub master_key: Option<String>,
@@ -56,6 +57,7 @@ impl Config {
             manifests_dir: None,
             elevation_ttl: DEFAULT_ELEVATION_TTL,
             enforce_elevation: true,
+            #[cfg(feature = "test-support")]
             fault: None,
             master_key: None,
             clock: clock::Clock::System,
@@ -141,6 +143,14 @@ impl Backend {
             role: Role::Admin,
         });
         Self::open(config, Authenticator::Fixed(identity), bindings)
+    }
+
+    /// The step a test asked to fail (always none outside tests).
+    pub(crate) fn fault_hook(&self) -> Option<String> {
+        #[cfg(feature = "test-support")]
+        return self.config.fault.clone();
+        #[cfg(not(feature = "test-support"))]
+        None
     }
 
     /// Now, in epoch milliseconds, by the configured clock.

@@ -137,9 +137,6 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     config.manifests_dir = a.manifests.clone();
     config.elevation_ttl = Duration::from_secs(a.elevation_ttl);
     config.enforce_elevation = matches!(a.elevation_mode, ElevationMode::Enforce);
-    config.fault = std::env::var("KUBE_DC_BACKEND_FAULT")
-        .ok()
-        .filter(|s| !s.is_empty());
     config.master_key = std::env::var(kube_dc_backend::crypto::MASTER_KEY_ENV).ok();
     let auth = Authenticator::Oidc(Arc::new(OidcVerifier::new(
         &a.oidc_issuer,

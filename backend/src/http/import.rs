@@ -84,7 +84,7 @@ pub(crate) async fn import_secret(
         rotation_interval: None,
         imported_from: Some(format!("{src_ns}/{}", req.source_secret_name)),
     };
-    let fault = b.config.fault.clone();
+    let fault = b.fault_hook();
     let event = d.allowed(&note);
     let rec = b
         .db()

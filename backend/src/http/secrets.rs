@@ -64,7 +64,7 @@ pub(crate) async fn create_secret(
         rotation_interval: interval,
         imported_from: None,
     };
-    let fault = b.config.fault.clone();
+    let fault = b.fault_hook();
     let event = d.allowed(&a.note());
     let rec = b
         .db()

@@ -242,7 +242,7 @@ impl Store {
     }
 
     /// Raw access for tests that tamper with the log.
-    #[doc(hidden)]
+    #[cfg(feature = "test-support")]
     pub fn execute_raw(&self, sql: &str) -> Result<usize> {
         self.read(|c| Ok(c.execute(sql, [])?))
     }
