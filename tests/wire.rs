@@ -54,7 +54,14 @@ fn reply(s: &Seen) -> Reply {
                     .is_some_and(|q| q.contains("includeValue")) =>
         {
             let mut v: Value = serde_json::from_slice(&secret("db")).unwrap();
-            v["value"] = json!({"data": {"K": "v"}, "metadata": {"version": 1}});
+            // The version asked for (an installation with the extension).
+            let version: u64 = s
+                .query
+                .as_deref()
+                .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("version=")))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            v["value"] = json!({"data": {"K": "v"}, "metadata": {"version": version}});
             ok_json(v)
         }
         (_, p) if p.starts_with("/api/secrets/") => (200, "application/json", secret("db")),
@@ -384,7 +391,9 @@ fn requests_match_the_contract() {
     );
     let mut covered = BTreeSet::new();
     for c in cases {
-        let mut args = vec!["--server", stub.url.as_str(), "-p", "demo"];
+        // The namespace names the project (an explicit --project would be
+        // refused by the organization-wide CSV export).
+        let mut args = vec!["--server", stub.url.as_str(), "-n", "acme-demo"];
         args.extend(c.args.iter().map(|a| match *a {
             "MANIFEST" => manifest.as_str(),
             "MANIFEST-DB" => manifest_db.as_str(),

@@ -25,6 +25,8 @@ use crate::error::{CliError, ErrorKind, Result};
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::result::Result<Bytes, String>> + Send>>;
 
 enum Transport {
+    /// The embedded backend, called in-process (feature `local`).
+    #[cfg(feature = "local")]
     Local(axum::Router),
     Http {
         http: reqwest::Client,
@@ -152,11 +154,19 @@ impl Client {
         token: Option<Sensitive>,
     ) -> Result<Self> {
         let transport = match &target.backend {
+            #[cfg(feature = "local")]
             Backend::Local { data_dir, user } => {
                 let backend =
                     kube_dc_backend::Backend::embedded(data_dir, crate::config::LOCAL_ORG, user)
                         .map_err(|e| CliError::other(format!("local context: {e}")))?;
                 Transport::Local(backend.router())
+            }
+            #[cfg(not(feature = "local"))]
+            Backend::Local { .. } => {
+                return Err(CliError::usage(
+                    "this kube-dc was built without the local context (cargo feature `local`)",
+                )
+                .hint("use a remote context: kube-dc login --domain DOMAIN --org ORG, or --server URL"));
             }
             Backend::Remote { base_url } => {
                 check_credential_url("server URL", base_url)?;
@@ -186,6 +196,7 @@ impl Client {
             return;
         }
         let (base, auth) = match &self.transport {
+            #[cfg(feature = "local")]
             Transport::Local(_) => ("local:".to_string(), false),
             Transport::Http { base, token, .. } => (base.clone(), token.is_some()),
         };
@@ -309,6 +320,7 @@ impl Client {
         whole: bool,
     ) -> Result<Answer> {
         match &self.transport {
+            #[cfg(feature = "local")]
             Transport::Local(router) => {
                 use tower::ServiceExt;
                 let mut req = http::Request::builder()
