@@ -6,6 +6,8 @@
 //! 3. Export: `audit list --csv --output-file` over a million events on the
 //!    local context, with the exporter's peak memory (flat if streaming works).
 
+#![allow(clippy::disallowed_macros)] // benchmarks and tests print their figures
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,8 +1,11 @@
 //! The command line: global flags and the command tree.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use clap_complete::ArgValueCompleter;
 
 use crate::commands::{audit, context, login, orgs, secrets};
+pub use crate::config::GlobalArgs;
+pub use crate::output::OutputFormat;
 
 const AFTER_HELP: &str = "\
 Contexts:
@@ -19,6 +22,18 @@ Exit codes:
   4 permission denied, 5 authentication required or expired, 6 conflict,
   7 network error or timeout, 8 server error, 9 not supported by this installation";
 
+/// The command tree, with live value completion for the global flags that
+/// name a context or a project.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+        .mut_arg("context", |a| {
+            a.add(ArgValueCompleter::new(crate::completion::context_names))
+        })
+        .mut_arg("project", |a| {
+            a.add(ArgValueCompleter::new(crate::completion::project_names))
+        })
+}
+
 /// Command-line client of the Kube-DC Secrets Manager.
 #[derive(Parser, Debug)]
 #[command(name = "kube-dc", version, about, after_help = AFTER_HELP)]
@@ -27,83 +42,6 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Args, Debug, Clone, Default)]
-pub struct GlobalArgs {
-    /// Context to use instead of the current one.
-    #[arg(long, global = true, env = "KUBE_DC_CONTEXT", value_name = "NAME",
-          add = clap_complete::ArgValueCompleter::new(crate::completion::context_names))]
-    pub context: Option<String>,
-    /// Backend base URL, overriding the context (tests, non-standard installs).
-    #[arg(long, global = true, env = "KUBE_DC_SERVER", value_name = "URL")]
-    pub server: Option<String>,
-    /// Kube-DC domain; the backend is https://backend.DOMAIN.
-    #[arg(long, global = true, env = "KUBE_DC_DOMAIN", value_name = "DOMAIN")]
-    pub domain: Option<String>,
-    /// Project to work in (default: the context's project).
-    #[arg(
-        short = 'p',
-        long,
-        global = true,
-        env = "KUBE_DC_PROJECT",
-        value_name = "PROJECT",
-        add = clap_complete::ArgValueCompleter::new(crate::completion::project_names)
-    )]
-    pub project: Option<String>,
-    /// Backing namespace (`<org>-<project>`), for kubectl habits; overrides --project.
-    #[arg(
-        short = 'n',
-        long,
-        global = true,
-        env = "KUBE_DC_NAMESPACE",
-        value_name = "NAMESPACE"
-    )]
-    pub namespace: Option<String>,
-    /// Output format.
-    #[arg(
-        short = 'o',
-        long,
-        global = true,
-        env = "KUBE_DC_OUTPUT",
-        value_enum,
-        ignore_case = true,
-        value_name = "FORMAT"
-    )]
-    pub output: Option<OutputFormat>,
-    /// Do not colour output (also: NO_COLOR).
-    #[arg(long, global = true)]
-    pub no_color: bool,
-    /// Trace HTTP requests on stderr (tokens and values are never shown).
-    #[arg(short = 'v', long, global = true)]
-    pub verbose: bool,
-    /// Request timeout, e.g. 30s, 2m.
-    #[arg(
-        long,
-        global = true,
-        env = "KUBE_DC_TIMEOUT",
-        value_name = "DURATION",
-        default_value = "30s"
-    )]
-    pub timeout: String,
-    /// Extra CA certificate (PEM) to trust for the backend.
-    #[arg(long, global = true, env = "KUBE_DC_CA_CERT", value_name = "FILE")]
-    pub ca_cert: Option<std::path::PathBuf>,
-    /// Skip TLS certificate verification (dangerous; for test installations).
-    #[arg(long, global = true, env = "KUBE_DC_INSECURE")]
-    pub insecure: bool,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputFormat {
-    /// Aligned columns for people.
-    Table,
-    Json,
-    #[value(alias = "yml")]
-    Yaml,
-    Csv,
-    /// dotenv lines (`secrets get --value`), readable by --from-env-file.
-    Env,
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,9 +11,8 @@ use std::time::Duration;
 use clap::Parser;
 use clap_complete::CompletionCandidate;
 
-use crate::cli::Cli;
-use crate::commands::Ctx;
-use crate::config::{ConfigFile, LOCAL_CONTEXT};
+use crate::config::{ConfigFile, GlobalArgs, LOCAL_CONTEXT};
+use crate::session::Ctx;
 
 /// How long a live lookup may take before the shell gets nothing.
 const DEADLINE: Duration = Duration::from_millis(1500);
@@ -44,8 +43,12 @@ fn starting_with(
 /// The global flags as the environment sets them (KUBE_DC_CONTEXT, …):
 /// the completer does not see the rest of the command line.
 fn env_ctx() -> Option<Ctx> {
-    let cli = Cli::try_parse_from(["kube-dc", "secrets", "list"]).ok()?;
-    let mut g = cli.global;
+    #[derive(Parser)]
+    struct Globals {
+        #[command(flatten)]
+        global: GlobalArgs,
+    }
+    let mut g = Globals::try_parse_from(["kube-dc"]).ok()?.global;
     g.timeout = "1s".into();
     Some(Ctx::new(g))
 }

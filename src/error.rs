@@ -6,6 +6,8 @@ use std::fmt;
 /// exit code (see [`ErrorKind::exit_code`] and the README's table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
+    /// Stdout was closed by the reader (`| head`): exit 0, silently.
+    BrokenPipe,
     /// Anything not covered below.
     Other,
     /// Bad command line or bad input (also HTTP 400 and 413).
@@ -38,6 +40,8 @@ impl ErrorKind {
             ErrorKind::Network => 7,
             ErrorKind::Server => 8,
             ErrorKind::NotSupported => 9,
+            // The reader went away (`kube-dc … | head`): not a failure.
+            ErrorKind::BrokenPipe => 0,
         }
     }
 
@@ -61,6 +65,8 @@ pub struct CliError {
     pub hints: Vec<String>,
     pub status: Option<u16>,
     pub request_id: Option<String>,
+    /// What caused it, kept for `source()` chains.
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
@@ -73,7 +79,13 @@ impl CliError {
             hints: Vec::new(),
             status: None,
             request_id: None,
+            source: None,
         }
+    }
+    /// Keeps `cause` as this error's source.
+    pub fn with_source(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(cause));
+        self
     }
     pub fn usage(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Usage, message)
@@ -99,23 +111,36 @@ impl fmt::Display for CliError {
     }
 }
 
-impl std::error::Error for CliError {}
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Writing to stdout failed: a closed pipe (`kube-dc … | head`) ends the
 /// command quietly with success, anything else is an error.
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return CliError::new(ErrorKind::Other, BROKEN_PIPE);
+            return CliError::new(ErrorKind::BrokenPipe, "the output was closed").with_source(e);
         }
-        CliError::other(format!("I/O error: {e}"))
+        CliError::other(format!("I/O error: {e}")).with_source(e)
     }
 }
 
-pub const BROKEN_PIPE: &str = "\0broken pipe";
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl CliError {
-    pub fn is_broken_pipe(&self) -> bool {
-        self.message == BROKEN_PIPE
+    #[test]
+    fn io_errors_keep_their_source_and_a_closed_pipe_is_its_own_kind() {
+        let e = CliError::from(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "pipe"));
+        assert_eq!((e.kind, e.kind.exit_code()), (ErrorKind::BrokenPipe, 0));
+        let e = CliError::from(std::io::Error::other("disk on fire"));
+        assert_eq!(e.kind, ErrorKind::Other);
+        let cause = std::error::Error::source(&e).expect("source kept");
+        assert_eq!(cause.to_string(), "disk on fire");
     }
 }

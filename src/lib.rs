@@ -10,7 +10,10 @@ pub mod config;
 pub mod docs;
 pub mod error;
 pub mod input;
+pub mod net;
 pub mod output;
+pub mod redact;
+pub mod session;
 
 use clap::Parser;
 
@@ -23,7 +26,7 @@ use crate::error::{CliError, ErrorKind};
 pub fn main() -> i32 {
     // A shell asking for completions (COMPLETE=bash kube-dc -- …) is
     // answered here and the process exits; otherwise this is one env lookup.
-    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command)
+    clap_complete::CompleteEnv::with_factory(cli::command)
         .completer("kube-dc")
         .complete();
     let cli = match Cli::try_parse() {
@@ -46,7 +49,7 @@ pub fn main() -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start: {e}");
+            output::error(&format!("cannot start: {e}"), &[]);
             return 1;
         }
     };
@@ -85,18 +88,15 @@ fn generate_docs() -> error::Result<()> {
         }
         std::fs::write(&path, content)
             .map_err(|e| CliError::other(format!("{}: {e}", path.display())))?;
-        eprintln!("wrote {}", path.display());
+        output::note(&format!("wrote {}", path.display()));
     }
     Ok(())
 }
 
 fn report(e: &CliError) -> i32 {
-    if e.is_broken_pipe() {
+    if e.kind == ErrorKind::BrokenPipe {
         return 0;
     }
-    eprintln!("error: {e}");
-    for h in &e.hints {
-        eprintln!("hint: {h}");
-    }
+    output::error(&e.to_string(), &e.hints);
     e.kind.exit_code()
 }

@@ -1,13 +1,16 @@
+//! The one place that writes to stdout and stderr (clippy enforces it).
+//!
 //! Everything the CLI prints: data to stdout through the [`Printer`],
 //! messages to stderr. Server-provided text is stripped of terminal control
 //! sequences before it reaches a table or a message.
+
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
 
 use std::io::{IsTerminal, Write};
 
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use serde_json::Value;
 
-use crate::cli::OutputFormat;
 use crate::error::{CliError, Result};
 
 /// Removes terminal control sequences (ESC … sequences, other C0 and C1
@@ -158,7 +161,26 @@ impl Printer {
         out.flush()?;
         Ok(())
     }
+
+    /// Bytes to stdout as they are (exports, dotenv, one raw value).
+    pub fn raw(&self, bytes: &[u8]) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes)?;
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Stdout, for formats written row by row (CSV).
+    pub fn stdout(&self) -> impl Write {
+        std::io::stdout().lock()
+    }
+
+    pub fn stdout_is_terminal(&self) -> bool {
+        std::io::stdout().is_terminal()
+    }
 }
+
+// Everything else the CLI says goes to stderr, through these.
 
 /// A message for people, on stderr.
 pub fn note(text: &str) {
@@ -167,6 +189,47 @@ pub fn note(text: &str) {
 
 pub fn warn(text: &str) {
     eprintln!("warning: {text}");
+}
+
+/// An error and its hints, as the last thing a failed command says.
+pub fn error(message: &str, hints: &[String]) {
+    eprintln!("error: {message}");
+    for h in hints {
+        eprintln!("hint: {h}");
+    }
+}
+
+/// One line of `-v` tracing.
+pub fn trace(text: &str) {
+    eprintln!("{text}");
+}
+
+/// A progress line that the next one overwrites (terminals only).
+pub fn progress(text: &str) {
+    eprint!("\r{text}");
+}
+
+/// Clears the progress line.
+pub fn progress_done() {
+    eprint!("\r\x1b[K");
+}
+
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+pub fn stdin_is_terminal() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// Asks a question on stderr and reads the answer line from stdin.
+pub fn ask(question: &str) -> Result<String> {
+    let mut err = std::io::stderr().lock();
+    write!(err, "{question} ")?;
+    err.flush()?;
+    let mut answer = String::new();
+    std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut answer)?;
+    Ok(answer)
 }
 
 /// "3m", "2h", "5d" since an RFC 3339 time, as kubectl shows ages.
@@ -198,4 +261,17 @@ mod tests {
         assert_eq!(sanitize("line\nnext\ttab"), "line\nnext\ttab");
         assert_eq!(escape_value("a\u{1b}[2J"), "a\\u{1b}[2J");
     }
+}
+
+/// The output formats of `-o`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    Table,
+    Json,
+    #[value(alias = "yml")]
+    Yaml,
+    Csv,
+    /// dotenv lines (`secrets get --value`), readable by --from-env-file.
+    Env,
 }

@@ -6,6 +6,8 @@
 //!
 //! Needs Node and `npm ci` in tests/oidc (scripts/test.sh does both).
 
+#![allow(clippy::disallowed_macros)] // benchmarks and tests print their figures
+
 mod common;
 
 use common::idp::Idp;

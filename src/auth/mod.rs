@@ -9,9 +9,9 @@ use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
-use crate::api::Sensitive;
 use crate::config::{self, Target};
 use crate::error::{CliError, ErrorKind, Result};
+use crate::redact::Sensitive;
 use store::{StoreKind, TokenSet, TokenStore};
 
 /// Refresh when the access token expires within this many seconds.
@@ -66,7 +66,7 @@ fn lock_path(session: &str) -> std::path::PathBuf {
 
 /// The bearer token for a remote target, or None when it has no login.
 pub async fn bearer(target: &Target, timeout: Duration) -> Result<Option<Sensitive>> {
-    if let Some(t) = crate::api::token_from_env() {
+    if let Some(t) = crate::config::token_from_env() {
         return Ok(Some(t));
     }
     let (Some(issuer), Some(client_id)) = (target.issuer.clone(), target.client_id.clone()) else {

@@ -23,8 +23,8 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::Sensitive;
 use crate::error::{CliError, ErrorKind, Result};
+use crate::redact::Sensitive;
 
 pub const SCOPES: &[&str] = &["openid", "offline_access"];
 
@@ -104,7 +104,7 @@ fn describe(e: &reqwest::Error) -> String {
     msg
 }
 
-pub use crate::api::http_client;
+pub use crate::net::http_client;
 
 pub struct Provider {
     pub discovery: Discovery,
@@ -120,7 +120,7 @@ impl Provider {
     pub async fn discover(issuer: &str, client_id: &str, http: reqwest::Client) -> Result<Self> {
         // Tokens will be exchanged with this provider: never over plain
         // http to anything but a loopback address.
-        crate::api::check_credential_url("issuer", issuer)?;
+        crate::net::check_credential_url("issuer", issuer)?;
         let issuer = issuer.trim_end_matches('/');
         let url = format!("{issuer}/.well-known/openid-configuration");
         let resp = http.get(&url).send().await.map_err(|e| {
@@ -299,7 +299,7 @@ impl Provider {
         let Some(url) = &self.discovery.revocation_endpoint else {
             return Ok(false);
         };
-        if !url.starts_with("https://") && !crate::api::is_loopback_url(url) {
+        if !url.starts_with("https://") && !crate::net::is_loopback_url(url) {
             return Err(oidc_error(
                 "refusing to send a refresh token over plain http",
                 url,

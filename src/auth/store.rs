@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::Sensitive;
 use crate::error::{CliError, ErrorKind, Result};
+use crate::redact::Sensitive;
 
 pub const SERVICE: &str = "kube-dc";
 /// Bytes per keyring entry: under Windows' 2,560-byte limit with room to spare.
@@ -31,14 +31,7 @@ pub struct TokenSet {
     pub client_id: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum StoreKind {
-    /// The OS keyring (Secret Service, Keychain, Credential Manager).
-    Keyring,
-    /// A 0600 file beside the config: only when you choose it.
-    File,
-}
+pub use crate::config::StoreKind;
 
 pub enum TokenStore {
     Keyring(Arc<keyring_core::CredentialStore>),

@@ -1,6 +1,5 @@
 //! `kube-dc audit list`
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -9,9 +8,9 @@ use serde_json::Value;
 
 use crate::api::{AuditEvent, query};
 use crate::atomic::AtomicFile;
-use crate::cli::OutputFormat;
 use crate::commands::Ctx;
 use crate::error::{CliError, Result};
+use crate::output::OutputFormat;
 use crate::output::sanitize;
 
 #[derive(Subcommand, Debug)]
@@ -246,12 +245,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
             ));
             Ok(())
         }
-        None => {
-            let mut so = std::io::stdout().lock();
-            so.write_all(&out)?;
-            so.flush()?;
-            Ok(())
-        }
+        None => p.raw(&out),
     }
 }
 

@@ -1,7 +1,6 @@
 //! `kube-dc audit list --csv`: the server's CSV streamed to a file or
 //! stdout, checked as it goes, so that only a complete export is kept.
 
-use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -155,14 +154,16 @@ pub async fn export_csv(
         ))
         .hint("check --server: a proxy or login page may be answering instead of the backend"));
     }
-    let progress = ctx.printer.stderr_is_tty && file.is_some() && std::io::stderr().is_terminal();
+    let progress =
+        ctx.printer.stderr_is_tty && file.is_some() && crate::output::stderr_is_terminal();
     let mut guard = Guard::new();
     let mut bytes = 0u64;
     let mut last = Instant::now();
+    let p = &ctx.printer;
     let put = |data: &[u8], sink: &mut Option<AtomicFile>| -> Result<()> {
         match sink {
             Some(f) => f.write_all(data),
-            None => Ok(std::io::stdout().lock().write_all(data)?),
+            None => p.raw(data),
         }
     };
     let incomplete_hint = if file.is_some() {
@@ -182,11 +183,11 @@ pub async fn export_csv(
         let ready = guard.feed(&chunk).map_err(|e| e.hint(incomplete_hint))?;
         put(&ready, &mut sink)?;
         if progress && last.elapsed().as_millis() >= 250 {
-            eprint!(
-                "\rexporting… {} events, {:.1} MB",
+            crate::output::progress(&format!(
+                "exporting… {} events, {:.1} MB",
                 guard.records.saturating_sub(1),
                 bytes as f64 / 1e6
-            );
+            ));
             last = Instant::now();
         }
     }
@@ -194,11 +195,10 @@ pub async fn export_csv(
         .finish(resp.trailer)
         .map_err(|e| e.hint(incomplete_hint))?;
     put(&rest, &mut sink)?;
-    std::io::stdout().flush()?;
     if let Some(f) = sink {
         f.finish()?;
         if progress {
-            eprint!("\r\x1b[K");
+            crate::output::progress_done();
         }
         crate::output::note(&format!(
             "exported {rows} events to {}",

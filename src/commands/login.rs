@@ -8,7 +8,6 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::api::Sensitive;
 use crate::auth::oidc::{self, Provider, TokenResp};
 use crate::auth::store::{StoreKind, TokenSet};
 use crate::auth::{session_key, with_store};
@@ -16,6 +15,7 @@ use crate::commands::Ctx;
 use crate::config::{ConfigFile, Context, normalize_domain};
 use crate::error::{CliError, ErrorKind, Result};
 use crate::output::{note, sanitize, warn};
+use crate::redact::Sensitive;
 
 /// Log in to a Kube-DC installation and create a context per project.
 ///
@@ -114,8 +114,8 @@ pub async fn login(ctx: &Ctx, a: LoginArgs) -> Result<()> {
         }
     };
     // Both will see credentials: check them before anything else.
-    crate::api::check_credential_url("--issuer", &issuer)?;
-    crate::api::check_credential_url("--server", &server)?;
+    crate::net::check_credential_url("--issuer", &issuer)?;
+    crate::net::check_credential_url("--server", &server)?;
     let timeout = kube_dc_api::validate::parse_interval(&a.login_timeout)
         .map_err(|e| CliError::usage(format!("--login-timeout: {e}")))?;
     let mut file = ConfigFile::load()?;

@@ -80,7 +80,7 @@ fn check_project(p: &str) -> Result<()> {
 }
 
 pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
-    use crate::cli::OutputFormat::*;
+    use crate::output::OutputFormat::*;
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "orgs")?;
     match cmd {

@@ -4,8 +4,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::store::StoreKind;
-use crate::cli::GlobalArgs;
 use crate::error::{CliError, Result};
 
 pub const LOCAL_CONTEXT: &str = "local";
@@ -64,6 +62,15 @@ pub fn config_path() -> PathBuf {
     std::env::var_os("KUBE_DC_CONFIG")
         .map(PathBuf::from)
         .unwrap_or_else(|| config_dir().join("config.yaml"))
+}
+
+/// The bearer token from `KUBE_DC_TOKEN` (CI), if set.
+pub fn token_from_env() -> Option<crate::redact::Sensitive> {
+    std::env::var("KUBE_DC_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .map(crate::redact::Sensitive::new)
 }
 
 impl ConfigFile {
@@ -290,4 +297,79 @@ mod tests {
         assert!(normalize_domain("example.com/path").is_err());
         assert!(normalize_domain("").is_err());
     }
+}
+
+/// Where login keeps tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// The OS keyring (Secret Service, Keychain, Credential Manager).
+    Keyring,
+    /// A 0600 file beside the config: only when you choose it.
+    File,
+}
+
+/// The global flags (each with its `KUBE_DC_*` variable): what a command
+/// runs against and how it prints.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Context to use instead of the current one.
+    #[arg(long, global = true, env = "KUBE_DC_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
+    /// Backend base URL, overriding the context (tests, non-standard installs).
+    #[arg(long, global = true, env = "KUBE_DC_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Kube-DC domain; the backend is https://backend.DOMAIN.
+    #[arg(long, global = true, env = "KUBE_DC_DOMAIN", value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Project to work in (default: the context's project).
+    #[arg(
+        short = 'p',
+        long,
+        global = true,
+        env = "KUBE_DC_PROJECT",
+        value_name = "PROJECT"
+    )]
+    pub project: Option<String>,
+    /// Backing namespace (`<org>-<project>`), for kubectl habits; overrides --project.
+    #[arg(
+        short = 'n',
+        long,
+        global = true,
+        env = "KUBE_DC_NAMESPACE",
+        value_name = "NAMESPACE"
+    )]
+    pub namespace: Option<String>,
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        env = "KUBE_DC_OUTPUT",
+        value_enum,
+        ignore_case = true,
+        value_name = "FORMAT"
+    )]
+    pub output: Option<crate::output::OutputFormat>,
+    /// Do not colour output (also: NO_COLOR).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Trace HTTP requests on stderr (tokens and values are never shown).
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+    /// Request timeout, e.g. 30s, 2m.
+    #[arg(
+        long,
+        global = true,
+        env = "KUBE_DC_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "30s"
+    )]
+    pub timeout: String,
+    /// Extra CA certificate (PEM) to trust for the backend.
+    #[arg(long, global = true, env = "KUBE_DC_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Skip TLS certificate verification (dangerous; for test installations).
+    #[arg(long, global = true, env = "KUBE_DC_INSECURE")]
+    pub insecure: bool,
 }

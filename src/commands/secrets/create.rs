@@ -59,7 +59,7 @@ pub struct CreateArgs {
 
 pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     let p = &ctx.printer;
-    use crate::cli::OutputFormat::*;
+    use crate::output::OutputFormat::*;
     p.require(&[Table, Json, Yaml], "secrets create")?;
     // Everything is validated before any request.
     super::check_secret_name(&a.name)?;

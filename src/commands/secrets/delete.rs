@@ -35,7 +35,7 @@ pub struct DeleteArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
-    use crate::cli::OutputFormat::*;
+    use crate::output::OutputFormat::*;
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets delete")?;
     super::check_secret_name(&a.name)?;

@@ -30,7 +30,7 @@ pub struct DestroyVersionArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: DestroyVersionArgs) -> Result<()> {
-    use crate::cli::OutputFormat::*;
+    use crate::output::OutputFormat::*;
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets destroy-version")?;
     super::check_secret_name(&a.name)?;

@@ -1,11 +1,9 @@
-use std::io::Write;
-
 use clap::Args;
 use comfy_table::Cell;
 
-use crate::cli::OutputFormat;
 use crate::commands::Ctx;
 use crate::error::{CliError, ErrorKind, Result};
+use crate::output::OutputFormat;
 use crate::output::escape_value;
 
 /// Show a secret's metadata; with --value, its values (aliases: describe, show).
@@ -115,20 +113,13 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
             )
             .hint(format!("its keys: {}", keys.join(", ")))
         })?;
-        let mut out = std::io::stdout().lock();
-        out.write_all(v.expose().as_bytes())?;
-        out.flush()?;
-        return Ok(());
+        return p.raw(v.expose().as_bytes());
     }
     match p.format {
         Json | Yaml => p.print_doc(&raw),
         Env => {
-            let mut out = std::io::stdout().lock();
-            use std::io::IsTerminal;
-            let tty = std::io::stdout().is_terminal();
-            out.write_all(crate::input::to_env(&value.data, tty).as_bytes())?;
-            out.flush()?;
-            Ok(())
+            let tty = p.stdout_is_terminal();
+            p.raw(crate::input::to_env(&value.data, tty).as_bytes())
         }
         _ => {
             let mut t = p.table(&["KEY", "VALUE"]);

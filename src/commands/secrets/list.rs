@@ -22,7 +22,7 @@ Role: any project role (user and up), or organization admin."
 pub struct ListArgs {}
 
 pub async fn run(ctx: &Ctx, _a: ListArgs) -> Result<()> {
-    use crate::cli::OutputFormat::*;
+    use crate::output::OutputFormat::*;
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml, Csv], "secrets list")?;
     let ns = ctx.namespace()?;
@@ -57,7 +57,7 @@ pub async fn run(ctx: &Ctx, _a: ListArgs) -> Result<()> {
         )
     };
     if p.format == Csv {
-        let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+        let mut w = csv::Writer::from_writer(p.stdout());
         w.write_record(["name", "type", "sync", "target", "version", "updated"])
             .map_err(csv_err)?;
         for s in &list.items {

@@ -33,7 +33,7 @@ pub struct PutArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: PutArgs) -> Result<()> {
-    use crate::cli::OutputFormat::*;
+    use crate::output::OutputFormat::*;
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets put")?;
     super::check_secret_name(&a.name)?;

@@ -1,0 +1,3 @@
+//! Values and tokens whose `Debug` never shows them.
+
+pub use kube_dc_api::wire::Sensitive;
