@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use clap_complete::ArgValueCompleter;
 
-use crate::commands::{audit, context, login, orgs, secrets};
+use crate::commands::{audit, context, login, logout, orgs, secrets};
 pub use crate::config::GlobalArgs;
 pub use crate::output::OutputFormat;
 
@@ -83,7 +83,7 @@ Role: organization admin."
     )]
     Orgs(orgs::OrgsCommand),
     Login(login::LoginArgs),
-    Logout(login::LogoutArgs),
+    Logout(logout::LogoutArgs),
     /// List contexts, or switch to one.
     Use(context::UseArgs),
     /// Show the configuration.

@@ -60,7 +60,7 @@ pub fn main() -> i32 {
             Command::Audit(c) => commands::audit::run(&ctx, c).await.map(|()| 0),
             Command::Orgs(c) => commands::orgs::run(&ctx, c).await.map(|()| 0),
             Command::Login(a) => commands::login::login(&ctx, a).await.map(|()| 0),
-            Command::Logout(a) => commands::login::logout(&ctx, a).await.map(|()| 0),
+            Command::Logout(a) => commands::logout::logout(&ctx, a).await.map(|()| 0),
             Command::Use(a) => commands::context::use_context(&ctx, a).await.map(|()| 0),
             Command::Config(c) => commands::context::config(&ctx, c).await.map(|()| 0),
             Command::Whoami(a) => commands::context::whoami(&ctx, a).await.map(|()| 0),

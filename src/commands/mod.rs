@@ -5,6 +5,7 @@ pub mod audit_export;
 pub mod audit_verify;
 pub mod context;
 pub mod login;
+pub mod logout;
 pub mod orgs;
 pub mod secrets;
 pub mod version;

@@ -1,0 +1,76 @@
+//! Reading answers: size limits, `Retry-After`, and the body collectors.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::ByteStream;
+use crate::error::{CliError, ErrorKind, Result};
+
+/// The largest JSON answer read (a list of 10,000 secrets is about 10 MiB).
+pub const MAX_JSON_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_ATTEMPTS: u32 = 3;
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// One HTTP exchange's answer, body not yet read.
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) request_id: Option<String>,
+    pub(super) content_type: String,
+    pub(super) trailer: bool,
+    pub(super) retry_after: Option<Duration>,
+    pub(super) body: ByteStream,
+}
+
+/// `Retry-After`: delta-seconds or an HTTP date.
+pub(super) fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let secs = (at - time::OffsetDateTime::now_utc())
+        .whole_seconds()
+        .max(0);
+    Some(Duration::from_secs(secs as u64))
+}
+
+/// Reads a whole answer, refusing one larger than `limit` instead of
+/// filling the memory.
+pub(super) async fn collect_at_most(mut s: ByteStream, limit: usize) -> Result<Bytes> {
+    let mut out = Vec::new();
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk.map_err(|e| {
+            CliError::new(
+                ErrorKind::Network,
+                format!("reading the response failed: {e}"),
+            )
+        })?;
+        if out.len() + chunk.len() > limit {
+            return Err(CliError::new(
+                ErrorKind::Server,
+                format!(
+                    "the server's answer is larger than {} MiB; kube-dc stopped reading it",
+                    limit / (1024 * 1024)
+                ),
+            ));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Reads at most `limit` bytes (error bodies: the start is enough).
+pub(super) async fn collect(mut s: ByteStream, limit: usize) -> std::result::Result<Bytes, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk?;
+        out.extend_from_slice(&chunk);
+        if out.len() > limit {
+            out.truncate(limit);
+            break;
+        }
+    }
+    Ok(Bytes::from(out))
+}

@@ -1,0 +1,114 @@
+//! `kube-dc logout`: end logins — revoke, forget tokens, drop contexts.
+
+use clap::Args;
+
+use crate::auth::oidc::{self, Provider};
+use crate::auth::{session_key, with_store};
+use crate::commands::Ctx;
+use crate::config::ConfigFile;
+use crate::error::{CliError, Result};
+use crate::output::{note, warn};
+
+/// Log out: revoke the refresh token and delete the stored tokens.
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  kube-dc logout          # the current context's login
+  kube-dc logout --all    # every login, and the contexts they created
+  kube-dc logout --remove-contexts   # this login, and the contexts it created")]
+pub struct LogoutArgs {
+    /// Every login, and remove the contexts they created.
+    #[arg(long)]
+    pub all: bool,
+    /// Also remove the contexts of the login that ends.
+    #[arg(long)]
+    pub remove_contexts: bool,
+}
+
+pub async fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
+    let mut file = ConfigFile::load()?;
+    let kind = file.store_kind();
+    let mut sessions: Vec<(String, String)> = Vec::new();
+    if a.all {
+        for c in &file.contexts {
+            if let (Some(i), Some(cl)) = (&c.issuer, &c.client_id)
+                && !sessions.contains(&(i.clone(), cl.clone()))
+            {
+                sessions.push((i.clone(), cl.clone()));
+            }
+        }
+    } else {
+        let t = ctx.target()?;
+        match (&t.issuer, &t.client_id) {
+            (Some(i), Some(c)) => sessions.push((i.clone(), c.clone())),
+            _ if t.is_local() => {
+                return Err(CliError::usage("the local context has no login to end"));
+            }
+            _ => {
+                return Err(CliError::usage(format!(
+                    "context {} has no login",
+                    t.context
+                )));
+            }
+        }
+    }
+    if sessions.is_empty() {
+        note("Not logged in anywhere.");
+        return Ok(());
+    }
+    for (issuer, client_id) in &sessions {
+        let key = session_key(issuer, client_id);
+        let k = key.clone();
+        let tokens = with_store(kind, move |s| s.load(&k)).await?;
+        let mut revoked = "no tokens were stored";
+        if let Some(rt) = tokens.and_then(|t| t.refresh_token) {
+            let http = oidc::http_client(
+                ctx.global.ca_cert.as_deref(),
+                ctx.global.insecure,
+                ctx.timeout()?,
+            )?;
+            revoked = match Provider::discover(issuer, client_id, http).await {
+                Ok(p) => match p.revoke(&rt).await {
+                    Ok(true) => "refresh token revoked",
+                    Ok(false) => "the provider has no revocation endpoint",
+                    Err(e) => {
+                        warn(&format!("could not revoke the refresh token: {e}"));
+                        "revocation failed"
+                    }
+                },
+                Err(e) => {
+                    warn(&format!(
+                        "could not reach {issuer} to revoke the refresh token: {e}"
+                    ));
+                    "provider unreachable"
+                }
+            };
+        }
+        let k = key.clone();
+        with_store(kind, move |s| s.delete(&k)).await?;
+        note(&format!(
+            "Logged out of {issuer} ({revoked}; stored tokens deleted)."
+        ));
+    }
+    if a.all || a.remove_contexts {
+        let before = file.contexts.len();
+        file.contexts.retain(|c| match (&c.issuer, &c.client_id) {
+            (Some(i), Some(cl)) => !sessions.contains(&(i.clone(), cl.clone())),
+            _ => true,
+        });
+        if file
+            .current_context
+            .as_ref()
+            .is_some_and(|cur| file.context(cur).is_none())
+        {
+            file.current_context = None;
+        }
+        file.save()?;
+        note(&format!(
+            "Removed {} context(s); the current context is now {}.",
+            before - file.contexts.len(),
+            file.current_context.as_deref().unwrap_or("local")
+        ));
+    }
+    Ok(())
+}
