@@ -10,6 +10,14 @@ cd "$(dirname "$0")/.."
 
 (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 
+# The fast tier: everything but the login suite (no browser, no keyring).
+if [ "${1:-}" = "--fast" ]; then
+  shift
+  cargo test --locked -p kube-dc-api -p kube-dc-backend "$@"
+  exec cargo test --locked -p kube-dc --lib --bins \
+    --test local --test wire --test remote --test production --test generated --test shells "$@"
+fi
+
 for tool in dbus-run-session gnome-keyring-daemon node; do
   command -v "$tool" >/dev/null || { echo "scripts/test.sh: $tool is missing (see .ci/run for the packages)" >&2; exit 1; }
 done

@@ -122,7 +122,8 @@ impl Printer {
         let mut out = std::io::stdout().lock();
         match self.format {
             OutputFormat::Yaml => {
-                let text = serde_yaml::to_string(v).map_err(|e| CliError::other(e.to_string()))?;
+                let text =
+                    serde_norway::to_string(v).map_err(|e| CliError::other(e.to_string()))?;
                 out.write_all(text.as_bytes())?;
             }
             _ => {

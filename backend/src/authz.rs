@@ -67,7 +67,7 @@ impl Bindings {
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read bindings file {}: {e}", path.display()))?;
-        let b: Bindings = serde_yaml::from_str(&text)
+        let b: Bindings = serde_norway::from_str(&text)
             .map_err(|e| format!("bindings file {} is not valid: {e}", path.display()))?;
         for (i, bind) in b.bindings.iter().enumerate() {
             if bind.group.is_some() == bind.user.is_some() {
@@ -218,7 +218,7 @@ mod tests {
     }
 
     fn bindings() -> Bindings {
-        serde_yaml::from_str(
+        serde_norway::from_str(
             r#"
 orgs:
   my-org: { adminGroups: [my-admins] }

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -75,7 +75,10 @@ impl Cipher {
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        // A fresh random 96-bit nonce per version, from the OS-seeded CSPRNG.
+        let mut bytes = [0u8; 12];
+        rand::fill(&mut bytes);
+        let nonce = Nonce::from(bytes);
         let ct = self
             .aead
             .encrypt(
@@ -90,12 +93,11 @@ impl Cipher {
     }
 
     pub fn open(&self, nonce: &[u8], ciphertext: &[u8], aad: &[u8]) -> Result<Vec<u8>, String> {
-        if nonce.len() != 12 {
-            return Err("stored nonce has the wrong length".into());
-        }
+        let nonce =
+            Nonce::try_from(nonce).map_err(|_| "stored nonce has the wrong length".to_string())?;
         self.aead
             .decrypt(
-                Nonce::from_slice(nonce),
+                &nonce,
                 Payload {
                     msg: ciphertext,
                     aad,

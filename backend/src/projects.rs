@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn ownership_is_declared_never_guessed() {
-        let b: Bindings = serde_yaml::from_str(
+        let b: Bindings = serde_norway::from_str(
             "orgs:\n  shalb: { projects: [x-y, demo] }\n  shalb-x: { projects: [y, z] }\n",
         )
         .unwrap();

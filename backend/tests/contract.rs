@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 #[test]
 fn openapi_documents_exactly_the_routes_of_the_table() {
-    let doc: Value = serde_yaml::from_str(kube_dc_backend::OPENAPI).unwrap();
+    let doc: Value = serde_norway::from_str(kube_dc_backend::OPENAPI).unwrap();
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         if !path.starts_with("/api/") {

@@ -169,7 +169,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
             // The raw events: fields this client does not know are kept.
             let v = raw;
             if p.format == Yaml {
-                out = serde_yaml::to_string(&v)
+                out = serde_norway::to_string(&v)
                     .map_err(|e| CliError::other(e.to_string()))?
                     .into_bytes();
             } else {

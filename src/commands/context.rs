@@ -126,7 +126,8 @@ pub async fn config(ctx: &Ctx, c: ConfigCommand) -> Result<()> {
                 );
             }
             crate::output::note(&format!("# {}", config_path().display()));
-            let text = serde_yaml::to_string(&file).map_err(|e| CliError::other(e.to_string()))?;
+            let text =
+                serde_norway::to_string(&file).map_err(|e| CliError::other(e.to_string()))?;
             p.line(text.trim_end())
         }
     }

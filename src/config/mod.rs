@@ -77,7 +77,7 @@ impl ConfigFile {
     pub fn load() -> Result<Self> {
         let path = config_path();
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_yaml::from_str(&text).map_err(|e| {
+            Ok(text) => serde_norway::from_str(&text).map_err(|e| {
                 CliError::usage(format!("config file {} is not valid: {e}", path.display()))
                     .hint("fix or remove the file; it holds only contexts, no credentials")
             }),
@@ -95,7 +95,7 @@ impl ConfigFile {
 
     /// Writes the file atomically (temporary file, then rename), mode 0600.
     pub fn save(&self) -> Result<()> {
-        let text = serde_yaml::to_string(self).map_err(|e| CliError::other(e.to_string()))?;
+        let text = serde_norway::to_string(self).map_err(|e| CliError::other(e.to_string()))?;
         crate::atomic::write(&config_path(), text.as_bytes())
     }
 

@@ -113,9 +113,9 @@ impl Manifests {
     }
 
     pub fn add_documents(&mut self, text: &str, source: &str, default_ns: &str) {
-        for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-            let value = match serde_yaml::Value::deserialize(doc) {
-                Ok(serde_yaml::Value::Null) => continue,
+        for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
+            let value = match serde_norway::Value::deserialize(doc) {
+                Ok(serde_norway::Value::Null) => continue,
                 Ok(v) => v,
                 Err(_) => {
                     self.errors.push(ManifestError {
@@ -145,7 +145,11 @@ impl Manifests {
         }
     }
 
-    fn add_value(&mut self, mut value: serde_yaml::Value, default_ns: &str) -> Result<(), String> {
+    fn add_value(
+        &mut self,
+        mut value: serde_norway::Value,
+        default_ns: &str,
+    ) -> Result<(), String> {
         yaml11_file_modes(&mut value);
         let kind = value
             .get("kind")
@@ -155,7 +159,7 @@ impl Manifests {
         macro_rules! workload {
             ($ty:ty, $kind:literal, $spec:expr) => {{
                 let obj: $ty =
-                    serde_yaml::from_value(value).map_err(|e| format!("{}: {e}", $kind))?;
+                    serde_norway::from_value(value).map_err(|e| format!("{}: {e}", $kind))?;
                 let name = obj.metadata.name.clone().unwrap_or_default();
                 let namespace = obj
                     .metadata
@@ -176,7 +180,7 @@ impl Manifests {
         match kind.as_str() {
             "Namespace" => {
                 let n: Namespace =
-                    serde_yaml::from_value(value).map_err(|e| format!("Namespace: {e}"))?;
+                    serde_norway::from_value(value).map_err(|e| format!("Namespace: {e}"))?;
                 let meta = n.metadata;
                 let key = |k: &str| {
                     meta.labels
@@ -193,7 +197,7 @@ impl Manifests {
             }
             "Secret" => {
                 let s: Secret =
-                    serde_yaml::from_value(value).map_err(|e| format!("Secret: {e}"))?;
+                    serde_norway::from_value(value).map_err(|e| format!("Secret: {e}"))?;
                 let mut data: BTreeMap<String, Vec<u8>> = s
                     .data
                     .unwrap_or_default()
@@ -271,11 +275,11 @@ impl Manifests {
 }
 
 /// Kubernetes reads manifests as YAML 1.1, where `defaultMode: 0400` is an
-/// octal number; serde_yaml follows YAML 1.2 and reads a string. File-mode
+/// octal number; serde_norway follows YAML 1.2 and reads a string. File-mode
 /// fields are the only octal ones in the API, so convert just those.
-fn yaml11_file_modes(v: &mut serde_yaml::Value) {
+fn yaml11_file_modes(v: &mut serde_norway::Value) {
     match v {
-        serde_yaml::Value::Mapping(m) => {
+        serde_norway::Value::Mapping(m) => {
             for (k, val) in m.iter_mut() {
                 let is_mode = matches!(k.as_str(), Some("defaultMode" | "mode"));
                 if is_mode
@@ -285,14 +289,14 @@ fn yaml11_file_modes(v: &mut serde_yaml::Value) {
                         .filter(|d| !d.is_empty() && d.bytes().all(|b| (b'0'..=b'7').contains(&b)))
                         .and_then(|d| i64::from_str_radix(d, 8).ok())
                 {
-                    *val = serde_yaml::Value::Number(octal.into());
+                    *val = serde_norway::Value::Number(octal.into());
                 } else {
                     yaml11_file_modes(val);
                 }
             }
         }
-        serde_yaml::Value::Sequence(s) => s.iter_mut().for_each(yaml11_file_modes),
-        serde_yaml::Value::Tagged(t) => yaml11_file_modes(&mut t.value),
+        serde_norway::Value::Sequence(s) => s.iter_mut().for_each(yaml11_file_modes),
+        serde_norway::Value::Tagged(t) => yaml11_file_modes(&mut t.value),
         _ => {}
     }
 }

@@ -87,7 +87,7 @@ impl Server {
         let mut config = Config::new(dir.path().join("data"));
         config.manifests_dir = Some(mdir.path().to_path_buf());
         tweak(&mut config);
-        let bindings: Bindings = serde_yaml::from_str(bindings).unwrap();
+        let bindings: Bindings = serde_norway::from_str(bindings).unwrap();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

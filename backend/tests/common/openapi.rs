@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 fn doc() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| serde_yaml::from_str(kube_dc_backend::OPENAPI).expect("openapi.yaml parses"))
+    DOC.get_or_init(|| {
+        serde_norway::from_str(kube_dc_backend::OPENAPI).expect("openapi.yaml parses")
+    })
 }
 
 fn template_matches(tpl: &str, path: &str) -> bool {

@@ -79,13 +79,13 @@ fn opaque() -> String {
 
 fn parse(text: &str, source: &str) -> Result<Vec<Manifest>> {
     let mut out = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let v = serde_yaml::Value::deserialize(doc)
+    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let v = serde_norway::Value::deserialize(doc)
             .map_err(|e| CliError::usage(format!("{source}: document {}: {e}", i + 1)))?;
         if v.is_null() {
             continue;
         }
-        let m: Manifest = serde_yaml::from_value(v)
+        let m: Manifest = serde_norway::from_value(v)
             .map_err(|e| CliError::usage(format!("{source}: document {}: {e}", i + 1)))?;
         if m.api_version != API_VERSION || m.kind != "ManagedSecret" {
             return Err(CliError::usage(format!(
