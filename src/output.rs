@@ -205,14 +205,34 @@ pub fn trace(text: &str) {
     eprintln!("{text}");
 }
 
-/// A progress line that the next one overwrites (terminals only).
-pub fn progress(text: &str) {
-    eprint!("\r{text}");
+/// A progress line on stderr (indicatif: throttled redraws, cleared when
+/// dropped, so an error never leaves a half line behind). Hidden unless
+/// `shown`.
+pub struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    pub fn start(shown: bool) -> Self {
+        let bar = if shown {
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        Progress(bar)
+    }
+
+    pub fn update(&self, message: String) {
+        self.0.set_message(message);
+    }
 }
 
-/// Clears the progress line.
-pub fn progress_done() {
-    eprint!("\r\x1b[K");
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
 }
 
 pub fn stderr_is_terminal() -> bool {

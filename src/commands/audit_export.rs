@@ -2,7 +2,6 @@
 //! stdout, checked as it goes, so that only a complete export is kept.
 
 use std::path::Path;
-use std::time::Instant;
 
 use futures_util::StreamExt;
 use kube_dc_api::audit::{REQUIRED_COLUMNS, TRAILER_PREFIX};
@@ -158,7 +157,7 @@ pub async fn export_csv(
         ctx.printer.stderr_is_tty && file.is_some() && crate::output::stderr_is_terminal();
     let mut guard = Guard::new();
     let mut bytes = 0u64;
-    let mut last = Instant::now();
+    let bar = crate::output::Progress::start(progress);
     let p = &ctx.printer;
     let put = |data: &[u8], sink: &mut Option<AtomicFile>| -> Result<()> {
         match sink {
@@ -182,14 +181,11 @@ pub async fn export_csv(
         bytes += chunk.len() as u64;
         let ready = guard.feed(&chunk).map_err(|e| e.hint(incomplete_hint))?;
         put(&ready, &mut sink)?;
-        if progress && last.elapsed().as_millis() >= 250 {
-            crate::output::progress(&format!(
-                "exporting… {} events, {:.1} MB",
-                guard.records.saturating_sub(1),
-                bytes as f64 / 1e6
-            ));
-            last = Instant::now();
-        }
+        bar.update(format!(
+            "exporting… {} events, {:.1} MB",
+            guard.records.saturating_sub(1),
+            bytes as f64 / 1e6
+        ));
     }
     let (rest, rows) = guard
         .finish(resp.trailer)
@@ -197,9 +193,7 @@ pub async fn export_csv(
     put(&rest, &mut sink)?;
     if let Some(f) = sink {
         f.finish()?;
-        if progress {
-            crate::output::progress_done();
-        }
+        drop(bar);
         crate::output::note(&format!(
             "exported {rows} events to {}",
             file.map(|p| p.display().to_string()).unwrap_or_default()
