@@ -1740,3 +1740,32 @@ async fn names_are_checked_as_kubernetes_does_and_projections_are_unique() {
         .await;
     assert_eq!(r.status, 409, "{}", r.text);
 }
+
+#[tokio::test]
+async fn the_actor_filter_is_a_case_insensitive_substring_of_name_email_or_subject() {
+    let s = Server::start().await;
+    s.create("a", json!({"K": "v"})).await; // as ada
+    s.get(DEV, &secrets("/a")).await; // as dev
+    let actors = |q: &str| {
+        let q = q.to_string();
+        let s = &s;
+        async move {
+            let mut v: Vec<String> = s
+                .audit(&format!("{q}&limit=5000"))
+                .await
+                .iter()
+                .map(|e| e["body"]["actor"].as_str().unwrap().to_string())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        }
+    };
+    // Three characters or more: the trigram index.
+    assert_eq!(actors("actor=ADA").await, ["ada"]);
+    assert_eq!(actors("actor=dev@").await, ["dev"], "an email substring");
+    assert!(actors("actor=zzz").await.is_empty());
+    // Shorter: the scan, with the same meaning.
+    assert_eq!(actors("actor=Da").await, ["ada"]);
+    assert_eq!(actors("actor=ev").await, ["dev"]);
+}

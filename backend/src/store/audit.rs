@@ -44,12 +44,20 @@ impl Store {
         if let Some(r) = &f.result {
             push(" AND result = ?", r.clone().into(), &mut sql);
         }
-        if let Some(a) = &f.actor {
-            push(
+        match &f.actor {
+            // Three characters or more: the trigram index finds the events
+            // (case-insensitively, anywhere in actor, email or subject).
+            Some(a) if a.chars().count() >= 3 => push(
+                " AND seq IN (SELECT rowid FROM audit_actor WHERE who MATCH ?)",
+                format!("\"{}\"", a.replace('"', "\"\"")).into(),
+                &mut sql,
+            ),
+            Some(a) => push(
                 " AND (instr(lower(actor), ?) > 0 OR instr(lower(actor_email), ?) > 0 OR instr(lower(actor_sub), ?) > 0)",
                 a.to_lowercase().into(),
                 &mut sql,
-            );
+            ),
+            None => {}
         }
         if let Some(s) = f.since_ms {
             push(" AND ts >= ?", s.into(), &mut sql);
@@ -209,6 +217,11 @@ pub(super) fn append_in(
             rec.ts, rec.org, rec.project, rec.service, rec.result, rec.actor, rec.actor_email,
             rec.actor_sub, body_text, prev, hash
         ],
+    )?;
+    // The actor index, in the same transaction.
+    tx.execute(
+        "INSERT INTO audit_actor (rowid, who) VALUES (last_insert_rowid(), ?1 || char(10) || ?2 || char(10) || ?3)",
+        params![rec.actor, rec.actor_email, rec.actor_sub],
     )?;
     Ok(())
 }

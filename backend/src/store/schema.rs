@@ -65,20 +65,44 @@ CREATE TABLE IF NOT EXISTS audit (
     hash        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_org_seq ON audit (org, seq);
+CREATE VIRTUAL TABLE IF NOT EXISTS audit_actor USING fts5(
+    who, content = '', tokenize = 'trigram'
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
 "#;
 
+/// The schema's migrations, in order, each once.
+pub(super) fn migrate(tx: &Transaction) -> Result<()> {
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 2 {
+        per_org_chains(tx)?;
+    }
+    if version < 3 {
+        actor_index(tx)?;
+    }
+    Ok(())
+}
+
+/// Schema version 3: the actor index (`audit_actor`, FTS5 trigrams over
+/// actor, email and subject, so a substring filter is an index lookup)
+/// filled for the events already there.
+fn actor_index(tx: &Transaction) -> Result<()> {
+    tx.execute_batch(
+        "DELETE FROM audit_actor;
+         INSERT INTO audit_actor (rowid, who)
+             SELECT seq, actor || char(10) || actor_email || char(10) || actor_sub FROM audit;
+         PRAGMA user_version = 3;",
+    )?;
+    Ok(())
+}
+
 /// Schema version 2: one hash chain per organization (version 1 had one
 /// chain for the whole installation). An intact version-1 log is re-linked
 /// per organization; a broken one is refused, never silently re-hashed.
-pub(super) fn migrate(tx: &Transaction) -> Result<()> {
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version >= 2 {
-        return Ok(());
-    }
+fn per_org_chains(tx: &Transaction) -> Result<()> {
     let rows: Vec<(i64, i64, String, String, String, String)> = {
         let mut st =
             tx.prepare("SELECT seq, ts, org, body, prev_hash, hash FROM audit ORDER BY seq")?;
