@@ -92,7 +92,11 @@ impl Client {
             }
             Backend::Remote { base_url } => {
                 check_credential_url("server URL", base_url)?;
-                let http = http_client(target.ca_cert.as_deref(), target.insecure, timeout)?;
+                let http = if base_url.starts_with("http://") {
+                    crate::net::plain_http_client(timeout)?
+                } else {
+                    http_client(target.ca_cert.as_deref(), target.insecure, timeout)?
+                };
                 Transport::Http {
                     http,
                     base: base_url.clone(),
