@@ -78,7 +78,7 @@ impl Client {
         &self,
         call: Call,
         body: Option<&impl Serialize>,
-    ) -> Result<(T, Value)> {
+    ) -> Result<(T, Doc)> {
         let res = self
             .json(
                 call.method(),
@@ -142,7 +142,7 @@ impl Client {
             .map(|s| format!("kube-dc-backend {s}")))
     }
 
-    pub async fn list_secrets(&self, ns: &str) -> Result<(ItemList<Secret>, Value)> {
+    pub async fn list_secrets(&self, ns: &str) -> Result<(ItemList<Secret>, Doc)> {
         self.call(Call::new(Route::ListSecrets, &[ns]), None::<&()>)
             .await
     }
@@ -153,7 +153,7 @@ impl Client {
         name: &str,
         reveal: bool,
         version: Option<u64>,
-    ) -> Result<(Secret, Value)> {
+    ) -> Result<(Secret, Doc)> {
         let q = query(&[
             ("includeValue", reveal.then(|| "true".into())),
             ("version", version.map(|v| v.to_string())),
@@ -171,7 +171,7 @@ impl Client {
         ns: &str,
         name: &str,
         req: &CreateRequest,
-    ) -> Result<(Secret, Value)> {
+    ) -> Result<(Secret, Doc)> {
         let call = Call::new(Route::CreateSecret, &[ns, name]).extension(true);
         self.call(call, Some(req)).await
     }
@@ -181,7 +181,7 @@ impl Client {
         ns: &str,
         name: &str,
         req: &UpdateRequest,
-    ) -> Result<(Secret, Value)> {
+    ) -> Result<(Secret, Doc)> {
         self.call(Call::new(Route::UpdateSecret, &[ns, name]), Some(req))
             .await
     }
@@ -191,22 +191,17 @@ impl Client {
         ns: &str,
         name: &str,
         req: &PutValuesRequest,
-    ) -> Result<(PutValuesResponse, Value)> {
+    ) -> Result<(PutValuesResponse, Doc)> {
         self.call(Call::new(Route::PutValues, &[ns, name]), Some(req))
             .await
     }
 
-    pub async fn sync(&self, ns: &str, name: &str, patch: &SyncPatch) -> Result<(Secret, Value)> {
+    pub async fn sync(&self, ns: &str, name: &str, patch: &SyncPatch) -> Result<(Secret, Doc)> {
         self.call(Call::new(Route::SyncSecret, &[ns, name]), Some(patch))
             .await
     }
 
-    pub async fn import(
-        &self,
-        ns: &str,
-        name: &str,
-        req: &ImportRequest,
-    ) -> Result<(Secret, Value)> {
+    pub async fn import(&self, ns: &str, name: &str, req: &ImportRequest) -> Result<(Secret, Doc)> {
         self.call(Call::new(Route::ImportSecret, &[ns, name]), Some(req))
             .await
     }
@@ -216,7 +211,7 @@ impl Client {
         ns: &str,
         name: &str,
         destroy: bool,
-    ) -> Result<(DeleteResponse, Value)> {
+    ) -> Result<(DeleteResponse, Doc)> {
         let q = query(&[("destroy", destroy.then(|| "true".into()))]);
         let call = Call::new(Route::DeleteSecret, &[ns, name]).query(q);
         self.call(call, None::<&()>).await
@@ -227,7 +222,7 @@ impl Client {
         ns: &str,
         name: &str,
         v: u64,
-    ) -> Result<(DestroyVersionResponse, Value)> {
+    ) -> Result<(DestroyVersionResponse, Doc)> {
         let v = v.to_string();
         self.call(
             Call::new(Route::DestroyVersion, &[ns, name, &v]),
@@ -236,17 +231,17 @@ impl Client {
         .await
     }
 
-    pub async fn consumers(&self, ns: &str, name: &str) -> Result<(ConsumersResponse, Value)> {
+    pub async fn consumers(&self, ns: &str, name: &str) -> Result<(ConsumersResponse, Doc)> {
         self.call(Call::new(Route::Consumers, &[ns, name]), None::<&()>)
             .await
     }
 
-    pub async fn versions(&self, ns: &str, name: &str) -> Result<(ItemList<VersionInfo>, Value)> {
+    pub async fn versions(&self, ns: &str, name: &str) -> Result<(ItemList<VersionInfo>, Doc)> {
         self.call(Call::new(Route::ListVersions, &[ns, name]), None::<&()>)
             .await
     }
 
-    pub async fn restore(&self, ns: &str, name: &str) -> Result<(Secret, Value)> {
+    pub async fn restore(&self, ns: &str, name: &str) -> Result<(Secret, Doc)> {
         self.call(Call::new(Route::RestoreSecret, &[ns, name]), None::<&()>)
             .await
     }
@@ -256,7 +251,7 @@ impl Client {
         org: &str,
         project: Option<&str>,
         q: &str,
-    ) -> Result<(AuditResponse, Value)> {
+    ) -> Result<(AuditResponse, Doc)> {
         let call = match project {
             Some(p) => Call::new(Route::AuditProject, &[org, p]),
             None => Call::new(Route::AuditOrg, &[org]),
@@ -269,7 +264,7 @@ impl Client {
             .await
     }
 
-    pub async fn elevate(&self, org: &str, project: &str, reason: &str) -> Result<(Grant, Value)> {
+    pub async fn elevate(&self, org: &str, project: &str, reason: &str) -> Result<(Grant, Doc)> {
         let body = ElevateRequest {
             reason: reason.into(),
         };
@@ -281,7 +276,7 @@ impl Client {
         &self,
         org: &str,
         project: &str,
-    ) -> Result<(ElevationStatus, Value)> {
+    ) -> Result<(ElevationStatus, Doc)> {
         self.call(
             Call::new(Route::ElevationStatus, &[org, project]),
             None::<&()>,
@@ -289,12 +284,12 @@ impl Client {
         .await
     }
 
-    pub async fn release(&self, org: &str, project: &str) -> Result<(Grant, Value)> {
+    pub async fn release(&self, org: &str, project: &str) -> Result<(Grant, Doc)> {
         self.call(Call::new(Route::Release, &[org, project]), None::<&()>)
             .await
     }
 
-    pub async fn elevations(&self, org: &str) -> Result<(ItemList<Grant>, Value)> {
+    pub async fn elevations(&self, org: &str) -> Result<(ItemList<Grant>, Doc)> {
         self.call(Call::new(Route::ListElevations, &[org]), None::<&()>)
             .await
     }

@@ -385,25 +385,36 @@ impl Client {
         path: &str,
         body: Option<&impl Serialize>,
         extension: bool,
-    ) -> Result<(T, Value)> {
+    ) -> Result<(T, Doc)> {
         let bytes = body
             .map(|b| {
                 serde_json::to_vec(b).map_err(|e| CliError::other(format!("encoding request: {e}")))
             })
             .transpose()?;
         let raw = self.raw(method.clone(), path, bytes, extension).await?;
-        let value: Value = serde_json::from_slice(&raw.body).map_err(|e| {
+        // Typed straight from the bytes; the generic document is parsed
+        // only if a machine format is printed.
+        let typed = serde_json::from_slice(&raw.body).map_err(|e| {
+            let what = if serde_json::from_slice::<serde::de::IgnoredAny>(&raw.body).is_ok() {
+                "has an unexpected shape"
+            } else {
+                "is not JSON"
+            };
             CliError::new(
                 ErrorKind::Server,
-                format!("{method} {path}: the server's answer is not JSON: {e}"),
+                format!("{method} {path}: the server's answer {what}: {e}"),
             )
         })?;
-        let typed = serde_json::from_value(value.clone()).map_err(|e| {
-            CliError::new(
-                ErrorKind::Server,
-                format!("{method} {path}: the server's answer has an unexpected shape: {e}"),
-            )
-        })?;
-        Ok((typed, value))
+        Ok((typed, Doc(raw.body)))
+    }
+}
+
+/// The server's answer as it came, every field kept (for `-o json|yaml`).
+pub struct Doc(Bytes);
+
+impl Doc {
+    /// The answer as a JSON value (it parsed as JSON already).
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.0).unwrap_or(Value::Null)
     }
 }

@@ -154,7 +154,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
         ("limit", a.limit.map(|l| l.to_string())),
     ]);
     let target = ctx.target()?;
-    let env_org = std::env::var("KUBE_DC_ORG").ok();
+    let env_org = crate::config::env_org();
     let org = target.org(a.org_name.as_deref().or(env_org.as_deref()))?;
     let client = ctx.client().await?;
     if a.csv {
@@ -167,7 +167,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     match p.format {
         Json | Yaml => {
             // The raw events: fields this client does not know are kept.
-            let v = raw;
+            let v = raw.value();
             if p.format == Yaml {
                 out = serde_norway::to_string(&v)
                     .map_err(|e| CliError::other(e.to_string()))?

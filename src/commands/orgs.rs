@@ -71,7 +71,7 @@ pub struct ProjectArgs {
 }
 
 fn org(ctx: &Ctx, a: &OrgArgs) -> Result<String> {
-    let env = std::env::var("KUBE_DC_ORG").ok().filter(|s| !s.is_empty());
+    let env = crate::config::env_org();
     ctx.target()?.org(a.org.as_deref().or(env.as_deref()))
 }
 
@@ -98,7 +98,7 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
                 .elevate(&org, &a.project, &a.reason)
                 .await?;
             if p.is_machine() {
-                return p.print_doc(&raw);
+                return p.print_doc(&raw.value());
             }
             p.line(&format!(
                 "elevated into {}/{} until {} (id {})",
@@ -113,7 +113,7 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
             let org = org(ctx, &a.org)?;
             let (g, raw) = ctx.client().await?.release(&org, &a.project).await?;
             if p.is_machine() {
-                return p.print_doc(&raw);
+                return p.print_doc(&raw.value());
             }
             p.line(&format!(
                 "released {}/{} (id {})",
@@ -131,7 +131,7 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
                 .elevation_status(&org, &a.project)
                 .await?;
             if p.is_machine() {
-                return p.print_doc(&raw);
+                return p.print_doc(&raw.value());
             }
             match s.grant.filter(|_| s.active) {
                 Some(g) => p.line(&format!(
@@ -147,7 +147,7 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
             let org = org(ctx, &a)?;
             let (list, raw) = ctx.client().await?.elevations(&org).await?;
             if p.is_machine() {
-                return p.print_doc(&raw);
+                return p.print_doc(&raw.value());
             }
             if list.items.is_empty() {
                 crate::output::note(&format!("no active elevations in {org}"));

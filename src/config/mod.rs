@@ -64,6 +64,11 @@ pub fn config_path() -> PathBuf {
         .unwrap_or_else(|| config_dir().join("config.yaml"))
 }
 
+/// The organization from `KUBE_DC_ORG`, when set and not empty.
+pub fn env_org() -> Option<String> {
+    std::env::var("KUBE_DC_ORG").ok().filter(|s| !s.is_empty())
+}
+
 /// The bearer token from `KUBE_DC_TOKEN` (CI), if set.
 pub fn token_from_env() -> Option<crate::redact::Sensitive> {
     std::env::var("KUBE_DC_TOKEN")

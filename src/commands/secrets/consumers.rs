@@ -31,7 +31,7 @@ pub async fn run(ctx: &Ctx, a: ConsumersArgs) -> Result<()> {
     let ns = ctx.namespace()?;
     let (c, raw) = ctx.client().await?.consumers(&ns, &a.name).await?;
     if p.is_machine() {
-        return p.print_doc(&raw);
+        return p.print_doc(&raw.value());
     }
     for e in c.errors.iter().flatten() {
         let msg = e

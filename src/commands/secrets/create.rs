@@ -129,7 +129,7 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         .await
         .map_err(too_old_for_create)?;
     if p.is_machine() {
-        return p.print_doc(&raw);
+        return p.print_doc(&raw.value());
     }
     let version = secret
         .kv_version

@@ -73,7 +73,7 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
     }
     let (resp, raw) = client.delete(&ns, &a.name, a.destroy).await?;
     if p.is_machine() {
-        return p.print_doc(&raw);
+        return p.print_doc(&raw.value());
     }
     if resp.destroyed {
         p.line(&format!("secret/{} destroyed", resp.name))

@@ -49,7 +49,7 @@ pub async fn run(ctx: &Ctx, a: DestroyVersionArgs) -> Result<()> {
         .destroy_version(&ns, &a.name, version)
         .await?;
     if p.is_machine() {
-        return p.print_doc(&raw);
+        return p.print_doc(&raw.value());
     }
     p.line(&format!(
         "secret/{} version {} destroyed",

@@ -77,7 +77,7 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
         }
         return match p.format {
             Json | Yaml => {
-                let mut doc = raw.clone();
+                let mut doc = raw.value();
                 doc["value"] = serde_json::json!({"data": {}});
                 p.print_doc(&doc)
             }
@@ -116,7 +116,7 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
         return p.raw(v.expose().as_bytes());
     }
     match p.format {
-        Json | Yaml => p.print_doc(&raw),
+        Json | Yaml => p.print_doc(&raw.value()),
         Env => {
             let tty = p.stdout_is_terminal();
             p.raw(crate::input::to_env(&value.data, tty).as_bytes())

@@ -64,7 +64,7 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<()> {
     };
     let (secret, raw) = ctx.client().await?.import(&ns, &a.name, &req).await?;
     if p.is_machine() {
-        return p.print_doc(&raw);
+        return p.print_doc(&raw.value());
     }
     p.line(&format!(
         "secret/{} imported from {} (version {})",

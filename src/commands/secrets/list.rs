@@ -28,7 +28,7 @@ pub async fn run(ctx: &Ctx, _a: ListArgs) -> Result<()> {
     let ns = ctx.namespace()?;
     let (list, raw) = ctx.client().await?.list_secrets(&ns).await?;
     if p.is_machine() {
-        return p.print_doc(&raw);
+        return p.print_doc(&raw.value());
     }
     let row = |s: &crate::api::Secret| {
         let (state, color) = super::sync_state(s);

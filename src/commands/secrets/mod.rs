@@ -79,13 +79,13 @@ pub fn check_secret_name(name: &str) -> Result<()> {
 }
 
 /// Prints a secret's metadata as `Field:  value` rows, or the raw document.
-pub fn print_secret(ctx: &Ctx, s: &Secret, raw: &serde_json::Value) -> Result<()> {
+pub fn print_secret(ctx: &Ctx, s: &Secret, raw: &crate::api::Doc) -> Result<()> {
     use comfy_table::Cell;
 
     use crate::output::sanitize;
     let p = &ctx.printer;
     if p.is_machine() {
-        return p.print_doc(raw);
+        return p.print_doc(&raw.value());
     }
     let mut rows: Vec<(&str, Cell)> = vec![
         ("Name", Cell::new(sanitize(&s.name))),

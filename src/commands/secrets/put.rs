@@ -64,7 +64,7 @@ pub async fn run(ctx: &Ctx, a: PutArgs) -> Result<()> {
         .hint("check-and-set is an extension of kube-dc's own backend; compare the values before relying on them"));
     }
     if p.is_machine() {
-        return p.print_doc(&raw);
+        return p.print_doc(&raw.value());
     }
     p.line(&format!(
         "secret/{} version {} written",

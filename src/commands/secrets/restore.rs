@@ -24,7 +24,7 @@ pub async fn run(ctx: &Ctx, a: RestoreArgs) -> Result<()> {
     let ns = ctx.namespace()?;
     let (secret, raw) = ctx.client().await?.restore(&ns, &a.name).await?;
     if p.is_machine() {
-        return p.print_doc(&raw);
+        return p.print_doc(&raw.value());
     }
     p.line(&format!("secret/{} restored", secret.name))
 }

@@ -70,7 +70,7 @@ pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
     let ns = ctx.namespace()?;
     let (secret, raw) = ctx.client().await?.sync(&ns, &a.name, &patch).await?;
     if p.is_machine() {
-        return p.print_doc(&raw);
+        return p.print_doc(&raw.value());
     }
     let (state, _) = super::sync_state(&secret);
     p.line(&format!(

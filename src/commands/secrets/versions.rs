@@ -26,7 +26,7 @@ pub async fn run(ctx: &Ctx, a: VersionsArgs) -> Result<()> {
     let ns = ctx.namespace()?;
     let (list, raw) = ctx.client().await?.versions(&ns, &a.name).await?;
     if p.is_machine() {
-        return p.print_doc(&raw);
+        return p.print_doc(&raw.value());
     }
     let current = list.items.iter().map(|v| v.version).max();
     let mut t = p.table(&["VERSION", "CREATED", "STATE"]);
