@@ -791,56 +791,42 @@ fn trickle(head_ctype: &str, chunks: Vec<Vec<u8>>, pause: std::time::Duration) -
 fn timeouts_bound_silence_not_a_long_healthy_stream() {
     let h = Home::new();
     let header = kube_dc_api::AUDIT_CSV_COLUMNS.join(",") + "\n";
+    let file = h.path().join("export.csv");
+    let export = |url: &str| {
+        let args = [
+            "--server",
+            url,
+            "-n",
+            "acme-demo",
+            "--timeout",
+            "1s",
+            "audit",
+            "list",
+            "--csv",
+            "--org-name",
+            "acme",
+            "--output-file",
+            file.to_str().unwrap(),
+        ];
+        h.run_env(&args, &[("KUBE_DC_TOKEN", "t")])
+    };
     // A healthy export that takes ~3 s in all, a chunk every 0.3 s: fine
-    // with --timeout 1.
+    // with --timeout 1s. Blank lines keep it alive without adding rows.
     let mut slow = vec![header.clone().into_bytes()];
-    // Blank lines keep the stream alive without adding rows.
     slow.extend(std::iter::repeat_n(b"\n".to_vec(), 9));
-    let url = trickle("text/csv", slow, std::time::Duration::from_millis(300));
-    let file = h.path().join("slow.csv");
-    let r = h.run_env(
-        &[
-            "--server",
-            &url,
-            "-n",
-            "acme-demo",
-            "--timeout",
-            "1s",
-            "audit",
-            "list",
-            "--csv",
-            "--org-name",
-            "acme",
-            "--output-file",
-            file.to_str().unwrap(),
-        ],
-        &[("KUBE_DC_TOKEN", "t")],
-    );
-    assert_eq!(r.code, 0, "a 3 s stream with --timeout 1: {}", r.stderr);
-    // A stream that goes silent for longer than --timeout is cut off.
-    let url = trickle(
+    let r = export(&trickle(
         "text/csv",
-        vec![header.into_bytes(), b"x".to_vec()],
+        slow,
+        std::time::Duration::from_millis(300),
+    ));
+    assert_eq!(r.code, 0, "a 3 s stream with --timeout 1s: {}", r.stderr);
+    // A stream that goes silent for longer than --timeout is cut off.
+    let silent = vec![header.into_bytes(), b"x".to_vec()];
+    let r = export(&trickle(
+        "text/csv",
+        silent,
         std::time::Duration::from_millis(2500),
-    );
-    let r = h.run_env(
-        &[
-            "--server",
-            &url,
-            "-n",
-            "acme-demo",
-            "--timeout",
-            "1s",
-            "audit",
-            "list",
-            "--csv",
-            "--org-name",
-            "acme",
-            "--output-file",
-            file.to_str().unwrap(),
-        ],
-        &[("KUBE_DC_TOKEN", "t")],
-    );
+    ));
     assert_eq!(r.code, 7, "{}", r.stderr);
 }
 

@@ -16,8 +16,15 @@ struct Proc {
     url: String,
 }
 
-fn spawn(issuer: &TestIssuer, data: &Path, bindings: &Path) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-dc-backend"))
+/// `kube-dc-backend serve` on a free port, as `program` starts it (the
+/// binary itself, or a shell that execs it).
+fn serve_command(
+    mut program: Command,
+    issuer: &TestIssuer,
+    data: &Path,
+    bindings: &Path,
+) -> Command {
+    program
         .args(["serve", "--listen", "127.0.0.1:0", "--audience", "kube-dc"])
         .arg("--data-dir")
         .arg(data)
@@ -26,7 +33,13 @@ fn spawn(issuer: &TestIssuer, data: &Path, bindings: &Path) -> Proc {
         .arg("--bindings")
         .arg(bindings)
         .env("KUBE_DC_BACKEND_LOG", "warn")
-        .stdout(Stdio::piped())
+        .stdout(Stdio::piped());
+    program
+}
+
+fn spawn(issuer: &TestIssuer, data: &Path, bindings: &Path) -> Proc {
+    let backend = Command::new(env!("CARGO_BIN_EXE_kube-dc-backend"));
+    let mut child = serve_command(backend, issuer, data, bindings)
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start kube-dc-backend");
@@ -208,21 +221,14 @@ fn start_umask(
     bindings: &Path,
     key: Option<&str>,
 ) -> Result<Proc, String> {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
+    let mut shell = Command::new("sh");
+    shell
+        .arg("-c")
         .arg("umask 022; exec \"$@\"")
         .arg("sh")
-        .arg(env!("CARGO_BIN_EXE_kube-dc-backend"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--audience", "kube-dc"])
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--oidc-issuer")
-        .arg(&issuer.url)
-        .arg("--bindings")
-        .arg(bindings)
-        .env("KUBE_DC_BACKEND_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .arg(env!("CARGO_BIN_EXE_kube-dc-backend"));
+    let mut cmd = serve_command(shell, issuer, data, bindings);
+    cmd.stderr(Stdio::piped());
     match key {
         Some(k) => cmd.env("KUBE_DC_BACKEND_MASTER_KEY", k),
         None => cmd.env_remove("KUBE_DC_BACKEND_MASTER_KEY"),
