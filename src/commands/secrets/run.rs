@@ -76,6 +76,14 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     for (k, (_, v)) in &env {
         cmd.env(k, v.expose());
     }
+    // Catch signals before the child exists: one that lands between spawn and
+    // registration would otherwise kill kube-dc and orphan the child. Caught
+    // signals are queued and forwarded once the pid is known; the child
+    // starts with default dispositions (exec resets handlers).
+    use signal_hook::consts::*;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2])
+            .map_err(|e| CliError::other(format!("cannot forward signals: {e}")))?;
     let mut child = cmd.spawn().map_err(|e| {
         CliError::new(
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -88,10 +96,6 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     })?;
     drop(env);
     let pid = child.id() as libc::pid_t;
-    use signal_hook::consts::*;
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2])
-            .map_err(|e| CliError::other(format!("cannot forward signals: {e}")))?;
     let handle = signals.handle();
     let forwarder = std::thread::spawn(move || {
         for sig in signals.forever() {
