@@ -53,20 +53,31 @@ impl Idp {
             .stderr(Stdio::piped())
             .spawn()
             .expect("node must be installed to run the OIDC provider");
-        let mut issuer = None;
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && v["ready"] == true
-            {
-                issuer = v["issuer"].as_str().map(String::from);
-                break;
+        // Read the ready line on a thread of its own, and keep draining stdout
+        // there afterwards (the provider prints notices, and a closed pipe
+        // would kill it). A provider that never gets ready fails the test
+        // within a minute instead of hanging the suite.
+        let stdout = child.stdout.take().unwrap();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+            for line in lines.by_ref() {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["ready"] == true
+                {
+                    let _ = ready_tx.send(v["issuer"].as_str().map(String::from));
+                    break;
+                }
             }
-        }
-        // Keep draining stdout: the provider prints notices there, and a
-        // closed pipe would kill it.
-        std::thread::spawn(move || lines.for_each(drop));
+            lines.for_each(drop);
+        });
+        let issuer = match ready_rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(issuer) => issuer,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("the OIDC provider did not print its ready line ({e})");
+            }
+        };
         let events: Arc<Mutex<Vec<Value>>> = Arc::default();
         let ev = events.clone();
         let stderr = child.stderr.take().unwrap();

@@ -9,7 +9,7 @@
 // user's groups as an administrator would).
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const realm = process.env.REALM || 'test';
@@ -46,8 +46,16 @@ function account(id) {
   return { accountId: id, claims: async () => claims };
 }
 
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256', use: 'sig', alg: 'RS256' };
+// The key leaves the generator as PEM and is re-imported before the JWK
+// export: on Node 20, exporting a JWK straight from generateKeyPairSync's key
+// object can deadlock the process when a garbage collection runs during the
+// export (the key-generation job's destructor takes a lock the export holds).
+const { privateKey: pem } = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+});
+const jwk = { ...createPrivateKey(pem).export({ format: 'jwk' }), kid: 'test-rs256', use: 'sig', alg: 'RS256' };
 
 const configuration = {
   clients: [{
