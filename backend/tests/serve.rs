@@ -37,6 +37,17 @@ fn serve_command(
     program
 }
 
+/// The test issuer and a scratch directory holding `bindings.yaml` with
+/// `yaml`; returns the issuer, the directory and the bindings file's path.
+async fn setup(yaml: &str) -> (TestIssuer, tempfile::TempDir, std::path::PathBuf) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let issuer = TestIssuer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bindings = dir.path().join("bindings.yaml");
+    std::fs::write(&bindings, yaml).unwrap();
+    (issuer, dir, bindings)
+}
+
 fn spawn(issuer: &TestIssuer, data: &Path, bindings: &Path) -> Proc {
     let backend = Command::new(env!("CARGO_BIN_EXE_kube-dc-backend"));
     let mut child = serve_command(backend, issuer, data, bindings)
@@ -67,12 +78,8 @@ fn terminate(mut p: Proc) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_line_restart_persistence_and_parallel_processes() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let issuer = TestIssuer::start().await;
-    let dir = tempfile::tempdir().unwrap();
+    let (issuer, dir, bindings) = setup(BINDINGS).await;
     let data = dir.path().join("data");
-    let bindings = dir.path().join("bindings.yaml");
-    std::fs::write(&bindings, BINDINGS).unwrap();
     let token = issuer.token("dev", &["devs"], Some("acme"));
     let http = reqwest::Client::new();
 
@@ -269,12 +276,8 @@ fn modes_under(dir: &Path) -> Vec<(String, u32)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_are_owner_only_and_a_wrong_master_key_is_refused() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let issuer = TestIssuer::start().await;
+    let (issuer, dir, bindings) = setup(BINDINGS).await;
     let token = issuer.token("dev", &["devs"], Some("acme"));
-    let dir = tempfile::tempdir().unwrap();
-    let bindings = dir.path().join("bindings.yaml");
-    std::fs::write(&bindings, BINDINGS).unwrap();
     let data = dir.path().join("nested/data");
     let key_a = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="; // 32 × 'A'
     let key_b = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI="; // 32 × 'B'
@@ -346,12 +349,8 @@ struct Sent {
 /// survived has its audit event, and each organization's chain verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_flight_loses_no_acknowledged_write_and_no_audit_event() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let issuer = TestIssuer::start().await;
-    let dir = tempfile::tempdir().unwrap();
+    let (issuer, dir, bindings) = setup(CRASH_BINDINGS).await;
     let data = dir.path().join("data");
-    let bindings = dir.path().join("bindings.yaml");
-    std::fs::write(&bindings, CRASH_BINDINGS).unwrap();
     let http = reqwest::Client::new();
     let tokens = [
         ("acme-demo", issuer.token("dev-a", &["devs"], Some("acme"))),

@@ -47,6 +47,9 @@ pub type Data = BTreeMap<String, Sensitive>;
 
 pub const SECRET_TYPES: &[&str] = &["opaque", "password", "api-key", "tls", "db-static"];
 
+/// The type of a secret created or imported without one.
+pub const DEFAULT_SECRET_TYPE: &str = "opaque";
+
 /// Projection settings. Sync is on unless turned off, as in the product.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -251,7 +254,7 @@ pub struct CreateRequest {
 }
 
 fn default_type() -> String {
-    "opaque".into()
+    DEFAULT_SECRET_TYPE.into()
 }
 
 /// Body of `PATCH /api/secrets/NS/NAME` (extension, used by `apply`).

@@ -17,7 +17,10 @@ pub(crate) async fn import_secret(
     validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     validate::check_name("source Secret name", &req.source_secret_name)
         .map_err(ApiError::bad_request)?;
-    let kind = req.kind.clone().unwrap_or_else(|| "opaque".into());
+    let kind = req
+        .kind
+        .clone()
+        .unwrap_or_else(|| kube_dc_api::wire::DEFAULT_SECRET_TYPE.into());
     validate::check_type(&kind).map_err(ApiError::bad_request)?;
     check_description(req.description.as_deref())?;
     let src_ns = req
