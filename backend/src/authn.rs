@@ -79,6 +79,45 @@ struct Claims {
     org: Option<String>,
     #[serde(default)]
     namespaces: Vec<String>,
+    exp: u64,
+    #[serde(default)]
+    nbf: Option<u64>,
+}
+
+/// Tokens that verified, with their identity, until they expire: the
+/// signature check costs more than the rest of a request. Keyed by the whole
+/// token, so a token is trusted only as it was verified; emptied whenever the
+/// key set is fetched again, so a key the provider drops stops being trusted
+/// at the next fetch.
+#[derive(Default)]
+struct Verified {
+    map: std::collections::HashMap<Box<str>, (Identity, u64, u64)>,
+}
+
+impl Verified {
+    const MAX: usize = 4096;
+
+    fn get(&self, token: &str, now: u64) -> Option<Identity> {
+        let (id, nbf, exp) = self.map.get(token)?;
+        (now + LEEWAY_SECS >= *nbf && now < exp + LEEWAY_SECS).then(|| id.clone())
+    }
+
+    fn insert(&mut self, token: &str, id: &Identity, nbf: u64, exp: u64, now: u64) {
+        if self.map.len() >= Self::MAX {
+            self.map.retain(|_, (_, _, exp)| now < *exp + LEEWAY_SECS);
+            if self.map.len() >= Self::MAX {
+                self.map.clear();
+            }
+        }
+        self.map.insert(token.into(), (id.clone(), nbf, exp));
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 struct Keys {
@@ -109,6 +148,7 @@ pub struct OidcVerifier {
     audience: String,
     http: reqwest::Client,
     keys: RwLock<Option<Keys>>,
+    verified: std::sync::Mutex<Verified>,
 }
 
 const REFETCH_AFTER: Duration = Duration::from_secs(5);
@@ -122,6 +162,7 @@ impl OidcVerifier {
             audience: audience.to_string(),
             http,
             keys: RwLock::new(None),
+            verified: Default::default(),
         }
     }
 
@@ -189,6 +230,7 @@ impl OidcVerifier {
             return Ok(find_key(&k.set, kid, alg));
         }
         let set = self.fetch_keys().await?;
+        self.verified().map.clear();
         let key = find_key(&set, kid, alg);
         *guard = Some(Keys {
             set,
@@ -197,7 +239,14 @@ impl OidcVerifier {
         Ok(key)
     }
 
+    fn verified(&self) -> std::sync::MutexGuard<'_, Verified> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        if let Some(id) = self.verified().get(token, unix_now()) {
+            return Ok(id);
+        }
         // `alg: none` and anything but RS256/ES256 is refused here, before a
         // key is looked up.
         let header =
@@ -222,7 +271,8 @@ impl OidcVerifier {
             other => other?,
         };
         let c = data.claims;
-        Ok(Identity {
+        let (nbf, exp) = (c.nbf.unwrap_or(0), c.exp);
+        let id = Identity {
             username: c
                 .preferred_username
                 .clone()
@@ -236,7 +286,9 @@ impl OidcVerifier {
             org: c.org,
             namespaces: c.namespaces,
             subject: c.sub,
-        })
+        };
+        self.verified().insert(token, &id, nbf, exp, unix_now());
+        Ok(id)
     }
 
     fn decode(
