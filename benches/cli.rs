@@ -1,32 +1,27 @@
-//! Figures, not pass/fail: `cargo bench --bench cli`.
+//! Figures, not pass/fail: `cargo bench --bench cli` (after `cargo build
+//! --release --workspace`; `scripts/bench.sh` does both). Rows B4–B7:
 //!
-//! 1. One request: `kube-dc secrets get --key` against `kube-dc-backend
-//!    serve`, side by side with `curl` making the same request.
-//! 2. Start-up: `kube-dc --help`, and a local-context `secrets list`.
-//! 3. Export: `audit list --csv --output-file` over a million events on the
-//!    local context, with the exporter's peak memory (flat if streaming works).
+//! - B4: local-context `secrets list` at 10,000 secrets beside `sqlite3`
+//!   reading the same rows, with the CLI's peak memory.
+//! - B5: local read commands (`get`, `list`, `audit list`) under `strace`:
+//!   fsync calls, and whether the WAL file is the same file afterwards.
+//! - B6: remote `secrets get --key` over `http://` loopback beside `curl`
+//!   making the same request.
+//! - B7: CSV export of a million events from `kube-dc-backend serve`
+//!   beside `curl -o`, with the CLI's peak memory at 10,000 and 1,000,000.
 
 #![allow(clippy::disallowed_macros)] // benchmarks and tests print their figures
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kube_dc_backend::testing::TestIssuer;
+use common::{Server, bin, row};
+use kube_dc_backend::store::{NewSecret, Store};
 
 const RUNS: usize = 40;
-
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "{} missing: run `cargo build --release --workspace` first",
-        p.display()
-    );
-    p
-}
 
 fn time_runs(label: &str, mut make: impl FnMut() -> Command) -> Duration {
     let mut samples = Vec::with_capacity(RUNS);
@@ -62,120 +57,288 @@ fn ms(d: Duration) -> f64 {
 #[allow(clippy::zombie_processes)]
 fn peak_rss(mut c: Command) -> (Duration, i64) {
     let t = Instant::now();
-    let child = c.stdout(Stdio::null()).spawn().unwrap();
+    let child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut status = 0;
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: waiting for our own child with valid out-pointers.
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
     assert!(
         pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "export failed"
+        "command failed"
     );
     (t.elapsed(), ru.ru_maxrss)
 }
 
-fn seed_audit(data: &Path, n: u64) {
-    // Opening the embedded backend creates the schema and key; then rows
-    // are appended with a valid hash chain in one transaction.
-    drop(kube_dc_backend::Backend::embedded(data, "local", "bench").unwrap());
+/// `n` events of organization `org` with a valid hash chain, appended in
+/// one transaction to the store in `data` (created if need be).
+fn seed_audit(data: &Path, org: &str, n: u64) {
+    let cipher = kube_dc_backend::crypto::Cipher::load_or_create(data, None).unwrap();
+    drop(Store::open(data, cipher).unwrap());
     let mut c = rusqlite::Connection::open(data.join("kube-dc.db")).unwrap();
     let tx = c.transaction().unwrap();
     let mut prev = kube_dc_backend::store::GENESIS_HASH.to_string();
     {
         let mut st = tx
-            .prepare("INSERT INTO audit (ts, org, project, service, result, actor, actor_email, actor_sub, body, prev_hash, hash) VALUES (?1, 'local', 'default', 'secrets', 'allowed', 'bench', '', 'bench', ?2, ?3, ?4)")
+            .prepare("INSERT INTO audit (ts, org, project, service, result, actor, actor_email, actor_sub, body, prev_hash, hash) VALUES (?1, ?5, 'default', 'secrets', 'allowed', 'bench', '', 'bench', ?2, ?3, ?4)")
             .unwrap();
         let t0 = 1_760_000_000_000i64;
         for i in 0..n {
             let ts = t0 + i as i64;
             let body = format!(
-                r#"{{"action":"secrets.value.read","actor":"bench","actor_email":"","namespace":"local-default","org":"local","project":"default","request_id":"req-{i}","resource":"s{}","result":"allowed","service":"secrets","source_ip":"local","status":200}}"#,
+                r#"{{"action":"secrets.value.read","actor":"bench","actor_email":"","namespace":"{org}-default","org":"{org}","project":"default","request_id":"req-{i}","resource":"s{}","result":"allowed","service":"secrets","source_ip":"local","status":200}}"#,
                 i % 100
             );
             let hash = kube_dc_backend::store::chain_hash(&prev, ts, &body);
-            st.execute(rusqlite::params![ts, body, prev, hash]).unwrap();
+            st.execute(rusqlite::params![ts, body, prev, hash, org])
+                .unwrap();
             prev = hash;
         }
     }
     tx.commit().unwrap();
+    // As a store from before the actor index: opening it indexes them.
+    c.pragma_update(None, "user_version", 3).unwrap();
+    drop(c);
+    let cipher = kube_dc_backend::crypto::Cipher::load_or_create(data, None).unwrap();
+    drop(Store::open(data, cipher).unwrap());
+}
+
+/// `n` secrets with one version each in the local context's namespace,
+/// created through the store from several threads (group commit).
+fn seed_secrets(data: &Path, n: usize) {
+    let cipher = kube_dc_backend::crypto::Cipher::load_or_create(data, None).unwrap();
+    let store = std::sync::Arc::new(Store::open(data, cipher).unwrap());
+    let threads = 16;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let store = store.clone();
+            s.spawn(move || {
+                for i in (t..n).step_by(threads) {
+                    let mut d = kube_dc_backend::wire::Data::new();
+                    d.insert(
+                        "PASSWORD".into(),
+                        kube_dc_backend::wire::Sensitive::new(format!("value-{i}")),
+                    );
+                    let new = NewSecret {
+                        namespace: "local-default".into(),
+                        name: format!("secret-{i:05}"),
+                        kind: "opaque".into(),
+                        description: Some(format!("bench secret {i}")),
+                        sync: Default::default(),
+                        rotation: None,
+                        rotation_interval: None,
+                        imported_from: None,
+                    };
+                    store
+                        .create(new, Some(&d), 1_760_000_000_000, || Ok(()), None)
+                        .unwrap();
+                }
+            });
+        }
+    });
+}
+
+/// The shell's own timing of the query (`Run Time: real S`), median of
+/// several runs in one process, output discarded.
+fn sqlite3_time(db: &Path, query: &str) -> Duration {
+    use std::io::Write;
+    let script = format!(
+        ".output /dev/null\n.timer on\n{}",
+        format!("{query};\n").repeat(9)
+    );
+    let mut child = Command::new("sqlite3")
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sqlite3 on PATH");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let mut times: Vec<Duration> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+        .filter_map(|l| l.strip_prefix("Run Time: real "))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .map(Duration::from_secs_f64)
+        .collect();
+    assert!(!times.is_empty(), "no timing from sqlite3");
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// fsync-family calls a command makes, counted by strace.
+fn fsyncs(c: Command) -> u64 {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let program = c.get_program().to_owned();
+    let args: Vec<_> = c.get_args().map(|a| a.to_owned()).collect();
+    let mut st = Command::new("strace");
+    st.args([
+        "-f",
+        "-qq",
+        "-e",
+        "trace=fsync,fdatasync,sync_file_range",
+        "-o",
+    ])
+    .arg(log.path())
+    .arg(program)
+    .args(args);
+    // The commands here start from a cleared environment.
+    st.env_clear();
+    for (k, v) in c.get_envs() {
+        if let Some(v) = v {
+            st.env(k, v);
+        }
+    }
+    let ok = st
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("strace on PATH");
+    assert!(ok.success(), "{c:?} under strace failed");
+    std::fs::read_to_string(log.path())
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("sync"))
+        .count() as u64
+}
+
+fn inode(p: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).ok().map(|m| m.ino())
 }
 
 fn main() {
     let kube_dc = bin("kube-dc");
-    let backend = bin("kube-dc-backend");
     let work = tempfile::tempdir().unwrap();
-    let home = work.path();
+    let home = work.path().to_path_buf();
     let base = |c: &mut Command| {
         c.env_clear()
-            .env("HOME", home)
+            .env("HOME", &home)
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("USER", "bench");
     };
+    let local = |data: &Path, args: &[&str]| {
+        let mut c = Command::new(&kube_dc);
+        base(&mut c);
+        c.env("KUBE_DC_LOCAL_DATA_DIR", data).args(args);
+        c
+    };
+    let mut rows = Vec::new();
 
-    // 1. One request, kube-dc beside curl.
+    // B4: list at 10,000 secrets.
+    let data = home.join("local-10k");
+    let t = Instant::now();
+    seed_secrets(&data, 10_000);
+    println!(
+        "\n== B4: local secrets list at 10,000 secrets (seeded in {:.1?}) ==",
+        t.elapsed()
+    );
+    let list = time_runs("kube-dc secrets list", || {
+        local(&data, &["secrets", "list"])
+    });
+    let (_, list_rss) = peak_rss(local(&data, &["secrets", "list"]));
+    let reference = sqlite3_time(
+        &data.join(Store::DB_FILE),
+        "SELECT m.namespace, m.name, m.type, m.description, m.sync, m.rotation, m.imported_from, \
+         m.created_at, m.updated_at, m.last_synced, m.last_rotated, m.next_rotation, m.deleted_at, \
+         k.current_version, k.max_versions, k.created_at, k.updated_at \
+         FROM managed_secrets m LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name \
+         WHERE m.namespace = 'local-default' AND m.deleted_at IS NULL ORDER BY m.name",
+    );
+    println!(
+        "{:<48} median {:>7.2} ms",
+        "sqlite3 reading the same rows",
+        ms(reference)
+    );
+    let ratio = ms(list) / ms(reference);
+    rows.push((
+        "B4",
+        "local secrets list, 10,000 secrets".to_string(),
+        format!(
+            "{:.1} ms = {ratio:.2}× sqlite3 ({:.1} ms); peak RSS {:.1} MiB",
+            ms(list),
+            ms(reference),
+            list_rss as f64 / 1024.0
+        ),
+        "≤ 2× sqlite3; ≤ 32 MiB",
+        ratio <= 2.0 && list_rss <= 32 * 1024,
+    ));
+
+    // B5: read commands write nothing durable and keep the WAL file.
+    println!("\n== B5: local read commands under strace ==");
+    let wal = PathBuf::from(format!("{}-wal", data.join(Store::DB_FILE).display()));
+    let before = inode(&wal);
+    let mut total = 0;
+    for args in [
+        &["secrets", "get", "secret-00042"][..],
+        &["secrets", "list"][..],
+        &["audit", "list", "--limit", "20"][..],
+    ] {
+        let n = fsyncs(local(&data, args));
+        println!(
+            "{:<48} {n} fsync calls",
+            format!("kube-dc {}", args.join(" "))
+        );
+        total += n;
+    }
+    let after = inode(&wal);
+    let same_wal = before.is_some() && before == after;
+    println!(
+        "WAL file before/after: inode {before:?} / {after:?} ({})",
+        if same_wal { "kept" } else { "re-created" }
+    );
+    rows.push((
+        "B5",
+        "local get, list, audit list".to_string(),
+        format!(
+            "{total} fsync calls; WAL {}",
+            if same_wal { "kept" } else { "re-created" }
+        ),
+        "no fsync; no WAL re-creation",
+        total == 0 && same_wal,
+    ));
+
+    // B6 and B7 against `kube-dc-backend serve`, with a million events of
+    // organization acme in its store before it starts.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let issuer = rt.block_on(TestIssuer::start());
-    std::fs::write(
-        home.join("b.yaml"),
-        "orgs:\n  acme: { projects: [demo] }\nbindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n",
-    )
-    .unwrap();
-    let mut server = Command::new(&backend)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--oidc-issuer",
-            &issuer.url,
-            "--bindings",
-        ])
-        .arg(home.join("b.yaml"))
-        .arg("--data-dir")
-        .arg(home.join("srv"))
-        .env("KUBE_DC_BACKEND_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let url = serde_json::from_str::<serde_json::Value>(&line).unwrap()["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let token = issuer.token("dev", &["devs"], Some("acme"));
-    let mut create = Command::new(&kube_dc);
-    base(&mut create);
-    let st = create
-        .args([
-            "--server",
-            &url,
-            "-n",
-            "acme-demo",
-            "secrets",
-            "create",
-            "db",
-            "--from-literal=PASSWORD=bench",
-        ])
-        .env("KUBE_DC_TOKEN", &token)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    // Warm the server's key cache.
-    let _ = Command::new("curl")
-        .args([
-            "-sf",
-            "-H",
-            &format!("Authorization: Bearer {token}"),
-            &format!("{url}/api/secrets/acme-demo/db"),
-        ])
-        .output();
+    let srv_dir = home.join("srv");
+    let t = Instant::now();
+    seed_audit(&srv_dir.join("data"), "acme", 1_000_000);
+    println!(
+        "\nseeded 1,000,000 events for the server in {:.1?}",
+        t.elapsed()
+    );
+    let server = Server::start(&rt, &srv_dir);
+    let (url, token) = (server.url.clone(), server.token.clone());
+    server.curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"type":"opaque","initialValues":{"PASSWORD":"bench"}}"#,
+        &format!("{url}/api/secrets/acme-demo/db"),
+    ]);
+    let remote = |args: &[&str]| {
+        let mut c = Command::new(&kube_dc);
+        base(&mut c);
+        c.args(["--server", &url, "-n", "acme-demo"])
+            .args(args)
+            .env("KUBE_DC_TOKEN", &token);
+        c
+    };
 
-    println!("\n== one request (GET a secret's value over HTTP), {RUNS} runs each ==");
+    println!("\n== B6: one request (GET a secret's value over http://), {RUNS} runs each ==");
     let curl = time_runs("curl", || {
         let mut c = Command::new("curl");
         c.args([
@@ -189,65 +352,79 @@ fn main() {
         c
     });
     let cli = time_runs("kube-dc secrets get db --key PASSWORD", || {
+        remote(&["secrets", "get", "db", "--key", "PASSWORD"])
+    });
+    let ratio = ms(cli) / ms(curl);
+    rows.push((
+        "B6",
+        "remote secrets get --key, http://".to_string(),
+        format!("{:.2} ms = {ratio:.2}× curl ({:.2} ms)", ms(cli), ms(curl)),
+        "≤ 0.6× curl",
+        ratio <= 0.6,
+    ));
+
+    println!("\n== B7: CSV export of 1,000,000 events from the server ==");
+    let csv_url = format!("{url}/api/audit/orgs/acme/csv");
+    let curl_out = home.join("curl.csv");
+    let (curl_wall, _) = peak_rss({
+        let mut c = Command::new("curl");
+        c.args(["-sf", "-H", &format!("Authorization: Bearer {token}"), "-o"])
+            .arg(&curl_out)
+            .arg(&csv_url);
+        c
+    });
+    let cli_out = home.join("cli.csv");
+    let (cli_wall, cli_rss) = peak_rss({
+        let mut c = remote(&["audit", "list", "--csv", "--output-file"]);
+        c.arg(&cli_out);
+        c
+    });
+    let size = std::fs::metadata(&cli_out).unwrap().len();
+    println!(
+        "curl -o: {:.2} s; kube-dc: {:.2} s, {:.1} MB, peak RSS {:.1} MiB",
+        curl_wall.as_secs_f64(),
+        cli_wall.as_secs_f64(),
+        size as f64 / 1e6,
+        cli_rss as f64 / 1024.0
+    );
+    drop(server);
+    // The same export at 10,000 events: memory must not grow with size.
+    let small_dir = home.join("srv-10k");
+    seed_audit(&small_dir.join("data"), "acme", 10_000);
+    let small = Server::start(&rt, &small_dir);
+    let (_, small_rss) = peak_rss({
         let mut c = Command::new(&kube_dc);
         base(&mut c);
         c.args([
             "--server",
-            &url,
-            "-n",
-            "acme-demo",
-            "secrets",
-            "get",
-            "db",
-            "--key",
-            "PASSWORD",
+            &small.url,
+            "audit",
+            "list",
+            "--csv",
+            "--output-file",
         ])
-        .env("KUBE_DC_TOKEN", &token);
+        .arg(home.join("small.csv"))
+        .env("KUBE_DC_TOKEN", &small.token);
         c
     });
-    println!(
-        "{:<48} {:+.2} ms ({:.2}x)",
-        "kube-dc minus curl (median)",
-        ms(cli) - ms(curl),
-        ms(cli) / ms(curl)
-    );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(small);
+    let ratio = cli_wall.as_secs_f64() / curl_wall.as_secs_f64();
+    rows.push((
+        "B7",
+        "CSV export, 1M events".to_string(),
+        format!(
+            "{:.2} s = {ratio:.2}× curl -o ({:.2} s); peak RSS {:.1} MiB at 1M, {:.1} MiB at 10k",
+            cli_wall.as_secs_f64(),
+            curl_wall.as_secs_f64(),
+            cli_rss as f64 / 1024.0,
+            small_rss as f64 / 1024.0
+        ),
+        "≤ 1.1× curl -o; ≤ 16 MiB, flat",
+        ratio <= 1.1 && cli_rss <= 16 * 1024 && (cli_rss - small_rss).abs() <= 2 * 1024,
+    ));
 
-    println!("\n== start-up ==");
-    time_runs("kube-dc --help", || {
-        let mut c = Command::new(&kube_dc);
-        base(&mut c);
-        c.arg("--help");
-        c
-    });
-    time_runs("kube-dc secrets list (local context)", || {
-        let mut c = Command::new(&kube_dc);
-        base(&mut c);
-        c.args(["secrets", "list"]);
-        c
-    });
-
-    println!("\n== audit export on the local context ==");
-    for n in [10_000u64, 1_000_000] {
-        let data = work.path().join(format!("local-{n}"));
-        let t = Instant::now();
-        seed_audit(&data, n);
-        let seeded = t.elapsed();
-        let out = work.path().join(format!("audit-{n}.csv"));
-        let mut c = Command::new(&kube_dc);
-        base(&mut c);
-        c.env("KUBE_DC_LOCAL_DATA_DIR", &data)
-            .args(["audit", "list", "--csv", "--output-file"])
-            .arg(&out);
-        let (wall, rss) = peak_rss(c);
-        let size = std::fs::metadata(&out).unwrap().len();
-        println!(
-            "{n:>9} events: seeded in {:.1} s; exported {:.1} MB in {:.2} s; exporter peak RSS {:.1} MiB",
-            seeded.as_secs_f64(),
-            size as f64 / 1e6,
-            wall.as_secs_f64(),
-            rss as f64 / 1024.0
-        );
+    println!();
+    for (id, measure, figure, target, met) in rows {
+        row(id, &measure, &figure, target, met);
     }
 }

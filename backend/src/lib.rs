@@ -48,6 +48,9 @@ pub struct Config {
     pub master_key: Option<String>,
     /// What "now" is: the system clock, or a manual one in tests.
     pub clock: clock::Clock,
+    /// Events of reads that reveal no value commit without an fsync (see
+    /// `Store::relax_read_events`): the CLI's local store.
+    pub relax_read_events: bool,
 }
 
 impl Config {
@@ -61,6 +64,7 @@ impl Config {
             fault: None,
             master_key: None,
             clock: clock::Clock::System,
+            relax_read_events: false,
         }
     }
 }
@@ -89,7 +93,10 @@ impl Backend {
         restrict_dir(&config.data_dir);
         let cipher =
             crypto::Cipher::load_or_create(&config.data_dir, config.master_key.as_deref())?;
-        let store = Store::open(&config.data_dir, cipher).map_err(|e| e.to_string())?;
+        let mut store = Store::open(&config.data_dir, cipher).map_err(|e| e.to_string())?;
+        if config.relax_read_events {
+            store = store.relax_read_events();
+        }
         let manifests = kube::Manifests::load(config.manifests_dir.as_deref(), "");
         let projects = projects::Projects::build(&bindings, &manifests.namespaces);
         for ns in projects.ambiguous() {
@@ -116,6 +123,7 @@ impl Backend {
     ) -> Result<Arc<Self>, String> {
         let mut config = Config::new(data_dir);
         config.manifests_dir = Some(config.data_dir.join("manifests"));
+        config.relax_read_events = true;
         let identity = Identity {
             subject: format!("local:{user}"),
             username: user.to_string(),

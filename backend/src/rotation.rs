@@ -36,6 +36,9 @@ pub fn generate(r: &Rotation) -> Data {
 /// Rotates every secret that is due, auditing each rotation as the system.
 pub async fn run_due(b: &Backend) {
     let now = b.now();
+    if !b.store.may_have_due_rotations(now) {
+        return;
+    }
     let due = match b.db().call(move |s| s.due_rotations(now)).await {
         Ok(d) => d,
         Err(e) => {

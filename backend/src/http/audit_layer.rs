@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::authz::Op;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -161,6 +162,10 @@ pub(crate) async fn route_layer(
     let origin = Origin::of(&req);
     let query = decode_query(req.uri().query());
     let (action, permission) = ep.resolve(&query);
+    // The event of a read that reveals no value may be relaxed (see
+    // `Store::relax_read_events`); every other event is durable.
+    let durable = !matches!(*req.method(), Method::GET | Method::HEAD)
+        || permission == Permission::Project(Op::RevealValues);
     let (identity, resp) = match authenticate(&b, authorization(&req).as_deref()).await {
         Ok(id) => {
             let target = target(&b, &id, route, action, &params);
@@ -195,7 +200,7 @@ pub(crate) async fn route_layer(
         return resp;
     }
     let target = target(&b, &identity, route, action, &params);
-    let mut resp = audit(&b, identity, target, origin, resp).await;
+    let mut resp = audit(&b, identity, target, origin, resp, durable).await;
     resp.extensions_mut().insert(Audited);
     resp
 }
@@ -239,7 +244,7 @@ pub(crate) async fn unmatched_layer(State(b): State<Shared>, req: Request, next:
         project: None,
         namespace: None,
     };
-    audit(&b, identity, target, origin, resp).await
+    audit(&b, identity, target, origin, resp, true).await
 }
 
 fn record(
@@ -303,6 +308,7 @@ async fn audit(
     target: Target,
     origin: Origin,
     resp: Response,
+    durable: bool,
 ) -> Response {
     let status = resp.status();
     let result = if status.is_success() {
@@ -321,7 +327,7 @@ async fn audit(
         resp.extensions().get::<AuditNote>(),
         b.now(),
     );
-    match b.db().call(move |s| s.append_audit(&rec)).await {
+    match b.db().append_audit(rec, durable).await {
         Ok(()) => resp,
         Err(e) => {
             tracing::error!("audit write failed: {e}");

@@ -96,7 +96,7 @@ pub(crate) async fn import_secret(
                 new,
                 Some(&data),
                 now,
-                || crate::fault_point(fault.as_deref(), "import"),
+                move || crate::fault_point(fault.as_deref(), "import"),
                 Some(&event),
             )
         })

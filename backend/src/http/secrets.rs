@@ -73,7 +73,7 @@ pub(crate) async fn create_secret(
                 new,
                 data.as_ref(),
                 now,
-                || crate::fault_point(fault.as_deref(), "create"),
+                move || crate::fault_point(fault.as_deref(), "create"),
                 Some(&event),
             )
         })
@@ -97,6 +97,7 @@ struct GetQuery {
 
 pub(crate) async fn get_secret(
     State(b): State<Shared>,
+    Extension(d): Extension<Draft>,
     a: Authorized,
     Path((ns, name)): Path<(String, String)>,
     RawQuery(q): RawQuery,
@@ -110,31 +111,30 @@ pub(crate) async fn get_secret(
     if q.version.is_some() && !reveal {
         return Err(ApiError::bad_request("version=N needs includeValue=true"));
     }
-    let rec = load_live(&b, &ns, &name).await?;
-    let mut secret = view(&b, &rec);
-    let mut note = a.note();
-    if reveal {
-        let (ns2, name2, version) = (ns.clone(), name.clone(), q.version);
-        let read = b
-            .db()
-            .call(move |s| s.read_version(&ns2, &name2, version))
-            .await?;
-        match read {
-            Some(v) => {
-                note = note.with("version", v.version);
-                secret.value = Some(SecretValue {
-                    data: v.data,
-                    metadata: ValueMetadata {
-                        version: v.version,
-                        created_time: Some(rfc3339(v.created_at)),
-                        custom_metadata: None,
-                    },
-                });
-            }
-            None => secret.value_missing = Some(true),
-        }
+    if !reveal {
+        let rec = load_live(&b, &ns, &name).await?;
+        return Ok(with_note(Json(view(&b, &rec)), a.note()));
     }
-    Ok(with_note(Json(secret), note))
+    validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
+    // The value is read in the transaction that records its read, and
+    // answered once that has committed.
+    let event = d.allowed(&a.note());
+    let (rec, read) = b.db().reveal(ns, name, q.version, event).await?;
+    let mut secret = view(&b, &rec);
+    match read {
+        Some(v) => {
+            secret.value = Some(SecretValue {
+                data: v.data,
+                metadata: ValueMetadata {
+                    version: v.version,
+                    created_time: Some(rfc3339(v.created_at)),
+                    custom_metadata: None,
+                },
+            });
+        }
+        None => secret.value_missing = Some(true),
+    }
+    Ok(committed(Json(secret)))
 }
 
 pub(crate) async fn update_secret(
@@ -194,12 +194,11 @@ pub(crate) async fn put_values(
             validate::MAX_VERSION
         )));
     }
-    load_live(&b, &ns, &name).await?;
-    let (ns2, name2) = (ns.clone(), name.clone());
+    validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     let event = d.allowed(&a.note());
     let version = b
         .db()
-        .call(move |s| s.put_values(&ns2, &name2, &req.data, req.cas, now, Some(&event)))
+        .put_values(&ns, &name, req.data, req.cas, now, event)
         .await?;
     let mount = format!(
         "kv-{}",

@@ -7,7 +7,8 @@ impl Store {
     /// Appends one event to its organization's hash chain, durably (the
     /// transaction commits with `synchronous=FULL` before this returns).
     pub fn append_audit(&self, rec: &AuditRecord) -> Result<()> {
-        self.write(None, |tx| append_in(tx, rec, &[]))
+        let rec = rec.clone();
+        self.write(None, move |_, tx| append_in(tx, &rec, &[]))
     }
 
     /// Events matching the filter, newest first.
@@ -20,6 +21,25 @@ impl Store {
         Ok(out)
     }
 
+    /// The SQL [`Self::scan_audit`] runs for `f` (newest first), with its
+    /// parameters written in as literals: for running the same query in the
+    /// `sqlite3` shell.
+    pub fn audit_query_sql(&self, f: &AuditFilter) -> Result<String> {
+        let (sql, args) = self.read(|c| audit_query(c, f, true))?;
+        let mut out = sql;
+        // Highest number first, so ?1 does not match the start of ?12.
+        for (i, v) in args.iter().enumerate().rev() {
+            let lit = match v {
+                rusqlite::types::Value::Integer(n) => n.to_string(),
+                rusqlite::types::Value::Text(t) => format!("'{}'", t.replace('\'', "''")),
+                rusqlite::types::Value::Null => "NULL".into(),
+                other => return Err(StoreError::Internal(format!("unexpected {other:?}"))),
+            };
+            out = out.replace(&format!("?{}", i + 1), &lit);
+        }
+        Ok(out)
+    }
+
     /// Calls `each` for every matching event, one row at a time, without
     /// collecting them; `each` returns false to stop early.
     pub fn scan_audit(
@@ -28,52 +48,8 @@ impl Store {
         newest_first: bool,
         mut each: impl FnMut(AuditRow) -> bool,
     ) -> Result<()> {
-        let mut sql =
-            String::from("SELECT seq, ts, body, prev_hash, hash FROM audit WHERE org = ?1");
-        let mut args: Vec<rusqlite::types::Value> = vec![f.org.clone().into()];
-        let mut push = |cond: &str, v: rusqlite::types::Value, sql: &mut String| {
-            args.push(v);
-            sql.push_str(&cond.replace('?', &format!("?{}", args.len())));
-        };
-        if let Some(p) = &f.project {
-            push(" AND project = ?", p.clone().into(), &mut sql);
-        }
-        if let Some(s) = &f.service {
-            push(" AND service = ?", s.clone().into(), &mut sql);
-        }
-        if let Some(r) = &f.result {
-            push(" AND result = ?", r.clone().into(), &mut sql);
-        }
-        match &f.actor {
-            // Three characters or more: the trigram index finds the events
-            // (case-insensitively, anywhere in actor, email or subject).
-            Some(a) if a.chars().count() >= 3 => push(
-                " AND seq IN (SELECT rowid FROM audit_actor WHERE who MATCH ?)",
-                format!("\"{}\"", a.replace('"', "\"\"")).into(),
-                &mut sql,
-            ),
-            Some(a) => push(
-                " AND (instr(lower(actor), ?) > 0 OR instr(lower(actor_email), ?) > 0 OR instr(lower(actor_sub), ?) > 0)",
-                a.to_lowercase().into(),
-                &mut sql,
-            ),
-            None => {}
-        }
-        if let Some(s) = f.since_ms {
-            push(" AND ts >= ?", s.into(), &mut sql);
-        }
-        if let Some(u) = f.until_ms {
-            push(" AND ts <= ?", u.into(), &mut sql);
-        }
-        sql.push_str(if newest_first {
-            " ORDER BY seq DESC"
-        } else {
-            " ORDER BY seq ASC"
-        });
-        if let Some(l) = f.limit {
-            sql.push_str(&format!(" LIMIT {l}"));
-        }
         self.read(|c| {
+            let (sql, args) = audit_query(c, f, newest_first)?;
             let mut st = c.prepare(&sql)?;
             let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
             while let Some(r) = rows.next()? {
@@ -189,9 +165,87 @@ impl AuditFacts for Grant {
     }
 }
 
+/// Below this many events, an actor filter reads its events through the
+/// actor index and sorts them; from here on they are common enough that
+/// walking the log newest first finds a page sooner.
+const ACTOR_INDEX_MAX_EVENTS: i64 = 20_000;
+
+/// The SQL and parameters of an audit query.
+fn audit_query(
+    c: &Connection,
+    f: &AuditFilter,
+    newest_first: bool,
+) -> Result<(String, Vec<rusqlite::types::Value>)> {
+    let mut index = "audit_org_seq";
+    let mut sql = String::new();
+    let mut args: Vec<rusqlite::types::Value> = vec![f.org.clone().into()];
+    let mut push = |cond: &str, v: rusqlite::types::Value, sql: &mut String| {
+        args.push(v);
+        sql.push_str(&cond.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(p) = &f.project {
+        push(" AND project = ?", p.clone().into(), &mut sql);
+    }
+    if let Some(s) = &f.service {
+        push(" AND service = ?", s.clone().into(), &mut sql);
+    }
+    if let Some(r) = &f.result {
+        push(" AND result = ?", r.clone().into(), &mut sql);
+    }
+    match &f.actor {
+        // Three characters or more: the trigram index over the distinct
+        // actors finds who matches (case-insensitively, anywhere in name,
+        // email or subject), then their events.
+        Some(a) if a.chars().count() >= 3 => {
+            let pattern = format!("\"{}\"", a.replace('"', "\"\""));
+            let ids: Vec<i64> = c
+                .prepare_cached("SELECT rowid FROM audit_actors_fts WHERE who MATCH ?1")?
+                .query_map([&pattern], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let events: i64 = c.query_row(
+                &format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM audit INDEXED BY audit_org_actor
+                     WHERE org = ?1 AND actor_id IN ({list}) LIMIT {ACTOR_INDEX_MAX_EVENTS})"
+                ),
+                [&f.org],
+                |r| r.get(0),
+            )?;
+            if events < ACTOR_INDEX_MAX_EVENTS {
+                index = "audit_org_actor";
+            }
+            sql.push_str(&format!(" AND actor_id IN ({list})"));
+        }
+        Some(a) => push(
+            " AND (instr(lower(actor), ?) > 0 OR instr(lower(actor_email), ?) > 0 OR instr(lower(actor_sub), ?) > 0)",
+            a.to_lowercase().into(),
+            &mut sql,
+        ),
+        None => {}
+    }
+    if let Some(s) = f.since_ms {
+        push(" AND ts >= ?", s.into(), &mut sql);
+    }
+    if let Some(u) = f.until_ms {
+        push(" AND ts <= ?", u.into(), &mut sql);
+    }
+    sql.push_str(if newest_first {
+        " ORDER BY seq DESC"
+    } else {
+        " ORDER BY seq ASC"
+    });
+    if let Some(l) = f.limit {
+        sql.push_str(&format!(" LIMIT {l}"));
+    }
+    let sql = format!(
+        "SELECT seq, ts, body, prev_hash, hash FROM audit INDEXED BY {index} WHERE org = ?1{sql}"
+    );
+    Ok((sql, args))
+}
+
 /// Appends `rec` (plus `facts`) to its organization's chain, inside `tx`.
 pub(super) fn append_in(
-    tx: &Transaction,
+    tx: &Connection,
     rec: &AuditRecord,
     facts: &[(&'static str, Value)],
 ) -> Result<()> {
@@ -202,7 +256,7 @@ pub(super) fn append_in(
     let body_text =
         serde_json::to_string(&body).map_err(|e| StoreError::Internal(e.to_string()))?;
     let prev: String = tx
-        .query_row(
+        .row(
             "SELECT hash FROM audit WHERE org = ?1 ORDER BY seq DESC LIMIT 1",
             [&rec.org],
             |r| r.get(0),
@@ -210,18 +264,34 @@ pub(super) fn append_in(
         .optional()?
         .unwrap_or_else(|| GENESIS_HASH.to_string());
     let hash = chain_hash(&prev, rec.ts, &body_text);
-    tx.execute(
-        "INSERT INTO audit (ts, org, project, service, result, actor, actor_email, actor_sub, body, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    let actor = actor_id(tx, rec)?;
+    tx.exec(
+        "INSERT INTO audit (ts, org, project, service, result, actor, actor_email, actor_sub, body, prev_hash, hash, actor_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             rec.ts, rec.org, rec.project, rec.service, rec.result, rec.actor, rec.actor_email,
-            rec.actor_sub, body_text, prev, hash
+            rec.actor_sub, body_text, prev, hash, actor
         ],
     )?;
-    // The actor index, in the same transaction.
-    tx.execute(
-        "INSERT INTO audit_actor (rowid, who) VALUES (last_insert_rowid(), ?1 || char(10) || ?2 || char(10) || ?3)",
-        params![rec.actor, rec.actor_email, rec.actor_sub],
-    )?;
     Ok(())
+}
+
+/// The actor's id in `audit_actors`, added (and indexed) on first sight.
+fn actor_id(tx: &Connection, rec: &AuditRecord) -> Result<i64> {
+    let who = format!("{}\n{}\n{}", rec.actor, rec.actor_email, rec.actor_sub);
+    let known: Option<i64> = tx
+        .row("SELECT id FROM audit_actors WHERE who = ?1", [&who], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(id) = known {
+        return Ok(id);
+    }
+    tx.exec("INSERT INTO audit_actors (who) VALUES (?1)", [&who])?;
+    let id = tx.last_insert_rowid();
+    tx.exec(
+        "INSERT INTO audit_actors_fts (rowid, who) VALUES (?1, ?2)",
+        params![id, who],
+    )?;
+    Ok(id)
 }

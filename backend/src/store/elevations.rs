@@ -14,16 +14,24 @@ impl Store {
         now: i64,
         audit: Option<&AuditRecord>,
     ) -> Result<Grant> {
-        self.write(audit, |tx| {
+        let (user, org, project, reason) = (
+            user.to_owned(),
+            org.to_owned(),
+            project.to_owned(),
+            reason.to_owned(),
+        );
+        self.write(audit, move |_, tx| {
+            let (user, org, project, reason) =
+                (user.as_str(), org.as_str(), project.as_str(), reason.as_str());
             // A new elevation replaces the caller's active one.
-            tx.execute(
+            tx.exec(
                 "UPDATE elevations SET released_at = ?4
                  WHERE user = ?1 AND org = ?2 AND project = ?3 AND released_at IS NULL AND expires_at > ?4",
                 params![user, org, project, now],
             )?;
             let id = format!("elv-{}", uuid::Uuid::new_v4().simple());
             let expires = add_ms(now, ttl);
-            tx.execute(
+            tx.exec(
                 "INSERT INTO elevations (id, user, org, project, reason, granted_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![id, user, org, project, reason, now, expires],
@@ -40,7 +48,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<Grant>> {
         self.read(|c| {
-            Ok(c.query_row(
+            Ok(c.row(
                 &format!(
                     "{SELECT_GRANT} WHERE user = ?1 AND org = ?2 AND project = ?3
                   AND released_at IS NULL AND expires_at > ?4 ORDER BY granted_at DESC LIMIT 1"
@@ -60,9 +68,11 @@ impl Store {
         now: i64,
         audit: Option<&AuditRecord>,
     ) -> Result<Option<Grant>> {
-        self.write(audit, |tx| {
+        let (user, org, project) = (user.to_owned(), org.to_owned(), project.to_owned());
+        self.write(audit, move |_, tx| {
+            let (user, org, project) = (user.as_str(), org.as_str(), project.as_str());
             let g = tx
-                .query_row(
+                .row(
                     &format!(
                         "{SELECT_GRANT} WHERE user = ?1 AND org = ?2 AND project = ?3
                       AND released_at IS NULL AND expires_at > ?4 ORDER BY granted_at DESC LIMIT 1"
@@ -72,7 +82,7 @@ impl Store {
                 )
                 .optional()?;
             let Some(mut g) = g else { return Ok(None) };
-            tx.execute(
+            tx.exec(
                 "UPDATE elevations SET released_at = ?2 WHERE id = ?1",
                 params![g.elevation_id, now],
             )?;

@@ -15,11 +15,13 @@ mod elevations;
 mod schema;
 mod secrets;
 mod versions;
+mod writer;
 
 pub use audit::{AuditFacts, AuditRecord};
 
-/// The store for async code: each call runs on a blocking thread (SQLite
-/// calls block), so no caller stalls the runtime and none forgets to.
+/// The store for async code: reads run on a blocking thread (SQLite calls
+/// block), so no caller stalls the runtime and none forgets to; changes go
+/// to the store's writer and are awaited without holding a thread.
 #[derive(Clone)]
 pub struct AsyncStore(pub std::sync::Arc<Store>);
 
@@ -33,9 +35,57 @@ impl AsyncStore {
             .await
             .map_err(|e| StoreError::Internal(format!("store worker failed: {e}")))?
     }
+
+    /// Appends one event to its organization's chain. `durable`: the answer
+    /// waits until the event is on disk (see [`Store::relax_read_events`]
+    /// for when it need not be).
+    pub async fn append_audit(&self, rec: AuditRecord, durable: bool) -> Result<()> {
+        let durable = durable || !self.0.relaxed_reads;
+        self.0
+            .write_async(None, durable, move |_, c| append_in(c, &rec, &[]))
+            .await
+    }
+
+    /// The live secret and one of its versions, read in the transaction that
+    /// appends `audit` (which records the version read): the value is
+    /// answered only once its read is on record.
+    pub async fn reveal(
+        &self,
+        ns: String,
+        name: String,
+        version: Option<u64>,
+        audit: AuditRecord,
+    ) -> Result<(SecretRecord, Option<VersionData>)> {
+        self.0
+            .write_async(Some(audit), true, move |ctx, c| {
+                let rec = get_any(c, &ns, &name)?
+                    .filter(|r| r.deleted_at.is_none())
+                    .ok_or_else(|| not_found(&ns, &name))?;
+                let value = read_version_in(c, &ctx.cipher, &ns, &name, version)?;
+                Ok(Revealed(rec, value))
+            })
+            .await
+            .map(|Revealed(rec, value)| (rec, value))
+    }
 }
+
+/// A secret and the version read from it, with the version for the audit
+/// event.
+struct Revealed(SecretRecord, Option<VersionData>);
+
+impl AuditFacts for Revealed {
+    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
+        self.1
+            .as_ref()
+            .map(|v| vec![("version", v.version.into())])
+            .unwrap_or_default()
+    }
+}
+
 use audit::append_in;
 use schema::{SCHEMA, check_key, migrate, owner_only_files};
+use versions::{read_version_in, write_version};
+use writer::{Ctx, Writer};
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -138,11 +188,22 @@ pub struct AuditFilter {
     pub limit: Option<usize>,
 }
 
+/// One writer (see [`writer`]) and a pool of read connections: in WAL mode
+/// readers never wait for the writer, and each sees only committed data.
 pub struct Store {
-    conn: Mutex<Connection>,
-    cipher: Cipher,
+    writer: Writer,
+    readers: Mutex<Vec<Connection>>,
+    cipher: std::sync::Arc<Cipher>,
     path: PathBuf,
+    relaxed_reads: bool,
+    /// Before this time (epoch ms) no rotation can be due: the earliest
+    /// scheduled one, or a second after the last look, whichever is first.
+    /// Zero when a change may have moved a schedule.
+    rotation_hint: std::sync::atomic::AtomicI64,
 }
+
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -182,54 +243,114 @@ impl Store {
             .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(Self::DB_FILE);
         owner_only_files(&path)?;
-        let conn = Connection::open(&path)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
+        let mut conn = connect(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
         // Schema creation is idempotent; run it under the write lock so two
         // processes opening a fresh directory at once do not trip over it.
-        {
-            let mut conn = conn;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(SCHEMA)?;
-            migrate(&tx)?;
-            check_key(&tx, &cipher)?;
-            tx.commit()?;
-            Ok(Self {
-                conn: Mutex::new(conn),
-                cipher,
-                path,
-            })
-        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA)?;
+        migrate(&tx)?;
+        check_key(&tx, &cipher)?;
+        tx.commit()?;
+        let cipher = std::sync::Arc::new(cipher);
+        let writer = Writer::start(
+            conn,
+            Ctx {
+                cipher: cipher.clone(),
+            },
+        )?;
+        Ok(Self {
+            writer,
+            readers: Mutex::new(Vec::new()),
+            cipher,
+            path,
+            relaxed_reads: false,
+            rotation_hint: Default::default(),
+        })
+    }
+
+    /// Lets the events of requests that reveal no value (lists, metadata,
+    /// audit queries) commit without waiting for the disk: they survive a
+    /// crash of the process but not of the machine. Value reads and every
+    /// change stay fully durable, and the next durable commit syncs the
+    /// relaxed events before it too. For the CLI's own local store, where a
+    /// `list` should not cost an fsync.
+    pub fn relax_read_events(mut self) -> Self {
+        self.relaxed_reads = true;
+        self
     }
 
     pub fn db_path(&self) -> &Path {
         &self.path
     }
 
-    /// One write transaction. With `audit`, the request's audit event is
-    /// appended in the same transaction: the change and its event commit
-    /// together, or neither does.
-    fn write<T: AuditFacts>(
+    /// Queues a change for the writer; `reply` gets the result once it
+    /// committed. With `audit`, the request's audit event is appended in the
+    /// same transaction: the change and its event commit together, or
+    /// neither does.
+    fn submit<T: AuditFacts + Send + 'static>(
         &self,
-        audit: Option<&AuditRecord>,
-        f: impl FnOnce(&Transaction) -> Result<T>,
-    ) -> Result<T> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        if let Some(a) = audit {
-            append_in(&tx, a, &out.audit_facts())?;
-        }
-        tx.commit()?;
-        Ok(out)
+        audit: Option<AuditRecord>,
+        durable: bool,
+        f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
+        reply: impl FnOnce(Result<T>) + Send + 'static,
+    ) {
+        let job = move |ctx: &Ctx, c: &Connection| {
+            let out = f(ctx, c)?;
+            if let Some(a) = &audit {
+                append_in(c, a, &out.audit_facts())?;
+            }
+            Ok(out)
+        };
+        self.writer.submit(durable, job, reply)
     }
 
+    /// One change, awaited.
+    async fn write_async<T: AuditFacts + Send + 'static>(
+        &self,
+        audit: Option<AuditRecord>,
+        durable: bool,
+        f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(audit, durable, f, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.await.map_err(|_| writer::writer_gone())?
+    }
+
+    /// One change, waited for on this thread.
+    fn write<T: AuditFacts + Send + 'static>(
+        &self,
+        audit: Option<&AuditRecord>,
+        f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.submit(audit.cloned(), true, f, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv().map_err(|_| writer::writer_gone())?
+    }
+
+    /// A read on a pooled connection.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn)
+        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let c = connect(&self.path)?;
+                c.pragma_update(None, "query_only", "ON")?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        out
     }
 
     /// Moves everything from the WAL into the main file and truncates the
@@ -244,7 +365,55 @@ impl Store {
     /// Raw access for tests that tamper with the log.
     #[cfg(feature = "test-support")]
     pub fn execute_raw(&self, sql: &str) -> Result<usize> {
-        self.read(|c| Ok(c.execute(sql, [])?))
+        let sql = sql.to_owned();
+        self.write(None, move |_, c| Ok(c.execute(&sql, [])? as u64))
+            .map(|n| {
+                // It may have changed anything, schedules included.
+                self.schedules_changed();
+                n as usize
+            })
+    }
+}
+
+/// A connection to the store's file with the settings every connection
+/// shares. No connection checkpoints on close: closing must not write (a
+/// read command leaves the files as it found them); the writer checkpoints
+/// as it commits.
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
+    Ok(conn)
+}
+
+/// `execute` and `query_row` through the connection's statement cache:
+/// the statements of every request are parsed once per connection.
+pub(super) trait Cached {
+    fn exec(&self, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize>;
+    fn row<T>(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+        f: impl FnOnce(&Row) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec(&self, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(p)
+    }
+    fn row<T>(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+        f: impl FnOnce(&Row) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(p, f)
     }
 }
 
@@ -252,8 +421,8 @@ pub(super) fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-pub(super) fn not_found(name: &str) -> StoreError {
-    StoreError::NotFound(format!("secret {name:?} not found"))
+pub(super) fn not_found(ns: &str, name: &str) -> StoreError {
+    StoreError::NotFound(format!("secret {name:?} not found in namespace {ns:?}"))
 }
 
 pub(super) fn require_live(c: &Connection, ns: &str, name: &str) -> Result<SecretRecord> {
@@ -262,29 +431,43 @@ pub(super) fn require_live(c: &Connection, ns: &str, name: &str) -> Result<Secre
         Some(_) => Err(StoreError::NotFound(format!(
             "secret {name:?} is soft-deleted; restore it first (kube-dc secrets restore {name})"
         ))),
-        None => Err(not_found(name)),
+        None => Err(not_found(ns, name)),
     }
 }
 
 pub(super) fn mark_synced(c: &Connection, ns: &str, name: &str, now: i64) -> Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE managed_secrets SET last_synced = ?3 WHERE namespace = ?1 AND name = ?2",
         params![ns, name, now],
     )?;
     Ok(())
 }
 
-pub(super) const SELECT_SECRET: &str =
-    "SELECT m.namespace, m.name, m.type, m.description, m.sync, m.rotation,
+/// A secret's row joined with its KV metadata, for the namespace (`?1`)
+/// and name (`?2`) of the CTE `p` the caller defines. The parameters are
+/// bound in a CTE rather than compared in `WHERE`: SQLite propagates a
+/// `WHERE` constant into the join, which marks the statement as dependent on
+/// the bound values and has it re-parsed at every execution.
+macro_rules! select_secret {
+    ($p:literal, $rest:literal) => {
+        concat!(
+            "WITH p(ns, n) AS (SELECT ", $p, ")
+    SELECT m.namespace, m.name, m.type, m.description, m.sync, m.rotation,
     m.imported_from, m.created_at, m.updated_at, m.last_synced, m.last_rotated, m.next_rotation,
     m.deleted_at, k.current_version, k.max_versions, k.created_at, k.updated_at,
     (SELECT v.destroyed = 0 FROM kv_versions v WHERE v.namespace = m.namespace AND v.name = m.name
         AND v.version = k.current_version)
-    FROM managed_secrets m LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name";
+    FROM p JOIN managed_secrets m ON m.namespace = p.ns ",
+            $rest,
+            " LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name"
+        )
+    };
+}
+pub(super) use select_secret;
 
 pub(super) fn get_any(c: &Connection, ns: &str, name: &str) -> Result<Option<SecretRecord>> {
-    Ok(c.query_row(
-        &format!("{SELECT_SECRET} WHERE m.namespace = ?1 AND m.name = ?2"),
+    Ok(c.row(
+        select_secret!("?1, ?2", "AND m.name = p.n"),
         params![ns, name],
         secret_from_row,
     )

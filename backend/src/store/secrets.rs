@@ -6,8 +6,9 @@ use super::*;
 impl Store {
     pub fn list(&self, ns: &str) -> Result<Vec<SecretRecord>> {
         self.read(|c| {
-            let mut st = c.prepare(&format!(
-                "{SELECT_SECRET} WHERE m.namespace = ?1 AND m.deleted_at IS NULL ORDER BY m.name"
+            let mut st = c.prepare_cached(concat!(
+                select_secret!("?1, NULL", "AND m.deleted_at IS NULL"),
+                " ORDER BY m.name"
             ))?;
             let rows = st.query_map(params![ns], secret_from_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -28,10 +29,11 @@ impl Store {
         new: NewSecret,
         data: Option<&Data>,
         now: i64,
-        fault: impl FnOnce() -> Result<()>,
+        fault: impl FnOnce() -> Result<()> + Send + 'static,
         audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
-        self.write(audit, |tx| {
+        let data = data.cloned();
+        let out = self.write(audit, move |ctx, tx| {
             if let Some(existing) = get_any(tx, &new.namespace, &new.name)? {
                 return Err(StoreError::Conflict(if existing.deleted_at.is_some() {
                     format!(
@@ -47,7 +49,7 @@ impl Store {
                 (Some(r), Some(iv)) if r.enabled => Some(add_ms(now, iv)),
                 _ => None,
             };
-            tx.execute(
+            tx.exec(
                 "INSERT INTO managed_secrets (namespace, name, type, description, sync, rotation,
                     imported_from, created_at, updated_at, next_rotation)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
@@ -65,18 +67,18 @@ impl Store {
             )?;
             // A brand-new secret has no KV history; a leftover from a destroyed
             // one was already removed by destroy.
-            tx.execute(
+            tx.exec(
                 "DELETE FROM kv_versions WHERE namespace = ?1 AND name = ?2",
                 params![new.namespace, new.name],
             )?;
-            tx.execute(
+            tx.exec(
                 "DELETE FROM kv_meta WHERE namespace = ?1 AND name = ?2",
                 params![new.namespace, new.name],
             )?;
-            if let Some(data) = data {
-                self.write_version(tx, &new.namespace, &new.name, data, None, now)?;
+            if let Some(data) = &data {
+                write_version(&ctx.cipher, tx, &new.namespace, &new.name, data, None, now)?;
                 if new.rotation_interval.is_some() && new.rotation.as_ref().is_some_and(|r| r.enabled) {
-                    tx.execute(
+                    tx.exec(
                         "UPDATE managed_secrets SET last_rotated = ?3 WHERE namespace = ?1 AND name = ?2",
                         params![new.namespace, new.name, now],
                     )?;
@@ -87,7 +89,9 @@ impl Store {
             fault()?;
             get_any(tx, &new.namespace, &new.name)?
                 .ok_or_else(|| StoreError::Internal("created row vanished".into()))
-        })
+        });
+        self.schedules_changed();
+        out
     }
 
     pub fn soft_delete(
@@ -97,9 +101,11 @@ impl Store {
         now: i64,
         audit: Option<&AuditRecord>,
     ) -> Result<()> {
-        self.write(audit, |tx| {
+        let (ns, name) = (ns.to_owned(), name.to_owned());
+        self.write(audit, move |_, tx| {
+            let (ns, name) = (ns.as_str(), name.as_str());
             require_live(tx, ns, name)?;
-            tx.execute(
+            tx.exec(
                 "UPDATE managed_secrets SET deleted_at = ?3, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
                 params![ns, name, now],
             )?;
@@ -110,12 +116,14 @@ impl Store {
     /// Erases the resource and every stored version. Works on a soft-deleted
     /// secret too (that is how its kept history is finally removed).
     pub fn destroy(&self, ns: &str, name: &str, audit: Option<&AuditRecord>) -> Result<()> {
-        self.write(audit, |tx| {
+        let (ns, name) = (ns.to_owned(), name.to_owned());
+        self.write(audit, move |_, tx| {
+            let (ns, name) = (ns.as_str(), name.as_str());
             if get_any(tx, ns, name)?.is_none() {
-                return Err(not_found(name));
+                return Err(not_found(ns, name));
             }
             for table in ["kv_versions", "kv_meta", "managed_secrets"] {
-                tx.execute(
+                tx.exec(
                     &format!("DELETE FROM {table} WHERE namespace = ?1 AND name = ?2"),
                     params![ns, name],
                 )?;
@@ -132,9 +140,11 @@ impl Store {
         now: i64,
         audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
-        self.write(audit, |tx| {
+        let (ns, name) = (ns.to_owned(), name.to_owned());
+        let out = self.write(audit, move |_, tx| {
+            let (ns, name) = (ns.as_str(), name.as_str());
             match get_any(tx, ns, name)? {
-                None => return Err(not_found(name)),
+                None => return Err(not_found(ns, name)),
                 Some(s) if s.deleted_at.is_none() => {
                     return Err(StoreError::Conflict(format!(
                         "secret {name:?} is not deleted; there is nothing to restore"
@@ -142,13 +152,15 @@ impl Store {
                 }
                 Some(s) => projection_free(tx, ns, name, &s.sync)?,
             }
-            tx.execute(
+            tx.exec(
                 "UPDATE managed_secrets SET deleted_at = NULL, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
                 params![ns, name, now],
             )?;
             mark_synced(tx, ns, name, now)?;
-            get_any(tx, ns, name)?.ok_or_else(|| not_found(name))
-        })
+            get_any(tx, ns, name)?.ok_or_else(|| not_found(ns, name))
+        });
+        self.schedules_changed();
+        out
     }
 
     pub fn update_sync(
@@ -159,15 +171,17 @@ impl Store {
         now: i64,
         audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
-        self.write(audit, |tx| {
+        let (ns, name, sync) = (ns.to_owned(), name.to_owned(), sync.clone());
+        self.write(audit, move |_, tx| {
+            let (ns, name, sync) = (ns.as_str(), name.as_str(), &sync);
             require_live(tx, ns, name)?;
             projection_free(tx, ns, name, sync)?;
-            tx.execute(
+            tx.exec(
                 "UPDATE managed_secrets SET sync = ?3, updated_at = ?4 WHERE namespace = ?1 AND name = ?2",
                 params![ns, name, json(sync), now],
             )?;
             mark_synced(tx, ns, name, now)?;
-            get_any(tx, ns, name)?.ok_or_else(|| not_found(name))
+            get_any(tx, ns, name)?.ok_or_else(|| not_found(ns, name))
         })
     }
 
@@ -180,34 +194,40 @@ impl Store {
         now: i64,
         audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
-        self.write(audit, |tx| {
+        let (ns, name) = (ns.to_owned(), name.to_owned());
+        let description = description.map(str::to_owned);
+        let rotation = rotation.map(|(r, iv)| (r.clone(), iv));
+        let out = self.write(audit, move |_, tx| {
+            let (ns, name) = (ns.as_str(), name.as_str());
             require_live(tx, ns, name)?;
-            if let Some(d) = description {
-                tx.execute(
+            if let Some(d) = &description {
+                tx.exec(
                     "UPDATE managed_secrets SET description = ?3 WHERE namespace = ?1 AND name = ?2",
                     params![ns, name, d],
                 )?;
             }
-            if let Some((r, iv)) = rotation {
-                let next = r.enabled.then(|| add_ms(now, iv));
-                tx.execute(
+            if let Some((r, iv)) = &rotation {
+                let next = r.enabled.then(|| add_ms(now, *iv));
+                tx.exec(
                     "UPDATE managed_secrets SET rotation = ?3, next_rotation = ?4 WHERE namespace = ?1 AND name = ?2",
                     params![ns, name, json(r), next],
                 )?;
             }
-            tx.execute(
+            tx.exec(
                 "UPDATE managed_secrets SET updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
                 params![ns, name, now],
             )?;
-            get_any(tx, ns, name)?.ok_or_else(|| not_found(name))
-        })
+            get_any(tx, ns, name)?.ok_or_else(|| not_found(ns, name))
+        });
+        self.schedules_changed();
+        out
     }
 }
 
 /// Two managed secrets must never project into one Kubernetes Secret: the
 /// projection `name` would have with `sync` must be free in `ns`.
 pub(super) fn projection_free(
-    tx: &Transaction,
+    tx: &Connection,
     ns: &str,
     name: &str,
     sync: &SyncSpec,

@@ -1,0 +1,196 @@
+//! One writer per store, with group commit.
+//!
+//! Every change runs on one dedicated thread that owns the store's write
+//! connection. It takes all the jobs waiting in its queue, runs each in its
+//! own savepoint inside one `BEGIN IMMEDIATE` transaction (a failing job is
+//! rolled back alone), commits once — one fsync for the whole batch — and
+//! only then answers each job. So no change and no audit event is
+//! acknowledged before it is durable, and a burst of N requests costs one
+//! commit, not N. Callers wait on a oneshot channel: async handlers without
+//! holding a thread, blocking callers with `blocking_recv`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+
+use super::{Result, StoreError};
+use crate::crypto::Cipher;
+
+/// What a job may use besides the connection.
+pub(super) struct Ctx {
+    pub cipher: Arc<Cipher>,
+}
+
+/// Sends the job's answer once its batch has committed (or not).
+type Answer = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+/// Runs the job inside the batch's transaction (or, given nothing, skips it
+/// because the batch failed): whether it succeeded (else its savepoint is
+/// rolled back) and how to answer it.
+type Work = Box<dyn FnOnce(Option<(&Ctx, &Connection)>) -> (bool, Answer) + Send>;
+
+struct Job {
+    work: Work,
+    /// Whether the commit must reach the disk before the answer (always,
+    /// except for the events of reads that reveal nothing, on a backend
+    /// configured to relax those).
+    durable: bool,
+}
+
+/// Jobs at most in one transaction (a bound on one batch's latency).
+const MAX_BATCH: usize = 512;
+
+pub(super) struct Writer {
+    queue: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    pub fn start(conn: Connection, ctx: Ctx) -> Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("kube-dc-store-writer".into())
+            .spawn(move || serve(conn, ctx, rx))
+            .map_err(|e| StoreError::Internal(format!("cannot start the store writer: {e}")))?;
+        Ok(Self {
+            queue: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `f`; `reply` gets its result once the transaction it ran in
+    /// has committed (or failed). A `reply` dropped unsent means the
+    /// writer stopped.
+    pub fn submit<T: Send + 'static>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
+        reply: impl FnOnce(Result<T>) + Send + 'static,
+    ) {
+        let work: Work = Box::new(move |run| {
+            let skipped = run.is_none();
+            let out = match run {
+                Some((ctx, conn)) => catch_unwind(AssertUnwindSafe(|| f(ctx, conn)))
+                    .unwrap_or_else(|_| Err(StoreError::Internal("a store job panicked".into()))),
+                // Skipped: its batch failed before it ran; the answer says why.
+                None => Err(writer_gone()),
+            };
+            let ok = out.is_ok();
+            let answer: Answer = Box::new(move |batch_failed| {
+                // A job's own error stands; a success stands only if the
+                // batch committed.
+                let res = match (out, batch_failed) {
+                    (Err(_), Some(e)) if skipped => Err(not_saved(e)),
+                    (Ok(_), Some(e)) => Err(not_saved(e)),
+                    (out, _) => out,
+                };
+                reply(res);
+            });
+            (ok, answer)
+        });
+        if let Some(q) = &self.queue {
+            // A send fails only if the writer thread is gone; the dropped
+            // job's sender then closes the receiver, which reports it.
+            let _ = q.send(Job { work, durable });
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread once it has answered every job.
+        self.queue.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn not_saved(e: &StoreError) -> StoreError {
+    StoreError::Internal(format!("the change was not saved: {e}"))
+}
+
+/// A closed answer channel: the writer stopped.
+pub(super) fn writer_gone() -> StoreError {
+    StoreError::Internal("the store writer stopped".into())
+}
+
+/// One statement through the statement cache (parsed once).
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute([])
+}
+
+fn serve(conn: Connection, ctx: Ctx, rx: mpsc::Receiver<Job>) {
+    let mut full_sync = true;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let durable = batch.iter().any(|j| j.durable);
+        if durable != full_sync {
+            let mode = if durable { "FULL" } else { "NORMAL" };
+            if conn.pragma_update(None, "synchronous", mode).is_ok() {
+                full_sync = durable;
+            }
+        }
+        run_batch(&conn, &ctx, batch);
+    }
+}
+
+fn run_batch(conn: &Connection, ctx: &Ctx, batch: Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = StoreError::Db(e);
+        for job in batch {
+            let (_, answer) = (job.work)(None);
+            answer(Some(&e));
+        }
+        return;
+    }
+    let mut answers = Vec::with_capacity(batch.len());
+    let mut lost: Option<StoreError> = None;
+    for job in batch {
+        if lost.is_none()
+            && let Err(e) = run(conn, "SAVEPOINT job")
+        {
+            lost = Some(StoreError::Db(e));
+        }
+        if lost.is_some() {
+            // The transaction is gone: nothing more runs in this batch.
+            answers.push((job.work)(None).1);
+            continue;
+        }
+        let (ok, answer) = (job.work)(Some((ctx, conn)));
+        answers.push(answer);
+        let undo = if ok {
+            run(conn, "RELEASE job")
+        } else {
+            run(conn, "ROLLBACK TO job").and_then(|_| run(conn, "RELEASE job"))
+        };
+        if let Err(e) = undo {
+            lost = Some(StoreError::Db(e));
+        } else if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (I/O error, disk full).
+            lost = Some(StoreError::Internal(
+                "the database rolled the transaction back".into(),
+            ));
+        }
+    }
+    let failed = match lost {
+        Some(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Some(e)
+        }
+        None => conn.execute_batch("COMMIT").err().map(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            StoreError::Db(e)
+        }),
+    };
+    for answer in answers {
+        answer(failed.as_ref());
+    }
+}

@@ -1,0 +1,110 @@
+//! What the benchmarks share: finding the release binaries, starting
+//! `kube-dc-backend serve` against an in-process OIDC issuer, and printing
+//! one row of the B1–B7 table.
+
+#![allow(dead_code)] // each benchmark uses its own part
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use kube_dc_backend::testing::TestIssuer;
+
+/// A release binary of the workspace, next to the benchmark's own.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} missing: run `cargo build --release --workspace` first (scripts/bench.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// `kube-dc-backend serve` on a loopback port, one organization `acme`
+/// with project `demo`, user `dev` its admin.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub token: String,
+    pub issuer: TestIssuer,
+}
+
+impl Server {
+    pub fn start(rt: &tokio::runtime::Runtime, dir: &Path) -> Self {
+        let issuer = rt.block_on(TestIssuer::start());
+        std::fs::create_dir_all(dir).unwrap();
+        let bindings = dir.join("bindings.yaml");
+        std::fs::write(
+            &bindings,
+            "orgs:\n  acme: { projects: [demo] }\nbindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n",
+        )
+        .unwrap();
+        let mut child = Command::new(bin("kube-dc-backend"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--oidc-issuer",
+                &issuer.url,
+            ])
+            .arg("--bindings")
+            .arg(&bindings)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env("KUBE_DC_BACKEND_LOG", "error")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let url = serde_json::from_str::<serde_json::Value>(&line).unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let token = issuer.token("dev", &["devs"], Some("acme"));
+        Server {
+            child,
+            url,
+            token,
+            issuer,
+        }
+    }
+
+    /// `curl` with the bearer token, failing on HTTP errors.
+    pub fn curl(&self, args: &[&str]) -> std::process::Output {
+        let out = Command::new("curl")
+            .args(["-sS", "-f", "-H"])
+            .arg(format!("Authorization: Bearer {}", self.token))
+            .args(args)
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "curl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One row of the results table; `scripts/bench.sh` gathers the rows of
+/// every benchmark into one table.
+pub fn row(id: &str, measure: &str, figure: &str, target: &str, met: bool) {
+    println!(
+        "| {id} | {measure} | {figure} | {target} | {} |",
+        if met { "met" } else { "NOT MET" }
+    );
+}
