@@ -38,7 +38,7 @@ impl Server {
         let bindings = dir.join("bindings.yaml");
         std::fs::write(
             &bindings,
-            "orgs:\n  acme: { projects: [demo] }\nbindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n",
+            "orgs:\n  acme: { projects: [demo], adminUsers: [dev] }\nbindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n",
         )
         .unwrap();
         let mut child = Command::new(bin("kube-dc-backend"))
