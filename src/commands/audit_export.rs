@@ -33,36 +33,56 @@ impl Guard {
         }
     }
 
-    /// Takes a chunk; returns the bytes that are safe to write now.
-    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<u8>> {
-        for &b in chunk {
-            if self.records == 0 {
-                if self.header.len() >= MAX_HEADER {
-                    return Err(not_an_export("its first line never ends"));
+    /// Takes a chunk and passes on, through `out`, the bytes that are safe
+    /// to write now: everything before the last complete line (which may be
+    /// the trailer). Only that line and what follows it are copied and held;
+    /// the rest goes out straight from the chunk.
+    fn feed(&mut self, chunk: &[u8], mut out: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let header_open = self.records == 0;
+        for i in memchr::memchr2_iter(b'"', b'\n', chunk) {
+            if chunk[i] == b'"' {
+                self.in_quotes = !self.in_quotes;
+            } else if !self.in_quotes {
+                self.records += 1;
+                if self.records == 1 {
+                    self.take_header(&chunk[..=i])?;
+                    self.check_header()?;
                 }
-                self.header.push(b);
-            }
-            match b {
-                b'"' => self.in_quotes = !self.in_quotes,
-                b'\n' if !self.in_quotes => {
-                    self.records += 1;
-                    if self.records == 1 {
-                        self.check_header()?;
-                    }
-                }
-                _ => {}
             }
         }
-        self.held.extend_from_slice(chunk);
-        // Keep the last complete line and anything after it.
-        let keep_from = match self.held.iter().rposition(|&b| b == b'\n') {
-            Some(last) => self.held[..last]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |p| p + 1),
-            None => 0,
+        if header_open && self.records == 0 {
+            self.take_header(chunk)?;
+        }
+        let Some(last) = memchr::memrchr(b'\n', chunk) else {
+            self.held.extend_from_slice(chunk);
+            return Ok(());
         };
-        Ok(self.held.drain(..keep_from).collect())
+        match memchr::memrchr(b'\n', &chunk[..last]) {
+            // Both newlines in this chunk: all held bytes and the chunk up to
+            // the line before the last go out.
+            Some(before) => {
+                out(&self.held)?;
+                out(&chunk[..=before])?;
+                self.held.clear();
+                self.held.extend_from_slice(&chunk[before + 1..]);
+            }
+            // The line before the last began in the held bytes.
+            None => {
+                let keep_from = memchr::memrchr(b'\n', &self.held).map_or(0, |p| p + 1);
+                out(&self.held[..keep_from])?;
+                self.held.drain(..keep_from);
+                self.held.extend_from_slice(chunk);
+            }
+        }
+        Ok(())
+    }
+
+    fn take_header(&mut self, part: &[u8]) -> Result<()> {
+        if self.header.len() + part.len() > MAX_HEADER {
+            return Err(not_an_export("its first line never ends"));
+        }
+        self.header.extend_from_slice(part);
+        Ok(())
     }
 
     fn check_header(&self) -> Result<()> {
@@ -179,13 +199,16 @@ pub async fn export_csv(
             .hint(incomplete_hint)
         })?;
         bytes += chunk.len() as u64;
-        let ready = guard.feed(&chunk).map_err(|e| e.hint(incomplete_hint))?;
-        put(&ready, &mut sink)?;
-        bar.update(format!(
-            "exporting… {} events, {:.1} MB",
-            guard.records.saturating_sub(1),
-            bytes as f64 / 1e6
-        ));
+        guard
+            .feed(&chunk, |ready| put(ready, &mut sink))
+            .map_err(|e| e.hint(incomplete_hint))?;
+        if progress {
+            bar.update(format!(
+                "exporting… {} events, {:.1} MB",
+                guard.records.saturating_sub(1),
+                bytes as f64 / 1e6
+            ));
+        }
     }
     let (rest, rows) = guard
         .finish(resp.trailer)
@@ -210,7 +233,10 @@ mod tests {
         let mut g = Guard::new();
         let mut out = Vec::new();
         for c in chunks {
-            out.extend(g.feed(c)?);
+            g.feed(c, |ready| {
+                out.extend_from_slice(ready);
+                Ok(())
+            })?;
         }
         let (rest, rows) = g.finish(trailer)?;
         out.extend(rest);
@@ -221,6 +247,9 @@ mod tests {
     fn complete_exports_pass_and_cut_ones_do_not() {
         let h: &[u8] = b"ts,action,result,actor\n";
         let (out, rows) = run(&[h, b"1,a,\"x\ny\",b\n2,", b"c,d,e\n"], false).unwrap();
+        // A header split across chunks, with a quoted name.
+        let (out2, _) = run(&[b"ts,\"act", b"ion\",result,actor\n1,a,b,c\n"], false).unwrap();
+        assert_eq!(out2, b"ts,\"action\",result,actor\n1,a,b,c\n");
         assert_eq!((out.len(), rows), (h.len() + 20, 2));
         // With the trailer: checked and stripped.
         let (out, rows) = run(&[h, b"1,a,b,c\n#kube-dc-export-end rows=1\n"], true).unwrap();

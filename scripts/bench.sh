@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The performance benchmarks, B1–B7 of the performance issue, each measured
+# beside its reference in the same run, gathered into one table.
+#  - installs wrk, sqlite3, strace and curl (Debian packages) when missing:
+#    with apt-get as root, otherwise it prints the command to run;
+#  - builds the release binaries once;
+#  - runs benches/server.rs (B1, B2: wrk against kube-dc-backend serve),
+#    benches/audit.rs (B3) and benches/cli.rs (B4–B7).
+# BENCH_SECONDS (default 20) sets the length of each wrk run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for tool in wrk sqlite3 strace curl; do
+  command -v "$tool" >/dev/null || need+=("$tool")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "scripts/bench.sh needs: ${need[*]}. Install them with:" >&2
+    echo "  sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+fi
+
+cargo build --release --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for bench in server audit cli; do
+  cargo bench --locked --bench "$bench" | tee -a "$log"
+done
+
+echo
+echo "| # | measure | figure (this run) | target | |"
+echo "|---|---|---|---|---|"
+grep -E '^\| B[0-9] \|' "$log" | sort
+! grep -q 'NOT MET' <(grep -E '^\| B[0-9] \|' "$log")
