@@ -1,12 +1,40 @@
 #!/usr/bin/env bash
-# The whole test suite. Needs Node.js/npm, and (Debian packages) dbus,
-# gnome-keyring and chromium: .ci/run installs them.
+# The whole test suite, from a fresh Debian machine with only the Rust
+# toolchain, Node.js/npm and Python:
+#  - installs the Debian packages the tests use when any is missing (with
+#    apt-get when run as root; otherwise it prints the one command to run):
+#    the real Secret Service (dbus, gnome-keyring), Chromium for the browser
+#    login, the shells and tmux for the completion tests, man for the man
+#    pages, script(1) for the terminal test;
 #  - installs the test OIDC provider's pinned npm packages (npm ci),
-#  - starts a private D-Bus session with an unlocked gnome-keyring (the
-#    real Secret Service) under a throwaway HOME,
+#  - starts a private D-Bus session with an unlocked gnome-keyring under a
+#    throwaway HOME,
 #  - runs `cargo test --workspace --locked` inside it.
+# `--fast` skips the login suite (no browser, no keyring).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+packages=(dbus gnome-keyring libsecret-tools chromium
+  bash-completion zsh fish elvish tmux man-db groff-base bsdutils)
+missing=()
+if command -v dpkg-query >/dev/null; then
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "scripts/test.sh: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "scripts/test.sh: the tests need these Debian packages: ${missing[*]}" >&2
+    echo "install them with:" >&2
+    echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+fi
 
 (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 
@@ -19,7 +47,7 @@ if [ "${1:-}" = "--fast" ]; then
 fi
 
 for tool in dbus-run-session gnome-keyring-daemon node; do
-  command -v "$tool" >/dev/null || { echo "scripts/test.sh: $tool is missing (see .ci/run for the packages)" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "scripts/test.sh: $tool is missing (install Node.js, or the packages listed above)" >&2; exit 1; }
 done
 
 # cargo and rustup keep their own homes; the keyring gets a fresh one.

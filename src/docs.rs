@@ -63,8 +63,36 @@ fn all_commands() -> Vec<(String, clap::Command)> {
 
 /// One man page per command: kube-dc.1, kube-dc-secrets.1, kube-dc-secrets-create.1, …
 pub fn man_pages() -> Vec<(String, Vec<u8>)> {
-    all_commands()
-        .into_iter()
+    render_pages(
+        all_commands(),
+        concat!("kube-dc ", env!("CARGO_PKG_VERSION")),
+        "kube-dc manual",
+    )
+}
+
+/// The backend's pages, under backend/man: kube-dc-backend.1 and one per
+/// subcommand (kube-dc-backend-serve.1, …).
+#[cfg(feature = "local")]
+pub fn backend_man_pages() -> Vec<(String, Vec<u8>)> {
+    let mut cmds = Vec::new();
+    walk(
+        &<kube_dc_backend::cli::Cli as clap::CommandFactory>::command(),
+        "",
+        &mut cmds,
+    );
+    render_pages(
+        cmds,
+        concat!("kube-dc-backend ", env!("CARGO_PKG_VERSION")),
+        "kube-dc-backend manual",
+    )
+}
+
+fn render_pages(
+    cmds: Vec<(String, clap::Command)>,
+    source: &'static str,
+    manual: &'static str,
+) -> Vec<(String, Vec<u8>)> {
+    cmds.into_iter()
         .map(|(name, cmd)| {
             let page = name.replace(' ', "-");
             let cmd = cmd
@@ -74,8 +102,8 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
             let mut buf = Vec::new();
             clap_mangen::Man::new(cmd)
                 .date("")
-                .source(concat!("kube-dc ", env!("CARGO_PKG_VERSION")))
-                .manual("kube-dc manual")
+                .source(source)
+                .manual(manual)
                 .render(&mut buf)
                 .expect("rendering to memory cannot fail");
             (format!("{page}.1"), buf)
@@ -107,6 +135,10 @@ pub fn generated_files() -> Vec<(PathBuf, Vec<u8>)> {
     }
     for (name, page) in man_pages() {
         files.push((PathBuf::from("man").join(name), page));
+    }
+    #[cfg(feature = "local")]
+    for (name, page) in backend_man_pages() {
+        files.push((PathBuf::from("backend/man").join(name), page));
     }
     files.push((
         PathBuf::from("docs/cli-reference.md"),

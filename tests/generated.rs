@@ -22,7 +22,7 @@ fn committed_generated_files_are_current() {
         .into_iter()
         .map(|(p, _)| p)
         .collect();
-    for dir in ["man", "completions"] {
+    for dir in ["man", "completions", "backend/man"] {
         for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
             let rel = Path::new(dir).join(e.file_name());
             if !expected.contains(&rel) {

@@ -4,6 +4,7 @@
 
 pub mod authn;
 pub mod authz;
+pub mod cli;
 pub mod clock;
 pub mod crypto;
 pub mod error;

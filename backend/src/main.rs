@@ -4,77 +4,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use kube_dc_backend::authn::{Authenticator, OidcVerifier};
 use kube_dc_backend::authz::Bindings;
 use kube_dc_backend::{Backend, Config, rotation};
 
-/// Single-machine implementation of the Kube-DC Secrets Manager HTTP API.
-#[derive(Parser)]
-#[command(name = "kube-dc-backend", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve the API over HTTP.
-    ///
-    /// Prints one JSON line `{"ready":true,"url":"http://HOST:PORT"}` on
-    /// stdout once it accepts connections; logs go to stderr. Stops cleanly
-    /// on SIGINT or SIGTERM.
-    Serve(ServeArgs),
-    /// Check the audit log's hash chain in a data directory.
-    VerifyAudit {
-        /// The data directory to check.
-        #[arg(long, env = "KUBE_DC_BACKEND_DATA_DIR")]
-        data_dir: PathBuf,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ElevationMode {
-    /// Org admins read values only inside an elevation window.
-    Enforce,
-    /// Org admins may read values at any time; reads inside a window are tagged with it.
-    TagOnly,
-}
-
-#[derive(clap::Args)]
-struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "KUBE_DC_BACKEND_LISTEN")]
-    listen: SocketAddr,
-    /// Where the database and the master key live (created if missing, mode 0700).
-    #[arg(long, env = "KUBE_DC_BACKEND_DATA_DIR")]
-    data_dir: PathBuf,
-    /// OIDC issuer whose tokens are accepted (its discovery document and JWKS are fetched from it).
-    #[arg(long, env = "KUBE_DC_BACKEND_OIDC_ISSUER")]
-    oidc_issuer: String,
-    /// Required `aud` of access tokens.
-    #[arg(long, default_value = "kube-dc", env = "KUBE_DC_BACKEND_AUDIENCE")]
-    audience: String,
-    /// YAML file mapping groups and users to project roles and org admins.
-    #[arg(long, env = "KUBE_DC_BACKEND_BINDINGS")]
-    bindings: PathBuf,
-    /// Folder of Kubernetes manifests (multi-document YAML) modelling each project's
-    /// Secrets and workloads; a document without a namespace takes its subfolder's name.
-    #[arg(long, env = "KUBE_DC_BACKEND_MANIFESTS")]
-    manifests: Option<PathBuf>,
-    /// Length of an org-admin elevation window, in seconds.
-    #[arg(long, default_value_t = 900, env = "KUBE_DC_BACKEND_ELEVATION_TTL")]
-    elevation_ttl: u64,
-    /// Whether org admins need an elevation window to read values.
-    #[arg(long, value_enum, default_value = "enforce")]
-    elevation_mode: ElevationMode,
-    /// How often to check for due password rotations, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    rotation_tick_ms: u64,
-    /// CA certificate (PEM) to trust for the issuer, in addition to the system roots.
-    #[arg(long)]
-    ca_cert: Option<PathBuf>,
-}
+use kube_dc_backend::cli::{Cli, Command, ElevationMode, ServeArgs};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
