@@ -10,9 +10,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use common::{median, sqlite3_time};
 use kube_dc_backend::store::{AuditFilter, GENESIS_HASH, Store, chain_hash};
 
 const EVENTS: u64 = 1_000_000;
@@ -84,40 +84,6 @@ fn seed(dir: &Path, n: u64) {
     tx.commit().unwrap();
     // As a store from before the actor index: opening it migrates.
     c.pragma_update(None, "user_version", 2).unwrap();
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-/// The shell's own timing of the query (`Run Time: real S`), median.
-fn sqlite3_time(db: &Path, query: &str) -> Duration {
-    use std::io::Write;
-    let script = format!(".timer on\n{q};\n{q};\n{q};\n", q = query);
-    let mut child = Command::new("sqlite3")
-        .arg(db)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("sqlite3 on PATH");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let times: Vec<Duration> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-        .filter_map(|l| l.strip_prefix("Run Time: real "))
-        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
-        .map(Duration::from_secs_f64)
-        .collect();
-    assert!(!times.is_empty(), "no timing from sqlite3");
-    median(times)
 }
 
 fn main() {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, bin, row};
+use common::{Server, bin, row, sqlite3_time};
 use kube_dc_backend::store::{NewSecret, Store};
 
 const RUNS: usize = 40;
@@ -142,40 +142,6 @@ fn seed_secrets(data: &Path, n: usize) {
             });
         }
     });
-}
-
-/// The shell's own timing of the query (`Run Time: real S`), median of
-/// several runs in one process, output discarded.
-fn sqlite3_time(db: &Path, query: &str) -> Duration {
-    use std::io::Write;
-    let script = format!(
-        ".output /dev/null\n.timer on\n{}",
-        format!("{query};\n").repeat(9)
-    );
-    let mut child = Command::new("sqlite3")
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sqlite3 on PATH");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let mut times: Vec<Duration> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-        .filter_map(|l| l.strip_prefix("Run Time: real "))
-        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
-        .map(Duration::from_secs_f64)
-        .collect();
-    assert!(!times.is_empty(), "no timing from sqlite3");
-    times.sort();
-    times[times.len() / 2]
 }
 
 /// fsync-family calls a command makes, counted by strace.

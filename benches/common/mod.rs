@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use kube_dc_backend::testing::TestIssuer;
 
@@ -107,4 +108,40 @@ pub fn row(id: &str, measure: &str, figure: &str, target: &str, met: bool) {
         "| {id} | {measure} | {figure} | {target} | {} |",
         if met { "met" } else { "NOT MET" }
     );
+}
+
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// What one run of `query` costs the `sqlite3` shell: the shell is timed
+/// running it `REPEAT` times and running nothing, each three times, and the
+/// difference of the medians is divided by `REPEAT`. (The shell's own
+/// `.timer` counts whole milliseconds, too coarse for a 1 ms query.) The
+/// rows are printed, to /dev/null.
+pub fn sqlite3_time(db: &Path, query: &str) -> Duration {
+    use std::io::Write;
+    const REPEAT: u32 = 20;
+    let run = |script: &str| {
+        let t = std::time::Instant::now();
+        let mut child = Command::new("sqlite3")
+            .arg(db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("sqlite3 on PATH");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "sqlite3 failed");
+        t.elapsed()
+    };
+    let script = format!("{query};\n").repeat(REPEAT as usize);
+    let idle = median((0..3).map(|_| run("")).collect());
+    let busy = median((0..3).map(|_| run(&script)).collect());
+    busy.saturating_sub(idle) / REPEAT
 }

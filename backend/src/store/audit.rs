@@ -148,6 +148,11 @@ impl<T: AuditFacts> AuditFacts for Option<T> {
         self.as_ref().map(T::audit_facts).unwrap_or_default()
     }
 }
+impl AuditFacts for VersionData {
+    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
+        self.version.audit_facts()
+    }
+}
 impl AuditFacts for SecretRecord {
     fn audit_facts(&self) -> Vec<(&'static str, Value)> {
         self.kv

@@ -7,83 +7,28 @@
 //! ever stored sealed by [`Cipher`]; `secure_delete` overwrites freed pages so
 //! a destroyed version's ciphertext does not linger in the file.
 //!
-//! One file per aggregate: `secrets`, `versions`, `elevations`, `audit`;
-//! the schema and its migrations in `schema`.
+//! Changes go through one writer thread that commits queued jobs together
+//! (`writer`); reads use a pool of read-only connections (`conn`); async
+//! callers use [`AsyncStore`] (`async_store`). One file per aggregate:
+//! `secrets`, `versions`, `elevations`, `audit`; the schema and its
+//! migrations in `schema`.
 
+mod async_store;
 mod audit;
+mod conn;
 mod elevations;
 mod schema;
 mod secrets;
 mod versions;
 mod writer;
 
+pub use async_store::AsyncStore;
 pub use audit::{AuditFacts, AuditRecord};
 
-/// The store for async code: reads run on a blocking thread (SQLite calls
-/// block), so no caller stalls the runtime and none forgets to; changes go
-/// to the store's writer and are awaited without holding a thread.
-#[derive(Clone)]
-pub struct AsyncStore(pub std::sync::Arc<Store>);
-
-impl AsyncStore {
-    pub async fn call<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let store = self.0.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| StoreError::Internal(format!("store worker failed: {e}")))?
-    }
-
-    /// Appends one event to its organization's chain. `durable`: the answer
-    /// waits until the event is on disk (see [`Store::relax_read_events`]
-    /// for when it need not be).
-    pub async fn append_audit(&self, rec: AuditRecord, durable: bool) -> Result<()> {
-        let durable = durable || !self.0.relaxed_reads;
-        self.0
-            .write_async(None, durable, move |_, c| append_in(c, &rec, &[]))
-            .await
-    }
-
-    /// The live secret and one of its versions, read in the transaction that
-    /// appends `audit` (which records the version read): the value is
-    /// answered only once its read is on record.
-    pub async fn reveal(
-        &self,
-        ns: String,
-        name: String,
-        version: Option<u64>,
-        audit: AuditRecord,
-    ) -> Result<(SecretRecord, Option<VersionData>)> {
-        self.0
-            .write_async(Some(audit), true, move |ctx, c| {
-                let rec = get_any(c, &ns, &name)?
-                    .filter(|r| r.deleted_at.is_none())
-                    .ok_or_else(|| not_found(&ns, &name))?;
-                let value = read_version_in(c, &ctx.cipher, &ns, &name, version)?;
-                Ok(Revealed(rec, value))
-            })
-            .await
-            .map(|Revealed(rec, value)| (rec, value))
-    }
-}
-
-/// A secret and the version read from it, with the version for the audit
-/// event.
-struct Revealed(SecretRecord, Option<VersionData>);
-
-impl AuditFacts for Revealed {
-    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
-        self.1
-            .as_ref()
-            .map(|v| vec![("version", v.version.into())])
-            .unwrap_or_default()
-    }
-}
-
 use audit::append_in;
+use conn::{Cached, connect};
 use schema::{SCHEMA, check_key, migrate, owner_only_files};
+use secrets::{get_any, mark_synced, not_found, require_live};
 use versions::{read_version_in, write_version};
 use writer::{Ctx, Writer};
 
@@ -201,9 +146,6 @@ pub struct Store {
     /// Zero when a change may have moved a schedule.
     rotation_hint: std::sync::atomic::AtomicI64,
 }
-
-/// Idle read connections kept open.
-const MAX_IDLE_READERS: usize = 8;
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -334,34 +276,6 @@ impl Store {
         rx.recv().map_err(|_| writer::writer_gone())?
     }
 
-    /// A read on a pooled connection.
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => {
-                let c = connect(&self.path)?;
-                c.pragma_update(None, "query_only", "ON")?;
-                c
-            }
-        };
-        let out = f(&conn);
-        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < MAX_IDLE_READERS {
-            pool.push(conn);
-        }
-        out
-    }
-
-    /// Moves everything from the WAL into the main file and truncates the
-    /// WAL, so erased pages are not kept in the log either.
-    pub fn checkpoint(&self) -> Result<()> {
-        self.read(|c| {
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            Ok(())
-        })
-    }
-
     /// Raw access for tests that tamper with the log.
     #[cfg(feature = "test-support")]
     pub fn execute_raw(&self, sql: &str) -> Result<usize> {
@@ -375,132 +289,6 @@ impl Store {
     }
 }
 
-/// A connection to the store's file with the settings every connection
-/// shares. No connection checkpoints on close: closing must not write (a
-/// read command leaves the files as it found them); the writer checkpoints
-/// as it commits.
-fn connect(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(30))?;
-    conn.set_prepared_statement_cache_capacity(64);
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-        true,
-    )?;
-    Ok(conn)
-}
-
-/// `execute` and `query_row` through the connection's statement cache:
-/// the statements of every request are parsed once per connection.
-pub(super) trait Cached {
-    fn exec(&self, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize>;
-    fn row<T>(
-        &self,
-        sql: &str,
-        p: impl rusqlite::Params,
-        f: impl FnOnce(&Row) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T>;
-}
-
-impl Cached for Connection {
-    fn exec(&self, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
-        self.prepare_cached(sql)?.execute(p)
-    }
-    fn row<T>(
-        &self,
-        sql: &str,
-        p: impl rusqlite::Params,
-        f: impl FnOnce(&Row) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
-        self.prepare_cached(sql)?.query_row(p, f)
-    }
-}
-
 pub(super) fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
-}
-
-pub(super) fn not_found(ns: &str, name: &str) -> StoreError {
-    StoreError::NotFound(format!("secret {name:?} not found in namespace {ns:?}"))
-}
-
-pub(super) fn require_live(c: &Connection, ns: &str, name: &str) -> Result<SecretRecord> {
-    match get_any(c, ns, name)? {
-        Some(s) if s.deleted_at.is_none() => Ok(s),
-        Some(_) => Err(StoreError::NotFound(format!(
-            "secret {name:?} is soft-deleted; restore it first (kube-dc secrets restore {name})"
-        ))),
-        None => Err(not_found(ns, name)),
-    }
-}
-
-pub(super) fn mark_synced(c: &Connection, ns: &str, name: &str, now: i64) -> Result<()> {
-    c.exec(
-        "UPDATE managed_secrets SET last_synced = ?3 WHERE namespace = ?1 AND name = ?2",
-        params![ns, name, now],
-    )?;
-    Ok(())
-}
-
-/// A secret's row joined with its KV metadata, for the namespace (`?1`)
-/// and name (`?2`) of the CTE `p` the caller defines. The parameters are
-/// bound in a CTE rather than compared in `WHERE`: SQLite propagates a
-/// `WHERE` constant into the join, which marks the statement as dependent on
-/// the bound values and has it re-parsed at every execution.
-macro_rules! select_secret {
-    ($p:literal, $rest:literal) => {
-        concat!(
-            "WITH p(ns, n) AS (SELECT ", $p, ")
-    SELECT m.namespace, m.name, m.type, m.description, m.sync, m.rotation,
-    m.imported_from, m.created_at, m.updated_at, m.last_synced, m.last_rotated, m.next_rotation,
-    m.deleted_at, k.current_version, k.max_versions, k.created_at, k.updated_at,
-    (SELECT v.destroyed = 0 FROM kv_versions v WHERE v.namespace = m.namespace AND v.name = m.name
-        AND v.version = k.current_version)
-    FROM p JOIN managed_secrets m ON m.namespace = p.ns ",
-            $rest,
-            " LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name"
-        )
-    };
-}
-pub(super) use select_secret;
-
-pub(super) fn get_any(c: &Connection, ns: &str, name: &str) -> Result<Option<SecretRecord>> {
-    Ok(c.row(
-        select_secret!("?1, ?2", "AND m.name = p.n"),
-        params![ns, name],
-        secret_from_row,
-    )
-    .optional()?)
-}
-
-pub(super) fn secret_from_row(r: &Row) -> rusqlite::Result<SecretRecord> {
-    let sync: String = r.get(4)?;
-    let rotation: Option<String> = r.get(5)?;
-    let current: Option<u64> = r.get(13)?;
-    Ok(SecretRecord {
-        namespace: r.get(0)?,
-        name: r.get(1)?,
-        kind: r.get(2)?,
-        description: r.get(3)?,
-        sync: serde_json::from_str(&sync).unwrap_or_default(),
-        rotation: rotation.and_then(|t| serde_json::from_str(&t).ok()),
-        imported_from: r.get(6)?,
-        created_at: r.get(7)?,
-        updated_at: r.get(8)?,
-        last_synced: r.get(9)?,
-        last_rotated: r.get(10)?,
-        next_rotation: r.get(11)?,
-        deleted_at: r.get(12)?,
-        kv: match current {
-            Some(cv) => Some(KvMeta {
-                current_version: cv,
-                max_versions: r.get(14)?,
-                created_at: r.get(15)?,
-                updated_at: r.get(16)?,
-            }),
-            None => None,
-        },
-        current_readable: r.get::<_, Option<bool>>(17)?.unwrap_or(false),
-    })
 }

@@ -252,3 +252,87 @@ pub(super) fn projection_free(
     }
     Ok(())
 }
+
+pub(super) fn not_found(ns: &str, name: &str) -> StoreError {
+    StoreError::NotFound(format!("secret {name:?} not found in namespace {ns:?}"))
+}
+
+pub(super) fn require_live(c: &Connection, ns: &str, name: &str) -> Result<SecretRecord> {
+    match get_any(c, ns, name)? {
+        Some(s) if s.deleted_at.is_none() => Ok(s),
+        Some(_) => Err(StoreError::NotFound(format!(
+            "secret {name:?} is soft-deleted; restore it first (kube-dc secrets restore {name})"
+        ))),
+        None => Err(not_found(ns, name)),
+    }
+}
+
+pub(super) fn mark_synced(c: &Connection, ns: &str, name: &str, now: i64) -> Result<()> {
+    c.exec(
+        "UPDATE managed_secrets SET last_synced = ?3 WHERE namespace = ?1 AND name = ?2",
+        params![ns, name, now],
+    )?;
+    Ok(())
+}
+
+/// A secret's row joined with its KV metadata, for the namespace (`?1`)
+/// and name (`?2`) of the CTE `p` the caller defines. The parameters are
+/// bound in a CTE rather than compared in `WHERE`: SQLite propagates a
+/// `WHERE` constant into the join, which marks the statement as dependent on
+/// the bound values and has it re-parsed at every execution.
+macro_rules! select_secret {
+    ($p:literal, $rest:literal) => {
+        concat!(
+            "WITH p(ns, n) AS (SELECT ", $p, ")
+    SELECT m.namespace, m.name, m.type, m.description, m.sync, m.rotation,
+    m.imported_from, m.created_at, m.updated_at, m.last_synced, m.last_rotated, m.next_rotation,
+    m.deleted_at, k.current_version, k.max_versions, k.created_at, k.updated_at,
+    (SELECT v.destroyed = 0 FROM kv_versions v WHERE v.namespace = m.namespace AND v.name = m.name
+        AND v.version = k.current_version)
+    FROM p JOIN managed_secrets m ON m.namespace = p.ns ",
+            $rest,
+            " LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name"
+        )
+    };
+}
+pub(super) use select_secret;
+
+pub(super) fn get_any(c: &Connection, ns: &str, name: &str) -> Result<Option<SecretRecord>> {
+    Ok(c.row(
+        select_secret!("?1, ?2", "AND m.name = p.n"),
+        params![ns, name],
+        secret_from_row,
+    )
+    .optional()?)
+}
+
+pub(super) fn secret_from_row(r: &Row) -> rusqlite::Result<SecretRecord> {
+    let sync: String = r.get(4)?;
+    let rotation: Option<String> = r.get(5)?;
+    let current: Option<u64> = r.get(13)?;
+    Ok(SecretRecord {
+        namespace: r.get(0)?,
+        name: r.get(1)?,
+        kind: r.get(2)?,
+        description: r.get(3)?,
+        sync: serde_json::from_str(&sync).unwrap_or_default(),
+        rotation: rotation.and_then(|t| serde_json::from_str(&t).ok()),
+        imported_from: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+        last_synced: r.get(9)?,
+        last_rotated: r.get(10)?,
+        next_rotation: r.get(11)?,
+        deleted_at: r.get(12)?,
+        kv: match current {
+            Some(cv) => Some(KvMeta {
+                current_version: cv,
+                max_versions: r.get(14)?,
+                created_at: r.get(15)?,
+                updated_at: r.get(16)?,
+            }),
+            None => None,
+        },
+        current_readable: r.get::<_, Option<bool>>(17)?.unwrap_or(false),
+    })
+}

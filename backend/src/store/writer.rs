@@ -69,23 +69,21 @@ impl Writer {
         reply: impl FnOnce(Result<T>) + Send + 'static,
     ) {
         let work: Work = Box::new(move |run| {
-            let skipped = run.is_none();
-            let out = match run {
-                Some((ctx, conn)) => catch_unwind(AssertUnwindSafe(|| f(ctx, conn)))
-                    .unwrap_or_else(|_| Err(StoreError::Internal("a store job panicked".into()))),
-                // Skipped: its batch failed before it ran; the answer says why.
-                None => Err(writer_gone()),
-            };
-            let ok = out.is_ok();
+            // None: skipped, because its batch failed before it ran.
+            let out = run.map(|(ctx, conn)| {
+                catch_unwind(AssertUnwindSafe(|| f(ctx, conn)))
+                    .unwrap_or_else(|_| Err(StoreError::Internal("a store job panicked".into())))
+            });
+            let ok = matches!(out, Some(Ok(_)));
             let answer: Answer = Box::new(move |batch_failed| {
                 // A job's own error stands; a success stands only if the
                 // batch committed.
-                let res = match (out, batch_failed) {
-                    (Err(_), Some(e)) if skipped => Err(not_saved(e)),
-                    (Ok(_), Some(e)) => Err(not_saved(e)),
-                    (out, _) => out,
-                };
-                reply(res);
+                reply(match (out, batch_failed) {
+                    (Some(Err(e)), _) => Err(e),
+                    (Some(Ok(v)), None) => Ok(v),
+                    (_, Some(e)) => Err(not_saved(e)),
+                    (None, None) => Err(writer_gone()),
+                });
             });
             (ok, answer)
         });
