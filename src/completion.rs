@@ -64,8 +64,14 @@ pub fn secret_names(current: &OsStr) -> Vec<CompletionCandidate> {
             tokio::time::timeout(DEADLINE, async {
                 let ns = ctx.namespace().ok()?;
                 let client = ctx.client().await.ok()?;
-                let (list, _) = client.list_secrets(&ns).await.ok()?;
-                Some(list.items.into_iter().map(|s| s.name).collect::<Vec<_>>())
+                let doc = client.list_secrets(&ns).await.ok()?;
+                let list: crate::commands::secrets::list::Rows = doc.typed().ok()?;
+                Some(
+                    list.items
+                        .into_iter()
+                        .map(|s| s.name.into_owned())
+                        .collect::<Vec<_>>(),
+                )
             })
             .await
             .ok()

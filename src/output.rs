@@ -71,6 +71,41 @@ pub fn escape_value(v: &str) -> String {
     out
 }
 
+/// One cell of [`Printer::print_grid`].
+pub struct GridCell {
+    pub text: String,
+    pub color: Option<Color>,
+}
+
+impl From<String> for GridCell {
+    fn from(text: String) -> Self {
+        Self { text, color: None }
+    }
+}
+
+fn crossterm_color(c: Color) -> crossterm::style::Color {
+    use crossterm::style::Color as C;
+    match c {
+        Color::Black => C::Black,
+        Color::Red => C::Red,
+        Color::DarkRed => C::DarkRed,
+        Color::Green => C::Green,
+        Color::DarkGreen => C::DarkGreen,
+        Color::Yellow => C::Yellow,
+        Color::DarkYellow => C::DarkYellow,
+        Color::Blue => C::Blue,
+        Color::DarkBlue => C::DarkBlue,
+        Color::Magenta => C::Magenta,
+        Color::DarkMagenta => C::DarkMagenta,
+        Color::Cyan => C::Cyan,
+        Color::DarkCyan => C::DarkCyan,
+        Color::White => C::White,
+        Color::Grey => C::Grey,
+        Color::DarkGrey => C::DarkGrey,
+        _ => C::Reset,
+    }
+}
+
 pub struct Printer {
     pub format: OutputFormat,
     pub color: bool,
@@ -111,6 +146,53 @@ impl Printer {
         let mut out = std::io::stdout().lock();
         for line in t.to_string().lines() {
             writeln!(out, "{}", line.trim_end())?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Prints rows as [`Printer::table`] would draw them (no borders, one
+    /// space of padding each side, lines trimmed), without the table's
+    /// per-cell bookkeeping: `secrets list` draws 10,000 rows this way.
+    /// Cells are single-line, already sanitized text.
+    pub fn print_grid<const N: usize>(
+        &self,
+        headers: [&str; N],
+        rows: &[[GridCell; N]],
+    ) -> Result<()> {
+        use unicode_width::UnicodeWidthStr;
+        let mut widths = headers.map(UnicodeWidthStr::width);
+        for row in rows {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(c.text.width());
+            }
+        }
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let mut line = String::new();
+        let mut draw = |cells: [(&str, Option<Color>); N]| -> std::io::Result<()> {
+            line.clear();
+            for ((text, color), w) in cells.into_iter().zip(widths) {
+                let pad = w - text.width().min(w);
+                match color.filter(|_| self.color) {
+                    Some(c) => {
+                        let cell = format!(" {text}{:pad$} ", "");
+                        use crossterm::style::Stylize;
+                        line.push_str(&cell.with(crossterm_color(c)).to_string());
+                    }
+                    None => {
+                        line.push(' ');
+                        line.push_str(text);
+                        line.extend(std::iter::repeat_n(' ', pad + 1));
+                    }
+                }
+            }
+            writeln!(out, "{}", line.trim_end())
+        };
+        draw(headers.map(|h| (h, None)))?;
+        for row in rows {
+            draw(std::array::from_fn(|i| {
+                (row[i].text.as_str(), row[i].color)
+            }))?;
         }
         out.flush()?;
         Ok(())

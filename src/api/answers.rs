@@ -39,6 +39,9 @@ pub(super) fn parse_retry_after(v: &str) -> Option<Duration> {
 /// Reads a whole answer, refusing one larger than `limit` instead of
 /// filling the memory.
 pub(super) async fn collect_at_most(mut s: ByteStream, limit: usize) -> Result<Bytes> {
+    // An answer in one chunk (the local context's always is) is kept as
+    // it came, not copied.
+    let mut first: Option<Bytes> = None;
     let mut out = Vec::new();
     while let Some(chunk) = s.next().await {
         let chunk = chunk.map_err(|e| {
@@ -47,7 +50,8 @@ pub(super) async fn collect_at_most(mut s: ByteStream, limit: usize) -> Result<B
                 format!("reading the response failed: {e}"),
             )
         })?;
-        if out.len() + chunk.len() > limit {
+        let held = first.as_ref().map_or(0, Bytes::len) + out.len();
+        if held + chunk.len() > limit {
             return Err(CliError::new(
                 ErrorKind::Server,
                 format!(
@@ -56,9 +60,16 @@ pub(super) async fn collect_at_most(mut s: ByteStream, limit: usize) -> Result<B
                 ),
             ));
         }
-        out.extend_from_slice(&chunk);
+        if let Some(f) = first.take() {
+            out.extend_from_slice(&f);
+        }
+        if out.is_empty() {
+            first = Some(chunk);
+        } else {
+            out.extend_from_slice(&chunk);
+        }
     }
-    Ok(Bytes::from(out))
+    Ok(first.unwrap_or_else(|| Bytes::from(out)))
 }
 
 /// Reads at most `limit` bytes (error bodies: the start is enough).

@@ -79,8 +79,14 @@ impl Client {
         call: Call,
         body: Option<&impl Serialize>,
     ) -> Result<(T, Doc)> {
+        let doc = self.call_doc(call, body).await?;
+        Ok((doc.typed()?, doc))
+    }
+
+    /// [`Client::call`], the answer left as a document to decode later.
+    pub async fn call_doc(&self, call: Call, body: Option<&impl Serialize>) -> Result<Doc> {
         let res = self
-            .json(
+            .json_doc(
                 call.method(),
                 &call.path(),
                 body,
@@ -142,8 +148,11 @@ impl Client {
             .map(|s| format!("kube-dc-backend {s}")))
     }
 
-    pub async fn list_secrets(&self, ns: &str) -> Result<(ItemList<Secret>, Doc)> {
-        self.call(Call::new(Route::ListSecrets, &[ns]), None::<&()>)
+    /// The project's secrets as the server sent them: decode with
+    /// [`Doc::typed`] as `ItemList<Secret>`, or as a slimmer view that
+    /// borrows from the document (`secrets list` at 10,000 secrets).
+    pub async fn list_secrets(&self, ns: &str) -> Result<Doc> {
+        self.call_doc(Call::new(Route::ListSecrets, &[ns]), None::<&()>)
             .await
     }
 

@@ -386,35 +386,57 @@ impl Client {
         body: Option<&impl Serialize>,
         extension: bool,
     ) -> Result<(T, Doc)> {
+        let doc = self.json_doc(method, path, body, extension).await?;
+        Ok((doc.typed()?, doc))
+    }
+
+    /// Sends JSON, reads the answer as a document to decode later (perhaps
+    /// as a view that borrows from it: [`Doc::typed`]).
+    pub async fn json_doc(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        extension: bool,
+    ) -> Result<Doc> {
         let bytes = body
             .map(|b| {
                 serde_json::to_vec(b).map_err(|e| CliError::other(format!("encoding request: {e}")))
             })
             .transpose()?;
         let raw = self.raw(method.clone(), path, bytes, extension).await?;
-        // Typed straight from the bytes; the generic document is parsed
-        // only if a machine format is printed.
-        let typed = serde_json::from_slice(&raw.body).map_err(|e| {
-            let what = if serde_json::from_slice::<serde::de::IgnoredAny>(&raw.body).is_ok() {
+        Ok(Doc {
+            body: raw.body,
+            request: format!("{method} {path}"),
+        })
+    }
+}
+
+/// The server's answer as it came, every field kept (for `-o json|yaml`).
+pub struct Doc {
+    body: Bytes,
+    /// `METHOD path`, for errors.
+    request: String,
+}
+
+impl Doc {
+    /// The answer as a JSON value (it parsed as JSON already).
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The answer decoded straight from its bytes; `T` may borrow from it.
+    pub fn typed<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let what = if serde_json::from_slice::<serde::de::IgnoredAny>(&self.body).is_ok() {
                 "has an unexpected shape"
             } else {
                 "is not JSON"
             };
             CliError::new(
                 ErrorKind::Server,
-                format!("{method} {path}: the server's answer {what}: {e}"),
+                format!("{}: the server's answer {what}: {e}", self.request),
             )
-        })?;
-        Ok((typed, Doc(raw.body)))
-    }
-}
-
-/// The server's answer as it came, every field kept (for `-o json|yaml`).
-pub struct Doc(Bytes);
-
-impl Doc {
-    /// The answer as a JSON value (it parsed as JSON already).
-    pub fn value(&self) -> Value {
-        serde_json::from_slice(&self.0).unwrap_or(Value::Null)
+        })
     }
 }

@@ -14,9 +14,10 @@ pub(crate) async fn list_secrets(
     #[serde(deny_unknown_fields)]
     struct Q {}
     parse_query::<Q>(q.as_deref())?;
-    let recs = b.db().call(move |s| s.list(&ns)).await?;
-    let items: Vec<Secret> = recs.iter().map(|rec| view(&b, rec)).collect();
-    Ok(with_note(Json(ItemList { items }), a.note()))
+    let is_project = is_project(&b, &ns);
+    let body = list_json(&b.db(), ns, is_project).await?;
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    Ok(with_note((json, body), a.note()))
 }
 
 pub(crate) async fn create_secret(

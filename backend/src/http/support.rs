@@ -14,7 +14,7 @@ pub(crate) use serde::Deserialize;
 pub(crate) use serde_json::{Value, json};
 
 pub(crate) use super::audit_layer::{Committed, Draft, Resolved};
-pub(crate) use super::view::view;
+pub(crate) use super::view::{is_project, list_json, view};
 pub(crate) use crate::authn::Identity;
 pub(crate) use crate::authz::{Access, Decision, Op};
 pub(crate) use crate::error::{ApiError, AuditNote, parse_json, parse_query};

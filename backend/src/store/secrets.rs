@@ -3,15 +3,64 @@
 
 use super::*;
 
+// The columns of a secret's row (`secret_from_row`), over `m` and `k`.
+macro_rules! secret_columns {
+    () => {
+        "m.namespace, m.name, m.type, m.description, m.sync, m.rotation,
+    m.imported_from, m.created_at, m.updated_at, m.last_synced, m.last_rotated, m.next_rotation,
+    m.deleted_at, k.current_version, k.max_versions, k.created_at, k.updated_at,
+    (SELECT v.destroyed = 0 FROM kv_versions v WHERE v.namespace = m.namespace AND v.name = m.name
+        AND v.version = k.current_version)"
+    };
+}
+
+// A secret's row joined with its KV metadata, for the namespace (`?1`)
+// and name (`?2`) of the CTE `p` the caller defines. The parameters are
+// bound in a CTE rather than compared in `WHERE`: SQLite propagates a
+// `WHERE` constant into the join, which marks the statement as dependent on
+// the bound values and has it re-parsed at every execution.
+macro_rules! select_secret {
+    ($p:literal, $rest:literal) => {
+        concat!(
+            "WITH p(ns, n) AS (SELECT ",
+            $p,
+            ")\n    SELECT ",
+            secret_columns!(),
+            "\n    FROM p JOIN managed_secrets m ON m.namespace = p.ns ",
+            $rest,
+            " LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name"
+        )
+    };
+}
+
 impl Store {
+    /// The live secrets of namespace `?1` in name order. It walks the
+    /// `(namespace, name)` key in order (no sort); the benchmark runs this
+    /// exact text in `sqlite3` as its reference.
+    pub const LIST_SQL: &str = concat!(
+        "SELECT ",
+        secret_columns!(),
+        "\n    FROM managed_secrets m LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name
+    WHERE m.namespace = ?1 AND m.deleted_at IS NULL ORDER BY m.name"
+    );
+
     pub fn list(&self, ns: &str) -> Result<Vec<SecretRecord>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(concat!(
-                select_secret!("?1, NULL", "AND m.deleted_at IS NULL"),
-                " ORDER BY m.name"
-            ))?;
+            let mut st = c.prepare_cached(Self::LIST_SQL)?;
             let rows = st.query_map(params![ns], secret_from_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// [`Store::list`], each record handed to `each` as it is read (none
+    /// is kept).
+    pub fn list_each(&self, ns: &str, mut each: impl FnMut(SecretRecord)) -> Result<()> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(Self::LIST_SQL)?;
+            for rec in st.query_map(params![ns], secret_from_row)? {
+                each(rec?);
+            }
+            Ok(())
         })
     }
 
@@ -274,28 +323,6 @@ pub(super) fn mark_synced(c: &Connection, ns: &str, name: &str, now: i64) -> Res
     )?;
     Ok(())
 }
-
-/// A secret's row joined with its KV metadata, for the namespace (`?1`)
-/// and name (`?2`) of the CTE `p` the caller defines. The parameters are
-/// bound in a CTE rather than compared in `WHERE`: SQLite propagates a
-/// `WHERE` constant into the join, which marks the statement as dependent on
-/// the bound values and has it re-parsed at every execution.
-macro_rules! select_secret {
-    ($p:literal, $rest:literal) => {
-        concat!(
-            "WITH p(ns, n) AS (SELECT ", $p, ")
-    SELECT m.namespace, m.name, m.type, m.description, m.sync, m.rotation,
-    m.imported_from, m.created_at, m.updated_at, m.last_synced, m.last_rotated, m.next_rotation,
-    m.deleted_at, k.current_version, k.max_versions, k.created_at, k.updated_at,
-    (SELECT v.destroyed = 0 FROM kv_versions v WHERE v.namespace = m.namespace AND v.name = m.name
-        AND v.version = k.current_version)
-    FROM p JOIN managed_secrets m ON m.namespace = p.ns ",
-            $rest,
-            " LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name"
-        )
-    };
-}
-pub(super) use select_secret;
 
 pub(super) fn get_any(c: &Connection, ns: &str, name: &str) -> Result<Option<SecretRecord>> {
     Ok(c.row(

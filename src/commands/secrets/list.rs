@@ -1,9 +1,11 @@
+use std::borrow::Cow;
+
 use clap::Args;
-use comfy_table::Cell;
+use serde::Deserialize;
 
 use crate::commands::Ctx;
 use crate::error::Result;
-use crate::output::{age, sanitize};
+use crate::output::{GridCell, age, sanitize};
 
 /// List the secrets of the project: name, type, sync state, target Secret,
 /// current version and last update.
@@ -21,50 +23,130 @@ Role: any project role (user and up), or organization admin."
 )]
 pub struct ListArgs {}
 
+/// The fields of a listed secret that the table shows, borrowed from the
+/// answer (a list of 10,000 secrets is decoded without copying its text).
+#[derive(Deserialize)]
+pub struct Row<'a> {
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    sync: RowSync<'a>,
+    #[serde(default, borrow)]
+    status: RowStatus<'a>,
+    #[serde(default, borrow)]
+    openbao: Option<RowVersion<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RowSync<'a> {
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+    #[serde(default, borrow)]
+    target_secret_name: Option<Cow<'a, str>>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl Default for RowSync<'_> {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            target_secret_name: None,
+        }
+    }
+}
+
+#[derive(Default, Deserialize)]
+struct RowStatus<'a> {
+    #[serde(default, borrow)]
+    conditions: Vec<RowCondition<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RowCondition<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RowVersion<'a> {
+    current_version: u64,
+    #[serde(default, borrow)]
+    updated_time: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+pub struct Rows<'a> {
+    #[serde(borrow)]
+    pub items: Vec<Row<'a>>,
+}
+
+impl Row<'_> {
+    /// NAME, TYPE, SYNC (with its colour), TARGET, VERSION and the raw
+    /// update time.
+    fn cells(&self) -> [GridCell; 6] {
+        let ready = self
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.kind == "Ready" && c.status == "True");
+        let (state, color) = super::sync_state_of(self.sync.enabled, ready);
+        let target = match (&self.sync.target_secret_name, self.sync.enabled) {
+            (_, false) => "-".into(),
+            (Some(t), true) => sanitize(t),
+            (None, true) => sanitize(&self.name),
+        };
+        let (version, updated) = match &self.openbao {
+            Some(o) => (
+                o.current_version.to_string(),
+                o.updated_time.as_deref().unwrap_or_default().to_string(),
+            ),
+            None => ("-".into(), String::new()),
+        };
+        [
+            sanitize(&self.name).into(),
+            sanitize(&self.kind).into(),
+            GridCell {
+                text: state.into(),
+                color: Some(color),
+            },
+            target.into(),
+            version.into(),
+            updated.into(),
+        ]
+    }
+}
+
 pub async fn run(ctx: &Ctx, _a: ListArgs) -> Result<()> {
     use crate::output::OutputFormat::*;
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml, Csv], "secrets list")?;
     let ns = ctx.namespace()?;
-    let (list, raw) = ctx.client().await?.list_secrets(&ns).await?;
+    let doc = ctx.client().await?.list_secrets(&ns).await?;
     if p.is_machine() {
-        return p.print_doc(&raw.value());
+        return p.print_doc(&doc.value());
     }
-    let row = |s: &crate::api::Secret| {
-        let (state, color) = super::sync_state(s);
-        let target = if s.sync.enabled {
-            s.sync
-                .target_secret_name
-                .clone()
-                .unwrap_or_else(|| s.name.clone())
-        } else {
-            "-".into()
-        };
-        let version = s
-            .openbao
-            .as_ref()
-            .map(|o| o.current_version.to_string())
-            .unwrap_or_else(|| "-".into());
-        let updated = s.openbao.as_ref().and_then(|o| o.updated_time.clone());
-        (
-            sanitize(&s.name),
-            sanitize(&s.kind),
-            state,
-            color,
-            sanitize(&target),
-            version,
-            updated,
-        )
-    };
+    let list: Rows = doc.typed()?;
     if p.format == Csv {
         let mut w = csv::Writer::from_writer(p.stdout());
         w.write_record(["name", "type", "sync", "target", "version", "updated"])
             .map_err(csv_err)?;
         for s in &list.items {
-            let (n, k, st, _, t, v, u) = row(s);
-            let st = st.trim_start_matches(['●', '○', ' ']);
-            let cells = [n.as_str(), &k, st, &t, &v, u.as_deref().unwrap_or("")];
-            w.write_record(cells.map(|c| kube_dc_api::audit::csv_cell(c).into_owned()))
+            let mut cells = s.cells();
+            let st = cells[2]
+                .text
+                .trim_start_matches(['●', '○', ' '])
+                .to_string();
+            cells[2].text = st;
+            w.write_record(cells.map(|c| kube_dc_api::audit::csv_cell(&c.text).into_owned()))
                 .map_err(csv_err)?;
         }
         w.flush()?;
@@ -74,24 +156,75 @@ pub async fn run(ctx: &Ctx, _a: ListArgs) -> Result<()> {
         crate::output::note(&format!("no secrets in {ns}"));
         return Ok(());
     }
-    let mut t = p.table(&["NAME", "TYPE", "SYNC", "TARGET", "VERSION", "UPDATED"]);
-    for s in &list.items {
-        let (n, k, st, color, target, v, u) = row(s);
-        t.add_row(vec![
-            Cell::new(n),
-            Cell::new(k),
-            p.colored(st, color),
-            Cell::new(target),
-            Cell::new(v),
-            Cell::new(age(u.as_deref())),
-        ]);
-    }
-    p.print_table(&t)
+    let rows: Vec<[GridCell; 6]> = list
+        .items
+        .iter()
+        .map(|s| {
+            let mut cells = s.cells();
+            cells[5].text = age(Some(&cells[5].text));
+            cells
+        })
+        .collect();
+    drop(list);
+    p.print_grid(
+        ["NAME", "TYPE", "SYNC", "TARGET", "VERSION", "UPDATED"],
+        &rows,
+    )
 }
 
 pub fn csv_err(e: csv::Error) -> crate::error::CliError {
     match e.into_kind() {
         csv::ErrorKind::Io(io) => io.into(),
         other => crate::error::CliError::other(format!("CSV: {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The slim view reads what the full wire type reads: sync off, on and
+    /// Ready, on and Pending, sync absent (on by default), no KV metadata.
+    #[test]
+    fn rows_read_the_states_the_full_view_reads() {
+        let doc = serde_json::json!({"items": [
+            {"name": "off", "namespace": "p", "type": "opaque", "sync": {"enabled": false, "targetSecretName": "x"},
+             "openbao": {"currentVersion": 3, "updatedTime": "2026-01-01T00:00:00Z"}},
+            {"name": "ready", "namespace": "p", "type": "opaque", "sync": {"enabled": true, "targetSecretName": "tgt"},
+             "status": {"conditions": [{"type": "Synced", "status": "False"},
+                                        {"type": "Ready", "status": "True", "message": "a \"quoted\" text"}]}},
+            {"name": "pending", "namespace": "p", "type": "password", "sync": {"enabled": true},
+             "status": {"conditions": [{"type": "Ready", "status": "False"}]}},
+            {"name": "bare\u{1b}[31m", "namespace": "p", "type": "opaque", "extra": {"future": [1, 2]}}
+        ]});
+        let text = serde_json::to_vec(&doc).unwrap();
+        let rows: Rows = serde_json::from_slice(&text).unwrap();
+        let full: kube_dc_api::wire::ItemList<crate::api::Secret> =
+            serde_json::from_slice(&text).unwrap();
+        let got: Vec<[String; 6]> = rows
+            .items
+            .iter()
+            .map(|r| r.cells().map(|c| c.text))
+            .collect();
+        assert_eq!(
+            got[0],
+            [
+                "off",
+                "opaque",
+                "○ Disabled",
+                "-",
+                "3",
+                "2026-01-01T00:00:00Z"
+            ]
+        );
+        assert_eq!(got[1], ["ready", "opaque", "● Ready", "tgt", "-", ""]);
+        assert_eq!(
+            got[2],
+            ["pending", "password", "● Pending", "pending", "-", ""]
+        );
+        assert_eq!(got[3], ["bare", "opaque", "● Pending", "bare", "-", ""]);
+        for (row, s) in got.iter().zip(&full.items) {
+            assert_eq!(row[2], super::super::sync_state(s).0, "{}", s.name);
+        }
     }
 }

@@ -7,7 +7,7 @@ mod delete;
 mod destroy_version;
 mod get;
 mod import;
-mod list;
+pub(crate) mod list;
 pub(crate) use list::csv_err;
 mod put;
 mod restore;
@@ -61,13 +61,18 @@ pub async fn run(ctx: &Ctx, cmd: SecretsCommand) -> Result<i32> {
 
 /// The seed's status dot: green Ready, amber Pending, grey Disabled.
 pub fn sync_state(s: &Secret) -> (&'static str, Color) {
-    if !s.sync.enabled {
-        ("○ Disabled", Color::DarkGrey)
-    } else if s
+    let ready = s
         .status
         .condition("Ready")
-        .is_some_and(|c| c.status == "True")
-    {
+        .is_some_and(|c| c.status == "True");
+    sync_state_of(s.sync.enabled, ready)
+}
+
+/// The SYNC column: projection off, or on and Ready, or on and not yet.
+pub fn sync_state_of(enabled: bool, ready: bool) -> (&'static str, Color) {
+    if !enabled {
+        ("○ Disabled", Color::DarkGrey)
+    } else if ready {
         ("● Ready", Color::Green)
     } else {
         ("● Pending", Color::Yellow)
