@@ -92,20 +92,24 @@ pub(crate) fn audit_filter(
 async fn audit_query(b: Shared, f: AuditFilter, echo: Value) -> ApiResult {
     let limit = f.limit.unwrap_or(AUDIT_DEFAULT_LIMIT);
     let rows = b.db().call(move |s| s.query_audit(&f)).await?;
-    let events: Vec<AuditEvent> = rows
-        .into_iter()
-        .map(|r| AuditEvent {
-            ts: Value::String(rfc3339(r.ts)),
-            body: r.body,
-        })
-        .collect();
-    Ok(Json(AuditResponse {
-        returned: events.len(),
-        events,
-        query: echo,
-        limit,
-    })
-    .into_response())
+    // `{"events": [{"ts", "body"}…], "query", "returned", "limit"}`, each
+    // body spliced from the stored event rather than parsed and re-encoded.
+    let mut out = Vec::with_capacity(64 + rows.iter().map(|r| r.text.len() + 200).sum::<usize>());
+    out.extend_from_slice(b"{\"events\":[");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"ts\":");
+        serde_json::to_writer(&mut out, &rfc3339(r.ts)).expect("JSON to memory");
+        out.extend_from_slice(b",\"body\":");
+        r.write_body_json(&mut out)?;
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"query\":");
+    serde_json::to_writer(&mut out, &echo).expect("JSON to memory");
+    out.extend_from_slice(format!(",\"returned\":{},\"limit\":{limit}}}", rows.len()).as_bytes());
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
 
 pub(crate) async fn audit_org(

@@ -37,12 +37,16 @@ pub(crate) async fn audit_csv(
                 // Every cell neutralised against spreadsheet formulas; the
                 // event column holds the event exactly as it was hashed, so
                 // `kube-dc audit verify FILE` can check the file offline.
+                let Ok(body) = row.body() else {
+                    open = false;
+                    return false;
+                };
                 let rec: Vec<String> = CSV_COLUMNS
                     .iter()
                     .map(|&k| match k {
                         "ts" => rfc3339(row.ts),
                         "event" => row.text.clone(),
-                        k => csv_cell(&field_text(&row.body, k)).into_owned(),
+                        k => csv_cell(&field_text(&body, k)).into_owned(),
                     })
                     .collect();
                 open = open && w.write_record(&rec).is_ok();

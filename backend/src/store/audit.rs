@@ -53,18 +53,12 @@ impl Store {
             let mut st = c.prepare(&sql)?;
             let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
             while let Some(r) = rows.next()? {
-                let text: String = r.get(2)?;
-                let mut body: Map<String, Value> = serde_json::from_str(&text)
-                    .map_err(|e| StoreError::Internal(format!("audit row is corrupt: {e}")))?;
-                let seq: i64 = r.get(0)?;
-                body.insert("seq".into(), seq.into());
-                body.insert("prev_hash".into(), Value::String(r.get(3)?));
-                body.insert("hash".into(), Value::String(r.get(4)?));
                 if !each(AuditRow {
-                    seq,
+                    seq: r.get(0)?,
                     ts: r.get(1)?,
-                    body,
-                    text,
+                    text: r.get(2)?,
+                    prev_hash: r.get(3)?,
+                    hash: r.get(4)?,
                 }) {
                     break;
                 }
@@ -258,6 +252,10 @@ pub(super) fn append_in(
     for (k, v) in facts {
         body.insert((*k).into(), v.clone());
     }
+    // A query adds these; an event that carried them would repeat a key.
+    for k in AUDIT_QUERY_FIELDS {
+        body.remove(k);
+    }
     let body_text =
         serde_json::to_string(&body).map_err(|e| StoreError::Internal(e.to_string()))?;
     let prev: String = tx
@@ -299,4 +297,40 @@ fn actor_id(tx: &Connection, rec: &AuditRecord) -> Result<i64> {
         params![id, who],
     )?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spliced body is the parsed one: same object, whatever the event
+    /// holds (nothing, escapes, nesting).
+    #[test]
+    fn spliced_body_is_the_parsed_body() {
+        for text in [
+            "{}",
+            r#"{"action":"secrets.get","actor":"a \"quoted\" name\n","n":[1,{"x":null}]}"#,
+            r#"{"z":"}","a":"{"}"#,
+        ] {
+            let row = AuditRow {
+                seq: 42,
+                ts: 0,
+                text: text.into(),
+                prev_hash: "ab".repeat(32),
+                hash: "cd".repeat(32),
+            };
+            let mut out = Vec::new();
+            row.write_body_json(&mut out).unwrap();
+            let spliced: Map<String, Value> = serde_json::from_slice(&out).unwrap();
+            assert_eq!(spliced, row.body().unwrap(), "{text}");
+        }
+        let bad = AuditRow {
+            seq: 7,
+            ts: 0,
+            text: "[1]".into(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        assert!(bad.write_body_json(&mut Vec::new()).is_err());
+    }
 }

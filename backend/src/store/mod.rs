@@ -115,10 +115,51 @@ pub struct VersionData {
 pub struct AuditRow {
     pub seq: i64,
     pub ts: i64,
-    /// The event with `seq`, `prev_hash` and `hash` added.
-    pub body: Map<String, Value>,
-    /// The event exactly as it was hashed.
+    /// The event exactly as it was hashed (a JSON object).
     pub text: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Fields a query adds to every event; an appended event never carries
+/// them itself (see `audit::append_in`).
+pub const AUDIT_QUERY_FIELDS: [&str; 3] = ["seq", "prev_hash", "hash"];
+
+impl AuditRow {
+    /// The event with `seq`, `prev_hash` and `hash` added, as a map.
+    pub fn body(&self) -> Result<Map<String, Value>> {
+        let mut body: Map<String, Value> = serde_json::from_str(&self.text)
+            .map_err(|e| StoreError::Internal(format!("audit row is corrupt: {e}")))?;
+        body.insert("seq".into(), self.seq.into());
+        body.insert("prev_hash".into(), self.prev_hash.clone().into());
+        body.insert("hash".into(), self.hash.clone().into());
+        Ok(body)
+    }
+
+    /// [`AuditRow::body`] as JSON text, written without parsing the event:
+    /// the three fields are spliced in before its closing brace.
+    pub fn write_body_json(&self, out: &mut Vec<u8>) -> Result<()> {
+        let text = self.text.trim_end();
+        let inner = text
+            .strip_prefix('{')
+            .and_then(|t| t.strip_suffix('}'))
+            .ok_or_else(|| StoreError::Internal(format!("audit row {} is corrupt", self.seq)))?;
+        out.push(b'{');
+        out.extend_from_slice(inner.as_bytes());
+        if !inner.trim().is_empty() {
+            out.push(b',');
+        }
+        use std::io::Write as _;
+        let io = |e: std::io::Error| StoreError::Internal(e.to_string());
+        write!(out, "\"seq\":{},\"prev_hash\":", self.seq).map_err(io)?;
+        serde_json::to_writer(&mut *out, &self.prev_hash)
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        out.extend_from_slice(b",\"hash\":");
+        serde_json::to_writer(&mut *out, &self.hash)
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        out.push(b'}');
+        Ok(())
+    }
 }
 
 #[derive(Default, Clone, Debug)]
