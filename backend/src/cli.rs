@@ -21,7 +21,7 @@ pub enum Command {
     /// Prints one JSON line `{"ready":true,"url":"http://HOST:PORT"}` on
     /// stdout once it accepts connections; logs go to stderr. Stops cleanly
     /// on SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check the audit log's hash chain in a data directory.
     VerifyAudit {
         /// The data directory to check.
@@ -71,4 +71,43 @@ pub struct ServeArgs {
     /// CA certificate (PEM) to trust for the issuer, in addition to the system roots.
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
+    /// Where secret values live: sealed in the data directory's SQLite file,
+    /// or in OpenBao (a KV v2 mount `kv-<namespace>` per project). Metadata,
+    /// elevation grants and the audit log stay in SQLite either way.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "sqlite",
+        env = "KUBE_DC_BACKEND_STORE"
+    )]
+    pub store: StoreKind,
+    /// OpenBao address(es), comma-separated: the nodes of a Raft cluster are
+    /// tried in turn when one does not answer or is not active.
+    #[arg(long, value_delimiter = ',', env = "KUBE_DC_BACKEND_OPENBAO_ADDR")]
+    pub openbao_addr: Vec<String>,
+    /// File holding the OpenBao token (else BAO_TOKEN or VAULT_TOKEN).
+    #[arg(long, env = "KUBE_DC_BACKEND_OPENBAO_TOKEN_FILE")]
+    pub openbao_token_file: Option<PathBuf>,
+    /// CA certificate (PEM) to trust for OpenBao over https.
+    #[arg(long, env = "KUBE_DC_BACKEND_OPENBAO_CA_CERT")]
+    pub openbao_ca_cert: Option<PathBuf>,
+    /// Prefix of each project's KV v2 mount (`<prefix><namespace>`).
+    #[arg(
+        long,
+        default_value = "kv-",
+        env = "KUBE_DC_BACKEND_OPENBAO_MOUNT_PREFIX"
+    )]
+    pub openbao_mount_prefix: String,
+    /// How long a request to OpenBao waits for a usable node (a Raft
+    /// election), in seconds.
+    #[arg(long, default_value_t = 30, env = "KUBE_DC_BACKEND_OPENBAO_FAILOVER")]
+    pub openbao_failover: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// Values sealed with the data directory's master key, in its SQLite file.
+    Sqlite,
+    /// Values in OpenBao's KV v2 (`--openbao-addr`).
+    Openbao,
 }

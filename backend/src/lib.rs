@@ -4,12 +4,15 @@
 
 pub mod authn;
 pub mod authz;
+#[cfg(feature = "test-support")]
+pub mod bao_dev;
 pub mod cli;
 pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod kube;
+pub mod openbao;
 pub mod projects;
 pub mod rotation;
 pub mod store;
@@ -52,6 +55,10 @@ pub struct Config {
     /// Events of reads that reveal no value commit without an fsync (see
     /// `Store::relax_read_events`): the CLI's local store.
     pub relax_read_events: bool,
+    /// Where values live: `None` sealed in SQLite, else OpenBao.
+    pub openbao: Option<openbao::OpenBaoConfig>,
+    /// Open without values (any engine accepted; `verify-audit`).
+    pub without_values: bool,
 }
 
 impl Config {
@@ -66,6 +73,8 @@ impl Config {
             master_key: None,
             clock: clock::Clock::System,
             relax_read_events: false,
+            openbao: None,
+            without_values: false,
         }
     }
 }
@@ -94,10 +103,26 @@ impl Backend {
         restrict_dir(&config.data_dir);
         let cipher =
             crypto::Cipher::load_or_create(&config.data_dir, config.master_key.as_deref())?;
-        let mut store = Store::open(&config.data_dir, cipher).map_err(|e| e.to_string())?;
+        let cipher = Arc::new(cipher);
+        let values: Arc<dyn store::Values> = match (&config.openbao, config.without_values) {
+            (_, true) => Arc::new(store::NoValues),
+            (None, false) => Arc::new(store::SqliteValues::new(cipher.clone())),
+            (Some(cfg), false) => {
+                // A blocking HTTP client: built, used and dropped off the
+                // async runtime (the store's writer and blocking threads).
+                let cfg = cfg.clone();
+                let engine = std::thread::spawn(move || openbao::OpenBaoValues::new(cfg))
+                    .join()
+                    .map_err(|_| "OpenBao client: setup panicked".to_string())??;
+                Arc::new(engine)
+            }
+        };
+        let mut store =
+            Store::open_with(&config.data_dir, cipher, values).map_err(|e| e.to_string())?;
         if config.relax_read_events {
             store = store.relax_read_events();
         }
+        let store = Arc::new(store);
         let manifests = kube::Manifests::load(config.manifests_dir.as_deref(), "");
         let projects = projects::Projects::build(&bindings, &manifests.namespaces);
         for ns in projects.ambiguous() {
@@ -105,13 +130,85 @@ impl Backend {
                 "namespace {ns:?} is claimed by more than one owner; requests for it are refused"
             );
         }
-        Ok(Arc::new(Self {
-            store: Arc::new(store),
+        let b = Arc::new(Self {
+            store,
             auth,
             bindings,
             projects,
             config,
-        }))
+        });
+        if b.config.openbao.is_some() && !b.config.without_values {
+            let b2 = b.clone();
+            std::thread::spawn(move || b2.reconcile_values())
+                .join()
+                .map_err(|_| "reconciling values: panicked".to_string())??;
+        }
+        Ok(b)
+    }
+
+    /// Finds the writes OpenBao kept that the SQL store never recorded
+    /// (nor audited), lists them, and reports each: in the log, and as an
+    /// audit event `secrets.reconcile` of the owning organization.
+    fn reconcile_values(&self) -> Result<(), String> {
+        let found = self
+            .store
+            .reconcile_values()
+            .map_err(|e| format!("comparing the SQL store with OpenBao: {e}"))?;
+        for d in found {
+            let (org, project) = match self.projects.owner(&d.namespace) {
+                Ok(o) => (o.org.clone(), o.project.clone().unwrap_or_default()),
+                Err(_) => (String::new(), String::new()),
+            };
+            let message = if d.engine > d.recorded {
+                format!(
+                    "OpenBao holds version(s) {:?} of secret {} in namespace {} that were never \
+                     recorded or audited (a write cut off by a crash); they are now listed",
+                    d.adopted, d.name, d.namespace
+                )
+            } else {
+                format!(
+                    "OpenBao is at version {} of secret {} in namespace {} but the backend \
+                     recorded {}: versions are missing there",
+                    d.engine, d.name, d.namespace, d.recorded
+                )
+            };
+            tracing::error!("{message}");
+            let mut body = serde_json::Map::new();
+            for (k, v) in [
+                ("service", "secrets"),
+                ("action", "secrets.reconcile"),
+                ("result", "error"),
+                ("actor", "system:kube-dc-backend"),
+                ("actor_email", ""),
+                ("actor_sub", "system:kube-dc-backend"),
+                ("request_id", ""),
+                ("source_ip", "local"),
+            ] {
+                body.insert(k.into(), v.into());
+            }
+            body.insert("resource".into(), d.name.clone().into());
+            body.insert("org".into(), org.clone().into());
+            body.insert("project".into(), project.clone().into());
+            body.insert("namespace".into(), d.namespace.clone().into());
+            body.insert("recorded_version".into(), d.recorded.into());
+            body.insert("openbao_version".into(), d.engine.into());
+            body.insert("message".into(), message.into());
+            let event = store::AuditRecord {
+                ts: self.now(),
+                org,
+                project: Some(project),
+                service: "secrets".into(),
+                result: "error".into(),
+                actor: "system:kube-dc-backend".into(),
+                actor_email: String::new(),
+                actor_sub: "system:kube-dc-backend".into(),
+                body,
+            };
+            self.store
+                .append_audit(&event)
+                .map_err(|e| format!("recording a reconciliation: {e}"))?;
+        }
+        Ok(())
     }
 
     /// The embedded backend of the CLI's `local` context: the given identity

@@ -9,7 +9,8 @@ use kube_dc_backend::authn::{Authenticator, OidcVerifier};
 use kube_dc_backend::authz::Bindings;
 use kube_dc_backend::{Backend, Config, rotation};
 
-use kube_dc_backend::cli::{Cli, Command, ElevationMode, ServeArgs};
+use kube_dc_backend::cli::{Cli, Command, ElevationMode, ServeArgs, StoreKind};
+use kube_dc_backend::openbao::OpenBaoConfig;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -22,7 +23,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let res = match cli.command {
-        Command::Serve(a) => rt.block_on(serve(a)),
+        Command::Serve(a) => rt.block_on(serve(*a)),
         Command::VerifyAudit { data_dir } => verify(data_dir),
     };
     match res {
@@ -35,8 +36,11 @@ fn main() -> ExitCode {
 }
 
 fn verify(data_dir: PathBuf) -> Result<(), String> {
+    let mut config = Config::new(data_dir);
+    // Only the log is read: whichever engine holds the values.
+    config.without_values = true;
     let b = Backend::open(
-        Config::new(data_dir),
+        config,
         Authenticator::Fixed(Default::default()),
         Bindings::default(),
     )?;
@@ -73,6 +77,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     config.elevation_ttl = Duration::from_secs(a.elevation_ttl);
     config.enforce_elevation = matches!(a.elevation_mode, ElevationMode::Enforce);
     config.master_key = std::env::var(kube_dc_backend::crypto::MASTER_KEY_ENV).ok();
+    config.openbao = openbao_config(&a)?;
     let auth = Authenticator::Oidc(Arc::new(OidcVerifier::new(
         &a.oidc_issuer,
         &a.audience,
@@ -104,8 +109,12 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         serde_json::json!({"ready": true, "url": format!("http://{addr}")})
     );
     tracing::info!(
-        "listening on http://{addr}, data in {}",
-        a.data_dir.display()
+        "listening on http://{addr}, data in {}, values in {}",
+        a.data_dir.display(),
+        match &a.store {
+            StoreKind::Sqlite => "sqlite".to_string(),
+            StoreKind::Openbao => format!("OpenBao at {}", a.openbao_addr.join(", ")),
+        }
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -114,6 +123,59 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     ticker.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `--store openbao`: its addresses and token (from `--openbao-token-file`,
+/// else `BAO_TOKEN`, else `VAULT_TOKEN`).
+fn openbao_config(a: &ServeArgs) -> Result<Option<OpenBaoConfig>, String> {
+    if a.store != StoreKind::Openbao {
+        if !a.openbao_addr.is_empty() {
+            return Err(
+                "--openbao-addr is given but --store is sqlite; add --store openbao".into(),
+            );
+        }
+        return Ok(None);
+    }
+    let addrs: Vec<String> = a
+        .openbao_addr
+        .iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if addrs.is_empty() {
+        return Err(
+            "--store openbao needs --openbao-addr URL (or KUBE_DC_BACKEND_OPENBAO_ADDR)".into(),
+        );
+    }
+    for u in &addrs {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(format!(
+                "--openbao-addr {u:?}: give a URL, e.g. http://127.0.0.1:8200"
+            ));
+        }
+    }
+    let token = match &a.openbao_token_file {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| format!("--openbao-token-file {}: {e}", p.display()))?
+            .trim()
+            .to_string(),
+        None => std::env::var("BAO_TOKEN")
+            .or_else(|_| std::env::var("VAULT_TOKEN"))
+            .map_err(|_| {
+                "--store openbao needs a token: --openbao-token-file FILE, or BAO_TOKEN / VAULT_TOKEN"
+                    .to_string()
+            })?,
+    };
+    if token.is_empty() {
+        return Err("the OpenBao token is empty".into());
+    }
+    Ok(Some(OpenBaoConfig {
+        addrs,
+        token: zeroize::Zeroizing::new(token),
+        ca_cert: a.openbao_ca_cert.clone(),
+        failover: Duration::from_secs(a.openbao_failover.max(1)),
+        mount_prefix: a.openbao_mount_prefix.clone(),
+    }))
 }
 
 /// Registers the SIGTERM and SIGINT handlers at once (before the ready

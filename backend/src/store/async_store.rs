@@ -44,7 +44,7 @@ impl AsyncStore {
                 let rec = get_any(c, &ns, &name)?
                     .filter(|r| r.deleted_at.is_none())
                     .ok_or_else(|| not_found(&ns, &name))?;
-                let value = read_version_in(c, &ctx.cipher, &ns, &name, version)?;
+                let value = read_version_in(c, &*ctx.values, &ns, &name, version)?;
                 Ok(Revealed(rec, value))
             })
             .await

@@ -19,11 +19,13 @@ mod conn;
 mod elevations;
 mod schema;
 mod secrets;
+mod values;
 mod versions;
 mod writer;
 
 pub use async_store::AsyncStore;
 pub use audit::{AuditFacts, AuditRecord};
+pub use values::{Discrepancy, EngineVersions, NoValues, Sealed, SqliteValues, Values};
 
 use audit::append_in;
 use conn::{Cached, connect};
@@ -33,7 +35,7 @@ use versions::{read_version_in, write_version};
 use writer::{Ctx, Writer};
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -179,7 +181,7 @@ pub struct AuditFilter {
 pub struct Store {
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
-    cipher: std::sync::Arc<Cipher>,
+    values: Arc<dyn Values>,
     path: PathBuf,
     relaxed_reads: bool,
     /// Before this time (epoch ms) no rotation can be due: the earliest
@@ -221,7 +223,16 @@ pub(super) fn aad(ns: &str, name: &str, version: u64) -> Vec<u8> {
 impl Store {
     pub const DB_FILE: &'static str = "kube-dc.db";
 
+    /// Opens the store with its values sealed in SQLite ([`SqliteValues`]).
     pub fn open(dir: &Path, cipher: Cipher) -> Result<Self> {
+        let cipher = Arc::new(cipher);
+        Self::open_with(dir, cipher.clone(), Arc::new(SqliteValues::new(cipher)))
+    }
+
+    /// Opens the store with its values in `values`. `cipher`: the data
+    /// directory's master key (it seals SQLite values; it is checked
+    /// against the directory whichever engine holds them).
+    pub fn open_with(dir: &Path, cipher: Arc<Cipher>, values: Arc<dyn Values>) -> Result<Self> {
         crate::private_dir(dir)
             .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(Self::DB_FILE);
@@ -236,18 +247,13 @@ impl Store {
         tx.execute_batch(SCHEMA)?;
         migrate(&tx)?;
         check_key(&tx, &cipher)?;
+        values::check_engine(&tx, &*values)?;
         tx.commit()?;
-        let cipher = std::sync::Arc::new(cipher);
-        let writer = Writer::start(
-            conn,
-            Ctx {
-                cipher: cipher.clone(),
-            },
-        )?;
+        let writer = Writer::start(conn, Ctx::new(values.clone()))?;
         Ok(Self {
             writer,
             readers: Mutex::new(Vec::new()),
-            cipher,
+            values,
             path,
             relaxed_reads: false,
             rotation_hint: Default::default(),

@@ -125,7 +125,7 @@ impl Store {
                 params![new.namespace, new.name],
             )?;
             if let Some(data) = &data {
-                write_version(&ctx.cipher, tx, &new.namespace, &new.name, data, None, now)?;
+                write_version(ctx, tx, &new.namespace, &new.name, data, None, now)?;
                 if new.rotation_interval.is_some() && new.rotation.as_ref().is_some_and(|r| r.enabled) {
                     tx.exec(
                         "UPDATE managed_secrets SET last_rotated = ?3 WHERE namespace = ?1 AND name = ?2",
@@ -151,13 +151,16 @@ impl Store {
         audit: Option<&AuditRecord>,
     ) -> Result<()> {
         let (ns, name) = (ns.to_owned(), name.to_owned());
-        self.write(audit, move |_, tx| {
+        self.write(audit, move |ctx, tx| {
             let (ns, name) = (ns.as_str(), name.as_str());
             require_live(tx, ns, name)?;
             tx.exec(
                 "UPDATE managed_secrets SET deleted_at = ?3, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
                 params![ns, name, now],
             )?;
+            if let Some(v) = current_version(tx, ns, name)? {
+                set_deleted(ctx, ns, name, v, true)?;
+            }
             Ok(())
         })
     }
@@ -166,11 +169,20 @@ impl Store {
     /// secret too (that is how its kept history is finally removed).
     pub fn destroy(&self, ns: &str, name: &str, audit: Option<&AuditRecord>) -> Result<()> {
         let (ns, name) = (ns.to_owned(), name.to_owned());
-        self.write(audit, move |_, tx| {
+        self.write(audit, move |ctx, tx| {
             let (ns, name) = (ns.as_str(), name.as_str());
             if get_any(tx, ns, name)?.is_none() {
                 return Err(not_found(ns, name));
             }
+            let (values, ns2, name2) = (ctx.values.clone(), ns.to_owned(), name.to_owned());
+            ctx.after_commit(move || {
+                if let Err(e) = values.destroy_all(&ns2, &name2) {
+                    tracing::error!(
+                        "secret {name2} in {ns2} is destroyed on record but the value engine \
+                         could not erase it: {e}"
+                    );
+                }
+            });
             for table in ["kv_versions", "kv_meta", "managed_secrets"] {
                 tx.exec(
                     &format!("DELETE FROM {table} WHERE namespace = ?1 AND name = ?2"),
@@ -190,7 +202,7 @@ impl Store {
         audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
         let (ns, name) = (ns.to_owned(), name.to_owned());
-        let out = self.write(audit, move |_, tx| {
+        let out = self.write(audit, move |ctx, tx| {
             let (ns, name) = (ns.as_str(), name.as_str());
             match get_any(tx, ns, name)? {
                 None => return Err(not_found(ns, name)),
@@ -205,6 +217,9 @@ impl Store {
                 "UPDATE managed_secrets SET deleted_at = NULL, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
                 params![ns, name, now],
             )?;
+            if let Some(v) = current_version(tx, ns, name)? {
+                set_deleted(ctx, ns, name, v, false)?;
+            }
             mark_synced(tx, ns, name, now)?;
             get_any(tx, ns, name)?.ok_or_else(|| not_found(ns, name))
         });
@@ -362,4 +377,27 @@ pub(super) fn secret_from_row(r: &Row) -> rusqlite::Result<SecretRecord> {
         },
         current_readable: r.get::<_, Option<bool>>(17)?.unwrap_or(false),
     })
+}
+
+/// The secret's current version in `kv_meta` (none before its first).
+pub(super) fn current_version(c: &Connection, ns: &str, name: &str) -> Result<Option<u64>> {
+    Ok(c.row(
+        "SELECT current_version FROM kv_meta WHERE namespace = ?1 AND name = ?2",
+        params![ns, name],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+/// Soft-deletes (or restores) the current version in the engine, undone if
+/// the change does not commit.
+fn set_deleted(ctx: &Ctx, ns: &str, name: &str, version: u64, deleted: bool) -> Result<()> {
+    ctx.values.set_deleted(ns, name, version, deleted)?;
+    let (values, ns, name) = (ctx.values.clone(), ns.to_owned(), name.to_owned());
+    ctx.on_undo(move || {
+        if let Err(e) = values.set_deleted(&ns, &name, version, !deleted) {
+            tracing::error!("could not undo the value engine's change to {name} in {ns}: {e}");
+        }
+    });
+    Ok(())
 }

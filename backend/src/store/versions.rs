@@ -46,7 +46,7 @@ fn put_values_job(
     move |ctx, tx| {
         let (ns, name) = (ns.as_str(), name.as_str());
         require_live(tx, ns, name)?;
-        let v = write_version(&ctx.cipher, tx, ns, name, &data, cas, now)?;
+        let v = write_version(ctx, tx, ns, name, &data, cas, now)?;
         tx.exec(
             "UPDATE managed_secrets SET updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
             params![ns, name, now],
@@ -57,7 +57,7 @@ fn put_values_job(
 }
 
 pub(super) fn write_version(
-    cipher: &Cipher,
+    ctx: &Ctx,
     tx: &Connection,
     ns: &str,
     name: &str,
@@ -80,10 +80,29 @@ pub(super) fn write_version(
             "check-and-set failed: the current version is {current}, not {expected}"
         )));
     }
-    let version = current + 1;
-    let plain =
-        Zeroizing::new(serde_json::to_vec(data).map_err(|e| StoreError::Internal(e.to_string()))?);
-    let (nonce, ct) = cipher.seal(&plain, &aad(ns, name, version));
+    let (version, sealed) = ctx.values.put(ns, name, data, current, max_versions)?;
+    {
+        // Should this transaction not commit, the engine's version goes.
+        let (values, ns, name) = (ctx.values.clone(), ns.to_owned(), name.to_owned());
+        ctx.on_undo(move || {
+            if let Err(e) = values.destroy_version(&ns, &name, version) {
+                tracing::error!(
+                    "version {version} of {name} in {ns} was written to the value engine but not \
+                     recorded, and could not be destroyed there: {e}"
+                );
+            }
+        });
+    }
+    // Versions the engine skipped (left destroyed by writes that never
+    // committed) are listed as destroyed.
+    for skipped in current + 1..version {
+        tx.exec(
+            "INSERT OR IGNORE INTO kv_versions (namespace, name, version, created_at, destroyed, destroyed_at)
+             VALUES (?1, ?2, ?3, ?4, 1, ?4)",
+            params![ns, name, skipped, now],
+        )?;
+    }
+    let (nonce, ct) = sealed.unzip();
     tx.exec(
         "INSERT INTO kv_versions (namespace, name, version, created_at, nonce, ciphertext)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -107,7 +126,7 @@ pub(super) fn write_version(
 /// `Ok(None)`: the secret has no readable value at that version.
 pub(super) fn read_version_in(
     c: &Connection,
-    cipher: &Cipher,
+    values: &dyn Values,
     ns: &str,
     name: &str,
     version: Option<u64>,
@@ -146,23 +165,11 @@ pub(super) fn read_version_in(
             "version {want} of secret {name:?} was destroyed"
         ))),
         Some((_, _, _, true)) => Ok(None),
-        Some((created_at, Some(nonce), Some(ct), false)) => {
-            let plain = Zeroizing::new(
-                cipher
-                    .open(&nonce, &ct, &aad(ns, name, want))
-                    .map_err(StoreError::Internal)?,
-            );
-            let data: Data = serde_json::from_slice(&plain)
-                .map_err(|e| StoreError::Internal(format!("stored value is corrupt: {e}")))?;
-            Ok(Some(VersionData {
-                version: want,
-                created_at,
-                data,
-            }))
-        }
-        Some(_) => Err(StoreError::Internal(
-            "stored version has no ciphertext".into(),
-        )),
+        Some((created_at, nonce, ct, false)) => Ok(Some(VersionData {
+            version: want,
+            created_at,
+            data: values.get(ns, name, want, nonce.zip(ct))?,
+        })),
     }
 }
 
@@ -174,7 +181,7 @@ impl Store {
         name: &str,
         version: Option<u64>,
     ) -> Result<Option<VersionData>> {
-        self.read(|c| read_version_in(c, &self.cipher, ns, name, version))
+        self.read(|c| read_version_in(c, &*self.values, ns, name, version))
     }
 
     pub fn versions(&self, ns: &str, name: &str) -> Result<Vec<VersionInfo>> {
@@ -205,7 +212,7 @@ impl Store {
         audit: Option<&AuditRecord>,
     ) -> Result<()> {
         let (ns, name) = (ns.to_owned(), name.to_owned());
-        self.write(audit, move |_, tx| {
+        self.write(audit, move |ctx, tx| {
             let (ns, name) = (ns.as_str(), name.as_str());
             require_live(tx, ns, name)?;
             let n = tx.exec(
@@ -218,6 +225,15 @@ impl Store {
                     "secret {name:?} has no version {version} that is not already destroyed"
                 )));
             }
+            let (values, ns, name) = (ctx.values.clone(), ns.to_owned(), name.to_owned());
+            ctx.after_commit(move || {
+                if let Err(e) = values.destroy_version(&ns, &name, version) {
+                    tracing::error!(
+                        "version {version} of {name} in {ns} is destroyed on record but the value \
+                         engine could not destroy it: {e}; the next start retries"
+                    );
+                }
+            });
             Ok(())
         })?;
         self.checkpoint()
@@ -289,7 +305,7 @@ impl Store {
             let interval =
                 crate::validate::parse_interval(&rotation.interval).map_err(StoreError::Invalid)?;
             let data = generate(rotation);
-            let v = write_version(&ctx.cipher, tx, ns, name, &data, None, now)?;
+            let v = write_version(ctx, tx, ns, name, &data, None, now)?;
             tx.exec(
                 "UPDATE managed_secrets SET last_rotated = ?3, next_rotation = ?4, updated_at = ?3
                  WHERE namespace = ?1 AND name = ?2",

@@ -15,12 +15,53 @@ use std::sync::mpsc;
 
 use rusqlite::Connection;
 
+use super::Values;
 use super::{Result, StoreError};
-use crate::crypto::Cipher;
+use std::cell::RefCell;
 
 /// What a job may use besides the connection.
 pub(super) struct Ctx {
-    pub cipher: Arc<Cipher>,
+    pub values: Arc<dyn Values>,
+    /// Engine changes the running job made, to undo if it does not commit.
+    undo: RefCell<Vec<Effect>>,
+    /// Engine changes the running job asked for once it has committed.
+    after: RefCell<Vec<Effect>>,
+}
+
+/// A change to the value engine, run on the writer thread.
+pub(super) type Effect = Box<dyn FnOnce() + Send>;
+
+impl Ctx {
+    pub fn new(values: Arc<dyn Values>) -> Self {
+        Self {
+            values,
+            undo: RefCell::default(),
+            after: RefCell::default(),
+        }
+    }
+
+    /// `f` undoes an engine change of this job if the job fails or its
+    /// transaction does not commit.
+    pub fn on_undo(&self, f: impl FnOnce() + Send + 'static) {
+        self.undo.borrow_mut().push(Box::new(f));
+    }
+
+    /// `f` runs once this job's transaction (with its audit event) has
+    /// committed: engine changes that cannot be undone (destroys).
+    pub fn after_commit(&self, f: impl FnOnce() + Send + 'static) {
+        self.after.borrow_mut().push(Box::new(f));
+    }
+
+    fn take(&self) -> (Vec<Effect>, Vec<Effect>) {
+        (self.undo.take(), self.after.take())
+    }
+}
+
+fn run_all(effects: Vec<Effect>) {
+    // Undo in reverse order of the changes.
+    for e in effects.into_iter().rev() {
+        e();
+    }
 }
 
 /// Sends the job's answer once its batch has committed (or not).
@@ -151,6 +192,7 @@ fn run_batch(conn: &Connection, ctx: &Ctx, batch: Vec<Job>) {
     }
     let mut answers = Vec::with_capacity(batch.len());
     let mut lost: Option<StoreError> = None;
+    let (mut undo_all, mut after_all) = (Vec::new(), Vec::new());
     for job in batch {
         if lost.is_none()
             && let Err(e) = run(conn, "SAVEPOINT job")
@@ -164,6 +206,13 @@ fn run_batch(conn: &Connection, ctx: &Ctx, batch: Vec<Job>) {
         }
         let (ok, answer) = (job.work)(Some((ctx, conn)));
         answers.push(answer);
+        let (undo, after) = ctx.take();
+        if ok {
+            undo_all.extend(undo);
+            after_all.extend(after);
+        } else {
+            run_all(undo);
+        }
         let undo = if ok {
             run(conn, "RELEASE job")
         } else {
@@ -188,6 +237,12 @@ fn run_batch(conn: &Connection, ctx: &Ctx, batch: Vec<Job>) {
             StoreError::Db(e)
         }),
     };
+    // The engine follows the outcome before anyone is answered.
+    if failed.is_some() {
+        run_all(undo_all);
+    } else {
+        after_all.into_iter().for_each(|e| e());
+    }
     for answer in answers {
         answer(failed.as_ref());
     }

@@ -86,6 +86,8 @@ impl Server {
         }
         let mut config = Config::new(dir.path().join("data"));
         config.manifests_dir = Some(mdir.path().to_path_buf());
+        // The same suite on either value engine (KUBE_DC_TEST_STORE).
+        config.openbao = kube_dc_backend::bao_dev::test_store_config();
         tweak(&mut config);
         let bindings: Bindings = serde_norway::from_str(bindings).unwrap();
         let http = reqwest::Client::builder()

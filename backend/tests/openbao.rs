@@ -1,0 +1,303 @@
+//! The backend on OpenBao (`--store openbao`) against a real `bao server
+//! -dev`: what the API writes is what `bao kv` shows, a write that never
+//! reached the SQL store is found and reported at start, and the shipped
+//! policy is all the backend's token needs. (The whole API suite also runs
+//! on OpenBao: `KUBE_DC_TEST_STORE=openbao`, see `scripts/test.sh`.)
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use kube_dc_backend::bao_dev::{DevServer, ROOT_TOKEN, bao_binary};
+use kube_dc_backend::openbao::OpenBaoConfig;
+use serde_json::{Value, json};
+
+fn secrets(path: &str) -> String {
+    format!("/api/secrets/{NS}{path}")
+}
+
+/// `bao ARGS -format=json` against the dev server, as the root token.
+fn bao(dev: &DevServer, token: &str, args: &[&str]) -> (bool, Value, String) {
+    let out = Command::new(bao_binary())
+        .args(args)
+        .env("BAO_ADDR", &dev.addr)
+        .env("BAO_TOKEN", token)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    (
+        out.status.success(),
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        format!("{text}{err}"),
+    )
+}
+
+async fn server_on(cfg: OpenBaoConfig) -> Server {
+    Server::start_with(move |c| c.openbao = Some(cfg), &[]).await
+}
+
+#[tokio::test]
+async fn bao_kv_shows_what_the_api_wrote_and_versions_match_its_metadata() {
+    let dev = DevServer::shared();
+    let cfg = dev.config();
+    let mount = format!("{}{NS}", cfg.mount_prefix);
+    let s = server_on(cfg).await;
+    s.create("db", json!({"PASSWORD": "pa$word v1"})).await;
+    let r = s
+        .put(
+            DEV,
+            &secrets("/db/values"),
+            json!({"data": {"PASSWORD": "v2", "USER": "app"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    s.put(
+        DEV,
+        &secrets("/db/values"),
+        json!({"data": {"PASSWORD": "v3"}}),
+    )
+    .await;
+
+    let (ok, got, text) = bao(
+        dev,
+        ROOT_TOKEN,
+        &[
+            "kv",
+            "get",
+            "-format=json",
+            &format!("-mount={mount}"),
+            "db",
+        ],
+    );
+    assert!(ok, "{text}");
+    assert_eq!(got["data"]["data"], json!({"PASSWORD": "v3"}));
+    assert_eq!(got["data"]["metadata"]["version"], 3);
+    let (_, v1, _) = bao(
+        dev,
+        ROOT_TOKEN,
+        &[
+            "kv",
+            "get",
+            "-format=json",
+            "-version=1",
+            &format!("-mount={mount}"),
+            "db",
+        ],
+    );
+    assert_eq!(
+        v1["data"]["data"],
+        json!({"PASSWORD": "pa$word v1"}),
+        "values are never altered"
+    );
+
+    // Destroy version 2 through the API: OpenBao destroys it too.
+    let r = s
+        .post(ADMIN, &secrets("/db/versions/2/destroy"), json!(null))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let versions = |meta: &Value| -> Vec<(u64, bool)> {
+        let mut v: Vec<(u64, bool)> = meta["data"]["versions"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.parse().unwrap(), v["destroyed"].as_bool().unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    let (ok, meta, text) = bao(
+        dev,
+        ROOT_TOKEN,
+        &[
+            "kv",
+            "metadata",
+            "get",
+            "-format=json",
+            &format!("-mount={mount}"),
+            "db",
+        ],
+    );
+    assert!(ok, "{text}");
+    assert_eq!(meta["data"]["current_version"], 3);
+    assert_eq!(meta["data"]["max_versions"], 10);
+    let ours = s.get(DEV, &secrets("/db/versions")).await;
+    let ours: Vec<(u64, bool)> = ours.body["versions"]
+        .as_array()
+        .or(ours.body["items"].as_array())
+        .unwrap_or_else(|| panic!("versions: {}", ours.text))
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap(),
+                v["destroyed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ours,
+        versions(&meta),
+        "kube-dc secrets versions = bao kv metadata get"
+    );
+    assert_eq!(ours, vec![(1, false), (2, true), (3, false)]);
+
+    // Soft delete of the secret soft-deletes its current version there;
+    // restore brings it back, history intact.
+    assert_eq!(s.delete(ADMIN, &secrets("/db")).await.status, 200);
+    let (_, meta, _) = bao(
+        dev,
+        ROOT_TOKEN,
+        &[
+            "kv",
+            "metadata",
+            "get",
+            "-format=json",
+            &format!("-mount={mount}"),
+            "db",
+        ],
+    );
+    assert_ne!(meta["data"]["versions"]["3"]["deletion_time"], "");
+    let r = s.post(ADMIN, &secrets("/db/restore"), json!(null)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = s.get(DEV, &secrets("/db?includeValue=true")).await;
+    assert_eq!(r.body["value"]["data"]["PASSWORD"], "v3", "{}", r.text);
+
+    // Destroy all: the KV path is gone with its metadata.
+    assert_eq!(
+        s.delete(ADMIN, &secrets("/db?destroy=true")).await.status,
+        200
+    );
+    let (ok, _, _) = bao(
+        dev,
+        ROOT_TOKEN,
+        &["kv", "metadata", "get", &format!("-mount={mount}"), "db"],
+    );
+    assert!(!ok, "metadata deleted");
+}
+
+#[tokio::test]
+async fn a_version_written_to_openbao_but_never_recorded_is_reported_at_start() {
+    let dev = DevServer::shared();
+    let cfg = dev.config();
+    let mount = format!("{}{NS}", cfg.mount_prefix);
+    let s = server_on(cfg).await;
+    s.create("api", json!({"TOKEN": "one"})).await;
+    // A write that reached OpenBao, then the backend died before its
+    // transaction (and audit event) committed.
+    let (ok, _, text) = bao(
+        dev,
+        ROOT_TOKEN,
+        &[
+            "kv",
+            "put",
+            &format!("-mount={mount}"),
+            "-cas=1",
+            "api",
+            "TOKEN=two",
+        ],
+    );
+    assert!(ok, "{text}");
+    // The next write is refused rather than losing track of versions.
+    let r = s
+        .put(
+            DEV,
+            &secrets("/api/values"),
+            json!({"data": {"TOKEN": "three"}}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("Restart the backend"), "{}", r.text);
+
+    // Start again on the same data directory: found, listed, reported.
+    let again = kube_dc_backend::Backend::open(
+        s.backend.config.clone(),
+        kube_dc_backend::authn::Authenticator::Fixed(Default::default()),
+        serde_norway::from_str(BINDINGS).unwrap(),
+    )
+    .unwrap();
+    let versions = again.store.versions(NS, "api").unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let events = s.audit("limit=50").await;
+    let found = events
+        .iter()
+        .find(|e| e["body"]["action"] == "secrets.reconcile")
+        .unwrap_or_else(|| panic!("no reconcile event in {events:?}"));
+    assert_eq!(found["body"]["result"], "error");
+    assert_eq!(found["body"]["openbao_version"], 2);
+    assert_eq!(found["body"]["recorded_version"], 1);
+    assert!(
+        !serde_json::to_string(found).unwrap().contains("two"),
+        "no value in the event"
+    );
+    // And writing works again, as version 3.
+    let r = s
+        .put(
+            DEV,
+            &secrets("/api/values"),
+            json!({"data": {"TOKEN": "three"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["version"], 3, "{}", r.text);
+}
+
+#[tokio::test]
+async fn the_shipped_policy_is_enough_and_a_missing_grant_is_named() {
+    let dev = DevServer::shared();
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/openbao-policy.hcl");
+    let (ok, _, text) = bao(
+        dev,
+        ROOT_TOKEN,
+        &["policy", "write", "kube-dc-backend", policy],
+    );
+    assert!(ok, "{text}");
+    let (ok, tok, text) = bao(
+        dev,
+        ROOT_TOKEN,
+        &["token", "create", "-format=json", "-policy=kube-dc-backend"],
+    );
+    assert!(ok, "{text}");
+    let token = tok["auth"]["client_token"].as_str().unwrap().to_string();
+
+    // The policy is written for the platform's `kv-` mounts.
+    let mut cfg = dev.config();
+    cfg.mount_prefix = format!("kv-{}-", std::process::id());
+    cfg.token = zeroize::Zeroizing::new(token);
+    let s = server_on(cfg).await;
+    s.create("ok", json!({"K": "v"})).await;
+    let r = s.get(DEV, &secrets("/ok?includeValue=true")).await;
+    assert_eq!(r.body["value"]["data"]["K"], "v", "{}", r.text);
+
+    // A token without it: the error names the mount and the policy file.
+    let (ok, tok, text) = bao(
+        dev,
+        ROOT_TOKEN,
+        &["token", "create", "-format=json", "-policy=default"],
+    );
+    assert!(ok, "{text}");
+    let mut cfg = dev.config();
+    cfg.token = zeroize::Zeroizing::new(tok["auth"]["client_token"].as_str().unwrap().to_string());
+    let mount = format!("{}{NS}", cfg.mount_prefix);
+    let s = server_on(cfg).await;
+    let r = s
+        .http
+        .post(format!("{}{}", s.url, secrets("/denied")))
+        .bearer_auth(s.token(DEV))
+        .json(&json!({"initialValues": {"K": "secret-value-31"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(&mount) && text.contains("openbao-policy.hcl"),
+        "{text}"
+    );
+    assert!(!text.contains("secret-value-31"));
+    // Nothing was created.
+    assert_eq!(s.get(DEV, &secrets("/denied")).await.status, 404);
+}
