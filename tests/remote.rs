@@ -232,3 +232,86 @@ fn credentials_are_required_and_never_sent_in_clear() {
     h.run(&["--domain", "example.com/x", "-n", "a-b", "secrets", "list"])
         .code(2);
 }
+
+/// `kube-dc-backend serve --store openbao` on a real `bao server -dev`:
+/// what the CLI writes is what `bao kv get` shows, and `kube-dc secrets
+/// versions` is `bao kv metadata get`.
+#[test]
+fn on_openbao_bao_shows_what_the_cli_wrote() {
+    use kube_dc_backend::bao_dev::{DevServer, ROOT_TOKEN};
+    let dev = DevServer::shared();
+    let prefix = dev.config().mount_prefix;
+    let be = Remote::start_with(
+        &[],
+        &[
+            "--store",
+            "openbao",
+            "--openbao-addr",
+            &dev.addr,
+            "--openbao-mount-prefix",
+            &prefix,
+        ],
+        &[("BAO_TOKEN", ROOT_TOKEN)],
+    );
+    let h = Home::new();
+    be.run(
+        &h,
+        DEV,
+        &["secrets", "create", "api", "--from-literal=TOKEN=t$1"],
+    )
+    .ok();
+    be.run(
+        &h,
+        DEV,
+        &["secrets", "put", "api", "--from-literal=TOKEN=t2"],
+    )
+    .ok();
+    be.run(
+        &h,
+        DEV,
+        &["secrets", "put", "api", "--from-literal=TOKEN=t3"],
+    )
+    .ok();
+    be.run(
+        &h,
+        ADMIN,
+        &["secrets", "destroy-version", "api", "2", "--yes"],
+    )
+    .ok();
+    let bao = |args: &[&str]| -> serde_json::Value {
+        let (ok, json, text) = dev.bao(ROOT_TOKEN, args);
+        assert!(ok, "{text}");
+        json
+    };
+    let mount = format!("-mount={prefix}acme-demo");
+    let got = bao(&["kv", "get", "-format=json", &mount, "api"]);
+    assert_eq!(got["data"]["data"]["TOKEN"], "t3");
+    let first = bao(&["kv", "get", "-format=json", "-version=1", &mount, "api"]);
+    assert_eq!(first["data"]["data"]["TOKEN"], "t$1");
+
+    let meta = bao(&["kv", "metadata", "get", "-format=json", &mount, "api"]);
+    let mut theirs: Vec<(u64, bool)> = meta["data"]["versions"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.parse().unwrap(), v["destroyed"] == true))
+        .collect();
+    theirs.sort();
+    let ours = be
+        .run(&h, DEV, &["secrets", "versions", "api", "-o", "json"])
+        .ok()
+        .json();
+    let list = ours["versions"]
+        .as_array()
+        .or(ours["items"].as_array())
+        .unwrap_or_else(|| panic!("{ours}"));
+    let ours: Vec<(u64, bool)> = list
+        .iter()
+        .map(|v| (v["version"].as_u64().unwrap(), v["destroyed"] == true))
+        .collect();
+    assert_eq!(ours, theirs);
+    assert_eq!(ours, vec![(1, false), (2, true), (3, false)]);
+    // The CLI's table says the same.
+    let table = be.run(&h, DEV, &["secrets", "versions", "api"]).ok().stdout;
+    assert!(table.contains("destroyed"), "{table}");
+}

@@ -178,6 +178,21 @@ impl DevServer {
         }
     }
 
+    /// Runs `bao ARGS` against this server as `token`: whether it
+    /// succeeded, its stdout as JSON (`Null` if not), and its output.
+    pub fn bao(&self, token: &str, args: &[&str]) -> (bool, serde_json::Value, String) {
+        let out = Command::new(bao_binary())
+            .args(args)
+            .env("BAO_ADDR", &self.addr)
+            .env("BAO_TOKEN", token)
+            .output()
+            .expect("run bao");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+        let text = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), json, text)
+    }
+
     /// One dev server for the whole test process.
     pub fn shared() -> &'static DevServer {
         static SHARED: OnceLock<DevServer> = OnceLock::new();

@@ -80,6 +80,8 @@ impl OpenBaoValues {
         if cfg.addrs.is_empty() {
             return Err("--openbao-addr: give at least one address".into());
         }
+        // This build's TLS uses ring (installed once per process).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut b = reqwest::blocking::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10));

@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
-use kube_dc_backend::bao_dev::{DevServer, ROOT_TOKEN, bao_binary};
+use kube_dc_backend::bao_dev::{DevServer, ROOT_TOKEN};
 use kube_dc_backend::openbao::OpenBaoConfig;
 use serde_json::{Value, json};
 
@@ -17,21 +15,8 @@ fn secrets(path: &str) -> String {
     format!("/api/secrets/{NS}{path}")
 }
 
-/// `bao ARGS -format=json` against the dev server, as the root token.
 fn bao(dev: &DevServer, token: &str, args: &[&str]) -> (bool, Value, String) {
-    let out = Command::new(bao_binary())
-        .args(args)
-        .env("BAO_ADDR", &dev.addr)
-        .env("BAO_TOKEN", token)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    (
-        out.status.success(),
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-        format!("{text}{err}"),
-    )
+    dev.bao(token, args)
 }
 
 async fn server_on(cfg: OpenBaoConfig) -> Server {

@@ -182,6 +182,11 @@ impl Drop for Remote {
 
 impl Remote {
     pub fn start(manifests: &[(&str, &str)]) -> Self {
+        Self::start_with(manifests, &[], &[])
+    }
+
+    /// With more `serve` arguments and environment.
+    pub fn start_with(manifests: &[(&str, &str)], extra: &[&str], env: &[(&str, &str)]) -> Self {
         let issuer_url = on_background_runtime(|| {
             Box::pin(async {
                 let issuer = TestIssuer::start().await;
@@ -190,11 +195,22 @@ impl Remote {
                 url
             })
         });
-        Self::with_issuer(&issuer_url, BINDINGS, manifests)
+        Self::with_serve_args(&issuer_url, BINDINGS, manifests, extra, env)
     }
 
     /// The server trusting `issuer_url`, with the given bindings file.
     pub fn with_issuer(issuer_url: &str, bindings_yaml: &str, manifests: &[(&str, &str)]) -> Self {
+        Self::with_serve_args(issuer_url, bindings_yaml, manifests, &[], &[])
+    }
+
+    /// With more `serve` arguments and environment (`--store openbao`).
+    pub fn with_serve_args(
+        issuer_url: &str,
+        bindings_yaml: &str,
+        manifests: &[(&str, &str)],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let issuer_url = issuer_url.to_string();
         let data = tempfile::tempdir().unwrap();
         let mdir = data.path().join("manifests");
@@ -222,6 +238,8 @@ impl Remote {
             .arg(&bindings)
             .arg("--manifests")
             .arg(&mdir)
+            .args(extra)
+            .envs(env.iter().copied())
             .env("KUBE_DC_BACKEND_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
