@@ -101,6 +101,12 @@ impl OpenBaoValues {
         })
     }
 
+    /// How long a node that is behind the backend's record (just elected,
+    /// still applying the log) is waited for.
+    fn stale_wait(&self) -> Duration {
+        self.cfg.failover.min(Duration::from_secs(5))
+    }
+
     /// Whether a node's answer means "try another node".
     fn unusable(a: &Answer) -> bool {
         let e = a.errors();
@@ -288,6 +294,7 @@ impl Values for OpenBaoValues {
         self.ensure_mount(&mount)?;
         let path = format!("{mount}/data/{name}");
         let mut cas = current;
+        let started = Instant::now();
         let version = loop {
             let body = json!({"options": {"cas": cas}, "data": data});
             let a = self.request(reqwest::Method::POST, &path, Some(&body))?;
@@ -323,6 +330,13 @@ impl Values for OpenBaoValues {
                         cas = there;
                         continue;
                     }
+                    // Behind the record: right after an election the new
+                    // leader may not have applied every committed entry
+                    // yet. Wait for it, within the failover window.
+                    if there < cas && started.elapsed() < self.stale_wait() {
+                        std::thread::sleep(Duration::from_millis(200));
+                        continue;
+                    }
                     return Err(StoreError::Conflict(format!(
                         "OpenBao's {path} is at version {there}, not {current} as the backend \
                          recorded: a change was made there that the backend did not record. \
@@ -351,13 +365,23 @@ impl Values for OpenBaoValues {
     }
 
     fn get(&self, ns: &str, name: &str, version: u64, _: Option<Sealed>) -> Result<Data> {
-        self.read_data(ns, name, version)?.ok_or_else(|| {
-            StoreError::Internal(format!(
-                "OpenBao has no readable version {version} of {}/data/{name}, which the backend \
-                 lists as live",
-                self.mount_of(ns)
-            ))
-        })
+        // A version the backend recorded is there; a node that does not
+        // show it yet (just elected) is waited for, within the window.
+        let started = Instant::now();
+        loop {
+            match self.read_data(ns, name, version)? {
+                Some(d) => return Ok(d),
+                None if started.elapsed() < self.stale_wait() => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                None => break,
+            }
+        }
+        Err(StoreError::Internal(format!(
+            "OpenBao has no readable version {version} of {}/data/{name}, which the backend \
+             lists as live",
+            self.mount_of(ns)
+        )))
     }
 
     fn destroy_version(&self, ns: &str, name: &str, version: u64) -> Result<()> {
