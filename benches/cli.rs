@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, bin, row, sqlite3_time};
-use kube_dc_backend::store::{NewSecret, Store};
+use common::{Server, bin, row, seed_secrets, sqlite3_time};
+use kube_dc_backend::store::Store;
 
 const RUNS: usize = 40;
 
@@ -106,42 +106,6 @@ fn seed_audit(data: &Path, org: &str, n: u64) {
     drop(c);
     let cipher = kube_dc_backend::crypto::Cipher::load_or_create(data, None).unwrap();
     drop(Store::open(data, cipher).unwrap());
-}
-
-/// `n` secrets with one version each in the local context's namespace,
-/// created through the store from several threads (group commit).
-fn seed_secrets(data: &Path, n: usize) {
-    std::fs::create_dir_all(data).unwrap();
-    let cipher = kube_dc_backend::crypto::Cipher::load_or_create(data, None).unwrap();
-    let store = std::sync::Arc::new(Store::open(data, cipher).unwrap());
-    let threads = 16;
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let store = store.clone();
-            s.spawn(move || {
-                for i in (t..n).step_by(threads) {
-                    let mut d = kube_dc_backend::wire::Data::new();
-                    d.insert(
-                        "PASSWORD".into(),
-                        kube_dc_backend::wire::Sensitive::new(format!("value-{i}")),
-                    );
-                    let new = NewSecret {
-                        namespace: "local-default".into(),
-                        name: format!("secret-{i:05}"),
-                        kind: "opaque".into(),
-                        description: Some(format!("bench secret {i}")),
-                        sync: Default::default(),
-                        rotation: None,
-                        rotation_interval: None,
-                        imported_from: None,
-                    };
-                    store
-                        .create(new, Some(&d), 1_760_000_000_000, || Ok(()), None)
-                        .unwrap();
-                }
-            });
-        }
-    });
 }
 
 /// fsync-family calls a command makes, counted by strace.

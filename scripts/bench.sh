@@ -5,7 +5,8 @@
 #    with apt-get as root, otherwise it prints the command to run;
 #  - builds the release binaries once;
 #  - runs benches/server.rs (B1, B2: wrk against kube-dc-backend serve),
-#    benches/audit.rs (B3) and benches/cli.rs (B4–B7).
+#    benches/audit.rs (B3), benches/cli.rs (B4–B7) and benches/ui.rs (B8,
+#    B9: kube-dc ui's first paint and idle CPU, in script(1)'s pty).
 # BENCH_SECONDS (default 20) sets the length of each wrk run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ need=()
 for tool in wrk sqlite3 strace curl; do
   command -v "$tool" >/dev/null || need+=("$tool")
 done
+command -v script >/dev/null || need+=(bsdutils)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
@@ -28,7 +30,7 @@ fi
 cargo build --release --workspace --locked
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for bench in server audit cli; do
+for bench in server audit cli ui; do
   cargo bench --locked --bench "$bench" | tee -a "$log"
 done
 

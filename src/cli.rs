@@ -82,6 +82,7 @@ Examples:
 Role: organization admin."
     )]
     Orgs(orgs::OrgsCommand),
+    Ui(crate::ui::UiArgs),
     Login(login::LoginArgs),
     Logout(logout::LogoutArgs),
     /// List contexts, or switch to one.

@@ -14,6 +14,7 @@ pub mod net;
 pub mod output;
 pub mod redact;
 pub mod session;
+pub mod ui;
 
 use clap::Parser;
 
@@ -59,6 +60,7 @@ pub fn main() -> i32 {
             Command::Secrets(c) => commands::secrets::run(&ctx, c).await,
             Command::Audit(c) => commands::audit::run(&ctx, c).await.map(|()| 0),
             Command::Orgs(c) => commands::orgs::run(&ctx, c).await.map(|()| 0),
+            Command::Ui(a) => ui::run(&ctx, a).await.map(|()| 0),
             Command::Login(a) => commands::login::login(&ctx, a).await.map(|()| 0),
             Command::Logout(a) => commands::logout::logout(&ctx, a).await.map(|()| 0),
             Command::Use(a) => commands::context::use_context(&ctx, a).await.map(|()| 0),

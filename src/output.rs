@@ -71,6 +71,12 @@ pub fn escape_value(v: &str) -> String {
     out
 }
 
+/// The terminal itself, for `kube-dc ui` (which draws there, in the
+/// alternate screen, rather than printing).
+pub fn terminal() -> std::io::Stdout {
+    std::io::stdout()
+}
+
 /// One cell of [`Printer::print_grid`].
 pub struct GridCell {
     pub text: String,

@@ -1,7 +1,8 @@
 //! Completion typed into real shells: bash (with bash-completion) and zsh
 //! in a tmux terminal, fish through its own `complete -C`, and the elvish
 //! script compiled by elvish. The candidates come from the built binary
-//! against a temporary local context holding real secrets.
+//! against a temporary local context holding real secrets. And `kube-dc ui`
+//! driven by keys in the same tmux terminal.
 //!
 //! Needs tmux, bash-completion, zsh, fish and elvish (Debian packages that
 //! .ci/run installs).
@@ -90,6 +91,20 @@ impl Term {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        t
+    }
+
+    /// A plain bash (prompt `bash$`) that has been told to run `line`.
+    fn bash_running(h: &Home, path: &str, line: &str) -> Self {
+        let rc = h.write("bashrc", "PS1='bash$ '\n");
+        let t = Term::start(
+            h,
+            path,
+            &format!("bash --noprofile --rcfile {rc} -i"),
+            "bash$",
+        );
+        t.tmux(&["send-keys", "-t", "t", "-l", line]);
+        t.tmux(&["send-keys", "-t", "t", "Enter"]);
         t
     }
 
@@ -189,6 +204,8 @@ fn bash_with_bash_completion() {
     t.complete("kube-dc secrets ", VERBS);
     t.complete("kube-dc secrets get ", &["app-config", "db-creds"]);
     t.complete("kube-dc audit list --service ", SERVICES);
+    t.complete("kube-dc u", &["ui", "use"]);
+    t.complete("kube-dc ui --", &["--refresh", "--context"]);
 }
 
 #[test]
@@ -303,4 +320,121 @@ fn completion_is_silent_and_quick_when_the_backend_is_unreachable() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("error"), "{text}");
     assert!(took < Duration::from_secs(4), "took {took:?}");
+}
+
+/// `kube-dc ui` in a real terminal on the local context: the list shows
+/// the sync dots, Enter and `r` show a value, `u` the workload that uses
+/// it, and after `q` nothing revealed is left anywhere in the terminal's
+/// history.
+#[test]
+fn ui_in_a_real_terminal() {
+    need("bash");
+    let (h, path) = world();
+    h.write(
+        "data/kube-dc/local/manifests/app.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: payments-api, namespace: local-default }\n\
+         spec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: p:1\n\
+         \x20         envFrom:\n            - secretRef: { name: db-creds }\n",
+    );
+    h.run(&[
+        "secrets",
+        "put",
+        "db-creds",
+        "--from-literal=PASSWORD=ui-secret-4417",
+    ])
+    .ok();
+    h.run(&[
+        "secrets",
+        "create",
+        "legacy",
+        "--from-literal=K=v",
+        "--sync-disabled",
+    ])
+    .ok();
+    let t = Term::bash_running(&h, &path, "kube-dc ui");
+    let s = t.wait_for(
+        &["● Ready", "○ Disabled", "app-config", "legacy"],
+        "the list",
+    );
+    assert!(s.contains("context local"), "{s}");
+    assert!(!s.contains("ui-secret-4417"));
+
+    // Filter to db-creds, open it, reveal.
+    for k in ["/", "d", "b", "-", "c", "Enter", "Enter"] {
+        t.tmux(&["send-keys", "-t", "t", k]);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    let s = t.wait_for(&["db-creds · detail", "Values", "••••"], "the detail");
+    assert!(!s.contains("ui-secret-4417"), "masked until r:\n{s}");
+    t.tmux(&["send-keys", "-t", "t", "r"]);
+    t.wait_for(
+        &["PASSWORD = ui-secret-4417", "revealed (audited)"],
+        "the value",
+    );
+
+    // Used by: the Deployment that mounts it.
+    t.tmux(&["send-keys", "-t", "t", "u"]);
+    t.wait_for(&["payments-api", "Deployment", "envFrom"], "the workload");
+
+    // Help lists the keys.
+    t.tmux(&["send-keys", "-t", "t", "?"]);
+    t.wait_for(&["reveal the values", "OSC 52", "filter the list"], "help");
+    for k in ["Escape", "q", "q", "q"] {
+        t.tmux(&["send-keys", "-t", "t", k]);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    // Back at the prompt, with the whole history free of the value.
+    t.wait_for(&["bash$ kube-dc ui", "bash$"], "the prompt after q");
+    let history = t.tmux(&["capture-pane", "-p", "-S", "-", "-E", "-", "-t", "t"]);
+    assert!(history.contains("kube-dc ui"), "{history}");
+    assert!(
+        !history.contains("ui-secret-4417"),
+        "a value stayed behind:\n{history}"
+    );
+
+    // The reveal went through the API and was audited like `get --value`.
+    let ev = h
+        .run(&["audit", "list", "--limit", "50", "-o", "json"])
+        .ok()
+        .json();
+    let reads = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["body"]["action"] == "secrets.value.read" && e["body"]["resource"] == "db-creds"
+        })
+        .count();
+    assert_eq!(reads, 1, "{ev}");
+}
+
+/// With NO_COLOR the view draws no colour at all; the states stay readable
+/// as dots and words.
+#[test]
+fn ui_without_colour() {
+    need("bash");
+    let (h, path) = world();
+    let t = Term::bash_running(&h, &path, "NO_COLOR=1 kube-dc ui");
+    t.wait_for(&["● Ready", "app-config"], "the list");
+    let styled = t.tmux(&["capture-pane", "-p", "-e", "-t", "t"]);
+    // No foreground colour escape anywhere (SGR 30–37, 90–97, 38;…).
+    let colour = regex_free_find_colour(&styled);
+    assert!(colour.is_none(), "colour {colour:?} in:\n{styled}");
+    t.tmux(&["send-keys", "-t", "t", "q"]);
+    t.wait_for(&["bash$"], "the prompt");
+}
+
+/// The first SGR colour parameter in `text`, if any.
+fn regex_free_find_colour(text: &str) -> Option<String> {
+    for seq in text.split("\x1b[").skip(1) {
+        let Some(end) = seq.find('m') else { continue };
+        let params = &seq[..end];
+        if params
+            .split(';')
+            .any(|p| matches!(p.parse::<u32>(), Ok(30..=38 | 90..=97)))
+        {
+            return Some(params.to_string());
+        }
+    }
+    None
 }

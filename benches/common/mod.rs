@@ -145,3 +145,39 @@ pub fn sqlite3_time(db: &Path, query: &str) -> Duration {
     let busy = median((0..3).map(|_| run(&script)).collect());
     busy.saturating_sub(idle) / REPEAT
 }
+
+/// `n` secrets with one version each in the local context's namespace,
+/// created through the store from several threads (group commit).
+pub fn seed_secrets(data: &Path, n: usize) {
+    std::fs::create_dir_all(data).unwrap();
+    let cipher = kube_dc_backend::crypto::Cipher::load_or_create(data, None).unwrap();
+    let store = std::sync::Arc::new(kube_dc_backend::store::Store::open(data, cipher).unwrap());
+    let threads = 16;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let store = store.clone();
+            s.spawn(move || {
+                for i in (t..n).step_by(threads) {
+                    let mut d = kube_dc_backend::wire::Data::new();
+                    d.insert(
+                        "PASSWORD".into(),
+                        kube_dc_backend::wire::Sensitive::new(format!("value-{i}")),
+                    );
+                    let new = kube_dc_backend::store::NewSecret {
+                        namespace: "local-default".into(),
+                        name: format!("secret-{i:05}"),
+                        kind: "opaque".into(),
+                        description: Some(format!("bench secret {i}")),
+                        sync: Default::default(),
+                        rotation: None,
+                        rotation_interval: None,
+                        imported_from: None,
+                    };
+                    store
+                        .create(new, Some(&d), 1_760_000_000_000, || Ok(()), None)
+                        .unwrap();
+                }
+            });
+        }
+    });
+}

@@ -90,20 +90,48 @@ pub struct Rows<'a> {
 }
 
 impl Row<'_> {
+    /// Whether the `Ready` condition is true.
+    fn ready(&self) -> bool {
+        self.status
+            .conditions
+            .iter()
+            .any(|c| c.kind == "Ready" && c.status == "True")
+    }
+
+    /// The Secret it is projected into (`-` with sync off).
+    fn target(&self) -> &str {
+        match (&self.sync.target_secret_name, self.sync.enabled) {
+            (_, false) => "-",
+            (Some(t), true) => t,
+            (None, true) => &self.name,
+        }
+    }
+
+    /// The row as `kube-dc ui` lists it.
+    pub fn to_ui(&self) -> crate::ui::Row {
+        let sync = match (self.sync.enabled, self.ready()) {
+            (false, _) => crate::ui::Sync::Disabled,
+            (true, true) => crate::ui::Sync::Ready,
+            (true, false) => crate::ui::Sync::Pending,
+        };
+        crate::ui::Row {
+            name: self.name.to_string(),
+            kind: self.kind.to_string(),
+            sync,
+            target: self.target().to_string(),
+            version: self.openbao.as_ref().map(|o| o.current_version),
+            updated: self
+                .openbao
+                .as_ref()
+                .and_then(|o| o.updated_time.as_deref().map(str::to_string)),
+        }
+    }
+
     /// NAME, TYPE, SYNC (with its colour), TARGET, VERSION and the raw
     /// update time.
     fn cells(&self) -> [GridCell; 6] {
-        let ready = self
-            .status
-            .conditions
-            .iter()
-            .any(|c| c.kind == "Ready" && c.status == "True");
-        let (state, color) = super::sync_state_of(self.sync.enabled, ready);
-        let target = match (&self.sync.target_secret_name, self.sync.enabled) {
-            (_, false) => "-".into(),
-            (Some(t), true) => sanitize(t),
-            (None, true) => sanitize(&self.name),
-        };
+        let (state, color) = super::sync_state_of(self.sync.enabled, self.ready());
+        let target = sanitize(self.target());
         let (version, updated) = match &self.openbao {
             Some(o) => (
                 o.current_version.to_string(),
