@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The performance benchmarks, B1–B7 of the performance issue, each measured
+# The performance benchmarks, B1–B7 of the performance issue and B8–B9 of the terminal view, each measured
 # beside its reference in the same run, gathered into one table.
 #  - installs wrk, sqlite3, strace and curl (Debian packages) when missing:
 #    with apt-get as root, otherwise it prints the command to run;

@@ -1,6 +1,6 @@
 //! What the benchmarks share: finding the release binaries, starting
 //! `kube-dc-backend serve` against an in-process OIDC issuer, and printing
-//! one row of the B1–B7 table.
+//! one row of the B1–B9 table.
 
 #![allow(dead_code)] // each benchmark uses its own part
 
