@@ -41,7 +41,7 @@ Role: any project role (user and up), or organization admin; revealing values
 needs developer or more, or an elevation window for organization admins.")]
 pub struct UiArgs {
     /// Seconds between refreshes of the list and the open view.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub refresh: u64,
 }
 
@@ -309,4 +309,31 @@ pub async fn run(ctx: &Ctx, a: UiArgs) -> Result<()> {
         term.draw(|f| draw(f, &app, &look)).map_err(io)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A denial reads as the server's reason and the command that helps
+    /// (for an org admin: the elevation).
+    #[test]
+    fn a_denial_shows_its_reason_and_hints() {
+        let mut e = CliError::new(
+            crate::error::ErrorKind::PermissionDenied,
+            "organization admins read values only inside an elevation window",
+        )
+        .hint("kube-dc orgs elevate demo --reason \"...\"");
+        e.status = Some(403);
+        let text = say(&e);
+        assert!(
+            text.starts_with("organization admins read values only inside"),
+            "{text}"
+        );
+        assert!(text.contains("(HTTP 403)"), "{text}");
+        assert!(
+            text.ends_with("hint: kube-dc orgs elevate demo --reason \"...\""),
+            "{text}"
+        );
+    }
 }
