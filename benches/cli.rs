@@ -268,15 +268,7 @@ fn main() {
     );
     let server = Server::start(&rt, &srv_dir);
     let (url, token) = (server.url.clone(), server.token.clone());
-    server.curl(&[
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        r#"{"type":"opaque","initialValues":{"PASSWORD":"bench"}}"#,
-        &format!("{url}/api/secrets/acme-demo/db"),
-    ]);
+    server.create_db("bench");
     let remote = |args: &[&str]| {
         let mut c = Command::new(&kube_dc);
         base(&mut c);

@@ -88,16 +88,7 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let work = tempfile::tempdir().unwrap();
     let server = Server::start(&rt, work.path());
-    let secret = format!("{}/api/secrets/acme-demo/db", server.url);
-    server.curl(&[
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        r#"{"type":"opaque","initialValues":{"PASSWORD":"bench-value"}}"#,
-        &secret,
-    ]);
+    let secret = server.create_db("bench-value");
     let put = work.path().join("put.lua");
     std::fs::write(
         &put,

@@ -531,13 +531,7 @@ fn run_forwards_signals_to_the_child() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "ready\n");
+    assert_eq!(kube_dc_backend::testing::first_line(&mut child), "ready\n");
     std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -290,21 +290,12 @@ fn on_openbao_bao_shows_what_the_cli_wrote() {
     assert_eq!(first["data"]["data"]["TOKEN"], "t$1");
 
     let meta = bao(&["kv", "metadata", "get", "-format=json", &mount, "api"]);
-    let mut theirs: Vec<(u64, bool)> = meta["data"]["versions"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.parse().unwrap(), v["destroyed"] == true))
-        .collect();
-    theirs.sort();
+    let theirs = kube_dc_backend::bao_dev::versions_of(&meta);
     let ours = be
         .run(&h, DEV, &["secrets", "versions", "api", "-o", "json"])
         .ok()
         .json();
-    let list = ours["versions"]
-        .as_array()
-        .or(ours["items"].as_array())
-        .unwrap_or_else(|| panic!("{ours}"));
+    let list = ours["items"].as_array().unwrap_or_else(|| panic!("{ours}"));
     let ours: Vec<(u64, bool)> = list
         .iter()
         .map(|v| (v["version"].as_u64().unwrap(), v["destroyed"] == true))

@@ -214,6 +214,21 @@ impl DevServer {
     }
 }
 
+/// (version, destroyed) of every version in the JSON of `bao kv metadata
+/// get -format=json`, in order.
+pub fn versions_of(meta: &serde_json::Value) -> Vec<(u64, bool)> {
+    let mut v: Vec<(u64, bool)> = meta["data"]["versions"]
+        .as_object()
+        .map(|vs| {
+            vs.iter()
+                .filter_map(|(k, v)| Some((k.parse().ok()?, v["destroyed"] == true)))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// Which value engine the API tests run on: `KUBE_DC_TEST_STORE=openbao`
 /// runs them on the shared dev server; otherwise SQLite.
 pub fn test_store_config() -> Option<OpenBaoConfig> {

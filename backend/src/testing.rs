@@ -117,6 +117,29 @@ impl TestIssuer {
     }
 }
 
+/// The first line a child writes to its piped stdout (taken from it).
+pub fn first_line(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("a piped stdout")),
+        &mut line,
+    )
+    .expect("read the child's first line");
+    line
+}
+
+/// The `url` of `kube-dc-backend serve`'s ready line.
+pub fn ready_url(child: &mut std::process::Child) -> String {
+    let line = first_line(child);
+    let ready: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
+    assert_eq!(ready["ready"], true, "{line}");
+    ready["url"]
+        .as_str()
+        .expect("url in the ready line")
+        .to_string()
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

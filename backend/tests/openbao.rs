@@ -15,8 +15,15 @@ fn secrets(path: &str) -> String {
     format!("/api/secrets/{NS}{path}")
 }
 
-fn bao(dev: &DevServer, token: &str, args: &[&str]) -> (bool, Value, String) {
-    dev.bao(token, args)
+/// `bao kv ARGS… -format=json -mount=MOUNT NAME` as the root token: its
+/// JSON, when it succeeded.
+fn kv(dev: &DevServer, args: &[&str], mount: &str, name: &str) -> Option<Value> {
+    let mount = format!("-mount={mount}");
+    let mut all = vec!["kv"];
+    all.extend_from_slice(args);
+    all.extend(["-format=json", &mount, name]);
+    let (ok, json, _) = dev.bao(ROOT_TOKEN, &all);
+    ok.then_some(json)
 }
 
 async fn server_on(cfg: OpenBaoConfig) -> Server {
@@ -45,32 +52,10 @@ async fn bao_kv_shows_what_the_api_wrote_and_versions_match_its_metadata() {
     )
     .await;
 
-    let (ok, got, text) = bao(
-        dev,
-        ROOT_TOKEN,
-        &[
-            "kv",
-            "get",
-            "-format=json",
-            &format!("-mount={mount}"),
-            "db",
-        ],
-    );
-    assert!(ok, "{text}");
+    let got = kv(dev, &["get"], &mount, "db").expect("bao kv get");
     assert_eq!(got["data"]["data"], json!({"PASSWORD": "v3"}));
     assert_eq!(got["data"]["metadata"]["version"], 3);
-    let (_, v1, _) = bao(
-        dev,
-        ROOT_TOKEN,
-        &[
-            "kv",
-            "get",
-            "-format=json",
-            "-version=1",
-            &format!("-mount={mount}"),
-            "db",
-        ],
-    );
+    let v1 = kv(dev, &["get", "-version=1"], &mount, "db").expect("bao kv get -version=1");
     assert_eq!(
         v1["data"]["data"],
         json!({"PASSWORD": "pa$word v1"}),
@@ -82,47 +67,19 @@ async fn bao_kv_shows_what_the_api_wrote_and_versions_match_its_metadata() {
         .post(ADMIN, &secrets("/db/versions/2/destroy"), json!(null))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let versions = |meta: &Value| -> Vec<(u64, bool)> {
-        let mut v: Vec<(u64, bool)> = meta["data"]["versions"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.parse().unwrap(), v["destroyed"].as_bool().unwrap()))
-            .collect();
-        v.sort();
-        v
-    };
-    let (ok, meta, text) = bao(
-        dev,
-        ROOT_TOKEN,
-        &[
-            "kv",
-            "metadata",
-            "get",
-            "-format=json",
-            &format!("-mount={mount}"),
-            "db",
-        ],
-    );
-    assert!(ok, "{text}");
+    let meta = kv(dev, &["metadata", "get"], &mount, "db").expect("bao kv metadata get");
     assert_eq!(meta["data"]["current_version"], 3);
     assert_eq!(meta["data"]["max_versions"], 10);
     let ours = s.get(DEV, &secrets("/db/versions")).await;
-    let ours: Vec<(u64, bool)> = ours.body["versions"]
+    let ours: Vec<(u64, bool)> = ours.body["items"]
         .as_array()
-        .or(ours.body["items"].as_array())
         .unwrap_or_else(|| panic!("versions: {}", ours.text))
         .iter()
-        .map(|v| {
-            (
-                v["version"].as_u64().unwrap(),
-                v["destroyed"].as_bool().unwrap(),
-            )
-        })
+        .map(|v| (v["version"].as_u64().unwrap(), v["destroyed"] == true))
         .collect();
     assert_eq!(
         ours,
-        versions(&meta),
+        kube_dc_backend::bao_dev::versions_of(&meta),
         "kube-dc secrets versions = bao kv metadata get"
     );
     assert_eq!(ours, vec![(1, false), (2, true), (3, false)]);
@@ -130,18 +87,7 @@ async fn bao_kv_shows_what_the_api_wrote_and_versions_match_its_metadata() {
     // Soft delete of the secret soft-deletes its current version there;
     // restore brings it back, history intact.
     assert_eq!(s.delete(ADMIN, &secrets("/db")).await.status, 200);
-    let (_, meta, _) = bao(
-        dev,
-        ROOT_TOKEN,
-        &[
-            "kv",
-            "metadata",
-            "get",
-            "-format=json",
-            &format!("-mount={mount}"),
-            "db",
-        ],
-    );
+    let meta = kv(dev, &["metadata", "get"], &mount, "db").expect("bao kv metadata get");
     assert_ne!(meta["data"]["versions"]["3"]["deletion_time"], "");
     let r = s.post(ADMIN, &secrets("/db/restore"), json!(null)).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -153,12 +99,10 @@ async fn bao_kv_shows_what_the_api_wrote_and_versions_match_its_metadata() {
         s.delete(ADMIN, &secrets("/db?destroy=true")).await.status,
         200
     );
-    let (ok, _, _) = bao(
-        dev,
-        ROOT_TOKEN,
-        &["kv", "metadata", "get", &format!("-mount={mount}"), "db"],
+    assert!(
+        kv(dev, &["metadata", "get"], &mount, "db").is_none(),
+        "metadata deleted"
     );
-    assert!(!ok, "metadata deleted");
 }
 
 #[tokio::test]
@@ -170,8 +114,7 @@ async fn a_version_written_to_openbao_but_never_recorded_is_reported_at_start() 
     s.create("api", json!({"TOKEN": "one"})).await;
     // A write that reached OpenBao, then the backend died before its
     // transaction (and audit event) committed.
-    let (ok, _, text) = bao(
-        dev,
+    let (ok, _, text) = dev.bao(
         ROOT_TOKEN,
         &[
             "kv",
@@ -234,14 +177,9 @@ async fn a_version_written_to_openbao_but_never_recorded_is_reported_at_start() 
 async fn the_shipped_policy_is_enough_and_a_missing_grant_is_named() {
     let dev = DevServer::shared();
     let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/openbao-policy.hcl");
-    let (ok, _, text) = bao(
-        dev,
-        ROOT_TOKEN,
-        &["policy", "write", "kube-dc-backend", policy],
-    );
+    let (ok, _, text) = dev.bao(ROOT_TOKEN, &["policy", "write", "kube-dc-backend", policy]);
     assert!(ok, "{text}");
-    let (ok, tok, text) = bao(
-        dev,
+    let (ok, tok, text) = dev.bao(
         ROOT_TOKEN,
         &["token", "create", "-format=json", "-policy=kube-dc-backend"],
     );
@@ -258,8 +196,7 @@ async fn the_shipped_policy_is_enough_and_a_missing_grant_is_named() {
     assert_eq!(r.body["value"]["data"]["K"], "v", "{}", r.text);
 
     // A token without it: the error names the mount and the policy file.
-    let (ok, tok, text) = bao(
-        dev,
+    let (ok, tok, text) = dev.bao(
         ROOT_TOKEN,
         &["token", "create", "-format=json", "-policy=default"],
     );

@@ -2,11 +2,10 @@
 //! across restarts, and several processes writing to one data directory.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use kube_dc_backend::testing::TestIssuer;
+use kube_dc_backend::testing::{TestIssuer, first_line, ready_url};
 use serde_json::{Value, json};
 
 const BINDINGS: &str = "orgs:\n  acme: { projects: [demo] }\nbindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n";
@@ -54,14 +53,7 @@ fn spawn(issuer: &TestIssuer, data: &Path, bindings: &Path) -> Proc {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start kube-dc-backend");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ready: Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
-    assert_eq!(ready["ready"], true);
-    let url = ready["url"].as_str().unwrap().to_string();
+    let url = ready_url(&mut child);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     Proc { child, url }
 }
@@ -241,10 +233,7 @@ fn start_umask(
         None => cmd.env_remove("KUBE_DC_BACKEND_MASTER_KEY"),
     };
     let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = first_line(&mut child);
     match serde_json::from_str::<Value>(&line) {
         Ok(v) if v["ready"] == true => Ok(Proc {
             url: v["url"].as_str().unwrap().to_string(),

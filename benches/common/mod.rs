@@ -58,16 +58,7 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let url = serde_json::from_str::<serde_json::Value>(&line).unwrap()["url"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let url = kube_dc_backend::testing::ready_url(&mut child);
         let token = issuer.token("dev", &["devs"], Some("acme"));
         Server {
             child,
@@ -78,6 +69,22 @@ impl Server {
     }
 
     /// `curl` with the bearer token, failing on HTTP errors.
+    /// Creates secret `db` in acme-demo with `PASSWORD=value`; its URL.
+    pub fn create_db(&self, value: &str) -> String {
+        let secret = format!("{}/api/secrets/acme-demo/db", self.url);
+        let body = serde_json::json!({"type": "opaque", "initialValues": {"PASSWORD": value}});
+        self.curl(&[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body.to_string(),
+            &secret,
+        ]);
+        secret
+    }
+
     pub fn curl(&self, args: &[&str]) -> std::process::Output {
         let out = Command::new("curl")
             .args(["-sS", "-f", "-H"])

@@ -18,6 +18,17 @@ pub enum Sync {
     Disabled,
 }
 
+impl Sync {
+    /// Sync off; or on, and Ready (projected) or not yet.
+    pub fn of(enabled: bool, ready: bool) -> Self {
+        match (enabled, ready) {
+            (false, _) => Sync::Disabled,
+            (true, true) => Sync::Ready,
+            (true, false) => Sync::Pending,
+        }
+    }
+}
+
 /// One row of the list.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {

@@ -6,24 +6,24 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Row as TRow, Table, TableState, Wrap};
+use ratatui::widgets::{Paragraph, Row as TRow, Table, TableState};
 
 use super::app::{App, Level, Sync, View};
-use crate::output::{age, escape_value, sanitize};
+use crate::output::{age, sanitize};
 
 pub struct Look {
     pub color: bool,
 }
 
 impl Look {
-    fn fg(&self, c: Color) -> Style {
+    pub(super) fn fg(&self, c: Color) -> Style {
         if self.color {
             Style::default().fg(c)
         } else {
             Style::default()
         }
     }
-    fn selected(&self) -> Style {
+    pub(super) fn selected(&self) -> Style {
         Style::default().add_modifier(Modifier::REVERSED)
     }
 }
@@ -75,11 +75,11 @@ pub fn draw(f: &mut Frame, app: &App, look: &Look) {
     );
     match app.view {
         View::List => list(f, body, app, look),
-        View::Detail => detail(f, body, app, look),
-        View::UsedBy => used_by(f, body, app),
-        View::Audit => audit(f, body, app, look),
-        View::Elevation => elevation(f, body, app, look),
-        View::Help => help(f, body),
+        View::Detail => super::detail::detail(f, body, app, look),
+        View::UsedBy => super::panels::used_by(f, body, app),
+        View::Audit => super::panels::audit(f, body, app, look),
+        View::Elevation => super::panels::elevation(f, body, app, look),
+        View::Help => super::panels::help(f, body),
     }
     let hint = if app.filtering {
         format!("filter: {}▏  Enter keep  Esc clear", app.filter)
@@ -190,265 +190,6 @@ fn list(f: &mut Frame, area: Rect, app: &App, look: &Look) {
         .highlight_symbol("> ");
     let mut state = TableState::default().with_selected(Some(app.selected));
     f.render_stateful_widget(table, area, &mut state);
-}
-
-fn field(name: &str, value: impl Into<String>) -> Line<'static> {
-    Line::from(vec![
-        Span::styled(
-            format!(" {name:<14}"),
-            Style::default().add_modifier(Modifier::BOLD),
-        ),
-        Span::raw(value.into()),
-    ])
-}
-
-fn detail(f: &mut Frame, area: Rect, app: &App, look: &Look) {
-    let Some(s) = &app.detail else {
-        f.render_widget(Paragraph::new(" loading…"), area);
-        return;
-    };
-    let mut lines = vec![
-        field("Name", sanitize(&s.name)),
-        field("Namespace", sanitize(&s.namespace)),
-        field("Type", sanitize(&s.kind)),
-    ];
-    if let Some(d) = &s.description {
-        lines.push(field("Description", sanitize(d)));
-    }
-    let ready = s
-        .status
-        .condition("Ready")
-        .is_some_and(|c| c.status == "True");
-    let sync = match (s.sync.enabled, ready) {
-        (false, _) => Sync::Disabled,
-        (true, true) => Sync::Ready,
-        (true, false) => Sync::Pending,
-    };
-    lines.push(Line::from(vec![
-        Span::styled(
-            format!(" {:<14}", "Sync"),
-            Style::default().add_modifier(Modifier::BOLD),
-        ),
-        sync_cell(sync, look),
-        Span::raw(if s.sync.enabled {
-            format!(
-                " → Secret {} every {}{}",
-                sanitize(s.sync.target_secret_name.as_deref().unwrap_or(&s.name)),
-                sanitize(s.sync.refresh_interval.as_deref().unwrap_or("1h")),
-                s.sync
-                    .keys
-                    .as_ref()
-                    .map(|k| format!(", keys {}", sanitize(&k.join(", "))))
-                    .unwrap_or_default()
-            )
-        } else {
-            String::new()
-        }),
-    ]));
-    for c in &s.status.conditions {
-        lines.push(field(
-            &format!("  {}", sanitize(&c.kind)),
-            format!(
-                "{} {} — {}",
-                sanitize(&c.status),
-                sanitize(&c.reason),
-                sanitize(&c.message)
-            ),
-        ));
-    }
-    if let Some(o) = &s.openbao {
-        lines.push(field(
-            "Version",
-            format!(
-                "{} (keeps {}), updated {}",
-                o.current_version,
-                o.max_versions,
-                age(o.updated_time.as_deref())
-            ),
-        ));
-    }
-    if !app.versions.is_empty() {
-        let list: Vec<String> = app
-            .versions
-            .iter()
-            .map(|v| {
-                if v.destroyed {
-                    format!("{} (destroyed)", v.version)
-                } else {
-                    v.version.to_string()
-                }
-            })
-            .collect();
-        lines.push(field("Versions", list.join(", ")));
-    }
-    match &s.rotation {
-        Some(r) if r.enabled => lines.push(field(
-            "Rotation",
-            format!(
-                "every {}, next {}",
-                sanitize(&r.interval),
-                sanitize(s.status.next_rotation_time.as_deref().unwrap_or("-"))
-            ),
-        )),
-        _ => lines.push(field("Rotation", "off")),
-    }
-    lines.push(Line::from(""));
-    match &app.revealed {
-        None => lines.push(field(
-            "Values",
-            "•••• (r reveals them; the read is audited)",
-        )),
-        Some((vals, _)) => {
-            lines.push(field(
-                "Values",
-                "(hidden again on refresh, on leaving, and after 30 s)",
-            ));
-            for (i, (k, v)) in vals.iter().enumerate() {
-                let line = format!("   {} = {}", sanitize(k), escape_value(v.expose()));
-                let style = if i == app.value_selected {
-                    look.selected()
-                } else {
-                    Style::default()
-                };
-                lines.push(Line::from(Span::styled(line, style)));
-            }
-        }
-    }
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::TOP)),
-        area,
-    );
-}
-
-fn used_by(f: &mut Frame, area: Rect, app: &App) {
-    let Some(items) = &app.consumers else {
-        f.render_widget(Paragraph::new(" loading…"), area);
-        return;
-    };
-    if items.is_empty() {
-        f.render_widget(
-            Paragraph::new(" no workload references this secret's Secret"),
-            area,
-        );
-        return;
-    }
-    let rows = items.iter().map(|c| {
-        TRow::new(vec![
-            sanitize(&c.kind),
-            sanitize(&c.name),
-            sanitize(&c.namespace),
-            sanitize(&c.references.join(", ")),
-        ])
-    });
-    let t = Table::new(
-        rows,
-        [
-            Constraint::Length(12),
-            Constraint::Fill(2),
-            Constraint::Fill(1),
-            Constraint::Fill(3),
-        ],
-    )
-    .header(
-        TRow::new(["KIND", "NAME", "NAMESPACE", "REFERENCES"])
-            .style(Style::default().add_modifier(Modifier::BOLD)),
-    );
-    f.render_widget(t, area);
-}
-
-fn audit(f: &mut Frame, area: Rect, app: &App, look: &Look) {
-    if app.events.is_empty() {
-        f.render_widget(Paragraph::new(" no recent events for this secret"), area);
-        return;
-    }
-    let rows = app.events.iter().map(|e| {
-        let result = match e.result.as_str() {
-            "allowed" => Span::styled(e.result.clone(), look.fg(Color::Green)),
-            "denied" => Span::styled(e.result.clone(), look.fg(Color::Yellow)),
-            _ => Span::styled(e.result.clone(), look.fg(Color::Red)),
-        };
-        TRow::new(vec![
-            Span::raw(e.time.clone()),
-            Span::raw(e.action.clone()),
-            Span::raw(e.actor.clone()),
-            result,
-        ])
-    });
-    let t = Table::new(
-        rows,
-        [
-            Constraint::Length(20),
-            Constraint::Fill(2),
-            Constraint::Fill(1),
-            Constraint::Length(8),
-        ],
-    )
-    .header(
-        TRow::new(["TIME", "ACTION", "ACTOR", "RESULT"])
-            .style(Style::default().add_modifier(Modifier::BOLD)),
-    );
-    f.render_widget(t, area);
-}
-
-fn elevation(f: &mut Frame, area: Rect, app: &App, look: &Look) {
-    let lines = match &app.elevation {
-        None => vec![Line::from(" loading…")],
-        Some(st) => match (&st.grant, st.active) {
-            (Some(g), true) => vec![
-                Line::from(Span::styled(" ● elevated", look.fg(Color::Green))),
-                field("Project", sanitize(&g.project)),
-                field("Reason", sanitize(&g.reason)),
-                field("Granted", sanitize(&g.granted_at)),
-                field("Expires", sanitize(&g.expires_at)),
-            ],
-            _ => vec![
-                Line::from(" ○ not elevated"),
-                Line::from(
-                    " Organization admins read values only inside a 15-minute, audited window: e opens one.",
-                ),
-            ],
-        },
-    };
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
-}
-
-fn help(f: &mut Frame, area: Rect) {
-    let keys = [
-        ("↑ ↓  j k", "move (list), select a value (detail)"),
-        ("g G  Home End", "first, last secret"),
-        (
-            "/",
-            "filter the list by name (Enter keeps it, Esc clears it)",
-        ),
-        (
-            "Enter",
-            "the secret's detail: metadata, conditions, sync, versions, rotation",
-        ),
-        (
-            "r",
-            "reveal the values (audited; hidden again on refresh, on leaving, after 30 s)",
-        ),
-        (
-            "c",
-            "copy the selected value to the clipboard (OSC 52, works over SSH); never printed",
-        ),
-        (
-            "u",
-            "used by: the workloads that reference the synced Secret",
-        ),
-        ("a", "audit: the recent events of the secret"),
-        (
-            "e",
-            "elevation (org admins): status; e again asks a reason and elevates, x releases",
-        ),
-        ("R", "refresh now (the list also refreshes on its own)"),
-        ("?", "this help"),
-        ("q  Esc", "back; quit from the list (Ctrl-C quits anywhere)"),
-    ];
-    let lines: Vec<Line> = keys.iter().map(|(k, what)| field(k, *what)).collect();
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 //! scrollback behind.
 
 mod app;
+mod detail;
 mod draw;
+mod panels;
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};

@@ -244,15 +244,7 @@ impl Remote {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let ready: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
-        let url = ready["url"].as_str().unwrap().to_string();
+        let url = kube_dc_backend::testing::ready_url(&mut child);
         Remote {
             url,
             issuer_url,

@@ -45,11 +45,9 @@ impl Store {
     );
 
     pub fn list(&self, ns: &str) -> Result<Vec<SecretRecord>> {
-        self.read(|c| {
-            let mut st = c.prepare_cached(Self::LIST_SQL)?;
-            let rows = st.query_map(params![ns], secret_from_row)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
+        let mut out = Vec::new();
+        self.list_each(ns, |rec| out.push(rec))?;
+        Ok(out)
     }
 
     /// [`Store::list`], each record handed to `each` as it is read (none

@@ -253,23 +253,27 @@ impl Store {
 /// log): any engine is accepted, and no value can be read or written.
 pub struct NoValues;
 
+fn unavailable<T>() -> Result<T> {
+    Err(StoreError::Internal("values are not available here".into()))
+}
+
 impl Values for NoValues {
     fn kind(&self) -> &'static str {
         "none"
     }
     fn put(&self, _: &str, _: &str, _: &Data, _: u64, _: u32) -> Result<(u64, Option<Sealed>)> {
-        Err(StoreError::Internal("values are not available here".into()))
+        unavailable()
     }
     fn get(&self, _: &str, _: &str, _: u64, _: Option<Sealed>) -> Result<Data> {
-        Err(StoreError::Internal("values are not available here".into()))
+        unavailable()
     }
     fn destroy_version(&self, _: &str, _: &str, _: u64) -> Result<()> {
-        Err(StoreError::Internal("values are not available here".into()))
+        unavailable()
     }
     fn destroy_all(&self, _: &str, _: &str) -> Result<()> {
-        Err(StoreError::Internal("values are not available here".into()))
+        unavailable()
     }
     fn set_deleted(&self, _: &str, _: &str, _: u64, _: bool) -> Result<()> {
-        Err(StoreError::Internal("values are not available here".into()))
+        unavailable()
     }
 }

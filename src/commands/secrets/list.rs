@@ -109,11 +109,7 @@ impl Row<'_> {
 
     /// The row as `kube-dc ui` lists it.
     pub fn to_ui(&self) -> crate::ui::Row {
-        let sync = match (self.sync.enabled, self.ready()) {
-            (false, _) => crate::ui::Sync::Disabled,
-            (true, true) => crate::ui::Sync::Ready,
-            (true, false) => crate::ui::Sync::Pending,
-        };
+        let sync = crate::ui::Sync::of(self.sync.enabled, self.ready());
         crate::ui::Row {
             name: self.name.to_string(),
             kind: self.kind.to_string(),

@@ -61,11 +61,7 @@ pub async fn run(ctx: &Ctx, cmd: SecretsCommand) -> Result<i32> {
 
 /// The seed's status dot: green Ready, amber Pending, grey Disabled.
 pub fn sync_state(s: &Secret) -> (&'static str, Color) {
-    let ready = s
-        .status
-        .condition("Ready")
-        .is_some_and(|c| c.status == "True");
-    sync_state_of(s.sync.enabled, ready)
+    sync_state_of(s.sync.enabled, s.status.ready())
 }
 
 /// The SYNC column: projection off, or on and Ready, or on and not yet.
