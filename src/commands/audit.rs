@@ -121,13 +121,15 @@ pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
 async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     use OutputFormat::*;
     let p = &ctx.printer;
-    // The CSV export is organization-wide: a project given with it would
-    // be silently widened, so the combination is refused (as the Go CLI).
-    if a.csv && ctx.global.project.is_some() {
-        return Err(CliError::usage(
-            "--csv exports the whole organization's events; --project (or KUBE_DC_PROJECT) cannot narrow it",
-        )
-        .hint("drop --project for the organization's export, or use `-o csv` (without --csv) for this project's events"));
+    let target = ctx.target()?;
+    // The CSV export and --org are organization-wide: a project given with
+    // them would be silently widened, so the combination is refused.
+    if a.csv {
+        target
+            .refuse_project_scope("audit list --csv", "exports the whole organization's events")
+            .map_err(|e| e.hint("drop -p/-n for the organization's export, or use `-o csv` (without --csv) for one project's events"))?;
+    } else if a.org {
+        target.refuse_project_scope("audit list --org", "lists the whole organization's events")?;
     }
     if a.csv && !matches!(p.format, Table | Csv) {
         return Err(CliError::usage("--csv exports CSV; leave out -o"));
@@ -153,15 +155,18 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
         ),
         ("limit", a.limit.map(|l| l.to_string())),
     ]);
-    let target = ctx.target()?;
     let env_org = crate::config::env_org();
     let org = target.org(a.org_name.as_deref().or(env_org.as_deref()))?;
+    let project = if a.org || a.csv {
+        None
+    } else {
+        Some(target.project_in(&org)?)
+    };
     let client = ctx.client().await?;
     if a.csv {
         return super::audit_export::export_csv(ctx, &client, &org, &q, a.output_file.as_deref())
             .await;
     }
-    let project = if a.org { None } else { Some(target.project()?) };
     let (resp, raw) = client.audit(&org, project.as_deref(), &q).await?;
     let mut out: Vec<u8> = Vec::new();
     match p.format {

@@ -44,9 +44,9 @@ Examples:
 
 Role: organization admin.")]
 pub struct ElevateArgs {
-    /// The project to elevate into.
+    /// The project to elevate into (default: the one -p/-n or the context names).
     #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::project_names))]
-    pub project: String,
+    pub project: Option<String>,
     /// Why (an incident or ticket number); required, and audited.
     #[arg(long, required = true)]
     pub reason: String,
@@ -63,9 +63,9 @@ Examples:
 
 Role: organization admin.")]
 pub struct ProjectArgs {
-    /// The project.
+    /// The project (default: the one -p/-n or the context names).
     #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::project_names))]
-    pub project: String,
+    pub project: Option<String>,
     #[command(flatten)]
     pub org: OrgArgs,
 }
@@ -75,8 +75,27 @@ fn org(ctx: &Ctx, a: &OrgArgs) -> Result<String> {
     ctx.target()?.org(a.org.as_deref().or(env.as_deref()))
 }
 
-fn check_project(p: &str) -> Result<()> {
-    kube_dc_api::validate::check_name("project", p).map_err(CliError::usage)
+/// The project a window is about: the argument, else the one -p/-n (or
+/// the context) names. An argument that -p/-n contradicts is refused.
+fn project(ctx: &Ctx, arg: Option<&str>, org: &str) -> Result<String> {
+    let target = ctx.target()?;
+    let scoped = target.project_flag.is_some() || target.namespace_flag.is_some();
+    let p = match arg {
+        Some(p) if scoped => {
+            let flagged = target.project_in(org)?;
+            if flagged != p {
+                return Err(CliError::usage(format!(
+                    "project {p} and -p/-n (project {flagged}) disagree"
+                ))
+                .hint("give the project once"));
+            }
+            p.to_string()
+        }
+        Some(p) => p.to_string(),
+        None => target.project_in(org)?,
+    };
+    kube_dc_api::validate::check_name("project", &p).map_err(CliError::usage)?;
+    Ok(p)
 }
 
 pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
@@ -85,17 +104,17 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
     p.require(&[Table, Json, Yaml], "orgs")?;
     match cmd {
         OrgsCommand::Elevate(a) => {
-            check_project(&a.project)?;
             if a.reason.trim().is_empty() {
                 return Err(
                     CliError::usage("--reason is empty").hint("give an incident or ticket number")
                 );
             }
             let org = org(ctx, &a.org)?;
+            let project = project(ctx, a.project.as_deref(), &org)?;
             let (g, raw) = ctx
                 .client()
                 .await?
-                .elevate(&org, &a.project, &a.reason)
+                .elevate(&org, &project, &a.reason)
                 .await?;
             if p.is_machine() {
                 return p.print_doc(&raw.value());
@@ -109,9 +128,9 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
             ))
         }
         OrgsCommand::Release(a) => {
-            check_project(&a.project)?;
             let org = org(ctx, &a.org)?;
-            let (g, raw) = ctx.client().await?.release(&org, &a.project).await?;
+            let project = project(ctx, a.project.as_deref(), &org)?;
+            let (g, raw) = ctx.client().await?.release(&org, &project).await?;
             if p.is_machine() {
                 return p.print_doc(&raw.value());
             }
@@ -123,13 +142,9 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
             ))
         }
         OrgsCommand::Status(a) => {
-            check_project(&a.project)?;
             let org = org(ctx, &a.org)?;
-            let (s, raw) = ctx
-                .client()
-                .await?
-                .elevation_status(&org, &a.project)
-                .await?;
+            let project = project(ctx, a.project.as_deref(), &org)?;
+            let (s, raw) = ctx.client().await?.elevation_status(&org, &project).await?;
             if p.is_machine() {
                 return p.print_doc(&raw.value());
             }
@@ -140,10 +155,14 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
                     sanitize(&g.reason),
                     sanitize(&g.elevation_id)
                 )),
-                None => p.line(&format!("no active elevation for {org}/{}", a.project)),
+                None => p.line(&format!("no active elevation for {org}/{project}")),
             }
         }
         OrgsCommand::Elevations(a) => {
+            ctx.target()?.refuse_project_scope(
+                "orgs elevations",
+                "lists the whole organization's windows",
+            )?;
             let org = org(ctx, &a)?;
             let (list, raw) = ctx.client().await?.elevations(&org).await?;
             if p.is_machine() {

@@ -128,6 +128,8 @@ pub struct Target {
     pub backend: Backend,
     pub org: Option<String>,
     pub project: Option<String>,
+    /// The project `-p` (or KUBE_DC_PROJECT) named, if any.
+    pub project_flag: Option<String>,
     pub namespace_flag: Option<String>,
     pub ca_cert: Option<PathBuf>,
     pub insecure: bool,
@@ -154,17 +156,46 @@ impl Target {
         Ok(org)
     }
 
+    /// The project: the one `-n` names (its backing namespace is
+    /// `<org>-<project>`), else `-p`, else the context's.
     pub fn project(&self) -> Result<String> {
-        if let Some(p) = &self.project {
-            return Ok(p.clone());
+        self.project_in(&self.org(None)?)
+    }
+
+    /// [`Target::project`] for organization `org` (a command may name
+    /// another organization than the context's).
+    pub fn project_in(&self, org: &str) -> Result<String> {
+        if let Some(ns) = &self.namespace_flag {
+            return ns
+                .strip_prefix(org)
+                .and_then(|p| p.strip_prefix('-'))
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    CliError::usage(format!(
+                        "namespace {ns:?} is not a project of organization {org:?} (a project's namespace is {org}-PROJECT)"
+                    ))
+                    .hint("pass the project with -p PROJECT, or the organization with --org-name/--org")
+                });
         }
-        if let (Some(ns), Some(org)) = (&self.namespace_flag, &self.org)
-            && let Some(p) = ns.strip_prefix(&format!("{org}-"))
-        {
-            return Ok(p.to_string());
-        }
-        Err(CliError::usage("no project: this context has none")
-            .hint("pass --project NAME (or set KUBE_DC_PROJECT)"))
+        self.project.clone().ok_or_else(|| {
+            CliError::usage("no project: this context has none")
+                .hint("pass --project NAME (or set KUBE_DC_PROJECT)")
+        })
+    }
+
+    /// Refuses -p/-n for a command that cannot honour them (`what` says
+    /// why, e.g. "is organization-wide").
+    pub fn refuse_project_scope(&self, command: &str, what: &str) -> Result<()> {
+        let flag = match (&self.project_flag, &self.namespace_flag) {
+            (Some(p), _) => format!("--project {p}"),
+            (None, Some(n)) => format!("--namespace {n}"),
+            (None, None) => return Ok(()),
+        };
+        Err(CliError::usage(format!(
+            "{command} {what}: {flag} (or KUBE_DC_PROJECT/KUBE_DC_NAMESPACE) cannot narrow it"
+        ))
+        .hint("leave out -p/-n for this command"))
     }
 
     /// The backing namespace: `-n`, else `<org>-<project>`.
@@ -226,6 +257,7 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
             },
             org: Some(LOCAL_ORG.into()),
             project: Some(LOCAL_PROJECT.into()),
+            project_flag: None,
             namespace_flag: None,
             ca_cert: None,
             insecure: false,
@@ -258,6 +290,7 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
             backend: Backend::Remote { base_url },
             org: ctx.as_ref().map(|c| c.org.clone()),
             project: ctx.as_ref().and_then(|c| c.project.clone()),
+            project_flag: None,
             namespace_flag: None,
             ca_cert: ctx.as_ref().and_then(|c| c.ca_cert.clone()),
             insecure: ctx.as_ref().is_some_and(|c| c.insecure),
@@ -276,10 +309,20 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
     if let Some(p) = &g.project {
         kube_dc_api::validate::check_name("project", p).map_err(CliError::usage)?;
         target.project = Some(p.clone());
+        target.project_flag = Some(p.clone());
     }
     if let Some(ns) = &g.namespace {
         kube_dc_api::validate::check_name("namespace", ns).map_err(CliError::usage)?;
         target.namespace_flag = Some(ns.clone());
+        // -n and -p together must name the same project.
+        if let (Some(p), Some(org)) = (&g.project, &target.org)
+            && *ns != format!("{org}-{p}")
+        {
+            return Err(CliError::usage(format!(
+                "--namespace {ns} and --project {p} name different projects (project {p}'s namespace is {org}-{p})"
+            ))
+            .hint("give one of them"));
+        }
     }
     if g.ca_cert.is_some() {
         target.ca_cert = g.ca_cert.clone();

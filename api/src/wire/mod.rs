@@ -159,6 +159,26 @@ pub struct SecretStatus {
     pub last_rotated_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_rotation_time: Option<String>,
+    /// **Extension**: the current version's key names (never values), so a
+    /// client can say what a `put` removes without reading values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_keys: Option<Vec<String>>,
+}
+
+/// Whether conditions (type, status) say the projection exists as asked:
+/// `Ready` is true (reconciled) and `Synced` is not false. Production's
+/// controller reports `Ready=True` as soon as the projection is wired, even
+/// before a value exists; `Synced` says whether it holds the values.
+pub fn projection_ready<'a>(conditions: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+    let (mut ready, mut synced) = (false, true);
+    for (kind, status) in conditions {
+        match kind {
+            "Ready" => ready = status == "True",
+            "Synced" => synced = status != "False",
+            _ => {}
+        }
+    }
+    ready && synced
 }
 
 impl SecretStatus {
@@ -166,9 +186,24 @@ impl SecretStatus {
         self.conditions.iter().find(|c| c.kind == kind)
     }
 
-    /// Whether the `Ready` condition is true (reconciled).
+    /// Whether the projection is ready ([`projection_ready`]).
     pub fn ready(&self) -> bool {
-        self.condition("Ready").is_some_and(|c| c.status == "True")
+        projection_ready(
+            self.conditions
+                .iter()
+                .map(|c| (c.kind.as_str(), c.status.as_str())),
+        )
+    }
+
+    /// Why the projection is not ready: the first false `Ready` or
+    /// `Synced` condition (a disabled sync is not a reason: nothing is
+    /// asked for).
+    pub fn not_ready_because(&self) -> Option<&Condition> {
+        self.conditions.iter().find(|c| {
+            (c.kind == "Ready" || c.kind == "Synced")
+                && c.status != "True"
+                && c.reason != "SyncDisabled"
+        })
     }
 }
 
@@ -233,6 +268,10 @@ pub struct Secret {
     /// Import response only: `{"namespace", "name"}` of the source Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<Value>,
+    /// **Extension**, in `?deleted=true` lists only: when it was
+    /// soft-deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_time: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -148,17 +148,21 @@ pub(crate) async fn route_layer(
     next: Next,
 ) -> Response {
     let ep = route.endpoint();
-    // A method router answers other methods too (405); those, and paths
-    // whose parameters do not decode, are not this route: the unmatched
-    // layer audits them.
+    // A method router answers other methods too (405): those are not this
+    // route, and the unmatched layer audits them.
     let same_method =
         req.method().as_str() == ep.method || (req.method() == Method::HEAD && ep.method == "GET");
-    let Ok(Path(params)) = params else {
-        return next.run(req).await;
-    };
     if !same_method {
         return next.run(req).await;
     }
+    // A path whose parameters do not decode (`%ff` is not UTF-8) never
+    // reaches the handler: it is a 400, audited once by the unmatched layer.
+    let Ok(Path(params)) = params else {
+        return ApiError::bad_request(
+            "a path segment is not valid percent-encoded UTF-8; names are Kubernetes names (a-z, 0-9, '-', '.')",
+        )
+        .into_response();
+    };
     let origin = Origin::of(&req);
     let query = decode_query(req.uri().query());
     let (action, permission) = ep.resolve(&query);

@@ -71,15 +71,11 @@ pub(crate) async fn release(
 ) -> ApiResult {
     let now = b.now();
     let user = id.username.clone();
-    let p2 = project.clone();
     let event = d.allowed(&AuditNote::default());
     let g = b
         .db()
-        .call(move |s| s.release(&user, &org, &p2, now, Some(&event)))
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("no active elevation for project {project:?}"))
-        })?;
+        .call(move |s| s.release(&user, &org, &project, now, Some(&event)))
+        .await?;
     Ok(committed(Json(g)))
 }
 

@@ -10,12 +10,16 @@ pub(crate) async fn list_secrets(
     Path(ns): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
+    /// `deleted=true` (**extension**): the soft-deleted secrets instead.
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    struct Q {}
-    parse_query::<Q>(q.as_deref())?;
+    struct Q {
+        #[serde(default)]
+        deleted: bool,
+    }
+    let q = parse_query::<Q>(q.as_deref())?;
     let is_project = is_project(&b, &ns);
-    let body = list_json(&b.db(), ns, is_project).await?;
+    let body = list_json(&b.db(), ns, is_project, q.deleted).await?;
     let json = [(header::CONTENT_TYPE, "application/json")];
     Ok(with_note((json, body), a.note()))
 }
@@ -36,6 +40,7 @@ pub(crate) async fn create_secret(
     check_sync(&req.sync)?;
     if let Some(d) = &req.initial_values {
         check_data(d)?;
+        check_allowlist(&req.sync, Some(&d.keys().cloned().collect::<Vec<_>>()))?;
     }
     // Rotation is scheduled only for passwords; on another type the create
     // succeeds and the status says `RotationConfigInvalid`, as in production.
@@ -238,6 +243,9 @@ pub(crate) async fn sync_secret(
     if let Some(k) = patch.keys {
         // An empty list means all keys.
         sync.keys = (!k.is_empty()).then_some(k);
+        if rec.current_readable {
+            check_allowlist(&sync, rec.current_keys.as_deref())?;
+        }
     }
     check_sync(&sync)?;
     let sync2 = sync.clone();
@@ -303,4 +311,29 @@ pub(crate) async fn restore_secret(
         .call(move |s| s.restore(&ns, &name, now, Some(&event)))
         .await?;
     Ok(committed(Json(view(&b, &rec))))
+}
+
+/// An allowlist may name only keys the values have (`have`; None: not
+/// known, for versions written before key names were recorded).
+fn check_allowlist(sync: &SyncSpec, have: Option<&[String]>) -> Result<(), ApiError> {
+    let (Some(want), Some(have)) = (&sync.keys, have) else {
+        return Ok(());
+    };
+    let missing: Vec<&str> = want
+        .iter()
+        .filter(|k| !have.contains(k))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "the key allowlist names {}, which the secret does not have; its keys: {}",
+        missing.join(", "),
+        if have.is_empty() {
+            "none".to_string()
+        } else {
+            have.join(", ")
+        }
+    )))
 }

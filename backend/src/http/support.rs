@@ -243,11 +243,6 @@ pub(crate) fn check_description(d: Option<&str>) -> Result<(), ApiError> {
 
 pub(crate) async fn load_live(b: &Shared, ns: &str, name: &str) -> Result<SecretRecord, ApiError> {
     validate::check_name("secret name", name).map_err(ApiError::bad_request)?;
-    let (ns2, name2) = (ns.to_string(), name.to_string());
-    b.db()
-        .call(move |s| s.get(&ns2, &name2))
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("secret {name:?} not found in namespace {ns:?}"))
-        })
+    let (ns, name) = (ns.to_string(), name.to_string());
+    Ok(b.db().call(move |s| s.get_live(&ns, &name)).await?)
 }

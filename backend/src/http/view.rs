@@ -15,7 +15,8 @@ pub(crate) fn is_project(b: &Backend, ns: &str) -> bool {
     b.projects.owner(ns).is_ok_and(|o| o.project.is_some())
 }
 
-/// `{"items": [...]}` of the live secrets of `ns`. The store reads the
+/// `{"items": [...]}` of the live secrets of `ns` (or, `deleted`, of the
+/// soft-deleted ones, with `"deleted": true`). The store reads the
 /// rows on a blocking thread and hands them over in batches while this
 /// task serializes the views, so reading and encoding overlap; neither
 /// the records nor their views are held (10,000 secrets make about 6 MB
@@ -24,12 +25,13 @@ pub(crate) async fn list_json(
     db: &crate::store::AsyncStore,
     ns: String,
     is_project: bool,
+    deleted: bool,
 ) -> crate::store::Result<Vec<u8>> {
     const BATCH: usize = 256;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<SecretRecord>>(4);
     let read = db.call(move |s| {
         let mut batch = Vec::with_capacity(BATCH);
-        s.list_each(&ns, |rec| {
+        s.list_each_of(&ns, deleted, |rec| {
             batch.push(rec);
             if batch.len() == BATCH {
                 // A closed channel means the encoder is gone: nothing to do.
@@ -54,7 +56,14 @@ pub(crate) async fn list_json(
                     .expect("a view serializes to memory");
             }
         }
-        out.extend_from_slice(b"]}");
+        // A list of deleted secrets says so: a server that does not know
+        // the parameter answers with the live ones, which a client must
+        // not show as deleted.
+        out.extend_from_slice(if deleted {
+            b"],\"deleted\":true}".as_slice()
+        } else {
+            b"]}".as_slice()
+        });
         out
     };
     let (read, out) = tokio::join!(read, encode);
@@ -77,9 +86,60 @@ fn condition(
     }
 }
 
+/// Whether the projected Secret holds what it is asked to: a readable
+/// current version, with every key the allowlist names. With the reason
+/// and message of the `Synced` condition.
+fn projection(rec: &SecretRecord, target: &str) -> (bool, &'static str, String) {
+    match &rec.kv {
+        None => (
+            false,
+            "AwaitingValues",
+            format!(
+                "no values yet: Secret {target} is wired and fills when the first version is written"
+            ),
+        ),
+        Some(kv) if !rec.current_readable => (
+            false,
+            "CurrentVersionDestroyed",
+            format!(
+                "version {} was destroyed: Secret {target} holds no values until a new version is written",
+                kv.current_version
+            ),
+        ),
+        Some(kv) => {
+            let missing: Vec<&str> = match (&rec.sync.keys, &rec.current_keys) {
+                (Some(want), Some(have)) => want
+                    .iter()
+                    .filter(|k| !have.contains(k))
+                    .map(String::as_str)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if missing.is_empty() {
+                (
+                    true,
+                    "SecretSynced",
+                    format!("values projected into Secret {target}"),
+                )
+            } else {
+                (
+                    false,
+                    "KeysMissing",
+                    format!(
+                        "the key allowlist names {}, which version {} does not hold",
+                        missing.join(", "),
+                        kv.current_version
+                    ),
+                )
+            }
+        }
+    }
+}
+
 /// The API view of a record. Conditions follow the platform's controller:
 /// `Ready` (reconciled: KV metadata and, with sync on, the projection wired —
-/// before any value is written), `Synced` (`SyncDisabled` when off),
+/// before any value is written), `Synced` (`SyncDisabled` when off; false
+/// while the projection lacks values or allowlisted keys, see [`projection`]),
 /// `RotationScheduled` (only with rotation enabled; `RotationConfigInvalid`
 /// on a type other than `password`).
 pub fn to_wire(rec: &SecretRecord, is_project: bool) -> Secret {
@@ -92,6 +152,7 @@ pub fn to_wire(rec: &SecretRecord, is_project: bool) -> Secret {
         current_version: rec.kv.as_ref().map(|k| k.current_version),
         last_rotated_time: rec.last_rotated.map(rfc3339),
         next_rotation_time: rec.next_rotation.map(rfc3339),
+        current_keys: rec.current_keys.clone().filter(|_| rec.current_readable),
         ..Default::default()
     };
     let at = Some(rfc3339(rec.updated_at));
@@ -132,22 +193,12 @@ pub fn to_wire(rec: &SecretRecord, is_project: bool) -> Secret {
             &at,
         ));
     } else if is_project {
-        let (reason, message) = if rec.current_readable {
-            (
-                "SecretSynced",
-                format!("values projected into Secret {target}"),
-            )
-        } else {
-            (
-                "AwaitingValues",
-                format!("Secret {target} is wired; it fills when the first version is written"),
-            )
-        };
+        let (synced, reason, message) = projection(rec, &target);
         status
             .conditions
-            .push(condition("Synced", true, reason, message, &at));
+            .push(condition("Synced", synced, reason, message, &at));
         status.synced_secret_name = Some(target.clone());
-        if rec.current_readable {
+        if synced {
             status.last_synced_time = rec.last_synced.map(rfc3339);
         }
     }
@@ -204,5 +255,6 @@ pub fn to_wire(rec: &SecretRecord, is_project: bool) -> Secret {
         value_missing: None,
         kv_version: None,
         imported_from: None,
+        deleted_time: rec.deleted_at.map(rfc3339),
     }
 }

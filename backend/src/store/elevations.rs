@@ -67,7 +67,7 @@ impl Store {
         project: &str,
         now: i64,
         audit: Option<&AuditRecord>,
-    ) -> Result<Option<Grant>> {
+    ) -> Result<Grant> {
         let (user, org, project) = (user.to_owned(), org.to_owned(), project.to_owned());
         self.write(audit, move |_, tx| {
             let (user, org, project) = (user.as_str(), org.as_str(), project.as_str());
@@ -81,13 +81,20 @@ impl Store {
                     grant_from_row,
                 )
                 .optional()?;
-            let Some(mut g) = g else { return Ok(None) };
+            // Nothing to release is the request's failure: the job fails, so
+            // its event is not committed as allowed (the audit layer records
+            // the refusal instead).
+            let Some(mut g) = g else {
+                return Err(StoreError::NotFound(format!(
+                    "no active elevation for project {project:?}"
+                )));
+            };
             tx.exec(
                 "UPDATE elevations SET released_at = ?2 WHERE id = ?1",
                 params![g.elevation_id, now],
             )?;
             g.released_at = Some(rfc3339(now));
-            Ok(Some(g))
+            Ok(g)
         })
     }
 

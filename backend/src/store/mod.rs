@@ -83,6 +83,9 @@ pub struct SecretRecord {
     pub kv: Option<KvMeta>,
     /// Whether the current version still holds values (not destroyed).
     pub current_readable: bool,
+    /// The current version's key names (None: no version, or written
+    /// before versions recorded them).
+    pub current_keys: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug)]

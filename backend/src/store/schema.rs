@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS kv_versions (
     ciphertext BLOB,
     destroyed  INTEGER NOT NULL DEFAULT 0,
     destroyed_at INTEGER,
+    keys       TEXT,
     PRIMARY KEY (namespace, name, version)
 );
 CREATE TABLE IF NOT EXISTS elevations (
@@ -80,6 +81,9 @@ pub(super) fn migrate(tx: &Transaction) -> Result<()> {
     if version < 4 {
         actors(tx)?;
     }
+    if version < 5 {
+        version_keys(tx)?;
+    }
     Ok(())
 }
 
@@ -117,6 +121,23 @@ fn actors(tx: &Transaction) -> Result<()> {
          CREATE INDEX IF NOT EXISTS audit_org_actor ON audit (org, actor_id, seq);
          PRAGMA user_version = 4;",
     )?;
+    Ok(())
+}
+
+/// Schema version 5: `kv_versions.keys`, the JSON array of a version's key
+/// names (names are not values: a Kubernetes Secret shows them too), so the
+/// status can say whether the projection holds the keys it is asked for.
+/// Versions written before it have none (NULL: not known).
+fn version_keys(tx: &Transaction) -> Result<()> {
+    let has_column: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('kv_versions') WHERE name = 'keys'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_column {
+        tx.execute_batch("ALTER TABLE kv_versions ADD COLUMN keys TEXT")?;
+    }
+    tx.execute_batch("PRAGMA user_version = 5")?;
     Ok(())
 }
 

@@ -9,8 +9,15 @@ macro_rules! secret_columns {
         "m.namespace, m.name, m.type, m.description, m.sync, m.rotation,
     m.imported_from, m.created_at, m.updated_at, m.last_synced, m.last_rotated, m.next_rotation,
     m.deleted_at, k.current_version, k.max_versions, k.created_at, k.updated_at,
-    (SELECT v.destroyed = 0 FROM kv_versions v WHERE v.namespace = m.namespace AND v.name = m.name
-        AND v.version = k.current_version)"
+    cv.destroyed = 0, cv.keys"
+    };
+}
+
+// The current version's row (`cv`), for whether it is readable and its keys.
+macro_rules! current_version_join {
+    () => {
+        " LEFT JOIN kv_versions cv ON cv.namespace = m.namespace AND cv.name = m.name
+        AND cv.version = k.current_version"
     };
 }
 
@@ -28,7 +35,8 @@ macro_rules! select_secret {
             secret_columns!(),
             "\n    FROM p JOIN managed_secrets m ON m.namespace = p.ns ",
             $rest,
-            " LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name"
+            " LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name",
+            current_version_join!()
         )
     };
 }
@@ -40,8 +48,18 @@ impl Store {
     pub const LIST_SQL: &str = concat!(
         "SELECT ",
         secret_columns!(),
-        "\n    FROM managed_secrets m LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name
-    WHERE m.namespace = ?1 AND m.deleted_at IS NULL ORDER BY m.name"
+        "\n    FROM managed_secrets m LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name",
+        current_version_join!(),
+        "\n    WHERE m.namespace = ?1 AND m.deleted_at IS NULL ORDER BY m.name"
+    );
+
+    /// [`Store::LIST_SQL`] for the soft-deleted secrets of `?1`.
+    pub const LIST_DELETED_SQL: &str = concat!(
+        "SELECT ",
+        secret_columns!(),
+        "\n    FROM managed_secrets m LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name",
+        current_version_join!(),
+        "\n    WHERE m.namespace = ?1 AND m.deleted_at IS NOT NULL ORDER BY m.name"
     );
 
     pub fn list(&self, ns: &str) -> Result<Vec<SecretRecord>> {
@@ -52,14 +70,36 @@ impl Store {
 
     /// [`Store::list`], each record handed to `each` as it is read (none
     /// is kept).
-    pub fn list_each(&self, ns: &str, mut each: impl FnMut(SecretRecord)) -> Result<()> {
+    pub fn list_each(&self, ns: &str, each: impl FnMut(SecretRecord)) -> Result<()> {
+        self.list_each_of(ns, false, each)
+    }
+
+    /// [`Store::list_each`] of the live secrets, or (`deleted`) of the
+    /// soft-deleted ones.
+    pub fn list_each_of(
+        &self,
+        ns: &str,
+        deleted: bool,
+        mut each: impl FnMut(SecretRecord),
+    ) -> Result<()> {
+        let sql = if deleted {
+            Self::LIST_DELETED_SQL
+        } else {
+            Self::LIST_SQL
+        };
         self.read(|c| {
-            let mut st = c.prepare_cached(Self::LIST_SQL)?;
+            let mut st = c.prepare_cached(sql)?;
             for rec in st.query_map(params![ns], secret_from_row)? {
                 each(rec?);
             }
             Ok(())
         })
+    }
+
+    /// The live secret; not found (saying so when it is soft-deleted, with
+    /// the restore command) otherwise.
+    pub fn get_live(&self, ns: &str, name: &str) -> Result<SecretRecord> {
+        self.read(|c| require_live(c, ns, name))
     }
 
     /// The secret, if it exists and is not soft-deleted.
@@ -322,8 +362,9 @@ pub(super) fn not_found(ns: &str, name: &str) -> StoreError {
 pub(super) fn require_live(c: &Connection, ns: &str, name: &str) -> Result<SecretRecord> {
     match get_any(c, ns, name)? {
         Some(s) if s.deleted_at.is_none() => Ok(s),
-        Some(_) => Err(StoreError::NotFound(format!(
-            "secret {name:?} is soft-deleted; restore it first (kube-dc secrets restore {name})"
+        Some(s) => Err(StoreError::NotFound(format!(
+            "secret {name:?} was deleted at {} (soft delete: its history is kept); restore it first: kube-dc secrets restore {name}",
+            rfc3339(s.deleted_at.unwrap_or_default())
         ))),
         None => Err(not_found(ns, name)),
     }
@@ -374,6 +415,9 @@ pub(super) fn secret_from_row(r: &Row) -> rusqlite::Result<SecretRecord> {
             None => None,
         },
         current_readable: r.get::<_, Option<bool>>(17)?.unwrap_or(false),
+        current_keys: r
+            .get::<_, Option<String>>(18)?
+            .and_then(|t| serde_json::from_str(&t).ok()),
     })
 }
 

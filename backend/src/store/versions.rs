@@ -103,10 +103,11 @@ pub(super) fn write_version(
         )?;
     }
     let (nonce, ct) = sealed.unzip();
+    let keys = json(&data.keys().collect::<Vec<_>>());
     tx.exec(
-        "INSERT INTO kv_versions (namespace, name, version, created_at, nonce, ciphertext)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![ns, name, version, now, nonce, ct],
+        "INSERT INTO kv_versions (namespace, name, version, created_at, nonce, ciphertext, keys)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![ns, name, version, now, nonce, ct, keys],
     )?;
     tx.exec(
             "INSERT INTO kv_meta (namespace, name, current_version, max_versions, created_at, updated_at)

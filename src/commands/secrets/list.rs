@@ -90,12 +90,14 @@ pub struct Rows<'a> {
 }
 
 impl Row<'_> {
-    /// Whether the `Ready` condition is true.
+    /// Whether the projection is ready (`Ready` true, `Synced` not false).
     fn ready(&self) -> bool {
-        self.status
-            .conditions
-            .iter()
-            .any(|c| c.kind == "Ready" && c.status == "True")
+        kube_dc_api::wire::projection_ready(
+            self.status
+                .conditions
+                .iter()
+                .map(|c| (c.kind.as_ref(), c.status.as_ref())),
+        )
     }
 
     /// The Secret it is projected into (`-` with sync off).

@@ -1,7 +1,10 @@
 //! HTTP-level tests of the backend: real HTTP on 127.0.0.1, tokens minted
 //! from the test keys and verified through discovery + JWKS.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod outcomes;
+mod status;
 
 use std::time::Duration;
 
@@ -506,10 +509,12 @@ async fn versions_history_window_cas_and_destroy_version() {
     let r = s.get(DEV, &secrets("/cfg?includeValue=true")).await;
     assert_eq!(r.body["valueMissing"], true);
     assert!(r.body.get("value").is_none());
+    // …and its projection is not Ready: Synced says why.
     assert_eq!(
         r.body["status"]["conditions"][1]["reason"],
-        "AwaitingValues"
+        "CurrentVersionDestroyed"
     );
+    assert_eq!(r.body["status"]["conditions"][1]["status"], "False");
     assert_eq!(
         s.post(ADMIN, &secrets("/cfg/versions/0/destroy"), json!(null))
             .await
@@ -670,10 +675,12 @@ async fn sync_projection_keys_and_refresh_interval() {
     // Reconciled before any value is written, as in production.
     assert_eq!(r.body["status"]["conditions"][0]["type"], "Ready");
     assert_eq!(r.body["status"]["conditions"][0]["status"], "True");
+    // …but its projection holds nothing yet: Synced says so.
     assert_eq!(
         r.body["status"]["conditions"][1]["reason"],
         "AwaitingValues"
     );
+    assert_eq!(r.body["status"]["conditions"][1]["status"], "False");
     assert_eq!(r.body["status"]["syncedSecretName"], "empty");
     assert_eq!(r.body["kvVersion"], 0);
 
@@ -814,7 +821,7 @@ async fn password_rotation() {
     }
 }
 
-const LEGACY: &str = r#"
+pub(crate) const LEGACY: &str = r#"
 apiVersion: v1
 kind: Secret
 metadata: { name: legacy-app-credentials, namespace: acme-demo }
