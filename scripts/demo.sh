@@ -31,7 +31,7 @@ run secrets create api-keys --sync-disabled --from-literal=STRIPE_KEY=sk_test_12
 run secrets list
 run secrets get app-config
 run secrets get app-config --value
-run secrets put app-config --from-literal=DATABASE_URL=postgres://app@db2/app --from-literal=LOG_LEVEL=info
+run secrets put app-config --from-literal=DATABASE_URL=postgres://app@db2/app --from-literal=LOG_LEVEL=info --from-literal='DB_PASSWORD=n3w-pa$word'
 run secrets versions app-config
 run secrets sync app-config --keys DATABASE_URL
 run secrets consumers app-config

@@ -40,8 +40,9 @@ fn starting_with(
     v.into_iter().map(CompletionCandidate::new).collect()
 }
 
-/// The global flags as the environment sets them (KUBE_DC_CONTEXT, …):
-/// the completer does not see the rest of the command line.
+/// The global flags as the environment sets them (KUBE_DC_CONTEXT, …),
+/// overridden by those on the command line being completed, so that
+/// `kube-dc -p other secrets get <TAB>` offers `other`'s names.
 fn env_ctx() -> Option<Ctx> {
     #[derive(Parser)]
     struct Globals {
@@ -49,8 +50,57 @@ fn env_ctx() -> Option<Ctx> {
         global: GlobalArgs,
     }
     let mut g = Globals::try_parse_from(["kube-dc"]).ok()?.global;
+    // The shell passes the line after `--` (`kube-dc -- kube-dc -p x …`).
+    let line: Vec<String> = std::env::args().skip_while(|a| a != "--").skip(1).collect();
+    apply_scope_flags(&mut g, &line);
     g.timeout = "1s".into();
     Some(Ctx::new(g))
+}
+
+/// Sets the scope flags (`-p`, `-n`, `--context`, `--server`, `--domain`)
+/// that `words` carry, in any of their spellings; the last one wins, as
+/// in a real run. Stops at `--`.
+fn apply_scope_flags(g: &mut GlobalArgs, words: &[String]) {
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i].as_str();
+        if w == "--" {
+            break;
+        }
+        let (name, inline) = match w.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => match w
+                .strip_prefix('-')
+                .filter(|r| r.len() > 1 && !r.starts_with('-'))
+            {
+                // `-pother`: a short flag with its value attached.
+                Some(r) => (&w[..2], Some(r[1..].to_string())),
+                None => (w, None),
+            },
+        };
+        let slot = match name {
+            "-p" | "--project" => &mut g.project,
+            "-n" | "--namespace" => &mut g.namespace,
+            "--context" => &mut g.context,
+            "--server" => &mut g.server,
+            "--domain" => &mut g.domain,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let value = match inline {
+            Some(v) => Some(v),
+            None => {
+                i += 1;
+                words.get(i).cloned()
+            }
+        };
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            *slot = Some(v);
+        }
+        i += 1;
+    }
 }
 
 pub fn secret_names(current: &OsStr) -> Vec<CompletionCandidate> {
@@ -109,4 +159,34 @@ pub fn project_names(current: &OsStr) -> Vec<CompletionCandidate> {
 
 pub fn services(current: &OsStr) -> Vec<CompletionCandidate> {
     starting_with(current, SERVICES.iter().map(|s| s.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_flags_on_the_line_are_read_in_every_spelling() {
+        let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        for line in [
+            "kube-dc -p other secrets get",
+            "kube-dc --project other secrets get",
+            "kube-dc --project=other secrets get",
+            "kube-dc -pother secrets get",
+            "kube-dc secrets get -p other",
+        ] {
+            let mut g = GlobalArgs::default();
+            apply_scope_flags(&mut g, &words(line));
+            assert_eq!(g.project.as_deref(), Some("other"), "{line}");
+        }
+        let mut g = GlobalArgs::default();
+        apply_scope_flags(
+            &mut g,
+            &words("kube-dc -n acme-x --context c secrets run -- -p no"),
+        );
+        assert_eq!(
+            (g.namespace.as_deref(), g.context.as_deref(), g.project),
+            (Some("acme-x"), Some("c"), None)
+        );
+    }
 }

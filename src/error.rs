@@ -26,6 +26,13 @@ pub enum ErrorKind {
     Server,
     /// The installation lacks a route this command needs.
     NotSupported,
+    /// `audit verify`: the file was altered (rows that do not match their
+    /// hashes, or rows missing from the chain).
+    Tampered,
+    /// `secrets run`: the command does not exist (127, as a shell says).
+    NoSuchCommand,
+    /// `secrets run`: the command exists but cannot be run (126).
+    CannotExecute,
 }
 
 impl ErrorKind {
@@ -40,6 +47,9 @@ impl ErrorKind {
             ErrorKind::Network => 7,
             ErrorKind::Server => 8,
             ErrorKind::NotSupported => 9,
+            ErrorKind::Tampered => 10,
+            ErrorKind::NoSuchCommand => 127,
+            ErrorKind::CannotExecute => 126,
             // The reader went away (`kube-dc … | head`): not a failure.
             ErrorKind::BrokenPipe => 0,
         }

@@ -75,6 +75,14 @@ impl Collected {
         std::io::stdin()
             .read_to_end(&mut buf)
             .map_err(|e| CliError::usage(format!("{origin}: cannot read stdin: {e}")))?;
+        // Empty stdin is most often a command upstream that failed
+        // (`false | kube-dc …`): storing "" over a credential loses it.
+        if buf.is_empty() {
+            return Err(CliError::usage(format!(
+                "{origin}: stdin was empty, so there is nothing to store (did the command feeding it fail?)"
+            ))
+            .hint("to store an empty value on purpose, use --from-literal=KEY="));
+        }
         Ok(buf)
     }
 }
@@ -174,9 +182,14 @@ pub fn collect(args: &ValueArgs) -> Result<Data> {
             read_path(path, &origin)?
         };
         let text = utf8(bytes, &origin)?;
-        for (k, v, line) in
-            parse_env(&text).map_err(|e| CliError::usage(format!("{origin}: {e}")))?
-        {
+        let entries = parse_env(&text).map_err(|e| CliError::usage(format!("{origin}: {e}")))?;
+        if entries.is_empty() {
+            return Err(CliError::usage(format!(
+                "{origin}: no keys (only comments and blank lines)"
+            ))
+            .hint("an env file holds KEY=VALUE lines"));
+        }
+        for (k, v, line) in entries {
             c.insert(&k, v, format!("{path} line {line}"))?;
         }
     }
@@ -209,12 +222,102 @@ pub fn collect(args: &ValueArgs) -> Result<Data> {
 /// set twice (dotenv keeps the last), and an unquoted value with space
 /// around it or a `#` in it (dotenv trims the one and cuts at the other).
 pub fn parse_env(text: &str) -> std::result::Result<Vec<(String, String, u32)>, String> {
+    if text.starts_with('\u{feff}') {
+        return Err(
+            "line 1 starts with a UTF-8 byte order mark (BOM), which would become part of the first key; save the file as UTF-8 without BOM"
+                .into(),
+        );
+    }
+    let text = &join_shell_quotes(text)?;
     check_env_lines(text)?;
     let entries = dotenvor::parse_str(text).map_err(|e| e.to_string())?;
     Ok(entries
         .into_iter()
         .map(|e| (e.key, e.value, e.line))
         .collect())
+}
+
+/// Rewrites each single-quoted value, including the POSIX shell's pieces
+/// joined by escaped quotes (`'it'\''s'`, what `-o env` writes for a value
+/// with a `'`), into the double-quoted form dotenv reads, keeping line
+/// numbers (a value that spanned lines is followed by as many blank ones).
+/// Every other line is left as it is.
+fn join_shell_quotes(text: &str) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
+        let this = &rest[..end];
+        let head = this.trim_start();
+        let head = head.strip_prefix("export ").map_or(head, str::trim_start);
+        let joined = head
+            .split_once("='")
+            .filter(|(k, _)| !k.is_empty() && !k.contains(char::is_whitespace))
+            .and_then(|(_, _)| {
+                let at = this.len() - head.len() + head.find("='").unwrap_or(0) + 1;
+                shell_word(&rest[at..]).map(|(v, used)| (at, v, used))
+            });
+        match joined {
+            Some((at, value, used)) => {
+                out.push_str(&rest[..at]);
+                out.push('"');
+                for ch in value.chars() {
+                    match ch {
+                        '\\' => out.push_str("\\\\"),
+                        '"' => out.push_str("\\\""),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        '\t' => out.push_str("\\t"),
+                        c => out.push(c),
+                    }
+                }
+                out.push('"');
+                let spanned = rest[at..at + used].matches('\n').count();
+                rest = &rest[at + used..];
+                for _ in 0..spanned {
+                    out.push('\n');
+                }
+            }
+            None => {
+                out.push_str(this);
+                rest = &rest[end..];
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A single-quoted value at the start of `s`: dotenv's plain `'…'`, or
+/// the shell's pieces joined by escaped quotes (`'it'\''s'`, `'a'\'`).
+/// Anything else after a closing quote but the end of the value (space,
+/// `#`, line end) is not this form: adjacent pieces (`'it''s'`, which a
+/// shell reads as `its` and a person may mean as `it's`) are left to dotenv,
+/// which refuses them. Returns the value and the bytes it used.
+fn shell_word(s: &str) -> Option<(String, usize)> {
+    let b = s.as_bytes();
+    let mut value = String::new();
+    let mut i = 0;
+    loop {
+        // A quoted piece.
+        if b.get(i) != Some(&b'\'') {
+            return None;
+        }
+        let close = i + 1 + s[i + 1..].find('\'')?;
+        value.push_str(&s[i + 1..close]);
+        i = close + 1;
+        // Escaped quotes between pieces.
+        while s[i..].starts_with("\\'") {
+            value.push('\'');
+            i += 2;
+        }
+        match b.get(i) {
+            None => return Some((value, i)),
+            Some(c) if c.is_ascii_whitespace() || *c == b'#' => return Some((value, i)),
+            // Reopened only right after an escaped quote.
+            Some(b'\'') if s[..i].ends_with("\\'") => {}
+            Some(_) => return None,
+        }
+    }
 }
 
 /// The raw-line checks of [`parse_env`].
@@ -285,35 +388,71 @@ fn closes(rest: &str, q: char) -> bool {
     false
 }
 
-/// Writes values as dotenv that [`parse_env`] reads back identically:
-/// every value double-quoted, with `\\`, `"`, newline and carriage return
-/// escaped.
-/// Values as a dotenv file that `--from-env-file` reads back exactly
-/// (double quotes; `\\`, `\"`, `\n`, `\r`, `\t` escaped). For a terminal
-/// (`for_terminal`), every other control character is shown escaped too,
+/// How `-o env` writes values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvDialect {
+    /// POSIX shell (`set -a; . FILE`), dotenv and `--from-env-file`: a value
+    /// that needs it single-quoted, each `'` written `'\''`.
+    #[default]
+    Shell,
+    /// `docker run --env-file`: `KEY=value` taken literally to the end of
+    /// the line, so no quoting at all; a value with a line break cannot be
+    /// written (docker has no escape for it) and is refused.
+    Docker,
+}
+
+/// Characters a shell word keeps without quotes.
+fn shell_safe(v: &str) -> bool {
+    !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b))
+}
+
+/// Values as an env file that reads back byte for byte: with
+/// [`EnvDialect::Shell`], by `set -a; . FILE`, by dotenv and by
+/// `--from-env-file`; with [`EnvDialect::Docker`], by `docker --env-file`.
+/// For a terminal (`for_terminal`), control characters are shown escaped,
 /// as the tables do, so a value cannot drive the terminal; that text is for
 /// reading, not for reading back.
-pub fn to_env(data: &Data, for_terminal: bool) -> String {
+pub fn to_env(data: &Data, dialect: EnvDialect, for_terminal: bool) -> Result<String> {
     let mut out = String::new();
     for (k, v) in data {
+        let v = v.expose();
         out.push_str(&crate::output::escape_value(k));
-        out.push_str("=\"");
-        for ch in v.expose().chars() {
-            match ch {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if for_terminal && c.is_control() => {
-                    out.push_str(&c.escape_default().to_string())
+        out.push('=');
+        let shown = |c: char, out: &mut String| {
+            if for_terminal && c.is_control() && c != '\n' {
+                out.push_str(&c.escape_default().to_string())
+            } else {
+                out.push(c)
+            }
+        };
+        match dialect {
+            EnvDialect::Docker => {
+                if v.contains(['\n', '\r']) {
+                    return Err(CliError::usage(format!(
+                        "the value of {k} has a line break, which docker's --env-file cannot hold"
+                    ))
+                    .hint("use the shell dialect (the default) and `set -a; . FILE`, or `kube-dc secrets run -- docker run -e KEY …`"));
                 }
-                c => out.push(c),
+                v.chars().for_each(|c| shown(c, &mut out));
+            }
+            EnvDialect::Shell if shell_safe(v) => out.push_str(v),
+            EnvDialect::Shell => {
+                out.push('\'');
+                for c in v.chars() {
+                    if c == '\'' {
+                        out.push_str("'\\''");
+                    } else {
+                        shown(c, &mut out);
+                    }
+                }
+                out.push('\'');
             }
         }
-        out.push_str("\"\n");
+        out.push('\n');
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -391,16 +530,52 @@ mod tests {
             ("EQ", "a=b=c"),
             ("TAB", "a\tb"),
             ("ESC", "a\u{1b}[31mred"),
+            ("APOS", "'"),
+            ("APOS2", "''x'\\''"),
+            ("SUBST", "$(touch /tmp/pwned) `id` \\$HOME"),
+            ("MULTI_APOS", "it's\nmulti'\nline"),
+            ("SPACES", "  padded  "),
         ] {
             d.insert(k.into(), Sensitive::new(v));
         }
+        let shell = |term| to_env(&d, EnvDialect::Shell, term).unwrap();
         // Shown on a terminal, control characters are escaped.
-        assert!(!to_env(&d, true).contains('\u{1b}'));
-        let back: Data = parse_env(&to_env(&d, false))
+        assert!(!shell(true).contains('\u{1b}'));
+        // Safe values are bare; the rest single-quoted, `'` as '\''.
+        let text = shell(false);
+        assert!(text.contains("\nPLAIN=value\n"), "{text}");
+        assert!(text.contains("DOLLAR='pa$word ${X} $Y'\n"), "{text}");
+        assert!(text.contains("APOS=''\\'''\n"), "{text}");
+        let back: Data = parse_env(&text)
             .unwrap()
             .into_iter()
             .map(|(k, v, _)| (k, Sensitive::new(v)))
             .collect();
+        for (k, v) in &d {
+            assert_eq!(back[k].expose(), v.expose(), "{k} from {text}");
+        }
         assert_eq!(back, d);
+        // Docker takes each line literally: no quotes, no line breaks.
+        let mut plain = Data::new();
+        plain.insert("P".into(), Sensitive::new("pa$word 'q' \"d\""));
+        assert_eq!(
+            to_env(&plain, EnvDialect::Docker, false).unwrap(),
+            "P=pa$word 'q' \"d\"\n"
+        );
+        let e = to_env(&d, EnvDialect::Docker, false).unwrap_err();
+        assert!(e.message.contains("line break"), "{}", e.message);
+    }
+
+    #[test]
+    fn line_numbers_survive_joined_quotes() {
+        let got = parse_env("A='x'\\''y\nz'\nB=2\n").unwrap();
+        assert_eq!(got[0].1, "x'y\nz");
+        assert_eq!((got[1].0.as_str(), got[1].2), ("B", 3));
+    }
+
+    #[test]
+    fn a_bom_is_named() {
+        let e = parse_env("\u{feff}A=1\n").unwrap_err();
+        assert!(e.contains("byte order mark"), "{e}");
     }
 }

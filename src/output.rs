@@ -377,6 +377,8 @@ mod tests {
 pub enum OutputFormat {
     /// Aligned columns for people.
     Table,
+    /// The table with more columns (audit list: REQUEST ID).
+    Wide,
     Json,
     #[value(alias = "yml")]
     Yaml,

@@ -38,9 +38,6 @@ pub const CSV_COLUMNS: &[&str] = &[
 pub const TRAILER_HEADER: &str = "x-kube-dc-export-trailer";
 pub const TRAILER_PREFIX: &str = "#kube-dc-export-end rows=";
 
-/// The columns an audit CSV's header row must have, whoever wrote it.
-pub const REQUIRED_COLUMNS: &[&str] = &["ts", "action", "result", "actor"];
-
 /// The hash of an event: SHA-256 over the previous event's hash, the event
 /// time in epoch milliseconds and the event's JSON text.
 pub fn chain_hash(prev: &str, ts_ms: i64, body: &str) -> String {
@@ -77,13 +74,18 @@ pub fn field_text(body: &Map<String, Value>, key: &str) -> String {
 pub struct ExportCheck {
     /// Rows whose hash matched their event.
     pub verified: usize,
-    /// Places where a row's `prev_hash` is not the previous row's `hash`:
-    /// rows are missing there (a filtered export has such gaps by design).
+    /// File lines of rows whose `prev_hash` is not the previous row's
+    /// `hash`: rows are missing before them (a filtered export has such
+    /// gaps by design).
     pub gaps: Vec<usize>,
     /// Whether the first row is the organization's first event.
     pub from_genesis: bool,
-    /// Rows (1-based, after the header) that fail, with why.
+    /// File lines (1-based; the header is line 1) of rows that fail, with
+    /// why.
     pub failures: Vec<(usize, String)>,
+    /// The last row's `hash` in chain order: a later export continues this
+    /// file when its first `prev_hash` equals it.
+    pub last_hash: Option<String>,
 }
 
 /// Checks an audit CSV export: every row's hash against its event and
@@ -105,7 +107,11 @@ pub fn check_export(mut rd: csv::Reader<impl std::io::Read>) -> Result<ExportChe
         (col("ts")?, col("prev_hash")?, col("hash")?, col("event")?);
     let mut rows = Vec::new();
     for (n, rec) in rd.records().enumerate() {
-        rows.push((n + 1, rec.map_err(|e| format!("row {}: {e}", n + 1))?));
+        let rec = rec.map_err(|e| format!("row {}: {e}", n + 1))?;
+        // Named by the file line the row starts on (a quoted value may
+        // span lines).
+        let line = rec.position().map_or(n + 2, |p| p.line() as usize);
+        rows.push((line, rec));
     }
     // Exports run oldest first; listings (`-o csv`) newest first: follow
     // the chain in whichever direction the rows link.
@@ -162,6 +168,7 @@ pub fn check_export(mut rd: csv::Reader<impl std::io::Read>) -> Result<ExportChe
         }
         out.verified += 1;
     }
+    out.last_hash = last_hash;
     Ok(out)
 }
 
@@ -233,7 +240,8 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         let cut = [lines[0], lines[1], lines[3]].join("\n");
         let c = check_export(csv::Reader::from_reader(cut.as_bytes())).unwrap();
-        assert_eq!((c.verified, c.gaps.clone()), (2, vec![2]));
+        // The gap is before file line 3 (the header is line 1).
+        assert_eq!((c.verified, c.gaps.clone()), (2, vec![3]));
         // An event edited (its hash no longer matches).
         let forged = text.replace(r#""action"":""c"""#, r#""action"":""d"""#);
         let c = check_export(csv::Reader::from_reader(forged.as_bytes())).unwrap();

@@ -156,6 +156,14 @@ impl Client {
             .await
     }
 
+    /// The soft-deleted secrets (`?deleted=true`, an extension: check the
+    /// answer's `deleted` marker).
+    pub async fn list_deleted_secrets(&self, ns: &str) -> Result<Doc> {
+        let call =
+            Call::new(Route::ListSecrets, &[ns]).query(query(&[("deleted", Some("true".into()))]));
+        self.call_doc(call, None::<&()>).await
+    }
+
     pub async fn get_secret(
         &self,
         ns: &str,

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand};
 use comfy_table::{Cell, Color};
 use serde_json::Value;
@@ -15,7 +16,7 @@ use crate::output::sanitize;
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    List(ListArgs),
+    List(Box<ListArgs>),
     Verify(super::audit_verify::VerifyArgs),
 }
 
@@ -32,10 +33,22 @@ pub struct ListArgs {
     /// Only events whose actor (username, email or subject) contains this.
     #[arg(long, value_name = "TEXT")]
     pub actor: Option<String>,
-    /// Only this result.
-    #[arg(long, value_parser = ["allowed", "denied", "error"])]
+    /// Only this result (any case).
+    #[arg(long, ignore_case = true, value_parser = clap::builder::PossibleValuesParser::new(["allowed", "denied", "error"]).map(|s| s.to_lowercase()))]
     pub result: Option<String>,
-    /// Events at or after this time (30m, 1h, 7d, RFC 3339, epoch seconds).
+    /// Only the events of this request (the id every error message prints).
+    /// Filtered by kube-dc among the events the server returns.
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+    /// Only this action (e.g. secrets.value.read; see the list below).
+    /// Filtered by kube-dc among the events the server returns.
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+    /// Only events about this resource (a secret's name, or the project or
+    /// organization). Filtered by kube-dc among the events the server returns.
+    #[arg(long, value_name = "NAME")]
+    pub resource: Option<String>,
+    /// Events at or after this time (30m, 1h, 7d, 2w, a date 2026-05-01, RFC 3339, epoch seconds).
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// Events at or before this time (same forms as --since).
@@ -84,36 +97,110 @@ namespace, organization or project the request is about):
         h.push_str(&format!("  {action:<28} {what}\n"));
     }
     h.push_str(
-        "\nTimes: a duration back from now (30m, 1h, 7d), RFC 3339, or epoch seconds.
+        "\nTimes: a duration back from now (30m, 1h, 7d, 2w), a date (2026-05-01, midnight
+UTC), RFC 3339, or epoch seconds; shown in UTC with milliseconds.
+
+Filters: --service, --actor, --result, --since, --until and --limit are the
+server's (production has them). --request-id, --action and --resource are
+applied by kube-dc to the events the server returns (the newest --limit,
+default 500): raise --limit (up to 5000) or narrow --since to look further
+back. They are refused with --csv, whose export is streamed as it is.
+
+-o wide adds the REQUEST ID column.
 Role: project events: any project member; --org and --csv: organization admin.",
     );
     h
 }
 
-/// Turns `1h`, `30m`, `7d` into epoch seconds that long ago; passes RFC 3339
-/// and epoch seconds through.
-pub fn parse_when(flag: &str, v: &str) -> Result<String> {
+/// A time given to --since/--until: when, in epoch seconds, and how it is
+/// sent (RFC 3339 and epoch seconds as given; a duration or a date as epoch
+/// seconds).
+pub struct When {
+    pub secs: i64,
+    pub wire: String,
+}
+
+/// Reads a duration back from now (`1h`, `30m`, `7d`, `2w`), a date
+/// (`2026-05-01`, midnight UTC), RFC 3339, or epoch seconds.
+pub fn parse_when(flag: &str, v: &str) -> Result<When> {
+    use time::format_description::well_known::Rfc3339;
+    let given = |secs| {
+        Ok(When {
+            secs,
+            wire: v.to_string(),
+        })
+    };
+    let computed = |secs: i64| {
+        Ok(When {
+            secs,
+            wire: secs.to_string(),
+        })
+    };
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(v.to_string());
+        return given(
+            v.parse()
+                .map_err(|_| CliError::usage(format!("{flag} {v:?}: too large")))?,
+        );
     }
-    if time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).is_ok() {
-        return Ok(v.to_string());
+    if let Ok(t) = time::OffsetDateTime::parse(v, &Rfc3339) {
+        return given(t.unix_timestamp());
     }
-    if let Ok(d) = kube_dc_api::validate::parse_interval(v) {
+    let date = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(d) = time::Date::parse(v, &date) {
+        return computed(d.midnight().assume_utc().unix_timestamp());
+    }
+    let weeks = v
+        .strip_suffix('w')
+        .and_then(|n| n.parse::<u64>().ok())
+        .map(|n| std::time::Duration::from_secs(n.saturating_mul(7 * 86_400)));
+    if let Some(d) = weeks.or_else(|| kube_dc_api::validate::parse_interval(v).ok()) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|n| n.as_secs())
             .unwrap_or(0);
-        return Ok(now.saturating_sub(d.as_secs()).to_string());
+        return computed(now.saturating_sub(d.as_secs()) as i64);
     }
     Err(CliError::usage(format!(
-        "{flag} {v:?}: use a duration back from now (30m, 1h, 7d), an RFC 3339 time (2026-05-12T08:00:00Z) or epoch seconds"
+        "{flag} {v:?}: use a duration back from now (30m, 1h, 7d, 2w), a date (2026-05-01), an RFC 3339 time (2026-05-12T08:00:00Z) or epoch seconds"
     )))
+}
+
+/// The server's time filters, refused when they cannot both hold.
+fn time_bounds(a: &ListArgs) -> Result<(Option<When>, Option<When>)> {
+    let since = a
+        .since
+        .as_deref()
+        .map(|v| parse_when("--since", v))
+        .transpose()?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|v| parse_when("--until", v))
+        .transpose()?;
+    if let (Some(s), Some(u)) = (&since, &until)
+        && s.secs > u.secs
+    {
+        return Err(CliError::usage(format!(
+            "--since {} is after --until {}: no event can match",
+            a.since.as_deref().unwrap_or_default(),
+            a.until.as_deref().unwrap_or_default()
+        )));
+    }
+    Ok((since, until))
+}
+
+/// Whether an event passes the filters kube-dc applies itself.
+fn keep(a: &ListArgs, body: &serde_json::Map<String, Value>) -> bool {
+    let is = |want: &Option<String>, field: &str| {
+        want.as_deref()
+            .is_none_or(|w| body.get(field).and_then(Value::as_str) == Some(w))
+    };
+    is(&a.request_id, "request_id") && is(&a.action, "action") && is(&a.resource, "resource")
 }
 
 pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
     match cmd {
-        AuditCommand::List(a) => list(ctx, a).await,
+        AuditCommand::List(a) => list(ctx, *a).await,
         AuditCommand::Verify(a) => super::audit_verify::run(ctx, a),
     }
 }
@@ -125,34 +212,43 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     // The CSV export and --org are organization-wide: a project given with
     // them would be silently widened, so the combination is refused.
     if a.csv {
-        target
-            .refuse_project_scope("audit list --csv", "exports the whole organization's events")
-            .map_err(|e| e.hint("drop -p/-n for the organization's export, or use `-o csv` (without --csv) for one project's events"))?;
+        target.refuse_project_scope(
+            "audit list --csv",
+            "exports the whole organization's events",
+            "drop -p/-n for the organization's export, or use `-o csv` (without --csv) for one project's events",
+        )?;
     } else if a.org {
-        target.refuse_project_scope("audit list --org", "lists the whole organization's events")?;
+        target.refuse_project_scope(
+            "audit list --org",
+            "lists the whole organization's events",
+            "drop -p/-n for the organization's events, or --org for one project's",
+        )?;
     }
     if a.csv && !matches!(p.format, Table | Csv) {
         return Err(CliError::usage("--csv exports CSV; leave out -o"));
     }
-    p.require(&[Table, Json, Yaml, Csv], "audit list")?;
+    p.require(&[Table, Wide, Json, Yaml, Csv], "audit list")?;
+    if a.csv
+        && let Some(flag) = [
+            ("--request-id", &a.request_id),
+            ("--action", &a.action),
+            ("--resource", &a.resource),
+        ]
+        .iter()
+        .find_map(|(f, v)| v.is_some().then_some(*f))
+    {
+        return Err(CliError::usage(format!(
+            "{flag} is applied by kube-dc, not by the server, so it cannot filter the streamed --csv export"
+        ))
+        .hint("use `-o csv` (without --csv) for filtered events, or filter the exported file"));
+    }
+    let (since, until) = time_bounds(&a)?;
     let q = query(&[
         ("service", a.service.clone()),
         ("actor", a.actor.clone()),
         ("result", a.result.clone()),
-        (
-            "since",
-            a.since
-                .as_deref()
-                .map(|v| parse_when("--since", v))
-                .transpose()?,
-        ),
-        (
-            "until",
-            a.until
-                .as_deref()
-                .map(|v| parse_when("--until", v))
-                .transpose()?,
-        ),
+        ("since", since.map(|s| s.wire)),
+        ("until", until.map(|s| s.wire)),
         ("limit", a.limit.map(|l| l.to_string())),
     ]);
     let env_org = crate::config::env_org();
@@ -167,12 +263,24 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
         return super::audit_export::export_csv(ctx, &client, &org, &q, a.output_file.as_deref())
             .await;
     }
-    let (resp, raw) = client.audit(&org, project.as_deref(), &q).await?;
+    let (mut resp, raw) = client.audit(&org, project.as_deref(), &q).await?;
+    let local_filters = a.request_id.is_some() || a.action.is_some() || a.resource.is_some();
+    resp.events.retain(|e| keep(&a, &e.body));
     let mut out: Vec<u8> = Vec::new();
     match p.format {
         Json | Yaml => {
             // The raw events: fields this client does not know are kept.
-            let v = raw.value();
+            let mut v = raw.value();
+            if local_filters {
+                if let Some(Value::Array(events)) = v.get_mut("events") {
+                    events.retain(|e| {
+                        e.get("body")
+                            .and_then(Value::as_object)
+                            .is_some_and(|b| keep(&a, b))
+                    });
+                }
+                v["returned"] = resp.events.len().into();
+            }
             if p.format == Yaml {
                 out = serde_norway::to_string(&v)
                     .map_err(|e| CliError::other(e.to_string()))?
@@ -205,7 +313,8 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
                     crate::output::note("no events match");
                     return Ok(());
                 }
-                let mut t = p.table(&[
+                let wide = p.format == Wide;
+                let mut head = vec![
                     "TIME",
                     "SERVICE",
                     "ACTION",
@@ -213,7 +322,11 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
                     "ACTOR",
                     "RESOURCE",
                     "ELEVATION",
-                ]);
+                ];
+                if wide {
+                    head.push("REQUEST ID");
+                }
+                let mut t = p.table(&head);
                 for e in &resp.events {
                     let result = cell(&e.body, "result");
                     let color = match result.as_str() {
@@ -221,7 +334,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
                         "denied" => Color::Red,
                         _ => Color::Yellow,
                     };
-                    t.add_row(vec![
+                    let mut row = vec![
                         Cell::new(sanitize(&ts_text(e))),
                         Cell::new(sanitize(&cell(&e.body, "service"))),
                         Cell::new(sanitize(&cell(&e.body, "action"))),
@@ -229,7 +342,11 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
                         Cell::new(sanitize(&cell(&e.body, "actor"))),
                         Cell::new(sanitize(&cell(&e.body, "resource"))),
                         Cell::new(sanitize(&cell(&e.body, "elevation_id"))),
-                    ]);
+                    ];
+                    if wide {
+                        row.push(Cell::new(sanitize(&cell(&e.body, "request_id"))));
+                    }
+                    t.add_row(row);
                 }
                 return p.print_table(&t);
             }
@@ -245,7 +362,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
             f.finish()?;
             crate::output::note(&format!(
                 "wrote {} events to {}",
-                resp.returned,
+                resp.events.len(),
                 path.display()
             ));
             Ok(())
@@ -269,28 +386,29 @@ fn hashed_event(body: &serde_json::Map<String, Value>) -> String {
     serde_json::to_string(&b).unwrap_or_default()
 }
 
-/// `ts` is ISO 8601, or (all digits) epoch nanoseconds.
+/// `ts` is ISO 8601, or (all digits) epoch nanoseconds; shown as UTC with
+/// milliseconds, always the same width (`2026-05-12T08:00:00.000Z`). A
+/// text that is not a time is shown as it is.
 fn ts_text(e: &AuditEvent) -> String {
-    match &e.ts {
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
-            .parse::<i128>()
-            .ok()
-            .and_then(|n| time::OffsetDateTime::from_unix_timestamp_nanos(n).ok())
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_else(|| s.clone()),
-        Value::Number(n) => n
-            .as_i64()
-            .and_then(|n| time::OffsetDateTime::from_unix_timestamp_nanos(n as i128).ok())
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_else(|| n.to_string()),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    use time::format_description::well_known::Rfc3339;
+    let nanos = |n: i128| time::OffsetDateTime::from_unix_timestamp_nanos(n).ok();
+    let t = match &e.ts {
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<i128>().ok().and_then(nanos)
+        }
+        Value::String(s) => time::OffsetDateTime::parse(s, &Rfc3339).ok(),
+        Value::Number(n) => n.as_i64().and_then(|n| nanos(n as i128)),
+        _ => None,
+    };
+    let fixed = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    match t.and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&fixed).ok()) {
+        Some(text) => text,
+        None => match &e.ts {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        },
     }
 }
 
@@ -300,19 +418,26 @@ mod tests {
 
     #[test]
     fn when_accepts_durations_rfc3339_and_epoch() {
-        assert_eq!(parse_when("--since", "1700000000").unwrap(), "1700000000");
+        let w = |v| {
+            let w = parse_when("--since", v).unwrap();
+            (w.secs, w.wire)
+        };
+        assert_eq!(w("1700000000"), (1700000000, "1700000000".into()));
         assert_eq!(
-            parse_when("--since", "2026-05-12T08:00:00Z").unwrap(),
-            "2026-05-12T08:00:00Z"
+            w("2026-05-12T08:00:00Z"),
+            (1778572800, "2026-05-12T08:00:00Z".into())
         );
+        assert_eq!(w("2026-05-12"), (1778544000, "1778544000".into()));
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let h: u64 = parse_when("--since", "1h").unwrap().parse().unwrap();
+        let h = parse_when("--since", "1h").unwrap().secs as u64;
         assert!((now - 3600).abs_diff(h) <= 2);
-        let d: u64 = parse_when("--since", "7d").unwrap().parse().unwrap();
+        let d = parse_when("--since", "7d").unwrap().secs as u64;
         assert!((now - 7 * 86400).abs_diff(d) <= 2);
+        let w = parse_when("--since", "2w").unwrap().secs as u64;
+        assert!((now - 14 * 86400).abs_diff(w) <= 2);
         assert!(parse_when("--since", "yesterday").is_err());
     }
 
@@ -322,6 +447,11 @@ mod tests {
             ts: Value::String("1778572800000000000".into()),
             body: Default::default(),
         };
-        assert_eq!(ts_text(&e), "2026-05-12T08:00:00Z");
+        assert_eq!(ts_text(&e), "2026-05-12T08:00:00.000Z");
+        let e = AuditEvent {
+            ts: Value::String("2026-05-12T10:00:00.5+02:00".into()),
+            body: Default::default(),
+        };
+        assert_eq!(ts_text(&e), "2026-05-12T08:00:00.500Z");
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::commands::Ctx;
-use crate::error::{CliError, Result};
+use crate::error::{CliError, ErrorKind, Result};
 
 /// Verify an exported audit CSV offline: every event's hash, every row's
 /// columns against its hashed event, and the chain between rows.
@@ -23,7 +23,13 @@ Examples:
   kube-dc audit verify filtered.csv --allow-gaps
 
 Exit status: 0 when every row verifies (and, without --allow-gaps, the rows
-form one unbroken chain); 1 otherwise, naming the rows.
+form one unbroken chain); 10 when the file was altered (a row does not match
+its hash, or rows are missing between verified ones), naming the file lines;
+2 when the file is not an export with hashes.
+
+What one file cannot show: rows cut from its end leave no trace in it.
+Keep the last hash this command prints, and check that the next export's
+first prev_hash continues it.
 Role: none (offline).")]
 pub struct VerifyArgs {
     /// The exported CSV file ('-' for standard input).
@@ -46,6 +52,40 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
     let check = kube_dc_api::audit::check_export(csv::Reader::from_reader(reader))
         .map_err(|e| CliError::usage(format!("{shown}: {e}")))?;
     let p = &ctx.printer;
+    let lines = |v: &[usize]| {
+        v.iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let gaps_fail = !check.gaps.is_empty() && !a.allow_gaps;
+    // The verdict first, then the lines that make it.
+    if !check.failures.is_empty() {
+        p.line(&format!(
+            "ALTERED: {shown}: {} row(s) do not match their hashes",
+            check.failures.len()
+        ))?;
+        for (line, why) in &check.failures {
+            p.line(&format!("  line {line}: {why}"))?;
+        }
+    }
+    if !check.gaps.is_empty() {
+        p.line(&format!(
+            "{}: {} gap(s) in the chain: rows are missing before line(s) {}{}",
+            if gaps_fail {
+                "MISSING ROWS"
+            } else {
+                "gaps allowed"
+            },
+            check.gaps.len(),
+            lines(&check.gaps),
+            if a.allow_gaps {
+                " (--allow-gaps: a filtered export skips events by design)"
+            } else {
+                ""
+            }
+        ))?;
+    }
     p.line(&format!(
         "{shown}: {} event(s) verified{}",
         check.verified,
@@ -55,32 +95,26 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
             ", starting after earlier events"
         }
     ))?;
-    for (row, why) in &check.failures {
-        p.line(&format!("row {row}: {why}"))?;
-    }
-    if !check.gaps.is_empty() {
+    if let Some(h) = &check.last_hash {
         p.line(&format!(
-            "{} gap(s) in the chain, before row(s) {}",
-            check.gaps.len(),
-            check
-                .gaps
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            "last hash: {h} (rows cut from the end cannot be seen in this file: the next export's first prev_hash must equal it)"
         ))?;
     }
     if !check.failures.is_empty() {
-        return Err(CliError::other(format!(
-            "{shown}: {} row(s) do not match their hashes; the file was altered",
-            check.failures.len()
-        )));
+        return Err(CliError::new(
+            ErrorKind::Tampered,
+            format!(
+                "{shown}: {} row(s) do not match their hashes; the file was altered",
+                check.failures.len()
+            ),
+        ));
     }
-    if !check.gaps.is_empty() && !a.allow_gaps {
-        return Err(
-            CliError::other(format!("{shown}: rows are missing from the chain"))
-                .hint("a filtered export skips events by design: add --allow-gaps to accept that"),
-        );
+    if gaps_fail {
+        return Err(CliError::new(
+            ErrorKind::Tampered,
+            format!("{shown}: rows are missing from the chain"),
+        )
+        .hint("a filtered export skips events by design: add --allow-gaps to accept that"));
     }
     Ok(())
 }

@@ -45,7 +45,8 @@ Examples:
 Role: organization admin.")]
 pub struct ElevateArgs {
     /// The project to elevate into (default: the one -p/-n or the context names).
-    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::project_names))]
+    // Its own id: `project` is the global -p's, which clap would merge.
+    #[arg(id = "project_arg", value_name = "PROJECT", add = clap_complete::ArgValueCompleter::new(crate::completion::project_names))]
     pub project: Option<String>,
     /// Why (an incident or ticket number); required, and audited.
     #[arg(long, required = true)]
@@ -64,7 +65,8 @@ Examples:
 Role: organization admin.")]
 pub struct ProjectArgs {
     /// The project (default: the one -p/-n or the context names).
-    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::project_names))]
+    // Its own id: `project` is the global -p's, which clap would merge.
+    #[arg(id = "project_arg", value_name = "PROJECT", add = clap_complete::ArgValueCompleter::new(crate::completion::project_names))]
     pub project: Option<String>,
     #[command(flatten)]
     pub org: OrgArgs,
@@ -162,6 +164,7 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
             ctx.target()?.refuse_project_scope(
                 "orgs elevations",
                 "lists the whole organization's windows",
+                "drop -p/-n; `kube-dc orgs status PROJECT` shows one project's window",
             )?;
             let org = org(ctx, &a)?;
             let (list, raw) = ctx.client().await?.elevations(&org).await?;

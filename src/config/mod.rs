@@ -186,7 +186,7 @@ impl Target {
 
     /// Refuses -p/-n for a command that cannot honour them (`what` says
     /// why, e.g. "is organization-wide").
-    pub fn refuse_project_scope(&self, command: &str, what: &str) -> Result<()> {
+    pub fn refuse_project_scope(&self, command: &str, what: &str, hint: &str) -> Result<()> {
         let flag = match (&self.project_flag, &self.namespace_flag) {
             (Some(p), _) => format!("--project {p}"),
             (None, Some(n)) => format!("--namespace {n}"),
@@ -195,7 +195,7 @@ impl Target {
         Err(CliError::usage(format!(
             "{command} {what}: {flag} (or KUBE_DC_PROJECT/KUBE_DC_NAMESPACE) cannot narrow it"
         ))
-        .hint("leave out -p/-n for this command"))
+        .hint(hint))
     }
 
     /// The backing namespace: `-n`, else `<org>-<project>`.

@@ -266,12 +266,20 @@ impl Remote {
     /// Runs kube-dc against this backend as `user`.
     pub fn run(&self, home: &Home, user: (&str, &[&str]), args: &[&str]) -> Run {
         let token = self.token(user.0, user.1);
-        // The namespace, not --project: an organization-wide export refuses
-        // an explicit project.
-        let mut all = vec!["--server", &self.url, "-n", "acme-demo"];
+        // The project's namespace, except for organization-wide commands,
+        // which refuse -n/-p rather than ignore them.
+        let mut all = vec!["--server", &self.url];
+        if !org_wide(args) {
+            all.extend(["-n", "acme-demo"]);
+        }
         all.extend_from_slice(args);
         home.run_env(&all, &[("KUBE_DC_TOKEN", &token), ("KUBE_DC_ORG", "acme")])
     }
+}
+
+/// Whether a command line is organization-wide (refuses -n/-p).
+pub fn org_wide(args: &[&str]) -> bool {
+    args.contains(&"--csv") || args.contains(&"--org") || args.starts_with(&["orgs", "elevations"])
 }
 
 /// One request as a stub server saw it.

@@ -28,6 +28,8 @@ type Shared = Arc<Backend>;
 #[derive(Clone, Copy, Debug)]
 pub struct Resolved {
     pub permission: Permission,
+    /// The route that matched.
+    pub route: Route,
 }
 
 /// What an API request is about, for its audit event.
@@ -186,7 +188,7 @@ pub(crate) async fn route_layer(
                 b.config.clock.clone(),
             ));
             req.extensions_mut().insert(id.clone());
-            req.extensions_mut().insert(Resolved { permission });
+            req.extensions_mut().insert(Resolved { permission, route });
             // Rotation is lazy as well as timed: a due rotation happens
             // before the request that would observe it.
             if ep.scope == Scope::Namespace {

@@ -98,7 +98,7 @@ impl axum::extract::FromRequestParts<Shared> for Authorized {
                 (Some(access), elevation)
             }
             Permission::OrgAdmin => {
-                require_org_admin(b, &id, param("org"))?;
+                require_org_admin(b, &id, param("org"), resolved.route.endpoint().service)?;
                 (None, None)
             }
             Permission::ProjectMember => {
@@ -115,16 +115,26 @@ impl axum::extract::FromRequestParts<Shared> for Authorized {
     }
 }
 
-/// An organization admin, or refused.
-pub(crate) fn require_org_admin(b: &Backend, id: &Identity, org: &str) -> Result<(), ApiError> {
+/// An organization admin, or refused with a hint about what `service`
+/// (the route's: `audit`, `org-admin`) offers others instead.
+pub(crate) fn require_org_admin(
+    b: &Backend,
+    id: &Identity,
+    org: &str,
+    service: &str,
+) -> Result<(), ApiError> {
     if b.bindings.is_org_admin(id, org) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            format!("{} is not an admin of organization {org:?}", id.username),
-            Some("org-wide audit is for organization admins; project members can list their project's events with --project".into()),
-        ))
+        return Ok(());
     }
+    let hint = if service == "audit" {
+        "org-wide audit is for organization admins; project members can list their project's events with --project"
+    } else {
+        "elevation windows are for organization admins (members of the organization's admin groups); with a project role, read values in that project without one, or ask an organization admin"
+    };
+    Err(ApiError::forbidden(
+        format!("{} is not an admin of organization {org:?}", id.username),
+        Some(hint.into()),
+    ))
 }
 
 /// A member of the project (any role) or an admin of its organization.

@@ -1,15 +1,18 @@
 use clap::Args;
 
+use crate::api::Client;
 use crate::commands::{Ctx, confirm};
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::output::{note, sanitize};
 
 /// Delete a secret: soft by default, or irreversibly with --destroy.
 ///
 /// A soft delete removes the ManagedSecret and its projected Kubernetes
-/// Secret but keeps the value history, so an admin can `restore` it.
-/// --destroy wipes every stored version: it first shows the workloads that
-/// use the secret and asks for confirmation (--yes in scripts).
+/// Secret but keeps the value history, so an admin can `restore` it
+/// (`secrets list --deleted` lists them). Both first show the workloads
+/// that use the projected Secret; a soft delete asks when there are any,
+/// --destroy (which wipes every stored version) always asks. Without a
+/// terminal to ask on, pass --yes.
 #[derive(Args, Debug)]
 #[command(after_help = "\
 Examples:
@@ -41,35 +44,28 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
     super::check_secret_name(&a.name)?;
     let ns = ctx.namespace()?;
     let client = ctx.client().await?;
-    if a.destroy && !a.yes {
-        // The blast radius first. A soft-deleted secret has no consumers
-        // view, so a 404 here is not an error.
-        match client.consumers(&ns, &a.name).await {
-            Ok((c, _)) if !c.items.is_empty() => {
-                note(&format!(
-                    "These workloads use Secret {}:",
-                    sanitize(&c.secret)
-                ));
-                for i in &c.items {
-                    note(&format!(
-                        "  {}/{}  ({})",
-                        sanitize(&i.kind),
-                        sanitize(&i.name),
-                        sanitize(&i.references.join(", "))
-                    ));
-                }
-            }
-            Ok(_) => note(&format!("No workload references secret {}.", a.name)),
-            Err(e) if e.kind == crate::error::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+    if !a.yes {
+        // The blast radius first: a soft delete removes the projected
+        // Secret too, so the workloads that use it are shown and asked
+        // about; --destroy always asks.
+        let users = show_consumers(&client, &ns, &a.name).await?;
+        if a.destroy {
+            confirm(
+                &format!(
+                    "Destroy secret {} and every stored version, irreversibly?",
+                    a.name
+                ),
+                false,
+            )?;
+        } else if users > 0 {
+            confirm(
+                &format!(
+                    "Delete secret {} and its projected Secret, which {users} workload(s) use?",
+                    a.name
+                ),
+                false,
+            )?;
         }
-        confirm(
-            &format!(
-                "Destroy secret {} and every stored version, irreversibly?",
-                a.name
-            ),
-            a.yes,
-        )?;
     }
     let (resp, raw) = client.delete(&ns, &a.name, a.destroy).await?;
     if p.is_machine() {
@@ -79,8 +75,37 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
         p.line(&format!("secret/{} destroyed", resp.name))
     } else {
         p.line(&format!(
-            "secret/{} deleted (history kept; an admin can `kube-dc secrets restore {}`)",
+            "secret/{} deleted (history kept; an admin can `kube-dc secrets restore {}`; `secrets list --deleted` lists it)",
             resp.name, resp.name
         ))
+    }
+}
+
+/// Shows on stderr the workloads that use the secret's projection and
+/// returns how many. A secret without a consumers view (soft-deleted, or an
+/// installation without it) has none to show.
+pub(super) async fn show_consumers(client: &Client, ns: &str, name: &str) -> Result<usize> {
+    match client.consumers(ns, name).await {
+        Ok((c, _)) if !c.items.is_empty() => {
+            note(&format!(
+                "These workloads use Secret {}:",
+                sanitize(&c.secret)
+            ));
+            for i in &c.items {
+                note(&format!(
+                    "  {}/{}  ({})",
+                    sanitize(&i.kind),
+                    sanitize(&i.name),
+                    sanitize(&i.references.join(", "))
+                ));
+            }
+            Ok(c.items.len())
+        }
+        Ok(_) => {
+            note(&format!("No workload references secret {name}."));
+            Ok(0)
+        }
+        Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::NotSupported) => Ok(0),
+        Err(e) => Err(e),
     }
 }

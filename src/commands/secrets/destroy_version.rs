@@ -12,7 +12,9 @@ Examples:
   kube-dc secrets destroy-version db-creds --version 3 --yes   # the Go CLI's spelling
 
 Without a terminal to confirm on, --yes is required (the Go CLI does not
-ask; this one does, as the step is irreversible).
+ask; this one does, as the step is irreversible). Erasing the current
+version empties the projected Secret: the workloads that use it are shown
+first.
 Role: admin.")]
 pub struct DestroyVersionArgs {
     /// Secret name.
@@ -36,18 +38,29 @@ pub async fn run(ctx: &Ctx, a: DestroyVersionArgs) -> Result<()> {
     super::check_secret_name(&a.name)?;
     let version = a.version.or(a.version_flag).unwrap_or_default();
     let ns = ctx.namespace()?;
-    confirm(
-        &format!(
-            "Erase version {} of secret {}, irreversibly?",
-            version, a.name
-        ),
-        a.yes,
-    )?;
-    let (resp, raw) = ctx
-        .client()
-        .await?
-        .destroy_version(&ns, &a.name, version)
-        .await?;
+    let client = ctx.client().await?;
+    let mut question = format!(
+        "Erase version {version} of secret {}, irreversibly?",
+        a.name
+    );
+    if !a.yes {
+        let (secret, _) = client.get_secret(&ns, &a.name, false, None).await?;
+        if secret.openbao.as_ref().map(|o| o.current_version) == Some(version) {
+            // The current version: afterwards the secret has no readable
+            // value and its projection empties.
+            crate::output::warn(&format!(
+                "version {version} is the current version of {}: afterwards it has no readable value until a new version is written, and its projected Secret is emptied",
+                a.name
+            ));
+            super::delete::show_consumers(&client, &ns, &a.name).await?;
+            question = format!(
+                "Erase version {version}, the current one, of secret {}, irreversibly?",
+                a.name
+            );
+        }
+    }
+    confirm(&question, a.yes)?;
+    let (resp, raw) = client.destroy_version(&ns, &a.name, version).await?;
     if p.is_machine() {
         return p.print_doc(&raw.value());
     }

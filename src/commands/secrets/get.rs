@@ -17,7 +17,14 @@ Examples:
   kube-dc secrets get app-config --value         # KEY/VALUE table
   kube-dc secrets get app-config --value -o yaml # whole secret, for copying between projects
   kube-dc secrets get app-config --key DATABASE_URL   # one raw value, for $(…)
-  kube-dc secrets get app-config --value -o env > app.env
+  kube-dc secrets get app-config --value -o env > app.env   # set -a; . ./app.env
+  kube-dc secrets get app-config --value -o env --env-dialect docker > app.env   # docker run --env-file
+
+-o env writes values so they read back byte for byte: in the shell dialect
+(default) a value that needs it is single-quoted, each ' written '\\'', for
+`set -a; . FILE`, dotenv and `--from-env-file`; in the docker dialect each
+line is KEY=value taken literally, and a value with a line break (which
+docker cannot hold) is refused.
   kube-dc secrets get app-config --value --version 3  # an older version
 
 Role: metadata: any project role; values: developer, project-manager, admin,
@@ -35,6 +42,9 @@ pub struct GetArgs {
     /// Read this version instead of the current one.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub version: Option<u64>,
+    /// With -o env: who reads the file.
+    #[arg(long, value_enum, default_value_t, value_name = "DIALECT")]
+    pub env_dialect: crate::input::EnvDialect,
 }
 
 pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
@@ -119,7 +129,7 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
         Json | Yaml => p.print_doc(&raw.value()),
         Env => {
             let tty = p.stdout_is_terminal();
-            p.raw(crate::input::to_env(&value.data, tty).as_bytes())
+            p.raw(crate::input::to_env(&value.data, a.env_dialect, tty)?.as_bytes())
         }
         _ => {
             let mut t = p.table(&["KEY", "VALUE"]);

@@ -4,7 +4,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::commands::Ctx;
-use crate::error::Result;
+use crate::error::{CliError, ErrorKind, Result};
 use crate::output::{GridCell, age, sanitize};
 
 /// List the secrets of the project: name, type, sync state, target Secret,
@@ -18,10 +18,19 @@ Examples:
   kube-dc secrets list -p staging -o json
   kube-dc secrets list -o csv > secrets.csv
 
-Sync states: ● Ready (projected), ● Pending (not projected yet), ○ Disabled.
+  kube-dc secrets list --deleted          # soft-deleted, restorable
+
+Sync states: ● Ready (the projected Secret holds the values and keys asked
+for), ● Pending (not yet, or not any more: `secrets get NAME` says why),
+○ Disabled. In -o csv, empty cells stand for \"none\".
 Role: any project role (user and up), or organization admin."
 )]
-pub struct ListArgs {}
+pub struct ListArgs {
+    /// The soft-deleted secrets instead (restore one with `secrets restore NAME`).
+    /// An extension of kube-dc's own backend: an installation without it is said so.
+    #[arg(long)]
+    pub deleted: bool,
+}
 
 /// The fields of a listed secret that the table shows, borrowed from the
 /// answer (a list of 10,000 secrets is decoded without copying its text).
@@ -37,6 +46,8 @@ pub struct Row<'a> {
     status: RowStatus<'a>,
     #[serde(default, borrow)]
     openbao: Option<RowVersion<'a>>,
+    #[serde(rename = "deletedTime", default, borrow)]
+    deleted_time: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +98,9 @@ struct RowVersion<'a> {
 pub struct Rows<'a> {
     #[serde(borrow)]
     pub items: Vec<Row<'a>>,
+    /// Set by a server that answered `?deleted=true` (our extension).
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 impl Row<'_> {
@@ -151,16 +165,30 @@ impl Row<'_> {
     }
 }
 
-pub async fn run(ctx: &Ctx, _a: ListArgs) -> Result<()> {
+pub async fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
     use crate::output::OutputFormat::*;
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml, Csv], "secrets list")?;
     let ns = ctx.namespace()?;
-    let doc = ctx.client().await?.list_secrets(&ns).await?;
+    let client = ctx.client().await?;
+    let doc = if a.deleted {
+        client.list_deleted_secrets(&ns).await?
+    } else {
+        client.list_secrets(&ns).await?
+    };
+    let list: Rows = doc.typed()?;
+    if a.deleted && !list.deleted {
+        // It answered with the live secrets: never show those as deleted.
+        return Err(CliError::new(
+            ErrorKind::NotSupported,
+            "this installation does not list soft-deleted secrets (it ignored ?deleted=true)",
+        )
+        .hint("`kube-dc secrets restore NAME` still works where the installation has it, if you know the name"));
+    }
     if p.is_machine() {
+        drop(list);
         return p.print_doc(&doc.value());
     }
-    let list: Rows = doc.typed()?;
     if p.format == Csv {
         let mut w = csv::Writer::from_writer(p.stdout());
         w.write_record(["name", "type", "sync", "target", "version", "updated"])
@@ -172,14 +200,41 @@ pub async fn run(ctx: &Ctx, _a: ListArgs) -> Result<()> {
                 .trim_start_matches(['●', '○', ' '])
                 .to_string();
             cells[2].text = st;
-            w.write_record(cells.map(|c| kube_dc_api::audit::csv_cell(&c.text).into_owned()))
-                .map_err(csv_err)?;
+            // "-" is the table's word for none; in CSV an empty cell says it
+            // (and the formula guard never sees a placeholder).
+            w.write_record(cells.map(|c| {
+                if c.text == "-" {
+                    String::new()
+                } else {
+                    kube_dc_api::audit::csv_cell(&c.text).into_owned()
+                }
+            }))
+            .map_err(csv_err)?;
         }
         w.flush()?;
         return Ok(());
     }
     if list.items.is_empty() {
-        crate::output::note(&format!("no secrets in {ns}"));
+        let what = if a.deleted {
+            "deleted secrets"
+        } else {
+            "secrets"
+        };
+        crate::output::note(&format!("no {what} in {ns}"));
+        return Ok(());
+    }
+    if a.deleted {
+        let rows: Vec<[GridCell; 4]> = list
+            .items
+            .iter()
+            .map(|s| {
+                let c = s.cells();
+                let [name, kind, _, _, version, _] = c;
+                [name, kind, version, age(s.deleted_time.as_deref()).into()]
+            })
+            .collect();
+        p.print_grid(["NAME", "TYPE", "VERSION", "DELETED"], &rows)?;
+        crate::output::note("restore one with `kube-dc secrets restore NAME` (admin)");
         return Ok(());
     }
     let rows: Vec<[GridCell; 6]> = list
@@ -217,8 +272,11 @@ mod tests {
             {"name": "off", "namespace": "p", "type": "opaque", "sync": {"enabled": false, "targetSecretName": "x"},
              "openbao": {"currentVersion": 3, "updatedTime": "2026-01-01T00:00:00Z"}},
             {"name": "ready", "namespace": "p", "type": "opaque", "sync": {"enabled": true, "targetSecretName": "tgt"},
-             "status": {"conditions": [{"type": "Synced", "status": "False"},
+             "status": {"conditions": [{"type": "Synced", "status": "True"},
                                         {"type": "Ready", "status": "True", "message": "a \"quoted\" text"}]}},
+            {"name": "empty", "namespace": "p", "type": "opaque", "sync": {"enabled": true},
+             "status": {"conditions": [{"type": "Ready", "status": "True"},
+                                        {"type": "Synced", "status": "False", "reason": "AwaitingValues"}]}},
             {"name": "pending", "namespace": "p", "type": "password", "sync": {"enabled": true},
              "status": {"conditions": [{"type": "Ready", "status": "False"}]}},
             {"name": "bare\u{1b}[31m", "namespace": "p", "type": "opaque", "extra": {"future": [1, 2]}}
@@ -244,11 +302,13 @@ mod tests {
             ]
         );
         assert_eq!(got[1], ["ready", "opaque", "● Ready", "tgt", "-", ""]);
+        // Wired (Ready) but holding no values (Synced false): not Ready.
+        assert_eq!(got[2], ["empty", "opaque", "● Pending", "empty", "-", ""]);
         assert_eq!(
-            got[2],
+            got[3],
             ["pending", "password", "● Pending", "pending", "-", ""]
         );
-        assert_eq!(got[3], ["bare", "opaque", "● Pending", "bare", "-", ""]);
+        assert_eq!(got[4], ["bare", "opaque", "● Pending", "bare", "-", ""]);
         for (row, s) in got.iter().zip(&full.items) {
             assert_eq!(row[2], super::super::sync_state(s).0, "{}", s.name);
         }

@@ -99,8 +99,8 @@ pub fn print_secret(ctx: &Ctx, s: &Secret, raw: &crate::api::Doc) -> Result<()> 
     let (state, color) = sync_state(s);
     let reason = s
         .status
-        .condition("Ready")
-        .filter(|c| c.status != "True")
+        .not_ready_because()
+        .filter(|_| s.sync.enabled)
         .map(|c| format!(" ({}: {})", c.reason, c.message))
         .unwrap_or_default();
     rows.push((

@@ -1,15 +1,17 @@
 use clap::Args;
 
+use crate::api::Client;
 use crate::api::PutValuesRequest;
-use crate::commands::Ctx;
+use crate::commands::{Ctx, confirm};
 use crate::error::{CliError, Result};
 use crate::input::{self, ValueArgs};
 
 /// Write a new version of a secret's values.
 ///
-/// The new version replaces the whole key set (keys you leave out are not
-/// in the new version); older versions stay readable within the history
-/// window.
+/// The new version holds exactly the keys given: keys you leave out are not
+/// in it (older versions stay readable within the history window). Before
+/// writing, put names the keys it would remove: on a terminal it asks, in a
+/// script it refuses unless --replace says that is intended.
 #[derive(Args, Debug)]
 #[command(after_help = "\
 Examples:
@@ -19,6 +21,11 @@ Examples:
   vault-export | kube-dc secrets put token --from-file=TOKEN=- --trim-newline
   kube-dc secrets put db-creds --prompt PASSWORD
   kube-dc secrets put db-creds --from-literal=K=v --cas 4   # only if version 4 is current
+  kube-dc secrets put db-creds --from-env-file=all.env --replace   # drop keys not in the file
+
+Which keys the current version holds comes from the secret's metadata on
+kube-dc's own backend; an installation without that extension is asked for
+the values instead (an audited value read), unless --replace is given.
 
 Role: developer, project-manager or admin.")]
 pub struct PutArgs {
@@ -28,6 +35,9 @@ pub struct PutArgs {
     /// Write only if this is the current version (check-and-set; 0: only if none yet).
     #[arg(long, value_name = "VERSION")]
     pub cas: Option<u64>,
+    /// Write exactly the given keys, removing the others without asking.
+    #[arg(long)]
+    pub replace: bool,
     #[command(flatten)]
     pub values: ValueArgs,
 }
@@ -43,9 +53,32 @@ pub async fn run(ctx: &Ctx, a: PutArgs) -> Result<()> {
     }
     let data = input::collect(&a.values)?;
     let ns = ctx.namespace()?;
-    let (resp, raw) = ctx
-        .client()
-        .await?
+    let client = ctx.client().await?;
+    if !a.replace {
+        let removed: Vec<String> = current_keys(&client, &ns, &a.name)
+            .await?
+            .into_iter()
+            .filter(|k| !data.contains_key(k))
+            .collect();
+        if !removed.is_empty() {
+            let what = format!(
+                "this put writes a version without {} (put writes exactly the keys given)",
+                removed.join(", ")
+            );
+            if crate::output::stdin_is_terminal() && crate::output::stderr_is_terminal() {
+                crate::output::warn(&what);
+                confirm(
+                    &format!("Remove {} from {}?", removed.join(", "), a.name),
+                    false,
+                )?;
+            } else {
+                return Err(CliError::usage(format!("secret {}: {what}", a.name)).hint(
+                    "pass --replace to remove them, or give them too (e.g. --from-literal for each)",
+                ));
+            }
+        }
+    }
+    let (resp, raw) = client
         .put_values(&ns, &a.name, &PutValuesRequest { data, cas: a.cas })
         .await?;
     // A server that honours check-and-set writes exactly the next version;
@@ -70,4 +103,31 @@ pub async fn run(ctx: &Ctx, a: PutArgs) -> Result<()> {
         "secret/{} version {} written",
         resp.name, resp.version
     ))
+}
+
+/// The keys of the secret's current version: from its metadata where the
+/// installation says them (`status.currentKeys`), else from an audited
+/// value read. None at all for a secret that has no values yet.
+async fn current_keys(client: &Client, ns: &str, name: &str) -> Result<Vec<String>> {
+    let (secret, _) = client.get_secret(ns, name, false, None).await?;
+    if let Some(keys) = secret.status.current_keys {
+        return Ok(keys);
+    }
+    if secret.openbao.is_none_or(|o| o.current_version == 0) {
+        return Ok(Vec::new());
+    }
+    match client.get_secret(ns, name, true, None).await {
+        Ok((s, _)) => Ok(s
+            .value
+            .map(|v| v.data.into_keys().collect())
+            .unwrap_or_default()),
+        Err(e) => Err(CliError::new(
+            e.kind,
+            format!(
+                "cannot tell which keys this put would remove from {name}: {}",
+                e.message
+            ),
+        )
+        .hint("pass --replace to write exactly the given keys without checking")),
+    }
 }

@@ -84,12 +84,14 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let mut signals =
         signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2])
             .map_err(|e| CliError::other(format!("cannot forward signals: {e}")))?;
+    // Exit as a shell would: 127 for no such command, 126 for one that
+    // cannot be run.
     let mut child = cmd.spawn().map_err(|e| {
         CliError::new(
             if e.kind() == std::io::ErrorKind::NotFound {
-                crate::error::ErrorKind::NotFound
+                crate::error::ErrorKind::NoSuchCommand
             } else {
-                crate::error::ErrorKind::Other
+                crate::error::ErrorKind::CannotExecute
             },
             format!("cannot run {program}: {e}"),
         )

@@ -1,7 +1,9 @@
 //! The seed workflow and input handling through the built binary, on the
 //! embedded local context.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod truth;
 
 use common::*;
 use serde_json::json;
@@ -93,9 +95,9 @@ fn seed_workflow_end_to_end() {
             .unwrap()
             .to_string()
     };
-    // Sync on and reconciled, though no value is written yet: production
-    // reports Ready=True at that point.
-    assert!(row("db-creds").contains("● Ready"), "{}", r.stdout);
+    // Sync on and wired (production's Ready=True), but no value is written
+    // yet, so the projection is not ready: amber, never a green lie.
+    assert!(row("db-creds").contains("● Pending"), "{}", r.stdout);
     assert!(row("app-config").contains("● Ready"));
     assert!(row("api-keys").contains("○ Disabled"));
     let list = h.run(&["secrets", "list", "-o", "json"]).ok().json();
@@ -207,8 +209,16 @@ fn seed_workflow_end_to_end() {
         r.stdout
     );
 
-    // delete → restore → destroy
-    h.run(&["secrets", "delete", "app-config"]).ok();
+    // delete → restore → destroy. A Deployment uses the projection: the
+    // soft delete names it and, without a terminal, needs --yes.
+    let r = h.run(&["secrets", "delete", "app-config"]).code(2);
+    assert!(
+        r.stderr.contains("Deployment/my-app") && r.stderr.contains("--yes"),
+        "{}",
+        r.stderr
+    );
+    h.run(&["secrets", "get", "app-config"]).ok();
+    h.run(&["secrets", "delete", "app-config", "--yes"]).ok();
     h.run(&["secrets", "get", "app-config"]).code(3);
     h.run(&["secrets", "restore", "app-config"]).ok();
     let r = h
@@ -508,8 +518,11 @@ fn apply_rotation_manifest_and_run() {
         "invalid variable names are skipped with a warning: {}",
         r.stderr
     );
+    // As a shell: 127 for no such command, 126 for one that cannot run.
     h.run(&["secrets", "run", "cfg", "--", "/nonexistent/program"])
-        .code(3);
+        .code(127);
+    let not_exec = h.write("not-executable.sh", "echo hi\n");
+    h.run(&["secrets", "run", "cfg", "--", &not_exec]).code(126);
 }
 
 #[test]
@@ -741,9 +754,9 @@ fn an_exported_audit_file_verifies_offline_and_edits_are_found() {
         "forged.csv",
         text.replacen("secrets.value.read", "secrets.metadata.read", 1),
     );
-    let r = h.run(&["audit", "verify", &forged]).code(1);
+    let r = h.run(&["audit", "verify", &forged]).code(10);
     assert!(
-        r.stdout.contains("row 2: column action differs"),
+        r.stdout.starts_with("ALTERED: ") && r.stdout.contains("line 3: column action differs"),
         "{}",
         r.stdout
     );
@@ -751,8 +764,13 @@ fn an_exported_audit_file_verifies_offline_and_edits_are_found() {
     // A removed row is a gap, refused unless gaps are allowed.
     let lines: Vec<&str> = text.lines().collect();
     let cut = h.write("cut.csv", [lines[0], lines[1], lines[3]].join("\n") + "\n");
-    let r = h.run(&["audit", "verify", &cut]).code(1);
+    let r = h.run(&["audit", "verify", &cut]).code(10);
     assert!(r.stderr.contains("--allow-gaps"), "{}", r.stderr);
+    assert!(
+        r.stdout.contains("rows are missing before line(s) 3"),
+        "{}",
+        r.stdout
+    );
     // Not an export with hashes: a clear error.
     let other = h.write("other.csv", "a,b\n1,2\n");
     let r = h.run(&["audit", "verify", &other]).code(2);
