@@ -62,6 +62,15 @@ fn roles_elevation_and_audit_over_http() {
         r.stderr
     );
     be.run(&h, ORG_ADMIN, &["orgs", "elevate", "demo"]).code(2); // --reason is required
+    // A developer cannot elevate, and the hint is about elevation.
+    let r = be
+        .run(&h, DEV, &["orgs", "elevate", "demo", "--reason", "x"])
+        .code(4);
+    assert!(
+        r.stderr.contains("elevation windows are for organization admins"),
+        "{}",
+        r.stderr
+    );
     let r = be
         .run(
             &h,
