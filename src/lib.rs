@@ -8,6 +8,7 @@ pub mod commands;
 pub mod completion;
 pub mod config;
 pub mod docs;
+pub mod envfile;
 pub mod error;
 pub mod input;
 pub mod net;

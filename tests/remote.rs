@@ -67,7 +67,8 @@ fn roles_elevation_and_audit_over_http() {
         .run(&h, DEV, &["orgs", "elevate", "demo", "--reason", "x"])
         .code(4);
     assert!(
-        r.stderr.contains("elevation windows are for organization admins"),
+        r.stderr
+            .contains("elevation windows are for organization admins"),
         "{}",
         r.stderr
     );

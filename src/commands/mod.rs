@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod audit_export;
+pub mod audit_time;
 pub mod audit_verify;
 pub mod context;
 pub mod login;

@@ -44,7 +44,7 @@ pub struct GetArgs {
     pub version: Option<u64>,
     /// With -o env: who reads the file.
     #[arg(long, value_enum, default_value_t, value_name = "DIALECT")]
-    pub env_dialect: crate::input::EnvDialect,
+    pub env_dialect: crate::envfile::EnvDialect,
 }
 
 pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
@@ -129,7 +129,7 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
         Json | Yaml => p.print_doc(&raw.value()),
         Env => {
             let tty = p.stdout_is_terminal();
-            p.raw(crate::input::to_env(&value.data, a.env_dialect, tty)?.as_bytes())
+            p.raw(crate::envfile::to_env(&value.data, a.env_dialect, tty)?.as_bytes())
         }
         _ => {
             let mut t = p.table(&["KEY", "VALUE"]);
