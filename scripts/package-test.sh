@@ -24,7 +24,8 @@ fi
 
 fail() { echo "package test: $*" >&2; exit 1; }
 
-dpkg -i target/debian/kube-dc_*.deb target/debian/kube-dc-backend_*.deb >/dev/null
+debs="${CARGO_TARGET_DIR:-target}/debian"
+dpkg -i "$debs"/kube-dc_*.deb "$debs"/kube-dc-backend_*.deb >/dev/null
 
 out=$(/usr/bin/kube-dc --version) || fail "kube-dc --version failed"
 echo "$out" | grep -q '^kube-dc ' || fail "unexpected version line: $out"

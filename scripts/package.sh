@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Debian packages into target/debian/: kube-dc (the CLI, its man
+# Builds the Debian packages into target/debian/ (under $CARGO_TARGET_DIR
+# when that is set, where cargo and cargo-deb put them): kube-dc (the CLI, its man
 # pages, completions for bash, zsh and fish) and kube-dc-backend (the
 # server, its man pages, a hardened systemd unit, example configuration).
 # Installs the pinned cargo-deb first if it is missing.
@@ -13,4 +14,4 @@ fi
 cargo build --release --workspace --locked
 cargo deb --no-build --locked -p kube-dc
 cargo deb --no-build --locked -p kube-dc-backend
-ls -1 target/debian/*.deb
+ls -1 "${CARGO_TARGET_DIR:-target}"/debian/*.deb

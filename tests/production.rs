@@ -1,4 +1,4 @@
-//! "Production evidence" (CONTRACT.md): every fact the platform's own
+//! "Production evidence" (docs/contract.md): every fact the platform's own
 //! end-to-end suite checks of its backend, checked here against
 //! `kube-dc-backend serve`, with real access tokens from the test OIDC
 //! provider (oidc-provider, OpenID Certified) for a viewer, developers of

@@ -1,5 +1,5 @@
 //! Every request's method, path, query and JSON body, pinned to
-//! CONTRACT.md with a recording stub; and how the CLI copes with
+//! docs/contract.md with a recording stub; and how the CLI copes with
 //! installations that lack extensions or answer with proxy pages.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Typed client of the Secrets Manager API (`CONTRACT.md`).
+//! Typed client of the Secrets Manager API (`docs/contract.md`).
 //!
 //! Two transports carry the same requests: the embedded backend, called
 //! in-process (the `local` context: no port is opened at all), and HTTP(S)

@@ -181,7 +181,7 @@ impl TokenStore {
 }
 
 /// The platform's keyring: Secret Service (D-Bus) on Linux and the BSDs,
-/// the Keychain on macOS, the Credential Manager on Windows.
+/// the Keychain on macOS. (kube-dc is Unix-only: see the README.)
 fn os_store() -> std::result::Result<Arc<keyring_core::CredentialStore>, String> {
     #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
     let store = zbus_secret_service_keyring_store::Store::new()
@@ -189,15 +189,11 @@ fn os_store() -> std::result::Result<Arc<keyring_core::CredentialStore>, String>
     #[cfg(target_os = "macos")]
     let store = apple_native_keyring_store::keychain::Store::new()
         .map(|s| s as Arc<keyring_core::CredentialStore>);
-    #[cfg(target_os = "windows")]
-    let store = windows_native_keyring_store::store::Store::new()
-        .map(|s| s as Arc<keyring_core::CredentialStore>);
     #[cfg(not(any(
         target_os = "linux",
         target_os = "freebsd",
         target_os = "openbsd",
-        target_os = "macos",
-        target_os = "windows"
+        target_os = "macos"
     )))]
     let store: keyring_core::Result<Arc<keyring_core::CredentialStore>> = Err(
         keyring_core::Error::NotSupportedByStore("no OS keyring is known on this platform".into()),

@@ -1,4 +1,4 @@
-//! Wire types of the Secrets Manager HTTP API (`CONTRACT.md`).
+//! Wire types of the Secrets Manager HTTP API (`docs/contract.md`).
 //!
 //! The field names here are facts of the production API; the backend
 //! serialises these and the CLI deserialises them. Request bodies are strict
