@@ -115,7 +115,7 @@ pub fn secret_names(current: &OsStr) -> Vec<CompletionCandidate> {
                 let ns = ctx.namespace().ok()?;
                 let client = ctx.client().await.ok()?;
                 let doc = client.list_secrets(&ns).await.ok()?;
-                let list: crate::commands::secrets::list::Rows = doc.typed().ok()?;
+                let list: crate::listing::Rows = doc.typed().ok()?;
                 Some(
                     list.items
                         .into_iter()

@@ -11,6 +11,7 @@ pub mod docs;
 pub mod envfile;
 pub mod error;
 pub mod input;
+pub mod listing;
 pub mod net;
 pub mod output;
 pub mod redact;
@@ -103,3 +104,4 @@ fn report(e: &CliError) -> i32 {
     output::error(&e.to_string(), &e.hints);
     e.kind.exit_code()
 }
+

@@ -7,37 +7,34 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::api::{Consumer, ElevationStatus, Secret, Sensitive, VersionInfo};
+use crate::listing::{self, SyncState};
 
 /// How long revealed values stay on screen.
 pub const REVEAL_FOR: Duration = Duration::from_secs(30);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sync {
-    Ready,
-    Pending,
-    Disabled,
-}
-
-impl Sync {
-    /// Sync off; or on, and Ready (projected) or not yet.
-    pub fn of(enabled: bool, ready: bool) -> Self {
-        match (enabled, ready) {
-            (false, _) => Sync::Disabled,
-            (true, true) => Sync::Ready,
-            (true, false) => Sync::Pending,
-        }
-    }
-}
 
 /// One row of the list.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub name: String,
     pub kind: String,
-    pub sync: Sync,
+    pub sync: SyncState,
     pub target: String,
     pub version: Option<u64>,
     pub updated: Option<String>,
+}
+
+impl Row {
+    /// A listed secret as the view lists it.
+    pub fn of(r: &listing::Row) -> Self {
+        Row {
+            name: r.name.to_string(),
+            kind: r.kind().to_string(),
+            sync: r.sync_state(),
+            target: r.target().to_string(),
+            version: r.version(),
+            updated: r.updated().map(str::to_string),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -361,7 +358,7 @@ mod tests {
         Row {
             name: name.into(),
             kind: "opaque".into(),
-            sync: Sync::Ready,
+            sync: SyncState::Ready,
             target: name.into(),
             version: Some(1),
             updated: None,

@@ -7,19 +7,10 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::app::{App, Sync};
-use super::draw::{Look, sync_cell};
+use super::app::App;
+use super::look::{Look, field, sync_cell};
+use crate::listing::SyncState;
 use crate::output::{age, escape_value, sanitize};
-
-pub(super) fn field(name: &str, value: impl Into<String>) -> Line<'static> {
-    Line::from(vec![
-        Span::styled(
-            format!(" {name:<14}"),
-            Style::default().add_modifier(Modifier::BOLD),
-        ),
-        Span::raw(value.into()),
-    ])
-}
 
 pub(super) fn detail(f: &mut Frame, area: Rect, app: &App, look: &Look) {
     let Some(s) = &app.detail else {
@@ -34,7 +25,7 @@ pub(super) fn detail(f: &mut Frame, area: Rect, app: &App, look: &Look) {
     if let Some(d) = &s.description {
         lines.push(field("Description", sanitize(d)));
     }
-    let sync = Sync::of(s.sync.enabled, s.status.ready());
+    let sync = SyncState::of_secret(s);
     lines.push(Line::from(vec![
         Span::styled(
             format!(" {:<14}", "Sync"),

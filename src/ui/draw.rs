@@ -8,34 +8,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row as TRow, Table, TableState};
 
-use super::app::{App, Level, Sync, View};
+use super::app::{App, Level, View};
+use super::look::{Look, sync_cell};
 use crate::output::{age, sanitize};
-
-pub struct Look {
-    pub color: bool,
-}
-
-impl Look {
-    pub(super) fn fg(&self, c: Color) -> Style {
-        if self.color {
-            Style::default().fg(c)
-        } else {
-            Style::default()
-        }
-    }
-    pub(super) fn selected(&self) -> Style {
-        Style::default().add_modifier(Modifier::REVERSED)
-    }
-}
-
-/// The SYNC cell: a dot and the state in words.
-pub fn sync_cell(s: Sync, look: &Look) -> Span<'static> {
-    match s {
-        Sync::Ready => Span::styled("● Ready", look.fg(Color::Green)),
-        Sync::Pending => Span::styled("● Pending", look.fg(Color::Yellow)),
-        Sync::Disabled => Span::styled("○ Disabled", look.fg(Color::DarkGray)),
-    }
-}
 
 const LIST_KEYS: &str = "↑↓/jk move  / filter  Enter detail  u used by  a audit  e elevation  R refresh  ? help  q quit";
 const DETAIL_KEYS: &str =
@@ -199,6 +174,7 @@ mod tests {
 
     use super::*;
     use crate::api::{Secret, Sensitive};
+    use crate::listing::SyncState;
     use crate::ui::app::Row;
 
     fn screen(app: &App, w: u16, h: u16, color: bool) -> (Vec<String>, ratatui::buffer::Buffer) {
@@ -223,7 +199,7 @@ mod tests {
             name: name.into(),
             kind: "opaque".into(),
             sync,
-            target: if sync == Sync::Disabled {
+            target: if sync == SyncState::Disabled {
                 "-".into()
             } else {
                 name.into()
@@ -232,9 +208,9 @@ mod tests {
             updated: None,
         };
         app.set_rows(vec![
-            row("api-key", Sync::Ready, Some(3)),
-            row("db-creds", Sync::Pending, None),
-            row("legacy", Sync::Disabled, Some(1)),
+            row("api-key", SyncState::Ready, Some(3)),
+            row("db-creds", SyncState::Pending, None),
+            row("legacy", SyncState::Disabled, Some(1)),
         ]);
         app
     }

@@ -7,6 +7,7 @@
 mod app;
 mod detail;
 mod draw;
+mod look;
 mod panels;
 
 use std::io::{IsTerminal, Write};
@@ -21,8 +22,9 @@ use ratatui::backend::CrosstermBackend;
 use crate::api::Client;
 use crate::commands::Ctx;
 use crate::error::{CliError, Result};
-pub use app::{Action, App, Level, Row, Sync, View};
-pub use draw::{Look, draw};
+pub use app::{Action, App, Level, Row, View};
+pub use draw::draw;
+pub use look::Look;
 
 /// Browse the project's secrets in a terminal view.
 ///
@@ -109,8 +111,8 @@ struct Session<'a> {
 impl Session<'_> {
     async fn load_rows(&self, app: &mut App) -> Result<()> {
         let doc = self.client.list_secrets(&self.ns).await?;
-        let rows: crate::commands::secrets::list::Rows = doc.typed()?;
-        app.set_rows(rows.items.iter().map(|r| r.to_ui()).collect());
+        let rows: crate::listing::Rows = doc.typed()?;
+        app.set_rows(rows.items.iter().map(Row::of).collect());
         Ok(())
     }
 

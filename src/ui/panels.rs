@@ -8,8 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row as TRow, Table, Wrap};
 
 use super::app::App;
-use super::detail::field;
-use super::draw::Look;
+use super::look::{Look, field};
 use crate::output::sanitize;
 
 pub(super) fn used_by(f: &mut Frame, area: Rect, app: &App) {

@@ -135,7 +135,7 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         .kv_version
         .or(secret.openbao.as_ref().map(|o| o.current_version))
         .unwrap_or(0);
-    let (state, _) = super::sync_state(&secret);
+    let state = crate::listing::SyncState::of_secret(&secret).word();
     p.line(&format!("secret/{} created", secret.name))?;
     if version > 0 {
         note(&format!(

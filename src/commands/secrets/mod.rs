@@ -7,7 +7,7 @@ mod delete;
 mod destroy_version;
 mod get;
 mod import;
-pub(crate) mod list;
+mod list;
 pub(crate) use list::csv_err;
 mod put;
 mod restore;
@@ -16,11 +16,11 @@ mod sync;
 mod versions;
 
 use clap::Subcommand;
-use comfy_table::Color;
 
 use super::Ctx;
 use crate::api::Secret;
 use crate::error::Result;
+use crate::listing::SyncState;
 
 #[derive(Subcommand, Debug)]
 pub enum SecretsCommand {
@@ -59,22 +59,6 @@ pub async fn run(ctx: &Ctx, cmd: SecretsCommand) -> Result<i32> {
     .map(|()| 0)
 }
 
-/// The seed's status dot: green Ready, amber Pending, grey Disabled.
-pub fn sync_state(s: &Secret) -> (&'static str, Color) {
-    sync_state_of(s.sync.enabled, s.status.ready())
-}
-
-/// The SYNC column: projection off, or on and Ready, or on and not yet.
-pub fn sync_state_of(enabled: bool, ready: bool) -> (&'static str, Color) {
-    if !enabled {
-        ("○ Disabled", Color::DarkGrey)
-    } else if ready {
-        ("● Ready", Color::Green)
-    } else {
-        ("● Pending", Color::Yellow)
-    }
-}
-
 pub fn check_secret_name(name: &str) -> Result<()> {
     kube_dc_api::validate::check_name("secret name", name).map_err(crate::error::CliError::usage)
 }
@@ -96,7 +80,7 @@ pub fn print_secret(ctx: &Ctx, s: &Secret, raw: &crate::api::Doc) -> Result<()> 
     if let Some(d) = &s.description {
         rows.push(("Description", Cell::new(sanitize(d))));
     }
-    let (state, color) = sync_state(s);
+    let state = SyncState::of_secret(s);
     let reason = s
         .status
         .not_ready_because()
@@ -105,7 +89,10 @@ pub fn print_secret(ctx: &Ctx, s: &Secret, raw: &crate::api::Doc) -> Result<()> 
         .unwrap_or_default();
     rows.push((
         "Status",
-        p.colored(&sanitize(&format!("{state}{reason}")), color),
+        p.colored(
+            &sanitize(&format!("{}{reason}", state.label())),
+            state.color(),
+        ),
     ));
     let keys = s
         .sync

@@ -72,7 +72,7 @@ pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
     if p.is_machine() {
         return p.print_doc(&raw.value());
     }
-    let (state, _) = super::sync_state(&secret);
+    let state = crate::listing::SyncState::of_secret(&secret).word();
     p.line(&format!(
         "secret/{} sync updated: {}",
         secret.name,
