@@ -105,3 +105,5 @@ fn report(e: &CliError) -> i32 {
     e.kind.exit_code()
 }
 
+#[cfg(test)]
+mod structure_test;

@@ -125,7 +125,7 @@ pub fn parse_query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::PutValuesRequest;
+    use kube_dc_api::wire::PutValuesRequest;
 
     #[test]
     fn body_errors_do_not_echo_values() {

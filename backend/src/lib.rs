@@ -21,8 +21,6 @@ pub mod testing;
 
 /// The API contract lives in `kube-dc-api`; re-exported where the backend
 /// has always had it.
-pub use kube_dc_api::{audit, endpoints, validate, wire};
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

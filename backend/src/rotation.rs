@@ -5,7 +5,7 @@ use serde_json::Map;
 
 use crate::Backend;
 use crate::store::AuditRecord;
-use crate::wire::{Data, Rotation, Sensitive};
+use kube_dc_api::wire::{Data, Rotation, Sensitive};
 
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 /// Symbols that survive shells, URLs in most positions, YAML and dotenv
@@ -98,7 +98,7 @@ pub async fn run_due(b: &Backend) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Generator;
+    use kube_dc_api::wire::Generator;
 
     #[test]
     fn generator_honours_length_and_charset() {

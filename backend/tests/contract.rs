@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use kube_dc_backend::endpoints::{Origin, Route, UNMATCHED_ACTION};
+use kube_dc_api::endpoints::{Origin, Route, UNMATCHED_ACTION};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kube_dc_api::wire::{Data, Sensitive};
 use kube_dc_backend::bao_dev::{Tied, bao_binary, free_port, wait_for};
 use kube_dc_backend::openbao::{OpenBaoConfig, OpenBaoValues};
 use kube_dc_backend::store::{NewSecret, Store};
-use kube_dc_backend::wire::{Data, Sensitive};
 use serde_json::Value;
 
 const NS: &str = "acme-raft";

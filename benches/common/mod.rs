@@ -165,10 +165,10 @@ pub fn seed_secrets(data: &Path, n: usize) {
             let store = store.clone();
             s.spawn(move || {
                 for i in (t..n).step_by(threads) {
-                    let mut d = kube_dc_backend::wire::Data::new();
+                    let mut d = kube_dc_api::wire::Data::new();
                     d.insert(
                         "PASSWORD".into(),
-                        kube_dc_backend::wire::Sensitive::new(format!("value-{i}")),
+                        kube_dc_api::wire::Sensitive::new(format!("value-{i}")),
                     );
                     let new = kube_dc_backend::store::NewSecret {
                         namespace: "local-default".into(),

@@ -6,8 +6,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::*;
+use super::{Client, Doc, Streamed};
 use crate::error::{CliError, ErrorKind, Result};
+use kube_dc_api::endpoints::{Origin, Route};
+use kube_dc_api::wire::{
+    AuditResponse, ConsumersResponse, CreateRequest, DeleteResponse, DestroyVersionResponse,
+    ElevateRequest, ElevationStatus, Grant, ImportRequest, ItemList, PutValuesRequest,
+    PutValuesResponse, Secret, SyncPatch, UpdateRequest, VersionInfo,
+};
 
 /// Query string from (name, value) pairs; pairs with no value are left out.
 pub fn query(pairs: &[(&str, Option<String>)]) -> String {

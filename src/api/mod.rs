@@ -18,7 +18,10 @@ use serde_json::Value;
 
 pub use crate::net::{check_credential_url, http_client};
 pub use kube_dc_api::endpoints::{Origin, Route};
-pub use kube_dc_api::wire::*;
+pub use kube_dc_api::wire::{
+    AuditEvent, Consumer, CreateRequest, ElevationStatus, ImportRequest, PutValuesRequest,
+    Rotation, Secret, Sensitive, SyncPatch, SyncSpec, UpdateRequest, VersionInfo,
+};
 
 use crate::config::{Backend, Target};
 use crate::error::{CliError, ErrorKind, Result};

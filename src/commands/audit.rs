@@ -154,7 +154,7 @@ pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
 }
 
 async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
-    use OutputFormat::*;
+    use OutputFormat::{Csv, Json, Table, Wide, Yaml};
     let p = &ctx.printer;
     let target = ctx.target()?;
     // The CSV export and --org are organization-wide: a project given with

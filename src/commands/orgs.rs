@@ -101,7 +101,7 @@ fn project(ctx: &Ctx, arg: Option<&str>, org: &str) -> Result<String> {
 }
 
 pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
-    use crate::output::OutputFormat::*;
+    use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "orgs")?;
     match cmd {

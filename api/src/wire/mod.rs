@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 mod org;
-pub use org::*;
+pub use org::{
+    AuditEvent, AuditResponse, ElevateRequest, ElevationStatus, ErrorBody, Grant, KubeSecretInfo,
+};
 
 /// A secret value. Its `Debug` never shows the content, so a value cannot
 /// leak through `{:?}` in a log line or an error.

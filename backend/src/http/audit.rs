@@ -1,7 +1,15 @@
 //! Audit queries (organization and project) and chain verification.
 
-#[allow(unused_imports)]
-use super::support::*;
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::support::{ApiResult, Authorized, Shared};
+use crate::error::{ApiError, parse_query};
+use crate::store::{AuditFilter, rfc3339};
 use kube_dc_api::{AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT};
 
 #[derive(Deserialize, Default)]

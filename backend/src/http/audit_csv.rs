@@ -1,8 +1,15 @@
 //! The streamed CSV export of an organization's audit events.
 
 use super::audit::{AuditQuery, audit_filter};
-#[allow(unused_imports)]
-use super::support::*;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::support::{ApiResult, Authorized, Shared};
+use crate::error::parse_query;
+use crate::store::rfc3339;
 use futures_util::StreamExt;
 use kube_dc_api::AUDIT_CSV_COLUMNS as CSV_COLUMNS;
 use kube_dc_api::audit::{TRAILER_HEADER, TRAILER_PREFIX, csv_cell, field_text};

@@ -245,12 +245,17 @@ pub(crate) async fn unmatched_layer(State(b): State<Shared>, req: Request, next:
     let target = Target {
         service: "api",
         action: UNMATCHED_ACTION,
-        resource: super::support::printable(&origin.path),
+        resource: printable(&origin.path),
         org: identity.org.clone().unwrap_or_default(),
         project: None,
         namespace: None,
     };
     audit(&b, identity, target, origin, resp, true).await
+}
+
+/// A request path as it may appear in an audit event: printable, bounded.
+fn printable(path: &str) -> String {
+    path.chars().filter(|c| !c.is_control()).take(512).collect()
 }
 
 fn record(
@@ -285,10 +290,7 @@ fn record(
         body.insert("namespace".into(), ns.clone().into());
     }
     body.insert("method".into(), origin.method.as_str().into());
-    body.insert(
-        "path".into(),
-        super::support::printable(&origin.path).into(),
-    );
+    body.insert("path".into(), printable(&origin.path).into());
     body.insert("status".into(), status.as_u16().into());
     if let Some(note) = note {
         for (k, v) in &note.0 {

@@ -1,9 +1,15 @@
 //! The modelled cluster: workloads that use a secret, and the Kubernetes
 //! Secrets of a namespace (model inspection).
 
-#[allow(unused_imports)]
-use super::support::*;
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::Value;
+
+use super::support::{ApiResult, Authorized, Shared, blocking, load_live, with_note};
 use crate::kube::{Manifests, SCANNER_VERSION};
+use kube_dc_api::wire::{ConsumersResponse, ItemList, KubeSecretInfo};
 
 pub(crate) async fn consumers(
     State(b): State<Shared>,

@@ -1,7 +1,16 @@
 //! Organization admin elevation windows.
 
-#[allow(unused_imports)]
-use super::support::*;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use kube_dc_api::validate;
+
+use super::audit_layer::Draft;
+use super::support::{ApiResult, Authorized, Shared, committed};
+use crate::authn::Identity;
+use crate::error::{ApiError, AuditNote, parse_json};
+use kube_dc_api::wire::{ElevateRequest, ElevationStatus, ItemList};
 
 pub(crate) async fn elevate(
     State(b): State<Shared>,

@@ -1,8 +1,22 @@
 //! Import of an existing Kubernetes Secret.
 
-#[allow(unused_imports)]
-use super::support::*;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use kube_dc_api::validate;
+use serde_json::json;
+
+use super::audit_layer::Draft;
+use super::support::{
+    ApiResult, Authorized, Shared, authorize, blocking, check_data, check_description, committed,
+};
+use super::view::view;
+use crate::authn::Identity;
+use crate::authz::Op;
+use crate::error::{ApiError, parse_json};
 use crate::kube::Manifests;
+use crate::store::NewSecret;
+use kube_dc_api::wire::{Data, ImportRequest, Sensitive, SyncSpec};
 
 pub(crate) async fn import_secret(
     State(b): State<Shared>,

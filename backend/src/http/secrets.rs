@@ -1,8 +1,28 @@
 //! Secrets: list, create, read (metadata or values), update, write values,
 //! change sync, delete, restore.
 
-#[allow(unused_imports)]
-use super::support::*;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::{Extension, Json};
+use kube_dc_api::Permission;
+use kube_dc_api::validate;
+use serde::Deserialize;
+
+use super::audit_layer::Draft;
+use super::support::{
+    ApiResult, Authorized, Shared, blocking, check_data, check_description, check_sync, committed,
+    load_live, owner, with_note,
+};
+use super::view::{is_project, list_json, view};
+use crate::authz::Op;
+use crate::error::{ApiError, parse_json, parse_query};
+use crate::rotation;
+use crate::store::{NewSecret, rfc3339};
+use kube_dc_api::wire::{
+    CreateRequest, DeleteResponse, PutValuesRequest, PutValuesResponse, SecretValue, SyncPatch,
+    SyncSpec, UpdateRequest, ValueMetadata,
+};
 
 pub(crate) async fn list_secrets(
     State(b): State<Shared>,

@@ -1,38 +1,26 @@
-//! What the handlers share: imports, the authorization check, input
-//! checks and small response helpers.
+//! What the handlers share: the authorization check, input checks and
+//! small response helpers.
 
-pub(crate) use std::collections::BTreeMap;
-pub(crate) use std::sync::Arc;
+use std::sync::Arc;
 
-pub(crate) use axum::body::{Body, Bytes};
-pub(crate) use axum::extract::{Path, RawQuery, State};
-pub(crate) use axum::http::header;
-pub(crate) use axum::response::{IntoResponse, Response};
-pub(crate) use axum::{Extension, Json};
-pub(crate) use kube_dc_api::Permission;
-pub(crate) use serde::Deserialize;
-pub(crate) use serde_json::{Value, json};
+use axum::extract::Path;
+use axum::response::{IntoResponse, Response};
+use kube_dc_api::Permission;
 
-pub(crate) use super::audit_layer::{Committed, Draft, Resolved};
-pub(crate) use super::view::{is_project, list_json, view};
-pub(crate) use crate::authn::Identity;
-pub(crate) use crate::authz::{Access, Decision, Op};
-pub(crate) use crate::error::{ApiError, AuditNote, parse_json, parse_query};
-pub(crate) use crate::store::{AuditFilter, NewSecret, SecretRecord, rfc3339};
-pub(crate) use crate::validate::{self, MAX_TOTAL_VALUE_BYTES};
-pub(crate) use crate::wire::*;
-pub(crate) use crate::{Backend, rotation};
+use super::audit_layer::{Committed, Resolved};
+use crate::Backend;
+use crate::authn::Identity;
+use crate::authz::{Access, Decision, Op};
+use crate::error::{ApiError, AuditNote};
+use crate::store::SecretRecord;
+use kube_dc_api::validate::{self, MAX_TOTAL_VALUE_BYTES};
+use kube_dc_api::wire::{Data, Grant, SyncSpec};
 
 pub(crate) type Shared = Arc<Backend>;
 pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// Raw body limit: the 1 MiB value limit plus room for JSON escaping.
 pub(crate) const BODY_LIMIT: usize = 4 * MAX_TOTAL_VALUE_BYTES;
-
-/// A request path as it may appear in an audit event: printable, bounded.
-pub(crate) fn printable(path: &str) -> String {
-    path.chars().filter(|c| !c.is_control()).take(512).collect()
-}
 
 // ---- helpers ------------------------------------------------------------
 

@@ -1,7 +1,13 @@
 //! Stored versions: list, destroy one.
 
-#[allow(unused_imports)]
-use super::support::*;
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use kube_dc_api::validate;
+
+use super::audit_layer::Draft;
+use super::support::{ApiResult, Authorized, Shared, committed, load_live, with_note};
+use crate::error::ApiError;
+use kube_dc_api::wire::{DestroyVersionResponse, ItemList};
 
 pub(crate) async fn list_versions(
     State(b): State<Shared>,

@@ -1,8 +1,9 @@
 //! The API view of a stored secret: spec, KV metadata and the status
 //! conditions of the platform's controller.
 
-#[allow(unused_imports)]
-use super::support::*;
+use crate::Backend;
+use crate::store::{SecretRecord, rfc3339};
+use kube_dc_api::wire::{Condition, OpenbaoMeta, Secret, SecretStatus, SyncSpec};
 
 /// The API view of a record, in the namespace's context: whether that
 /// namespace is a project decides whether the secret can be reconciled.

@@ -10,7 +10,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Pod, PodSpec, Secret};
 use serde::Deserialize;
 
-use crate::wire::Consumer;
+use kube_dc_api::wire::Consumer;
 
 mod references;
 pub use references::references;

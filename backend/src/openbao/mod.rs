@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::store::{Result, StoreError};
-use crate::wire::Data;
+use kube_dc_api::wire::Data;
 
 /// The ACL policy the backend's token needs (also shipped as
 /// `backend/packaging/openbao-policy.hcl`).

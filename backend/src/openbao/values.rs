@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::OpenBaoValues;
 use crate::store::{EngineVersions, Result, Sealed, StoreError, Values};
-use crate::wire::Data;
+use kube_dc_api::wire::Data;
 
 impl Values for OpenBaoValues {
     fn kind(&self) -> &'static str {

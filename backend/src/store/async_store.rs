@@ -1,6 +1,10 @@
 //! The store for async code.
 
-use super::*;
+use super::{
+    AuditFacts, AuditRecord, Result, SecretRecord, Store, StoreError, VersionData, append_in,
+    get_any, not_found, read_version_in,
+};
+use serde_json::Value;
 
 /// The store for async code: reads run on a blocking thread (SQLite calls
 /// block), so no caller stalls the runtime and none forgets to; changes go

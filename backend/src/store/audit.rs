@@ -1,7 +1,13 @@
 //! The audit log: one hash chain per organization, appended in the same
 //! transaction as the change it records.
 
-use super::*;
+use super::{
+    AUDIT_QUERY_FIELDS, AuditFilter, AuditRow, Cached, GENESIS_HASH, Result, SecretRecord, Store,
+    StoreError, VersionData, chain_hash,
+};
+use kube_dc_api::wire::Grant;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value};
 
 impl Store {
     /// Appends one event to its organization's hash chain, durably (the

@@ -1,7 +1,10 @@
 //! Connections: the settings every connection shares, the pool of read
 //! connections, and statements through the per-connection cache.
 
-use super::*;
+use super::{Result, Store};
+use rusqlite::{Connection, Row};
+use std::path::Path;
+use std::time::Duration;
 
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;

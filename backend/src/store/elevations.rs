@@ -1,6 +1,9 @@
 //! Organization admin elevation windows.
 
-use super::*;
+use super::{AuditRecord, Cached, Result, Store, StoreError, add_ms, rfc3339};
+use kube_dc_api::wire::Grant;
+use rusqlite::{OptionalExtension, Row, params};
+use std::time::Duration;
 
 impl Store {
     #[allow(clippy::too_many_arguments)]

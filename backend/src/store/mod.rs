@@ -38,12 +38,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior};
 use serde_json::{Map, Value};
-use zeroize::Zeroizing;
 
 use crate::crypto::Cipher;
-use crate::wire::{Data, Grant, Rotation, SyncSpec, VersionInfo};
+use kube_dc_api::wire::{Data, Rotation, SyncSpec};
 
 pub const DEFAULT_MAX_VERSIONS: u32 = 10;
 pub use kube_dc_api::audit::{GENESIS_HASH, chain_hash};

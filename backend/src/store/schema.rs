@@ -1,7 +1,10 @@
 //! The schema, its migrations, and the checks made when a store opens:
 //! owner-only files and the master key check value.
 
-use super::*;
+use super::{GENESIS_HASH, Result, StoreError, aad, chain_hash};
+use crate::crypto::Cipher;
+use rusqlite::{OptionalExtension, Transaction, params};
+use std::path::{Path, PathBuf};
 
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS managed_secrets (

@@ -1,7 +1,13 @@
 //! Managed secrets: the resource, its sync and rotation settings, delete
 //! and restore.
 
-use super::*;
+use super::{
+    AuditRecord, Cached, Ctx, KvMeta, NewSecret, Result, SecretRecord, Store, StoreError, add_ms,
+    json, rfc3339, write_version,
+};
+use kube_dc_api::wire::{Data, Rotation, SyncSpec};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::time::Duration;
 
 // The columns of a secret's row (`secret_from_row`), over `m` and `k`.
 macro_rules! secret_columns {

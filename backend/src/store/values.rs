@@ -15,7 +15,12 @@
 //! what an external engine kept of it anyway is found at the next start
 //! ([`crate::store::Store::reconcile_values`]).
 
-use super::*;
+use super::{Cached, DEFAULT_MAX_VERSIONS, Result, Store, StoreError, aad};
+use crate::crypto::Cipher;
+use kube_dc_api::wire::Data;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// A value sealed for the version's own row (`nonce`, `ciphertext`).
 pub type Sealed = (Vec<u8>, Vec<u8>);

@@ -1,7 +1,12 @@
 //! Stored versions: write (with check-and-set and the history window),
 //! read, list, destroy one, and scheduled rotation.
 
-use super::*;
+use super::{
+    AsyncStore, AuditRecord, Cached, Ctx, DEFAULT_MAX_VERSIONS, Result, Store, StoreError,
+    StoredVersion, Values, VersionData, add_ms, get_any, json, mark_synced, require_live, rfc3339,
+};
+use kube_dc_api::wire::{Data, Rotation, VersionInfo};
+use rusqlite::{Connection, OptionalExtension, params};
 
 impl Store {
     /// Writes a new version. `cas`: the version the caller expects to be
@@ -303,8 +308,8 @@ impl Store {
             if rec.deleted_at.is_some() || !rotation.enabled || next > now {
                 return Ok(None);
             }
-            let interval =
-                crate::validate::parse_interval(&rotation.interval).map_err(StoreError::Invalid)?;
+            let interval = kube_dc_api::validate::parse_interval(&rotation.interval)
+                .map_err(StoreError::Invalid)?;
             let data = generate(rotation);
             let v = write_version(ctx, tx, ns, name, &data, None, now)?;
             tx.exec(

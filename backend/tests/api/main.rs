@@ -1709,14 +1709,14 @@ async fn the_csv_export_is_formula_safe_and_verifiable_offline() {
         "the reason cell is neutralised"
     );
     let check =
-        kube_dc_backend::audit::check_export(csv::Reader::from_reader(text.as_bytes())).unwrap();
+        kube_dc_api::audit::check_export(csv::Reader::from_reader(text.as_bytes())).unwrap();
     assert!(check.failures.is_empty(), "{check:?}");
     assert!(check.from_genesis && check.gaps.is_empty(), "{check:?}");
     assert!(check.verified >= 3, "{check:?}");
 }
 
 fn kube_dc_api_columns() -> impl Iterator<Item = String> {
-    kube_dc_backend::audit::CSV_COLUMNS
+    kube_dc_api::audit::CSV_COLUMNS
         .iter()
         .map(|c| c.to_string())
 }

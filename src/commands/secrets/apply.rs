@@ -115,7 +115,7 @@ fn parse(text: &str, source: &str) -> Result<Vec<Manifest>> {
 }
 
 pub async fn run(ctx: &Ctx, a: ApplyArgs) -> Result<()> {
-    use crate::output::OutputFormat::*;
+    use crate::output::OutputFormat::Table;
     ctx.printer.require(&[Table], "secrets apply")?;
     let text = if a.file == "-" {
         let mut s = String::new();

@@ -24,7 +24,7 @@ pub struct ConsumersArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: ConsumersArgs) -> Result<()> {
-    use crate::output::OutputFormat::*;
+    use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets consumers")?;
     super::check_secret_name(&a.name)?;

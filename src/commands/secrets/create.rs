@@ -59,7 +59,7 @@ pub struct CreateArgs {
 
 pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     let p = &ctx.printer;
-    use crate::output::OutputFormat::*;
+    use crate::output::OutputFormat::{Json, Table, Yaml};
     p.require(&[Table, Json, Yaml], "secrets create")?;
     // Everything is validated before any request.
     super::check_secret_name(&a.name)?;

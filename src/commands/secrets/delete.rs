@@ -38,7 +38,7 @@ pub struct DeleteArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
-    use crate::output::OutputFormat::*;
+    use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets delete")?;
     super::check_secret_name(&a.name)?;

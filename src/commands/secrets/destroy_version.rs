@@ -32,7 +32,7 @@ pub struct DestroyVersionArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: DestroyVersionArgs) -> Result<()> {
-    use crate::output::OutputFormat::*;
+    use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets destroy-version")?;
     super::check_secret_name(&a.name)?;

@@ -48,7 +48,7 @@ pub struct GetArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
-    use OutputFormat::*;
+    use OutputFormat::{Env, Json, Table, Yaml};
     let p = &ctx.printer;
     super::check_secret_name(&a.name)?;
     let reveal = a.value || a.key.is_some();

@@ -39,7 +39,7 @@ pub struct ImportArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<()> {
-    use crate::output::OutputFormat::*;
+    use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets import")?;
     super::check_secret_name(&a.name)?;

@@ -31,7 +31,7 @@ pub struct ListArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
-    use crate::output::OutputFormat::*;
+    use crate::output::OutputFormat::{Csv, Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml, Csv], "secrets list")?;
     let ns = ctx.namespace()?;

@@ -43,7 +43,7 @@ pub struct PutArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: PutArgs) -> Result<()> {
-    use crate::output::OutputFormat::*;
+    use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets put")?;
     super::check_secret_name(&a.name)?;

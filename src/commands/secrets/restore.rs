@@ -17,7 +17,7 @@ pub struct RestoreArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: RestoreArgs) -> Result<()> {
-    use crate::output::OutputFormat::*;
+    use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets restore")?;
     super::check_secret_name(&a.name)?;

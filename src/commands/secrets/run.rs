@@ -80,7 +80,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     // registration would otherwise kill kube-dc and orphan the child. Caught
     // signals are queued and forwarded once the pid is known; the child
     // starts with default dispositions (exec resets handlers).
-    use signal_hook::consts::*;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
     let mut signals =
         signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2])
             .map_err(|e| CliError::other(format!("cannot forward signals: {e}")))?;

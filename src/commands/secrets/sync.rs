@@ -36,7 +36,7 @@ pub struct SyncArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
-    use crate::output::OutputFormat::*;
+    use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets sync")?;
     super::check_secret_name(&a.name)?;

@@ -19,7 +19,7 @@ pub struct VersionsArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: VersionsArgs) -> Result<()> {
-    use crate::output::OutputFormat::*;
+    use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets versions")?;
     super::check_secret_name(&a.name)?;
