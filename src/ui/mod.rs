@@ -261,8 +261,6 @@ pub async fn run(ctx: &Ctx, a: UiArgs) -> Result<()> {
     let look = Look {
         color: ctx.printer.color,
     };
-    // The benchmark's first-paint probe: draw once with the data, then leave.
-    let probe = std::env::var_os("KUBE_DC_UI_EXIT_AFTER_FIRST_PAINT").is_some();
     if let Err(e) = session.load_rows(&mut app).await {
         app.loaded_at = Some(Instant::now());
         app.message = Some((say(&e), Level::Error));
@@ -270,9 +268,6 @@ pub async fn run(ctx: &Ctx, a: UiArgs) -> Result<()> {
     let _screen = Screen::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(crate::output::terminal())).map_err(io)?;
     term.draw(|f| draw(f, &app, &look)).map_err(io)?;
-    if probe {
-        return Ok(());
-    }
     let every = Duration::from_secs(a.refresh);
     let mut next_refresh = Instant::now() + every;
     loop {
