@@ -156,6 +156,10 @@ routes! {
 /// The audit action of a scheduled rotation (no request: the backend's own).
 pub const ROTATE_ACTION: &str = "secrets.value.rotate";
 
+/// The audit action of the start-up finding that the value engine and the
+/// records disagree (no request: the backend's own; result `error`).
+pub const RECONCILE_ACTION: &str = "secrets.reconcile";
+
 /// The audit action of a request under `/api` that matched no route.
 pub const UNMATCHED_ACTION: &str = "api.request.unmatched";
 

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod endpoints;
+pub mod event;
 pub mod roles;
 pub mod validate;
 pub mod wire;

@@ -27,6 +27,8 @@ use std::time::Duration;
 
 use authn::{Authenticator, Identity};
 use authz::{Binding, Bindings, OrgAdmins, Role};
+use kube_dc_api::endpoints::RECONCILE_ACTION;
+use kube_dc_api::event::{AuditEvent, Outcome, Subject, SystemActor};
 use store::{Store, StoreError};
 
 /// The OpenAPI 3 description of every route this backend serves.
@@ -171,36 +173,20 @@ impl Backend {
                 )
             };
             tracing::error!("{message}");
-            let mut body = serde_json::Map::new();
-            for (k, v) in [
-                ("service", "secrets"),
-                ("action", "secrets.reconcile"),
-                ("result", "error"),
-                ("actor", "system:kube-dc-backend"),
-                ("actor_email", ""),
-                ("actor_sub", "system:kube-dc-backend"),
-                ("request_id", ""),
-                ("source_ip", "local"),
-            ] {
-                body.insert(k.into(), v.into());
-            }
-            body.insert("resource".into(), d.name.clone().into());
-            body.insert("org".into(), org.clone().into());
-            body.insert("project".into(), project.clone().into());
-            body.insert("namespace".into(), d.namespace.clone().into());
-            body.insert("recorded_version".into(), d.recorded.into());
-            body.insert("openbao_version".into(), d.engine.into());
-            body.insert("message".into(), message.into());
-            let event = store::AuditRecord {
-                ts: self.now(),
+            let about = Subject {
+                service: "secrets".into(),
+                action: RECONCILE_ACTION.into(),
+                resource: d.name.clone(),
                 org,
                 project: Some(project),
-                service: "secrets".into(),
-                result: "error".into(),
-                actor: "system:kube-dc-backend".into(),
-                actor_email: String::new(),
-                actor_sub: "system:kube-dc-backend".into(),
-                body,
+                namespace: Some(d.namespace.clone()),
+            };
+            let event = store::AuditRecord {
+                ts: self.now(),
+                event: AuditEvent::system(about, SystemActor::Backend, Outcome::Error)
+                    .with("recorded_version", d.recorded)
+                    .with("openbao_version", d.engine)
+                    .with("message", message),
             };
             self.store
                 .append_audit(&event)

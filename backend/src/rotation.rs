@@ -1,10 +1,11 @@
 //! Scheduled rotation of `type=password` secrets.
 
 use rand::Rng;
-use serde_json::Map;
 
 use crate::Backend;
 use crate::store::AuditRecord;
+use kube_dc_api::endpoints::ROTATE_ACTION;
+use kube_dc_api::event::{AuditEvent, Outcome, Subject, SystemActor};
 use kube_dc_api::wire::{Data, Rotation, Sensitive};
 
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -53,33 +54,17 @@ pub async fn run_due(b: &Backend) {
             Ok(o) => (o.org.clone(), o.project.clone().unwrap_or_default()),
             Err(_) => (String::new(), String::new()),
         };
-        let mut body = Map::new();
-        for (k, v) in [
-            ("service", "secrets"),
-            ("action", kube_dc_api::endpoints::ROTATE_ACTION),
-            ("result", "allowed"),
-            ("actor", "system:rotation"),
-            ("actor_email", ""),
-            ("actor_sub", "system:rotation"),
-            ("request_id", ""),
-            ("source_ip", "local"),
-        ] {
-            body.insert(k.into(), v.into());
-        }
-        body.insert("resource".into(), name.clone().into());
-        body.insert("org".into(), org.clone().into());
-        body.insert("project".into(), project.clone().into());
-        body.insert("namespace".into(), ns.clone().into());
-        let event = AuditRecord {
-            ts: now,
+        let about = Subject {
+            service: "secrets".into(),
+            action: ROTATE_ACTION.into(),
+            resource: name.clone(),
             org,
             project: Some(project),
-            service: "secrets".into(),
-            result: "allowed".into(),
-            actor: "system:rotation".into(),
-            actor_email: String::new(),
-            actor_sub: "system:rotation".into(),
-            body,
+            namespace: Some(ns.clone()),
+        };
+        let event = AuditRecord {
+            ts: now,
+            event: AuditEvent::system(about, SystemActor::Rotation, Outcome::Allowed),
         };
         let (ns2, name2) = (ns.clone(), name.clone());
         // The new version and its audit event commit together.

@@ -14,6 +14,7 @@ use crate::commands::Ctx;
 use crate::error::{CliError, Result};
 use crate::output::OutputFormat;
 use crate::output::sanitize;
+use kube_dc_api::event::{Outcome, Shown};
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
@@ -139,11 +140,9 @@ fn time_bounds(a: &ListArgs) -> Result<(Option<When>, Option<When>)> {
 
 /// Whether an event passes the filters kube-dc applies itself.
 fn keep(a: &ListArgs, body: &serde_json::Map<String, Value>) -> bool {
-    let is = |want: &Option<String>, field: &str| {
-        want.as_deref()
-            .is_none_or(|w| body.get(field).and_then(Value::as_str) == Some(w))
-    };
-    is(&a.request_id, "request_id") && is(&a.action, "action") && is(&a.resource, "resource")
+    let e = Shown::of(body);
+    let is = |want: &Option<String>, got: &str| want.as_deref().is_none_or(|w| w == got);
+    is(&a.request_id, &e.request_id) && is(&a.action, &e.action) && is(&a.resource, &e.resource)
 }
 
 pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
@@ -276,23 +275,23 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
                 }
                 let mut t = p.table(&head);
                 for e in &resp.events {
-                    let result = cell(&e.body, "result");
-                    let color = match result.as_str() {
-                        "allowed" => Color::Green,
-                        "denied" => Color::Red,
+                    let shown = Shown::of(&e.body);
+                    let color = match shown.outcome() {
+                        Some(Outcome::Allowed) => Color::Green,
+                        Some(Outcome::Denied) => Color::Red,
                         _ => Color::Yellow,
                     };
                     let mut row = vec![
                         Cell::new(sanitize(&ts_text(e))),
-                        Cell::new(sanitize(&cell(&e.body, "service"))),
-                        Cell::new(sanitize(&cell(&e.body, "action"))),
-                        p.colored(&sanitize(&result), color),
-                        Cell::new(sanitize(&cell(&e.body, "actor"))),
-                        Cell::new(sanitize(&cell(&e.body, "resource"))),
-                        Cell::new(sanitize(&cell(&e.body, "elevation_id"))),
+                        Cell::new(sanitize(&shown.service)),
+                        Cell::new(sanitize(&shown.action)),
+                        p.colored(&sanitize(&shown.result), color),
+                        Cell::new(sanitize(&shown.actor)),
+                        Cell::new(sanitize(&shown.resource)),
+                        Cell::new(sanitize(&shown.elevation_id)),
                     ];
                     if wide {
-                        row.push(Cell::new(sanitize(&cell(&e.body, "request_id"))));
+                        row.push(Cell::new(sanitize(&shown.request_id)));
                     }
                     t.add_row(row);
                 }

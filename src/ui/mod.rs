@@ -24,6 +24,7 @@ use crate::commands::Ctx;
 use crate::error::{CliError, Result};
 pub use app::{Action, App, Level, Row, View};
 pub use draw::draw;
+use kube_dc_api::event::Shown;
 pub use look::Look;
 
 /// Browse the project's secrets in a terminal view.
@@ -200,24 +201,18 @@ impl Session<'_> {
                 app.events = resp
                     .events
                     .iter()
-                    .filter(|e| e.body.get("resource").and_then(|r| r.as_str()) == Some(&name))
+                    .map(|e| (e, Shown::of(&e.body)))
+                    .filter(|(_, shown)| shown.resource == name)
                     .take(100)
-                    .map(|e| {
-                        let text = |k: &str| {
-                            crate::output::sanitize(
-                                e.body.get(k).and_then(|v| v.as_str()).unwrap_or(""),
-                            )
-                        };
-                        app::Event {
-                            time: e
-                                .ts
-                                .as_str()
-                                .map(|t| t.chars().take(19).collect())
-                                .unwrap_or_default(),
-                            action: text("action"),
-                            actor: text("actor"),
-                            result: text("result"),
-                        }
+                    .map(|(e, shown)| app::Event {
+                        time: e
+                            .ts
+                            .as_str()
+                            .map(|t| t.chars().take(19).collect())
+                            .unwrap_or_default(),
+                        action: crate::output::sanitize(&shown.action),
+                        actor: crate::output::sanitize(&shown.actor),
+                        result: crate::output::sanitize(&shown.result),
                     })
                     .collect();
             }

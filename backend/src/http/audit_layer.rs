@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kube_dc_api::endpoints::{Permission, Route, Scope, UNMATCHED_ACTION, decode_query};
-use serde_json::Map;
+use kube_dc_api::event::{Actor, AuditEvent, RequestInfo, Subject};
 
 use super::RequestId;
 use crate::authn::{AuthError, Identity};
@@ -176,15 +176,7 @@ pub(crate) async fn route_layer(
         Ok(id) => {
             let target = target(&b, &id, route, action, &params);
             req.extensions_mut().insert(Draft(
-                record(
-                    &id,
-                    &target,
-                    &origin,
-                    "allowed",
-                    StatusCode::OK,
-                    None,
-                    b.now(),
-                ),
+                record(&id, &target, &origin, StatusCode::OK, None, b.now()),
                 b.config.clock.clone(),
             ));
             req.extensions_mut().insert(id.clone());
@@ -221,9 +213,7 @@ impl Draft {
     pub fn allowed(&self, note: &AuditNote) -> AuditRecord {
         let mut rec = self.0.clone();
         rec.ts = self.1.now_ms();
-        for (k, v) in &note.0 {
-            rec.body.insert(k.clone(), v.clone());
-        }
+        rec.event.extra.extend(note.0.clone());
         rec
     }
 }
@@ -262,52 +252,31 @@ fn record(
     identity: &Identity,
     target: &Target,
     origin: &Origin,
-    result: &str,
     status: StatusCode,
     note: Option<&AuditNote>,
     now: i64,
 ) -> AuditRecord {
-    let actor = if identity.username.is_empty() {
-        "anonymous".to_string()
-    } else {
-        identity.username.clone()
-    };
-    let mut body = Map::new();
-    body.insert("service".into(), target.service.into());
-    body.insert("action".into(), target.action.into());
-    body.insert("result".into(), result.into());
-    body.insert("resource".into(), target.resource.clone().into());
-    body.insert("actor".into(), actor.clone().into());
-    body.insert("actor_email".into(), identity.email.clone().into());
-    body.insert("actor_sub".into(), identity.subject.clone().into());
-    body.insert("request_id".into(), origin.request_id.clone().into());
-    body.insert("source_ip".into(), origin.source_ip.clone().into());
-    body.insert("org".into(), target.org.clone().into());
-    if let Some(p) = &target.project {
-        body.insert("project".into(), p.clone().into());
-    }
-    if let Some(ns) = &target.namespace {
-        body.insert("namespace".into(), ns.clone().into());
-    }
-    body.insert("method".into(), origin.method.as_str().into());
-    body.insert("path".into(), printable(&origin.path).into());
-    body.insert("status".into(), status.as_u16().into());
-    if let Some(note) = note {
-        for (k, v) in &note.0 {
-            body.insert(k.clone(), v.clone());
-        }
-    }
-    AuditRecord {
-        ts: now,
+    let about = Subject {
+        service: target.service.into(),
+        action: target.action.into(),
+        resource: target.resource.clone(),
         org: target.org.clone(),
         project: target.project.clone(),
-        service: target.service.to_string(),
-        result: result.to_string(),
-        actor,
-        actor_email: identity.email.clone(),
-        actor_sub: identity.subject.clone(),
-        body,
+        namespace: target.namespace.clone(),
+    };
+    let actor = Actor::caller(&identity.username, &identity.email, &identity.subject);
+    let request = RequestInfo {
+        id: origin.request_id.clone(),
+        source_ip: origin.source_ip.clone(),
+        method: origin.method.as_str().into(),
+        path: printable(&origin.path),
+        status: status.as_u16(),
+    };
+    let mut event = AuditEvent::request(about, actor, request);
+    if let Some(note) = note {
+        event.extra.extend(note.0.clone());
     }
+    AuditRecord { ts: now, event }
 }
 
 async fn audit(
@@ -318,20 +287,11 @@ async fn audit(
     resp: Response,
     durable: bool,
 ) -> Response {
-    let status = resp.status();
-    let result = if status.is_success() {
-        "allowed"
-    } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        "denied"
-    } else {
-        "error"
-    };
     let rec = record(
         &identity,
         &target,
         &origin,
-        result,
-        status,
+        resp.status(),
         resp.extensions().get::<AuditNote>(),
         b.now(),
     );

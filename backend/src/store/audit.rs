@@ -5,9 +5,10 @@ use super::{
     AUDIT_QUERY_FIELDS, AuditFilter, AuditRow, Cached, GENESIS_HASH, Result, SecretRecord, Store,
     StoreError, VersionData, chain_hash,
 };
+use kube_dc_api::event::{Actor, AuditEvent};
 use kube_dc_api::wire::Grant;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 impl Store {
     /// Appends one event to its organization's hash chain, durably (the
@@ -115,18 +116,11 @@ impl Store {
     }
 }
 
-/// One audit event as the store keeps it.
-#[derive(Clone, Debug, Default)]
+/// One audit event and its time (epoch ms), as the store appends it.
+#[derive(Clone, Debug)]
 pub struct AuditRecord {
     pub ts: i64,
-    pub org: String,
-    pub project: Option<String>,
-    pub service: String,
-    pub result: String,
-    pub actor: String,
-    pub actor_email: String,
-    pub actor_sub: String,
-    pub body: Map<String, Value>,
+    pub event: AuditEvent,
 }
 
 /// What a write transaction knows that its audit event should record
@@ -254,40 +248,50 @@ pub(super) fn append_in(
     rec: &AuditRecord,
     facts: &[(&'static str, Value)],
 ) -> Result<()> {
-    let mut body = rec.body.clone();
+    let mut event = rec.event.clone();
     for (k, v) in facts {
-        body.insert((*k).into(), v.clone());
+        event.extra.insert((*k).into(), v.clone());
     }
     // A query adds these; an event that carried them would repeat a key.
     for k in AUDIT_QUERY_FIELDS {
-        body.remove(k);
+        event.extra.remove(k);
     }
-    let body_text =
-        serde_json::to_string(&body).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let body_text = event.to_text();
+    let org = &event.about.org;
     let prev: String = tx
         .row(
             "SELECT hash FROM audit WHERE org = ?1 ORDER BY seq DESC LIMIT 1",
-            [&rec.org],
+            [org],
             |r| r.get(0),
         )
         .optional()?
         .unwrap_or_else(|| GENESIS_HASH.to_string());
     let hash = chain_hash(&prev, rec.ts, &body_text);
-    let actor = actor_id(tx, rec)?;
+    let actor = actor_id(tx, &event.actor)?;
     tx.exec(
         "INSERT INTO audit (ts, org, project, service, result, actor, actor_email, actor_sub, body, prev_hash, hash, actor_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
-            rec.ts, rec.org, rec.project, rec.service, rec.result, rec.actor, rec.actor_email,
-            rec.actor_sub, body_text, prev, hash, actor
+            rec.ts,
+            org,
+            event.about.project,
+            event.about.service,
+            event.result.as_str(),
+            event.actor.name(),
+            event.actor.email(),
+            event.actor.subject(),
+            body_text,
+            prev,
+            hash,
+            actor
         ],
     )?;
     Ok(())
 }
 
 /// The actor's id in `audit_actors`, added (and indexed) on first sight.
-fn actor_id(tx: &Connection, rec: &AuditRecord) -> Result<i64> {
-    let who = format!("{}\n{}\n{}", rec.actor, rec.actor_email, rec.actor_sub);
+fn actor_id(tx: &Connection, a: &Actor) -> Result<i64> {
+    let who = format!("{}\n{}\n{}", a.name(), a.email(), a.subject());
     let known: Option<i64> = tx
         .row("SELECT id FROM audit_actors WHERE who = ?1", [&who], |r| {
             r.get(0)
@@ -308,6 +312,7 @@ fn actor_id(tx: &Connection, rec: &AuditRecord) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Map;
 
     /// The spliced body is the parsed one: same object, whatever the event
     /// holds (nothing, escapes, nesting).

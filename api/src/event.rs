@@ -1,0 +1,363 @@
+//! One audit event: what the backend hashes into an organization's chain,
+//! stores and answers queries with. Built by constructors for the two kinds
+//! there are — a request's and the backend's own (`system:…`) — and
+//! serialized in one place, as a JSON object whose keys are in canonical
+//! (sorted) order, so that a client that parses a listed event and writes
+//! it again gets the hashed text back.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The result of the request an event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The request succeeded (2xx).
+    Allowed,
+    /// Refused for who the caller is (401, 403).
+    Denied,
+    /// Failed for any other reason (4xx, 5xx).
+    Error,
+}
+
+impl Outcome {
+    /// The outcome of a request answered with `status`.
+    pub fn of_status(status: u16) -> Self {
+        match status {
+            200..=299 => Outcome::Allowed,
+            401 | 403 => Outcome::Denied,
+            _ => Outcome::Error,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::Error => "error",
+        }
+    }
+
+    /// Reads `allowed`, `denied` or `error`, in any case.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Outcome::Allowed, Outcome::Denied, Outcome::Error]
+            .into_iter()
+            .find(|o| o.as_str().eq_ignore_ascii_case(text))
+    }
+}
+
+/// The backend's own actors (no request).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemActor {
+    /// Scheduled password rotation.
+    Rotation,
+    /// The start-up comparison of the value engine with the records.
+    Backend,
+}
+
+impl SystemActor {
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemActor::Rotation => "system:rotation",
+            SystemActor::Backend => "system:kube-dc-backend",
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// A caller whose token was verified.
+    User {
+        name: String,
+        email: String,
+        subject: String,
+    },
+    /// A request without (valid) credentials.
+    Anonymous,
+    /// The backend itself.
+    System(SystemActor),
+}
+
+impl Actor {
+    /// The caller of a request: a user, or anonymous without a name.
+    pub fn caller(name: &str, email: &str, subject: &str) -> Self {
+        if name.is_empty() {
+            Actor::Anonymous
+        } else {
+            Actor::User {
+                name: name.into(),
+                email: email.into(),
+                subject: subject.into(),
+            }
+        }
+    }
+
+    /// `actor`: the username, `anonymous`, or `system:…`.
+    pub fn name(&self) -> Cow<'_, str> {
+        match self {
+            Actor::User { name, .. } => Cow::Borrowed(name),
+            Actor::Anonymous => Cow::Borrowed("anonymous"),
+            Actor::System(s) => Cow::Borrowed(s.name()),
+        }
+    }
+
+    /// `actor_email` (empty when there is none).
+    pub fn email(&self) -> &str {
+        match self {
+            Actor::User { email, .. } => email,
+            _ => "",
+        }
+    }
+
+    /// `actor_sub`: the token's subject, or the system actor's name.
+    pub fn subject(&self) -> &str {
+        match self {
+            Actor::User { subject, .. } => subject,
+            Actor::Anonymous => "",
+            Actor::System(s) => s.name(),
+        }
+    }
+}
+
+/// The HTTP request an event records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub id: String,
+    pub source_ip: String,
+    pub method: String,
+    /// The path, printable and bounded.
+    pub path: String,
+    /// The status it was answered with.
+    pub status: u16,
+}
+
+/// What an event is about: its service, action, resource and place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subject {
+    pub service: String,
+    pub action: String,
+    pub resource: String,
+    pub org: String,
+    pub project: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// One audit event. It never holds a secret value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEvent {
+    pub about: Subject,
+    pub result: Outcome,
+    pub actor: Actor,
+    /// None for the backend's own events.
+    pub request: Option<RequestInfo>,
+    /// What the handler, the write or the backend adds: the caller's role,
+    /// the elevation and its reason, the version written, an error message.
+    pub extra: Map<String, Value>,
+}
+
+impl AuditEvent {
+    /// A request's event; its result follows the status.
+    pub fn request(about: Subject, actor: Actor, request: RequestInfo) -> Self {
+        AuditEvent {
+            result: Outcome::of_status(request.status),
+            about,
+            actor,
+            request: Some(request),
+            extra: Map::new(),
+        }
+    }
+
+    /// The backend's own event.
+    pub fn system(about: Subject, actor: SystemActor, result: Outcome) -> Self {
+        AuditEvent {
+            about,
+            result,
+            actor: Actor::System(actor),
+            request: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// Adds (or replaces) a field of [`AuditEvent::extra`].
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.into(), value.into());
+        self
+    }
+
+    /// Answered with `status`: the request's status and the result follow.
+    pub fn answered(mut self, status: u16) -> Self {
+        self.result = Outcome::of_status(status);
+        if let Some(r) = &mut self.request {
+            r.status = status;
+        }
+        self
+    }
+
+    /// The event as a JSON object (keys sorted). `extra` cannot replace a
+    /// field the event has by type.
+    pub fn to_object(&self) -> Map<String, Value> {
+        let mut o = self.extra.clone();
+        let about = &self.about;
+        let mut put = |k: &str, v: Value| {
+            o.insert(k.into(), v);
+        };
+        put("service", about.service.clone().into());
+        put("action", about.action.clone().into());
+        put("result", self.result.as_str().into());
+        put("resource", about.resource.clone().into());
+        put("org", about.org.clone().into());
+        if let Some(p) = &about.project {
+            put("project", p.clone().into());
+        }
+        if let Some(ns) = &about.namespace {
+            put("namespace", ns.clone().into());
+        }
+        put("actor", self.actor.name().into_owned().into());
+        put("actor_email", self.actor.email().into());
+        put("actor_sub", self.actor.subject().into());
+        match &self.request {
+            Some(r) => {
+                put("request_id", r.id.clone().into());
+                put("source_ip", r.source_ip.clone().into());
+                put("method", r.method.clone().into());
+                put("path", r.path.clone().into());
+                put("status", r.status.into());
+            }
+            None => {
+                put("request_id", "".into());
+                put("source_ip", "local".into());
+            }
+        }
+        o
+    }
+
+    /// The text that is hashed and stored.
+    pub fn to_text(&self) -> String {
+        Value::Object(self.to_object()).to_string()
+    }
+}
+
+/// The fields clients show of a listed event, read from its body
+/// leniently: an installation may leave some out (empty here) or add
+/// others (kept in the raw body, not here).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Shown {
+    pub service: String,
+    pub action: String,
+    /// As sent; [`Shown::outcome`] reads it.
+    pub result: String,
+    pub resource: String,
+    pub actor: String,
+    pub request_id: String,
+    pub elevation_id: String,
+}
+
+impl Shown {
+    pub fn of(body: &Map<String, Value>) -> Self {
+        let text = |k: &str| crate::audit::field_text(body, k);
+        Shown {
+            service: text("service"),
+            action: text("action"),
+            result: text("result"),
+            resource: text("resource"),
+            actor: text("actor"),
+            request_id: text("request_id"),
+            elevation_id: text("elevation_id"),
+        }
+    }
+
+    /// The result, when it is one of the three.
+    pub fn outcome(&self) -> Option<Outcome> {
+        Outcome::parse(&self.result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn about() -> Subject {
+        Subject {
+            service: "secrets".into(),
+            action: "secrets.value.read".into(),
+            resource: "db".into(),
+            org: "acme".into(),
+            project: Some("demo".into()),
+            namespace: Some("acme-demo".into()),
+        }
+    }
+
+    #[test]
+    fn outcomes_follow_the_status() {
+        for (status, want) in [
+            (200, Outcome::Allowed),
+            (204, Outcome::Allowed),
+            (401, Outcome::Denied),
+            (403, Outcome::Denied),
+            (400, Outcome::Error),
+            (404, Outcome::Error),
+            (409, Outcome::Error),
+            (500, Outcome::Error),
+            (503, Outcome::Error),
+        ] {
+            assert_eq!(Outcome::of_status(status), want, "{status}");
+        }
+        assert_eq!(Outcome::parse("DENIED"), Some(Outcome::Denied));
+        assert_eq!(Outcome::parse("nope"), None);
+    }
+
+    /// The text of events written before the type existed, byte for byte:
+    /// an event built from the same facts hashes the same.
+    #[test]
+    fn the_text_is_what_the_untyped_events_were() {
+        let request = RequestInfo {
+            id: "r-1".into(),
+            source_ip: "127.0.0.1".into(),
+            method: "GET".into(),
+            path: "/api/secrets/acme-demo/db".into(),
+            status: 200,
+        };
+        let e = AuditEvent::request(
+            about(),
+            Actor::caller("ada", "ada@example.com", "sub-ada"),
+            request,
+        )
+        .with("role", "admin");
+        assert_eq!(
+            e.to_text(),
+            r#"{"action":"secrets.value.read","actor":"ada","actor_email":"ada@example.com","actor_sub":"sub-ada","method":"GET","namespace":"acme-demo","org":"acme","path":"/api/secrets/acme-demo/db","project":"demo","request_id":"r-1","resource":"db","result":"allowed","role":"admin","service":"secrets","source_ip":"127.0.0.1","status":200}"#
+        );
+        let anon = AuditEvent::request(
+            about(),
+            Actor::caller("", "", ""),
+            RequestInfo {
+                status: 401,
+                ..e.request.clone().unwrap()
+            },
+        );
+        let t = anon.to_text();
+        assert!(
+            t.contains(r#""actor":"anonymous","actor_email":"","actor_sub":"""#),
+            "{t}"
+        );
+        assert!(t.contains(r#""result":"denied""#), "{t}");
+        let sys = AuditEvent::system(about(), SystemActor::Rotation, Outcome::Allowed);
+        assert_eq!(
+            sys.to_text(),
+            r#"{"action":"secrets.value.read","actor":"system:rotation","actor_email":"","actor_sub":"system:rotation","namespace":"acme-demo","org":"acme","project":"demo","request_id":"","resource":"db","result":"allowed","service":"secrets","source_ip":"local"}"#
+        );
+    }
+
+    #[test]
+    fn extra_fields_cannot_replace_typed_ones() {
+        let e = AuditEvent::system(about(), SystemActor::Backend, Outcome::Error)
+            .with("result", "allowed")
+            .with("message", "m");
+        let o = e.to_object();
+        assert_eq!(o["result"], "error");
+        assert_eq!(o["message"], "m");
+    }
+}
