@@ -136,7 +136,9 @@ impl From<std::io::Error> for CliError {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             return CliError::new(ErrorKind::BrokenPipe, "the output was closed").with_source(e);
         }
-        CliError::other(format!("I/O error: {e}")).with_source(e)
+        // The files kube-dc reads and writes name themselves where they
+        // fail; what reaches here is the output (stdout, stderr).
+        CliError::other(format!("writing the output: {e}")).with_source(e)
     }
 }
 

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use crate::open_error::OpenError;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
@@ -35,10 +36,11 @@ impl Cipher {
     /// key is written to a private temporary file and hard-linked into place,
     /// which fails if another process got there first; then everyone reads
     /// the one file that won.
-    pub fn load_or_create(dir: &Path, env_key: Option<&str>) -> Result<Self, String> {
+    pub fn load_or_create(dir: &Path, env_key: Option<&str>) -> Result<Self, OpenError> {
         if let Some(text) = env_key {
-            let key = decode_key(text.trim())
-                .map_err(|e| format!("{MASTER_KEY_ENV} is not usable: {e}"))?;
+            let key = decode_key(text.trim()).map_err(|e| {
+                OpenError::MasterKey(format!("{MASTER_KEY_ENV} is not usable: {e}"))
+            })?;
             return Ok(Self::new(&key));
         }
         let path = dir.join(MASTER_KEY_FILE);
@@ -51,26 +53,27 @@ impl Cipher {
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)
-                .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+                .map_err(|e| OpenError::io("cannot create", &tmp, e))?;
             let text = Zeroizing::new(B64.encode(&key[..]));
             f.write_all(text.as_bytes())
                 .and_then(|_| f.sync_all())
-                .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+                .map_err(|e| OpenError::io("cannot write", &tmp, e))?;
             let linked = fs::hard_link(&tmp, &path);
             let _ = fs::remove_file(&tmp);
             match linked {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+                Err(e) => return Err(OpenError::io("cannot create", &path, e)),
             }
         }
         refuse_shared_key_file(&path)?;
         let text = Zeroizing::new(
             fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read master key {}: {e}", path.display()))?,
+                .map_err(|e| OpenError::io("cannot read master key", &path, e))?,
         );
-        let key = decode_key(text.trim())
-            .map_err(|e| format!("master key {} is not usable: {e}", path.display()))?;
+        let key = decode_key(text.trim()).map_err(|e| {
+            OpenError::MasterKey(format!("master key {} is not usable: {e}", path.display()))
+        })?;
         Ok(Self::new(&key))
     }
 
@@ -110,20 +113,20 @@ impl Cipher {
 }
 
 /// A master key that others can read is no secret: refuse to use it.
-fn refuse_shared_key_file(path: &Path) -> Result<(), String> {
+fn refuse_shared_key_file(path: &Path) -> Result<(), OpenError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(path)
-        .map_err(|e| format!("cannot read master key {}: {e}", path.display()))?
+        .map_err(|e| OpenError::io("cannot read master key", path, e))?
         .permissions()
         .mode();
     if mode & 0o077 != 0 {
-        return Err(format!(
+        return Err(OpenError::MasterKey(format!(
             "master key {} is readable by other users (mode {:o}); restrict it with \
              `chmod 600 {}` and start again (and consider the key exposed)",
             path.display(),
             mode & 0o777,
             path.display()
-        ));
+        )));
     }
     Ok(())
 }

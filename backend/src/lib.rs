@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod kube;
+pub mod open_error;
 pub mod openbao;
 pub mod projects;
 pub mod rotation;
@@ -30,6 +31,8 @@ use authz::{Binding, Bindings, OrgAdmins, Role};
 use kube_dc_api::endpoints::RECONCILE_ACTION;
 use kube_dc_api::event::{AuditEvent, Outcome, Subject, SystemActor};
 use store::{Store, StoreError};
+
+pub use open_error::OpenError;
 
 /// The OpenAPI 3 description of every route this backend serves.
 pub const OPENAPI: &str = include_str!("../openapi.yaml");
@@ -93,13 +96,9 @@ impl Backend {
         config: Config,
         auth: Authenticator,
         bindings: Bindings,
-    ) -> Result<Arc<Self>, String> {
-        private_dir(&config.data_dir).map_err(|e| {
-            format!(
-                "cannot create data directory {}: {e}",
-                config.data_dir.display()
-            )
-        })?;
+    ) -> Result<Arc<Self>, OpenError> {
+        private_dir(&config.data_dir)
+            .map_err(|e| OpenError::io("cannot create data directory", &config.data_dir, e))?;
         restrict_dir(&config.data_dir);
         let cipher =
             crypto::Cipher::load_or_create(&config.data_dir, config.master_key.as_deref())?;
@@ -113,12 +112,17 @@ impl Backend {
                 let cfg = cfg.clone();
                 let engine = std::thread::spawn(move || openbao::OpenBaoValues::new(cfg))
                     .join()
-                    .map_err(|_| "OpenBao client: setup panicked".to_string())??;
+                    .map_err(|_| OpenError::Engine("OpenBao client: setup panicked".into()))?
+                    .map_err(OpenError::Engine)?;
                 Arc::new(engine)
             }
         };
-        let mut store =
-            Store::open_with(&config.data_dir, cipher, values).map_err(|e| e.to_string())?;
+        let mut store = Store::open_with(&config.data_dir, cipher, values).map_err(|source| {
+            OpenError::Store {
+                path: config.data_dir.clone(),
+                source,
+            }
+        })?;
         if config.relax_read_events {
             store = store.relax_read_events();
         }
@@ -141,7 +145,8 @@ impl Backend {
             let b2 = b.clone();
             std::thread::spawn(move || b2.reconcile_values())
                 .join()
-                .map_err(|_| "reconciling values: panicked".to_string())??;
+                .map_err(|_| OpenError::Engine("reconciling values: panicked".into()))?
+                .map_err(OpenError::Engine)?;
         }
         Ok(b)
     }
@@ -202,7 +207,7 @@ impl Backend {
         data_dir: impl Into<PathBuf>,
         org: &str,
         user: &str,
-    ) -> Result<Arc<Self>, String> {
+    ) -> Result<Arc<Self>, OpenError> {
         let mut config = Config::new(data_dir);
         config.manifests_dir = Some(config.data_dir.join("manifests"));
         config.relax_read_events = true;

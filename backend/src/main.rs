@@ -43,7 +43,8 @@ fn verify(data_dir: PathBuf) -> Result<(), String> {
         config,
         Authenticator::Fixed(Default::default()),
         Bindings::default(),
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     // Each organization has its own chain.
     let mut broken = Vec::new();
     for org in b.store.audit_orgs().map_err(|e| e.to_string())? {
@@ -83,7 +84,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         &a.audience,
         http,
     )));
-    let backend = Backend::open(config, auth, bindings)?;
+    let backend = Backend::open(config, auth, bindings).map_err(|e| e.to_string())?;
 
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await

@@ -83,7 +83,7 @@ impl Client {
             Backend::Local { data_dir, user } => {
                 let backend =
                     kube_dc_backend::Backend::embedded(data_dir, crate::config::LOCAL_ORG, user)
-                        .map_err(|e| CliError::other(format!("local context: {e}")))?;
+                        .map_err(|e| local_open_error(data_dir, e))?;
                 Transport::Local(backend.router())
             }
             #[cfg(not(feature = "local"))]
@@ -442,4 +442,28 @@ impl Doc {
             )
         })
     }
+}
+
+/// Why the embedded local context could not open, as the CLI's kind of
+/// error with what to do about it.
+#[cfg(feature = "local")]
+fn local_open_error(data_dir: &std::path::Path, e: kube_dc_backend::OpenError) -> CliError {
+    use kube_dc_backend::OpenError as E;
+    let move_it = "KUBE_DC_LOCAL_DATA_DIR moves the local context's data elsewhere";
+    let dir = data_dir.display();
+    let err = match &e {
+        E::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            CliError::usage(format!("local context: {e}"))
+                .hint(format!("check the owner and permissions of {dir}; {move_it}"))
+        }
+        E::Io { .. } => CliError::other(format!("local context: {e}")).hint(move_it),
+        E::MasterKey(_) => CliError::usage(format!("local context: {e}")).hint(
+            "the master key seals every value in the local store: restore the file, or start afresh elsewhere with KUBE_DC_LOCAL_DATA_DIR",
+        ),
+        E::Store { .. } => CliError::other(format!("local context: {e}")).hint(format!(
+            "`kube-dc-backend verify-audit {dir}` checks its audit log; {move_it}"
+        )),
+        E::Engine(_) => CliError::new(ErrorKind::Network, format!("local context: {e}")),
+    };
+    err.with_source(e)
 }

@@ -242,3 +242,18 @@ fn csv_cells_that_look_like_formulas_are_neutralised() {
     assert!(audit.contains(",'-2+3,"), "{audit}");
     assert!(!audit.contains(",-2+3,"), "{audit}");
 }
+
+#[test]
+fn a_local_store_that_cannot_open_says_why_and_what_to_do() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Home::new();
+    h.run(&["secrets", "list"]).ok();
+    let key = h.local_data().join("master.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = h.run(&["secrets", "list"]).code(2);
+    assert!(
+        r.stderr.contains("readable by other users") && r.stderr.contains("master key seals"),
+        "{}",
+        r.stderr
+    );
+}

@@ -1,0 +1,43 @@
+//! Why a backend could not open: typed, so that the CLI's embedded local
+//! context can say what kind of failure it was and what to do about it.
+
+use std::path::PathBuf;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// A file or folder of the data directory could not be made or read.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The master key is not usable, or not safe to use.
+    #[error("{0}")]
+    MasterKey(String),
+    /// The store refused to open (another engine's directory, a broken
+    /// audit log, a database error).
+    #[error("the store in {}: {source}", path.display())]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    /// The value engine (OpenBao) could not be set up or compared with the
+    /// records.
+    #[error("{0}")]
+    Engine(String),
+}
+
+impl OpenError {
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        OpenError::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+}
