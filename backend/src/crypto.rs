@@ -7,9 +7,8 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::open_error::OpenError;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
@@ -18,6 +17,32 @@ use zeroize::Zeroizing;
 
 pub const MASTER_KEY_ENV: &str = "KUBE_DC_BACKEND_MASTER_KEY";
 pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// Why the master key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Its file could not be made or read.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// It is not 32 bytes of base64, or others can read it.
+    #[error("{0}")]
+    Unusable(String),
+}
+
+impl KeyError {
+    fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        KeyError::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+}
 
 pub struct Cipher {
     aead: Aes256Gcm,
@@ -36,11 +61,10 @@ impl Cipher {
     /// key is written to a private temporary file and hard-linked into place,
     /// which fails if another process got there first; then everyone reads
     /// the one file that won.
-    pub fn load_or_create(dir: &Path, env_key: Option<&str>) -> Result<Self, OpenError> {
+    pub fn load_or_create(dir: &Path, env_key: Option<&str>) -> Result<Self, KeyError> {
         if let Some(text) = env_key {
-            let key = decode_key(text.trim()).map_err(|e| {
-                OpenError::MasterKey(format!("{MASTER_KEY_ENV} is not usable: {e}"))
-            })?;
+            let key = decode_key(text.trim())
+                .map_err(|e| KeyError::Unusable(format!("{MASTER_KEY_ENV} is not usable: {e}")))?;
             return Ok(Self::new(&key));
         }
         let path = dir.join(MASTER_KEY_FILE);
@@ -53,26 +77,26 @@ impl Cipher {
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)
-                .map_err(|e| OpenError::io("cannot create", &tmp, e))?;
+                .map_err(|e| KeyError::io("cannot create", &tmp, e))?;
             let text = Zeroizing::new(B64.encode(&key[..]));
             f.write_all(text.as_bytes())
                 .and_then(|_| f.sync_all())
-                .map_err(|e| OpenError::io("cannot write", &tmp, e))?;
+                .map_err(|e| KeyError::io("cannot write", &tmp, e))?;
             let linked = fs::hard_link(&tmp, &path);
             let _ = fs::remove_file(&tmp);
             match linked {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(OpenError::io("cannot create", &path, e)),
+                Err(e) => return Err(KeyError::io("cannot create", &path, e)),
             }
         }
         refuse_shared_key_file(&path)?;
         let text = Zeroizing::new(
             fs::read_to_string(&path)
-                .map_err(|e| OpenError::io("cannot read master key", &path, e))?,
+                .map_err(|e| KeyError::io("cannot read master key", &path, e))?,
         );
         let key = decode_key(text.trim()).map_err(|e| {
-            OpenError::MasterKey(format!("master key {} is not usable: {e}", path.display()))
+            KeyError::Unusable(format!("master key {} is not usable: {e}", path.display()))
         })?;
         Ok(Self::new(&key))
     }
@@ -113,14 +137,14 @@ impl Cipher {
 }
 
 /// A master key that others can read is no secret: refuse to use it.
-fn refuse_shared_key_file(path: &Path) -> Result<(), OpenError> {
+fn refuse_shared_key_file(path: &Path) -> Result<(), KeyError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(path)
-        .map_err(|e| OpenError::io("cannot read master key", path, e))?
+        .map_err(|e| KeyError::io("cannot read master key", path, e))?
         .permissions()
         .mode();
     if mode & 0o077 != 0 {
-        return Err(OpenError::MasterKey(format!(
+        return Err(KeyError::Unusable(format!(
             "master key {} is readable by other users (mode {:o}); restrict it with \
              `chmod 600 {}` and start again (and consider the key exposed)",
             path.display(),

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::crypto::KeyError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,8 +17,8 @@ pub enum OpenError {
         source: std::io::Error,
     },
     /// The master key is not usable, or not safe to use.
-    #[error("{0}")]
-    MasterKey(String),
+    #[error(transparent)]
+    MasterKey(#[from] KeyError),
     /// The store refused to open (another engine's directory, a broken
     /// audit log, a database error).
     #[error("the store in {}: {source}", path.display())]

@@ -451,12 +451,17 @@ fn local_open_error(data_dir: &std::path::Path, e: kube_dc_backend::OpenError) -
     use kube_dc_backend::OpenError as E;
     let move_it = "KUBE_DC_LOCAL_DATA_DIR moves the local context's data elsewhere";
     let dir = data_dir.display();
+    use kube_dc_backend::crypto::KeyError as K;
     let err = match &e {
-        E::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+        E::Io { source, .. } | E::MasterKey(K::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
             CliError::usage(format!("local context: {e}"))
                 .hint(format!("check the owner and permissions of {dir}; {move_it}"))
         }
-        E::Io { .. } => CliError::other(format!("local context: {e}")).hint(move_it),
+        E::Io { .. } | E::MasterKey(K::Io { .. }) => {
+            CliError::other(format!("local context: {e}")).hint(move_it)
+        }
         E::MasterKey(_) => CliError::usage(format!("local context: {e}")).hint(
             "the master key seals every value in the local store: restore the file, or start afresh elsewhere with KUBE_DC_LOCAL_DATA_DIR",
         ),
