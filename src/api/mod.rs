@@ -466,7 +466,7 @@ fn local_open_error(data_dir: &std::path::Path, e: kube_dc_backend::OpenError) -
             "the master key seals every value in the local store: restore the file, or start afresh elsewhere with KUBE_DC_LOCAL_DATA_DIR",
         ),
         E::Store { .. } => CliError::other(format!("local context: {e}")).hint(format!(
-            "`kube-dc-backend verify-audit {dir}` checks its audit log; {move_it}"
+            "`kube-dc-backend verify-audit --data-dir {dir}` checks its audit log; {move_it}"
         )),
         E::Engine(_) => CliError::new(ErrorKind::Network, format!("local context: {e}")),
     };

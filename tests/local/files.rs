@@ -257,3 +257,66 @@ fn a_local_store_that_cannot_open_says_why_and_what_to_do() {
         r.stderr
     );
 }
+
+/// A local store written by kube-dc before audit events had a type (13
+/// events, among them the old double event of a refused release): after
+/// migrating, its chain verifies, new events continue it, and an export of
+/// old and new rows verifies offline.
+#[test]
+fn an_audit_log_written_before_typed_events_still_verifies() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Home::new();
+    let data = h.local_data();
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/audit-before-typed-events");
+    for f in ["kube-dc.db", "master.key"] {
+        std::fs::copy(fixture.join(f), data.join(f)).unwrap();
+        std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = std::process::Command::new(backend_bin())
+        .args(["verify-audit", "--data-dir", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // New events on top of the old ones.
+    h.run(&["secrets", "get", "db", "--value"]).ok();
+    h.run(&[
+        "secrets",
+        "put",
+        "db",
+        "--from-literal=USER=app",
+        "--from-literal=PASSWORD=v3",
+    ])
+    .ok();
+    let file = h.path().join("all.csv");
+    h.run(&[
+        "audit",
+        "list",
+        "--csv",
+        "--output-file",
+        file.to_str().unwrap(),
+    ])
+    .ok();
+    let r = h.run(&["audit", "verify", file.to_str().unwrap()]).ok();
+    assert!(
+        r.stdout
+            .contains("16 event(s) verified, starting at the organization's first event"),
+        "{}",
+        r.stdout
+    );
+    let out = std::process::Command::new(backend_bin())
+        .args(["verify-audit", "--data-dir", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
