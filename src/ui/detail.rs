@@ -35,7 +35,7 @@ pub(super) fn detail(f: &mut Frame, area: Rect, app: &App, look: &Look) {
         Span::raw(if s.sync.enabled {
             format!(
                 " → Secret {} every {}{}",
-                sanitize(s.sync.target_secret_name.as_deref().unwrap_or(&s.name)),
+                sanitize(s.sync.target(&s.name)),
                 sanitize(s.sync.refresh_interval.as_deref().unwrap_or("1h")),
                 s.sync
                     .keys

@@ -66,6 +66,14 @@ pub struct SyncSpec {
     pub keys: Option<Vec<String>>,
 }
 
+impl SyncSpec {
+    /// The Kubernetes Secret it projects into: `targetSecretName`, which
+    /// defaults to the secret's own name.
+    pub fn target<'a>(&'a self, secret_name: &'a str) -> &'a str {
+        self.target_secret_name.as_deref().unwrap_or(secret_name)
+    }
+}
+
 impl Default for SyncSpec {
     fn default() -> Self {
         Self {

@@ -7,21 +7,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::Value;
 
-use super::support::{ApiResult, Authorized, Shared, blocking, load_live, with_note};
+use super::support::{ApiResult, Authorized, SecretPath, Shared, blocking, load_live, with_note};
 use crate::kube::{Manifests, SCANNER_VERSION};
 use kube_dc_api::wire::{ConsumersResponse, ItemList, KubeSecretInfo};
 
 pub(crate) async fn consumers(
     State(b): State<Shared>,
     a: Authorized,
-    Path((ns, name)): Path<(String, String)>,
+    SecretPath { ns, name }: SecretPath,
 ) -> ApiResult {
     let rec = load_live(&b, &ns, &name).await?;
-    let target = rec
-        .sync
-        .target_secret_name
-        .clone()
-        .unwrap_or_else(|| rec.name.clone());
+    let target = rec.sync.target(&rec.name).to_string();
     let dir = b.config.manifests_dir.clone();
     let t2 = target.clone();
     let resp = blocking(move || {
@@ -84,11 +80,7 @@ pub(crate) async fn kube_secrets(
             let Some(v) = store.read_version(&ns, &rec.name, None)? else {
                 continue;
             };
-            let target = rec
-                .sync
-                .target_secret_name
-                .clone()
-                .unwrap_or_else(|| rec.name.clone());
+            let target = rec.sync.target(&rec.name).to_string();
             let keys = v
                 .data
                 .keys()

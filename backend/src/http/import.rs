@@ -1,14 +1,15 @@
 //! Import of an existing Kubernetes Secret.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use kube_dc_api::validate;
 use serde_json::json;
 
 use super::audit_layer::Draft;
 use super::support::{
-    ApiResult, Authorized, Shared, authorize, blocking, check_data, check_description, committed,
+    ApiResult, Authorized, SecretPath, Shared, authorize, blocking, check_data, check_description,
+    committed,
 };
 use super::view::view;
 use crate::authn::Identity;
@@ -23,12 +24,11 @@ pub(crate) async fn import_secret(
     Extension(id): Extension<Identity>,
     Extension(d): Extension<Draft>,
     a: Authorized,
-    Path((ns, name)): Path<(String, String)>,
+    SecretPath { ns, name }: SecretPath,
     body: Bytes,
 ) -> ApiResult {
     let now = b.now();
     let req: ImportRequest = parse_json(&body)?;
-    validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     validate::check_name("source Secret name", &req.source_secret_name)
         .map_err(ApiError::bad_request)?;
     let kind = req

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use super::audit_layer::Draft;
 use super::support::{
-    ApiResult, Authorized, Shared, blocking, check_data, check_description, check_sync, committed,
-    load_live, owner, with_note,
+    ApiResult, Authorized, SecretPath, Shared, blocking, check_data, check_description, check_sync,
+    committed, load_live, owner, with_note,
 };
 use super::view::{is_project, list_json, view};
 use crate::authz::Op;
@@ -48,11 +48,10 @@ pub(crate) async fn create_secret(
     State(b): State<Shared>,
     Extension(d): Extension<Draft>,
     a: Authorized,
-    Path((ns, name)): Path<(String, String)>,
+    SecretPath { ns, name }: SecretPath,
     body: Bytes,
 ) -> ApiResult {
     let now = b.now();
-    validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     // Every field is optional: no body at all is a create with defaults.
     let req: CreateRequest = parse_json(if body.is_empty() { b"{}" } else { &body })?;
     validate::check_type(&req.kind).map_err(ApiError::bad_request)?;
@@ -125,7 +124,7 @@ pub(crate) async fn get_secret(
     State(b): State<Shared>,
     Extension(d): Extension<Draft>,
     a: Authorized,
-    Path((ns, name)): Path<(String, String)>,
+    SecretPath { ns, name }: SecretPath,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     let q: GetQuery = parse_query(q.as_deref())?;
@@ -141,7 +140,6 @@ pub(crate) async fn get_secret(
         let rec = load_live(&b, &ns, &name).await?;
         return Ok(with_note(Json(view(&b, &rec)), a.note()));
     }
-    validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     // The value is read in the transaction that records its read, and
     // answered once that has committed.
     let event = d.allowed(&a.note());
@@ -167,7 +165,7 @@ pub(crate) async fn update_secret(
     State(b): State<Shared>,
     Extension(d): Extension<Draft>,
     a: Authorized,
-    Path((ns, name)): Path<(String, String)>,
+    SecretPath { ns, name }: SecretPath,
     body: Bytes,
 ) -> ApiResult {
     let now = b.now();
@@ -208,7 +206,7 @@ pub(crate) async fn put_values(
     State(b): State<Shared>,
     Extension(d): Extension<Draft>,
     a: Authorized,
-    Path((ns, name)): Path<(String, String)>,
+    SecretPath { ns, name }: SecretPath,
     body: Bytes,
 ) -> ApiResult {
     let now = b.now();
@@ -220,7 +218,6 @@ pub(crate) async fn put_values(
             validate::MAX_VERSION
         )));
     }
-    validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     let event = d.allowed(&a.note());
     let version = b
         .db()
@@ -244,7 +241,7 @@ pub(crate) async fn sync_secret(
     State(b): State<Shared>,
     Extension(d): Extension<Draft>,
     a: Authorized,
-    Path((ns, name)): Path<(String, String)>,
+    SecretPath { ns, name }: SecretPath,
     body: Bytes,
 ) -> ApiResult {
     let now = b.now();
@@ -290,13 +287,12 @@ pub(crate) async fn delete_secret(
     State(b): State<Shared>,
     Extension(d): Extension<Draft>,
     a: Authorized,
-    Path((ns, name)): Path<(String, String)>,
+    SecretPath { ns, name }: SecretPath,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     let now = b.now();
     parse_query::<DeleteQuery>(q.as_deref())?;
     let destroy = a.resolved.permission == Permission::Project(Op::Destroy);
-    validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     let store = b.store.clone();
     let (ns2, name2) = (ns.clone(), name.clone());
     let event = d.allowed(&a.note());
@@ -321,10 +317,9 @@ pub(crate) async fn restore_secret(
     State(b): State<Shared>,
     Extension(d): Extension<Draft>,
     a: Authorized,
-    Path((ns, name)): Path<(String, String)>,
+    SecretPath { ns, name }: SecretPath,
 ) -> ApiResult {
     let now = b.now();
-    validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
     let event = d.allowed(&a.note());
     let rec = b
         .db()

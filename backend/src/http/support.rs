@@ -103,6 +103,34 @@ impl axum::extract::FromRequestParts<Shared> for Authorized {
     }
 }
 
+/// `{ns}` and `{name}` of a secret's route, each checked once as a
+/// Kubernetes name. It comes after [`Authorized`] in a handler's
+/// arguments, so a caller without the right is refused before being told
+/// anything about the name.
+pub(crate) struct SecretPath {
+    pub ns: String,
+    pub name: String,
+}
+
+impl axum::extract::FromRequestParts<Shared> for SecretPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        b: &Shared,
+    ) -> Result<Self, ApiError> {
+        let Path(params) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, b)
+                .await
+                .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+        let (ns, name) = (get("ns"), get("name"));
+        validate::check_name("namespace", &ns).map_err(ApiError::bad_request)?;
+        validate::check_name("secret name", &name).map_err(ApiError::bad_request)?;
+        Ok(SecretPath { ns, name })
+    }
+}
+
 /// An organization admin, or refused with a hint about what `service`
 /// (the route's: `audit`, `org-admin`) offers others instead.
 pub(crate) fn require_org_admin(
@@ -239,8 +267,8 @@ pub(crate) fn check_description(d: Option<&str>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The live secret of a checked path ([`SecretPath`]).
 pub(crate) async fn load_live(b: &Shared, ns: &str, name: &str) -> Result<SecretRecord, ApiError> {
-    validate::check_name("secret name", name).map_err(ApiError::bad_request)?;
     let (ns, name) = (ns.to_string(), name.to_string());
     Ok(b.db().call(move |s| s.get_live(&ns, &name)).await?)
 }

@@ -5,14 +5,14 @@ use axum::{Extension, Json};
 use kube_dc_api::validate;
 
 use super::audit_layer::Draft;
-use super::support::{ApiResult, Authorized, Shared, committed, load_live, with_note};
+use super::support::{ApiResult, Authorized, SecretPath, Shared, committed, load_live, with_note};
 use crate::error::ApiError;
 use kube_dc_api::wire::{DestroyVersionResponse, ItemList};
 
 pub(crate) async fn list_versions(
     State(b): State<Shared>,
     a: Authorized,
-    Path((ns, name)): Path<(String, String)>,
+    SecretPath { ns, name }: SecretPath,
 ) -> ApiResult {
     load_live(&b, &ns, &name).await?;
     let items = b.db().call(move |s| s.versions(&ns, &name)).await?;

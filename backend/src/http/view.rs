@@ -144,11 +144,7 @@ fn projection(rec: &SecretRecord, target: &str) -> (bool, &'static str, String) 
 /// `RotationScheduled` (only with rotation enabled; `RotationConfigInvalid`
 /// on a type other than `password`).
 pub fn to_wire(rec: &SecretRecord, is_project: bool) -> Secret {
-    let target = rec
-        .sync
-        .target_secret_name
-        .clone()
-        .unwrap_or_else(|| rec.name.clone());
+    let target = rec.sync.target(&rec.name).to_string();
     let mut status = SecretStatus {
         current_version: rec.kv.as_ref().map(|k| k.current_version),
         last_rotated_time: rec.last_rotated.map(rfc3339),

@@ -343,7 +343,7 @@ pub(super) fn projection_free(
     if !sync.enabled {
         return Ok(());
     }
-    let target = sync.target_secret_name.as_deref().unwrap_or(name);
+    let target = sync.target(name);
     let mut st = tx.prepare(
         "SELECT name, sync FROM managed_secrets WHERE namespace = ?1 AND name != ?2 AND deleted_at IS NULL",
     )?;
@@ -352,7 +352,7 @@ pub(super) fn projection_free(
         let other: String = r.get(0)?;
         let text: String = r.get(1)?;
         let theirs: SyncSpec = serde_json::from_str(&text).unwrap_or_default();
-        if theirs.enabled && theirs.target_secret_name.as_deref().unwrap_or(&other) == target {
+        if theirs.enabled && theirs.target(&other) == target {
             return Err(StoreError::Conflict(format!(
                 "Kubernetes Secret {target:?} is already the projection of managed secret {other:?}; choose another target (--sync-target / sync --target)"
             )));

@@ -100,11 +100,7 @@ pub fn print_secret(ctx: &Ctx, s: &Secret, raw: &crate::api::Doc) -> Result<()> 
         .as_ref()
         .map(|k| format!(", keys {}", k.join(",")))
         .unwrap_or_default();
-    let target = s
-        .sync
-        .target_secret_name
-        .clone()
-        .unwrap_or_else(|| s.name.clone());
+    let target = s.sync.target(&s.name).to_string();
     let refresh = s
         .sync
         .refresh_interval
