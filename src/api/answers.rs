@@ -23,6 +23,42 @@ pub(super) struct Answer {
     pub(super) body: ByteStream,
 }
 
+impl Answer {
+    /// An answer from its status and headers, whichever transport it came
+    /// over.
+    pub(super) fn new(status: u16, headers: &http::HeaderMap, body: ByteStream) -> Self {
+        let header = |k: &str| {
+            headers
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        Answer {
+            status,
+            request_id: header("x-request-id"),
+            content_type: header("content-type").unwrap_or_default(),
+            trailer: header(kube_dc_api::audit::TRAILER_HEADER).is_some(),
+            retry_after: header("retry-after").and_then(|v| parse_retry_after(&v)),
+            body,
+        }
+    }
+}
+
+/// The headers every request carries: its id, what it accepts, and, with
+/// a body, that the body is JSON.
+pub(super) fn request_headers(request_id: &str, with_body: bool) -> Result<http::HeaderMap> {
+    use http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+    let mut h = http::HeaderMap::new();
+    let id = HeaderValue::from_str(request_id)
+        .map_err(|_| CliError::other(format!("request id {request_id:?} is not a header value")))?;
+    h.insert("x-request-id", id);
+    h.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    if with_body {
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    Ok(h)
+}
+
 /// `Retry-After`: delta-seconds or an HTTP date.
 pub(super) fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();

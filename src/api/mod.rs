@@ -30,7 +30,7 @@ mod answers;
 mod calls;
 mod errors;
 
-use answers::{Answer, collect, collect_at_most, parse_retry_after};
+use answers::{Answer, collect, collect_at_most, request_headers};
 pub use answers::{MAX_ATTEMPTS, MAX_JSON_BYTES, MAX_RETRY_WAIT};
 pub use calls::{Call, query};
 use errors::api_error;
@@ -253,6 +253,7 @@ impl Client {
         request_id: &str,
         whole: bool,
     ) -> Result<Answer> {
+        let headers = request_headers(request_id, body.is_some())?;
         match &self.transport {
             #[cfg(feature = "local")]
             Transport::Local(router) => {
@@ -260,45 +261,27 @@ impl Client {
                 let mut req = http::Request::builder()
                     .method(method.clone())
                     .uri(path)
-                    .header("x-request-id", request_id)
-                    .header("accept", "application/json");
-                if body.is_some() {
-                    req = req.header("content-type", "application/json");
-                }
-                let req = req
                     .body(axum::body::Body::from(body.unwrap_or_default()))
                     .map_err(|e| CliError::other(format!("bad request: {e}")))?;
+                *req.headers_mut() = headers;
                 let resp = router
                     .clone()
                     .oneshot(req)
                     .await
                     .map_err(|e| CliError::other(format!("local backend: {e}")))?;
                 let (parts, body) = resp.into_parts();
-                let header = |k: &str| {
-                    parts
-                        .headers
-                        .get(k)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string)
-                };
                 let stream = body
                     .into_data_stream()
                     .map(|r| r.map_err(|e| e.to_string()));
-                Ok(Answer {
-                    status: parts.status.as_u16(),
-                    request_id: header("x-request-id"),
-                    content_type: header("content-type").unwrap_or_default(),
-                    trailer: header(kube_dc_api::audit::TRAILER_HEADER).is_some(),
-                    retry_after: None,
-                    body: Box::pin(stream),
-                })
+                Ok(Answer::new(
+                    parts.status.as_u16(),
+                    &parts.headers,
+                    Box::pin(stream),
+                ))
             }
             Transport::Http { http, base, token } => {
                 let url = format!("{base}{path}");
-                let mut req = http
-                    .request(method.clone(), &url)
-                    .header("x-request-id", request_id)
-                    .header("accept", "application/json");
+                let mut req = http.request(method.clone(), &url).headers(headers);
                 if whole {
                     req = req.timeout(self.timeout);
                 }
@@ -306,31 +289,12 @@ impl Client {
                     req = req.bearer_auth(t.expose());
                 }
                 if let Some(b) = body {
-                    req = req.header("content-type", "application/json").body(b);
+                    req = req.body(b);
                 }
                 let resp = req.send().await.map_err(|e| self.network_error(&url, e))?;
-                let header = |k: &str| {
-                    resp.headers()
-                        .get(k)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string)
-                };
-                let (request_id, content_type, retry_after) = (
-                    header("x-request-id"),
-                    header("content-type").unwrap_or_default(),
-                    header("retry-after").and_then(|v| parse_retry_after(&v)),
-                );
-                let trailer = header(kube_dc_api::audit::TRAILER_HEADER).is_some();
-                let status = resp.status().as_u16();
+                let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
                 let stream = resp.bytes_stream().map(|r| r.map_err(|e| e.to_string()));
-                Ok(Answer {
-                    status,
-                    request_id,
-                    content_type,
-                    trailer,
-                    retry_after,
-                    body: Box::pin(stream),
-                })
+                Ok(Answer::new(status, &headers, Box::pin(stream)))
             }
         }
     }

@@ -188,7 +188,7 @@ async fn update(
     }
     let mut changed = false;
     if let Some(want) = &m.spec.sync {
-        let target = want.target(&name).to_string();
+        let target = want.target(name).to_string();
         let refresh = want.refresh_interval.clone().unwrap_or_else(|| "1h".into());
         let patch = SyncPatch {
             enabled: Some(want.enabled),
