@@ -275,15 +275,18 @@ fn an_audit_log_written_before_typed_events_still_verifies() {
         std::fs::copy(fixture.join(f), data.join(f)).unwrap();
         std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let out = std::process::Command::new(backend_bin())
-        .args(["verify-audit", "--data-dir", data.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let verify_store = || {
+        let out = std::process::Command::new(backend_bin())
+            .args(["verify-audit", "--data-dir", data.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    verify_store();
     // New events on top of the old ones.
     h.run(&["secrets", "get", "db", "--value"]).ok();
     h.run(&[
@@ -313,13 +316,5 @@ fn an_audit_log_written_before_typed_events_still_verifies() {
         "{}",
         r.stdout
     );
-    let out = std::process::Command::new(backend_bin())
-        .args(["verify-audit", "--data-dir", data.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    verify_store();
 }
