@@ -248,7 +248,7 @@ fn credentials_are_required_and_never_sent_in_clear() {
 /// versions` is `bao kv metadata get`.
 #[test]
 fn on_openbao_bao_shows_what_the_cli_wrote() {
-    use kube_dc_backend::bao_dev::{DevServer, ROOT_TOKEN};
+    use kube_dc_testsupport::bao_dev::{DevServer, ROOT_TOKEN};
     let dev = DevServer::shared();
     let prefix = dev.config().mount_prefix;
     let be = Remote::start_with(
@@ -300,7 +300,7 @@ fn on_openbao_bao_shows_what_the_cli_wrote() {
     assert_eq!(first["data"]["data"]["TOKEN"], "t$1");
 
     let meta = bao(&["kv", "metadata", "get", "-format=json", &mount, "api"]);
-    let theirs = kube_dc_backend::bao_dev::versions_of(&meta);
+    let theirs = kube_dc_testsupport::bao_dev::versions_of(&meta);
     let ours = be
         .run(&h, DEV, &["secrets", "versions", "api", "-o", "json"])
         .ok()

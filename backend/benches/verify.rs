@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kube_dc_backend::authn::OidcVerifier;
-use kube_dc_backend::testing::TestIssuer;
+use kube_dc_testsupport::testing::TestIssuer;
 
 const N: usize = 20_000;
 

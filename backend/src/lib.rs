@@ -4,8 +4,6 @@
 
 pub mod authn;
 pub mod authz;
-#[cfg(feature = "test-support")]
-pub mod bao_dev;
 pub mod cli;
 pub mod clock;
 pub mod crypto;
@@ -17,8 +15,6 @@ pub mod openbao;
 pub mod projects;
 pub mod rotation;
 pub mod store;
-#[cfg(feature = "test-support")]
-pub mod testing;
 
 /// The API contract lives in `kube-dc-api`; re-exported where the backend
 /// has always had it.

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use kube_dc_backend::bao_dev::{DevServer, ROOT_TOKEN};
+use kube_dc_testsupport::bao_dev::{DevServer, ROOT_TOKEN};
 use kube_dc_backend::openbao::OpenBaoConfig;
 use serde_json::{Value, json};
 
@@ -79,7 +79,7 @@ async fn bao_kv_shows_what_the_api_wrote_and_versions_match_its_metadata() {
         .collect();
     assert_eq!(
         ours,
-        kube_dc_backend::bao_dev::versions_of(&meta),
+        kube_dc_testsupport::bao_dev::versions_of(&meta),
         "kube-dc secrets versions = bao kv metadata get"
     );
     assert_eq!(ours, vec![(1, false), (2, true), (3, false)]);

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube_dc_api::wire::{Data, Sensitive};
-use kube_dc_backend::bao_dev::{Tied, bao_binary, free_port, wait_for};
+use kube_dc_testsupport::bao_dev::{Tied, bao_binary, free_port, wait_for};
 use kube_dc_backend::openbao::{OpenBaoConfig, OpenBaoValues};
 use kube_dc_backend::store::{NewSecret, Store};
 use serde_json::Value;
@@ -89,7 +89,7 @@ disable_mlock = true
 fn leader(nodes: &[Node]) -> Option<usize> {
     nodes
         .iter()
-        .position(|n| kube_dc_backend::bao_dev::http_status(&n.addr, "/v1/sys/health") == Some(200))
+        .position(|n| kube_dc_testsupport::bao_dev::http_status(&n.addr, "/v1/sys/health") == Some(200))
 }
 
 // Run by scripts/test.sh with --ignored --nocapture, so that its figures
@@ -153,7 +153,7 @@ fn acknowledged_writes_survive_the_leader_being_killed() {
         let standbys = nodes[1..]
             .iter()
             .filter(|n| {
-                kube_dc_backend::bao_dev::http_status(&n.addr, "/v1/sys/health") == Some(429)
+                kube_dc_testsupport::bao_dev::http_status(&n.addr, "/v1/sys/health") == Some(429)
             })
             .count();
         if voters == 3 && standbys == 2 {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use kube_dc_backend::testing::{TestIssuer, first_line, ready_url};
+use kube_dc_testsupport::testing::{TestIssuer, first_line, ready_url};
 use serde_json::{Value, json};
 
 const BINDINGS: &str = "orgs:\n  acme: { projects: [demo] }\nbindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n";

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use kube_dc_backend::testing::TestIssuer;
+use kube_dc_testsupport::testing::TestIssuer;
 
 /// A release binary of the workspace, next to the benchmark's own.
 pub fn bin(name: &str) -> PathBuf {
@@ -58,7 +58,7 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let url = kube_dc_backend::testing::ready_url(&mut child);
+        let url = kube_dc_testsupport::testing::ready_url(&mut child);
         let token = issuer.token("dev", &["devs"], Some("acme"));
         Server {
             child,

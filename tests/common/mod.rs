@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
-use kube_dc_backend::testing::TestIssuer;
+use kube_dc_testsupport::testing::TestIssuer;
 
 pub mod idp;
 
@@ -244,7 +244,7 @@ impl Remote {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let url = kube_dc_backend::testing::ready_url(&mut child);
+        let url = kube_dc_testsupport::testing::ready_url(&mut child);
         Remote {
             url,
             issuer_url,

@@ -82,7 +82,7 @@ async fn tokens_are_verified_and_refusals_audited() {
     assert_eq!(r.status, 200, "ES256: {}", r.text);
 
     let mut cases: Vec<(&str, String)> = vec![
-        ("alg none", kube_dc_backend::testing::unsigned_token(&good)),
+        ("alg none", kube_dc_testsupport::testing::unsigned_token(&good)),
         ("unknown signing key", iss.sign_rogue(&good)),
         ("garbage", "not.a.jwt".into()),
     ];
@@ -93,12 +93,12 @@ async fn tokens_are_verified_and_refusals_audited() {
     };
     bad(
         "exp",
-        json!(kube_dc_backend::testing::now() - 60),
+        json!(kube_dc_testsupport::testing::now() - 60),
         "expired",
     );
     bad(
         "nbf",
-        json!(kube_dc_backend::testing::now() + 600),
+        json!(kube_dc_testsupport::testing::now() + 600),
         "not yet valid",
     );
     bad("aud", json!("someone-else"), "wrong audience");

@@ -18,7 +18,7 @@ async fn audit_filters_export_and_hash_chain() {
         json!({"reason": "review"}),
     )
     .await;
-    let t0 = kube_dc_backend::testing::now();
+    let t0 = kube_dc_testsupport::testing::now();
 
     let all = s.audit("").await;
     assert!(all.len() >= 4);

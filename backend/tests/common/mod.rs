@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use kube_dc_backend::authn::{Authenticator, OidcVerifier};
 use kube_dc_backend::authz::Bindings;
-use kube_dc_backend::testing::TestIssuer;
+use kube_dc_testsupport::testing::TestIssuer;
 use kube_dc_backend::{Backend, Config};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -87,7 +87,7 @@ impl Server {
         let mut config = Config::new(dir.path().join("data"));
         config.manifests_dir = Some(mdir.path().to_path_buf());
         // The same suite on either value engine (KUBE_DC_TEST_STORE).
-        config.openbao = kube_dc_backend::bao_dev::test_store_config();
+        config.openbao = kube_dc_testsupport::bao_dev::test_store_config();
         tweak(&mut config);
         let bindings: Bindings = serde_norway::from_str(bindings).unwrap();
         let http = reqwest::Client::builder()

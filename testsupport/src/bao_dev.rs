@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::openbao::OpenBaoConfig;
+use kube_dc_backend::openbao::OpenBaoConfig;
 
 pub const ROOT_TOKEN: &str = "kube-dc-test-root";
 

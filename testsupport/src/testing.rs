@@ -12,10 +12,10 @@ use axum::routing::get;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
-pub const RSA_PEM: &str = include_str!("../tests/fixtures/rsa.pem");
-pub const EC_PEM: &str = include_str!("../tests/fixtures/ec.pem");
-pub const ROGUE_RSA_PEM: &str = include_str!("../tests/fixtures/rogue-rsa.pem");
-pub const JWKS: &str = include_str!("../tests/fixtures/jwks.json");
+pub const RSA_PEM: &str = include_str!("../fixtures/rsa.pem");
+pub const EC_PEM: &str = include_str!("../fixtures/ec.pem");
+pub const ROGUE_RSA_PEM: &str = include_str!("../fixtures/rogue-rsa.pem");
+pub const JWKS: &str = include_str!("../fixtures/jwks.json");
 pub const AUDIENCE: &str = "kube-dc";
 
 pub struct TestIssuer {
