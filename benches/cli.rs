@@ -12,14 +12,12 @@
 
 #![allow(clippy::disallowed_macros)] // benchmarks and tests print their figures
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, bin, row, seed_secrets, sqlite3_time};
 use kube_dc_backend::store::Store;
+use kube_dc_testsupport::bench::{Server, bin, row, seed_secrets, sqlite3_time};
 
 const RUNS: usize = 40;
 

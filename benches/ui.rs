@@ -12,14 +12,12 @@
 
 #![allow(clippy::disallowed_macros)] // benchmarks print their figures
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, median, row, seed_secrets};
+use kube_dc_testsupport::bench::{bin, median, row, seed_secrets};
 
 const RUNS: usize = 20;
 

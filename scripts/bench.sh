@@ -4,9 +4,10 @@
 #  - installs wrk, sqlite3, strace and curl (Debian packages) when missing:
 #    with apt-get as root, otherwise it prints the command to run;
 #  - builds the release binaries once;
-#  - runs benches/server.rs (B1, B2: wrk against kube-dc-backend serve),
-#    benches/audit.rs (B3), benches/cli.rs (B4–B7) and benches/ui.rs (B8,
-#    B9: kube-dc ui's first paint and idle CPU, in script(1)'s pty).
+#  - runs the backend's benches/server.rs (B1, B2: wrk against
+#    kube-dc-backend serve) and benches/audit.rs (B3), then the CLI's
+#    benches/cli.rs (B4–B7) and benches/ui.rs (B8, B9: kube-dc ui's first
+#    paint and idle CPU, in a pty of its own).
 # BENCH_SECONDS (default 20) sets the length of each wrk run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +31,11 @@ fi
 cargo build --release --workspace --locked
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for bench in server audit cli ui; do
-  cargo bench --locked --bench "$bench" | tee -a "$log"
+for bench in server audit; do
+  cargo bench --locked -p kube-dc-backend --bench "$bench" | tee -a "$log"
+done
+for bench in cli ui; do
+  cargo bench --locked -p kube-dc --bench "$bench" | tee -a "$log"
 done
 
 echo

@@ -7,8 +7,8 @@
 mod common;
 
 use common::*;
-use kube_dc_testsupport::bao_dev::{DevServer, ROOT_TOKEN};
 use kube_dc_backend::openbao::OpenBaoConfig;
+use kube_dc_testsupport::bao_dev::{DevServer, ROOT_TOKEN};
 use serde_json::{Value, json};
 
 fn secrets(path: &str) -> String {

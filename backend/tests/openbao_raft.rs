@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube_dc_api::wire::{Data, Sensitive};
-use kube_dc_testsupport::bao_dev::{Tied, bao_binary, free_port, wait_for};
 use kube_dc_backend::openbao::{OpenBaoConfig, OpenBaoValues};
 use kube_dc_backend::store::{NewSecret, Store};
+use kube_dc_testsupport::bao_dev::{Tied, bao_binary, free_port, wait_for};
 use serde_json::Value;
 
 const NS: &str = "acme-raft";
@@ -87,9 +87,9 @@ disable_mlock = true
 
 /// The address of the active node, if one is.
 fn leader(nodes: &[Node]) -> Option<usize> {
-    nodes
-        .iter()
-        .position(|n| kube_dc_testsupport::bao_dev::http_status(&n.addr, "/v1/sys/health") == Some(200))
+    nodes.iter().position(|n| {
+        kube_dc_testsupport::bao_dev::http_status(&n.addr, "/v1/sys/health") == Some(200)
+    })
 }
 
 // Run by scripts/test.sh with --ignored --nocapture, so that its figures

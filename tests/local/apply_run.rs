@@ -89,7 +89,10 @@ fn run_forwards_signals_to_the_child() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    assert_eq!(kube_dc_testsupport::testing::first_line(&mut child), "ready\n");
+    assert_eq!(
+        kube_dc_testsupport::testing::first_line(&mut child),
+        "ready\n"
+    );
     std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -1,7 +1,9 @@
 //! What kube-dc's test suites and benchmarks share and the shipped crates
 //! never contain: a local OIDC issuer that mints tokens from fixed test
 //! keys (`testing`), and a `bao server -dev` for the OpenBao tests
-//! (`bao_dev`). A dev-dependency only.
+//! (`bao_dev`), and the benchmarks' common parts (`bench`). A
+//! dev-dependency only.
 
 pub mod bao_dev;
+pub mod bench;
 pub mod testing;

@@ -82,7 +82,10 @@ async fn tokens_are_verified_and_refusals_audited() {
     assert_eq!(r.status, 200, "ES256: {}", r.text);
 
     let mut cases: Vec<(&str, String)> = vec![
-        ("alg none", kube_dc_testsupport::testing::unsigned_token(&good)),
+        (
+            "alg none",
+            kube_dc_testsupport::testing::unsigned_token(&good),
+        ),
         ("unknown signing key", iss.sign_rogue(&good)),
         ("garbage", "not.a.jwt".into()),
     ];

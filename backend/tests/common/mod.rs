@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use kube_dc_backend::authn::{Authenticator, OidcVerifier};
 use kube_dc_backend::authz::Bindings;
-use kube_dc_testsupport::testing::TestIssuer;
 use kube_dc_backend::{Backend, Config};
+use kube_dc_testsupport::testing::TestIssuer;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 

@@ -1,16 +1,14 @@
 //! B1 and B2: `kube-dc-backend serve` under load from `wrk` on the same
 //! machine, each beside the same server's `/healthz` in the same run:
-//! `cargo bench --bench server` (after `cargo build --release --workspace`).
+//! `cargo bench -p kube-dc-backend --bench server` (after `cargo build --release --workspace`).
 //!
 //! `BENCH_SECONDS` (default 20) sets each run's length; connections are 64.
 
 #![allow(clippy::disallowed_macros)] // benchmarks print their figures
 
-mod common;
-
 use std::process::Command;
 
-use common::{Server, row};
+use kube_dc_testsupport::bench::{Server, row};
 
 const CONNECTIONS: u32 = 64;
 

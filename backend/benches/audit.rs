@@ -3,18 +3,16 @@
 //! as the API answers) beside the same SQL run alone by the `sqlite3`
 //! shell (its own `.timer`), in one run.
 //!
-//! `cargo bench --bench audit` (needs `sqlite3` on PATH). Prints a table;
+//! `cargo bench -p kube-dc-backend --bench audit` (needs `sqlite3` on PATH). Prints a table;
 //! passes or fails nothing.
 
 #![allow(clippy::disallowed_macros)] // a benchmark prints its figures
 
-mod common;
-
 use std::path::Path;
 use std::time::Instant;
 
-use common::{median, sqlite3_time};
 use kube_dc_backend::store::{AuditFilter, GENESIS_HASH, Store, chain_hash};
+use kube_dc_testsupport::bench::{median, sqlite3_time};
 
 const EVENTS: u64 = 1_000_000;
 const RUNS: usize = 7;
@@ -196,7 +194,7 @@ fn main() {
         worst_ratio = worst_ratio.max(ratio);
     }
     println!();
-    common::row(
+    kube_dc_testsupport::bench::row(
         "B3",
         &format!("audit queries over 1M events, {count} filters"),
         &format!("slowest p50 {worst_p50:.2} ms; worst {worst_ratio:.2}x sqlite3"),

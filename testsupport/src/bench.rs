@@ -1,14 +1,14 @@
-//! What the benchmarks share: finding the release binaries, starting
-//! `kube-dc-backend serve` against an in-process OIDC issuer, and printing
-//! one row of the B1–B9 table.
+//! What the benchmarks (the CLI's and the backend's) share: finding the
+//! release binaries, starting `kube-dc-backend serve` against an
+//! in-process OIDC issuer, and printing one row of the B1–B9 table.
 
-#![allow(dead_code)] // each benchmark uses its own part
+#![allow(clippy::disallowed_macros)] // benchmarks print their figures
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use kube_dc_testsupport::testing::TestIssuer;
+use crate::testing::TestIssuer;
 
 /// A release binary of the workspace, next to the benchmark's own.
 pub fn bin(name: &str) -> PathBuf {
@@ -58,7 +58,7 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let url = kube_dc_testsupport::testing::ready_url(&mut child);
+        let url = crate::testing::ready_url(&mut child);
         let token = issuer.token("dev", &["devs"], Some("acme"));
         Server {
             child,
