@@ -26,7 +26,7 @@ fn seed(dir: &Path, n: u64) {
     let mut c = rusqlite::Connection::open(dir.join("kube-dc.db")).unwrap();
     c.pragma_update(None, "synchronous", "OFF").unwrap();
     let tx = c.transaction().unwrap();
-    let now = kube_dc_backend::store::now_ms();
+    let now = kube_dc_backend::clock::now_ms();
     let start = now - 30 * 86_400_000;
     let step = (now - start) / n as i64;
     let mut prev = std::collections::HashMap::<&str, String>::new();
@@ -97,7 +97,7 @@ fn main() {
         "opened it (the actor index migration) in {:.1?}",
         t.elapsed()
     );
-    let now = kube_dc_backend::store::now_ms();
+    let now = kube_dc_backend::clock::now_ms();
     let base = || AuditFilter {
         org: "acme".into(),
         limit: Some(500),

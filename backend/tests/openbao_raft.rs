@@ -214,7 +214,7 @@ fn acknowledged_writes_survive_the_leader_being_killed() {
                             .create(
                                 new,
                                 Some(&d),
-                                kube_dc_backend::store::now_ms(),
+                                kube_dc_backend::clock::now_ms(),
                                 || Ok(()),
                                 None,
                             )
@@ -225,7 +225,7 @@ fn acknowledged_writes_survive_the_leader_being_killed() {
                             &name,
                             &d,
                             None,
-                            kube_dc_backend::store::now_ms(),
+                            kube_dc_backend::clock::now_ms(),
                             None,
                         )
                     };

@@ -8,8 +8,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::support::{ApiResult, Authorized, Shared};
+use crate::clock::rfc3339;
 use crate::error::{ApiError, parse_query};
-use crate::store::{AuditFilter, rfc3339};
+use crate::store::AuditFilter;
 use kube_dc_api::{AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT};
 
 #[derive(Deserialize, Default)]

@@ -8,8 +8,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::support::{ApiResult, Authorized, Shared};
+use crate::clock::rfc3339;
 use crate::error::parse_query;
-use crate::store::rfc3339;
 use futures_util::StreamExt;
 use kube_dc_api::AUDIT_CSV_COLUMNS as CSV_COLUMNS;
 use kube_dc_api::audit::{TRAILER_HEADER, TRAILER_PREFIX, csv_cell, field_text};

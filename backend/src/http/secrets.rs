@@ -16,9 +16,10 @@ use super::support::{
 };
 use super::view::{is_project, list_json, view};
 use crate::authz::Op;
+use crate::clock::rfc3339;
 use crate::error::{ApiError, parse_json, parse_query};
 use crate::rotation;
-use crate::store::{NewSecret, rfc3339};
+use crate::store::NewSecret;
 use kube_dc_api::wire::{
     CreateRequest, DeleteResponse, PutValuesRequest, PutValuesResponse, SecretValue, SyncPatch,
     SyncSpec, UpdateRequest, ValueMetadata,

@@ -2,7 +2,8 @@
 //! conditions of the platform's controller.
 
 use crate::Backend;
-use crate::store::{SecretRecord, rfc3339};
+use crate::clock::rfc3339;
+use crate::store::SecretRecord;
 use kube_dc_api::wire::{Condition, OpenbaoMeta, Secret, SecretStatus, SyncSpec};
 
 /// The API view of a record, in the namespace's context: whether that

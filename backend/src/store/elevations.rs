@@ -1,6 +1,7 @@
 //! Organization admin elevation windows.
 
-use super::{AuditRecord, Cached, Result, Store, StoreError, add_ms, rfc3339};
+use super::{AuditRecord, Cached, Result, Store, StoreError};
+use crate::clock::{add_ms, rfc3339};
 use kube_dc_api::wire::Grant;
 use rusqlite::{OptionalExtension, Row, params};
 use std::time::Duration;

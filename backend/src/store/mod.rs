@@ -192,32 +192,6 @@ pub struct Store {
     rotation_hint: std::sync::atomic::AtomicI64,
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// `now` plus a duration, in epoch milliseconds, saturating instead of
-/// wrapping (a wrapped sum would be in the past: due at once).
-pub fn add_ms(now: i64, d: Duration) -> i64 {
-    i64::try_from(d.as_millis())
-        .ok()
-        .and_then(|ms| now.checked_add(ms))
-        .unwrap_or(i64::MAX)
-}
-
-pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 pub(super) fn aad(ns: &str, name: &str, version: u64) -> Vec<u8> {
     format!("{ns}\0{name}\0{version}").into_bytes()
 }

@@ -2,9 +2,10 @@
 //! and restore.
 
 use super::{
-    AuditRecord, Cached, Ctx, KvMeta, NewSecret, Result, SecretRecord, Store, StoreError, add_ms,
-    json, rfc3339, write_version,
+    AuditRecord, Cached, Ctx, KvMeta, NewSecret, Result, SecretRecord, Store, StoreError, json,
+    write_version,
 };
+use crate::clock::{add_ms, rfc3339};
 use kube_dc_api::wire::{Data, Rotation, SyncSpec};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::time::Duration;

@@ -3,8 +3,9 @@
 
 use super::{
     AsyncStore, AuditRecord, Cached, Ctx, DEFAULT_MAX_VERSIONS, Result, Store, StoreError,
-    StoredVersion, Values, VersionData, add_ms, get_any, json, mark_synced, require_live, rfc3339,
+    StoredVersion, Values, VersionData, get_any, json, mark_synced, require_live,
 };
+use crate::clock::{add_ms, rfc3339};
 use kube_dc_api::wire::{Data, Rotation, VersionInfo};
 use rusqlite::{Connection, OptionalExtension, params};
 
