@@ -47,8 +47,8 @@ export KUBE_DC_BAO
 # The same API suite with the values in OpenBao (a `bao server -dev`), and
 # the failover test on a three-node Raft cluster (it prints its figures).
 on_openbao() {
-  KUBE_DC_TEST_STORE=openbao cargo test --locked -p kube-dc-backend --test api "$@"
-  cargo test --locked -p kube-dc-backend --test openbao_raft -- --ignored --nocapture
+  KUBE_DC_TEST_STORE=openbao cargo test --locked -p kube-dc-backend --test server "$@" api::
+  cargo test --locked -p kube-dc-backend --test server openbao_raft:: -- --ignored --nocapture
 }
 
 # The fast tier: everything but the login suite (no browser, no keyring).
@@ -57,7 +57,7 @@ if [ "${1:-}" = "--fast" ]; then
   cargo test --locked -p kube-dc-api -p kube-dc-backend "$@"
   on_openbao "$@"
   exec cargo test --locked -p kube-dc --lib --bins \
-    --test local --test wire --test remote --test production --test generated --test shells "$@"
+    --test cli "$@" -- --skip login::
 fi
 
 for tool in dbus-run-session gnome-keyring-daemon node; do

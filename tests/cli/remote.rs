@@ -1,9 +1,7 @@
 //! The CLI against the backend over real HTTP, with tokens for different
 //! roles from a test OIDC issuer.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const DEV: (&str, &[&str]) = ("dev", &["acme-devs"]);
 const ADMIN: (&str, &[&str]) = ("ada", &["acme-project-admins"]);

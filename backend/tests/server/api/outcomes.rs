@@ -325,7 +325,7 @@ fn result_of(status: u16) -> &'static str {
 
 #[tokio::test]
 async fn every_request_has_exactly_one_event_whose_result_is_its_outcome() {
-    let s = Server::start_with(|_| {}, &[("secrets.yaml", crate::import::LEGACY)]).await;
+    let s = Server::start_with(|_| {}, &[("secrets.yaml", super::import::LEGACY)]).await;
     s.create("db", json!({"PASSWORD": "p1"})).await;
     let mut covered: BTreeSet<Route> = BTreeSet::new();
     let mut sent: Vec<(String, Case)> = Vec::new();

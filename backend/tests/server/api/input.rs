@@ -3,8 +3,8 @@
 use reqwest::Method;
 use serde_json::json;
 
+use super::secrets;
 use crate::common::*;
-use crate::secrets;
 
 #[tokio::test]
 async fn bad_input_is_a_4xx_never_a_5xx() {

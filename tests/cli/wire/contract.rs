@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use kube_dc_api::Route;
 use serde_json::{Value, json};
 
+use super::reply;
 use crate::common::*;
-use crate::reply;
 
 struct Case {
     args: Vec<&'static str>,

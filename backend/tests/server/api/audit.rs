@@ -3,8 +3,8 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::secrets;
 use crate::common::*;
-use crate::secrets;
 
 #[tokio::test]
 async fn audit_filters_export_and_hash_chain() {

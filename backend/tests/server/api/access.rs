@@ -6,8 +6,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::secrets;
 use crate::common::*;
-use crate::secrets;
 
 #[tokio::test]
 async fn request_ids_are_echoed_or_generated_and_errors_are_json() {

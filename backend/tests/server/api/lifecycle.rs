@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
+use super::secrets;
 use crate::common::*;
-use crate::secrets;
 
 #[tokio::test]
 async fn versions_history_window_cas_and_destroy_version() {

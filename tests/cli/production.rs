@@ -8,10 +8,8 @@
 
 #![allow(clippy::disallowed_macros)] // benchmarks and tests print their figures
 
-mod common;
-
-use common::idp::Idp;
-use common::*;
+use crate::common::idp::Idp;
+use crate::common::*;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

@@ -7,13 +7,11 @@
 //! Needs tmux, bash-completion, zsh, fish and elvish (Debian packages that
 //! .ci/run installs).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
+use super::{ok_json, production_only, reply, secret};
 use crate::common::*;
-use crate::{ok_json, production_only, reply, secret};
 
 #[test]
 fn create_is_one_request_and_an_old_installation_is_told_plainly() {
@@ -181,7 +181,7 @@ fn shell_words(line: &str) -> Vec<String> {
 
 #[test]
 fn migration_table_rows_run() {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../../README.md");
     let table = readme
         .split("<!-- migration-table -->")
         .nth(1)

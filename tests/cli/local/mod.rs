@@ -2,13 +2,11 @@
 //! embedded local context.
 
 mod apply_run;
-#[path = "../common/mod.rs"]
-mod common;
 mod files;
 mod inputs;
 mod truth;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const DEPLOYMENT: &str = r#"

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
+use super::secrets;
 use crate::common::*;
-use crate::secrets;
 
 const WORKLOADS: &str = r#"
 apiVersion: apps/v1

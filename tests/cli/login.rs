@@ -5,15 +5,13 @@
 //! Needs: `npm ci` in tests/oidc, a Secret Service on the session bus, and
 //! for one test Chromium. `scripts/test.sh` provides all three.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::idp::{Idp, oidc_dir};
-use common::*;
+use crate::common::idp::{Idp, oidc_dir};
+use crate::common::*;
 use serde_json::Value;
 
 const BINDINGS: &str = "orgs:\n  acme: { projects: [demo, staging] }\nbindings:\n  - { group: acme-devs, namespace: acme-demo, role: developer }\n";

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
+use super::{FaultCall, secrets};
 use crate::common::*;
-use crate::{FaultCall, secrets};
 
 pub(crate) const LEGACY: &str = r#"
 apiVersion: v1

@@ -1,9 +1,6 @@
 //! HTTP-level tests of the backend: real HTTP on 127.0.0.1, tokens minted
 //! from the test keys and verified through discovery + JWKS.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod access;
 mod audit;
 mod consumers;
@@ -13,7 +10,7 @@ mod lifecycle;
 mod outcomes;
 mod status;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A path under the test project's secrets.

@@ -3,11 +3,9 @@
 //! with the table's action; a request whose path or query is
 //! percent-encoded is served and audited exactly like its plain form.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 use kube_dc_api::endpoints::{Origin, Route, UNMATCHED_ACTION};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -2,15 +2,12 @@
 //! docs/contract.md with a recording stub; and how the CLI copes with
 //! installations that lack extensions or answer with proxy pages.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod compat;
 mod contract;
 mod export;
 mod transport;
 
-use common::*;
+use crate::common::*;
 use kube_dc_api::{Origin, Route};
 use serde_json::{Value, json};
 

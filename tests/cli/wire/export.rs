@@ -1,7 +1,7 @@
 //! The streamed audit export: only a complete one is kept.
 
+use super::transport::trickle;
 use crate::common::*;
-use crate::transport::trickle;
 
 #[test]
 fn a_broken_export_leaves_no_file() {

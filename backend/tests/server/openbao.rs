@@ -4,9 +4,7 @@
 //! policy is all the backend's token needs. (The whole API suite also runs
 //! on OpenBao: `KUBE_DC_TEST_STORE=openbao`, see `scripts/test.sh`.)
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use kube_dc_backend::openbao::OpenBaoConfig;
 use kube_dc_testsupport::bao_dev::{DevServer, ROOT_TOKEN};
 use serde_json::{Value, json};

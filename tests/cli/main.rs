@@ -1,0 +1,14 @@
+//! The CLI's integration tests, one runner: the built binaries over real
+//! HTTP, against the embedded local context, the real backend, stubs that
+//! pin the wire, a real OIDC provider, real shells and a real keyring. A
+//! module per suite; filter with its path (`cargo test --test cli wire::`).
+
+mod common;
+
+mod generated;
+mod local;
+mod login;
+mod production;
+mod remote;
+mod shells;
+mod wire;
