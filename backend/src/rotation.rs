@@ -40,7 +40,7 @@ pub async fn run_due(b: &Backend) {
     if !b.store.may_have_due_rotations(now) {
         return;
     }
-    let due = match b.db().call(move |s| s.due_rotations(now)).await {
+    let due = match b.db().due_rotations(now).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!("rotation check failed: {e}");
@@ -66,11 +66,10 @@ pub async fn run_due(b: &Backend) {
             ts: now,
             event: AuditEvent::system(about, SystemActor::Rotation, Outcome::Allowed),
         };
-        let (ns2, name2) = (ns.clone(), name.clone());
         // The new version and its audit event commit together.
         let res = b
             .db()
-            .call(move |s| s.rotate_if_due(&ns2, &name2, now, generate, Some(&event)))
+            .rotate_if_due(ns.clone(), name.clone(), now, generate, event)
             .await;
         match res {
             Ok(Some(v)) => tracing::info!("rotated {ns}/{name} to version {v}"),

@@ -100,7 +100,7 @@ pub(crate) fn audit_filter(
 
 async fn audit_query(b: Shared, f: AuditFilter, echo: Value) -> ApiResult {
     let limit = f.limit.unwrap_or(AUDIT_DEFAULT_LIMIT);
-    let rows = b.db().call(move |s| s.query_audit(&f)).await?;
+    let rows = b.db().query_audit(f).await?;
     // `{"events": [{"ts", "body"}…], "query", "returned", "limit"}`, each
     // body spliced from the stored event rather than parsed and re-encoded.
     let mut out = Vec::with_capacity(64 + rows.iter().map(|r| r.text.len() + 200).sum::<usize>());
@@ -148,7 +148,7 @@ pub(crate) async fn audit_verify(
     _checked: Authorized,
     Path(org): Path<String>,
 ) -> ApiResult {
-    let res = b.db().call(move |s| s.verify_audit(&org)).await?;
+    let res = b.db().verify_audit(org).await?;
     Ok(Json(match res {
         Ok(n) => json!({"ok": true, "events": n}),
         Err((seq, why)) => {

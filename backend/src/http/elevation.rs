@@ -43,11 +43,10 @@ pub(crate) async fn elevate(
     }
     let ttl = b.config.elevation_ttl;
     let user = id.username.clone();
-    let (org2, project2, reason2) = (org.clone(), project.clone(), reason.clone());
-    let event = d.allowed(&AuditNote::default().with("reason", reason));
+    let event = d.allowed(&AuditNote::default().with("reason", reason.clone()));
     let g = b
         .db()
-        .call(move |s| s.elevate(&user, &org2, &project2, &reason2, ttl, now, Some(&event)))
+        .elevate(user, org, project, reason, ttl, now, event)
         .await?;
     Ok(committed(Json(g)))
 }
@@ -60,10 +59,7 @@ pub(crate) async fn elevation_status(
 ) -> ApiResult {
     let now = b.now();
     let user = id.username.clone();
-    let g = b
-        .db()
-        .call(move |s| s.active_elevation(&user, &org, &project, now))
-        .await?;
+    let g = b.db().active_elevation(user, org, project, now).await?;
     Ok(Json(ElevationStatus {
         active: g.is_some(),
         grant: g,
@@ -81,10 +77,7 @@ pub(crate) async fn release(
     let now = b.now();
     let user = id.username.clone();
     let event = d.allowed(&AuditNote::default());
-    let g = b
-        .db()
-        .call(move |s| s.release(&user, &org, &project, now, Some(&event)))
-        .await?;
+    let g = b.db().release(user, org, project, now, event).await?;
     Ok(committed(Json(g)))
 }
 
@@ -94,6 +87,6 @@ pub(crate) async fn list_elevations(
     Path(org): Path<String>,
 ) -> ApiResult {
     let now = b.now();
-    let items = b.db().call(move |s| s.active_elevations(&org, now)).await?;
+    let items = b.db().active_elevations(org, now).await?;
     Ok(Json(ItemList { items }).into_response())
 }

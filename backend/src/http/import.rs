@@ -105,15 +105,13 @@ pub(crate) async fn import_secret(
     let event = d.allowed(&note);
     let rec = b
         .db()
-        .call(move |s| {
-            s.create(
-                new,
-                Some(&data),
-                now,
-                move || crate::fault_point(fault.as_deref(), "import"),
-                Some(&event),
-            )
-        })
+        .create(
+            new,
+            Some(data),
+            now,
+            move || crate::fault_point(fault.as_deref(), "import"),
+            event,
+        )
         .await?;
     let mut s = view(&b, &rec);
     s.kv_version = rec.kv.as_ref().map(|k| k.current_version);

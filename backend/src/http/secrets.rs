@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::audit_layer::Draft;
 use super::support::{
-    ApiResult, Authorized, SecretPath, Shared, blocking, check_data, check_description, check_sync,
+    ApiResult, Authorized, SecretPath, Shared, check_data, check_description, check_sync,
     committed, load_live, owner, with_note,
 };
 use super::view::{is_project, list_json, view};
@@ -94,15 +94,13 @@ pub(crate) async fn create_secret(
     let event = d.allowed(&a.note());
     let rec = b
         .db()
-        .call(move |s| {
-            s.create(
-                new,
-                data.as_ref(),
-                now,
-                move || crate::fault_point(fault.as_deref(), "create"),
-                Some(&event),
-            )
-        })
+        .create(
+            new,
+            data,
+            now,
+            move || crate::fault_point(fault.as_deref(), "create"),
+            event,
+        )
         .await?;
     let version = rec.kv.as_ref().map(|k| k.current_version).unwrap_or(0);
     let mut secret = view(&b, &rec);
@@ -189,16 +187,7 @@ pub(crate) async fn update_secret(
     let event = d.allowed(&a.note());
     let rec = b
         .db()
-        .call(move |s| {
-            s.update_spec(
-                &ns,
-                &name,
-                req.description.as_deref(),
-                rot.as_ref().map(|(r, d)| (r, *d)),
-                now,
-                Some(&event),
-            )
-        })
+        .update_spec(ns, name, req.description, rot, now, event)
         .await?;
     Ok(committed(Json(view(&b, &rec))))
 }
@@ -266,12 +255,8 @@ pub(crate) async fn sync_secret(
         }
     }
     check_sync(&sync)?;
-    let sync2 = sync.clone();
     let event = d.allowed(&a.note().with("sync_enabled", sync.enabled));
-    let rec = b
-        .db()
-        .call(move |s| s.update_sync(&ns, &name, &sync2, now, Some(&event)))
-        .await?;
+    let rec = b.db().update_sync(ns, name, sync, now, event).await?;
     Ok(committed(Json(view(&b, &rec))))
 }
 
@@ -294,17 +279,10 @@ pub(crate) async fn delete_secret(
     let now = b.now();
     parse_query::<DeleteQuery>(q.as_deref())?;
     let destroy = a.resolved.permission == Permission::Project(Op::Destroy);
-    let store = b.store.clone();
-    let (ns2, name2) = (ns.clone(), name.clone());
     let event = d.allowed(&a.note());
-    blocking(move || {
-        if destroy {
-            Ok(store.destroy(&ns2, &name2, Some(&event))?)
-        } else {
-            Ok(store.soft_delete(&ns2, &name2, now, Some(&event))?)
-        }
-    })
-    .await?;
+    b.db()
+        .delete(ns.clone(), name.clone(), destroy, now, event)
+        .await?;
     let resp = DeleteResponse {
         name,
         namespace: ns,
@@ -322,10 +300,7 @@ pub(crate) async fn restore_secret(
 ) -> ApiResult {
     let now = b.now();
     let event = d.allowed(&a.note());
-    let rec = b
-        .db()
-        .call(move |s| s.restore(&ns, &name, now, Some(&event)))
-        .await?;
+    let rec = b.db().restore(ns, name, now, event).await?;
     Ok(committed(Json(view(&b, &rec))))
 }
 

@@ -192,9 +192,8 @@ pub(crate) async fn authorize(
     let role = b.bindings.project_role(id, ns);
     let needs_window = role.is_none_or(|r| r < op.min_role()) && b.bindings.is_org_admin(id, &org);
     let elevation = if needs_window {
-        let (user, org, project) = (id.username.clone(), org.clone(), project.clone());
         b.db()
-            .call(move |s| s.active_elevation(&user, &org, &project, now))
+            .active_elevation(id.username.clone(), org.clone(), project.clone(), now)
             .await?
     } else {
         None
@@ -269,6 +268,5 @@ pub(crate) fn check_description(d: Option<&str>) -> Result<(), ApiError> {
 
 /// The live secret of a checked path ([`SecretPath`]).
 pub(crate) async fn load_live(b: &Shared, ns: &str, name: &str) -> Result<SecretRecord, ApiError> {
-    let (ns, name) = (ns.to_string(), name.to_string());
-    Ok(b.db().call(move |s| s.get_live(&ns, &name)).await?)
+    Ok(b.db().get_live(ns.to_string(), name.to_string()).await?)
 }

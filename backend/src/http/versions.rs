@@ -15,7 +15,7 @@ pub(crate) async fn list_versions(
     SecretPath { ns, name }: SecretPath,
 ) -> ApiResult {
     load_live(&b, &ns, &name).await?;
-    let items = b.db().call(move |s| s.versions(&ns, &name)).await?;
+    let items = b.db().versions(ns, name).await?;
     Ok(with_note(Json(ItemList { items }), a.note()))
 }
 
@@ -36,10 +36,9 @@ pub(crate) async fn destroy_version(
             ))
         })?;
     load_live(&b, &ns, &name).await?;
-    let (ns2, name2) = (ns.clone(), name.clone());
     let event = d.allowed(&a.note().with("version", version));
     b.db()
-        .call(move |s| s.destroy_version(&ns2, &name2, version, now, Some(&event)))
+        .destroy_version(ns.clone(), name.clone(), version, now, event)
         .await?;
     let resp = DestroyVersionResponse {
         name,

@@ -13,6 +13,7 @@
 //! `secrets`, `versions`, `elevations`, `audit`; the schema and its
 //! migrations in `schema`.
 
+mod async_ops;
 mod async_store;
 mod audit;
 mod conn;
