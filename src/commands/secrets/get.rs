@@ -67,7 +67,16 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
         .client()
         .await?
         .get_secret(&ns, &a.name, reveal, a.version)
-        .await?;
+        .await
+        .map_err(|e| {
+            // Our backend says when a secret was soft-deleted; another
+            // installation may only say "not found".
+            if e.kind == ErrorKind::NotFound && !e.message.contains("deleted") {
+                e.hint("if it was deleted, `kube-dc secrets list --deleted` lists what can be restored")
+            } else {
+                e
+            }
+        })?;
     if !reveal {
         return super::print_secret(ctx, &secret, &raw);
     }
