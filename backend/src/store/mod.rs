@@ -18,6 +18,7 @@ mod async_store;
 mod audit;
 mod conn;
 mod elevations;
+mod list;
 mod schema;
 mod secrets;
 mod values;

@@ -69,40 +69,6 @@ impl Store {
         "\n    WHERE m.namespace = ?1 AND m.deleted_at IS NOT NULL ORDER BY m.name"
     );
 
-    pub fn list(&self, ns: &str) -> Result<Vec<SecretRecord>> {
-        let mut out = Vec::new();
-        self.list_each(ns, |rec| out.push(rec))?;
-        Ok(out)
-    }
-
-    /// [`Store::list`], each record handed to `each` as it is read (none
-    /// is kept).
-    pub fn list_each(&self, ns: &str, each: impl FnMut(SecretRecord)) -> Result<()> {
-        self.list_each_of(ns, false, each)
-    }
-
-    /// [`Store::list_each`] of the live secrets, or (`deleted`) of the
-    /// soft-deleted ones.
-    pub fn list_each_of(
-        &self,
-        ns: &str,
-        deleted: bool,
-        mut each: impl FnMut(SecretRecord),
-    ) -> Result<()> {
-        let sql = if deleted {
-            Self::LIST_DELETED_SQL
-        } else {
-            Self::LIST_SQL
-        };
-        self.read(|c| {
-            let mut st = c.prepare_cached(sql)?;
-            for rec in st.query_map(params![ns], secret_from_row)? {
-                each(rec?);
-            }
-            Ok(())
-        })
-    }
-
     /// The live secret; not found (saying so when it is soft-deleted, with
     /// the restore command) otherwise.
     pub fn get_live(&self, ns: &str, name: &str) -> Result<SecretRecord> {

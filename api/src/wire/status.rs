@@ -1,0 +1,81 @@
+//! A secret's status as the platform's controller reports it, and the one
+//! rule for whether its projection is ready.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretStatus {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_secret_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_synced_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rotated_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_rotation_time: Option<String>,
+    /// **Extension**: the current version's key names (never values), so a
+    /// client can say what a `put` removes without reading values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_keys: Option<Vec<String>>,
+}
+
+/// Whether conditions (type, status) say the projection exists as asked:
+/// `Ready` is true (reconciled) and `Synced` is not false. Production's
+/// controller reports `Ready=True` as soon as the projection is wired, even
+/// before a value exists; `Synced` says whether it holds the values.
+pub fn projection_ready<'a>(conditions: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+    let (mut ready, mut synced) = (false, true);
+    for (kind, status) in conditions {
+        match kind {
+            "Ready" => ready = status == "True",
+            "Synced" => synced = status != "False",
+            _ => {}
+        }
+    }
+    ready && synced
+}
+
+impl SecretStatus {
+    pub fn condition(&self, kind: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+
+    /// Whether the projection is ready ([`projection_ready`]).
+    pub fn ready(&self) -> bool {
+        projection_ready(
+            self.conditions
+                .iter()
+                .map(|c| (c.kind.as_str(), c.status.as_str())),
+        )
+    }
+
+    /// Why the projection is not ready: the first false `Ready` or
+    /// `Synced` condition (a disabled sync is not a reason: nothing is
+    /// asked for).
+    pub fn not_ready_because(&self) -> Option<&Condition> {
+        self.conditions.iter().find(|c| {
+            (c.kind == "Ready" || c.kind == "Synced")
+                && c.status != "True"
+                && c.reason != "SyncDisabled"
+        })
+    }
+}
