@@ -26,8 +26,10 @@ spec:
                 name: app-config
 "#;
 
-#[test]
-fn seed_workflow_end_to_end() {
+/// A local context as the seed's workflow starts it: five secrets created
+/// each way (empty, literals and a file, an env file, sync off, stdin), and
+/// a Deployment that uses `app-config`.
+fn seeded() -> Home {
     let h = Home::new();
     h.write("data/kube-dc/local/manifests/app.yaml", DEPLOYMENT);
     let env = h.write(
@@ -79,6 +81,105 @@ fn seed_workflow_end_to_end() {
     )
     .ok();
 
+    h
+}
+
+/// The smoke test: the seed's whole workflow, each verb once, then the
+/// audit log holds a step for each and no value, and no file holds one in
+/// plaintext. The tests after it look at each part closely.
+#[test]
+fn seed_workflow_end_to_end() {
+    let h = seeded();
+    for args in [
+        &["secrets", "list"][..],
+        &["secrets", "get", "app-config", "--value"],
+        &["secrets", "get", "app-config"],
+        &[
+            "secrets",
+            "put",
+            "db-creds",
+            "--from-literal=PASSWORD=s3cr3t",
+            "--from-literal=USER=app",
+        ],
+        &[
+            "secrets",
+            "put",
+            "db-creds",
+            "--from-literal=PASSWORD=R0tat3d-v2",
+            "--from-literal=USER=app",
+        ],
+        &["secrets", "versions", "db-creds"],
+        &["secrets", "sync", "db-creds", "--keys", "PASSWORD"],
+        &["secrets", "consumers", "app-config"],
+        &["secrets", "delete", "app-config", "--yes"],
+        &["secrets", "restore", "app-config"],
+        &["secrets", "delete", "app-config", "--destroy", "--yes"],
+    ] {
+        h.run(args).ok();
+    }
+
+    // audit shows each step
+    let a = h
+        .run(&[
+            "audit",
+            "list",
+            "--service",
+            "secrets",
+            "--since",
+            "1h",
+            "--limit",
+            "5000",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let actions: Vec<&str> = a["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["body"]["action"].as_str().unwrap())
+        .collect();
+    for step in [
+        "secrets.secret.create",
+        "secrets.secret.list",
+        "secrets.value.read",
+        "secrets.metadata.read",
+        "secrets.value.write",
+        "secrets.version.list",
+        "secrets.sync.update",
+        "secrets.consumer.list",
+        "secrets.secret.delete",
+        "secrets.secret.restore",
+        "secrets.secret.destroy",
+    ] {
+        assert!(actions.contains(&step), "audit lacks {step}: {actions:?}");
+    }
+    let all = serde_json::to_string(&a).unwrap();
+    for secret in ["s3cr3t", "R0tat3d-v2", "pa$word", "sk_1", "from-stdin"] {
+        assert!(!all.contains(secret), "a value leaked into the audit log");
+    }
+    assert!(a["events"][0]["body"]["actor"] == "tester");
+    // …and nothing in the data directory holds a value in plaintext.
+    for secret in ["s3cr3t", "R0tat3d-v2", "sk_1", "from-stdin"] {
+        let mut hits = vec![];
+        for e in std::fs::read_dir(h.local_data()).unwrap().flatten() {
+            if e.path().is_file()
+                && std::fs::read(e.path())
+                    .unwrap()
+                    .windows(secret.len())
+                    .any(|w| w == secret.as_bytes())
+            {
+                hits.push(e.path());
+            }
+        }
+        assert!(hits.is_empty(), "{secret} in plaintext in {hits:?}");
+    }
+}
+
+#[test]
+fn seed_workflow_creates_lists_and_reads() {
+    let h = seeded();
     // list
     let r = h.run(&["secrets", "list"]).ok();
     let lines: Vec<&str> = r.stdout.lines().collect();
@@ -130,7 +231,11 @@ fn seed_workflow_end_to_end() {
         !meta.stdout.contains("postgres://"),
         "metadata only without --value"
     );
+}
 
+#[test]
+fn seed_workflow_puts_versions_and_syncs() {
+    let h = seeded();
     // put, versions
     let r = h
         .run(&[
@@ -199,7 +304,11 @@ fn seed_workflow_end_to_end() {
         .ok()
         .json();
     assert_eq!(s["sync"]["enabled"], false);
+}
 
+#[test]
+fn seed_workflow_consumers_delete_restore_and_destroy() {
+    let h = seeded();
     // consumers
     let r = h.run(&["secrets", "consumers", "app-config"]).ok();
     assert!(
@@ -239,62 +348,4 @@ fn seed_workflow_end_to_end() {
         .ok();
     assert_eq!(r.stdout, "secret/app-config destroyed\n");
     h.run(&["secrets", "restore", "app-config"]).code(3);
-
-    // audit shows each step
-    let a = h
-        .run(&[
-            "audit",
-            "list",
-            "--service",
-            "secrets",
-            "--since",
-            "1h",
-            "--limit",
-            "5000",
-            "-o",
-            "json",
-        ])
-        .ok()
-        .json();
-    let actions: Vec<&str> = a["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["body"]["action"].as_str().unwrap())
-        .collect();
-    for step in [
-        "secrets.secret.create",
-        "secrets.secret.list",
-        "secrets.value.read",
-        "secrets.metadata.read",
-        "secrets.value.write",
-        "secrets.version.list",
-        "secrets.sync.update",
-        "secrets.consumer.list",
-        "secrets.secret.delete",
-        "secrets.secret.restore",
-        "secrets.secret.destroy",
-    ] {
-        assert!(actions.contains(&step), "audit lacks {step}: {actions:?}");
-    }
-    let all = serde_json::to_string(&a).unwrap();
-    for secret in ["s3cr3t", "R0tat3d-v2", "pa$word", "sk_1", "from-stdin"] {
-        assert!(!all.contains(secret), "a value leaked into the audit log");
-    }
-    assert!(a["events"][0]["body"]["actor"] == "tester");
-    // …and nothing in the data directory holds a value in plaintext.
-    for secret in ["s3cr3t", "R0tat3d-v2", "sk_1", "from-stdin"] {
-        let mut hits = vec![];
-        for e in std::fs::read_dir(h.local_data()).unwrap().flatten() {
-            if e.path().is_file()
-                && std::fs::read(e.path())
-                    .unwrap()
-                    .windows(secret.len())
-                    .any(|w| w == secret.as_bytes())
-            {
-                hits.push(e.path());
-            }
-        }
-        assert!(hits.is_empty(), "{secret} in plaintext in {hits:?}");
-    }
 }
