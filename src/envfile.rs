@@ -21,7 +21,7 @@ pub fn parse_env(text: &str) -> std::result::Result<Vec<(String, String, u32)>, 
                 .into(),
         );
     }
-    let text = &join_shell_quotes(text)?;
+    let text = &join_shell_quotes(text);
     check_env_lines(text)?;
     let entries = dotenvor::parse_str(text).map_err(|e| e.to_string())?;
     Ok(entries
@@ -35,7 +35,7 @@ pub fn parse_env(text: &str) -> std::result::Result<Vec<(String, String, u32)>, 
 /// with a `'`), into the double-quoted form dotenv reads, keeping line
 /// numbers (a value that spanned lines is followed by as many blank ones).
 /// Every other line is left as it is.
-fn join_shell_quotes(text: &str) -> std::result::Result<String, String> {
+fn join_shell_quotes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
@@ -77,7 +77,7 @@ fn join_shell_quotes(text: &str) -> std::result::Result<String, String> {
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// A single-quoted value at the start of `s`: dotenv's plain `'…'`, or

@@ -187,15 +187,6 @@ impl AuditEvent {
         self
     }
 
-    /// Answered with `status`: the request's status and the result follow.
-    pub fn answered(mut self, status: u16) -> Self {
-        self.result = Outcome::of_status(status);
-        if let Some(r) = &mut self.request {
-            r.status = status;
-        }
-        self
-    }
-
     /// The event as a JSON object (keys sorted). `extra` cannot replace a
     /// field the event has by type.
     pub fn to_object(&self) -> Map<String, Value> {

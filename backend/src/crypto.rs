@@ -7,7 +7,9 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::file_error::FileError;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -22,26 +24,11 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// Its file could not be made or read.
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// It is not 32 bytes of base64, or others can read it.
     #[error("{0}")]
     Unusable(String),
-}
-
-impl KeyError {
-    fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        KeyError::Io {
-            what,
-            path: path.into(),
-            source,
-        }
-    }
 }
 
 pub struct Cipher {
@@ -77,23 +64,23 @@ impl Cipher {
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)
-                .map_err(|e| KeyError::io("cannot create", &tmp, e))?;
+                .map_err(|e| FileError::new("cannot create", &tmp, e))?;
             let text = Zeroizing::new(B64.encode(&key[..]));
             f.write_all(text.as_bytes())
                 .and_then(|_| f.sync_all())
-                .map_err(|e| KeyError::io("cannot write", &tmp, e))?;
+                .map_err(|e| FileError::new("cannot write", &tmp, e))?;
             let linked = fs::hard_link(&tmp, &path);
             let _ = fs::remove_file(&tmp);
             match linked {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(KeyError::io("cannot create", &path, e)),
+                Err(e) => return Err(FileError::new("cannot create", &path, e).into()),
             }
         }
         refuse_shared_key_file(&path)?;
         let text = Zeroizing::new(
             fs::read_to_string(&path)
-                .map_err(|e| KeyError::io("cannot read master key", &path, e))?,
+                .map_err(|e| FileError::new("cannot read master key", &path, e))?,
         );
         let key = decode_key(text.trim()).map_err(|e| {
             KeyError::Unusable(format!("master key {} is not usable: {e}", path.display()))
@@ -140,7 +127,7 @@ impl Cipher {
 fn refuse_shared_key_file(path: &Path) -> Result<(), KeyError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(path)
-        .map_err(|e| KeyError::io("cannot read master key", path, e))?
+        .map_err(|e| FileError::new("cannot read master key", path, e))?
         .permissions()
         .mode();
     if mode & 0o077 != 0 {

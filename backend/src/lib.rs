@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod file_error;
 pub mod http;
 pub mod kube;
 pub mod open_error;

@@ -4,18 +4,14 @@
 use std::path::PathBuf;
 
 use crate::crypto::KeyError;
+use crate::file_error::FileError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// A file or folder of the data directory could not be made or read.
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// The master key is not usable, or not safe to use.
     #[error(transparent)]
     MasterKey(#[from] KeyError),
@@ -35,10 +31,15 @@ pub enum OpenError {
 
 impl OpenError {
     pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        OpenError::Io {
-            what,
-            path: path.into(),
-            source,
+        OpenError::Io(FileError::new(what, path, source))
+    }
+
+    /// The file error under it, if it is one (its own or the master
+    /// key's).
+    pub fn file(&self) -> Option<&FileError> {
+        match self {
+            OpenError::Io(f) | OpenError::MasterKey(KeyError::Io(f)) => Some(f),
+            _ => None,
         }
     }
 }

@@ -415,24 +415,22 @@ fn local_open_error(data_dir: &std::path::Path, e: kube_dc_backend::OpenError) -
     use kube_dc_backend::OpenError as E;
     let move_it = "KUBE_DC_LOCAL_DATA_DIR moves the local context's data elsewhere";
     let dir = data_dir.display();
-    use kube_dc_backend::crypto::KeyError as K;
-    let err = match &e {
-        E::Io { source, .. } | E::MasterKey(K::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::PermissionDenied =>
-        {
-            CliError::usage(format!("local context: {e}"))
-                .hint(format!("check the owner and permissions of {dir}; {move_it}"))
-        }
-        E::Io { .. } | E::MasterKey(K::Io { .. }) => {
+    let denied = |f: &kube_dc_backend::file_error::FileError| {
+        f.source.kind() == std::io::ErrorKind::PermissionDenied
+    };
+    let err = match (&e, e.file()) {
+        (_, Some(f)) if denied(f) => CliError::usage(format!("local context: {e}"))
+            .hint(format!("check the owner and permissions of {dir}; {move_it}")),
+        (_, Some(_)) | (E::Io(_), _) => {
             CliError::other(format!("local context: {e}")).hint(move_it)
         }
-        E::MasterKey(_) => CliError::usage(format!("local context: {e}")).hint(
+        (E::MasterKey(_), _) => CliError::usage(format!("local context: {e}")).hint(
             "the master key seals every value in the local store: restore the file, or start afresh elsewhere with KUBE_DC_LOCAL_DATA_DIR",
         ),
-        E::Store { .. } => CliError::other(format!("local context: {e}")).hint(format!(
+        (E::Store { .. }, _) => CliError::other(format!("local context: {e}")).hint(format!(
             "`kube-dc-backend verify-audit --data-dir {dir}` checks its audit log; {move_it}"
         )),
-        E::Engine(_) => CliError::new(ErrorKind::Network, format!("local context: {e}")),
+        (E::Engine(_), _) => CliError::new(ErrorKind::Network, format!("local context: {e}")),
     };
     err.with_source(e)
 }
