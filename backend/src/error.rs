@@ -12,6 +12,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub hint: Option<String>,
+    /// Seconds after which the same request may succeed (a 503's
+    /// `Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -20,6 +23,7 @@ impl ApiError {
             status,
             message: message.into(),
             hint: None,
+            retry_after: None,
         }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
@@ -63,6 +67,10 @@ impl IntoResponse for ApiError {
             body["hint"] = Value::String(h.clone());
         }
         let mut resp = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
         resp.extensions_mut()
             .insert(AuditNote::default().with("error", self.message));
         resp
@@ -81,13 +89,27 @@ impl From<StoreError> for ApiError {
                     rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
                 ) =>
             {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the data directory is busy; try again",
-                )
+                ApiError {
+                    retry_after: Some(1),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the data directory is busy; try again",
+                    )
+                }
             }
             StoreError::Db(e) => ApiError::internal(format!("storage error: {e}")),
             StoreError::Internal(m) => ApiError::internal(m),
+            e @ StoreError::Stale => ApiError::conflict(e.to_string()),
+            StoreError::Unavailable {
+                message,
+                retry_after,
+            } => ApiError {
+                hint: Some(format!(
+                    "the value engine (OpenBao) did not answer in time; try again in {retry_after} s"
+                )),
+                retry_after: Some(retry_after),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+            },
         }
     }
 }

@@ -103,15 +103,10 @@ impl Backend {
         let values: Arc<dyn store::Values> = match (&config.openbao, config.without_values) {
             (_, true) => Arc::new(store::NoValues),
             (None, false) => Arc::new(store::SqliteValues::new(cipher.clone())),
+            // On the server's runtime when opened from one with worker
+            // threads; else on a runtime of its own.
             (Some(cfg), false) => {
-                // A blocking HTTP client: built, used and dropped off the
-                // async runtime (the store's writer and blocking threads).
-                let cfg = cfg.clone();
-                let engine = std::thread::spawn(move || openbao::OpenBaoValues::new(cfg))
-                    .join()
-                    .map_err(|_| OpenError::Engine("OpenBao client: setup panicked".into()))?
-                    .map_err(OpenError::Engine)?;
-                Arc::new(engine)
+                Arc::new(openbao::OpenBaoValues::new(cfg.clone()).map_err(OpenError::Engine)?)
             }
         };
         let mut store = Store::open_with(&config.data_dir, cipher, values).map_err(|source| {

@@ -34,6 +34,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(rt: &tokio::runtime::Runtime, dir: &Path) -> Self {
+        Self::start_with(rt, dir, &[], &[])
+    }
+
+    /// [`Server::start`] with more arguments to `serve` and environment.
+    pub fn start_with(
+        rt: &tokio::runtime::Runtime,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let issuer = rt.block_on(TestIssuer::start());
         std::fs::create_dir_all(dir).unwrap();
         let bindings = dir.join("bindings.yaml");
@@ -54,6 +64,8 @@ impl Server {
             .arg(&bindings)
             .arg("--data-dir")
             .arg(dir.join("data"))
+            .args(args)
+            .envs(env.iter().copied())
             .env("KUBE_DC_BACKEND_LOG", "error")
             .stdout(Stdio::piped())
             .spawn()
@@ -187,4 +199,176 @@ pub fn seed_secrets(data: &Path, n: usize) {
             });
         }
     });
+}
+
+/// Connections of every `wrk` run.
+pub const CONNECTIONS: u32 = 64;
+
+/// What one `wrk` run measured.
+pub struct Load {
+    pub rps: f64,
+    pub p99_ms: f64,
+    pub errors: u64,
+}
+
+/// Seconds of each load run: `BENCH_SECONDS`, default 20.
+pub fn bench_seconds() -> u32 {
+    std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20)
+}
+
+/// Runs `wrk -t2 -c64` against `url` with the bearer token (and an optional
+/// Lua script), prints a line and reads requests/s and the 99th percentile
+/// from its report.
+pub fn wrk(label: &str, url: &str, token: &str, script: Option<&Path>) -> Load {
+    let mut c = Command::new("wrk");
+    c.args([
+        "-t2",
+        &format!("-c{CONNECTIONS}"),
+        &format!("-d{}s", bench_seconds()),
+        "--latency",
+    ])
+    .arg("-H")
+    .arg(format!("Authorization: Bearer {token}"));
+    if let Some(s) = script {
+        c.arg("-s").arg(s);
+    }
+    let out = c
+        .arg(url)
+        .output()
+        .expect("wrk (install it: scripts/bench.sh does)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "wrk failed: {text}");
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        println!("{text}");
+    }
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|r| r.trim().to_string()))
+    };
+    let rps: f64 = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .expect("wrk rps");
+    let p99 = field("99%").expect("wrk p99");
+    let p99_ms = if let Some(v) = p99.strip_suffix("us") {
+        v.parse::<f64>().unwrap() / 1000.0
+    } else if let Some(v) = p99.strip_suffix("ms") {
+        v.parse().unwrap()
+    } else if let Some(v) = p99.strip_suffix('s') {
+        v.parse::<f64>().unwrap() * 1000.0
+    } else {
+        panic!("wrk p99 {p99:?}")
+    };
+    // Non-2xx answers and socket errors both count as errors.
+    let errors = field("Non-2xx or 3xx responses:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0u64)
+        + field("Socket errors:")
+            .map(|v| {
+                v.split(',')
+                    .filter_map(|p| p.split_whitespace().last()?.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0);
+    println!("{label:<44} {rps:>10.0} req/s   p99 {p99_ms:>7.2} ms   errors {errors}");
+    Load {
+        rps,
+        p99_ms,
+        errors,
+    }
+}
+
+/// What a closed-loop run measured: every request's latency and how many
+/// failed.
+pub struct Closed {
+    pub latencies: Vec<Duration>,
+    pub errors: u64,
+    pub elapsed: Duration,
+}
+
+impl Closed {
+    pub fn rps(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+    /// The `q` quantile (0.5, 0.99) in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        let mut v = self.latencies.clone();
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        v.sort();
+        let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
+        v[i].as_secs_f64() * 1000.0
+    }
+    pub fn print(&self, label: &str) {
+        println!(
+            "{label:<44} {:>10.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   errors {}",
+            self.rps(),
+            self.quantile_ms(0.5),
+            self.quantile_ms(0.99),
+            self.errors
+        );
+    }
+}
+
+/// `workers` tasks, each sending its next request as soon as its last was
+/// answered, for `secs`: `step(worker, iteration)` sends one request and
+/// says whether it succeeded. (For loads `wrk` cannot make: a
+/// check-and-set per worker, several kinds of requests.)
+pub async fn closed_loop<F, Fut>(workers: usize, secs: f64, step: F) -> Closed
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let step = std::sync::Arc::new(step);
+    let started = std::time::Instant::now();
+    let until = started + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let step = step.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut errors, mut i) = (Vec::new(), 0u64, 0u64);
+            while std::time::Instant::now() < until {
+                let t = std::time::Instant::now();
+                if step(w, i).await {
+                    lat.push(t.elapsed());
+                } else {
+                    errors += 1;
+                }
+                i += 1;
+            }
+            (lat, errors)
+        }));
+    }
+    let mut out = Closed {
+        latencies: Vec::new(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        out.latencies.extend(l);
+        out.errors += e;
+    }
+    out.elapsed = started.elapsed();
+    out
+}
+
+/// CPU time (user + system, seconds) process `pid` has used so far, from
+/// `/proc/PID/stat` (0 where there is none).
+pub fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces), from field 3.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f
+        .get(11)
+        .zip(f.get(12))
+        .and_then(|(u, s)| Some(u.parse::<f64>().ok()? + s.parse::<f64>().ok()?))
+        .unwrap_or(0.0);
+    ticks / 100.0
 }

@@ -94,6 +94,7 @@ pub fn router(b: Shared) -> Router {
             "/healthz",
             get(|| async { Json(json!({"ok": true, "version": env!("CARGO_PKG_VERSION")})) }),
         )
+        .route("/readyz", get(readyz))
         .route(
             "/openapi.yaml",
             get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], crate::OPENAPI) }),
@@ -101,6 +102,34 @@ pub fn router(b: Shared) -> Router {
         .merge(api)
         .layer(middleware::from_fn(request_id_middleware))
         .with_state(b)
+}
+
+/// Readiness, for load balancers: 200 when values can be served, 503 with
+/// the reason when the value engine (OpenBao) cannot answer. `/healthz`
+/// stays liveness: the process answers.
+async fn readyz(axum::extract::State(b): axum::extract::State<Shared>) -> Response {
+    use axum::response::IntoResponse;
+    match b.store.engine_health() {
+        None => Json(json!({"ready": true, "engine": "sqlite"})).into_response(),
+        Some(check) => {
+            let h = check.await;
+            let status = if h.ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let mut resp = (
+                status,
+                Json(json!({"ready": h.ready, "engine": "openbao", "openbao": h})),
+            )
+                .into_response();
+            if !h.ready {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            resp
+        }
+    }
 }
 
 #[derive(Clone)]

@@ -6,26 +6,33 @@
 //! The client speaks to one of several addresses (the nodes of a Raft
 //! cluster): a node that does not answer, is sealed, or is a standby that
 //! cannot reach an active node is skipped for the next, round after round,
-//! until [`OpenBaoConfig::failover`] has passed. A write whose answer was
+//! until [`OpenBaoConfig::failover`] has passed — the budget of the whole
+//! operation, not of each attempt: exhausted, the operation fails as
+//! unavailable (a 503 with `Retry-After`). A write whose answer was
 //! lost on the way may have been applied; when its check-and-set then
 //! fails, the version it would have made is compared with what was sent,
 //! so a retried write is acknowledged once, and never twice.
 //!
-//! This file is the client (addresses, failover, the KV v2 calls); the
-//! store's value interface on top of it is in `values`.
+//! Calls are async, on a runtime of the engine's own (a small pool of
+//! threads and kept-alive connections), so that many run at once and none
+//! holds the store's writer; the store's blocking callers wait for them
+//! there. This file is the client (addresses, failover, the KV v2 calls);
+//! the store's value interface on top of it is in `values`.
 
 mod values;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use crate::store::{Result, StoreError};
+use crate::store::{EngineHealth, Result, StoreError};
 use kube_dc_api::wire::Data;
 
 /// The ACL policy the backend's token needs (also shipped as
@@ -38,20 +45,33 @@ pub struct OpenBaoConfig {
     pub addrs: Vec<String>,
     pub token: Zeroizing<String>,
     pub ca_cert: Option<PathBuf>,
-    /// How long one request may wait for a usable node (an election).
+    /// How long one operation may take, failovers included (an election).
     pub failover: Duration,
     /// Mount name before the namespace: `kv-` (the platform's), or another
     /// when several backends share one OpenBao.
     pub mount_prefix: String,
 }
 
+/// The engine: the client and the runtime its calls run on.
 pub struct OpenBaoValues {
-    http: reqwest::blocking::Client,
+    client: Arc<Client>,
+    /// The server's own runtime when it has worker threads; else one of
+    /// the engine's own, taken (and shut down without waiting) when the
+    /// engine is dropped, which may happen on an async thread.
+    rt: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+}
+
+/// The HTTP side: addresses, failover, KV v2 calls.
+struct Client {
+    http: reqwest::Client,
     cfg: OpenBaoConfig,
     /// The address that answered last.
     preferred: AtomicUsize,
-    /// Mounts known to exist.
+    /// Mounts known to exist and to accept writes.
     mounts: Mutex<HashSet<String>>,
+    /// Times an operation moved on to another node.
+    failovers: AtomicU64,
 }
 
 /// One answer: status and JSON body (`Null` when empty).
@@ -73,23 +93,36 @@ impl Answer {
             _ => format!("HTTP {}", self.status),
         }
     }
+
+    /// A KV v2 mount just enabled (or upgraded) refuses reads and writes
+    /// until OpenBao has finished upgrading it: certainly not applied, and
+    /// gone in a moment.
+    fn upgrading(&self) -> bool {
+        if self.status < 400 {
+            return false;
+        }
+        let e = self.errors();
+        e.contains("Upgrading from non-versioned to versioned data")
+            || e.contains("Waiting for the primary to upgrade from non-versioned to versioned data")
+    }
+
+    /// Whether this node's answer means "try another node".
+    fn unusable(&self) -> bool {
+        self.status >= 500 || (self.status >= 400 && self.errors().contains("sealed"))
+    }
 }
 
 impl OpenBaoValues {
-    /// The KV v2 mount of a project namespace's values.
-    pub fn mount_of(&self, ns: &str) -> String {
-        format!("{}{ns}", self.cfg.mount_prefix)
-    }
-
     pub fn new(cfg: OpenBaoConfig) -> std::result::Result<Self, String> {
         if cfg.addrs.is_empty() {
             return Err("--openbao-addr: give at least one address".into());
         }
         // This build's TLS uses ring (installed once per process).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut b = reqwest::blocking::Client::builder()
+        let mut b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10));
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60));
         if let Some(p) = &cfg.ca_cert {
             let pem =
                 std::fs::read(p).map_err(|e| format!("--openbao-ca-cert {}: {e}", p.display()))?;
@@ -98,34 +131,161 @@ impl OpenBaoValues {
             b = b.add_root_certificate(cert);
         }
         let http = b.build().map_err(|e| format!("OpenBao client: {e}"))?;
+        let (rt, handle) = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => (None, h),
+            _ => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("kube-dc-openbao")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("OpenBao client runtime: {e}"))?;
+                let h = rt.handle().clone();
+                (Some(rt), h)
+            }
+        };
         Ok(Self {
-            http,
-            cfg,
-            preferred: AtomicUsize::new(0),
-            mounts: Mutex::new(HashSet::new()),
+            client: Arc::new(Client {
+                http,
+                cfg,
+                preferred: AtomicUsize::new(0),
+                mounts: Mutex::new(HashSet::new()),
+                failovers: AtomicU64::new(0),
+            }),
+            rt,
+            handle,
         })
     }
 
-    /// How long a node that is behind the backend's record (just elected,
-    /// still applying the log) is waited for.
-    fn stale_wait(&self) -> Duration {
-        self.cfg.failover.min(Duration::from_secs(5))
+    /// The KV v2 mount of a project namespace's values.
+    pub fn mount_of(&self, ns: &str) -> String {
+        self.client.mount_of(ns)
     }
 
-    /// Whether a node's answer means "try another node".
-    fn unusable(a: &Answer) -> bool {
-        let e = a.errors();
-        a.status >= 500
-            || e.contains("Upgrading from non-versioned to versioned data")
-            || e.contains("sealed")
+    /// The runtime the engine's calls run on.
+    fn rt(&self) -> &tokio::runtime::Handle {
+        &self.handle
     }
 
-    fn request(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Answer> {
+    /// Runs `op` on the engine's runtime; the future answers with its
+    /// result (for async callers on any runtime).
+    fn spawn<T, F>(
+        &self,
+        op: impl FnOnce(Arc<Client>) -> F,
+    ) -> futures_util::future::BoxFuture<'static, Result<T>>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        let task = self.rt().spawn(op(self.client.clone()));
+        Box::pin(async move {
+            task.await
+                .map_err(|e| StoreError::Internal(format!("OpenBao call failed: {e}")))?
+        })
+    }
+
+    /// The engine's state for `/readyz`: the first node whose `sys/health`
+    /// says it can serve (active, or a standby that forwards).
+    pub fn health(&self) -> futures_util::future::BoxFuture<'static, EngineHealth> {
+        let task = self.rt().spawn({
+            let c = self.client.clone();
+            async move { c.health().await }
+        });
+        Box::pin(async move {
+            task.await.unwrap_or_else(|e| EngineHealth {
+                ready: false,
+                node: String::new(),
+                detail: format!("health check failed: {e}"),
+                latency_ms: 0,
+                failovers: 0,
+            })
+        })
+    }
+}
+
+impl Drop for OpenBaoValues {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Client {
+    fn mount_of(&self, ns: &str) -> String {
+        format!("{}{ns}", self.cfg.mount_prefix)
+    }
+
+    /// When an operation started now must be over.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.cfg.failover
+    }
+
+    /// The operation ran out of its budget.
+    fn unavailable(&self, last: &str, tried: usize) -> StoreError {
+        StoreError::Unavailable {
+            message: format!(
+                "OpenBao did not answer within {:?} ({tried} attempt(s)); last: {last}",
+                self.cfg.failover
+            ),
+            retry_after: self.cfg.failover.as_secs().clamp(1, 30),
+        }
+    }
+
+    async fn health(&self) -> EngineHealth {
         let started = Instant::now();
+        let mut last = (String::new(), String::from("no address"));
+        for addr in &self.cfg.addrs {
+            let url = format!(
+                "{}/v1/sys/health?standbyok=true&perfstandbyok=true",
+                addr.trim_end_matches('/')
+            );
+            let got =
+                tokio::time::timeout(Duration::from_secs(1), self.http.get(&url).send()).await;
+            let detail = match got {
+                Ok(Ok(r)) if r.status().as_u16() == 200 => {
+                    return EngineHealth {
+                        ready: true,
+                        node: addr.clone(),
+                        detail: "active or standby, unsealed".into(),
+                        latency_ms: started.elapsed().as_millis() as u64,
+                        failovers: self.failovers.load(Ordering::Relaxed),
+                    };
+                }
+                Ok(Ok(r)) => match r.status().as_u16() {
+                    501 => "not initialized".to_string(),
+                    503 => "sealed".to_string(),
+                    s => format!("HTTP {s}"),
+                },
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "no answer within 1 s".to_string(),
+            };
+            last = (addr.clone(), detail);
+        }
+        EngineHealth {
+            ready: false,
+            node: last.0,
+            detail: last.1,
+            latency_ms: started.elapsed().as_millis() as u64,
+            failovers: self.failovers.load(Ordering::Relaxed),
+        }
+    }
+
+    /// One request, on whichever node can answer it before `deadline`.
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        deadline: Instant,
+    ) -> Result<Answer> {
         let n = self.cfg.addrs.len();
-        let mut at = self.preferred.load(Ordering::Relaxed) % n;
+        let first = self.preferred.load(Ordering::Relaxed) % n;
+        let mut at = first;
         let mut uncertain = false;
         let mut tried = 0usize;
+        // One node may not take the whole budget while others could answer.
+        let per_attempt = (self.cfg.failover / n as u32).max(Duration::from_millis(500));
         loop {
             let url = format!("{}/v1/{path}", self.cfg.addrs[at].trim_end_matches('/'));
             let mut req = self
@@ -135,44 +295,71 @@ impl OpenBaoValues {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let last = match req.send() {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let bytes = resp.bytes().unwrap_or_default();
-                    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let until = deadline.min(Instant::now() + per_attempt);
+            let sent = tokio::time::timeout_at(until, async {
+                let resp = req.send().await?;
+                let status = resp.status().as_u16();
+                let bytes = resp.bytes().await.unwrap_or_default();
+                Ok::<_, reqwest::Error>((status, bytes))
+            })
+            .await;
+            let mut retry_here = false;
+            let last = match sent {
+                Ok(Ok((status, bytes))) => {
                     let a = Answer {
                         status,
-                        body,
+                        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
                         uncertain,
                     };
-                    if !Self::unusable(&a) {
+                    if a.upgrading() {
+                        // Not applied; the same node will take it shortly.
+                        retry_here = true;
+                        format!("{url}: {}", a.errors())
+                    } else if !a.unusable() {
+                        if at != first {
+                            self.failovers.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(
+                                "OpenBao: moved to {} after {tried} failed attempt(s)",
+                                self.cfg.addrs[at]
+                            );
+                        }
                         self.preferred.store(at, Ordering::Relaxed);
                         return Ok(a);
+                    } else {
+                        // A 5xx from a standby or during an election: the
+                        // request may have been forwarded and applied.
+                        uncertain |= method != reqwest::Method::GET;
+                        format!("{url}: {}", a.errors())
                     }
-                    // A 5xx from a standby or during an election: the
-                    // request may have been forwarded and applied.
-                    uncertain |= method != reqwest::Method::GET;
-                    format!("{url}: {}", a.errors())
                 }
-                Err(e) => {
-                    // Refused before sending is certain; a timeout or a
-                    // connection cut after sending is not.
+                Ok(Err(e)) => {
+                    // Refused before sending is certain; a connection cut
+                    // after sending is not.
                     if !e.is_connect() {
                         uncertain |= method != reqwest::Method::GET;
                     }
                     format!("{url}: {e}")
                 }
+                Err(_) => {
+                    // No answer in time: a hung node (or a slow election).
+                    uncertain |= method != reqwest::Method::GET;
+                    format!("{url}: no answer within {:?}", per_attempt)
+                }
             };
             tried += 1;
-            at = (at + 1) % n;
-            if started.elapsed() >= self.cfg.failover {
-                return Err(StoreError::Internal(format!(
-                    "OpenBao did not answer within {:?} ({} attempts); last: {last}",
-                    self.cfg.failover, tried
-                )));
+            if Instant::now() >= deadline {
+                tracing::warn!("OpenBao unavailable: {last}");
+                return Err(self.unavailable(&last, tried));
             }
+            if retry_here {
+                tokio::time::sleep_until(deadline.min(Instant::now() + Duration::from_millis(100)))
+                    .await;
+                continue;
+            }
+            at = (at + 1) % n;
             if tried.is_multiple_of(n) {
-                std::thread::sleep(Duration::from_millis(200));
+                tokio::time::sleep_until(deadline.min(Instant::now() + Duration::from_millis(200)))
+                    .await;
             }
         }
     }
@@ -185,19 +372,31 @@ impl OpenBaoValues {
         ))
     }
 
-    /// Creates the project's KV v2 mount the first time it is needed.
-    fn ensure_mount(&self, mount: &str) -> Result<()> {
+    /// Creates the project's KV v2 mount the first time it is needed, and
+    /// waits (within the operation's budget) until it accepts requests: a
+    /// freshly enabled KV v2 mount refuses them while OpenBao upgrades it.
+    async fn ensure_mount(&self, mount: &str, deadline: Instant) -> Result<()> {
         if self.mounts.lock().unwrap().contains(mount) {
             return Ok(());
         }
-        let a = self.request(reqwest::Method::GET, &format!("sys/mounts/{mount}"), None)?;
-        if a.status != 200 {
-            let a = self.request(
-                reqwest::Method::POST,
+        let a = self
+            .request(
+                reqwest::Method::GET,
                 &format!("sys/mounts/{mount}"),
-                Some(&json!({"type": "kv", "options": {"version": "2"},
-                             "description": "kube-dc secret values"})),
-            )?;
+                None,
+                deadline,
+            )
+            .await?;
+        if a.status != 200 {
+            let a = self
+                .request(
+                    reqwest::Method::POST,
+                    &format!("sys/mounts/{mount}"),
+                    Some(&json!({"type": "kv", "options": {"version": "2"},
+                                 "description": "kube-dc secret values"})),
+                    deadline,
+                )
+                .await?;
             match a.status {
                 200 | 204 => {}
                 // Created meanwhile by another writer.
@@ -218,20 +417,35 @@ impl OpenBaoValues {
                 }
             }
         }
+        // Its configuration answers once the upgrade is over (`request`
+        // waits through the "upgrading" answers).
+        let a = self
+            .request(
+                reqwest::Method::GET,
+                &format!("{mount}/config"),
+                None,
+                deadline,
+            )
+            .await?;
+        if a.status == 403 {
+            // A policy without `config`: the first write waits instead.
+            tracing::debug!("{mount}/config is not readable with this token");
+        }
         self.mounts.lock().unwrap().insert(mount.to_string());
         Ok(())
     }
 
     /// One KV v2 call for `what` (the error's wording): the answer's body
     /// on 2xx, `None` on 404, an error naming the policy on 403.
-    fn call(
+    async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
         what: &str,
+        deadline: Instant,
     ) -> Result<Option<Value>> {
-        let a = self.request(method, path, body)?;
+        let a = self.request(method, path, body, deadline).await?;
         match a.status {
             200..=299 => Ok(Some(a.body)),
             404 => Ok(None),
@@ -241,27 +455,35 @@ impl OpenBaoValues {
     }
 
     /// The KV v2 metadata of a secret (`None`: OpenBao keeps none).
-    fn metadata(&self, ns: &str, name: &str) -> Result<Option<Value>> {
+    async fn metadata(&self, ns: &str, name: &str, deadline: Instant) -> Result<Option<Value>> {
         let path = format!("{}/metadata/{name}", self.mount_of(ns));
-        let body = self.call(
-            reqwest::Method::GET,
-            &path,
-            None,
-            &format!("reading {path}"),
-        )?;
+        let what = format!("reading {path}");
+        let body = self
+            .call(reqwest::Method::GET, &path, None, &what, deadline)
+            .await?;
         Ok(body.map(|b| b["data"].clone()))
     }
 
     /// One version's values (`None`: not readable — deleted, destroyed or
     /// never written).
-    fn read_data(&self, ns: &str, name: &str, version: u64) -> Result<Option<Data>> {
+    async fn read_data(
+        &self,
+        ns: &str,
+        name: &str,
+        version: u64,
+        deadline: Instant,
+    ) -> Result<Option<Data>> {
         let path = format!("{}/data/{name}", self.mount_of(ns));
-        let Some(body) = self.call(
-            reqwest::Method::GET,
-            &format!("{path}?version={version}"),
-            None,
-            &format!("reading {path}"),
-        )?
+        let what = format!("reading {path}");
+        let Some(body) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("{path}?version={version}"),
+                None,
+                &what,
+                deadline,
+            )
+            .await?
         else {
             return Ok(None);
         };
@@ -274,15 +496,39 @@ impl OpenBaoValues {
             })
     }
 
+    /// The current version's number and values (`None`: none readable —
+    /// no version, deleted or destroyed).
+    async fn read_current(&self, ns: &str, name: &str) -> Result<Option<(u64, Data)>> {
+        let deadline = self.deadline();
+        let path = format!("{}/data/{name}", self.mount_of(ns));
+        let what = format!("reading {path}");
+        let Some(body) = self
+            .call(reqwest::Method::GET, &path, None, &what, deadline)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(version) = body["data"]["metadata"]["version"].as_u64() else {
+            return Ok(None);
+        };
+        let data = serde_json::from_value(body["data"]["data"].clone()).map_err(|e| {
+            StoreError::Internal(format!(
+                "{path} version {version} is not a map of strings: {e}"
+            ))
+        })?;
+        Ok(Some((version, data)))
+    }
+
     /// A call that must find what it changes.
-    fn post_ok(
+    async fn post_ok(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
         what: &str,
+        deadline: Instant,
     ) -> Result<()> {
-        match self.call(method, path, body, what)? {
+        match self.call(method, path, body, what, deadline).await? {
             Some(_) => Ok(()),
             None => Err(StoreError::Internal(format!(
                 "{what}: not found (HTTP 404)"

@@ -1,36 +1,49 @@
 //! [`Values`] on OpenBao's KV v2: each operation of the store mapped onto
 //! KV v2's own (check-and-set writes, versioned reads, destroy, metadata
-//! delete, delete/undelete).
+//! delete, delete/undelete), each bounded by the failover budget.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
-use super::OpenBaoValues;
-use crate::store::{EngineVersions, Result, Sealed, StoreError, Values};
+use super::{Client, OpenBaoValues};
+use crate::store::{EngineHealth, EngineVersions, Result, Sealed, StoreError, Values};
 use kube_dc_api::wire::Data;
 
-impl Values for OpenBaoValues {
-    fn kind(&self) -> &'static str {
-        "openbao"
+impl Client {
+    /// How long a node that is behind the backend's record (just elected,
+    /// still applying the log) is waited for.
+    fn stale_wait(&self) -> Duration {
+        self.cfg.failover.min(Duration::from_secs(5))
     }
 
-    fn put(
+    /// Waits a moment before looking again, if the budget allows.
+    async fn pause(deadline: Instant) {
+        tokio::time::sleep_until(deadline.min(Instant::now() + Duration::from_millis(200))).await;
+    }
+
+    async fn put(
         &self,
         ns: &str,
         name: &str,
         data: &Data,
         current: u64,
         max_versions: u32,
-    ) -> Result<(u64, Option<Sealed>)> {
+    ) -> Result<u64> {
+        let deadline = self.deadline();
         let mount = self.mount_of(ns);
-        self.ensure_mount(&mount)?;
+        self.ensure_mount(&mount, deadline).await?;
         let path = format!("{mount}/data/{name}");
         let mut cas = current;
         let started = Instant::now();
         let version = loop {
             let body = json!({"options": {"cas": cas}, "data": data});
-            let a = self.request(reqwest::Method::POST, &path, Some(&body))?;
+            let a = self
+                .request(reqwest::Method::POST, &path, Some(&body), deadline)
+                .await?;
             match a.status {
                 200 => {
                     let got = a.body["data"]["version"].as_u64().unwrap_or(0);
@@ -44,12 +57,15 @@ impl Values for OpenBaoValues {
                     break got;
                 }
                 400 if a.errors().contains("check-and-set") => {
-                    let meta = self.metadata(ns, name)?.unwrap_or(Value::Null);
+                    let meta = self
+                        .metadata(ns, name, deadline)
+                        .await?
+                        .unwrap_or(Value::Null);
                     let there = meta["current_version"].as_u64().unwrap_or(0);
                     // Applied already by an attempt whose answer was lost?
                     if a.uncertain
                         && there == cas + 1
-                        && self.read_data(ns, name, there)?.as_ref() == Some(data)
+                        && self.read_data(ns, name, there, deadline).await?.as_ref() == Some(data)
                     {
                         break there;
                     }
@@ -67,7 +83,7 @@ impl Values for OpenBaoValues {
                     // leader may not have applied every committed entry
                     // yet. Wait for it, within the failover window.
                     if there < cas && started.elapsed() < self.stale_wait() {
-                        std::thread::sleep(Duration::from_millis(200));
+                        Self::pause(deadline).await;
                         continue;
                     }
                     return Err(StoreError::Conflict(format!(
@@ -92,20 +108,23 @@ impl Values for OpenBaoValues {
                 &format!("{mount}/metadata/{name}"),
                 Some(&json!({"max_versions": max_versions})),
                 &format!("setting max_versions of {mount}/metadata/{name}"),
-            )?;
+                deadline,
+            )
+            .await?;
         }
-        Ok((version, None))
+        Ok(version)
     }
 
-    fn get(&self, ns: &str, name: &str, version: u64, _: Option<Sealed>) -> Result<Data> {
+    async fn get(&self, ns: &str, name: &str, version: u64) -> Result<Data> {
         // A version the backend recorded is there; a node that does not
         // show it yet (just elected) is waited for, within the window.
+        let deadline = self.deadline();
         let started = Instant::now();
         loop {
-            match self.read_data(ns, name, version)? {
+            match self.read_data(ns, name, version, deadline).await? {
                 Some(d) => return Ok(d),
-                None if started.elapsed() < self.stale_wait() => {
-                    std::thread::sleep(Duration::from_millis(200));
+                None if started.elapsed() < self.stale_wait() && Instant::now() < deadline => {
+                    Self::pause(deadline).await;
                 }
                 None => break,
             }
@@ -117,17 +136,19 @@ impl Values for OpenBaoValues {
         )))
     }
 
-    fn destroy_version(&self, ns: &str, name: &str, version: u64) -> Result<()> {
+    async fn destroy_version(&self, ns: &str, name: &str, version: u64) -> Result<()> {
         let mount = self.mount_of(ns);
         self.post_ok(
             reqwest::Method::PUT,
             &format!("{mount}/destroy/{name}"),
             Some(&json!({"versions": [version]})),
             &format!("destroying version {version} of {mount}/data/{name}"),
+            self.deadline(),
         )
+        .await
     }
 
-    fn destroy_all(&self, ns: &str, name: &str) -> Result<()> {
+    async fn destroy_all(&self, ns: &str, name: &str) -> Result<()> {
         let mount = self.mount_of(ns);
         let path = format!("{mount}/metadata/{name}");
         // None (404): nothing was ever written there, or the mount is gone.
@@ -136,11 +157,13 @@ impl Values for OpenBaoValues {
             &path,
             None,
             &format!("deleting {path}"),
-        )?;
+            self.deadline(),
+        )
+        .await?;
         Ok(())
     }
 
-    fn set_deleted(&self, ns: &str, name: &str, current: u64, deleted: bool) -> Result<()> {
+    async fn set_deleted(&self, ns: &str, name: &str, current: u64, deleted: bool) -> Result<()> {
         let mount = self.mount_of(ns);
         let (op, what) = if deleted {
             ("delete", "soft-deleting")
@@ -152,11 +175,13 @@ impl Values for OpenBaoValues {
             &format!("{mount}/{op}/{name}"),
             Some(&json!({"versions": [current]})),
             &format!("{what} version {current} of {mount}/data/{name}"),
+            self.deadline(),
         )
+        .await
     }
 
-    fn engine_version(&self, ns: &str, name: &str) -> Result<Option<EngineVersions>> {
-        let Some(m) = self.metadata(ns, name)? else {
+    async fn engine_version(&self, ns: &str, name: &str) -> Result<Option<EngineVersions>> {
+        let Some(m) = self.metadata(ns, name, self.deadline()).await? else {
             return Ok(Some(EngineVersions::default()));
         };
         let mut versions = Vec::new();
@@ -182,5 +207,102 @@ impl Values for OpenBaoValues {
             current: m["current_version"].as_u64().unwrap_or(0),
             versions,
         }))
+    }
+}
+
+impl Values for OpenBaoValues {
+    fn kind(&self) -> &'static str {
+        "openbao"
+    }
+
+    fn external(&self) -> bool {
+        true
+    }
+
+    fn put(
+        &self,
+        ns: &str,
+        name: &str,
+        data: &Data,
+        current: u64,
+        max_versions: u32,
+    ) -> Result<(u64, Option<Sealed>)> {
+        let v = self
+            .rt()
+            .block_on(self.client.put(ns, name, data, current, max_versions))?;
+        Ok((v, None))
+    }
+
+    fn get(&self, ns: &str, name: &str, version: u64, _: Option<Sealed>) -> Result<Data> {
+        self.rt().block_on(self.client.get(ns, name, version))
+    }
+
+    fn destroy_version(&self, ns: &str, name: &str, version: u64) -> Result<()> {
+        self.rt()
+            .block_on(self.client.destroy_version(ns, name, version))
+    }
+
+    fn destroy_all(&self, ns: &str, name: &str) -> Result<()> {
+        self.rt().block_on(self.client.destroy_all(ns, name))
+    }
+
+    fn set_deleted(&self, ns: &str, name: &str, current: u64, deleted: bool) -> Result<()> {
+        self.rt()
+            .block_on(self.client.set_deleted(ns, name, current, deleted))
+    }
+
+    fn engine_version(&self, ns: &str, name: &str) -> Result<Option<EngineVersions>> {
+        self.rt().block_on(self.client.engine_version(ns, name))
+    }
+
+    fn get_async(
+        self: Arc<Self>,
+        ns: String,
+        name: String,
+        version: u64,
+        _: Option<Sealed>,
+    ) -> BoxFuture<'static, Result<Data>> {
+        self.spawn(move |c| async move { c.get(&ns, &name, version).await })
+    }
+
+    fn get_current_async(
+        self: Arc<Self>,
+        ns: String,
+        name: String,
+    ) -> BoxFuture<'static, Result<Option<(u64, Data)>>> {
+        self.spawn(move |c| async move { c.read_current(&ns, &name).await })
+    }
+
+    fn put_async(
+        self: Arc<Self>,
+        ns: String,
+        name: String,
+        data: Data,
+        current: u64,
+        max_versions: u32,
+    ) -> BoxFuture<'static, Result<(u64, Option<Sealed>)>> {
+        self.spawn(move |c| async move {
+            let v = c.put(&ns, &name, &data, current, max_versions).await?;
+            Ok((v, None))
+        })
+    }
+
+    fn engine_versions(
+        &self,
+        secrets: &[(String, String)],
+        concurrency: usize,
+    ) -> Vec<Result<Option<EngineVersions>>> {
+        use futures_util::StreamExt;
+        let c = &self.client;
+        self.rt().block_on(
+            futures_util::stream::iter(secrets)
+                .map(|(ns, name)| c.engine_version(ns, name))
+                .buffered(concurrency.max(1))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    fn health(&self) -> Option<BoxFuture<'static, EngineHealth>> {
+        Some(OpenBaoValues::health(self))
     }
 }

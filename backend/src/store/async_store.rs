@@ -2,7 +2,7 @@
 
 use super::{
     AuditFacts, AuditRecord, Result, SecretRecord, Store, StoreError, VersionData, append_in,
-    get_any, not_found, read_version_in,
+    get_any, not_found, read_version_in, readable_version,
 };
 use serde_json::Value;
 
@@ -35,7 +35,9 @@ impl AsyncStore {
 
     /// The live secret and one of its versions, read in the transaction that
     /// appends `audit` (which records the version read): the value is
-    /// answered only once its read is on record.
+    /// answered only once its read is on record. On an external engine the
+    /// value is read first, concurrently with other reads, and the writer
+    /// then checks that the version is still live as it records the read.
     pub async fn reveal(
         &self,
         ns: String,
@@ -43,17 +45,116 @@ impl AsyncStore {
         version: Option<u64>,
         audit: AuditRecord,
     ) -> Result<(SecretRecord, Option<VersionData>)> {
-        self.0
-            .write_async(Some(audit), true, move |ctx, c| {
-                let rec = get_any(c, &ns, &name)?
-                    .filter(|r| r.deleted_at.is_none())
-                    .ok_or_else(|| not_found(&ns, &name))?;
-                let value = read_version_in(c, &*ctx.values, &ns, &name, version)?;
-                Ok(Revealed(rec, value))
+        let store = &self.0;
+        if !store.values.external() {
+            return store
+                .write_async(Some(audit), true, move |ctx, c| {
+                    let rec = require_live_record(c, &ns, &name)?;
+                    let value = read_version_in(c, &*ctx.values, &ns, &name, version)?;
+                    Ok(Revealed(rec, value))
+                })
+                .await
+                .map(|Revealed(rec, value)| (rec, value));
+        }
+        if version.is_none()
+            && let Some(read) = self.reveal_current(&ns, &name, audit.clone()).await?
+        {
+            return Ok(read);
+        }
+        let (n, m) = (ns.clone(), name.clone());
+        let row = self
+            .call(move |s| {
+                s.read(|c| {
+                    require_live_record(c, &n, &m)?;
+                    readable_version(c, &n, &m, version)
+                })
+            })
+            .await?;
+        let read = match row {
+            Some(row) => Some(VersionData {
+                version: row.version,
+                created_at: row.created_at,
+                data: store
+                    .values
+                    .clone()
+                    .get_async(ns.clone(), name.clone(), row.version, row.sealed)
+                    .await?,
+            }),
+            None => None,
+        };
+        store
+            .write_async(Some(audit), true, move |_, c| {
+                let rec = require_live_record(c, &ns, &name)?;
+                // The version read must still be live: one destroyed (or
+                // gone from the history window) meanwhile is answered as
+                // a read of it now would be. A newer version written
+                // meanwhile does not matter: the read came first.
+                if let Some(r) = &read
+                    && readable_version(c, &ns, &name, Some(r.version))?.is_none()
+                {
+                    return Err(not_found(&ns, &name));
+                }
+                Ok(Revealed(rec, read))
             })
             .await
             .map(|Revealed(rec, value)| (rec, value))
     }
+}
+
+impl AsyncStore {
+    /// The current version read straight from an engine that keeps
+    /// versions itself, without asking the record first: used only if the
+    /// writer, recording the read, finds that it is the recorded current
+    /// version. `None`: it was not (a write racing with the read, or one
+    /// never recorded), and nothing was recorded — read the recorded
+    /// version instead.
+    async fn reveal_current(
+        &self,
+        ns: &str,
+        name: &str,
+        audit: AuditRecord,
+    ) -> Result<Option<(SecretRecord, Option<VersionData>)>> {
+        let store = &self.0;
+        let Some((version, data)) = store
+            .values
+            .clone()
+            .get_current_async(ns.to_owned(), name.to_owned())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (ns, name) = (ns.to_owned(), name.to_owned());
+        let got = store
+            .write_async(Some(audit), true, move |_, c| {
+                // The record's current version must be the one read, and
+                // live (the secret's row says both).
+                let rec = require_live_record(c, &ns, &name)?;
+                match (&rec.kv, rec.current_readable, rec.current_created_at) {
+                    (Some(kv), true, Some(created_at)) if kv.current_version == version => {
+                        let read = VersionData {
+                            version,
+                            created_at,
+                            data,
+                        };
+                        Ok(Revealed(rec, Some(read)))
+                    }
+                    _ => Err(StoreError::Stale),
+                }
+            })
+            .await;
+        match got {
+            Ok(Revealed(rec, value)) => Ok(Some((rec, value))),
+            Err(StoreError::Stale) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The live secret, or not found.
+fn require_live_record(c: &rusqlite::Connection, ns: &str, name: &str) -> Result<SecretRecord> {
+    get_any(c, ns, name)?
+        .filter(|r| r.deleted_at.is_none())
+        .ok_or_else(|| not_found(ns, name))
 }
 
 /// A secret and the version read from it, with the version for the audit

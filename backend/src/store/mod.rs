@@ -27,14 +27,16 @@ mod writer;
 
 pub use async_store::AsyncStore;
 pub use audit::{AuditFacts, AuditRecord};
-pub use values::{Discrepancy, EngineVersions, NoValues, Sealed, SqliteValues, Values};
+pub use values::{
+    Discrepancy, EngineHealth, EngineVersions, NoValues, Sealed, SqliteValues, Values,
+};
 
 use audit::append_in;
 use conn::{Cached, connect};
 use schema::{SCHEMA, check_key, migrate, owner_only_files};
 use secrets::{get_any, mark_synced, not_found, require_live};
-use versions::{read_version_in, write_version};
-use writer::{Ctx, Writer};
+use versions::{Prewritten, read_version_in, readable_version, write_version};
+use writer::{Ctx, Effects, Writer, run_effects};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -61,6 +63,14 @@ pub enum StoreError {
     Db(#[from] rusqlite::Error),
     #[error("{0}")]
     Internal(String),
+    /// The value engine could not answer within its budget: try again
+    /// after `retry_after` seconds.
+    #[error("{message}")]
+    Unavailable { message: String, retry_after: u64 },
+    /// What the engine answered no longer matches the record: the store
+    /// reads again (never answered to a client as such).
+    #[error("the secret changed while it was being read; read it again")]
+    Stale,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -84,6 +94,8 @@ pub struct SecretRecord {
     pub kv: Option<KvMeta>,
     /// Whether the current version still holds values (not destroyed).
     pub current_readable: bool,
+    /// When the current version was written (None: no version).
+    pub current_created_at: Option<i64>,
     /// The current version's key names (None: no version, or written
     /// before versions recorded them).
     pub current_keys: Option<Vec<String>>,
@@ -192,7 +204,15 @@ pub struct Store {
     /// scheduled one, or a second after the last look, whichever is first.
     /// Zero when a change may have moved a schedule.
     rotation_hint: std::sync::atomic::AtomicI64,
+    /// On an external engine, one change at a time per secret (a secret
+    /// hashes to one of these): its version is written to the engine
+    /// before the writer records it, so two changes of one secret must not
+    /// interleave. Changes of different secrets run at once.
+    engine_turns: Box<[tokio::sync::Mutex<()>]>,
 }
+
+/// How many secrets' changes can wait on the engine at once, at most.
+const ENGINE_TURNS: usize = 1024;
 
 pub(super) fn aad(ns: &str, name: &str, version: u64) -> Vec<u8> {
     format!("{ns}\0{name}\0{version}").into_bytes()
@@ -235,6 +255,9 @@ impl Store {
             path,
             relaxed_reads: false,
             rotation_hint: Default::default(),
+            engine_turns: (0..ENGINE_TURNS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         })
     }
 
@@ -253,16 +276,43 @@ impl Store {
         &self.path
     }
 
+    /// The value engine's state, for `/readyz` (`None`: in-process).
+    pub fn engine_health(&self) -> Option<futures_util::future::BoxFuture<'static, EngineHealth>> {
+        self.values.health()
+    }
+
+    /// The turn a change of secret `name` in `ns` takes on an external
+    /// engine (see `engine_turns`).
+    fn engine_turn(&self, ns: &str, name: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (ns, name).hash(&mut h);
+        &self.engine_turns[h.finish() as usize % self.engine_turns.len()]
+    }
+
+    /// [`Self::engine_turn`], waited for on this (blocking) thread; none
+    /// on an in-process engine, whose changes run whole in the writer.
+    fn engine_turn_blocking(
+        &self,
+        ns: &str,
+        name: &str,
+    ) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        self.values
+            .external()
+            .then(|| self.engine_turn(ns, name).blocking_lock())
+    }
+
     /// Queues a change for the writer; `reply` gets the result once it
-    /// committed. With `audit`, the request's audit event is appended in the
-    /// same transaction: the change and its event commit together, or
-    /// neither does.
+    /// committed, with the engine steps its outcome calls for. With
+    /// `audit`, the request's audit event is appended in the same
+    /// transaction: the change and its event commit together, or neither
+    /// does.
     fn submit<T: AuditFacts + Send + 'static>(
         &self,
         audit: Option<AuditRecord>,
         durable: bool,
         f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
-        reply: impl FnOnce(Result<T>) + Send + 'static,
+        reply: impl FnOnce(Result<T>, Effects) + Send + 'static,
     ) {
         let job = move |ctx: &Ctx, c: &Connection| {
             let out = f(ctx, c)?;
@@ -274,7 +324,8 @@ impl Store {
         self.writer.submit(durable, job, reply)
     }
 
-    /// One change, awaited.
+    /// One change, awaited; its engine steps run on a blocking thread
+    /// before it is answered.
     async fn write_async<T: AuditFacts + Send + 'static>(
         &self,
         audit: Option<AuditRecord>,
@@ -282,23 +333,32 @@ impl Store {
         f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(audit, durable, f, move |r| {
-            let _ = tx.send(r);
+        self.submit(audit, durable, f, move |r, steps| {
+            let _ = tx.send((r, steps));
         });
-        rx.await.map_err(|_| writer::writer_gone())?
+        let (r, steps) = rx.await.map_err(|_| writer::writer_gone())?;
+        if !steps.is_empty() {
+            tokio::task::spawn_blocking(move || run_effects(steps))
+                .await
+                .map_err(|e| StoreError::Internal(format!("engine step failed: {e}")))?;
+        }
+        r
     }
 
-    /// One change, waited for on this thread.
+    /// One change, waited for on this thread, which then runs its engine
+    /// steps.
     fn write<T: AuditFacts + Send + 'static>(
         &self,
         audit: Option<&AuditRecord>,
         f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.submit(audit.cloned(), true, f, move |r| {
-            let _ = tx.send(r);
+        self.submit(audit.cloned(), true, f, move |r, steps| {
+            let _ = tx.send((r, steps));
         });
-        rx.recv().map_err(|_| writer::writer_gone())?
+        let (r, steps) = rx.recv().map_err(|_| writer::writer_gone())?;
+        run_effects(steps);
+        r
     }
 
     /// Raw access for tests that tamper with the log.

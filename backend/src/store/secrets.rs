@@ -2,8 +2,8 @@
 //! and restore.
 
 use super::{
-    AuditRecord, Cached, Ctx, KvMeta, NewSecret, Result, SecretRecord, Store, StoreError, json,
-    write_version,
+    AuditRecord, Cached, Ctx, DEFAULT_MAX_VERSIONS, KvMeta, NewSecret, Prewritten, Result,
+    SecretRecord, Store, StoreError, json, write_version,
 };
 use crate::clock::{add_ms, rfc3339};
 use kube_dc_api::wire::{Data, Rotation, SyncSpec};
@@ -16,7 +16,7 @@ macro_rules! secret_columns {
         "m.namespace, m.name, m.type, m.description, m.sync, m.rotation,
     m.imported_from, m.created_at, m.updated_at, m.last_synced, m.last_rotated, m.next_rotation,
     m.deleted_at, k.current_version, k.max_versions, k.created_at, k.updated_at,
-    cv.destroyed = 0, cv.keys"
+    cv.destroyed = 0, cv.keys, cv.created_at"
     };
 }
 
@@ -93,18 +93,28 @@ impl Store {
         audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
         let data = data.cloned();
-        let out = self.write(audit, move |ctx, tx| {
-            if let Some(existing) = get_any(tx, &new.namespace, &new.name)? {
-                return Err(StoreError::Conflict(if existing.deleted_at.is_some() {
-                    format!(
-                        "secret {:?} was soft-deleted and its history is kept: restore it \
-                         (kube-dc secrets restore {}) or destroy it first",
-                        new.name, new.name
-                    )
-                } else {
-                    format!("secret {:?} already exists", new.name)
-                }));
+        // On an external engine the first version is written there first
+        // (a name that is taken is refused before that).
+        let _turn = self.engine_turn_blocking(&new.namespace, &new.name);
+        let pre = match &data {
+            Some(d) if self.values.external() => {
+                self.read(|c| name_free(c, &new.namespace, &new.name))?;
+                let (version, sealed) =
+                    self.values
+                        .put(&new.namespace, &new.name, d, 0, DEFAULT_MAX_VERSIONS)?;
+                Some(Prewritten {
+                    based_on: 0,
+                    version,
+                    sealed,
+                })
             }
+            _ => None,
+        };
+        let out = self.write(audit, move |ctx, tx| {
+            if let Some(p) = &pre {
+                p.undo_unless_committed(ctx, &new.namespace, &new.name);
+            }
+            name_free(tx, &new.namespace, &new.name)?;
             let next_rotation = match (&new.rotation, new.rotation_interval) {
                 (Some(r), Some(iv)) if r.enabled => Some(add_ms(now, iv)),
                 _ => None,
@@ -136,7 +146,7 @@ impl Store {
                 params![new.namespace, new.name],
             )?;
             if let Some(data) = &data {
-                write_version(ctx, tx, &new.namespace, &new.name, data, None, now)?;
+                write_version(ctx, tx, &new.namespace, &new.name, data, None, now, pre)?;
                 if new.rotation_interval.is_some() && new.rotation.as_ref().is_some_and(|r| r.enabled) {
                     tx.exec(
                         "UPDATE managed_secrets SET last_rotated = ?3 WHERE namespace = ?1 AND name = ?2",
@@ -161,19 +171,40 @@ impl Store {
         now: i64,
         audit: Option<&AuditRecord>,
     ) -> Result<()> {
+        let _turn = self.engine_turn_blocking(ns, name);
+        let pre = self.engine_first_delete(ns, name, true)?;
         let (ns, name) = (ns.to_owned(), name.to_owned());
         self.write(audit, move |ctx, tx| {
             let (ns, name) = (ns.as_str(), name.as_str());
+            pre.undo_unless_committed(ctx, ns, name);
             require_live(tx, ns, name)?;
             tx.exec(
                 "UPDATE managed_secrets SET deleted_at = ?3, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
                 params![ns, name, now],
             )?;
-            if let Some(v) = current_version(tx, ns, name)? {
-                set_deleted(ctx, ns, name, v, true)?;
-            }
-            Ok(())
+            set_deleted(ctx, tx, ns, name, true, pre)
         })
+    }
+
+    /// On an external engine, soft-deletes (or restores) the current
+    /// version there before the writer records it: what the job must
+    /// then find, and undo if it does not commit.
+    fn engine_first_delete(&self, ns: &str, name: &str, deleted: bool) -> Result<EngineDelete> {
+        if !self.values.external() {
+            return Ok(EngineDelete::InJob);
+        }
+        // Only a change the job will make: a delete of a live secret, a
+        // restore of a deleted one (else the job refuses, and nothing is
+        // to be undone in the engine).
+        let plan = self.read(|c| match get_any(c, ns, name)? {
+            Some(s) if s.deleted_at.is_some() != deleted => current_version(c, ns, name),
+            _ => Ok(None),
+        })?;
+        let Some(v) = plan else {
+            return Ok(EngineDelete::Done(None));
+        };
+        self.values.set_deleted(ns, name, v, deleted)?;
+        Ok(EngineDelete::Done(Some((v, deleted))))
     }
 
     /// Erases the resource and every stored version. Works on a soft-deleted
@@ -212,9 +243,12 @@ impl Store {
         now: i64,
         audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
+        let turn = self.engine_turn_blocking(ns, name);
+        let pre = self.engine_first_delete(ns, name, false)?;
         let (ns, name) = (ns.to_owned(), name.to_owned());
         let out = self.write(audit, move |ctx, tx| {
             let (ns, name) = (ns.as_str(), name.as_str());
+            pre.undo_unless_committed(ctx, ns, name);
             match get_any(tx, ns, name)? {
                 None => return Err(not_found(ns, name)),
                 Some(s) if s.deleted_at.is_none() => {
@@ -228,12 +262,11 @@ impl Store {
                 "UPDATE managed_secrets SET deleted_at = NULL, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
                 params![ns, name, now],
             )?;
-            if let Some(v) = current_version(tx, ns, name)? {
-                set_deleted(ctx, ns, name, v, false)?;
-            }
+            set_deleted(ctx, tx, ns, name, false, pre)?;
             mark_synced(tx, ns, name, now)?;
             get_any(tx, ns, name)?.ok_or_else(|| not_found(ns, name))
         });
+        drop(turn);
         self.schedules_changed();
         out
     }
@@ -388,6 +421,7 @@ pub(super) fn secret_from_row(r: &Row) -> rusqlite::Result<SecretRecord> {
             None => None,
         },
         current_readable: r.get::<_, Option<bool>>(17)?.unwrap_or(false),
+        current_created_at: r.get(19)?,
         current_keys: r
             .get::<_, Option<String>>(18)?
             .and_then(|t| serde_json::from_str(&t).ok()),
@@ -404,15 +438,74 @@ pub(super) fn current_version(c: &Connection, ns: &str, name: &str) -> Result<Op
     .optional()?)
 }
 
+/// How a soft delete (or restore) reaches the engine.
+enum EngineDelete {
+    /// In the job, inside the transaction (an in-process engine).
+    InJob,
+    /// Before the job (an external engine): the version it marked, and
+    /// how, if the secret had one.
+    Done(Option<(u64, bool)>),
+}
+
+impl EngineDelete {
+    /// Registers the engine's change to be reverted should the job not
+    /// commit. First thing in the job.
+    fn undo_unless_committed(&self, ctx: &Ctx, ns: &str, name: &str) {
+        if let EngineDelete::Done(Some((version, deleted))) = *self {
+            undo_deleted(ctx, ns, name, version, deleted);
+        }
+    }
+}
+
 /// Soft-deletes (or restores) the current version in the engine, undone if
-/// the change does not commit.
-fn set_deleted(ctx: &Ctx, ns: &str, name: &str, version: u64, deleted: bool) -> Result<()> {
-    ctx.values.set_deleted(ns, name, version, deleted)?;
+/// the change does not commit; with `pre`, checks that the version the
+/// engine marked beforehand is still the current one.
+fn set_deleted(
+    ctx: &Ctx,
+    tx: &Connection,
+    ns: &str,
+    name: &str,
+    deleted: bool,
+    pre: EngineDelete,
+) -> Result<()> {
+    let current = current_version(tx, ns, name)?;
+    match pre {
+        EngineDelete::InJob => {
+            if let Some(v) = current {
+                ctx.values.set_deleted(ns, name, v, deleted)?;
+                undo_deleted(ctx, ns, name, v, deleted);
+            }
+            Ok(())
+        }
+        EngineDelete::Done(marked) if marked.map(|(v, _)| v) == current => Ok(()),
+        EngineDelete::Done(_) => Err(StoreError::Conflict(format!(
+            "secret {name:?} changed while it was being {}; try again",
+            if deleted { "deleted" } else { "restored" }
+        ))),
+    }
+}
+
+fn undo_deleted(ctx: &Ctx, ns: &str, name: &str, version: u64, deleted: bool) {
     let (values, ns, name) = (ctx.values.clone(), ns.to_owned(), name.to_owned());
     ctx.on_undo(move || {
         if let Err(e) = values.set_deleted(&ns, &name, version, !deleted) {
             tracing::error!("could not undo the value engine's change to {name} in {ns}: {e}");
         }
     });
-    Ok(())
+}
+
+/// A new secret's name must be free: refused when it is live, or
+/// soft-deleted with its history kept.
+fn name_free(c: &Connection, ns: &str, name: &str) -> Result<()> {
+    match get_any(c, ns, name)? {
+        None => Ok(()),
+        Some(existing) => Err(StoreError::Conflict(if existing.deleted_at.is_some() {
+            format!(
+                "secret {name:?} was soft-deleted and its history is kept: restore it \
+                 (kube-dc secrets restore {name}) or destroy it first"
+            )
+        } else {
+            format!("secret {name:?} already exists")
+        })),
+    }
 }

@@ -8,6 +8,11 @@
 //! acknowledged before it is durable, and a burst of N requests costs one
 //! commit, not N. Callers wait on a oneshot channel: async handlers without
 //! holding a thread, blocking callers with `blocking_recv`.
+//!
+//! The writer never waits for the value engine: a job only records what
+//! the engine is to do once its outcome is known ([`Ctx::on_undo`],
+//! [`Ctx::after_commit`]), and its caller runs those steps, on its own
+//! thread, before it answers.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -28,7 +33,8 @@ pub(super) struct Ctx {
     after: RefCell<Vec<Effect>>,
 }
 
-/// A change to the value engine, run on the writer thread.
+/// A change to the value engine, run by the job's caller once the job's
+/// outcome is known (never on the writer thread).
 pub(super) type Effect = Box<dyn FnOnce() + Send>;
 
 impl Ctx {
@@ -57,10 +63,27 @@ impl Ctx {
     }
 }
 
-fn run_all(effects: Vec<Effect>) {
-    // Undo in reverse order of the changes.
-    for e in effects.into_iter().rev() {
-        e();
+/// Runs a job's engine steps, undo steps newest first.
+pub(super) fn run_effects(effects: Effects) {
+    match effects {
+        Effects::Undo(u) => u.into_iter().rev().for_each(|e| e()),
+        Effects::After(a) => a.into_iter().for_each(|e| e()),
+    }
+}
+
+/// The engine steps a job's outcome calls for.
+pub(super) enum Effects {
+    /// It failed, or its batch did not commit.
+    Undo(Vec<Effect>),
+    /// It committed.
+    After(Vec<Effect>),
+}
+
+impl Effects {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Effects::Undo(v) | Effects::After(v) => v.is_empty(),
+        }
     }
 }
 
@@ -101,30 +124,37 @@ impl Writer {
     }
 
     /// Queues `f`; `reply` gets its result once the transaction it ran in
-    /// has committed (or failed). A `reply` dropped unsent means the
+    /// has committed (or failed), with the engine steps that outcome calls
+    /// for, which the caller runs. A `reply` dropped unsent means the
     /// writer stopped.
     pub fn submit<T: Send + 'static>(
         &self,
         durable: bool,
         f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
-        reply: impl FnOnce(Result<T>) + Send + 'static,
+        reply: impl FnOnce(Result<T>, Effects) + Send + 'static,
     ) {
         let work: Work = Box::new(move |run| {
             // None: skipped, because its batch failed before it ran.
-            let out = run.map(|(ctx, conn)| {
-                catch_unwind(AssertUnwindSafe(|| f(ctx, conn)))
-                    .unwrap_or_else(|_| Err(StoreError::Internal("a store job panicked".into())))
-            });
+            let (out, (undo, after)) = match run {
+                Some((ctx, conn)) => {
+                    let out =
+                        catch_unwind(AssertUnwindSafe(|| f(ctx, conn))).unwrap_or_else(|_| {
+                            Err(StoreError::Internal("a store job panicked".into()))
+                        });
+                    (Some(out), ctx.take())
+                }
+                None => (None, Default::default()),
+            };
             let ok = matches!(out, Some(Ok(_)));
             let answer: Answer = Box::new(move |batch_failed| {
                 // A job's own error stands; a success stands only if the
                 // batch committed.
-                reply(match (out, batch_failed) {
-                    (Some(Err(e)), _) => Err(e),
-                    (Some(Ok(v)), None) => Ok(v),
-                    (_, Some(e)) => Err(not_saved(e)),
-                    (None, None) => Err(writer_gone()),
-                });
+                match (out, batch_failed) {
+                    (Some(Err(e)), _) => reply(Err(e), Effects::Undo(undo)),
+                    (Some(Ok(v)), None) => reply(Ok(v), Effects::After(after)),
+                    (_, Some(e)) => reply(Err(not_saved(e)), Effects::Undo(undo)),
+                    (None, None) => reply(Err(writer_gone()), Effects::Undo(undo)),
+                }
             });
             (ok, answer)
         });
@@ -192,7 +222,6 @@ fn run_batch(conn: &Connection, ctx: &Ctx, batch: Vec<Job>) {
     }
     let mut answers = Vec::with_capacity(batch.len());
     let mut lost: Option<StoreError> = None;
-    let (mut undo_all, mut after_all) = (Vec::new(), Vec::new());
     for job in batch {
         if lost.is_none()
             && let Err(e) = run(conn, "SAVEPOINT job")
@@ -206,13 +235,6 @@ fn run_batch(conn: &Connection, ctx: &Ctx, batch: Vec<Job>) {
         }
         let (ok, answer) = (job.work)(Some((ctx, conn)));
         answers.push(answer);
-        let (undo, after) = ctx.take();
-        if ok {
-            undo_all.extend(undo);
-            after_all.extend(after);
-        } else {
-            run_all(undo);
-        }
         let undo = if ok {
             run(conn, "RELEASE job")
         } else {
@@ -237,12 +259,7 @@ fn run_batch(conn: &Connection, ctx: &Ctx, batch: Vec<Job>) {
             StoreError::Db(e)
         }),
     };
-    // The engine follows the outcome before anyone is answered.
-    if failed.is_some() {
-        run_all(undo_all);
-    } else {
-        after_all.into_iter().for_each(|e| e());
-    }
+    // Each caller runs the engine steps its job's outcome calls for.
     for answer in answers {
         answer(failed.as_ref());
     }

@@ -1,0 +1,423 @@
+//! B10–B14: `kube-dc-backend serve --store openbao` against a real `bao
+//! server -dev` on the same machine, each beside OpenBao's own figure (or
+//! the same backend's, before OpenBao hangs) in the same run:
+//! `cargo bench -p kube-dc-backend --bench openbao` (after `cargo build
+//! --release --workspace`; `scripts/install-openbao.sh` for `bao`).
+//!
+//! - B10: value reads (`GET …?includeValue=true`) vs OpenBao's KV v2 read
+//!   of the same path, both with `wrk`, two rounds each, alternating;
+//! - B11: value writes (`PUT …/values` with `cas`) vs OpenBao's KV v2 write
+//!   with `cas`, 64 workers each writing its own secret;
+//! - B12: requests that need no value (metadata, list, audit query) before
+//!   and while OpenBao hangs (`SIGSTOP`), with value reads piling up;
+//! - B13: one value read while OpenBao hangs: its status, `Retry-After`,
+//!   how long it took, and the result of its audit event;
+//! - B14: the start-up reconciliation of 10,000 secrets (`BENCH_SECRETS`).
+//!
+//! `BENCH_SECONDS` (default 20) sets each load run's length.
+
+#![allow(clippy::disallowed_macros)] // benchmarks print their figures
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use kube_dc_testsupport::bao_dev::{DevServer, ROOT_TOKEN};
+use kube_dc_testsupport::bench::{Server, bench_seconds, closed_loop, cpu_secs, row, wrk};
+use serde_json::{Value, json};
+
+/// The backend's OpenBao failover budget in these runs (seconds).
+const FAILOVER: u64 = 2;
+const WRITERS: usize = 64;
+
+fn backend(rt: &tokio::runtime::Runtime, dir: &std::path::Path, dev: &DevServer) -> Server {
+    Server::start_with(
+        rt,
+        dir,
+        &[
+            "--store",
+            "openbao",
+            "--openbao-addr",
+            &dev.addr,
+            "--openbao-failover",
+            &FAILOVER.to_string(),
+        ],
+        &[("BAO_TOKEN", ROOT_TOKEN)],
+    )
+}
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// B11: each of 64 workers writes its own path with check-and-set on the
+/// version it wrote last, first straight to OpenBao, then through the
+/// backend.
+fn writes(rt: &tokio::runtime::Runtime, dev: &DevServer, server: &Server) -> (f64, u64, String) {
+    let http = client();
+    let secs = f64::from(bench_seconds()) / 2.0;
+    let bao = dev.addr.clone();
+    let url = server.url.clone();
+    let token = server.token.clone();
+    rt.block_on(async {
+        let r = http
+            .post(format!("{bao}/v1/sys/mounts/bench-kv"))
+            .bearer_auth(ROOT_TOKEN)
+            .json(&json!({"type": "kv", "options": {"version": "2"}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "mount: {}", r.status());
+        for w in 0..WRITERS {
+            let r = http
+                .post(format!("{url}/api/secrets/acme-demo/w{w}"))
+                .bearer_auth(&token)
+                .json(&json!({"type": "opaque", "initialValues": {"PASSWORD": "v"}}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "create w{w}: {}", r.status());
+        }
+    });
+    let body = |v: u64| json!({"PASSWORD": format!("rotated-bench-value-{v}")});
+    // The version each worker's path is at, straight in OpenBao and in the
+    // backend (created with a first version).
+    let at = |v: u64| -> Arc<Vec<AtomicU64>> {
+        Arc::new((0..WRITERS).map(|_| AtomicU64::new(v)).collect())
+    };
+    let (in_bao, in_backend) = (at(0), at(1));
+    let run = |direct: bool| {
+        let versions = if direct { &in_bao } else { &in_backend }.clone();
+        let (http, bao, url, token) = (http.clone(), bao.clone(), url.clone(), token.clone());
+        rt.block_on(closed_loop(WRITERS, secs, move |w, _| {
+            let (http, versions) = (http.clone(), versions.clone());
+            let (bao, url, token) = (bao.clone(), url.clone(), token.clone());
+            async move {
+                let cas = versions[w].load(Ordering::Relaxed);
+                let req = if direct {
+                    http.post(format!("{bao}/v1/bench-kv/data/w{w}"))
+                        .bearer_auth(ROOT_TOKEN)
+                        .json(&json!({"options": {"cas": cas}, "data": body(cas + 1)}))
+                } else {
+                    http.put(format!("{url}/api/secrets/acme-demo/w{w}/values"))
+                        .bearer_auth(&token)
+                        .json(&json!({"cas": cas, "data": body(cas + 1)}))
+                };
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {
+                        versions[w].store(cas + 1, Ordering::Relaxed);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+        }))
+    };
+    let direct = run(true);
+    direct.print("OpenBao KV write (cas), direct");
+    let ours = run(false);
+    ours.print("PUT …/values (cas), --store openbao");
+    let direct2 = run(true);
+    direct2.print("OpenBao KV write (cas), direct (again)");
+    let reference = direct.rps().max(direct2.rps());
+    let errors = ours.errors + direct.errors + direct2.errors;
+    (
+        ours.rps() / reference,
+        errors,
+        format!(
+            "{:.0} writes/s = {:.2}× OpenBao's {:.0}; p99 {:.1} ms; {} errors",
+            ours.rps(),
+            ours.rps() / reference,
+            reference,
+            ours.quantile_ms(0.99),
+            errors
+        ),
+    )
+}
+
+/// B12 and B13 on a backend of their own whose OpenBao is stopped.
+fn hang(rt: &tokio::runtime::Runtime, work: &std::path::Path) {
+    let dev = DevServer::start();
+    let server = backend(rt, &work.join("hang"), &dev);
+    let secret = server.create_db("hang-value");
+    let http = client();
+    let (url, token) = (server.url.clone(), server.token.clone());
+    let no_value = |label: &str| {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        let r = rt.block_on(closed_loop(8, 4.0, move |_, i| {
+            let (http, url, token) = (http.clone(), url.clone(), token.clone());
+            async move {
+                let path = match i % 3 {
+                    0 => "/api/secrets/acme-demo/db".to_string(),
+                    1 => "/api/secrets/acme-demo".to_string(),
+                    _ => "/api/audit/orgs/acme/projects/demo?limit=50".to_string(),
+                };
+                http.get(format!("{url}{path}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        }));
+        r.print(label);
+        r
+    };
+    let before = no_value("metadata, list, audit: OpenBao serving");
+
+    let pid = dev.process.pid().to_string();
+    let signal = |sig: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal("-STOP");
+    // Value reads pile up while OpenBao hangs.
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, secret, token) = (http.clone(), secret.clone(), token.clone());
+            rt.spawn(async move {
+                let until = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < until {
+                    let _ = http
+                        .get(format!("{secret}?includeValue=true"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let probe = {
+        let (http, secret, token) = (http.clone(), secret.clone(), token.clone());
+        rt.spawn(async move {
+            let t = Instant::now();
+            let r = match http
+                .get(format!("{secret}?includeValue=true"))
+                .header("X-Request-Id", "bench-b13")
+                .bearer_auth(&token)
+                .send()
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    println!("value read while OpenBao is stopped: {e}");
+                    return (0, None, t.elapsed());
+                }
+            };
+            let status = r.status().as_u16();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            (status, retry, t.elapsed())
+        })
+    };
+    let during = no_value("metadata, list, audit: OpenBao stopped");
+    let (status, retry, took) = rt.block_on(probe).unwrap();
+    signal("-CONT");
+    for r in readers {
+        let _ = rt.block_on(r);
+    }
+    let event: Value = rt.block_on(async {
+        let r = http
+            .get(format!(
+                "{url}/api/audit/orgs/acme/projects/demo?result=error&limit=500"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        body["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["body"]["request_id"] == "bench-b13")
+            .map(|e| e["body"].clone())
+            .unwrap_or(Value::Null)
+    });
+    let result = event["result"].as_str().unwrap_or("none").to_string();
+    println!(
+        "value read while OpenBao is stopped: HTTP {status}, Retry-After {retry:?}, {:.2} s, audit result {result}",
+        took.as_secs_f64()
+    );
+    let (p99_before, p99_during) = (before.quantile_ms(0.99), during.quantile_ms(0.99));
+    row(
+        "B12",
+        "no-value requests while OpenBao hangs",
+        &format!(
+            "p99 {p99_during:.1} ms stopped vs {p99_before:.1} ms serving; {} errors",
+            during.errors
+        ),
+        "p99 ≤ 50 ms",
+        p99_during <= 50.0 && during.errors == 0,
+    );
+    row(
+        "B13",
+        "value read while OpenBao hangs",
+        &format!(
+            "HTTP {status} after {:.2} s (failover {FAILOVER} s), Retry-After {}, audited {result}",
+            took.as_secs_f64(),
+            retry.as_deref().unwrap_or("none")
+        ),
+        "503 + Retry-After ≤ failover + 1 s; audited error",
+        status == 503
+            && retry.is_some()
+            && took <= Duration::from_secs(FAILOVER + 1)
+            && result == "error",
+    );
+}
+
+/// B14: seeds `n` secrets through the backend, then times a fresh start
+/// (whose reconciliation compares each with OpenBao).
+fn reconciliation(rt: &tokio::runtime::Runtime, work: &std::path::Path) {
+    let n: usize = std::env::var("BENCH_SECRETS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let dev = DevServer::start();
+    let dir = work.join("reconcile");
+    {
+        let server = backend(rt, &dir, &dev);
+        let http = client();
+        let (url, token) = (server.url.clone(), server.token.clone());
+        let t = Instant::now();
+        let next = Arc::new(AtomicU64::new(0));
+        rt.block_on(async {
+            let mut tasks = Vec::new();
+            for _ in 0..32 {
+                let (http, url, token, next) =
+                    (http.clone(), url.clone(), token.clone(), next.clone());
+                tasks.push(tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        if i >= n {
+                            break;
+                        }
+                        let r = http
+                            .post(format!("{url}/api/secrets/acme-demo/s{i:05}"))
+                            .bearer_auth(&token)
+                            .json(
+                                &json!({"type": "opaque", "initialValues": {"K": format!("v{i}")}}),
+                            )
+                            .send()
+                            .await
+                            .unwrap();
+                        assert!(r.status().is_success(), "create s{i:05}: {}", r.status());
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        let took = t.elapsed();
+        println!(
+            "seeded {n} secrets through the backend in {:.1} s ({:.0}/s)",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64()
+        );
+    }
+    let t = Instant::now();
+    let server = backend(rt, &dir, &dev);
+    let start = t.elapsed();
+    drop(server);
+    println!(
+        "start with {n} secrets to reconcile: {:.2} s",
+        start.as_secs_f64()
+    );
+    row(
+        "B14",
+        &format!("start-up reconciliation, {n} secrets"),
+        &format!("ready after {:.2} s", start.as_secs_f64()),
+        "≤ 5 s",
+        start <= Duration::from_secs(5),
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let want = |b: &str| only.is_empty() || only.split(',').any(|o| o == b);
+
+    println!("\n== --store openbao beside OpenBao itself (bao server -dev, same machine) ==");
+    if want("B10") || want("B11") {
+        let dev = DevServer::start();
+        let server = backend(&rt, &work.path().join("load"), &dev);
+        let secret = server.create_db("bench-value");
+        let direct = format!("{}/v1/kv-acme-demo/data/db", dev.addr);
+        if want("B10") {
+            let mut bao = Vec::new();
+            let mut ours = Vec::new();
+            let (bao_pid, our_pid) = (dev.process.pid(), server.child.id());
+            // Where the machine's time goes: OpenBao's and the backend's.
+            let cpu = |label: &str, f: &mut dyn FnMut()| {
+                let (b0, o0) = (cpu_secs(bao_pid), cpu_secs(our_pid));
+                f();
+                println!(
+                    "  {label}: CPU OpenBao {:.1} s, backend {:.1} s",
+                    cpu_secs(bao_pid) - b0,
+                    cpu_secs(our_pid) - o0
+                );
+            };
+            for _ in 0..2 {
+                cpu("direct", &mut || {
+                    bao.push(wrk("OpenBao KV read, direct", &direct, ROOT_TOKEN, None))
+                });
+                cpu("through the backend", &mut || {
+                    ours.push(wrk(
+                        "GET ?includeValue=true, --store openbao",
+                        &format!("{secret}?includeValue=true"),
+                        &server.token,
+                        None,
+                    ))
+                });
+            }
+            let best = |v: &[kube_dc_testsupport::bench::Load]| {
+                v.iter().map(|l| l.rps).fold(0.0, f64::max)
+            };
+            let ratio = best(&ours) / best(&bao);
+            let errors: u64 = ours.iter().chain(&bao).map(|l| l.errors).sum();
+            let p99 = ours.iter().map(|l| l.p99_ms).fold(f64::MAX, f64::min);
+            row(
+                "B10",
+                "value read, --store openbao vs OpenBao",
+                &format!(
+                    "{:.0} req/s = {ratio:.2}× OpenBao's {:.0}; p99 {p99:.1} ms; {errors} errors",
+                    best(&ours),
+                    best(&bao)
+                ),
+                "≥ 0.7×",
+                ratio >= 0.7 && errors == 0,
+            );
+        }
+        if want("B11") {
+            let (ratio, errors, figure) = writes(&rt, &dev, &server);
+            row(
+                "B11",
+                "value write (cas), --store openbao vs OpenBao",
+                &figure,
+                "≥ 0.6×",
+                ratio >= 0.6 && errors == 0,
+            );
+        }
+    }
+    if want("B12") || want("B13") {
+        hang(&rt, work.path());
+    }
+    if want("B14") {
+        reconciliation(&rt, work.path());
+    }
+}
