@@ -169,6 +169,67 @@ impl AuditFacts for Grant {
 /// walking the log newest first finds a page sooner.
 const ACTOR_INDEX_MAX_EVENTS: i64 = 20_000;
 
+/// How many events a probe of one filter's index counts at most.
+const PROBE_CAP: i64 = 2_000;
+
+/// The index that serves `f` visiting the fewest events (without an actor
+/// filter, which has its own). Each equality filter (project, result,
+/// service) has an index ordered by `seq` within its value: walking it
+/// newest first visits only events that match that filter, never more
+/// than the whole log's index would, so one of them is always used when
+/// there is one — the one whose value is rarest, counted up to
+/// `PROBE_CAP` events. The time index serves `since`/`until` when few
+/// events fall in the range (its events are then sorted); a range with
+/// many is served as well by walking the log newest first.
+fn filter_index(c: &Connection, f: &AuditFilter) -> Result<&'static str> {
+    let probe = |sql: &str, arg: &dyn rusqlite::ToSql| -> Result<i64> {
+        Ok(c.prepare_cached(sql)?
+            .query_row(rusqlite::params![f.org, arg], |r| r.get(0))?)
+    };
+    let mut best: Option<(i64, &'static str)> = None;
+    let mut consider = |count: i64, index: &'static str| {
+        if best.is_none_or(|(n, _)| count < n) {
+            best = Some((count, index));
+        }
+    };
+    let equality = [
+        (&f.project, "audit_org_project", "project"),
+        (&f.result, "audit_org_result", "result"),
+        (&f.service, "audit_org_service", "service"),
+    ];
+    let given: Vec<_> = equality.iter().filter(|(v, ..)| v.is_some()).collect();
+    for (value, index, column) in &given {
+        let Some(v) = value else { continue };
+        if given.len() == 1 && f.since_ms.is_none() && f.until_ms.is_none() {
+            return Ok(index);
+        }
+        let n = probe(
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM audit INDEXED BY {index}
+                 WHERE org = ?1 AND {column} = ?2 LIMIT {PROBE_CAP})"
+            ),
+            v,
+        )?;
+        consider(n, index);
+    }
+    if f.since_ms.is_some() || f.until_ms.is_some() {
+        let (since, until) = (
+            f.since_ms.unwrap_or(i64::MIN),
+            f.until_ms.unwrap_or(i64::MAX),
+        );
+        let n: i64 = c
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM (SELECT 1 FROM audit INDEXED BY audit_org_ts
+                 WHERE org = ?1 AND ts >= ?2 AND ts <= ?3 LIMIT {PROBE_CAP})"
+            ))?
+            .query_row(rusqlite::params![f.org, since, until], |r| r.get(0))?;
+        if n < PROBE_CAP {
+            consider(n, "audit_org_ts");
+        }
+    }
+    Ok(best.map_or("audit_org_seq", |(_, index)| index))
+}
+
 /// The SQL and parameters of an audit query.
 fn audit_query(
     c: &Connection,
@@ -221,6 +282,9 @@ fn audit_query(
             &mut sql,
         ),
         None => {}
+    }
+    if index == "audit_org_seq" {
+        index = filter_index(c, f)?;
     }
     if let Some(s) = f.since_ms {
         push(" AND ts >= ?", s.into(), &mut sql);
