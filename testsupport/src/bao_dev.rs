@@ -151,10 +151,26 @@ pub struct DevServer {
     _dir: tempfile::TempDir,
 }
 
+/// A free loopback port whose next port is free too: `bao server -dev`
+/// listens for its cluster on the API port + 1.
+fn free_port_pair() -> u16 {
+    loop {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = a.local_addr().unwrap().port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
 impl DevServer {
     pub fn start() -> Self {
+        // One start at a time in this process: two servers choosing ports
+        // at once could take each other's cluster port.
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = STARTING.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = free_port_pair();
         let addr = format!("http://127.0.0.1:{port}");
         let process = Tied::spawn(
             &[

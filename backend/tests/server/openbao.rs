@@ -221,3 +221,132 @@ async fn the_shipped_policy_is_enough_and_a_missing_grant_is_named() {
     // Nothing was created.
     assert_eq!(s.get(DEV, &secrets("/denied")).await.status, 404);
 }
+
+/// OpenBao hangs (a node stopped with SIGSTOP keeps its connections open
+/// and answers nothing) while value reads are in flight: requests that need
+/// no value are answered as usual, a value read is answered 503 with
+/// Retry-After once the failover budget is spent, and audited as an error;
+/// `/readyz` says not ready, and everything recovers when OpenBao does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_openbao_stalls_nothing_but_value_reads_which_get_503() {
+    let dev = DevServer::start();
+    let mut cfg = dev.config();
+    cfg.failover = std::time::Duration::from_secs(2);
+    let s = std::sync::Arc::new(server_on(cfg).await);
+    s.create("db", json!({"PASSWORD": "before the hang"})).await;
+    let ready = reqwest::get(format!("{}/readyz", s.url)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let pid = dev.process.pid().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    // Value reads pile up on the hung engine.
+    let readers: Vec<_> = (0..6)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.call_raw(
+                    Some(&s.token(DEV)),
+                    reqwest::Method::GET,
+                    &secrets("/db?includeValue=true"),
+                    None,
+                    Some(&format!("hung-read-{i}")),
+                )
+                .await
+            })
+        })
+        .collect();
+    // Meanwhile, what needs no value is answered, and so is a change that
+    // needs no engine.
+    for path in [
+        secrets("/db"),
+        secrets(""),
+        secrets("/db/versions"),
+        "/api/audit/orgs/acme/projects/demo?limit=20".to_string(),
+    ] {
+        let r = s.get(DEV, &path).await;
+        assert_eq!(r.status, 200, "GET {path} while OpenBao hangs: {}", r.text);
+    }
+    let r = s
+        .post(ADMIN, &secrets("/db/sync"), json!({"enabled": false}))
+        .await;
+    assert_eq!(
+        r.status, 200,
+        "sync settings while OpenBao hangs: {}",
+        r.text
+    );
+    let ready = reqwest::get(format!("{}/readyz", s.url)).await.unwrap();
+    assert_eq!(ready.status(), 503, "readyz while OpenBao hangs");
+    assert!(ready.headers().contains_key("retry-after"));
+
+    for r in readers {
+        let r = r.await.unwrap();
+        assert_eq!(
+            r.status, 503,
+            "a value read while OpenBao hangs: {}",
+            r.text
+        );
+        assert!(
+            r.body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("did not answer")),
+            "{}",
+            r.text
+        );
+        assert!(!r.text.contains("before the hang"), "no value in an error");
+    }
+    let r = s
+        .call_raw(
+            Some(&s.token(DEV)),
+            reqwest::Method::GET,
+            &secrets("/db?includeValue=true"),
+            None,
+            Some("hung-read-last"),
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    let raw = s
+        .http
+        .get(format!("{}{}", s.url, secrets("/db?includeValue=true")))
+        .bearer_auth(s.token(DEV))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 503);
+    assert!(
+        raw.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.parse::<u64>().is_ok()),
+        "Retry-After in seconds: {:?}",
+        raw.headers()
+    );
+
+    signal("-CONT");
+    let events = s.audit("result=error&limit=100").await;
+    let ids: Vec<&str> = events
+        .iter()
+        .filter(|e| e["body"]["status"] == 503 && e["body"]["action"] == "secrets.value.read")
+        .filter_map(|e| e["body"]["request_id"].as_str())
+        .collect();
+    for i in 0..6 {
+        let id = format!("hung-read-{i}");
+        assert_eq!(
+            ids.iter().filter(|x| **x == id).count(),
+            1,
+            "one error event for {id}: {ids:?}"
+        );
+    }
+    // Recovered.
+    let r = s.get(DEV, &secrets("/db?includeValue=true")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ready = reqwest::get(format!("{}/readyz", s.url)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+}

@@ -86,6 +86,36 @@ disable_mlock = true
 }
 
 /// The address of the active node, if one is.
+/// Creates opaque secret `name` in `ns` with `V=value`; its version.
+fn create(
+    store: &Store,
+    ns: &str,
+    name: &str,
+    value: &str,
+) -> Result<u64, kube_dc_backend::store::StoreError> {
+    let mut d = Data::new();
+    d.insert("V".into(), Sensitive::new(value.to_string()));
+    let new = NewSecret {
+        namespace: ns.into(),
+        name: name.into(),
+        kind: "opaque".into(),
+        description: None,
+        sync: Default::default(),
+        rotation: None,
+        rotation_interval: None,
+        imported_from: None,
+    };
+    store
+        .create(
+            new,
+            Some(&d),
+            kube_dc_backend::clock::now_ms(),
+            || Ok(()),
+            None,
+        )
+        .map(|r| r.kv.map(|k| k.current_version).unwrap_or(0))
+}
+
 fn leader(nodes: &[Node]) -> Option<usize> {
     nodes.iter().position(|n| {
         kube_dc_testsupport::bao_dev::http_status(&n.addr, "/v1/sys/health") == Some(200)
@@ -178,6 +208,21 @@ fn acknowledged_writes_survive_the_leader_being_killed() {
     .unwrap();
     let store = Arc::new(Store::open_with(&data_dir, cipher, Arc::new(values)).unwrap());
 
+    // A project's first write enables its KV v2 mount and writes at once:
+    // on a cluster OpenBao refuses writes there until it has upgraded the
+    // new mount, which the backend waits out (never a 500).
+    for p in 0..3 {
+        let ns = format!("acme-fresh{p}");
+        let t = Instant::now();
+        let version = create(&store, &ns, "first", &format!("first-{p}"))
+            .unwrap_or_else(|e| panic!("the first write to a new mount in {ns}: {e}"));
+        assert_eq!(version, 1);
+        println!(
+            "new mount kv-{ns}: enabled and written in {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+
     // Writers: each creates its secrets and writes versions to them.
     let acked: Arc<Mutex<Vec<(String, u64, String)>>> = Arc::default();
     let failed = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -200,25 +245,7 @@ fn acknowledged_writes_survive_the_leader_being_killed() {
                     let mut d = Data::new();
                     d.insert("V".into(), Sensitive::new(value.clone()));
                     let res = if n.is_multiple_of(5) {
-                        let new = NewSecret {
-                            namespace: NS.into(),
-                            name: name.clone(),
-                            kind: "opaque".into(),
-                            description: None,
-                            sync: Default::default(),
-                            rotation: None,
-                            rotation_interval: None,
-                            imported_from: None,
-                        };
-                        store
-                            .create(
-                                new,
-                                Some(&d),
-                                kube_dc_backend::clock::now_ms(),
-                                || Ok(()),
-                                None,
-                            )
-                            .map(|r| r.kv.map(|k| k.current_version).unwrap_or(0))
+                        create(&store, NS, &name, &value)
                     } else {
                         store.put_values(
                             NS,
