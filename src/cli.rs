@@ -14,6 +14,12 @@ Contexts:
 
 Environment:
   KUBE_DC_TOKEN     bearer token for remote contexts (CI); never a flag
+  KUBE_DC_CLIENT_ID, KUBE_DC_CLIENT_SECRET
+                    a service account (CI): each command signs itself in with
+                    the client-credentials grant and renews its token; the
+                    secret is never a flag and never stored
+  KUBE_DC_ISSUER    its identity provider (else the context's, or
+                    https://login.DOMAIN/realms/ORG from --domain)
   KUBE_DC_ORG       organization, when the context has none
   NO_COLOR          disable colours
 

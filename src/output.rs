@@ -385,4 +385,7 @@ pub enum OutputFormat {
     Csv,
     /// dotenv lines (`secrets get --value`), readable by --from-env-file.
     Env,
+    /// One JSON object per line (`audit list`: one event per line, for log
+    /// shippers).
+    Jsonl,
 }

@@ -47,7 +47,7 @@ impl Ctx {
         let token = if target.is_local() {
             None
         } else {
-            crate::auth::bearer(target, self.timeout()?).await?
+            crate::auth::credential(target, self.timeout()?).await?
         };
         Client::new(target, self.timeout()?, self.global.verbose, token)
     }

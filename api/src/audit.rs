@@ -36,6 +36,9 @@ pub const CSV_COLUMNS: &[&str] = &[
 /// ends with a trailer line, `#kube-dc-export-end rows=N` (production
 /// exports have none; clients that know the header check and strip it).
 pub const TRAILER_HEADER: &str = "x-kube-dc-export-trailer";
+/// The response header of a CSV export that honoured `after=HASH` (its
+/// value: that hash): its rows are exactly the events after that event.
+pub const AFTER_HEADER: &str = "x-kube-dc-export-after";
 pub const TRAILER_PREFIX: &str = "#kube-dc-export-end rows=";
 
 /// The hash of an event: SHA-256 over the previous event's hash, the event
@@ -86,6 +89,8 @@ pub struct ExportCheck {
     /// The last row's `hash` in chain order: a later export continues this
     /// file when its first `prev_hash` equals it.
     pub last_hash: Option<String>,
+    /// The first row's `prev_hash`: where this file's chain starts.
+    pub first_prev_hash: Option<String>,
 }
 
 /// Checks an audit CSV export: every row's hash against its event and
@@ -127,7 +132,10 @@ pub fn check_export(mut rd: csv::Reader<impl std::io::Read>) -> Result<ExportChe
         let get = |i: usize| rec.get(i).unwrap_or("");
         let (prev, hash, event) = (get(prev_i), get(hash_i), get(event_i));
         match &last_hash {
-            None => out.from_genesis = prev == GENESIS_HASH,
+            None => {
+                out.from_genesis = prev == GENESIS_HASH;
+                out.first_prev_hash = Some(prev.to_string());
+            }
             Some(h) if h != prev => out.gaps.push(row),
             Some(_) => {}
         }

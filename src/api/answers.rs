@@ -19,6 +19,7 @@ pub(super) struct Answer {
     pub(super) request_id: Option<String>,
     pub(super) content_type: String,
     pub(super) trailer: bool,
+    pub(super) after: Option<String>,
     pub(super) retry_after: Option<Duration>,
     pub(super) body: ByteStream,
 }
@@ -38,6 +39,7 @@ impl Answer {
             request_id: header("x-request-id"),
             content_type: header("content-type").unwrap_or_default(),
             trailer: header(kube_dc_api::audit::TRAILER_HEADER).is_some(),
+            after: header(kube_dc_api::audit::AFTER_HEADER),
             retry_after: header("retry-after").and_then(|v| parse_retry_after(&v)),
             body,
         }

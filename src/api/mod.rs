@@ -44,8 +44,25 @@ enum Transport {
     Http {
         http: reqwest::Client,
         base: String,
-        token: Option<Sensitive>,
+        token: Option<Credential>,
     },
+}
+
+/// What a remote request authenticates with.
+pub enum Credential {
+    /// A bearer token, as it is (`KUBE_DC_TOKEN`, or a login's).
+    Token(Sensitive),
+    /// A service account's: a new one before the current one expires.
+    Service(std::sync::Arc<crate::auth::service::ServiceAccount>),
+}
+
+impl Credential {
+    async fn bearer(&self) -> Result<Sensitive> {
+        match self {
+            Credential::Token(t) => Ok(t.clone()),
+            Credential::Service(sa) => sa.token().await,
+        }
+    }
 }
 
 pub struct Client {
@@ -67,16 +84,19 @@ pub struct Streamed {
     /// The server announced an end-of-export trailer line
     /// ([`kube_dc_api::audit::TRAILER_HEADER`]).
     pub trailer: bool,
+    /// The `after` cursor the server honoured
+    /// ([`kube_dc_api::audit::AFTER_HEADER`]), if it said so.
+    pub after: Option<String>,
     pub body: ByteStream,
 }
 
 impl Client {
-    /// `token`: the bearer for a remote target.
+    /// `token`: what a remote target's requests authenticate with.
     pub fn new(
         target: &Target,
         timeout: Duration,
         verbose: bool,
-        token: Option<Sensitive>,
+        token: Option<Credential>,
     ) -> Result<Self> {
         let transport = match &target.backend {
             #[cfg(feature = "local")]
@@ -190,6 +210,7 @@ impl Client {
                     status: a.status,
                     content_type: a.content_type,
                     trailer: a.trailer,
+                    after: a.after,
                     body: a.body,
                 });
             }
@@ -286,7 +307,7 @@ impl Client {
                     req = req.timeout(self.timeout);
                 }
                 if let Some(t) = token {
-                    req = req.bearer_auth(t.expose());
+                    req = req.bearer_auth(t.bearer().await?.expose());
                 }
                 if let Some(b) = body {
                     req = req.body(b);

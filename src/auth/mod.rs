@@ -1,8 +1,10 @@
-//! Credentials for remote contexts: `KUBE_DC_TOKEN`, or the tokens a
-//! `kube-dc login` left in the token store, refreshed when they are about
-//! to expire.
+//! Credentials for remote contexts: `KUBE_DC_TOKEN`; a service account
+//! that signs itself in (`KUBE_DC_CLIENT_ID` and `KUBE_DC_CLIENT_SECRET`,
+//! see `service`); or the tokens a `kube-dc login` left in the token store,
+//! refreshed when they are about to expire.
 
 pub mod oidc;
+pub mod service;
 pub mod store;
 
 use std::fs::File;
@@ -62,6 +64,27 @@ fn lock_path(session: &str) -> std::path::PathBuf {
     config::config_dir()
         .join("locks")
         .join(format!("{name}.lock"))
+}
+
+/// What a remote target's requests authenticate with, in this order:
+/// `KUBE_DC_TOKEN`, a service account from the environment, the login's
+/// tokens. None when there is none of them.
+pub async fn credential(
+    target: &Target,
+    timeout: Duration,
+) -> Result<Option<crate::api::Credential>> {
+    use crate::api::Credential;
+    if let Some(t) = crate::config::token_from_env() {
+        return Ok(Some(Credential::Token(t)));
+    }
+    if let Some(sa) = service::ServiceAccount::from_env(target, timeout)? {
+        let sa = std::sync::Arc::new(sa);
+        // Signed in once up front: a wrong secret stops the command before
+        // it sends anything.
+        sa.token().await?;
+        return Ok(Some(Credential::Service(sa)));
+    }
+    Ok(bearer(target, timeout).await?.map(Credential::Token))
 }
 
 /// The bearer token for a remote target, or None when it has no login.

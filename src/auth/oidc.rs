@@ -38,6 +38,10 @@ pub struct Discovery {
     #[serde(default)]
     pub revocation_endpoint: Option<String>,
     pub jwks_uri: String,
+    /// How a confidential client may authenticate at the token endpoint
+    /// (empty: not said, which means `client_secret_basic`).
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
 }
 
 /// The ID token rides along in the token response.
@@ -286,6 +290,31 @@ impl Provider {
         self.client()
             .map_err(|e| e.message)?
             .exchange_refresh_token(&RefreshToken::new(refresh_token.expose().to_string()))
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)
+    }
+
+    /// An access token for a confidential client (a service account) with
+    /// the client-credentials grant (RFC 6749 §4.4). The client authenticates
+    /// with HTTP Basic (Keycloak's default), or in the request body when the
+    /// discovery document offers only `client_secret_post`.
+    pub async fn client_credentials(
+        &self,
+        secret: &Sensitive,
+    ) -> std::result::Result<TokenResp, String> {
+        let methods = &self.discovery.token_endpoint_auth_methods_supported;
+        let post_only = methods.iter().any(|m| m == "client_secret_post")
+            && !methods.iter().any(|m| m == "client_secret_basic");
+        let mut client = self
+            .client()
+            .map_err(|e| e.message)?
+            .set_client_secret(oauth2::ClientSecret::new(secret.expose().to_string()));
+        if post_only {
+            client = client.set_auth_type(oauth2::AuthType::RequestBody);
+        }
+        client
+            .exchange_client_credentials()
             .request_async(&self.http)
             .await
             .map_err(token_error)

@@ -71,6 +71,13 @@ pub struct ListArgs {
     /// Write to this file instead of stdout: atomically, mode 0600, never a truncated file.
     #[arg(long, value_name = "FILE")]
     pub output_file: Option<PathBuf>,
+    /// With --csv: export exactly the events after the last one the cursor
+    /// FILE records (everything, or from --since, when FILE does not exist
+    /// yet), then record the new last event there. No event twice, none
+    /// skipped, even while events arrive. Needs kube-dc's backend (its
+    /// `after` extension); elsewhere it is refused and nothing is written.
+    #[arg(long, value_name = "FILE", requires = "csv")]
+    pub cursor: Option<PathBuf>,
 }
 
 /// Examples, then every audit action with what it records — from the
@@ -87,6 +94,10 @@ Examples:
 
   # CSV export for compliance review:
   kube-dc audit list --csv --output-file incident-2026-05-12.csv
+
+  # Nightly: exactly the events since the last run, then check the chain:
+  kube-dc audit list --csv --cursor audit.cursor --output-file audit-$(date +%F).csv
+  kube-dc audit verify audit-2026-05-11.csv audit-2026-05-12.csv
 
   # Denied requests by one person since a date, as JSON:
   kube-dc audit list --actor alice --result denied --since 2026-05-01T00:00:00Z -o json
@@ -108,7 +119,8 @@ applied by kube-dc to the events the server returns (the newest --limit,
 default 500): raise --limit (up to 5000) or narrow --since to look further
 back. They are refused with --csv, whose export is streamed as it is.
 
--o wide adds the REQUEST ID column.
+-o wide adds the REQUEST ID column; -o jsonl prints one event per line
+(ts and body, oldest first), for log shippers.
 Role: project events: any project member; --org and --csv: organization admin.",
     );
     h
@@ -153,7 +165,7 @@ pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
 }
 
 async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
-    use OutputFormat::{Csv, Json, Table, Wide, Yaml};
+    use OutputFormat::{Csv, Json, Jsonl, Table, Wide, Yaml};
     let p = &ctx.printer;
     let target = ctx.target()?;
     // The CSV export and --org are organization-wide: a project given with
@@ -174,7 +186,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     if a.csv && !matches!(p.format, Table | Csv) {
         return Err(CliError::usage("--csv exports CSV; leave out -o"));
     }
-    p.require(&[Table, Wide, Json, Yaml, Csv], "audit list")?;
+    p.require(&[Table, Wide, Json, Jsonl, Yaml, Csv], "audit list")?;
     if a.csv
         && let Some(flag) = [
             ("--request-id", &a.request_id),
@@ -206,6 +218,34 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
         Some(target.project_in(&org)?)
     };
     let client = ctx.client().await?;
+    if let Some(cursor) = &a.cursor {
+        if let Some(flag) = [
+            ("--service", a.service.is_some()),
+            ("--actor", a.actor.is_some()),
+            ("--result", a.result.is_some()),
+            ("--until", a.until.is_some()),
+            ("--limit", a.limit.is_some()),
+        ]
+        .iter()
+        .find_map(|(f, on)| on.then_some(*f))
+        {
+            return Err(CliError::usage(format!(
+                "{flag} cannot be combined with --cursor: an incremental export holds every event, \
+                 so that consecutive files continue one hash chain"
+            ))
+            .hint("filter the exported files instead"));
+        }
+        return super::audit_cursor::export(
+            ctx,
+            &client,
+            &org,
+            &q,
+            cursor,
+            a.output_file.as_deref(),
+            a.since.is_some(),
+        )
+        .await;
+    }
     if a.csv {
         return super::audit_export::export_csv(ctx, &client, &org, &q, a.output_file.as_deref())
             .await;
@@ -215,6 +255,23 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     resp.events.retain(|e| keep(&a, &e.body));
     let mut out: Vec<u8> = Vec::new();
     match p.format {
+        Jsonl => {
+            // Each event as the server sent it (`ts`, `body` with every
+            // field, known or not), oldest first as a log is read.
+            let v = raw.value();
+            let events = v.get("events").and_then(Value::as_array);
+            for e in events.into_iter().flatten().rev() {
+                let kept = e
+                    .get("body")
+                    .and_then(Value::as_object)
+                    .is_some_and(|b| keep(&a, b));
+                if kept {
+                    serde_json::to_writer(&mut out, e)
+                        .map_err(|e| CliError::other(e.to_string()))?;
+                    out.push(b'\n');
+                }
+            }
+        }
         Json | Yaml => {
             // The raw events: fields this client does not know are kept.
             let mut v = raw.value();
@@ -298,7 +355,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
                 return p.print_table(&t);
             }
             return Err(CliError::usage(
-                "--output-file needs a file format: -o json, -o yaml, -o csv, or --csv",
+                "--output-file needs a file format: -o json, -o jsonl, -o yaml, -o csv, or --csv",
             ));
         }
     }

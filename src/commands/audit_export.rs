@@ -16,10 +16,10 @@ use crate::error::{CliError, ErrorKind, Result};
 /// header is passed through whatever it names (production's is not
 /// documented): what is checked is what any CSV stream shows — every row
 /// has the header's number of fields, and the last row ends.
-struct Guard {
+pub(super) struct Guard {
     in_quotes: bool,
     records: u64,
-    header: Vec<u8>,
+    pub(super) header: Vec<u8>,
     /// Fields of the record being read so far (commas seen + 1).
     fields: usize,
     /// The header's number of fields.
@@ -34,6 +34,13 @@ struct Guard {
     line_start: u64,
     /// Bytes not yet passed on: from the start of the last line.
     held: Vec<u8>,
+    /// Whether to keep the last two complete records (`last`, `prev`) and
+    /// the one being read (`cur`): an incremental export reads its cursor
+    /// from the last row.
+    track: bool,
+    cur: Vec<u8>,
+    last: Vec<u8>,
+    prev: Vec<u8>,
 }
 
 const MAX_HEADER: usize = 64 * 1024;
@@ -50,15 +57,43 @@ impl Guard {
             seen: 0,
             line_start: 0,
             held: Vec::new(),
+            track: false,
+            cur: Vec::new(),
+            last: Vec::new(),
+            prev: Vec::new(),
         }
+    }
+
+    pub(super) fn tracking() -> Self {
+        Guard {
+            track: true,
+            ..Self::new()
+        }
+    }
+
+    /// The last data row's bytes once [`Guard::finish`] has counted `rows`
+    /// (none when there are none).
+    pub(super) fn last_row(&self, rows: u64, trailer: bool) -> Option<&[u8]> {
+        (rows > 0).then(|| {
+            if trailer {
+                &self.prev[..]
+            } else {
+                &self.last[..]
+            }
+        })
     }
 
     /// Takes a chunk and passes on, through `out`, the bytes that are safe
     /// to write now: everything before the last complete line (which may be
     /// the trailer). Only that line and what follows it are copied and held;
     /// the rest goes out straight from the chunk.
-    fn feed(&mut self, chunk: &[u8], mut out: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    pub(super) fn feed(
+        &mut self,
+        chunk: &[u8],
+        mut out: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
         let header_open = self.records == 0;
+        let mut record_from = 0;
         for i in memchr::memchr3_iter(b'"', b'\n', b',', chunk) {
             match chunk[i] {
                 b'"' => self.in_quotes = !self.in_quotes,
@@ -76,8 +111,17 @@ impl Guard {
                     self.records += 1;
                     self.fields = 1;
                     self.line_start = at + 1;
+                    if self.track {
+                        self.cur.extend_from_slice(&chunk[record_from..=i]);
+                        self.prev = std::mem::take(&mut self.last);
+                        self.last = std::mem::take(&mut self.cur);
+                        record_from = i + 1;
+                    }
                 }
             }
+        }
+        if self.track {
+            self.cur.extend_from_slice(&chunk[record_from..]);
         }
         self.seen += chunk.len() as u64;
         if header_open && self.records == 0 {
@@ -117,7 +161,7 @@ impl Guard {
 
     /// The end of the stream: the bytes still to write, once the export is
     /// known to be complete.
-    fn finish(mut self, trailer: bool) -> Result<(Vec<u8>, u64)> {
+    pub(super) fn finish(&mut self, trailer: bool) -> Result<(Vec<u8>, u64)> {
         if self.records == 0 {
             return Err(not_an_export("it is empty"));
         }
@@ -151,7 +195,7 @@ impl Guard {
     }
 }
 
-fn not_an_export(why: &str) -> CliError {
+pub(super) fn not_an_export(why: &str) -> CliError {
     CliError::new(
         ErrorKind::Server,
         format!("the server's answer is not an audit CSV export: {why}"),

@@ -1,4 +1,5 @@
-//! `kube-dc audit verify FILE`: checks an exported audit CSV offline.
+//! `kube-dc audit verify FILE…`: checks exported audit CSVs offline, and
+//! that each continues the one before it.
 
 use std::path::PathBuf;
 
@@ -19,6 +20,10 @@ Examples:
   kube-dc audit list --csv --output-file audit.csv
   kube-dc audit verify audit.csv
 
+  # Consecutive exports (--cursor), oldest first: each file verified, and
+  # each continuing the one before (its first prev_hash is that one's last hash):
+  kube-dc audit verify audit-2026-05-11.csv audit-2026-05-12.csv
+
   # An export filtered by --service, --actor, … skips events by design:
   kube-dc audit verify filtered.csv --allow-gaps
 
@@ -29,23 +34,84 @@ its hash, or rows are missing between verified ones), naming the file lines;
 
 What one file cannot show: rows cut from its end leave no trace in it.
 Keep the last hash this command prints, and check that the next export's
-first prev_hash continues it.
+first prev_hash continues it — giving both files does that.
 Role: none (offline).")]
 pub struct VerifyArgs {
-    /// The exported CSV file ('-' for standard input).
-    pub file: PathBuf,
+    /// The exported CSV file(s), oldest first ('-' for standard input).
+    #[arg(required = true, num_args = 1.., value_name = "FILE")]
+    pub files: Vec<PathBuf>,
     /// Accept missing rows between verified ones (a filtered export).
     #[arg(long)]
     pub allow_gaps: bool,
 }
 
 pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
-    let shown = a.file.display().to_string();
+    let p = &ctx.printer;
+    let mut failed: Option<CliError> = None;
+    // The previous file's name and last hash, for the link to the next.
+    let mut before: Option<(String, Option<String>)> = None;
+    for file in &a.files {
+        let shown = file.display().to_string();
+        let check = match verify_one(ctx, file, &shown, a.allow_gaps) {
+            Ok((check, None)) => check,
+            Ok((check, Some(e))) => {
+                failed.get_or_insert(e);
+                check
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some((prev_name, prev_last)) = &before
+            && let (Some(last), Some(first)) = (prev_last, &check.first_prev_hash)
+            && last != first
+        {
+            let verdict = if a.allow_gaps {
+                "gap allowed"
+            } else {
+                "MISSING ROWS"
+            };
+            p.line(&format!(
+                "{verdict}: {shown} does not continue {prev_name}: its first prev_hash is {first}, \
+                 not {prev_name}'s last hash {last}"
+            ))?;
+            if !a.allow_gaps {
+                failed.get_or_insert(
+                    CliError::new(
+                        ErrorKind::Tampered,
+                        format!("{shown} does not continue {prev_name}: events are missing between them"),
+                    )
+                    .hint("give the files oldest first; an export made without the cursor may overlap or leave gaps"),
+                );
+            }
+        } else if let Some((prev_name, Some(_))) = &before
+            && check.first_prev_hash.is_some()
+        {
+            p.line(&format!("{shown} continues {prev_name}"))?;
+        }
+        // A file without rows continues whatever came before it.
+        let last = check
+            .last_hash
+            .clone()
+            .or_else(|| before.as_ref().and_then(|(_, h)| h.clone()));
+        before = Some((shown, last));
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Checks one file and prints its verdict; the error it earns, if any.
+fn verify_one(
+    ctx: &Ctx,
+    file: &std::path::Path,
+    shown: &str,
+    allow_gaps: bool,
+) -> Result<(kube_dc_api::audit::ExportCheck, Option<CliError>)> {
     let reader: Box<dyn std::io::Read> = if shown == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(
-            std::fs::File::open(&a.file)
+            std::fs::File::open(file)
                 .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")))?,
         )
     };
@@ -58,7 +124,7 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let gaps_fail = !check.gaps.is_empty() && !a.allow_gaps;
+    let gaps_fail = !check.gaps.is_empty() && !allow_gaps;
     // The verdict first, then the lines that make it.
     if !check.failures.is_empty() {
         p.line(&format!(
@@ -79,7 +145,7 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
             },
             check.gaps.len(),
             lines(&check.gaps),
-            if a.allow_gaps {
+            if allow_gaps {
                 " (--allow-gaps: a filtered export skips events by design)"
             } else {
                 ""
@@ -89,10 +155,10 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
     p.line(&format!(
         "{shown}: {} event(s) verified{}",
         check.verified,
-        if check.from_genesis {
-            ", starting at the organization's first event"
-        } else {
-            ", starting after earlier events"
+        match (&check.first_prev_hash, check.from_genesis) {
+            (_, true) => ", starting at the organization's first event".to_string(),
+            (Some(h), false) => format!(", starting after the event with hash {h}"),
+            (None, false) => String::new(),
         }
     ))?;
     if let Some(h) = &check.last_hash {
@@ -100,21 +166,24 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
             "last hash: {h} (rows cut from the end cannot be seen in this file: the next export's first prev_hash must equal it)"
         ))?;
     }
-    if !check.failures.is_empty() {
-        return Err(CliError::new(
+    let err = if !check.failures.is_empty() {
+        Some(CliError::new(
             ErrorKind::Tampered,
             format!(
                 "{shown}: {} row(s) do not match their hashes; the file was altered",
                 check.failures.len()
             ),
-        ));
-    }
-    if gaps_fail {
-        return Err(CliError::new(
-            ErrorKind::Tampered,
-            format!("{shown}: rows are missing from the chain"),
+        ))
+    } else if gaps_fail {
+        Some(
+            CliError::new(
+                ErrorKind::Tampered,
+                format!("{shown}: rows are missing from the chain"),
+            )
+            .hint("a filtered export skips events by design: add --allow-gaps to accept that"),
         )
-        .hint("a filtered export skips events by design: add --allow-gaps to accept that"));
-    }
-    Ok(())
+    } else {
+        None
+    };
+    Ok((check, err))
 }

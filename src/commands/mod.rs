@@ -1,6 +1,7 @@
 //! One module per verb, each with its arguments beside its code.
 
 pub mod audit;
+pub mod audit_cursor;
 pub mod audit_export;
 pub mod audit_time;
 pub mod audit_verify;

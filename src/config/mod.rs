@@ -144,6 +144,14 @@ impl Target {
         matches!(self.backend, Backend::Local { .. })
     }
 
+    /// Which installation this is: the server's URL, or `local`.
+    pub fn server_label(&self) -> String {
+        match &self.backend {
+            Backend::Remote { base_url } => base_url.clone(),
+            Backend::Local { .. } => LOCAL_CONTEXT.to_string(),
+        }
+    }
+
     pub fn org(&self, flag: Option<&str>) -> Result<String> {
         let org = flag
             .map(str::to_string)

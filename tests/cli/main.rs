@@ -5,6 +5,7 @@
 
 mod common;
 
+mod ci;
 mod generated;
 mod local;
 mod login;

@@ -2,6 +2,12 @@
 // tests, serving Keycloak's paths under /realms/<REALM>. Prints one JSON
 // line {"ready":true,"issuer":...} on stdout once it listens.
 //
+// A confidential client `kube-dc-ci` (secret `ci-secret`, or CI_SECRET) has
+// a service account, as a Keycloak client with "Service accounts roles"
+// enabled: the client-credentials grant, HTTP Basic client authentication,
+// and tokens naming `service-account-kube-dc-ci`, an organization admin of
+// acme (group org-admin).
+//
 // Environment: PORT (0 = any), REALM (default "test"), ACCESS_TTL seconds
 // (default 300), REFRESH_TTL seconds (default 86400), DEVICE_TTL seconds
 // (default 600), USERS_FILE (a JSON object of more users, shaped like USERS
@@ -59,6 +65,13 @@ const jwk = { ...createPrivateKey(pem).export({ format: 'jwk' }), kid: 'test-rs2
 
 const configuration = {
   clients: [{
+    client_id: 'kube-dc-ci',
+    client_secret: process.env.CI_SECRET || 'ci-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+  }, {
     client_id: 'kube-dc',
     application_type: 'native',
     token_endpoint_auth_method: 'none',
@@ -82,6 +95,7 @@ const configuration = {
   features: {
     devInteractions: { enabled: false },
     deviceFlow: { enabled: true },
+    clientCredentials: { enabled: true },
     revocation: { enabled: true },
     userinfo: { enabled: true },
     resourceIndicators: {
@@ -98,6 +112,16 @@ const configuration = {
     },
   },
   extraTokenClaims: async (_ctx, token) => {
+    if (token.kind === 'ClientCredentials') {
+      // Keycloak's service-account user for the client.
+      return {
+        preferred_username: `service-account-${token.clientId}`,
+        email: '',
+        groups: ['org-admin'],
+        namespaces: [],
+        org: 'acme',
+      };
+    }
     if (token.kind !== 'AccessToken') return undefined;
     const a = account(token.accountId);
     if (!a) return undefined;

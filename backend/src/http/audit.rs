@@ -22,6 +22,38 @@ pub(crate) struct AuditQuery {
     since: Option<String>,
     until: Option<String>,
     limit: Option<String>,
+    /// Extension: only events after the event with this hash (exclusive),
+    /// for exact incremental exports: the `hash` of the last event a
+    /// previous export held.
+    after: Option<String>,
+}
+
+impl AuditQuery {
+    /// The `after` hash, taken out (resolved separately).
+    pub(crate) fn take_after(&mut self) -> Result<Option<String>, ApiError> {
+        match self.after.take() {
+            None => Ok(None),
+            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(Some(h)),
+            Some(h) => Err(ApiError::bad_request(format!(
+                "after: {h:?} is not an event's hash (64 hex digits, the `hash` of the last event exported)"
+            ))),
+        }
+    }
+}
+
+/// The sequence number of the event of `org` whose hash is `hash`, for
+/// `after=`; 400 when there is none.
+pub(crate) async fn resolve_after(b: &Shared, org: &str, hash: String) -> Result<i64, ApiError> {
+    let (o, h) = (org.to_string(), hash.clone());
+    b.db()
+        .call(move |s| s.audit_seq_of(&o, &h))
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "after: organization {org:?} has no event with hash {hash}; a cursor from another \
+                 organization or installation?"
+            ))
+        })
 }
 
 pub fn parse_time_param(name: &str, v: &str) -> Result<i64, ApiError> {
@@ -79,6 +111,8 @@ pub(crate) fn audit_filter(
         .as_deref()
         .map(|v| parse_time_param("until", v))
         .transpose()?;
+    // Resolved to a sequence number by the caller (`resolve_after`).
+    let after_seq = None;
     let echo = json!({
         "org": org, "project": project, "service": q.service, "actor": q.actor,
         "result": q.result, "since": q.since, "until": q.until, "limit": limit,
@@ -93,6 +127,7 @@ pub(crate) fn audit_filter(
             since_ms,
             until_ms,
             limit,
+            after_seq,
         },
         echo,
     ))
@@ -127,8 +162,12 @@ pub(crate) async fn audit_org(
     Path(org): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    let q: AuditQuery = parse_query(q.as_deref())?;
-    let (f, echo) = audit_filter(&org, None, q, false)?;
+    let mut q: AuditQuery = parse_query(q.as_deref())?;
+    let after = q.take_after()?;
+    let (mut f, echo) = audit_filter(&org, None, q, false)?;
+    if let Some(h) = after {
+        f.after_seq = Some(resolve_after(&b, &org, h).await?);
+    }
     audit_query(b, f, echo).await
 }
 
@@ -138,8 +177,12 @@ pub(crate) async fn audit_project(
     Path((org, project)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    let q: AuditQuery = parse_query(q.as_deref())?;
-    let (f, echo) = audit_filter(&org, Some(project), q, false)?;
+    let mut q: AuditQuery = parse_query(q.as_deref())?;
+    let after = q.take_after()?;
+    let (mut f, echo) = audit_filter(&org, Some(project), q, false)?;
+    if let Some(h) = after {
+        f.after_seq = Some(resolve_after(&b, &org, h).await?);
+    }
     audit_query(b, f, echo).await
 }
 

@@ -23,8 +23,15 @@ pub(crate) async fn audit_csv(
     Path(org): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    let q: AuditQuery = parse_query(q.as_deref())?;
-    let (f, _) = audit_filter(&org, None, q, true)?;
+    let mut q: AuditQuery = parse_query(q.as_deref())?;
+    let after_hash = q.take_after()?;
+    let (mut f, _) = audit_filter(&org, None, q, true)?;
+    if let Some(h) = &after_hash {
+        f.after_seq = Some(super::audit::resolve_after(&b, &org, h.clone()).await?);
+    }
+    // Says that `after` was honoured: a client can rely on it for an exact
+    // incremental export (an installation without it ignores the parameter).
+    let after = after_hash;
     // The scan starts on the body's first poll, which happens after the
     // middleware has committed this request's own audit event: the export
     // always ends with it, and nothing is read before the request is
@@ -83,16 +90,28 @@ pub(crate) async fn audit_csv(
     .flatten();
     Ok((
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                "attachment; filename=\"audit.csv\"",
+                "attachment; filename=\"audit.csv\"".to_string(),
             ),
-            (header::HeaderName::from_static(TRAILER_HEADER), "rows"),
+            (
+                header::HeaderName::from_static(TRAILER_HEADER),
+                "rows".to_string(),
+            ),
         ],
         Body::from_stream(stream),
     )
         .into_response())
+    .map(|mut resp| {
+        if let Some(a) = after.and_then(|a| header::HeaderValue::from_str(&a).ok()) {
+            resp.headers_mut().insert(
+                header::HeaderName::from_static(kube_dc_api::audit::AFTER_HEADER),
+                a,
+            );
+        }
+        resp
+    })
 }
 
 const CHUNK: usize = 64 * 1024;

@@ -106,6 +106,20 @@ impl Store {
         })
     }
 
+    /// The sequence number of `org`'s event whose hash is `hash`. Looked
+    /// for newest first: an incremental export's cursor is near the end.
+    pub fn audit_seq_of(&self, org: &str, hash: &str) -> Result<Option<i64>> {
+        self.read(|c| {
+            Ok(c.row(
+                "SELECT seq FROM audit INDEXED BY audit_org_seq WHERE org = ?1 AND hash = ?2
+                 ORDER BY seq DESC LIMIT 1",
+                params![org, hash],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
     /// Every organization that has events.
     pub fn audit_orgs(&self) -> Result<Vec<String>> {
         self.read(|c| {
@@ -291,6 +305,9 @@ fn audit_query(
     }
     if let Some(u) = f.until_ms {
         push(" AND ts <= ?", u.into(), &mut sql);
+    }
+    if let Some(a) = f.after_seq {
+        push(" AND seq > ?", a.into(), &mut sql);
     }
     sql.push_str(if newest_first {
         " ORDER BY seq DESC"

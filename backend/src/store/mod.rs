@@ -190,6 +190,8 @@ pub struct AuditFilter {
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     pub limit: Option<usize>,
+    /// Only events with a greater `seq` (an incremental export's cursor).
+    pub after_seq: Option<i64>,
 }
 
 /// One writer (see [`writer`]) and a pool of read connections: in WAL mode

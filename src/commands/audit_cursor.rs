@@ -1,0 +1,251 @@
+//! `kube-dc audit list --csv --cursor FILE`: an exact incremental export.
+//!
+//! The cursor file records the hash of the last event exported. The next
+//! run asks the server for the events after that event (`after=HASH`, an
+//! extension of kube-dc's backend, which says it honoured it in the
+//! `x-kube-dc-export-after` header), in pages, each after the last row of
+//! the one before: no event is exported twice or skipped, whatever arrives
+//! meanwhile, and the export's first `prev_hash` is the cursor's hash, so
+//! `kube-dc audit verify A.csv B.csv` proves the two files consecutive. The
+//! cursor is written (atomically, mode 0600) only once the export is
+//! complete and written.
+
+use std::path::Path;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::audit_export::{Guard, not_an_export};
+use crate::atomic::AtomicFile;
+use crate::commands::Ctx;
+use crate::error::{CliError, ErrorKind, Result};
+
+/// Events asked for per request: `KUBE_DC_AUDIT_PAGE` (1–5000), default
+/// the server's maximum.
+fn page_size() -> usize {
+    std::env::var("KUBE_DC_AUDIT_PAGE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| (1..=kube_dc_api::AUDIT_MAX_LIMIT).contains(n))
+        .unwrap_or(kube_dc_api::AUDIT_MAX_LIMIT)
+}
+const KIND: &str = "kube-dc audit cursor v1";
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Cursor {
+    pub kind: String,
+    pub org: String,
+    /// The installation it belongs to.
+    pub server: String,
+    /// The hash of the last event exported: the next export's first
+    /// `prev_hash`.
+    pub last_hash: String,
+    pub last_ts: String,
+    pub last_request_id: String,
+    /// Events the export that wrote it held.
+    pub exported: u64,
+}
+
+fn read_cursor(path: &Path, org: &str, server: &str) -> Result<Option<Cursor>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(CliError::other(format!(
+                "cannot read the cursor {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let c: Cursor = serde_json::from_str(&text)
+        .ok()
+        .filter(|c: &Cursor| c.kind == KIND)
+        .ok_or_else(|| {
+            CliError::usage(format!("{} is not a kube-dc audit cursor", path.display())).hint(
+                "give the file a previous `--cursor` run wrote, or a new path to export everything",
+            )
+        })?;
+    if c.org != org || c.server != server {
+        return Err(CliError::usage(format!(
+            "the cursor {} belongs to organization {:?} at {}, not {org:?} at {server}",
+            path.display(),
+            c.org,
+            c.server
+        ))
+        .hint("use one cursor file per organization and installation"));
+    }
+    Ok(Some(c))
+}
+
+/// Hash, time and request id of a CSV row, by the header's column names.
+fn row_facts(header: &[u8], row: &[u8]) -> Option<(String, String, String)> {
+    let record = |bytes: &[u8]| {
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(bytes)
+            .records()
+            .next()?
+            .ok()
+    };
+    let (h, r) = (record(header)?, record(row)?);
+    let col = |name: &str| {
+        h.iter()
+            .position(|c| c == name)
+            .and_then(|i| r.get(i))
+            .map(str::to_string)
+    };
+    Some((
+        col("hash")?,
+        col("ts").unwrap_or_default(),
+        col("request_id").unwrap_or_default(),
+    ))
+}
+
+/// The export itself; `base` is the query without `after` and `limit`.
+pub async fn export(
+    ctx: &Ctx,
+    client: &crate::api::Client,
+    org: &str,
+    base: &str,
+    cursor_path: &Path,
+    file: Option<&Path>,
+    since_given: bool,
+) -> Result<()> {
+    let server = ctx.target()?.server_label();
+    let previous = read_cursor(cursor_path, org, &server)?;
+    if let (Some(c), true) = (&previous, since_given) {
+        return Err(CliError::usage(format!(
+            "--since applies to the first export only: the cursor {} already starts after {} ({})",
+            cursor_path.display(),
+            c.last_ts,
+            c.last_request_id
+        ))
+        .hint("leave out --since, or give a new cursor file to start over"));
+    }
+    let mut after = previous.as_ref().map(|c| c.last_hash.clone());
+    let mut sink = file.map(AtomicFile::create).transpose()?;
+    let p = &ctx.printer;
+    let put = |data: &[u8], sink: &mut Option<AtomicFile>| -> Result<()> {
+        match sink {
+            Some(f) => f.write_all(data),
+            None => p.raw(data),
+        }
+    };
+    let mut header: Option<Vec<u8>> = None;
+    let mut total = 0u64;
+    let mut last: Option<(String, String, String)> = None;
+    let page = page_size();
+    loop {
+        let mut q = base.to_string();
+        let mut add = |k: &str, v: &str| {
+            q.push(if q.is_empty() { '?' } else { '&' });
+            q.push_str(k);
+            q.push('=');
+            q.push_str(v);
+        };
+        add("limit", &page.to_string());
+        if let Some(a) = &after {
+            add("after", a);
+        }
+        let mut resp = client.audit_csv(org, &q).await?;
+        if !resp
+            .content_type
+            .to_ascii_lowercase()
+            .starts_with("text/csv")
+        {
+            return Err(not_an_export(&format!(
+                "its content type is {:?}, not text/csv",
+                resp.content_type
+            )));
+        }
+        // Exactness rests on the server saying it honoured the cursor.
+        if !resp.trailer || (after.is_some() && resp.after.as_deref() != after.as_deref()) {
+            return Err(CliError::new(
+                ErrorKind::NotSupported,
+                "this installation does not offer exact incremental exports (kube-dc's \
+                 `after` extension); nothing was written",
+            )
+            .hint(
+                "export time windows instead (--since/--until) and drop the rows whose request_id \
+                 the previous file already holds",
+            ));
+        }
+        let mut guard = Guard::tracking();
+        // Later pages repeat the header: it goes out once.
+        let mut skip = header.is_some();
+        let mut emit = |ready: &[u8], sink: &mut Option<AtomicFile>| -> Result<()> {
+            let ready = if skip {
+                match memchr::memchr(b'\n', ready) {
+                    Some(i) => {
+                        skip = false;
+                        &ready[i + 1..]
+                    }
+                    None => return Ok(()),
+                }
+            } else {
+                ready
+            };
+            put(ready, sink)
+        };
+        while let Some(chunk) = resp.body.next().await {
+            let chunk = chunk.map_err(|e| {
+                CliError::new(ErrorKind::Network, format!("the export broke off: {e}"))
+                    .hint("nothing was written, and the cursor is unchanged; run it again")
+            })?;
+            guard.feed(&chunk, |ready| emit(ready, &mut sink))?;
+        }
+        let (rest, rows) = guard.finish(resp.trailer)?;
+        emit(&rest, &mut sink)?;
+        match &header {
+            Some(h) if *h != guard.header => {
+                return Err(not_an_export("its pages have different headers"));
+            }
+            Some(_) => {}
+            None => header = Some(guard.header.clone()),
+        }
+        if let Some(row) = guard.last_row(rows, resp.trailer) {
+            let facts = row_facts(&guard.header, row)
+                .ok_or_else(|| not_an_export("its last row has no hash"))?;
+            after = Some(facts.0.clone());
+            last = Some(facts);
+        }
+        total += rows;
+        if (rows as usize) < page {
+            break;
+        }
+    }
+    if let Some(f) = sink {
+        f.finish()?;
+    }
+    let Some((last_hash, last_ts, last_request_id)) = last else {
+        crate::output::note(&match &previous {
+            Some(c) => format!(
+                "no new events since the cursor ({}, {})",
+                c.last_ts, c.last_request_id
+            ),
+            None => "no events to export".to_string(),
+        });
+        return Ok(());
+    };
+    let cursor = Cursor {
+        kind: KIND.into(),
+        org: org.into(),
+        server,
+        last_hash,
+        last_ts,
+        last_request_id,
+        exported: total,
+    };
+    let text = serde_json::to_vec_pretty(&cursor).map_err(|e| CliError::other(e.to_string()))?;
+    crate::atomic::write(cursor_path, &text)?;
+    crate::output::note(&format!(
+        "exported {total} events{}; cursor {} now after {} ({})",
+        file.map(|f| format!(" to {}", f.display()))
+            .unwrap_or_default(),
+        cursor_path.display(),
+        cursor.last_ts,
+        cursor.last_request_id
+    ));
+    Ok(())
+}
