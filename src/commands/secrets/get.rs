@@ -26,6 +26,12 @@ Examples:
 line is KEY=value taken literally, and a value with a line break (which
 docker cannot hold) is refused.
   kube-dc secrets get app-config --value --version 3  # an older version
+  kube-dc secrets get app-config --keys          # key names, sizes, kinds; no values
+
+--keys reads the values on the server (the read is audited as a value read,
+and needs a role that may read values: production's metadata has no key
+names) and prints only each key's name, its size in bytes, and what it
+looks like (empty, PEM, JSON, multi-line or text) — never a value.
 
 Role: metadata: any project role; values: developer, project-manager, admin,
 or an organization admin inside `kube-dc orgs elevate` window.")]
@@ -39,6 +45,10 @@ pub struct GetArgs {
     /// Print only this key's value, raw, with nothing around it.
     #[arg(long, value_name = "KEY", conflicts_with = "value")]
     pub key: Option<String>,
+    /// List the keys with their sizes and kinds, without any value (an
+    /// audited value read on the server).
+    #[arg(long, conflicts_with_all = ["value", "key"])]
+    pub keys: bool,
     /// Read this version instead of the current one.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub version: Option<u64>,
@@ -51,13 +61,15 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
     use OutputFormat::{Env, Json, Table, Yaml};
     let p = &ctx.printer;
     super::check_secret_name(&a.name)?;
-    let reveal = a.value || a.key.is_some();
+    let reveal = a.value || a.key.is_some() || a.keys;
     if a.version.is_some() && !reveal {
         return Err(CliError::usage(
-            "--version reads values: add --value or --key",
+            "--version reads values: add --value, --key or --keys",
         ));
     }
-    if reveal {
+    if a.keys {
+        p.require(&[Table, Json, Yaml], "secrets get --keys")?;
+    } else if reveal {
         p.require(&[Table, Json, Yaml, Env], "secrets get --value")?;
     } else {
         p.require(&[Table, Json, Yaml], "secrets get")?;
@@ -123,6 +135,9 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
             ),
         ));
     }
+    if a.keys {
+        return print_keys(ctx, &a.name, value);
+    }
     if let Some(k) = &a.key {
         let v = value.data.get(k).ok_or_else(|| {
             let keys: Vec<&str> = value.data.keys().map(String::as_str).collect();
@@ -153,4 +168,61 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// What a value looks like, named without showing it.
+fn kind_of(v: &str) -> &'static str {
+    let t = v.trim();
+    if v.is_empty() {
+        "empty"
+    } else if t.starts_with("-----BEGIN ") && t.contains("-----END ") {
+        "PEM"
+    } else if (t.starts_with('{') || t.starts_with('['))
+        && serde_json::from_str::<serde_json::Value>(t).is_ok()
+    {
+        "JSON"
+    } else if v.contains('\n') {
+        "multi-line"
+    } else {
+        "text"
+    }
+}
+
+/// `get --keys`: each key's name, size and kind; no value.
+fn print_keys(ctx: &Ctx, name: &str, value: &kube_dc_api::wire::SecretValue) -> Result<()> {
+    let p = &ctx.printer;
+    let keys: Vec<serde_json::Value> = value
+        .data
+        .iter()
+        .map(|(k, v)| {
+            serde_json::json!({
+                "name": k,
+                "bytes": v.expose().len(),
+                "kind": kind_of(v.expose()),
+            })
+        })
+        .collect();
+    if p.is_machine() {
+        return p.print_doc(&serde_json::json!({
+            "name": name,
+            "version": value.metadata.version,
+            "keys": keys,
+        }));
+    }
+    p.line(&format!(
+        "secret/{name} version {}: {} key(s)",
+        value.metadata.version,
+        keys.len()
+    ))?;
+    let mut t = p.table(&["KEY", "BYTES", "LOOKS LIKE"]);
+    for k in &keys {
+        t.add_row(vec![
+            Cell::new(crate::output::sanitize(
+                k["name"].as_str().unwrap_or_default(),
+            )),
+            Cell::new(k["bytes"].to_string()),
+            Cell::new(k["kind"].as_str().unwrap_or_default()),
+        ]);
+    }
+    p.print_table(&t)
 }

@@ -12,6 +12,7 @@ pub(crate) use list::csv_err;
 mod put;
 mod restore;
 mod run;
+mod set;
 mod sync;
 mod versions;
 
@@ -29,6 +30,9 @@ pub enum SecretsCommand {
     #[command(aliases = ["describe", "show"])]
     Get(get::GetArgs),
     Put(put::PutArgs),
+    Set(set::SetArgs),
+    Unset(set::UnsetArgs),
+    Rollback(set::RollbackArgs),
     Sync(sync::SyncArgs),
     Import(import::ImportArgs),
     Delete(delete::DeleteArgs),
@@ -46,6 +50,9 @@ pub async fn run(ctx: &Ctx, cmd: SecretsCommand) -> Result<i32> {
         SecretsCommand::List(a) => list::run(ctx, a).await,
         SecretsCommand::Get(a) => get::run(ctx, a).await,
         SecretsCommand::Put(a) => put::run(ctx, a).await,
+        SecretsCommand::Set(a) => set::set(ctx, a).await,
+        SecretsCommand::Unset(a) => set::unset(ctx, a).await,
+        SecretsCommand::Rollback(a) => set::rollback(ctx, a).await,
         SecretsCommand::Sync(a) => sync::run(ctx, a).await,
         SecretsCommand::Import(a) => import::run(ctx, a).await,
         SecretsCommand::Delete(a) => delete::run(ctx, a).await,

@@ -2,6 +2,7 @@
 //! embedded local context.
 
 mod apply_run;
+mod everyday;
 mod files;
 mod inputs;
 mod truth;

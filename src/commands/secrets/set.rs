@@ -1,0 +1,256 @@
+//! `kube-dc secrets set`, `unset` and `rollback`: a new version made from
+//! an existing one — the current one with some keys changed or removed, or
+//! an older one as it was — written with check-and-set on the version read.
+
+use clap::Args;
+
+use crate::api::{Client, Doc};
+use crate::commands::Ctx;
+use crate::error::{CliError, ErrorKind, Result};
+use crate::input::{self, ValueArgs};
+use kube_dc_api::wire::{Data, PutValuesRequest, PutValuesResponse};
+
+/// How many times a write that lost a check-and-set race is made again
+/// from a fresh read.
+const TRIES: usize = 3;
+
+const HOW: &str = "\
+How: the current values are read (an audited value read, as `get --value`),
+changed, and written as a new version with check-and-set on the version
+read. If another write lands in between, kube-dc reads again and re-applies
+the change (3 tries), then exits 6; no write is ever lost. An installation
+without check-and-set (production's API has no `cas`) writes regardless:
+kube-dc then warns when the version written is not the next one, because a
+write made in between may have been replaced.";
+
+/// Set some keys of a secret, keeping the others: a new version.
+#[derive(Args, Debug)]
+#[command(after_help = format!("\
+Examples:
+  kube-dc secrets set db-creds PASSWORD=s3cret
+  kube-dc secrets set tls-cert --from-file=tls.key=./key.pem
+  kube-dc secrets set api --prompt TOKEN
+
+{HOW}
+Role: developer or higher."))]
+pub struct SetArgs {
+    /// The secret's name.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
+    pub name: String,
+    /// KEY=VALUE pairs to set (as --from-literal).
+    #[arg(value_name = "KEY=VALUE")]
+    pub pairs: Vec<String>,
+    #[command(flatten)]
+    pub values: ValueArgs,
+}
+
+/// Remove keys from a secret, keeping the others: a new version.
+#[derive(Args, Debug)]
+#[command(after_help = format!("\
+Examples:
+  kube-dc secrets unset db-creds OLD_PASSWORD LEGACY_URL
+
+A key the secret does not have is an error (nothing is written); so is
+removing every key (delete the secret instead).
+
+{HOW}
+Role: developer or higher."))]
+pub struct UnsetArgs {
+    /// The secret's name.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
+    pub name: String,
+    /// The keys to remove.
+    #[arg(value_name = "KEY", required = true)]
+    pub keys: Vec<String>,
+}
+
+/// Write an older version's values again, as a new version.
+#[derive(Args, Debug)]
+#[command(after_help = format!("\
+Examples:
+  kube-dc secrets versions db-creds
+  kube-dc secrets rollback db-creds --to-version 3
+
+The old version stays as it was; the new one holds its values. A destroyed
+version (or one past the history window) cannot be rolled back to.
+
+{}
+Role: developer or higher.", HOW.replace("changed,", "replaced by the old version's,")))]
+pub struct RollbackArgs {
+    /// The secret's name.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
+    pub name: String,
+    /// The version whose values to write again.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub to_version: u64,
+}
+
+pub async fn set(ctx: &Ctx, a: SetArgs) -> Result<()> {
+    super::check_secret_name(&a.name)?;
+    let mut values = a.values.clone();
+    values.from_literal.extend(a.pairs.iter().cloned());
+    if values.is_empty() {
+        return Err(CliError::usage("no values given")
+            .hint("give KEY=VALUE, or --from-file, --from-env-file or --prompt"));
+    }
+    let changes = input::collect(&values)?;
+    let keys: Vec<String> = changes.keys().cloned().collect();
+    let (resp, raw) = change(ctx, &a.name, |_, data| {
+        for (k, v) in &changes {
+            data.insert(k.clone(), v.clone());
+        }
+        Ok(())
+    })
+    .await?;
+    report(ctx, &resp, &raw, &format!("set {}", keys.join(", ")))
+}
+
+pub async fn unset(ctx: &Ctx, a: UnsetArgs) -> Result<()> {
+    super::check_secret_name(&a.name)?;
+    let (resp, raw) = change(ctx, &a.name, |_, data| {
+        let missing: Vec<&str> = a
+            .keys
+            .iter()
+            .filter(|k| !data.contains_key(*k))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            let have: Vec<&str> = data.keys().map(String::as_str).collect();
+            return Err(CliError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "secret {} has no key {}; its keys: {}",
+                    a.name,
+                    missing.join(", "),
+                    if have.is_empty() {
+                        "none".to_string()
+                    } else {
+                        have.join(", ")
+                    }
+                ),
+            ));
+        }
+        for k in &a.keys {
+            data.remove(k);
+        }
+        if data.is_empty() {
+            return Err(CliError::usage(format!(
+                "unsetting {} would leave secret {} without any key",
+                a.keys.join(", "),
+                a.name
+            ))
+            .hint(format!(
+                "delete the secret instead: kube-dc secrets delete {}",
+                a.name
+            )));
+        }
+        Ok(())
+    })
+    .await?;
+    report(ctx, &resp, &raw, &format!("removed {}", a.keys.join(", ")))
+}
+
+pub async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<()> {
+    super::check_secret_name(&a.name)?;
+    let ns = ctx.namespace()?;
+    let client = ctx.client().await?;
+    let (old, _) = client
+        .get_secret(&ns, &a.name, true, Some(a.to_version))
+        .await?;
+    let old = old.value.ok_or_else(|| {
+        CliError::new(
+            ErrorKind::NotFound,
+            format!(
+                "version {} of {} has no values to roll back to",
+                a.to_version, a.name
+            ),
+        )
+    })?;
+    let (resp, raw) = change_with(&client, &ns, &a.name, |current, data| {
+        if current == a.to_version {
+            return Err(CliError::usage(format!(
+                "version {} is already the current version of {}",
+                a.to_version, a.name
+            )));
+        }
+        *data = old.data.clone();
+        Ok(())
+    })
+    .await?;
+    report(
+        ctx,
+        &resp,
+        &raw,
+        &format!("the values of version {}", a.to_version),
+    )
+}
+
+/// Reads, changes and writes with check-and-set (see `HOW`).
+async fn change(
+    ctx: &Ctx,
+    name: &str,
+    apply: impl Fn(u64, &mut Data) -> Result<()>,
+) -> Result<(PutValuesResponse, Doc)> {
+    let ns = ctx.namespace()?;
+    let client = ctx.client().await?;
+    change_with(&client, &ns, name, apply).await
+}
+
+async fn change_with(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    apply: impl Fn(u64, &mut Data) -> Result<()>,
+) -> Result<(PutValuesResponse, Doc)> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let (secret, _) = client.get_secret(ns, name, true, None).await?;
+        let (read, mut data) = match secret.value {
+            Some(v) => (v.metadata.version, v.data),
+            None => (0, Data::new()),
+        };
+        apply(read, &mut data)?;
+        let req = PutValuesRequest {
+            data,
+            cas: Some(read),
+        };
+        match client.put_values(ns, name, &req).await {
+            Ok((resp, raw)) => {
+                if resp.version != read + 1 {
+                    crate::output::warn(&format!(
+                        "this installation wrote version {} without checking that version {read} \
+                         (the one read) was still current: a write made in between may have been \
+                         replaced; compare `kube-dc secrets versions {name}`",
+                        resp.version
+                    ));
+                }
+                return Ok((resp, raw));
+            }
+            Err(e) if e.kind == ErrorKind::Conflict && tries < TRIES => continue,
+            Err(e) if e.kind == ErrorKind::Conflict => {
+                return Err(CliError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "secret {name} kept changing while this change was applied ({TRIES} tries): \
+                         {}",
+                        e.message
+                    ),
+                )
+                .hint("nothing was written; run it again"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn report(ctx: &Ctx, resp: &PutValuesResponse, raw: &Doc, what: &str) -> Result<()> {
+    let p = &ctx.printer;
+    if p.is_machine() {
+        return p.print_doc(&raw.value());
+    }
+    p.line(&format!(
+        "secret/{} version {} written ({what})",
+        resp.name, resp.version
+    ))
+}
