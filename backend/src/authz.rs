@@ -195,10 +195,18 @@ impl Decision<'_> {
                 self.id.username, self.project
             ),
         };
-        Err(Denied {
-            message,
-            hint: None,
-        })
+        let hint = match role {
+            Some(_) => Some(format!(
+                "ask an admin of project {:?} to do it, or to give you the {} role",
+                self.project,
+                op.min_role().as_str()
+            )),
+            None => Some(format!(
+                "ask an admin of project {:?} for a role there",
+                self.project
+            )),
+        };
+        Err(Denied { message, hint })
     }
 }
 

@@ -200,6 +200,19 @@ impl Backend {
         org: &str,
         user: &str,
     ) -> Result<Arc<Self>, OpenError> {
+        Self::embedded_as(data_dir, org, user, None)
+    }
+
+    /// [`Backend::embedded`], the identity acting in one role to try it:
+    /// `Some(role)` in every project of the organization (and not its
+    /// admin), or `None` with the role `org-admin` meaning only an
+    /// organization admin (values through an elevation window).
+    pub fn embedded_as(
+        data_dir: impl Into<PathBuf>,
+        org: &str,
+        user: &str,
+        acting: Option<Acting>,
+    ) -> Result<Arc<Self>, OpenError> {
         let mut config = Config::new(data_dir);
         config.manifests_dir = Some(config.data_dir.join("manifests"));
         config.relax_read_events = true;
@@ -215,20 +228,31 @@ impl Backend {
             org_admin_group: "org-admin".into(),
             ..Default::default()
         };
+        let (org_admin, role) = match acting {
+            None => (true, Some(Role::Admin)),
+            Some(Acting::OrgAdmin) => (true, None),
+            Some(Acting::Project(r)) => (false, Some(r)),
+        };
         bindings.orgs.insert(
             org.to_string(),
             OrgAdmins {
                 admin_groups: vec![],
-                admin_users: vec![user.to_string()],
+                admin_users: if org_admin {
+                    vec![user.to_string()]
+                } else {
+                    vec![]
+                },
                 projects: vec!["default".to_string()],
             },
         );
-        bindings.bindings.push(Binding {
-            group: None,
-            user: Some(user.to_string()),
-            namespace: format!("{org}-*"),
-            role: Role::Admin,
-        });
+        if let Some(role) = role {
+            bindings.bindings.push(Binding {
+                group: None,
+                user: Some(user.to_string()),
+                namespace: format!("{org}-*"),
+                role,
+            });
+        }
         Self::open(config, Authenticator::Fixed(identity), bindings)
     }
 
@@ -253,6 +277,15 @@ impl Backend {
     pub fn router(self: &Arc<Self>) -> axum::Router {
         http::router(self.clone())
     }
+}
+
+/// Who the local context's identity acts as (`kube-dc --as ROLE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acting {
+    /// This role in every project of the organization, and not its admin.
+    Project(Role),
+    /// The organization's admin only: values through an elevation window.
+    OrgAdmin,
 }
 
 /// Creates a directory (and any missing parents) owner-only, whatever the

@@ -100,10 +100,28 @@ impl Client {
     ) -> Result<Self> {
         let transport = match &target.backend {
             #[cfg(feature = "local")]
-            Backend::Local { data_dir, user } => {
-                let backend =
-                    kube_dc_backend::Backend::embedded(data_dir, crate::config::LOCAL_ORG, user)
-                        .map_err(|e| local_open_error(data_dir, e))?;
+            Backend::Local {
+                data_dir,
+                user,
+                act_as,
+            } => {
+                use crate::config::ActAs;
+                use kube_dc_api::roles::Role;
+                use kube_dc_backend::Acting;
+                let acting = act_as.map(|r| match r {
+                    ActAs::User => Acting::Project(Role::User),
+                    ActAs::Developer => Acting::Project(Role::Developer),
+                    ActAs::ProjectManager => Acting::Project(Role::ProjectManager),
+                    ActAs::Admin => Acting::Project(Role::Admin),
+                    ActAs::OrgAdmin => Acting::OrgAdmin,
+                });
+                let backend = kube_dc_backend::Backend::embedded_as(
+                    data_dir,
+                    crate::config::LOCAL_ORG,
+                    user,
+                    acting,
+                )
+                .map_err(|e| local_open_error(data_dir, e))?;
                 Transport::Local(backend.router())
             }
             #[cfg(not(feature = "local"))]

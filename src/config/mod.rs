@@ -116,7 +116,12 @@ impl ConfigFile {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Backend {
     /// The embedded backend over a data directory.
-    Local { data_dir: PathBuf, user: String },
+    Local {
+        data_dir: PathBuf,
+        user: String,
+        /// `--as ROLE`.
+        act_as: Option<ActAs>,
+    },
     /// A backend reached over HTTP(S).
     Remote { base_url: String },
 }
@@ -246,6 +251,16 @@ fn local_user() -> String {
         .unwrap_or_else(|| "local-user".into())
 }
 
+/// A role to act in on the local context (`--as`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActAs {
+    User,
+    Developer,
+    ProjectManager,
+    Admin,
+    OrgAdmin,
+}
+
 pub fn resolve(g: &GlobalArgs) -> Result<Target> {
     let file = ConfigFile::load()?;
     let name = g
@@ -262,6 +277,7 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
                     .map(PathBuf::from)
                     .unwrap_or_else(|| data_dir().join(LOCAL_CONTEXT)),
                 user: local_user(),
+                act_as: g.act_as,
             },
             org: Some(LOCAL_ORG.into()),
             project: Some(LOCAL_PROJECT.into()),
@@ -311,6 +327,15 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
             token_store: file.store_kind(),
         }
     };
+    if let (Some(role), false) = (g.act_as, target.is_local()) {
+        return Err(CliError::usage(format!(
+            "--as {} works on the local context only: a real installation takes your role from your token",
+            clap::ValueEnum::to_possible_value(&role)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        ))
+        .hint("leave out --as (and KUBE_DC_AS), or use --context local"));
+    }
     if env_org.is_some() {
         target.org = env_org;
     }
@@ -428,4 +453,16 @@ pub struct GlobalArgs {
     /// Skip TLS certificate verification (dangerous; for test installations).
     #[arg(long, global = true, env = "KUBE_DC_INSECURE")]
     pub insecure: bool,
+    /// Local context only: act in this role, to try the permission table,
+    /// its 403s and the elevation window (org-admin: organization admin
+    /// only, values through `orgs elevate`). A real installation takes the
+    /// role from your token.
+    #[arg(
+        long = "as",
+        global = true,
+        env = "KUBE_DC_AS",
+        value_enum,
+        value_name = "ROLE"
+    )]
+    pub act_as: Option<ActAs>,
 }

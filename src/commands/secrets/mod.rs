@@ -5,6 +5,7 @@ mod consumers;
 mod create;
 mod delete;
 mod destroy_version;
+mod edit;
 mod get;
 mod import;
 mod list;
@@ -33,6 +34,7 @@ pub enum SecretsCommand {
     Set(set::SetArgs),
     Unset(set::UnsetArgs),
     Rollback(set::RollbackArgs),
+    Edit(edit::EditArgs),
     Sync(sync::SyncArgs),
     Import(import::ImportArgs),
     Delete(delete::DeleteArgs),
@@ -53,6 +55,7 @@ pub async fn run(ctx: &Ctx, cmd: SecretsCommand) -> Result<i32> {
         SecretsCommand::Set(a) => set::set(ctx, a).await,
         SecretsCommand::Unset(a) => set::unset(ctx, a).await,
         SecretsCommand::Rollback(a) => set::rollback(ctx, a).await,
+        SecretsCommand::Edit(a) => edit::run(ctx, a).await,
         SecretsCommand::Sync(a) => sync::run(ctx, a).await,
         SecretsCommand::Import(a) => import::run(ctx, a).await,
         SecretsCommand::Delete(a) => delete::run(ctx, a).await,

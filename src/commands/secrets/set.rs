@@ -244,7 +244,7 @@ async fn change_with(
     }
 }
 
-fn report(ctx: &Ctx, resp: &PutValuesResponse, raw: &Doc, what: &str) -> Result<()> {
+pub(super) fn report(ctx: &Ctx, resp: &PutValuesResponse, raw: &Doc, what: &str) -> Result<()> {
     let p = &ctx.printer;
     if p.is_machine() {
         return p.print_doc(&raw.value());

@@ -130,3 +130,213 @@ fn set_unset_rollback_and_keys_against_the_backend() {
     let h = Home::new();
     everyday(&|args| be.run(&h, ADMIN, args));
 }
+
+/// An editor: a shell script (`$1` is the file).
+fn editor(h: &Home, name: &str, body: &str) -> String {
+    let path = h.path().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn edit_writes_what_the_editor_changed_and_nothing_else() {
+    let h = Home::new();
+    let runtime = h.path().join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let rt = runtime.to_str().unwrap();
+    h.run(&[
+        "secrets",
+        "create",
+        "db",
+        "--from-literal=A=1",
+        "--from-literal=B=it's",
+    ])
+    .ok();
+    let version = |h: &Home| {
+        h.run(&["secrets", "get", "db", "-o", "json"]).ok().json()["openbao"]["currentVersion"]
+            .as_u64()
+            .unwrap()
+    };
+    let get = |h: &Home| {
+        values(
+            &h.run(&["secrets", "get", "db", "--value", "-o", "json"])
+                .ok(),
+        )
+    };
+    let log = h.path().join("editor.log");
+    // One value changed; the file was private while it was edited.
+    let ed = editor(
+        &h,
+        "change-a",
+        &format!(
+            "stat -c %a \"$1\" > {log}; sed -i 's/^A=1$/A=changed/' \"$1\"",
+            log = log.display()
+        ),
+    );
+    let r = h.run_env(
+        &["secrets", "edit", "db"],
+        &[("EDITOR", &ed), ("XDG_RUNTIME_DIR", rt)],
+    );
+    let r = r.ok();
+    assert!(r.stdout.contains("version 2 written"), "{}", r.stdout);
+    assert_eq!(get(&h), serde_json::json!({"A": "changed", "B": "it's"}));
+    assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), "600");
+    // An editor that fails, or saves nothing new: nothing written.
+    let fail = editor(&h, "fail", "echo C=3 >> \"$1\"; exit 3");
+    h.run_env(
+        &["secrets", "edit", "db"],
+        &[("EDITOR", &fail), ("XDG_RUNTIME_DIR", rt)],
+    )
+    .code(1);
+    let r = h
+        .run_env(
+            &["secrets", "edit", "db"],
+            &[("VISUAL", "true"), ("XDG_RUNTIME_DIR", rt)],
+        )
+        .ok();
+    assert!(r.stderr.contains("no changes"), "{}", r.stderr);
+    assert_eq!(version(&h), 2);
+    // A line that is not KEY=VALUE: the editor opens again with the error;
+    // the second pass fixes it.
+    let state = h.path().join("state");
+    let twice = editor(
+        &h,
+        "twice",
+        &format!(
+            "if [ ! -f {s} ]; then touch {s}; echo 'BROKEN LINE' >> \"$1\"; \
+             else cp \"$1\" {log}; sed -i '/^BROKEN LINE$/d; s/^A=changed$/A=fixed/' \"$1\"; fi",
+            s = state.display(),
+            log = log.display()
+        ),
+    );
+    h.run_env(
+        &["secrets", "edit", "db"],
+        &[("EDITOR", &twice), ("XDG_RUNTIME_DIR", rt)],
+    )
+    .ok();
+    assert!(
+        std::fs::read_to_string(&log).unwrap().contains("# ERROR"),
+        "the error is shown on top"
+    );
+    assert_eq!(get(&h)["A"], "fixed");
+    // Ctrl-C while the editor runs (SIGINT to the whole process group, as
+    // a terminal sends it): nothing written, no file left.
+    use std::os::unix::process::CommandExt;
+    let slow = editor(&h, "slow", "sleep 30");
+    let child = h
+        .cmd()
+        .process_group(0)
+        .args(["secrets", "edit", "db"])
+        .env("EDITOR", &slow)
+        .env("XDG_RUNTIME_DIR", rt)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_dir(&runtime).unwrap().next().is_none() {
+        assert!(
+            std::time::Instant::now() < until,
+            "no temporary file appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let group = format!("-{}", child.id());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", "--", &group])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let left: Vec<_> = std::fs::read_dir(&runtime).unwrap().collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+    assert_eq!(version(&h), 3);
+}
+
+#[test]
+fn as_role_tries_the_permission_table_on_the_local_context() {
+    let h = Home::new();
+    h.run(&["secrets", "create", "db", "--from-literal=K=v"])
+        .ok();
+    // A developer reveals in its project, and may not destroy.
+    h.run(&["--as", "developer", "secrets", "get", "db", "--key", "K"])
+        .ok();
+    let r = h
+        .run(&[
+            "--as",
+            "developer",
+            "secrets",
+            "delete",
+            "db",
+            "--destroy",
+            "--yes",
+        ])
+        .code(4);
+    assert!(r.stderr.contains("needs admin"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint:"), "{}", r.stderr);
+    // A user sees metadata only.
+    h.run(&["--as", "user", "secrets", "get", "db"]).ok();
+    h.run(&["--as", "user", "secrets", "get", "db", "--value"])
+        .code(4);
+    // An organization admin reads values only inside an elevation window.
+    let r = h
+        .run(&["--as", "org-admin", "secrets", "get", "db", "--value"])
+        .code(4);
+    assert!(r.stderr.contains("kube-dc orgs elevate"), "{}", r.stderr);
+    h.run(&[
+        "--as",
+        "org-admin",
+        "orgs",
+        "elevate",
+        "default",
+        "--reason",
+        "IR-7",
+    ])
+    .ok();
+    h.run(&["--as", "org-admin", "secrets", "get", "db", "--key", "K"])
+        .ok();
+    // The audit says who acted as what.
+    let events = h.run(&["audit", "list", "-o", "json"]).ok().json()["events"].clone();
+    let roles: Vec<(&str, &str)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["body"]["result"] == "allowed")
+        .filter_map(|e| Some((e["body"]["action"].as_str()?, e["body"]["role"].as_str()?)))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("secrets.value.read", "org-admin"),
+            ("secrets.metadata.read", "user"),
+            ("secrets.value.read", "developer"),
+            ("secrets.secret.create", "admin"),
+        ],
+        "{events}"
+    );
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["body"]["action"] == "secrets.value.read"
+                && e["body"]["elevation_id"].is_string())
+    );
+    // Anywhere else, --as is refused rather than ignored.
+    let r = h
+        .run(&[
+            "--as",
+            "admin",
+            "--server",
+            "http://127.0.0.1:9",
+            "secrets",
+            "list",
+        ])
+        .code(2);
+    assert!(r.stderr.contains("local context only"), "{}", r.stderr);
+}
