@@ -8,6 +8,9 @@ use std::fmt;
 pub enum ErrorKind {
     /// Stdout was closed by the reader (`| head`): exit 0, silently.
     BrokenPipe,
+    /// `--dry-run` stopped before the first change, having printed it:
+    /// exit 0, silently.
+    DryRun,
     /// Anything not covered below.
     Other,
     /// Bad command line or bad input (also HTTP 400 and 413).
@@ -51,7 +54,7 @@ impl ErrorKind {
             ErrorKind::NoSuchCommand => 127,
             ErrorKind::CannotExecute => 126,
             // The reader went away (`kube-dc … | head`): not a failure.
-            ErrorKind::BrokenPipe => 0,
+            ErrorKind::BrokenPipe | ErrorKind::DryRun => 0,
         }
     }
 

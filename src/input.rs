@@ -18,13 +18,14 @@ pub struct ValueArgs {
     /// KEY=VALUE (split at the first '='; the value may contain '='). Repeatable.
     #[arg(long = "from-literal", value_name = "KEY=VALUE")]
     pub from_literal: Vec<String>,
-    /// [KEY=]PATH: a file's content; the key defaults to the file name. `KEY=-` reads stdin. Repeatable.
-    #[arg(long = "from-file", value_name = "[KEY=]PATH")]
+    /// [KEY=]PATH: a file's content; the key defaults to the file name. `KEY=-` reads stdin.
+    /// A directory: one key per regular file in it, named after the file. Repeatable.
+    #[arg(long = "from-file", value_name = "[KEY=]PATH", add = clap_complete::ArgValueCompleter::new(clap_complete::engine::PathCompleter::any()))]
     pub from_file: Vec<String>,
     /// A dotenv file (comments, export, quotes, multi-line quoted values; no $VAR substitution).
     /// Values are kept exactly: a key set twice, or an unquoted value with spaces around it
     /// or a '#' in it, is an error naming the line. `-` reads stdin.
-    #[arg(long = "from-env-file", value_name = "PATH")]
+    #[arg(long = "from-env-file", value_name = "PATH", add = clap_complete::ArgValueCompleter::new(clap_complete::engine::PathCompleter::file()))]
     pub from_env_file: Vec<String>,
     /// Ask for KEY's value without echoing it (keeps values out of shell history). Repeatable.
     #[arg(long = "prompt", value_name = "KEY")]
@@ -41,6 +42,70 @@ impl ValueArgs {
             && self.from_env_file.is_empty()
             && self.prompt.is_empty()
     }
+}
+
+/// One `--from-file` value: `path`'s content (stdin for `-`) as `key`.
+fn add_file(c: &mut Collected, key: &str, path: &str, args: &ValueArgs) -> Result<()> {
+    let origin = format!("--from-file={key}={path}");
+    let bytes = if path == "-" {
+        c.take_stdin(&origin)?
+    } else {
+        read_path(path, &origin)?
+    };
+    let mut text = utf8(bytes, &format!("{origin}: {path}"))?;
+    if text.ends_with('\n') {
+        if args.trim_newline {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        } else {
+            warn(&format!(
+                "{path} ends with a newline, which is kept in the value of {key} (pass --trim-newline to drop it)"
+            ));
+        }
+    }
+    c.insert(key, text, origin)
+}
+
+/// `--from-file=DIR`: one key per regular file, named after it (as
+/// kubectl does). Subdirectories, other kinds of files and names that are
+/// not keys (`..data` of a mounted volume) are skipped, each said.
+fn add_dir(c: &mut Collected, dir: &str, args: &ValueArgs) -> Result<()> {
+    let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| CliError::usage(format!("--from-file={dir}: cannot read the directory: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    let mut taken = 0;
+    for p in entries {
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let regular = std::fs::metadata(&p).is_ok_and(|m| m.is_file());
+        // `..data` and the like are a mounted volume's own links.
+        if !regular || name.starts_with("..") || check_key(&name).is_err() {
+            warn(&format!(
+                "--from-file={dir}: skipped {name:?} ({})",
+                if regular {
+                    "not a valid key"
+                } else {
+                    "not a regular file"
+                }
+            ));
+            continue;
+        }
+        add_file(c, &name, &p.to_string_lossy(), args)?;
+        taken += 1;
+    }
+    if taken == 0 {
+        return Err(CliError::usage(format!(
+            "--from-file={dir}: the directory has no file to take a key from"
+        )));
+    }
+    Ok(())
 }
 
 /// Where each key came from, to name both sources of a duplicate.
@@ -142,6 +207,10 @@ pub fn collect(args: &ValueArgs) -> Result<Data> {
                     )
                     .hint("write --from-file=KEY=-"));
                 }
+                if Path::new(spec).is_dir() {
+                    add_dir(&mut c, spec, args)?;
+                    continue;
+                }
                 let base = Path::new(spec)
                     .file_name()
                     .and_then(|n| n.to_str())
@@ -153,26 +222,7 @@ pub fn collect(args: &ValueArgs) -> Result<Data> {
                 (base.to_string(), spec.clone())
             }
         };
-        let origin = format!("--from-file={key}={path}");
-        let bytes = if path == "-" {
-            c.take_stdin(&origin)?
-        } else {
-            read_path(&path, &origin)?
-        };
-        let mut text = utf8(bytes, &format!("{origin}: {path}"))?;
-        if text.ends_with('\n') {
-            if args.trim_newline {
-                text.pop();
-                if text.ends_with('\r') {
-                    text.pop();
-                }
-            } else {
-                warn(&format!(
-                    "{path} ends with a newline, which is kept in the value of {key} (pass --trim-newline to drop it)"
-                ));
-            }
-        }
-        c.insert(&key, text, origin)?;
+        add_file(&mut c, &key, &path, args)?;
     }
     for path in &args.from_env_file {
         let origin = format!("--from-env-file={path}");

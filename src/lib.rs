@@ -98,7 +98,7 @@ fn generate_docs() -> error::Result<()> {
 }
 
 fn report(e: &CliError) -> i32 {
-    if e.kind == ErrorKind::BrokenPipe {
+    if matches!(e.kind, ErrorKind::BrokenPipe | ErrorKind::DryRun) {
         return 0;
     }
     output::error(&e.to_string(), &e.hints);

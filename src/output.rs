@@ -253,10 +253,7 @@ impl Printer {
 
     /// Bytes to stdout as they are (exports, dotenv, one raw value).
     pub fn raw(&self, bytes: &[u8]) -> Result<()> {
-        let mut out = std::io::stdout().lock();
-        out.write_all(bytes)?;
-        out.flush()?;
-        Ok(())
+        raw_stdout(bytes)
     }
 
     /// Stdout, for formats written row by row (CSV).
@@ -274,6 +271,14 @@ impl Printer {
 /// A message for people, on stderr.
 pub fn note(text: &str) {
     eprintln!("{text}");
+}
+
+/// Bytes to stdout as they are (for code without a [`Printer`]).
+pub fn raw_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
 }
 
 pub fn warn(text: &str) {

@@ -49,7 +49,10 @@ impl Ctx {
         } else {
             crate::auth::credential(target, self.timeout()?).await?
         };
-        Client::new(target, self.timeout()?, self.global.verbose, token)
+        Ok(
+            Client::new(target, self.timeout()?, self.global.verbose, token)?
+                .dry_run(self.global.dry_run, self.global.show_values),
+        )
     }
 
     pub fn namespace(&self) -> Result<String> {

@@ -69,6 +69,8 @@ pub struct Client {
     transport: Transport,
     verbose: bool,
     timeout: Duration,
+    /// `--dry-run`: changes are printed, not sent (`Some(show_values)`).
+    dry_run: Option<bool>,
 }
 
 /// A 2xx response, body read in full.
@@ -149,7 +151,44 @@ impl Client {
             transport,
             verbose,
             timeout,
+            dry_run: None,
         })
+    }
+
+    /// Prints changes instead of sending them (`--dry-run`); values masked
+    /// unless `show_values`.
+    pub fn dry_run(mut self, on: bool, show_values: bool) -> Self {
+        self.dry_run = on.then_some(show_values);
+        self
+    }
+
+    /// `--dry-run`: prints the change and stops the command.
+    fn print_dry_run(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&[u8]>,
+        show: bool,
+    ) -> CliError {
+        let base = match &self.transport {
+            #[cfg(feature = "local")]
+            Transport::Local(_) => "local:".to_string(),
+            Transport::Http { base, .. } => base.clone(),
+        };
+        let mut out = format!("dry run: {method} {base}{path}\n");
+        if let Some(b) = body {
+            let mut v: serde_json::Value = serde_json::from_slice(b).unwrap_or_default();
+            if !show {
+                mask_values(&mut v);
+            }
+            out.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str("(nothing was sent)\n");
+        if let Err(e) = crate::output::raw_stdout(out.as_bytes()) {
+            return e;
+        }
+        CliError::new(ErrorKind::DryRun, "dry run")
     }
 
     fn trace_request(
@@ -214,6 +253,11 @@ impl Client {
         extension: bool,
         whole: bool,
     ) -> Result<Streamed> {
+        if let Some(show) = self.dry_run
+            && method != Method::GET
+        {
+            return Err(self.print_dry_run(&method, path, body.as_deref(), show));
+        }
         let mut attempt = 1;
         loop {
             let request_id = uuid::Uuid::new_v4().to_string();
@@ -472,4 +516,28 @@ fn local_open_error(data_dir: &std::path::Path, e: kube_dc_backend::OpenError) -
         (E::Engine(_), _) => CliError::new(ErrorKind::Network, format!("local context: {e}")),
     };
     err.with_source(e)
+}
+
+/// Replaces every value under a `data` or `initialValues` object with a
+/// note of its size.
+fn mask_values(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                if let ("data" | "initialValues", Value::Object(values)) = (k.as_str(), &mut *child)
+                {
+                    for val in values.values_mut() {
+                        let n = val.as_str().map_or(0, str::len);
+                        *val =
+                            Value::String(format!("(masked, {n} bytes; --show-values shows it)"));
+                    }
+                } else {
+                    mask_values(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_values),
+        _ => {}
+    }
 }

@@ -465,4 +465,12 @@ pub struct GlobalArgs {
         value_name = "ROLE"
     )]
     pub act_as: Option<ActAs>,
+    /// Print the first change a writing command would send (method, URL,
+    /// body with values masked) and send nothing. Reads the command needs
+    /// to build it are made as usual.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// With --dry-run: show the values instead of masking them.
+    #[arg(long, global = true, requires = "dry_run")]
+    pub show_values: bool,
 }

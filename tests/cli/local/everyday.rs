@@ -340,3 +340,84 @@ fn as_role_tries_the_permission_table_on_the_local_context() {
         .code(2);
     assert!(r.stderr.contains("local context only"), "{}", r.stderr);
 }
+
+#[test]
+fn dry_run_prints_the_change_masks_values_and_sends_nothing() {
+    let h = Home::new();
+    h.run(&["secrets", "create", "db", "--from-literal=K=v"])
+        .ok();
+    let writes = |h: &Home| -> Vec<String> {
+        h.run(&["audit", "list", "-o", "json"]).ok().json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["body"]["action"].as_str().unwrap_or_default().to_string())
+            .filter(|a| !a.ends_with(".read") && !a.ends_with(".list"))
+            .collect()
+    };
+    let before = writes(&h);
+    for args in [
+        &["secrets", "create", "new", "--from-literal=P=pa$word"][..],
+        &["secrets", "put", "db", "--from-literal=K=v2"],
+        &["secrets", "sync", "db", "--enabled", "off"],
+        &["secrets", "delete", "db", "--yes"],
+        &["secrets", "destroy-version", "db", "1", "--yes"],
+        &["orgs", "elevate", "default", "--reason", "r"],
+    ] {
+        let mut all = vec!["--dry-run"];
+        all.extend_from_slice(args);
+        let r = h.run(&all).ok();
+        assert!(r.stdout.starts_with("dry run: "), "{args:?}: {}", r.stdout);
+        assert!(r.stdout.contains("(nothing was sent)"), "{}", r.stdout);
+        assert!(
+            !r.stdout.contains("pa$word") && !r.stdout.contains("\"v2\""),
+            "{}",
+            r.stdout
+        );
+    }
+    let shown = h
+        .run(&[
+            "--dry-run",
+            "--show-values",
+            "secrets",
+            "put",
+            "db",
+            "--from-literal=K=v2",
+        ])
+        .ok();
+    assert!(shown.stdout.contains("\"v2\""), "{}", shown.stdout);
+    assert_eq!(writes(&h), before, "no change reached the audit log");
+    assert_eq!(
+        h.run(&["secrets", "get", "db", "--key", "K"]).ok().stdout,
+        "v"
+    );
+}
+
+#[test]
+fn from_file_dir_takes_one_key_per_file() {
+    let h = Home::new();
+    let dir = h.path().join("conf");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("tls.crt"), "CERT").unwrap();
+    std::fs::write(dir.join("tls.key"), "KEY\n").unwrap();
+    std::fs::write(dir.join("..data"), "skip").unwrap();
+    let spec = format!("--from-file={}", dir.display());
+    let r = h
+        .run(&["secrets", "create", "tls", &spec, "--trim-newline"])
+        .ok();
+    assert!(r.stderr.contains("skipped \"sub\""), "{}", r.stderr);
+    let v = values(
+        &h.run(&["secrets", "get", "tls", "--value", "-o", "json"])
+            .ok(),
+    );
+    assert_eq!(v, serde_json::json!({"tls.crt": "CERT", "tls.key": "KEY"}));
+    let empty = h.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    h.run(&[
+        "secrets",
+        "create",
+        "none",
+        &format!("--from-file={}", empty.display()),
+    ])
+    .code(2);
+}
