@@ -158,7 +158,10 @@ fn utf8(bytes: Vec<u8>, what: &str) -> Result<String> {
             "{what} is not UTF-8 text (invalid byte at offset {}); secret values are text",
             e.utf8_error().valid_up_to()
         ))
-        .hint("store binary data base64-encoded, e.g. --from-literal=KEY=$(base64 -w0 FILE)")
+        .hint(
+            "secret values are text: store binary data base64-encoded, through a pipe so it never \
+             reaches the command line: base64 -w0 FILE | kube-dc secrets set NAME --from-file=KEY=-",
+        )
     })
 }
 

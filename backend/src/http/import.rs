@@ -75,8 +75,13 @@ pub(crate) async fn import_secret(
         })?;
         let mut data = Data::new();
         for (k, v) in &s.data {
-            let text = String::from_utf8(v.clone()).map_err(|_| {
-                ApiError::bad_request(format!(
+            let text = String::from_utf8(v.clone()).map_err(|_| ApiError {
+                hint: Some(format!(
+                    "secret values are text: store this one base64-encoded, as the Secret holds \
+                     it, through a pipe: kubectl get secret {src_name} -o jsonpath='{{.data.{k}}}' \
+                     | kube-dc secrets set NAME --from-file={k}=-"
+                )),
+                ..ApiError::bad_request(format!(
                     "key {k:?} of Secret {src_name:?} is not UTF-8 text; the Secrets Manager stores text values"
                 ))
             })?;

@@ -421,3 +421,48 @@ fn from_file_dir_takes_one_key_per_file() {
     ])
     .code(2);
 }
+
+#[test]
+fn edit_and_dry_run_against_the_backend() {
+    let be = Remote::start(&[]);
+    let h = Home::new();
+    be.run(
+        &h,
+        ADMIN,
+        &["secrets", "create", "db", "--from-literal=A=1"],
+    )
+    .ok();
+    let ed = editor(&h, "change", "sed -i 's/^A=1$/A=2/' \"$1\"");
+    let token = be.token(ADMIN.0, ADMIN.1);
+    let run = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut all = vec!["--server", &be.url, "-n", "acme-demo"];
+        all.extend_from_slice(args);
+        let mut env = vec![("KUBE_DC_TOKEN", token.as_str()), ("KUBE_DC_ORG", "acme")];
+        env.extend_from_slice(extra);
+        h.run_env(&all, &env)
+    };
+    run(&["secrets", "edit", "db"], &[("EDITOR", &ed)]).ok();
+    assert_eq!(
+        run(&["secrets", "get", "db", "--key", "A"], &[])
+            .ok()
+            .stdout,
+        "2"
+    );
+    let r = run(&["--dry-run", "secrets", "set", "db", "A=3"], &[]).ok();
+    assert!(
+        r.stdout.contains(&format!(
+            "dry run: PUT {}/api/secrets/acme-demo/db/values",
+            be.url
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        run(&["secrets", "get", "db", "--key", "A"], &[])
+            .ok()
+            .stdout,
+        "2"
+    );
+    // --as is the local context's alone.
+    run(&["--as", "developer", "secrets", "list"], &[]).code(2);
+}

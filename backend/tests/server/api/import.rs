@@ -85,6 +85,12 @@ async fn import_same_and_cross_namespace() {
         .await;
     assert_eq!(r.status, 400);
     assert!(r.body["error"].as_str().unwrap().contains("UTF-8"));
+    // The way out keeps the value off the command line.
+    let hint = r.body["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.contains("--from-file=") && hint.contains("=-"),
+        "{hint}"
+    );
 
     // Cross-namespace: needs the flag, and read access in the source namespace.
     let body = json!({"sourceSecretName": "shared-creds", "sourceSecretNamespace": "acme-other"});
