@@ -73,9 +73,12 @@ pub struct ListArgs {
     pub output_file: Option<PathBuf>,
     /// With --csv: export exactly the events after the last one the cursor
     /// FILE records (everything, or from --since, when FILE does not exist
-    /// yet), then record the new last event there. No event twice, none
-    /// skipped, even while events arrive. Needs kube-dc's backend (its
-    /// `after` extension); elsewhere it is refused and nothing is written.
+    /// yet), then record the new last event there. On kube-dc's backend
+    /// (its `after` extension): no event twice, none skipped, even while
+    /// events arrive. Elsewhere: from the cursor's last time (inclusive),
+    /// dropping the rows at that time the previous export held by request
+    /// id — exact as long as the installation's times order its events and
+    /// each has a request id.
     #[arg(long, value_name = "FILE", requires = "csv")]
     pub cursor: Option<PathBuf>,
 }
@@ -235,16 +238,15 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
             ))
             .hint("filter the exported files instead"));
         }
-        return super::audit_cursor::export(
+        let job = super::audit_cursor::Export {
             ctx,
-            &client,
-            &org,
-            &q,
-            cursor,
-            a.output_file.as_deref(),
-            a.since.is_some(),
-        )
-        .await;
+            client: &client,
+            org: &org,
+            base: &q,
+            cursor_path: cursor,
+            file: a.output_file.as_deref(),
+        };
+        return super::audit_cursor::export(job, a.since.is_some()).await;
     }
     if a.csv {
         return super::audit_export::export_csv(ctx, &client, &org, &q, a.output_file.as_deref())

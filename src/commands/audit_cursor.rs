@@ -9,6 +9,11 @@
 //! `kube-dc audit verify A.csv B.csv` proves the two files consecutive. The
 //! cursor is written (atomically, mode 0600) only once the export is
 //! complete and written.
+//!
+//! An installation without the extension (production: no export trailer,
+//! no `after`) gets what it offers: one export from the cursor's last time
+//! (`since`, inclusive), from which the rows at that time whose request id
+//! the previous export already held are dropped (`time_window`).
 
 use std::path::Path;
 
@@ -45,6 +50,18 @@ pub struct Cursor {
     pub last_request_id: String,
     /// Events the export that wrote it held.
     pub exported: u64,
+    /// Whether it was written by an exact (`after`) export; false: by the
+    /// time-window export of an installation without the extension.
+    #[serde(default = "exact_default")]
+    pub exact: bool,
+    /// Time-window exports: the request ids of the rows at `last_ts`, which
+    /// the next export (starting at `last_ts`, inclusive) drops.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boundary_request_ids: Vec<String>,
+}
+
+fn exact_default() -> bool {
+    true
 }
 
 fn read_cursor(path: &Path, org: &str, server: &str) -> Result<Option<Cursor>> {
@@ -102,18 +119,33 @@ fn row_facts(header: &[u8], row: &[u8]) -> Option<(String, String, String)> {
     ))
 }
 
-/// The export itself; `base` is the query without `after` and `limit`.
-pub async fn export(
-    ctx: &Ctx,
-    client: &crate::api::Client,
-    org: &str,
-    base: &str,
-    cursor_path: &Path,
-    file: Option<&Path>,
-    since_given: bool,
-) -> Result<()> {
+/// One incremental export: where from and where to.
+pub struct Export<'a> {
+    pub ctx: &'a Ctx,
+    pub client: &'a crate::api::Client,
+    pub org: &'a str,
+    /// The query without `after` and `limit`.
+    pub base: &'a str,
+    pub cursor_path: &'a Path,
+    /// The output file (None: stdout).
+    pub file: Option<&'a Path>,
+}
+
+/// The export itself.
+pub async fn export(job: Export<'_>, since_given: bool) -> Result<()> {
+    let Export {
+        ctx,
+        client,
+        org,
+        base,
+        cursor_path,
+        file,
+    } = job;
     let server = ctx.target()?.server_label();
     let previous = read_cursor(cursor_path, org, &server)?;
+    if previous.as_ref().is_some_and(|c| !c.exact) {
+        return time_window(job, previous).await;
+    }
     if let (Some(c), true) = (&previous, since_given) {
         return Err(CliError::usage(format!(
             "--since applies to the first export only: the cursor {} already starts after {} ({})",
@@ -148,16 +180,12 @@ pub async fn export(
         if let Some(a) = &after {
             add("after", a);
         }
-        let mut resp = client.audit_csv(org, &q).await?;
-        if !resp
-            .content_type
-            .to_ascii_lowercase()
-            .starts_with("text/csv")
-        {
-            return Err(not_an_export(&format!(
-                "its content type is {:?}, not text/csv",
-                resp.content_type
-            )));
+        let mut resp = csv_export(client, org, &q).await?;
+        // An installation without the extension: its own export, by time.
+        if !resp.trailer && header.is_none() {
+            drop(resp);
+            drop(sink);
+            return time_window(job, previous).await;
         }
         // Exactness rests on the server saying it honoured the cursor.
         if !resp.trailer || (after.is_some() && resp.after.as_deref() != after.as_deref()) {
@@ -236,6 +264,8 @@ pub async fn export(
         last_ts,
         last_request_id,
         exported: total,
+        exact: true,
+        boundary_request_ids: Vec::new(),
     };
     let text = serde_json::to_vec_pretty(&cursor).map_err(|e| CliError::other(e.to_string()))?;
     crate::atomic::write(cursor_path, &text)?;
@@ -246,6 +276,168 @@ pub async fn export(
         cursor_path.display(),
         cursor.last_ts,
         cursor.last_request_id
+    ));
+    Ok(())
+}
+
+/// The server's CSV export for `q`, refused when it is not CSV.
+async fn csv_export(
+    client: &crate::api::Client,
+    org: &str,
+    q: &str,
+) -> Result<crate::api::Streamed> {
+    let resp = client.audit_csv(org, q).await?;
+    if !resp
+        .content_type
+        .to_ascii_lowercase()
+        .starts_with("text/csv")
+    {
+        return Err(not_an_export(&format!(
+            "its content type is {:?}, not text/csv",
+            resp.content_type
+        )));
+    }
+    Ok(resp)
+}
+
+/// Epoch nanoseconds of an export's `ts` (RFC 3339, or all digits: epoch
+/// nanoseconds); None when it is neither.
+fn ts_nanos(ts: &str) -> Option<i128> {
+    if !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit()) {
+        return ts.parse().ok();
+    }
+    time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp_nanos())
+}
+
+/// The export of an installation without `after`: everything from the
+/// cursor's last time (inclusive), less the rows at that time the previous
+/// export held (by request id), and less any older row (should the server
+/// not honour `since`). The stream is checked as any export is, kept in a
+/// private temporary file, then filtered row by row into the output.
+async fn time_window(job: Export<'_>, previous: Option<Cursor>) -> Result<()> {
+    use std::io::{Seek, Write};
+    let Export {
+        ctx,
+        client,
+        org,
+        base,
+        cursor_path,
+        file,
+    } = job;
+    let server = ctx.target()?.server_label();
+    let mut q = base.to_string();
+    if let Some(c) = &previous {
+        q.push(if q.is_empty() { '?' } else { '&' });
+        q.push_str(
+            &serde_urlencoded::to_string([("since", c.last_ts.as_str())]).unwrap_or_default(),
+        );
+    }
+    let mut resp = csv_export(client, org, &q).await?;
+    let mut spool = tempfile::tempfile()
+        .map_err(|e| CliError::other(format!("cannot create a temporary file: {e}")))?;
+    let mut guard = Guard::new();
+    while let Some(chunk) = resp.body.next().await {
+        let chunk = chunk.map_err(|e| {
+            CliError::new(ErrorKind::Network, format!("the export broke off: {e}"))
+                .hint("nothing was written, and the cursor is unchanged; run it again")
+        })?;
+        guard.feed(&chunk, |ready| {
+            spool.write_all(ready).map_err(CliError::from)
+        })?;
+    }
+    let (rest, _) = guard.finish(resp.trailer)?;
+    spool.write_all(&rest)?;
+    spool.rewind()?;
+
+    let mut reader = csv::Reader::from_reader(spool);
+    let header = reader
+        .headers()
+        .map_err(|e| not_an_export(&e.to_string()))?
+        .clone();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (ts_at, id_at) = (col("ts"), col("request_id"));
+    let (Some(ts_at), Some(id_at)) = (ts_at, id_at) else {
+        return Err(
+            not_an_export("its header names no ts or no request_id column")
+                .hint("without them an incremental export cannot tell which rows it already holds"),
+        );
+    };
+    let since = previous.as_ref().and_then(|c| ts_nanos(&c.last_ts));
+    let seen: std::collections::HashSet<&str> = previous
+        .iter()
+        .flat_map(|c| c.boundary_request_ids.iter().map(String::as_str))
+        .collect();
+    let mut out = Vec::new();
+    let mut w = csv::Writer::from_writer(&mut out);
+    w.write_record(&header).map_err(super::secrets_csv_err)?;
+    let (mut kept, mut dropped) = (0u64, 0u64);
+    let mut last: Option<(i128, String)> = None;
+    let mut boundary: Vec<String> = Vec::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(|e| not_an_export(&e.to_string()))?;
+        let (ts, id) = (rec.get(ts_at).unwrap_or(""), rec.get(id_at).unwrap_or(""));
+        let t = ts_nanos(ts);
+        let old = match (t, since) {
+            (Some(t), Some(s)) => t < s || (t == s && seen.contains(id)),
+            _ => false,
+        };
+        if old {
+            dropped += 1;
+            continue;
+        }
+        w.write_record(&rec).map_err(super::secrets_csv_err)?;
+        kept += 1;
+        if let Some(t) = t {
+            match &last {
+                Some((lt, _)) if t < *lt => {}
+                Some((lt, _)) if t == *lt => boundary.push(id.to_string()),
+                _ => {
+                    last = Some((t, ts.to_string()));
+                    boundary = vec![id.to_string()];
+                }
+            }
+        }
+    }
+    w.flush()?;
+    drop(w);
+    match file {
+        Some(p) => {
+            let mut f = AtomicFile::create(p)?;
+            f.write_all(&out)?;
+            f.finish()?;
+        }
+        None => ctx.printer.raw(&out)?,
+    }
+    let Some((_, last_ts)) = last else {
+        crate::output::note("no new events since the cursor");
+        return Ok(());
+    };
+    // The boundary carries over when the new export ends at the same time.
+    if let Some(c) = &previous
+        && ts_nanos(&c.last_ts) == ts_nanos(&last_ts)
+    {
+        boundary.extend(c.boundary_request_ids.iter().cloned());
+    }
+    let cursor = Cursor {
+        kind: KIND.into(),
+        org: org.into(),
+        server,
+        last_hash: String::new(),
+        last_request_id: boundary.last().cloned().unwrap_or_default(),
+        last_ts,
+        exported: kept,
+        exact: false,
+        boundary_request_ids: boundary,
+    };
+    let text = serde_json::to_vec_pretty(&cursor).map_err(|e| CliError::other(e.to_string()))?;
+    crate::atomic::write(cursor_path, &text)?;
+    crate::output::note(&format!(
+        "exported {kept} events by time ({dropped} already exported dropped); this installation \
+         has no exact cursor, so events are told apart by time and request id; cursor {} now at {}",
+        cursor_path.display(),
+        cursor.last_ts
     ));
     Ok(())
 }

@@ -46,7 +46,7 @@ pub(super) struct Guard {
 const MAX_HEADER: usize = 64 * 1024;
 
 impl Guard {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Guard {
             in_quotes: false,
             records: 0,

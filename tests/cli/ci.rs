@@ -293,19 +293,44 @@ fn cursor_exports_are_disjoint_complete_verifiable_and_race_free() {
             .code(2);
         assert!(r.stderr.contains(says), "{}", r.stderr);
     }
+}
 
-    // Against an installation without the extension: refused, nothing written.
-    let stub = Stub::start(|_| {
-        (
-            200,
-            "text/csv",
-            "ts,service,action,result,actor,actor_email,resource,namespace,project,org,request_id,source_ip,elevation_id,reason,status,prev_hash,hash,event\n".into(),
-        )
+/// Against an installation without the extension (no trailer, no `after`,
+/// as production): one export by time from the cursor's last time, without
+/// the rows the previous export held at that time.
+#[test]
+fn cursor_exports_by_time_and_request_id_where_there_is_no_after() {
+    let header = "ts,service,action,result,actor,request_id\n";
+    let row = |ts: &str, id: &str| format!("{ts},secrets,secrets.value.read,allowed,alice,{id}\n");
+    let first = format!(
+        "{header}{}{}{}",
+        row("2026-05-12T08:00:00.000Z", "r1"),
+        row("2026-05-12T08:00:01.000Z", "r2"),
+        row("2026-05-12T08:00:01.000Z", "r3"),
+    );
+    // The server's second answer repeats the boundary second, with a new
+    // event in it and a later one.
+    let second = format!(
+        "{header}{}{}{}{}",
+        row("2026-05-12T08:00:01.000Z", "r2"),
+        row("2026-05-12T08:00:01.000Z", "r3"),
+        row("2026-05-12T08:00:01.000Z", "r4"),
+        row("2026-05-12T08:00:02.000Z", "r5"),
+    );
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = calls.clone();
+    let stub = Stub::start(move |_| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // The first run's paged request, then its export by time; then the
+        // second run's export by time.
+        let body = if i < 2 { first.clone() } else { second.clone() };
+        (200, "text/csv", body.into())
     });
-    let out = s.home.path().join("prod.csv");
-    let r = s
-        .home
-        .run_env(
+    let h = Home::new();
+    let cursor = h.path().join("prod.cursor");
+    let export = |name: &str| {
+        let out = h.path().join(name);
+        h.run_env(
             &[
                 "--server",
                 &stub.url,
@@ -313,19 +338,35 @@ fn cursor_exports_are_disjoint_complete_verifiable_and_race_free() {
                 "list",
                 "--csv",
                 "--cursor",
-                s.home.path().join("prod.cursor").to_str().unwrap(),
+                cursor.to_str().unwrap(),
                 "--output-file",
                 out.to_str().unwrap(),
             ],
             &[("KUBE_DC_TOKEN", "t"), ("KUBE_DC_ORG", "acme")],
         )
-        .code(9);
+        .ok();
+        std::fs::read_to_string(out).unwrap()
+    };
+    let a = export("a.csv");
+    assert_eq!(a.lines().count(), 4, "{a}");
+    let b = export("b.csv");
+    let ids: Vec<&str> = b
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.rsplit(',').next())
+        .collect();
+    assert_eq!(ids, ["r4", "r5"], "{b}");
+    // The second run asked from the cursor's last time.
+    let seen = stub.take();
+    let last = seen.last().unwrap();
     assert!(
-        r.stderr.contains("exact incremental exports"),
-        "{}",
-        r.stderr
+        last.query
+            .as_deref()
+            .unwrap_or("")
+            .contains("since=2026-05-12T08%3A00%3A01.000Z"),
+        "{:?}",
+        last.query
     );
-    assert!(!out.exists() && !s.home.path().join("prod.cursor").exists());
 }
 
 #[test]
