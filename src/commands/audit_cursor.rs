@@ -318,14 +318,8 @@ fn ts_nanos(ts: &str) -> Option<i128> {
 /// private temporary file, then filtered row by row into the output.
 async fn time_window(job: Export<'_>, previous: Option<Cursor>) -> Result<()> {
     use std::io::{Seek, Write};
-    let Export {
-        ctx,
-        client,
-        org,
-        base,
-        cursor_path,
-        file,
-    } = job;
+    let (ctx, client, org) = (job.ctx, job.client, job.org);
+    let (base, cursor_path, file) = (job.base, job.cursor_path, job.file);
     let server = ctx.target()?.server_label();
     let mut q = base.to_string();
     if let Some(c) = &previous {
