@@ -11,6 +11,7 @@ pub mod docs;
 pub mod envfile;
 pub mod error;
 pub mod input;
+pub mod jsonpath;
 pub mod listing;
 pub mod net;
 pub mod output;

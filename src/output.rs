@@ -116,12 +116,19 @@ pub struct Printer {
     pub format: OutputFormat,
     pub color: bool,
     pub stderr_is_tty: bool,
+    /// `-o jsonpath=TEMPLATE`'s template.
+    pub jsonpath: Option<String>,
 }
 
 impl Printer {
-    pub fn new(format: Option<OutputFormat>, no_color: bool) -> Self {
+    pub fn new(output: Option<OutputArg>, no_color: bool) -> Self {
         let no_color = no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let (format, jsonpath) = match output {
+            Some(o) => (Some(o.format), o.jsonpath),
+            None => (None, None),
+        };
         Self {
+            jsonpath,
             format: format.unwrap_or(OutputFormat::Table),
             color: !no_color && std::io::stdout().is_terminal(),
             stderr_is_tty: std::io::stderr().is_terminal(),
@@ -207,6 +214,9 @@ impl Printer {
     /// Prints a document as JSON or YAML (the raw server document, so fields
     /// this client does not know are kept).
     pub fn print_doc(&self, v: &Value) -> Result<()> {
+        if let (OutputFormat::JsonPath, Some(t)) = (self.format, &self.jsonpath) {
+            return raw_stdout(crate::jsonpath::render(t, v)?.as_bytes());
+        }
         let mut out = std::io::stdout().lock();
         match self.format {
             OutputFormat::Yaml => {
@@ -225,12 +235,18 @@ impl Printer {
     }
 
     pub fn is_machine(&self) -> bool {
-        matches!(self.format, OutputFormat::Json | OutputFormat::Yaml)
+        matches!(
+            self.format,
+            OutputFormat::Json | OutputFormat::Yaml | OutputFormat::JsonPath
+        )
     }
 
     /// Refuses a format a command cannot produce.
     pub fn require(&self, allowed: &[OutputFormat], command: &str) -> Result<()> {
-        if allowed.contains(&self.format) {
+        // A template over the JSON document, wherever there is one.
+        let json_path =
+            self.format == OutputFormat::JsonPath && allowed.contains(&OutputFormat::Json);
+        if allowed.contains(&self.format) || json_path {
             return Ok(());
         }
         let names: Vec<String> = allowed
@@ -393,4 +409,67 @@ pub enum OutputFormat {
     /// One JSON object per line (`audit list`: one event per line, for log
     /// shippers).
     Jsonl,
+    /// `jsonpath=TEMPLATE`: kubectl's template over the JSON document.
+    #[value(skip)]
+    JsonPath,
+}
+
+/// `-o`'s value: a format, and `jsonpath=`'s template.
+#[derive(Clone, Debug)]
+pub struct OutputArg {
+    pub format: OutputFormat,
+    pub jsonpath: Option<String>,
+}
+
+/// Parses `-o`: a format name (any case), or `jsonpath=TEMPLATE`.
+#[derive(Clone)]
+pub struct OutputParser;
+
+impl clap::builder::TypedValueParser for OutputParser {
+    type Value = OutputArg;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<OutputArg, clap::Error> {
+        let text = value.to_string_lossy();
+        if let Some(t) = text.strip_prefix("jsonpath=") {
+            if t.is_empty() {
+                return Err(clap::Error::raw(
+                    clap::error::ErrorKind::InvalidValue,
+                    "-o jsonpath= needs a template, e.g. -o jsonpath='{.name}'\n",
+                ));
+            }
+            return Ok(OutputArg {
+                format: OutputFormat::JsonPath,
+                jsonpath: Some(t.to_string()),
+            });
+        }
+        let format = clap::builder::EnumValueParser::<OutputFormat>::new().parse_ref(
+            cmd,
+            arg,
+            &std::ffi::OsString::from(text.to_lowercase()),
+        )?;
+        Ok(OutputArg {
+            format,
+            jsonpath: None,
+        })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        use clap::ValueEnum;
+        Some(Box::new(
+            OutputFormat::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value)
+                .chain(std::iter::once(
+                    clap::builder::PossibleValue::new("jsonpath=TEMPLATE")
+                        .help("kubectl's template over the JSON document"),
+                )),
+        ))
+    }
 }

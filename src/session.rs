@@ -21,7 +21,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(global: GlobalArgs) -> Self {
-        let printer = Printer::new(global.output, global.no_color);
+        let printer = Printer::new(global.output.clone(), global.no_color);
         Self {
             global,
             printer,

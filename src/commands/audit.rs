@@ -168,7 +168,7 @@ pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
 }
 
 async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
-    use OutputFormat::{Csv, Json, Jsonl, Table, Wide, Yaml};
+    use OutputFormat::{Csv, Json, JsonPath, Jsonl, Table, Wide, Yaml};
     let p = &ctx.printer;
     let target = ctx.target()?;
     // The CSV export and --org are organization-wide: a project given with
@@ -274,7 +274,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
                 }
             }
         }
-        Json | Yaml => {
+        Json | Yaml | JsonPath => {
             // The raw events: fields this client does not know are kept.
             let mut v = raw.value();
             if local_filters {
@@ -287,7 +287,9 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
                 }
                 v["returned"] = resp.events.len().into();
             }
-            if p.format == Yaml {
+            if let (JsonPath, Some(t)) = (p.format, &p.jsonpath) {
+                out = crate::jsonpath::render(t, &v)?.into_bytes();
+            } else if p.format == Yaml {
                 out = serde_norway::to_string(&v)
                     .map_err(|e| CliError::other(e.to_string()))?
                     .into_bytes();

@@ -427,11 +427,10 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "KUBE_DC_OUTPUT",
-        value_enum,
-        ignore_case = true,
+        value_parser = crate::output::OutputParser,
         value_name = "FORMAT"
     )]
-    pub output: Option<crate::output::OutputFormat>,
+    pub output: Option<crate::output::OutputArg>,
     /// Do not colour output (also: NO_COLOR).
     #[arg(long, global = true)]
     pub no_color: bool,

@@ -58,7 +58,7 @@ pub struct GetArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
-    use OutputFormat::{Env, Json, Table, Yaml};
+    use OutputFormat::{Env, Json, JsonPath, Table, Yaml};
     let p = &ctx.printer;
     super::check_secret_name(&a.name)?;
     let reveal = a.value || a.key.is_some() || a.keys;
@@ -107,7 +107,7 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
             return Err(none());
         }
         return match p.format {
-            Json | Yaml => {
+            Json | Yaml | JsonPath => {
                 let mut doc = raw.value();
                 doc["value"] = serde_json::json!({"data": {}});
                 p.print_doc(&doc)
@@ -150,7 +150,7 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
         return p.raw(v.expose().as_bytes());
     }
     match p.format {
-        Json | Yaml => p.print_doc(&raw.value()),
+        Json | Yaml | JsonPath => p.print_doc(&raw.value()),
         Env => {
             let tty = p.stdout_is_terminal();
             p.raw(crate::envfile::to_env(&value.data, a.env_dialect, tty)?.as_bytes())

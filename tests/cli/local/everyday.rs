@@ -466,3 +466,38 @@ fn edit_and_dry_run_against_the_backend() {
     // --as is the local context's alone.
     run(&["--as", "developer", "secrets", "list"], &[]).code(2);
 }
+
+#[test]
+fn jsonpath_templates_over_the_json_document() {
+    let h = Home::new();
+    h.run(&["secrets", "create", "db", "--from-literal=USER=app"])
+        .ok();
+    h.run(&["secrets", "create", "web", "--from-literal=T=x"])
+        .ok();
+    let r = h
+        .run(&[
+            "secrets",
+            "list",
+            "-o",
+            "jsonpath={range .items[*]}{.name}{\"\\n\"}{end}",
+        ])
+        .ok();
+    assert_eq!(r.stdout, "db\nweb\n");
+    let r = h
+        .run(&[
+            "secrets",
+            "get",
+            "db",
+            "--value",
+            "-o",
+            "jsonpath={.value.data.USER}",
+        ])
+        .ok();
+    assert_eq!(r.stdout, "app");
+    let r = h
+        .run(&["secrets", "get", "db", "-o", "jsonpath={.nope}"])
+        .code(2);
+    assert!(r.stderr.contains(".nope"), "{}", r.stderr);
+    h.run(&["secrets", "list", "-o", "jsonpath={.items[x]}"])
+        .code(2);
+}
