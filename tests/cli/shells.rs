@@ -204,6 +204,17 @@ fn bash_with_bash_completion() {
     t.complete("kube-dc audit list --service ", SERVICES);
     t.complete("kube-dc u", &["ui", "use"]);
     t.complete("kube-dc ui --", &["--refresh", "--context"]);
+    // File names after the file flags (last: a single match completes in
+    // place).
+    h.write("files/app.env", "A=1\n");
+    let dir = h.path().join("files");
+    t.complete(
+        &format!(
+            "kube-dc secrets create x --from-env-file {}/app.e",
+            dir.display()
+        ),
+        &["app.env"],
+    );
 }
 
 #[test]
