@@ -10,6 +10,7 @@ pub mod config;
 pub mod docs;
 pub mod envfile;
 pub mod error;
+pub mod format;
 pub mod input;
 pub mod jsonpath;
 pub mod listing;

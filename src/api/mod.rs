@@ -14,7 +14,6 @@ use futures_util::{Stream, StreamExt};
 use http::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 pub use crate::net::{check_credential_url, http_client};
 pub use kube_dc_api::endpoints::{Origin, Route};
@@ -28,7 +27,13 @@ use crate::error::{CliError, ErrorKind, Result};
 
 mod answers;
 mod calls;
+mod credential;
+mod doc;
+mod dry_run;
 mod errors;
+
+pub use credential::Credential;
+pub use doc::Doc;
 
 use answers::{Answer, collect, collect_at_most, request_headers};
 pub use answers::{MAX_ATTEMPTS, MAX_JSON_BYTES, MAX_RETRY_WAIT};
@@ -46,23 +51,6 @@ enum Transport {
         base: String,
         token: Option<Credential>,
     },
-}
-
-/// What a remote request authenticates with.
-pub enum Credential {
-    /// A bearer token, as it is (`KUBE_DC_TOKEN`, or a login's).
-    Token(Sensitive),
-    /// A service account's: a new one before the current one expires.
-    Service(std::sync::Arc<crate::auth::service::ServiceAccount>),
-}
-
-impl Credential {
-    async fn bearer(&self) -> Result<Sensitive> {
-        match self {
-            Credential::Token(t) => Ok(t.clone()),
-            Credential::Service(sa) => sa.token().await,
-        }
-    }
 }
 
 pub struct Client {
@@ -153,42 +141,6 @@ impl Client {
             timeout,
             dry_run: None,
         })
-    }
-
-    /// Prints changes instead of sending them (`--dry-run`); values masked
-    /// unless `show_values`.
-    pub fn dry_run(mut self, on: bool, show_values: bool) -> Self {
-        self.dry_run = on.then_some(show_values);
-        self
-    }
-
-    /// `--dry-run`: prints the change and stops the command.
-    fn print_dry_run(
-        &self,
-        method: &Method,
-        path: &str,
-        body: Option<&[u8]>,
-        show: bool,
-    ) -> CliError {
-        let base = match &self.transport {
-            #[cfg(feature = "local")]
-            Transport::Local(_) => "local:".to_string(),
-            Transport::Http { base, .. } => base.clone(),
-        };
-        let mut out = format!("dry run: {method} {base}{path}\n");
-        if let Some(b) = body {
-            let mut v: serde_json::Value = serde_json::from_slice(b).unwrap_or_default();
-            if !show {
-                mask_values(&mut v);
-            }
-            out.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default());
-            out.push('\n');
-        }
-        out.push_str("(nothing was sent)\n");
-        if let Err(e) = crate::output::raw_stdout(out.as_bytes()) {
-            return e;
-        }
-        CliError::new(ErrorKind::DryRun, "dry run")
     }
 
     fn trace_request(
@@ -462,35 +414,6 @@ impl Client {
     }
 }
 
-/// The server's answer as it came, every field kept (for `-o json|yaml`).
-pub struct Doc {
-    body: Bytes,
-    /// `METHOD path`, for errors.
-    request: String,
-}
-
-impl Doc {
-    /// The answer as a JSON value (it parsed as JSON already).
-    pub fn value(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-
-    /// The answer decoded straight from its bytes; `T` may borrow from it.
-    pub fn typed<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            let what = if serde_json::from_slice::<serde::de::IgnoredAny>(&self.body).is_ok() {
-                "has an unexpected shape"
-            } else {
-                "is not JSON"
-            };
-            CliError::new(
-                ErrorKind::Server,
-                format!("{}: the server's answer {what}: {e}", self.request),
-            )
-        })
-    }
-}
-
 /// Why the embedded local context could not open, as the CLI's kind of
 /// error with what to do about it.
 #[cfg(feature = "local")]
@@ -516,28 +439,4 @@ fn local_open_error(data_dir: &std::path::Path, e: kube_dc_backend::OpenError) -
         (E::Engine(_), _) => CliError::new(ErrorKind::Network, format!("local context: {e}")),
     };
     err.with_source(e)
-}
-
-/// Replaces every value under a `data` or `initialValues` object with a
-/// note of its size.
-fn mask_values(v: &mut serde_json::Value) {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) => {
-            for (k, child) in map.iter_mut() {
-                if let ("data" | "initialValues", Value::Object(values)) = (k.as_str(), &mut *child)
-                {
-                    for val in values.values_mut() {
-                        let n = val.as_str().map_or(0, str::len);
-                        *val =
-                            Value::String(format!("(masked, {n} bytes; --show-values shows it)"));
-                    }
-                } else {
-                    mask_values(child);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(mask_values),
-        _ => {}
-    }
 }

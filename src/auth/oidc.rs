@@ -54,7 +54,7 @@ impl ExtraTokenFields for IdTokenField {}
 
 pub type TokenResp = StandardTokenResponse<IdTokenField, BasicTokenType>;
 
-type OAuthClient = oauth2::Client<
+pub(super) type OAuthClient = oauth2::Client<
     BasicErrorResponse,
     TokenResp,
     BasicTokenIntrospectionResponse,
@@ -162,7 +162,7 @@ impl Provider {
         })
     }
 
-    fn client(&self) -> Result<OAuthClient> {
+    pub(super) fn client(&self) -> Result<OAuthClient> {
         let d = &self.discovery;
         let bad = |what: &str, e: oauth2::url::ParseError| {
             CliError::other(format!("the provider's {what} is not a URL: {e}"))
@@ -295,31 +295,6 @@ impl Provider {
             .map_err(token_error)
     }
 
-    /// An access token for a confidential client (a service account) with
-    /// the client-credentials grant (RFC 6749 §4.4). The client authenticates
-    /// with HTTP Basic (Keycloak's default), or in the request body when the
-    /// discovery document offers only `client_secret_post`.
-    pub async fn client_credentials(
-        &self,
-        secret: &Sensitive,
-    ) -> std::result::Result<TokenResp, String> {
-        let methods = &self.discovery.token_endpoint_auth_methods_supported;
-        let post_only = methods.iter().any(|m| m == "client_secret_post")
-            && !methods.iter().any(|m| m == "client_secret_basic");
-        let mut client = self
-            .client()
-            .map_err(|e| e.message)?
-            .set_client_secret(oauth2::ClientSecret::new(secret.expose().to_string()));
-        if post_only {
-            client = client.set_auth_type(oauth2::AuthType::RequestBody);
-        }
-        client
-            .exchange_client_credentials()
-            .request_async(&self.http)
-            .await
-            .map_err(token_error)
-    }
-
     /// Revokes a refresh token (RFC 7009), when the provider has a
     /// revocation endpoint. `Ok(false)`: it has none. Sent over HTTPS, or
     /// plain HTTP only to a loopback address (oauth2's own revocation
@@ -413,7 +388,7 @@ impl Provider {
     }
 }
 
-fn token_error<E: std::error::Error + 'static>(
+pub(super) fn token_error<E: std::error::Error + 'static>(
     e: oauth2::RequestTokenError<E, impl oauth2::ErrorResponse + 'static>,
 ) -> String {
     match e {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 
-use super::oidc::{self, Provider};
+use super::oidc::{self, Provider, TokenResp};
 use crate::config::Target;
 use crate::error::{CliError, ErrorKind, Result};
 use crate::redact::Sensitive;
@@ -43,6 +43,33 @@ impl std::fmt::Debug for ServiceAccount {
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
+    }
+}
+
+impl Provider {
+    /// An access token for a confidential client (a service account) with
+    /// the client-credentials grant (RFC 6749 §4.4). The client authenticates
+    /// with HTTP Basic (Keycloak's default), or in the request body when the
+    /// discovery document offers only `client_secret_post`.
+    pub async fn client_credentials(
+        &self,
+        secret: &Sensitive,
+    ) -> std::result::Result<TokenResp, String> {
+        let methods = &self.discovery.token_endpoint_auth_methods_supported;
+        let post_only = methods.iter().any(|m| m == "client_secret_post")
+            && !methods.iter().any(|m| m == "client_secret_basic");
+        let mut client = self
+            .client()
+            .map_err(|e| e.message)?
+            .set_client_secret(oauth2::ClientSecret::new(secret.expose().to_string()));
+        if post_only {
+            client = client.set_auth_type(oauth2::AuthType::RequestBody);
+        }
+        client
+            .exchange_client_credentials()
+            .request_async(&self.http)
+            .await
+            .map_err(oidc::token_error)
     }
 }
 

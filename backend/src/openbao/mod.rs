@@ -19,6 +19,7 @@
 //! there. This file is the client (addresses, failover, the KV v2 calls);
 //! the store's value interface on top of it is in `values`.
 
+mod kv;
 mod values;
 
 use std::collections::HashSet;
@@ -28,12 +29,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use crate::store::{EngineHealth, Result, StoreError};
-use kube_dc_api::wire::Data;
 
 /// The ACL policy the backend's token needs (also shipped as
 /// `backend/packaging/openbao-policy.hcl`).
@@ -361,178 +361,6 @@ impl Client {
                 tokio::time::sleep_until(deadline.min(Instant::now() + Duration::from_millis(200)))
                     .await;
             }
-        }
-    }
-
-    fn denied(&self, what: &str, a: &Answer) -> StoreError {
-        // The server's set-up, not the request: an internal error.
-        StoreError::Internal(format!(
-            "OpenBao refused {what}: {}. The backend's token needs the policy in {POLICY_FILE}",
-            a.errors()
-        ))
-    }
-
-    /// Creates the project's KV v2 mount the first time it is needed, and
-    /// waits (within the operation's budget) until it accepts requests: a
-    /// freshly enabled KV v2 mount refuses them while OpenBao upgrades it.
-    async fn ensure_mount(&self, mount: &str, deadline: Instant) -> Result<()> {
-        if self.mounts.lock().unwrap().contains(mount) {
-            return Ok(());
-        }
-        let a = self
-            .request(
-                reqwest::Method::GET,
-                &format!("sys/mounts/{mount}"),
-                None,
-                deadline,
-            )
-            .await?;
-        if a.status != 200 {
-            let a = self
-                .request(
-                    reqwest::Method::POST,
-                    &format!("sys/mounts/{mount}"),
-                    Some(&json!({"type": "kv", "options": {"version": "2"},
-                                 "description": "kube-dc secret values"})),
-                    deadline,
-                )
-                .await?;
-            match a.status {
-                200 | 204 => {}
-                // Created meanwhile by another writer.
-                400 if a.errors().contains("path is already in use") => {}
-                403 => {
-                    return Err(self.denied(
-                        &format!(
-                            "creating the KV v2 mount {mount} (create it, or allow sys/mounts/kv-*)"
-                        ),
-                        &a,
-                    ));
-                }
-                _ => {
-                    return Err(StoreError::Internal(format!(
-                        "creating the KV v2 mount {mount}: {}",
-                        a.errors()
-                    )));
-                }
-            }
-        }
-        // Its configuration answers once the upgrade is over (`request`
-        // waits through the "upgrading" answers).
-        let a = self
-            .request(
-                reqwest::Method::GET,
-                &format!("{mount}/config"),
-                None,
-                deadline,
-            )
-            .await?;
-        if a.status == 403 {
-            // A policy without `config`: the first write waits instead.
-            tracing::debug!("{mount}/config is not readable with this token");
-        }
-        self.mounts.lock().unwrap().insert(mount.to_string());
-        Ok(())
-    }
-
-    /// One KV v2 call for `what` (the error's wording): the answer's body
-    /// on 2xx, `None` on 404, an error naming the policy on 403.
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        what: &str,
-        deadline: Instant,
-    ) -> Result<Option<Value>> {
-        let a = self.request(method, path, body, deadline).await?;
-        match a.status {
-            200..=299 => Ok(Some(a.body)),
-            404 => Ok(None),
-            403 => Err(self.denied(what, &a)),
-            _ => Err(StoreError::Internal(format!("{what}: {}", a.errors()))),
-        }
-    }
-
-    /// The KV v2 metadata of a secret (`None`: OpenBao keeps none).
-    async fn metadata(&self, ns: &str, name: &str, deadline: Instant) -> Result<Option<Value>> {
-        let path = format!("{}/metadata/{name}", self.mount_of(ns));
-        let what = format!("reading {path}");
-        let body = self
-            .call(reqwest::Method::GET, &path, None, &what, deadline)
-            .await?;
-        Ok(body.map(|b| b["data"].clone()))
-    }
-
-    /// One version's values (`None`: not readable — deleted, destroyed or
-    /// never written).
-    async fn read_data(
-        &self,
-        ns: &str,
-        name: &str,
-        version: u64,
-        deadline: Instant,
-    ) -> Result<Option<Data>> {
-        let path = format!("{}/data/{name}", self.mount_of(ns));
-        let what = format!("reading {path}");
-        let Some(body) = self
-            .call(
-                reqwest::Method::GET,
-                &format!("{path}?version={version}"),
-                None,
-                &what,
-                deadline,
-            )
-            .await?
-        else {
-            return Ok(None);
-        };
-        serde_json::from_value(body["data"]["data"].clone())
-            .map(Some)
-            .map_err(|e| {
-                StoreError::Internal(format!(
-                    "{path} version {version} is not a map of strings: {e}"
-                ))
-            })
-    }
-
-    /// The current version's number and values (`None`: none readable —
-    /// no version, deleted or destroyed).
-    async fn read_current(&self, ns: &str, name: &str) -> Result<Option<(u64, Data)>> {
-        let deadline = self.deadline();
-        let path = format!("{}/data/{name}", self.mount_of(ns));
-        let what = format!("reading {path}");
-        let Some(body) = self
-            .call(reqwest::Method::GET, &path, None, &what, deadline)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let Some(version) = body["data"]["metadata"]["version"].as_u64() else {
-            return Ok(None);
-        };
-        let data = serde_json::from_value(body["data"]["data"].clone()).map_err(|e| {
-            StoreError::Internal(format!(
-                "{path} version {version} is not a map of strings: {e}"
-            ))
-        })?;
-        Ok(Some((version, data)))
-    }
-
-    /// A call that must find what it changes.
-    async fn post_ok(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        what: &str,
-        deadline: Instant,
-    ) -> Result<()> {
-        match self.call(method, path, body, what, deadline).await? {
-            Some(_) => Ok(()),
-            None => Err(StoreError::Internal(format!(
-                "{what}: not found (HTTP 404)"
-            ))),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Managed secrets: the resource, its sync and rotation settings, delete
 //! and restore.
 
+use super::soft_delete::set_deleted;
 use super::{
-    AuditRecord, Cached, Ctx, DEFAULT_MAX_VERSIONS, KvMeta, NewSecret, Prewritten, Result,
-    SecretRecord, Store, StoreError, json, write_version,
+    AuditRecord, Cached, DEFAULT_MAX_VERSIONS, KvMeta, NewSecret, Prewritten, Result, SecretRecord,
+    Store, StoreError, json, write_version,
 };
 use crate::clock::{add_ms, rfc3339};
 use kube_dc_api::wire::{Data, Rotation, SyncSpec};
@@ -73,6 +74,13 @@ impl Store {
     /// the restore command) otherwise.
     pub fn get_live(&self, ns: &str, name: &str) -> Result<SecretRecord> {
         self.read(|c| require_live(c, ns, name))
+    }
+
+    /// Whether the secret is soft-deleted (`Some(true)`), live
+    /// (`Some(false)`), or not there at all (`None`).
+    pub(super) fn deleted_state(&self, ns: &str, name: &str) -> Result<Option<bool>> {
+        self.read(|c| get_any(c, ns, name))
+            .map(|r| r.map(|s| s.deleted_at.is_some()))
     }
 
     /// The secret, if it exists and is not soft-deleted.
@@ -184,27 +192,6 @@ impl Store {
             )?;
             set_deleted(ctx, tx, ns, name, true, pre)
         })
-    }
-
-    /// On an external engine, soft-deletes (or restores) the current
-    /// version there before the writer records it: what the job must
-    /// then find, and undo if it does not commit.
-    fn engine_first_delete(&self, ns: &str, name: &str, deleted: bool) -> Result<EngineDelete> {
-        if !self.values.external() {
-            return Ok(EngineDelete::InJob);
-        }
-        // Only a change the job will make: a delete of a live secret, a
-        // restore of a deleted one (else the job refuses, and nothing is
-        // to be undone in the engine).
-        let plan = self.read(|c| match get_any(c, ns, name)? {
-            Some(s) if s.deleted_at.is_some() != deleted => current_version(c, ns, name),
-            _ => Ok(None),
-        })?;
-        let Some(v) = plan else {
-            return Ok(EngineDelete::Done(None));
-        };
-        self.values.set_deleted(ns, name, v, deleted)?;
-        Ok(EngineDelete::Done(Some((v, deleted))))
     }
 
     /// Erases the resource and every stored version. Works on a soft-deleted
@@ -426,72 +413,6 @@ pub(super) fn secret_from_row(r: &Row) -> rusqlite::Result<SecretRecord> {
             .get::<_, Option<String>>(18)?
             .and_then(|t| serde_json::from_str(&t).ok()),
     })
-}
-
-/// The secret's current version in `kv_meta` (none before its first).
-pub(super) fn current_version(c: &Connection, ns: &str, name: &str) -> Result<Option<u64>> {
-    Ok(c.row(
-        "SELECT current_version FROM kv_meta WHERE namespace = ?1 AND name = ?2",
-        params![ns, name],
-        |r| r.get(0),
-    )
-    .optional()?)
-}
-
-/// How a soft delete (or restore) reaches the engine.
-enum EngineDelete {
-    /// In the job, inside the transaction (an in-process engine).
-    InJob,
-    /// Before the job (an external engine): the version it marked, and
-    /// how, if the secret had one.
-    Done(Option<(u64, bool)>),
-}
-
-impl EngineDelete {
-    /// Registers the engine's change to be reverted should the job not
-    /// commit. First thing in the job.
-    fn undo_unless_committed(&self, ctx: &Ctx, ns: &str, name: &str) {
-        if let EngineDelete::Done(Some((version, deleted))) = *self {
-            undo_deleted(ctx, ns, name, version, deleted);
-        }
-    }
-}
-
-/// Soft-deletes (or restores) the current version in the engine, undone if
-/// the change does not commit; with `pre`, checks that the version the
-/// engine marked beforehand is still the current one.
-fn set_deleted(
-    ctx: &Ctx,
-    tx: &Connection,
-    ns: &str,
-    name: &str,
-    deleted: bool,
-    pre: EngineDelete,
-) -> Result<()> {
-    let current = current_version(tx, ns, name)?;
-    match pre {
-        EngineDelete::InJob => {
-            if let Some(v) = current {
-                ctx.values.set_deleted(ns, name, v, deleted)?;
-                undo_deleted(ctx, ns, name, v, deleted);
-            }
-            Ok(())
-        }
-        EngineDelete::Done(marked) if marked.map(|(v, _)| v) == current => Ok(()),
-        EngineDelete::Done(_) => Err(StoreError::Conflict(format!(
-            "secret {name:?} changed while it was being {}; try again",
-            if deleted { "deleted" } else { "restored" }
-        ))),
-    }
-}
-
-fn undo_deleted(ctx: &Ctx, ns: &str, name: &str, version: u64, deleted: bool) {
-    let (values, ns, name) = (ctx.values.clone(), ns.to_owned(), name.to_owned());
-    ctx.on_undo(move || {
-        if let Err(e) = values.set_deleted(&ns, &name, version, !deleted) {
-            tracing::error!("could not undo the value engine's change to {name} in {ns}: {e}");
-        }
-    });
 }
 
 /// A new secret's name must be free: refused when it is live, or

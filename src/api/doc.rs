@@ -1,0 +1,35 @@
+//! A server answer as it came.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::error::{CliError, ErrorKind, Result};
+
+/// The server's answer as it came, every field kept (for `-o json|yaml`).
+pub struct Doc {
+    pub(super) body: Bytes,
+    /// `METHOD path`, for errors.
+    pub(super) request: String,
+}
+
+impl Doc {
+    /// The answer as a JSON value (it parsed as JSON already).
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The answer decoded straight from its bytes; `T` may borrow from it.
+    pub fn typed<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let what = if serde_json::from_slice::<serde::de::IgnoredAny>(&self.body).is_ok() {
+                "has an unexpected shape"
+            } else {
+                "is not JSON"
+            };
+            CliError::new(
+                ErrorKind::Server,
+                format!("{}: the server's answer {what}: {e}", self.request),
+            )
+        })
+    }
+}
