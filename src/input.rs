@@ -182,6 +182,12 @@ fn read_path(path: &str, what: &str) -> Result<Vec<u8>> {
     })
 }
 
+/// A file's content as a value, exactly (a trailing newline included):
+/// the form of `kube-dc ui`. `what` names the input in errors.
+pub fn file_value(path: &str, what: &str) -> Result<String> {
+    utf8(read_path(path, what)?, &format!("{what}: {path}"))
+}
+
 /// Reads every source into one map of values. Nothing is sent anywhere.
 pub fn collect(args: &ValueArgs) -> Result<Data> {
     let mut c = Collected {

@@ -4,6 +4,7 @@ use crate::api::Client;
 use crate::commands::{Ctx, confirm};
 use crate::error::{ErrorKind, Result};
 use crate::output::{note, sanitize};
+use kube_dc_api::wire::ConsumersResponse;
 
 /// Delete a secret: soft by default, or irreversibly with --destroy.
 ///
@@ -81,12 +82,26 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
     }
 }
 
-/// Shows on stderr the workloads that use the secret's projection and
-/// returns how many. A secret without a consumers view (soft-deleted, or an
-/// installation without it) has none to show.
-pub(super) async fn show_consumers(client: &Client, ns: &str, name: &str) -> Result<usize> {
+/// The workloads that use the secret's projection (`kube-dc ui`'s `d`
+/// asks the same). A secret without a consumers view (soft-deleted, or an
+/// installation without it) has none.
+pub async fn consumers_of(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> Result<Option<ConsumersResponse>> {
     match client.consumers(ns, name).await {
-        Ok((c, _)) if !c.items.is_empty() => {
+        Ok((c, _)) => Ok(Some(c)),
+        Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::NotSupported) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Shows on stderr the workloads that use the secret's projection and
+/// returns how many.
+pub(super) async fn show_consumers(client: &Client, ns: &str, name: &str) -> Result<usize> {
+    match consumers_of(client, ns, name).await? {
+        Some(c) if !c.items.is_empty() => {
             note(&format!(
                 "These workloads use Secret {}:",
                 sanitize(&c.secret)
@@ -101,11 +116,10 @@ pub(super) async fn show_consumers(client: &Client, ns: &str, name: &str) -> Res
             }
             Ok(c.items.len())
         }
-        Ok(_) => {
+        Some(_) => {
             note(&format!("No workload references secret {name}."));
             Ok(0)
         }
-        Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::NotSupported) => Ok(0),
-        Err(e) => Err(e),
+        None => Ok(0),
     }
 }

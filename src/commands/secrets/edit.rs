@@ -100,24 +100,25 @@ pub async fn run(ctx: &Ctx, a: EditArgs) -> Result<()> {
         data: new,
         cas: Some(version),
     };
-    let (resp, raw) = client
-        .put_values(&ns, &a.name, &req)
-        .await
-        .map_err(|e| {
-            if e.kind == ErrorKind::Conflict {
-                CliError::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "secret {} changed while you edited it (you opened version {version}): nothing was written",
-                        a.name
-                    ),
-                )
-                .hint(format!("run `kube-dc secrets edit {}` again", a.name))
-            } else {
-                e
-            }
-        })?;
+    let (resp, raw) = client.put_values(&ns, &a.name, &req).await.map_err(|e| {
+        changed_meanwhile(e, &a.name, version, "run `kube-dc secrets edit NAME` again")
+    })?;
     super::set::report(ctx, &resp, &raw, "edited")
+}
+
+/// A check-and-set conflict said as what it means for an edit (also
+/// `kube-dc ui`'s `p`); any other error as it is.
+pub fn changed_meanwhile(e: CliError, name: &str, version: u64, again: &str) -> CliError {
+    if e.kind != ErrorKind::Conflict {
+        return e;
+    }
+    CliError::new(
+        ErrorKind::Conflict,
+        format!(
+            "secret {name} changed while you edited it (you opened version {version}): nothing was written"
+        ),
+    )
+    .hint(again.replace("NAME", name))
 }
 
 /// Opens the editor until the file parses (`Some`: its values) or the user

@@ -2,10 +2,10 @@
 
 mod apply;
 mod consumers;
-mod create;
-mod delete;
+pub(crate) mod create;
+pub(crate) mod delete;
 mod destroy_version;
-mod edit;
+pub(crate) mod edit;
 mod get;
 mod import;
 mod list;
@@ -13,7 +13,7 @@ pub(crate) use list::csv_err;
 mod put;
 mod restore;
 mod run;
-mod set;
+pub(crate) mod set;
 mod sync;
 mod versions;
 

@@ -154,35 +154,58 @@ pub async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<()> {
     super::check_secret_name(&a.name)?;
     let ns = ctx.namespace()?;
     let client = ctx.client().await?;
-    let (old, _) = client
-        .get_secret(&ns, &a.name, true, Some(a.to_version))
-        .await?;
+    let done = rollback_with(&client, &ns, &a.name, a.to_version).await?;
+    done.warn();
+    report(
+        ctx,
+        &done.resp,
+        &done.raw,
+        &format!("the values of version {}", a.to_version),
+    )
+}
+
+/// `rollback`'s requests (also `kube-dc ui`'s `b`): the old version's
+/// values read (audited), then written over the current one with
+/// check-and-set.
+pub async fn rollback_with(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    to_version: u64,
+) -> Result<Changed> {
+    let (old, _) = client.get_secret(ns, name, true, Some(to_version)).await?;
     let old = old.value.ok_or_else(|| {
         CliError::new(
             ErrorKind::NotFound,
-            format!(
-                "version {} of {} has no values to roll back to",
-                a.to_version, a.name
-            ),
+            format!("version {to_version} of {name} has no values to roll back to"),
         )
     })?;
-    let (resp, raw) = change_with(&client, &ns, &a.name, |current, data| {
-        if current == a.to_version {
+    change_with(client, ns, name, |current, data| {
+        if current == to_version {
             return Err(CliError::usage(format!(
-                "version {} is already the current version of {}",
-                a.to_version, a.name
+                "version {to_version} is already the current version of {name}"
             )));
         }
         *data = old.data.clone();
         Ok(())
     })
-    .await?;
-    report(
-        ctx,
-        &resp,
-        &raw,
-        &format!("the values of version {}", a.to_version),
-    )
+    .await
+}
+
+/// A written change, and what to warn about it (said by the caller: on
+/// stderr for a command, on the status line in `kube-dc ui`).
+pub struct Changed {
+    pub resp: PutValuesResponse,
+    pub raw: Doc,
+    pub warning: Option<String>,
+}
+
+impl Changed {
+    fn warn(&self) {
+        if let Some(w) = &self.warning {
+            crate::output::warn(w);
+        }
+    }
 }
 
 /// Reads, changes and writes with check-and-set (see `HOW`).
@@ -193,7 +216,9 @@ async fn change(
 ) -> Result<(PutValuesResponse, Doc)> {
     let ns = ctx.namespace()?;
     let client = ctx.client().await?;
-    change_with(&client, &ns, name, apply).await
+    let done = change_with(&client, &ns, name, apply).await?;
+    done.warn();
+    Ok((done.resp, done.raw))
 }
 
 async fn change_with(
@@ -201,7 +226,7 @@ async fn change_with(
     ns: &str,
     name: &str,
     apply: impl Fn(u64, &mut Data) -> Result<()>,
-) -> Result<(PutValuesResponse, Doc)> {
+) -> Result<Changed> {
     let mut tries = 0;
     loop {
         tries += 1;
@@ -217,15 +242,15 @@ async fn change_with(
         };
         match client.put_values(ns, name, &req).await {
             Ok((resp, raw)) => {
-                if resp.version != read + 1 {
-                    crate::output::warn(&format!(
+                let warning = (resp.version != read + 1).then(|| {
+                    format!(
                         "this installation wrote version {} without checking that version {read} \
                          (the one read) was still current: a write made in between may have been \
                          replaced; compare `kube-dc secrets versions {name}`",
                         resp.version
-                    ));
-                }
-                return Ok((resp, raw));
+                    )
+                });
+                return Ok(Changed { resp, raw, warning });
             }
             Err(e) if e.kind == ErrorKind::Conflict && tries < TRIES => continue,
             Err(e) if e.kind == ErrorKind::Conflict => {
