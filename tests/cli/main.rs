@@ -12,4 +12,6 @@ mod login;
 mod production;
 mod remote;
 mod shells;
+mod term;
+mod ui;
 mod wire;

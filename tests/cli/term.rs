@@ -1,0 +1,149 @@
+//! A shell in a detached tmux terminal, for the completion tests and the
+//! terminal view's: keys are sent as a user types them, the screen is read
+//! back as the user sees it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// A local context with two secrets, and the PATH that finds `kube-dc`.
+pub fn world() -> (Home, String) {
+    let h = Home::new();
+    h.run(&["secrets", "create", "app-config", "--from-literal=A=1"])
+        .ok();
+    h.run(&["secrets", "create", "db-creds"]).ok();
+    let bin_dir = Path::new(BIN).parent().unwrap().display().to_string();
+    (h, format!("{bin_dir}:/usr/local/bin:/usr/bin:/bin"))
+}
+
+pub fn need(tool: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(
+        found,
+        "{tool} is needed for the completion tests (.ci/run installs it)"
+    );
+}
+
+/// A shell in a detached tmux terminal.
+pub struct Term {
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Term {
+    pub fn start(h: &Home, path: &str, shell: &str, prompt: &str) -> Self {
+        need("tmux");
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("tmux.sock");
+        let home = h.path().display();
+        let cmd = format!(
+            "exec env -i PATH={path} HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data USER=tester TERM=xterm ZDOTDIR={home} {shell}"
+        );
+        let st = Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "200",
+                "-y",
+                "50",
+                "-s",
+                "t",
+                &cmd,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let t = Term { socket, _dir: dir };
+        // Any of the '|'-separated prompts (elvish shows '>' or, for root, '#').
+        let start = Instant::now();
+        while !prompt.split('|').any(|p| t.screen().contains(p)) {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "no prompt {prompt:?}:\n{}",
+                t.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        t
+    }
+
+    /// A plain bash (prompt `bash$`) that has been told to run `line`.
+    pub fn bash_running(h: &Home, path: &str, line: &str) -> Self {
+        let rc = h.write("bashrc", "PS1='bash$ '\n");
+        let t = Term::start(
+            h,
+            path,
+            &format!("bash --noprofile --rcfile {rc} -i"),
+            "bash$",
+        );
+        t.tmux(&["send-keys", "-t", "t", "-l", line]);
+        t.tmux(&["send-keys", "-t", "t", "Enter"]);
+        t
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    pub fn wait_for(&self, words: &[&str], what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if words.iter().all(|w| s.contains(w)) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "{what}: {words:?} never appeared:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Types `line`, presses Tab (twice: bash lists on the second), and
+    /// waits for every expected candidate on the screen; then clears the line.
+    pub fn complete(&self, line: &str, expect: &[&str]) -> String {
+        self.tmux(&["send-keys", "-t", "t", "-l", line]);
+        std::thread::sleep(Duration::from_millis(200));
+        self.tmux(&["send-keys", "-t", "t", "Tab"]);
+        std::thread::sleep(Duration::from_millis(300));
+        self.tmux(&["send-keys", "-t", "t", "Tab"]);
+        let s = self.wait_for(expect, line);
+        self.tmux(&["send-keys", "-t", "t", "C-c"]);
+        self.tmux(&["send-keys", "-t", "t", "clear", "Enter"]);
+        std::thread::sleep(Duration::from_millis(300));
+        s
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .status();
+    }
+}
