@@ -2,10 +2,10 @@
 //! API (so that both can be tested alone): a key changes the state and may
 //! ask for an [`Action`], which the loop in `mod.rs` carries out.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
+use super::form::Form;
 use crate::api::{Consumer, ElevationStatus, Secret, Sensitive, VersionInfo};
 use crate::listing::{self, SyncState};
 
@@ -35,16 +35,42 @@ impl Row {
             updated: r.updated().map(str::to_string),
         }
     }
+
+    /// A soft-deleted secret: `updated` is when it was deleted.
+    pub fn of_deleted(r: &listing::Row) -> Self {
+        Row {
+            updated: r.deleted_time().map(str::to_string),
+            ..Row::of(r)
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
     List,
+    /// The soft-deleted secrets, to restore.
+    Deleted,
     Detail,
+    Versions,
     UsedBy,
     Audit,
     Elevation,
     Help,
+}
+
+impl View {
+    /// What showing this view loads (the list itself is loaded apart).
+    pub fn load(self) -> Action {
+        match self {
+            View::Detail => Action::LoadDetail,
+            View::UsedBy => Action::LoadConsumers,
+            View::Audit => Action::LoadAudit,
+            View::Elevation => Action::LoadElevation,
+            View::Versions => Action::LoadVersions,
+            View::Deleted => Action::LoadDeleted,
+            View::List | View::Help => Action::None,
+        }
+    }
 }
 
 /// One audit event, as the view shows it.
@@ -57,7 +83,7 @@ pub struct Event {
 }
 
 /// What the loop must do after a key.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     None,
     Quit,
@@ -72,12 +98,66 @@ pub enum Action {
     LoadElevation,
     Elevate(String),
     Release,
+    LoadVersions,
+    LoadDeleted,
+    /// `p`: read the values (audited, as `secrets edit`) into a form.
+    OpenPut,
+    /// Send the open form.
+    Submit,
+    /// `d`/`D`: show the workloads that use the secret, then ask.
+    AskDelete {
+        destroy: bool,
+    },
+    Delete {
+        name: String,
+        destroy: bool,
+    },
+    /// `x` in the versions: ask (showing the workloads for the current one).
+    AskDestroyVersion(u64),
+    DestroyVersion {
+        name: String,
+        version: u64,
+    },
+    Rollback {
+        name: String,
+        version: u64,
+    },
+    Restore(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Level {
     Info,
     Error,
+}
+
+/// A question on the key line before an irreversible or disruptive step:
+/// `y` goes on, any other key does not; with `expect`, the name must be
+/// typed and Enter pressed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Confirm {
+    pub question: String,
+    pub expect: Option<String>,
+    pub typed: String,
+    pub then: Action,
+    /// Shown under the question (the workloads that use the secret).
+    pub details: Vec<String>,
+}
+
+/// An error as the body shows it: the message and each hint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub message: String,
+    pub hints: Vec<String>,
+}
+
+impl Problem {
+    pub fn of(e: &crate::error::CliError) -> Self {
+        Problem {
+            message: e.to_string(),
+            hints: e.hints.clone(),
+        }
+    }
 }
 
 pub struct App {
@@ -94,16 +174,38 @@ pub struct App {
     pub help_from: View,
     pub detail: Option<Secret>,
     pub versions: Vec<VersionInfo>,
-    /// Revealed values, when they were revealed.
-    pub revealed: Option<(Vec<(String, Sensitive)>, Instant)>,
+    pub version_selected: usize,
+    /// Revealed values: of which version, when they were revealed.
+    pub revealed: Option<Revealed>,
     pub value_selected: usize,
+    /// The detail's first row on screen; the drawing clamps it (and keeps
+    /// the selected value in sight), hence a Cell.
+    pub scroll: Cell<usize>,
+    /// Scroll to the selected value at the next drawing.
+    pub follow: Cell<bool>,
     pub consumers: Option<Vec<Consumer>>,
     pub events: Vec<Event>,
     pub elevation: Option<ElevationStatus>,
+    pub deleted: Option<Vec<Row>>,
+    pub deleted_selected: usize,
     /// The reason being typed for an elevation.
     pub reason: Option<String>,
+    pub form: Option<Form>,
+    pub confirm: Option<Confirm>,
     pub message: Option<(String, Level)>,
+    /// The last failure, shown in the body with its hints until a key.
+    pub problem: Option<Problem>,
     pub loaded_at: Option<Instant>,
+    /// Why the automatic refresh waits (said on the status line).
+    pub held: Option<&'static str>,
+}
+
+/// Values on screen, and what they are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Revealed {
+    pub values: Vec<(String, Sensitive)>,
+    pub version: u64,
+    pub at: Instant,
 }
 
 impl App {
@@ -119,14 +221,43 @@ impl App {
             help_from: View::List,
             detail: None,
             versions: Vec::new(),
+            version_selected: 0,
             revealed: None,
             value_selected: 0,
+            scroll: Cell::new(0),
+            follow: Cell::new(false),
             consumers: None,
             events: Vec::new(),
             elevation: None,
+            deleted: None,
+            deleted_selected: 0,
             reason: None,
+            form: None,
+            confirm: None,
             message: None,
+            problem: None,
             loaded_at: None,
+            held: None,
+        }
+    }
+
+    /// Something is being typed or asked: the view does not refresh under it.
+    pub fn busy_typing(&self) -> bool {
+        self.form.is_some() || self.confirm.is_some() || self.reason.is_some() || self.filtering
+    }
+
+    /// Puts the selection on `name` (after a create or an import).
+    pub fn select(&mut self, name: &str) {
+        if let Some(i) = self.visible().iter().position(|r| r.name == name) {
+            self.selected = i;
+        } else if !self.filter.is_empty() {
+            // A filter that hides it would hide what was just made.
+            self.filter.clear();
+            self.selected = self
+                .visible()
+                .iter()
+                .position(|r| r.name == name)
+                .unwrap_or(0);
         }
     }
 
@@ -150,11 +281,11 @@ impl App {
         self.selected = keep
             .and_then(|n| self.visible().iter().position(|r| r.name == n))
             .unwrap_or(0);
-        self.clamp();
+        self.clamp_selection();
         self.loaded_at = Some(Instant::now());
     }
 
-    fn clamp(&mut self) {
+    pub(super) fn clamp_selection(&mut self) {
         let n = self.visible().len();
         self.selected = self.selected.min(n.saturating_sub(1));
     }
@@ -165,12 +296,24 @@ impl App {
         self.value_selected = 0;
     }
 
+    /// Leaves any view for `view`, loading what it shows.
+    pub(super) fn go(&mut self, view: View) -> Action {
+        if view != View::Detail && self.view == View::Detail {
+            self.hide();
+        }
+        if view == View::Detail && self.view == View::List {
+            self.scroll.set(0);
+        }
+        self.view = view;
+        view.load()
+    }
+
     /// Hides values revealed longer than [`REVEAL_FOR`] ago; true if it did.
     pub fn expire(&mut self, now: Instant) -> bool {
         if self
             .revealed
             .as_ref()
-            .is_some_and(|(_, at)| now.duration_since(*at) >= REVEAL_FOR)
+            .is_some_and(|r| now.duration_since(r.at) >= REVEAL_FOR)
         {
             self.hide();
             self.message = Some(("values hidden again".into(), Level::Info));
@@ -181,268 +324,14 @@ impl App {
 
     /// When revealed values must be hidden, if any are shown.
     pub fn reveal_deadline(&self) -> Option<Instant> {
-        self.revealed.as_ref().map(|(_, at)| *at + REVEAL_FOR)
+        self.revealed.as_ref().map(|r| r.at + REVEAL_FOR)
     }
 
     /// The keys of the revealed values, in order.
     pub fn value_keys(&self) -> Vec<String> {
         self.revealed
             .as_ref()
-            .map(|(vals, _)| vals.iter().map(|(k, _)| k.clone()).collect())
+            .map(|r| r.values.iter().map(|(k, _)| k.clone()).collect())
             .unwrap_or_default()
-    }
-
-    fn go(&mut self, view: View) -> Action {
-        if view != View::Detail && self.view == View::Detail {
-            self.hide();
-        }
-        self.view = view;
-        match view {
-            View::Detail => Action::LoadDetail,
-            View::UsedBy => Action::LoadConsumers,
-            View::Audit => Action::LoadAudit,
-            View::Elevation => Action::LoadElevation,
-            View::List | View::Help => Action::None,
-        }
-    }
-
-    fn back(&mut self) -> Action {
-        match self.view {
-            View::List => Action::Quit,
-            View::Help => {
-                self.view = self.help_from;
-                Action::None
-            }
-            View::Detail => {
-                self.hide();
-                self.view = View::List;
-                Action::None
-            }
-            _ => {
-                // Back to the secret's detail when it is open.
-                self.view = if self.detail.is_some() {
-                    View::Detail
-                } else {
-                    View::List
-                };
-                Action::None
-            }
-        }
-    }
-
-    pub fn on_key(&mut self, k: KeyEvent) -> Action {
-        if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
-            return Action::Quit;
-        }
-        // Typing a filter or a reason takes every key but Enter/Esc.
-        if self.filtering {
-            match k.code {
-                KeyCode::Enter | KeyCode::Esc => self.filtering = false,
-                KeyCode::Backspace => {
-                    self.filter.pop();
-                }
-                KeyCode::Char(c) => self.filter.push(c),
-                _ => {}
-            }
-            if k.code == KeyCode::Esc {
-                self.filter.clear();
-            }
-            self.selected = 0;
-            self.clamp();
-            return Action::None;
-        }
-        if let Some(reason) = &mut self.reason {
-            match k.code {
-                KeyCode::Esc => self.reason = None,
-                KeyCode::Backspace => {
-                    reason.pop();
-                }
-                KeyCode::Char(c) => reason.push(c),
-                KeyCode::Enter => {
-                    let r = self.reason.take().unwrap_or_default();
-                    if r.trim().is_empty() {
-                        self.message = Some(("an elevation needs a reason".into(), Level::Error));
-                        return Action::None;
-                    }
-                    return Action::Elevate(r);
-                }
-                _ => {}
-            }
-            return Action::None;
-        }
-        match (self.view, k.code) {
-            (View::Help, _) => self.back(),
-            (_, KeyCode::Char('q') | KeyCode::Esc) => self.back(),
-            (_, KeyCode::Char('?')) => {
-                self.help_from = self.view;
-                self.view = View::Help;
-                Action::None
-            }
-            (_, KeyCode::Char('R')) => {
-                self.hide();
-                Action::Refresh
-            }
-            (View::List, KeyCode::Char('/')) => {
-                self.filtering = true;
-                Action::None
-            }
-            (View::List, KeyCode::Down | KeyCode::Char('j')) => {
-                self.selected += 1;
-                self.clamp();
-                Action::None
-            }
-            (View::List, KeyCode::Up | KeyCode::Char('k')) => {
-                self.selected = self.selected.saturating_sub(1);
-                Action::None
-            }
-            (View::List, KeyCode::Home | KeyCode::Char('g')) => {
-                self.selected = 0;
-                Action::None
-            }
-            (View::List, KeyCode::End | KeyCode::Char('G')) => {
-                self.selected = usize::MAX;
-                self.clamp();
-                Action::None
-            }
-            (View::List, KeyCode::Enter) if self.current().is_some() => self.go(View::Detail),
-            (View::Detail, KeyCode::Char('r')) => Action::Reveal,
-            (View::Detail, KeyCode::Down | KeyCode::Char('j')) => {
-                let n = self.value_keys().len();
-                self.value_selected = (self.value_selected + 1).min(n.saturating_sub(1));
-                Action::None
-            }
-            (View::Detail, KeyCode::Up | KeyCode::Char('k')) => {
-                self.value_selected = self.value_selected.saturating_sub(1);
-                Action::None
-            }
-            (View::Detail, KeyCode::Char('c')) => match &self.revealed {
-                Some((vals, _)) => match vals.get(self.value_selected) {
-                    Some((_, v)) => Action::Copy(v.clone()),
-                    None => Action::None,
-                },
-                None => {
-                    self.message = Some(("reveal the values first (r)".into(), Level::Info));
-                    Action::None
-                }
-            },
-            (View::List | View::Detail | View::Audit, KeyCode::Char('u'))
-                if self.current().is_some() =>
-            {
-                self.go(View::UsedBy)
-            }
-            (View::List | View::Detail | View::UsedBy, KeyCode::Char('a'))
-                if self.current().is_some() =>
-            {
-                self.go(View::Audit)
-            }
-            (View::Elevation, KeyCode::Char('e')) => {
-                self.reason = Some(String::new());
-                Action::None
-            }
-            (View::Elevation, KeyCode::Char('x')) => Action::Release,
-            (_, KeyCode::Char('e')) => self.go(View::Elevation),
-            _ => Action::None,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(c: KeyCode) -> KeyEvent {
-        KeyEvent::new(c, KeyModifiers::NONE)
-    }
-
-    fn row(name: &str) -> Row {
-        Row {
-            name: name.into(),
-            kind: "opaque".into(),
-            sync: SyncState::Ready,
-            target: name.into(),
-            version: Some(1),
-            updated: None,
-        }
-    }
-
-    #[test]
-    fn filter_moves_and_selection_follows_the_name_across_refreshes() {
-        let mut app = App::new("local", "local-default");
-        app.set_rows(vec![row("api"), row("db"), row("db-replica"), row("web")]);
-        app.on_key(key(KeyCode::Char('j')));
-        assert_eq!(app.current().unwrap().name, "db");
-        app.on_key(key(KeyCode::Char('/')));
-        for c in "db-".chars() {
-            app.on_key(key(KeyCode::Char(c)));
-        }
-        app.on_key(key(KeyCode::Enter));
-        assert_eq!(app.visible().len(), 1);
-        assert_eq!(app.current().unwrap().name, "db-replica");
-        // Keys typed into the filter did not act ('d', 'b').
-        assert_eq!(app.view, View::List);
-        app.set_rows(vec![row("aaa"), row("db-replica")]);
-        assert_eq!(app.current().unwrap().name, "db-replica");
-        app.on_key(key(KeyCode::Char('/')));
-        app.on_key(key(KeyCode::Esc));
-        assert_eq!(app.visible().len(), 2);
-        assert_eq!(app.on_key(key(KeyCode::Char('q'))), Action::Quit);
-    }
-
-    #[test]
-    fn values_are_hidden_on_leaving_on_refresh_and_after_the_timeout() {
-        let mut app = App::new("local", "ns");
-        app.set_rows(vec![row("db")]);
-        assert_eq!(app.on_key(key(KeyCode::Enter)), Action::LoadDetail);
-        assert_eq!(
-            app.on_key(key(KeyCode::Char('c'))),
-            Action::None,
-            "nothing to copy yet"
-        );
-        assert_eq!(app.on_key(key(KeyCode::Char('r'))), Action::Reveal);
-        let t0 = Instant::now();
-        let reveal = |app: &mut App| {
-            app.revealed = Some((vec![("K".into(), Sensitive::new("v"))], t0));
-        };
-        reveal(&mut app);
-        assert_eq!(
-            app.on_key(key(KeyCode::Char('c'))),
-            Action::Copy(Sensitive::new("v"))
-        );
-        assert!(!app.expire(t0 + Duration::from_secs(5)));
-        assert!(app.expire(t0 + REVEAL_FOR));
-        assert!(app.revealed.is_none());
-        reveal(&mut app);
-        assert_eq!(app.on_key(key(KeyCode::Char('R'))), Action::Refresh);
-        assert!(app.revealed.is_none());
-        reveal(&mut app);
-        assert_eq!(app.on_key(key(KeyCode::Esc)), Action::None);
-        assert_eq!(app.view, View::List);
-        assert!(app.revealed.is_none());
-    }
-
-    #[test]
-    fn elevation_asks_for_a_reason_and_help_returns_where_it_was() {
-        let mut app = App::new("c", "ns");
-        assert_eq!(app.on_key(key(KeyCode::Char('e'))), Action::LoadElevation);
-        app.on_key(key(KeyCode::Char('e')));
-        assert!(app.reason.is_some());
-        assert_eq!(
-            app.on_key(key(KeyCode::Enter)),
-            Action::None,
-            "empty reason"
-        );
-        app.on_key(key(KeyCode::Char('e')));
-        for c in "IR-7 q".chars() {
-            app.on_key(key(KeyCode::Char(c)));
-        }
-        assert_eq!(
-            app.on_key(key(KeyCode::Enter)),
-            Action::Elevate("IR-7 q".into())
-        );
-        assert_eq!(app.on_key(key(KeyCode::Char('x'))), Action::Release);
-        app.on_key(key(KeyCode::Char('?')));
-        assert_eq!(app.view, View::Help);
-        app.on_key(key(KeyCode::Char('z')));
-        assert_eq!(app.view, View::Elevation);
     }
 }

@@ -5,12 +5,13 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::app::App;
 use super::look::{Look, field, sync_cell};
+use super::text::value_rows;
 use crate::listing::SyncState;
-use crate::output::{age, escape_value, sanitize};
+use crate::output::{age, sanitize};
 
 pub(super) fn detail(f: &mut Frame, area: Rect, app: &App, look: &Look) {
     let Some(s) = &app.detail else {
@@ -95,31 +96,70 @@ pub(super) fn detail(f: &mut Frame, area: Rect, app: &App, look: &Look) {
         _ => lines.push(field("Rotation", "off")),
     }
     lines.push(Line::from(""));
+    let width = usize::from(area.width).saturating_sub(1);
+    let mut rows = super::text::wrap_all(lines, width, 16);
+    // Where the selected value starts and ends, to keep it in sight.
+    let mut selected = None;
     match &app.revealed {
-        None => lines.push(field(
-            "Values",
-            "•••• (r reveals them; the read is audited)",
+        None => rows.extend(super::text::wrap(
+            field("Values", "•••• (r reveals them; the read is audited)"),
+            width,
+            16,
         )),
-        Some((vals, _)) => {
-            lines.push(field(
+        Some(r) => {
+            rows.push(field(
                 "Values",
-                "(hidden again on refresh, on leaving, and after 30 s)",
+                format!(
+                    "version {} (hidden again after 30 s, on leaving, on R)",
+                    r.version
+                ),
             ));
-            for (i, (k, v)) in vals.iter().enumerate() {
-                let line = format!("   {} = {}", sanitize(k), escape_value(v.expose()));
+            for (i, (k, v)) in r.values.iter().enumerate() {
                 let style = if i == app.value_selected {
                     look.selected()
                 } else {
                     Style::default()
                 };
-                lines.push(Line::from(Span::styled(line, style)));
+                let start = rows.len();
+                rows.extend(super::text::wrap_all(
+                    value_rows(k, v.expose(), style),
+                    width,
+                    5,
+                ));
+                if i == app.value_selected {
+                    selected = Some((start, rows.len()));
+                }
             }
         }
     }
+    // One row for the rule; the rest shows rows from `scroll` on.
+    let height = usize::from(area.height).saturating_sub(1);
+    let last = rows.len().saturating_sub(height);
+    let mut scroll = app.scroll.get().min(last);
+    if let (Some((start, end)), true) = (selected, app.follow.get()) {
+        if end > scroll + height {
+            scroll = end.saturating_sub(height).min(start);
+        }
+        if start < scroll {
+            scroll = start;
+        }
+        app.follow.set(false);
+    }
+    app.scroll.set(scroll);
+    let mut block = Block::default().borders(Borders::TOP);
+    if rows.len() > height {
+        block = block.title(format!(
+            " rows {}–{} of {}{} ",
+            scroll + 1,
+            (scroll + height).min(rows.len()),
+            rows.len(),
+            if scroll < last { " · PgDn more" } else { "" }
+        ));
+    }
     f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::TOP)),
+        Paragraph::new(rows)
+            .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
+            .block(block),
         area,
     );
 }

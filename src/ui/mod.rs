@@ -5,12 +5,20 @@
 //! scrollback behind.
 
 mod app;
+mod changes;
 mod detail;
 mod draw;
+mod form;
+mod form_view;
+mod keys;
 mod look;
+mod pace;
 mod panels;
+mod session;
+mod submit;
+mod text;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -19,22 +27,27 @@ use crossterm::{cursor, execute, terminal};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use crate::api::Client;
 use crate::commands::Ctx;
 use crate::error::{CliError, Result};
 pub use app::{Action, App, Level, Row, View};
 pub use draw::draw;
-use kube_dc_api::event::Shown;
 pub use look::Look;
+use pace::Pacer;
+use session::Session;
 
-/// Browse the project's secrets in a terminal view.
+/// Browse and change the project's secrets in a terminal view.
 ///
-/// One row per secret with its sync state; Enter opens a secret's detail,
-/// `r` reveals its values (audited, hidden again on refresh, on leaving and
-/// after 30 seconds), `c` copies the selected value to the clipboard with
-/// an OSC 52 escape (works over SSH) without printing it, `u` lists the
-/// workloads that use it, `a` its recent audit events, `e` the elevation
-/// window. `?` lists every key. Nothing revealed stays in the scrollback.
+/// One row per secret with its sync state. Enter opens a secret's detail,
+/// `r` reveals its values (audited; multi-line values keep their lines;
+/// hidden again after 30 seconds, on leaving, or on `R`), `c` copies the
+/// selected value with an OSC 52 escape (works over SSH) without printing
+/// it. `n` creates a secret (initial values typed masked, or read from a
+/// file), `i` imports a Kubernetes Secret, `p` puts new values, `s` changes
+/// the sync, `d` soft-deletes after showing the workloads that use it, `D`
+/// destroys (admins; the name is typed to confirm), `v` lists the versions
+/// (`b` rolls back, `x` destroys one), `t` the deleted secrets (Enter
+/// restores). Each sends the requests of its CLI verb, audited the same.
+/// `?` lists every key. Nothing revealed stays in the scrollback.
 #[derive(Args, Debug)]
 #[command(after_help = "\
 Examples:
@@ -42,11 +55,17 @@ Examples:
   kube-dc ui -p staging --refresh 30
   NO_COLOR=1 kube-dc ui
 
-Role: any project role (user and up), or organization admin; revealing values
-needs developer or more, or an elevation window for organization admins.")]
+Refreshes: every refresh is an audited list request, so the view refreshes
+on its own only while the terminal has the focus (where the terminal reports
+it), nothing is being typed, no values are revealed, and a key was pressed
+in the last 10 minutes; R refreshes at once.
+
+Role: any project role (user and up), or organization admin, to browse;
+revealing and changing values needs developer or more (organization admins:
+an elevation window); destroy needs admin.")]
 pub struct UiArgs {
-    /// Seconds between refreshes of the list and the open view.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    /// Seconds between automatic refreshes of the list and the open view.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub refresh: u64,
 }
 
@@ -60,7 +79,10 @@ impl Screen {
         execute!(
             crate::output::terminal(),
             terminal::EnterAlternateScreen,
-            cursor::Hide
+            cursor::Hide,
+            // Terminals that report focus (xterm's mode 1004) let the view
+            // stop refreshing while another window has it.
+            event::EnableFocusChange
         )
         .map_err(io)?;
         let hook = std::panic::take_hook();
@@ -75,6 +97,7 @@ impl Screen {
         // Wipe the alternate screen (values included) before leaving it.
         let _ = execute!(
             crate::output::terminal(),
+            event::DisableFocusChange,
             terminal::Clear(terminal::ClearType::All),
             terminal::LeaveAlternateScreen,
             cursor::Show
@@ -89,156 +112,18 @@ impl Drop for Screen {
     }
 }
 
-fn io(e: std::io::Error) -> CliError {
+pub(super) fn io(e: std::io::Error) -> CliError {
     CliError::from(e)
 }
 
 /// The error as the view shows it: the message and its hints on one line.
-fn say(e: &CliError) -> String {
+pub(super) fn say(e: &CliError) -> String {
     let mut s = e.to_string();
     for h in &e.hints {
         s.push_str(" — hint: ");
         s.push_str(h);
     }
     s
-}
-
-struct Session<'a> {
-    ctx: &'a Ctx,
-    client: Client,
-    ns: String,
-}
-
-impl Session<'_> {
-    async fn load_rows(&self, app: &mut App) -> Result<()> {
-        let doc = self.client.list_secrets(&self.ns).await?;
-        let rows: crate::listing::Rows = doc.typed()?;
-        app.set_rows(rows.items.iter().map(Row::of).collect());
-        Ok(())
-    }
-
-    fn org_project(&self) -> Result<(String, String)> {
-        let t = self.ctx.target()?;
-        Ok((t.org(crate::config::env_org().as_deref())?, t.project()?))
-    }
-
-    async fn perform(&self, app: &mut App, action: Action) -> Result<bool> {
-        let name = app.current().map(|r| r.name.clone());
-        match action {
-            Action::None => {}
-            Action::Quit => return Ok(false),
-            Action::Refresh => {
-                self.load_rows(app).await?;
-                let again = match app.view {
-                    View::Detail => Action::LoadDetail,
-                    View::UsedBy => Action::LoadConsumers,
-                    View::Audit => Action::LoadAudit,
-                    View::Elevation => Action::LoadElevation,
-                    View::List | View::Help => Action::None,
-                };
-                return Box::pin(self.perform(app, again)).await;
-            }
-            Action::LoadDetail => {
-                let Some(name) = name else { return Ok(true) };
-                let (s, _) = self.client.get_secret(&self.ns, &name, false, None).await?;
-                let (versions, _) = self.client.versions(&self.ns, &name).await?;
-                app.detail = Some(s);
-                app.versions = versions.items;
-            }
-            Action::Reveal => {
-                let Some(name) = name else { return Ok(true) };
-                let (s, _) = self.client.get_secret(&self.ns, &name, true, None).await?;
-                match s.value {
-                    Some(v) => {
-                        let n = v.data.len();
-                        app.revealed = Some((v.data.into_iter().collect(), Instant::now()));
-                        app.value_selected = 0;
-                        app.message = Some((
-                            format!(
-                                "{n} value(s) of version {} revealed (audited)",
-                                v.metadata.version
-                            ),
-                            Level::Info,
-                        ));
-                    }
-                    None => {
-                        app.message =
-                            Some(("this secret has no readable value yet".into(), Level::Info));
-                    }
-                }
-            }
-            Action::Copy(v) => {
-                use base64::Engine as _;
-                let code = base64::engine::general_purpose::STANDARD.encode(v.expose());
-                let mut out = crate::output::terminal();
-                // OSC 52: the terminal puts it on the clipboard; nothing is drawn.
-                write!(out, "\x1b]52;c;{code}\x07").map_err(io)?;
-                out.flush().map_err(io)?;
-                let key = app
-                    .value_keys()
-                    .get(app.value_selected)
-                    .cloned()
-                    .unwrap_or_default();
-                app.message = Some((
-                    format!("copied {key} to the clipboard (OSC 52)"),
-                    Level::Info,
-                ));
-            }
-            Action::LoadConsumers => {
-                let Some(name) = name else { return Ok(true) };
-                app.consumers = None;
-                let (c, _) = self.client.consumers(&self.ns, &name).await?;
-                app.consumers = Some(c.items);
-            }
-            Action::LoadAudit => {
-                let Some(name) = name else { return Ok(true) };
-                let (org, project) = self.org_project()?;
-                let q = crate::api::query(&[
-                    ("service", Some("secrets".into())),
-                    ("limit", Some("500".into())),
-                ]);
-                let (resp, _) = self.client.audit(&org, Some(&project), &q).await?;
-                app.events = resp
-                    .events
-                    .iter()
-                    .map(|e| (e, Shown::of(&e.body)))
-                    .filter(|(_, shown)| shown.resource == name)
-                    .take(100)
-                    .map(|(e, shown)| app::Event {
-                        time: e
-                            .ts
-                            .as_str()
-                            .map(|t| t.chars().take(19).collect())
-                            .unwrap_or_default(),
-                        action: crate::output::sanitize(&shown.action),
-                        actor: crate::output::sanitize(&shown.actor),
-                        result: crate::output::sanitize(&shown.result),
-                    })
-                    .collect();
-            }
-            Action::LoadElevation => {
-                let (org, project) = self.org_project()?;
-                let (st, _) = self.client.elevation_status(&org, &project).await?;
-                app.elevation = Some(st);
-            }
-            Action::Elevate(reason) => {
-                let (org, project) = self.org_project()?;
-                let (g, _) = self.client.elevate(&org, &project, &reason).await?;
-                app.message = Some((
-                    format!("elevated in {project} until {}", g.expires_at),
-                    Level::Info,
-                ));
-                return Box::pin(self.perform(app, Action::LoadElevation)).await;
-            }
-            Action::Release => {
-                let (org, project) = self.org_project()?;
-                self.client.release(&org, &project).await?;
-                app.message = Some((format!("released the window in {project}"), Level::Info));
-                return Box::pin(self.perform(app, Action::LoadElevation)).await;
-            }
-        }
-        Ok(true)
-    }
 }
 
 pub async fn run(ctx: &Ctx, a: UiArgs) -> Result<()> {
@@ -258,25 +143,32 @@ pub async fn run(ctx: &Ctx, a: UiArgs) -> Result<()> {
     };
     if let Err(e) = session.load_rows(&mut app).await {
         app.loaded_at = Some(Instant::now());
-        app.message = Some((say(&e), Level::Error));
+        app.problem = Some(app::Problem::of(&e));
     }
     let _screen = Screen::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(crate::output::terminal())).map_err(io)?;
-    term.draw(|f| draw(f, &app, &look)).map_err(io)?;
-    let every = Duration::from_secs(a.refresh);
-    let mut next_refresh = Instant::now() + every;
+    let mut pace = Pacer::new(Duration::from_secs(a.refresh), Instant::now());
     loop {
+        app.held = pace.held_by(&app, Instant::now());
+        term.draw(|f| draw(f, &app, &look)).map_err(io)?;
         let now = Instant::now();
-        let wake = app
-            .reveal_deadline()
-            .map_or(next_refresh, |d| d.min(next_refresh));
-        // Blocks in poll(2) until a key, a resize or the next deadline: no
-        // CPU is used while idle.
+        let wake = pace.wake(&app, now);
+        // Blocks in poll(2) until a key, a resize, a focus change or the
+        // next deadline: no CPU is used while idle.
         let action = if event::poll(wake.saturating_duration_since(now)).map_err(io)? {
             match event::read().map_err(io)? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
+                    pace.key(Instant::now());
                     app.message = None;
                     app.on_key(k)
+                }
+                Event::FocusLost => {
+                    pace.focused = false;
+                    Action::None
+                }
+                Event::FocusGained => {
+                    pace.focused = true;
+                    Action::None
                 }
                 Event::Resize(..) => Action::None,
                 _ => continue,
@@ -284,23 +176,18 @@ pub async fn run(ctx: &Ctx, a: UiArgs) -> Result<()> {
         } else {
             let now = Instant::now();
             app.expire(now);
-            if now >= next_refresh {
-                // Refreshed data re-hides values.
-                app.hide();
+            if pace.due(&app, now) {
                 Action::Refresh
             } else {
                 Action::None
             }
         };
         if action == Action::Refresh {
-            next_refresh = Instant::now() + every;
+            pace.refreshed(Instant::now());
         }
-        match session.perform(&mut app, action).await {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => app.message = Some((say(&e), Level::Error)),
+        if !session.run(&mut app, action).await {
+            break;
         }
-        term.draw(|f| draw(f, &app, &look)).map_err(io)?;
     }
     Ok(())
 }

@@ -1,0 +1,256 @@
+//! The view's changes: each sends the requests of its CLI verb, in the
+//! same order (create, import, `edit`'s read and check-and-set write, sync,
+//! delete after the consumers, destroy-version after the metadata,
+//! rollback, restore), so it leaves the same audit events; then the view
+//! reloads what it shows.
+
+use super::app::{Action, App, Confirm, Level, View};
+use super::form::Form;
+use super::session::Session;
+use super::submit::Request;
+use crate::commands::secrets::{create, delete, edit, set};
+use crate::error::Result;
+use crate::output::sanitize;
+
+impl Session<'_> {
+    pub(super) async fn change(&self, app: &mut App, action: Action) -> Result<bool> {
+        let name = app.current().map(|r| r.name.clone());
+        let info = |app: &mut App, text: String| app.message = Some((text, Level::Info));
+        match action {
+            Action::OpenPut => {
+                let Some(name) = name else { return Ok(true) };
+                // As `secrets edit`: the values read (audited), changed, and
+                // written with check-and-set on the version read.
+                let (s, _) = self.client.get_secret(&self.ns, &name, true, None).await?;
+                let (version, data) = match s.value {
+                    Some(v) => (v.metadata.version, v.data),
+                    None => (0, Default::default()),
+                };
+                app.form = Some(Form::put(&name, version, data));
+                return Ok(true);
+            }
+            Action::Submit => return self.submit(app).await,
+            Action::AskDelete { destroy } => {
+                let Some(name) = name else { return Ok(true) };
+                // The blast radius first, as `secrets delete` does.
+                let users: Vec<String> = delete::consumers_of(&self.client, &self.ns, &name)
+                    .await?
+                    .map(|c| {
+                        c.items
+                            .iter()
+                            .map(|i| {
+                                format!(
+                                    "{}/{} ({})",
+                                    sanitize(&i.kind),
+                                    sanitize(&i.name),
+                                    sanitize(&i.references.join(", "))
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let used = if users.is_empty() {
+                    "No workload references it.".to_string()
+                } else {
+                    format!("Used by {} workload(s):", users.len())
+                };
+                app.confirm = Some(if destroy {
+                    Confirm {
+                        question: format!(
+                            "Destroy secret {name} and every stored version, irreversibly? {used} Type {name} and Enter to destroy; Esc keeps it."
+                        ),
+                        expect: Some(name.clone()),
+                        typed: String::new(),
+                        then: Action::Delete {
+                            name,
+                            destroy: true,
+                        },
+                        details: users,
+                    }
+                } else {
+                    Confirm {
+                        question: format!(
+                            "Delete secret {name} and its projected Secret? {used} Its value history is kept (an admin can restore it). y/N"
+                        ),
+                        expect: None,
+                        typed: String::new(),
+                        then: Action::Delete {
+                            name,
+                            destroy: false,
+                        },
+                        details: users,
+                    }
+                });
+                return Ok(true);
+            }
+            Action::Delete { name, destroy } => {
+                let (resp, _) = self.client.delete(&self.ns, &name, destroy).await?;
+                info(
+                    app,
+                    if resp.destroyed {
+                        format!("secret/{} destroyed", resp.name)
+                    } else {
+                        format!(
+                            "secret/{} deleted (history kept; t lists deleted secrets, an admin restores them there)",
+                            resp.name
+                        )
+                    },
+                );
+                app.hide();
+                app.detail = None;
+                app.view = View::List;
+            }
+            Action::AskDestroyVersion(version) => {
+                let Some(name) = name else { return Ok(true) };
+                // As `secrets destroy-version`: is it the current one?
+                let (s, _) = self.client.get_secret(&self.ns, &name, false, None).await?;
+                let mut users = Vec::new();
+                let mut question =
+                    format!("Erase version {version} of secret {name}, irreversibly? y/N");
+                if s.openbao.as_ref().map(|o| o.current_version) == Some(version) {
+                    if let Some(c) = delete::consumers_of(&self.client, &self.ns, &name).await? {
+                        users = c
+                            .items
+                            .iter()
+                            .map(|i| format!("{}/{}", sanitize(&i.kind), sanitize(&i.name)))
+                            .collect();
+                    }
+                    question = format!(
+                        "Erase version {version}, the CURRENT one, of {name}, irreversibly? The secret then has no readable value and its projected Secret is emptied. y/N"
+                    );
+                }
+                app.confirm = Some(Confirm {
+                    question,
+                    expect: None,
+                    typed: String::new(),
+                    then: Action::DestroyVersion { name, version },
+                    details: users,
+                });
+                return Ok(true);
+            }
+            Action::DestroyVersion { name, version } => {
+                let (resp, _) = self
+                    .client
+                    .destroy_version(&self.ns, &name, version)
+                    .await?;
+                app.hide();
+                info(
+                    app,
+                    format!(
+                        "secret/{} version {} destroyed",
+                        resp.name, resp.destroyed_version
+                    ),
+                );
+            }
+            Action::Rollback { name, version } => {
+                let done = set::rollback_with(&self.client, &self.ns, &name, version).await?;
+                app.hide();
+                let text = format!(
+                    "secret/{} version {} written (the values of version {version})",
+                    done.resp.name, done.resp.version
+                );
+                match done.warning {
+                    Some(w) => app.message = Some((format!("{text}; warning: {w}"), Level::Error)),
+                    None => info(app, text),
+                }
+            }
+            Action::Restore(name) => {
+                let (s, _) = self.client.restore(&self.ns, &name).await?;
+                info(app, format!("secret/{} restored", s.name));
+            }
+            _ => return Ok(true),
+        }
+        Box::pin(self.perform(app, Action::Refresh)).await
+    }
+
+    /// Sends the open form (kept open, with the reason, if it fails).
+    async fn submit(&self, app: &mut App) -> Result<bool> {
+        let Some(form) = &mut app.form else {
+            return Ok(true);
+        };
+        let request = match form.request(&self.ns) {
+            Ok(r) => r,
+            Err(e) => {
+                form.error = Some(e);
+                return Ok(true);
+            }
+        };
+        let mut select = None;
+        let text = match request {
+            Request::Create(name, req) => {
+                // One request: the secret and its first version together.
+                let (s, _) = self
+                    .client
+                    .create_secret(&self.ns, &name, &req)
+                    .await
+                    .map_err(create::too_old_for_create)?;
+                select = Some(s.name.clone());
+                match s.kv_version.unwrap_or(0) {
+                    0 => format!("secret/{} created, no values yet (p adds some)", s.name),
+                    v => format!("secret/{} created, version {v} written", s.name),
+                }
+            }
+            Request::Import(name, req) => {
+                let from = req.source_secret_name.clone();
+                let (s, _) = self.client.import(&self.ns, &name, &req).await?;
+                select = Some(s.name.clone());
+                format!(
+                    "secret/{} imported from {from} (version {})",
+                    s.name,
+                    s.kv_version.unwrap_or(1)
+                )
+            }
+            Request::Put {
+                name,
+                req,
+                removed,
+                unchanged,
+            } => {
+                if unchanged {
+                    app.form = None;
+                    app.message = Some(("no changes: nothing was written".into(), Level::Info));
+                    return Ok(true);
+                }
+                if !removed.is_empty() && !form.removal_confirmed {
+                    form.removal_confirmed = true;
+                    form.error = Some(format!(
+                        "this writes a version without {} (a put writes exactly the keys listed): Enter again to write it, Esc to cancel",
+                        removed.join(", ")
+                    ));
+                    return Ok(true);
+                }
+                let version = req.cas.unwrap_or(0);
+                let (resp, _) = self
+                    .client
+                    .put_values(&self.ns, &name, &req)
+                    .await
+                    .map_err(|e| {
+                        edit::changed_meanwhile(
+                            e,
+                            &name,
+                            version,
+                            "press p to open the current values again",
+                        )
+                    })?;
+                app.hide();
+                format!("secret/{} version {} written", resp.name, resp.version)
+            }
+            Request::Sync(name, patch) => {
+                let (s, _) = self.client.sync(&self.ns, &name, &patch).await?;
+                let state = crate::listing::SyncState::of_secret(&s).word();
+                format!(
+                    "secret/{} sync updated: {}",
+                    s.name,
+                    state.trim_start_matches(['●', '○', ' '])
+                )
+            }
+        };
+        app.form = None;
+        app.message = Some((text, Level::Info));
+        Box::pin(self.perform(app, Action::Refresh)).await?;
+        if let Some(n) = select {
+            app.select(&n);
+        }
+        Ok(true)
+    }
+}
