@@ -241,6 +241,11 @@ fn ui_changes_secrets_as_the_cli_verbs_do() {
     typed(&t, "pa$word 1");
     let s = t.screen();
     assert!(!s.contains("pa$word"), "typed values are masked:\n{s}");
+    // A third value from a file (Ctrl-O), taken exactly as it is.
+    send(&t, &["Tab"]);
+    typed(&t, "CERT");
+    send(&t, &["Tab", "C-o"]);
+    typed(&t, &h.path().join("tls.crt").display().to_string());
     send(&t, &["Enter"]);
     t.wait_for(&["secret/ui-made created, version 1 written"], "the create");
     let v = value(&h, "ui-made");
@@ -249,6 +254,17 @@ fn ui_changes_secrets_as_the_cli_verbs_do() {
         (Some("app"), Some("pa$word 1")),
         "{v}"
     );
+    assert_eq!(v["CERT"], PEM);
+    // A refused create keeps the form and says why in it.
+    send(&t, &["n"]);
+    typed(&t, "ui-made");
+    send(&t, &["Enter"]);
+    t.wait_for(
+        &["New secret in local-default", "already exists"],
+        "the refusal in the form",
+    );
+    send(&t, &["Escape"]);
+    t.wait_for(&["cancelled: nothing was sent"], "the form closed");
 
     // i: import the modelled Secret under another name.
     send(&t, &["i"]);
@@ -273,15 +289,18 @@ fn ui_changes_secrets_as_the_cli_verbs_do() {
         &["Values of ui-made (version 1)", "type to replace"],
         "the put form",
     );
-    // Rows in key order: PASS, USER.
-    send(&t, &["Tab", "Tab", "Tab"]);
+    // Rows in key order: CERT, PASS, USER.
+    send(&t, &["Tab", "Tab", "Tab", "Tab", "Tab"]);
     typed(&t, "admin");
     send(&t, &["Enter"]);
     t.wait_for(&["secret/ui-made version 2 written"], "the put");
     assert_eq!(value(&h, "ui-made")["USER"], "admin");
     send(&t, &["p"]);
     t.wait_for(&["Values of ui-made (version 2)"], "the put form again");
-    send(&t, &["Tab", "Tab", "C-u", "Tab", "C-u", "Enter"]);
+    send(
+        &t,
+        &["Tab", "Tab", "Tab", "Tab", "C-u", "Tab", "C-u", "Enter"],
+    );
     t.wait_for(
         &["this writes a version without USER"],
         "the removed-keys warning",
@@ -417,14 +436,17 @@ fn ui_changes_secrets_as_the_cli_verbs_do() {
     let check = |name: &str| {
         value(&c, name);
     };
+    let pem = c.path().join("tls.crt").display().to_string();
     ok(&[
         "secrets",
         "create",
         "ui-made",
         "--from-literal=USER=app",
         "--from-literal=PASS=pa$word 1",
+        &format!("--from-file=CERT={pem}"),
     ]);
     check("ui-made");
+    c.run(&["secrets", "create", "ui-made"]).code(6);
     ok(&["secrets", "import", "imported", "--from", "legacy-creds"]);
     check("imported");
     c.run_env(
