@@ -3,10 +3,13 @@
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::*;
+use ratatui::style::Color;
+
 use crate::api::{Secret, Sensitive};
 use crate::listing::SyncState;
+use crate::ui::app::{App, View};
 use crate::ui::app::{Revealed, Row};
+use crate::ui::{Look, draw};
 
 fn screen(app: &App, w: u16, h: u16, color: bool) -> (Vec<String>, ratatui::buffer::Buffer) {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
