@@ -29,7 +29,7 @@ impl AsyncStore {
     pub async fn append_audit(&self, rec: AuditRecord, durable: bool) -> Result<()> {
         let durable = durable || !self.0.relaxed_reads;
         self.0
-            .write_async(None, durable, move |_, c| append_in(c, &rec, &[]))
+            .write_async(None, durable, move |x, c| append_in(x, c, &rec, &[]))
             .await
     }
 

@@ -1,6 +1,7 @@
 //! The audit log: one hash chain per organization, appended in the same
 //! transaction as the change it records.
 
+use super::writer::Ctx;
 use super::{
     AUDIT_QUERY_FIELDS, AuditFilter, AuditRow, Cached, GENESIS_HASH, Result, SecretRecord, Store,
     StoreError, VersionData, chain_hash,
@@ -15,7 +16,7 @@ impl Store {
     /// transaction commits with `synchronous=FULL` before this returns).
     pub fn append_audit(&self, rec: &AuditRecord) -> Result<()> {
         let rec = rec.clone();
-        self.write(None, move |_, tx| append_in(tx, &rec, &[]))
+        self.write(None, move |x, tx| append_in(x, tx, &rec, &[]))
     }
 
     /// Events matching the filter, newest first.
@@ -325,6 +326,7 @@ fn audit_query(
 
 /// Appends `rec` (plus `facts`) to its organization's chain, inside `tx`.
 pub(super) fn append_in(
+    ctx: &Ctx,
     tx: &Connection,
     rec: &AuditRecord,
     facts: &[(&'static str, Value)],
@@ -339,16 +341,21 @@ pub(super) fn append_in(
     }
     let body_text = event.to_text();
     let org = &event.about.org;
-    let prev: String = tx
-        .row(
-            "SELECT hash FROM audit WHERE org = ?1 ORDER BY seq DESC LIMIT 1",
-            [org],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or_else(|| GENESIS_HASH.to_string());
+    // The writer keeps the chain's head and the actors' ids (audit_cache).
+    let cached = ctx.audit.borrow().head(org);
+    let prev: String = match cached {
+        Some(h) => h,
+        None => tx
+            .row(
+                "SELECT hash FROM audit WHERE org = ?1 ORDER BY seq DESC LIMIT 1",
+                [org],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_else(|| GENESIS_HASH.to_string()),
+    };
     let hash = chain_hash(&prev, rec.ts, &body_text);
-    let actor = actor_id(tx, &event.actor)?;
+    let actor = actor_id(ctx, tx, &event.actor)?;
     tx.exec(
         "INSERT INTO audit (ts, org, project, service, result, actor, actor_email, actor_sub, body, prev_hash, hash, actor_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -367,26 +374,34 @@ pub(super) fn append_in(
             actor
         ],
     )?;
+    ctx.audit.borrow_mut().set_head(org, &hash);
     Ok(())
 }
 
 /// The actor's id in `audit_actors`, added (and indexed) on first sight.
-fn actor_id(tx: &Connection, a: &Actor) -> Result<i64> {
+fn actor_id(ctx: &Ctx, tx: &Connection, a: &Actor) -> Result<i64> {
     let who = format!("{}\n{}\n{}", a.name(), a.email(), a.subject());
+    if let Some(id) = ctx.audit.borrow().actor(&who) {
+        return Ok(id);
+    }
     let known: Option<i64> = tx
         .row("SELECT id FROM audit_actors WHERE who = ?1", [&who], |r| {
             r.get(0)
         })
         .optional()?;
-    if let Some(id) = known {
-        return Ok(id);
-    }
-    tx.exec("INSERT INTO audit_actors (who) VALUES (?1)", [&who])?;
-    let id = tx.last_insert_rowid();
-    tx.exec(
-        "INSERT INTO audit_actors_fts (rowid, who) VALUES (?1, ?2)",
-        params![id, who],
-    )?;
+    let id = match known {
+        Some(id) => id,
+        None => {
+            tx.exec("INSERT INTO audit_actors (who) VALUES (?1)", [&who])?;
+            let id = tx.last_insert_rowid();
+            tx.exec(
+                "INSERT INTO audit_actors_fts (rowid, who) VALUES (?1, ?2)",
+                params![id, who],
+            )?;
+            id
+        }
+    };
+    ctx.audit.borrow_mut().set_actor(&who, id);
     Ok(id)
 }
 

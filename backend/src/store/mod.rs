@@ -16,6 +16,7 @@
 mod async_ops;
 mod async_store;
 mod audit;
+mod audit_cache;
 mod conn;
 mod elevations;
 mod list;
@@ -321,7 +322,7 @@ impl Store {
         let job = move |ctx: &Ctx, c: &Connection| {
             let out = f(ctx, c)?;
             if let Some(a) = &audit {
-                append_in(c, a, &out.audit_facts())?;
+                append_in(ctx, c, a, &out.audit_facts())?;
             }
             Ok(out)
         };

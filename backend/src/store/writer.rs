@@ -21,6 +21,7 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 
 use super::Values;
+use super::audit_cache::AuditCache;
 use super::{Result, StoreError};
 use std::cell::RefCell;
 
@@ -31,6 +32,8 @@ pub(super) struct Ctx {
     undo: RefCell<Vec<Effect>>,
     /// Engine changes the running job asked for once it has committed.
     after: RefCell<Vec<Effect>>,
+    /// The audit chain's heads and actor ids as this writer left them.
+    pub audit: RefCell<AuditCache>,
 }
 
 /// A change to the value engine, run by the job's caller once the job's
@@ -43,6 +46,7 @@ impl Ctx {
             values,
             undo: RefCell::default(),
             after: RefCell::default(),
+            audit: RefCell::default(),
         }
     }
 
@@ -220,6 +224,12 @@ fn run_batch(conn: &Connection, ctx: &Ctx, batch: Vec<Job>) {
         }
         return;
     }
+    // Holding the write lock: has another process committed since?
+    match conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)) {
+        Ok(v) => ctx.audit.borrow_mut().start_batch(v),
+        // Unknown: trust nothing kept.
+        Err(_) => *ctx.audit.borrow_mut() = AuditCache::default(),
+    }
     let mut answers = Vec::with_capacity(batch.len());
     let mut lost: Option<StoreError> = None;
     for job in batch {
@@ -240,6 +250,7 @@ fn run_batch(conn: &Connection, ctx: &Ctx, batch: Vec<Job>) {
         } else {
             run(conn, "ROLLBACK TO job").and_then(|_| run(conn, "RELEASE job"))
         };
+        ctx.audit.borrow_mut().end_job(ok && undo.is_ok());
         if let Err(e) = undo {
             lost = Some(StoreError::Db(e));
         } else if conn.is_autocommit() {
@@ -259,6 +270,7 @@ fn run_batch(conn: &Connection, ctx: &Ctx, batch: Vec<Job>) {
             StoreError::Db(e)
         }),
     };
+    ctx.audit.borrow_mut().end_batch(failed.is_none());
     // Each caller runs the engine steps its job's outcome calls for.
     for answer in answers {
         answer(failed.as_ref());
