@@ -77,6 +77,8 @@ fn page_failed(why: &str) -> String {
 }
 
 pub async fn login(ctx: &Ctx, a: LoginArgs) -> Result<()> {
+    ctx.printer
+        .require(&[crate::output::OutputFormat::Table], "login")?;
     let g = &ctx.global;
     let domain = g.domain.as_deref().map(normalize_domain).transpose()?;
     let issuer = match (&a.issuer, &domain, &a.org) {

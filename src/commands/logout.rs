@@ -26,6 +26,8 @@ pub struct LogoutArgs {
 }
 
 pub async fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
+    ctx.printer
+        .require(&[crate::output::OutputFormat::Table], "logout")?;
     let mut file = ConfigFile::load()?;
     let kind = file.store_kind();
     let mut sessions: Vec<(String, String)> = Vec::new();

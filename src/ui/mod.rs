@@ -127,6 +127,8 @@ pub(super) fn say(e: &CliError) -> String {
 }
 
 pub async fn run(ctx: &Ctx, a: UiArgs) -> Result<()> {
+    ctx.printer
+        .require(&[crate::output::OutputFormat::Table], "ui")?;
     if !crate::output::terminal().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(CliError::usage("kube-dc ui needs a terminal")
             .hint("for scripts, use kube-dc secrets list / get -o json"));

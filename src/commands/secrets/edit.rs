@@ -56,6 +56,10 @@ fn header(name: &str, version: u64, error: Option<&str>) -> String {
 }
 
 pub async fn run(ctx: &Ctx, a: EditArgs) -> Result<()> {
+    {
+        use crate::output::OutputFormat::{Json, Table, Yaml};
+        ctx.printer.require(&[Table, Json, Yaml], "secrets edit")?;
+    }
     super::check_secret_name(&a.name)?;
     let ns = ctx.namespace()?;
     let client = ctx.client().await?;

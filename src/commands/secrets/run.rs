@@ -37,6 +37,8 @@ fn env_name_ok(k: &str) -> bool {
 }
 
 pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
+    ctx.printer
+        .require(&[crate::output::OutputFormat::Table], "secrets run")?;
     for n in &a.names {
         super::check_secret_name(n)?;
     }

@@ -86,6 +86,10 @@ pub struct RollbackArgs {
 }
 
 pub async fn set(ctx: &Ctx, a: SetArgs) -> Result<()> {
+    {
+        use crate::output::OutputFormat::{Json, Table, Yaml};
+        ctx.printer.require(&[Table, Json, Yaml], "secrets set")?;
+    }
     super::check_secret_name(&a.name)?;
     let mut values = a.values.clone();
     values.from_literal.extend(a.pairs.iter().cloned());
@@ -106,6 +110,10 @@ pub async fn set(ctx: &Ctx, a: SetArgs) -> Result<()> {
 }
 
 pub async fn unset(ctx: &Ctx, a: UnsetArgs) -> Result<()> {
+    {
+        use crate::output::OutputFormat::{Json, Table, Yaml};
+        ctx.printer.require(&[Table, Json, Yaml], "secrets unset")?;
+    }
     super::check_secret_name(&a.name)?;
     let (resp, raw) = change(ctx, &a.name, |_, data| {
         let missing: Vec<&str> = a
@@ -151,6 +159,11 @@ pub async fn unset(ctx: &Ctx, a: UnsetArgs) -> Result<()> {
 }
 
 pub async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<()> {
+    {
+        use crate::output::OutputFormat::{Json, Table, Yaml};
+        ctx.printer
+            .require(&[Table, Json, Yaml], "secrets rollback")?;
+    }
     super::check_secret_name(&a.name)?;
     let ns = ctx.namespace()?;
     let client = ctx.client().await?;

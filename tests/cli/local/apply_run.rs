@@ -1,4 +1,5 @@
-//! `secrets apply` of manifests and `secrets run` of a program.
+//! `secrets apply` of manifests and `secrets run` of a program, and the
+//! output formats of the commands that print no document of their own.
 
 use crate::common::*;
 
@@ -98,4 +99,55 @@ fn run_forwards_signals_to_the_child() {
         .status()
         .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(42));
+}
+
+/// `-o` is honoured or refused, never ignored: the commands that print no
+/// document of their own refuse it before doing anything.
+#[test]
+fn an_output_format_a_command_cannot_print_is_refused_before_anything_runs() {
+    let h = Home::new();
+    h.run(&["secrets", "create", "db", "--from-literal=K=v"])
+        .ok();
+    let marker = h.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let r = h
+        .run(&[
+            "secrets", "run", "db", "-o", "json", "--", "sh", "-c", &touch,
+        ])
+        .code(2);
+    assert!(
+        r.stderr.contains("secrets run cannot print -o json"),
+        "{}",
+        r.stderr
+    );
+    assert!(!marker.exists(), "the command ran");
+    for (args, what) in [
+        (
+            &["secrets", "set", "db", "K=w", "-o", "csv"][..],
+            "secrets set cannot print -o csv",
+        ),
+        (
+            &["secrets", "unset", "db", "K", "-o", "wide"][..],
+            "secrets unset cannot print -o wide",
+        ),
+        (
+            &["secrets", "edit", "db", "-o", "jsonl"][..],
+            "secrets edit cannot print -o jsonl",
+        ),
+        (&["ui", "-o", "json"][..], "ui cannot print -o json"),
+        (&["logout", "-o", "yaml"][..], "logout cannot print -o yaml"),
+    ] {
+        let r = h.run(args).code(2);
+        assert!(r.stderr.contains(what), "{args:?}: {}", r.stderr);
+    }
+    // Nothing was written: still version 1 with K=v.
+    let v = h
+        .run(&["secrets", "get", "db", "--value", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(v["value"]["data"]["K"], "v");
+    assert_eq!(v["value"]["metadata"]["version"], 1);
+    // The formats they can print still work.
+    let r = h.run(&["secrets", "set", "db", "K2=w", "-o", "json"]).ok();
+    assert_eq!(r.json()["version"], 2);
 }
