@@ -15,6 +15,8 @@ pub struct ApiError {
     /// Seconds after which the same request may succeed (a 503's
     /// `Retry-After`).
     pub retry_after: Option<u64>,
+    /// The caller's role where it is known (a denial), for the audit event.
+    pub role: Option<&'static str>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             message: message.into(),
             hint: None,
             retry_after: None,
+            role: None,
         }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
@@ -71,8 +74,11 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, s.into());
         }
-        resp.extensions_mut()
-            .insert(AuditNote::default().with("error", self.message));
+        let mut note = AuditNote::default().with("error", self.message);
+        if let Some(r) = self.role {
+            note = note.with("role", r);
+        }
+        resp.extensions_mut().insert(note);
         resp
     }
 }

@@ -209,7 +209,16 @@ pub(crate) async fn authorize(
     };
     match decision.check(op) {
         Ok(access) => Ok((access, elevation)),
-        Err(d) => Err(ApiError::forbidden(d.message, d.hint)),
+        // The event of a denial says who was refused in which role, as an
+        // allowed one does.
+        Err(d) => Err(ApiError {
+            role: match role {
+                Some(r) => Some(r.as_str()),
+                None if b.bindings.is_org_admin(id, &org) => Some("org-admin"),
+                None => None,
+            },
+            ..ApiError::forbidden(d.message, d.hint)
+        }),
     }
 }
 

@@ -258,6 +258,20 @@ async fn permission_matrix() {
         "every denial is audited once"
     );
     assert!(denied.iter().all(|e| e["body"]["status"] == 403));
+    // A denial says in which role the caller was refused, as an allowed
+    // request does.
+    let role_of = |user: &str| {
+        denied
+            .iter()
+            .find(|e| e["body"]["actor"] == user)
+            .map(|e| e["body"]["role"].clone())
+    };
+    assert_eq!(role_of(DEV.0), Some(json!("developer")));
+    assert_eq!(role_of(ORG_ADMIN.0), Some(json!("org-admin")));
+    assert!(
+        denied.iter().all(|e| e["body"]["role"].is_string()),
+        "{denied:?}"
+    );
 }
 
 #[tokio::test]
