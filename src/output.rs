@@ -254,6 +254,13 @@ impl Printer {
             .iter()
             .map(|f| format!("{f:?}").to_lowercase())
             .collect();
+        if allowed == [OutputFormat::Table] {
+            return Err(CliError::usage(format!(
+                "{command} cannot print -o {}: it prints no document of its own",
+                format!("{:?}", self.format).to_lowercase()
+            ))
+            .hint("leave out -o"));
+        }
         Err(CliError::usage(format!(
             "{command} cannot print -o {}; use one of: {}",
             format!("{:?}", self.format).to_lowercase(),
