@@ -54,32 +54,28 @@ impl Session<'_> {
                 } else {
                     format!("Used by {} workload(s):", users.len())
                 };
-                app.confirm = Some(if destroy {
-                    Confirm {
-                        question: format!(
+                // Destroy is irreversible: the name is typed, not just `y`.
+                let (question, expect) = if destroy {
+                    (
+                        format!(
                             "Destroy secret {name} and every stored version, irreversibly? {used} Type {name} and Enter to destroy; Esc keeps it."
                         ),
-                        expect: Some(name.clone()),
-                        typed: String::new(),
-                        then: Action::Delete {
-                            name,
-                            destroy: true,
-                        },
-                        details: users,
-                    }
+                        Some(name.clone()),
+                    )
                 } else {
-                    Confirm {
-                        question: format!(
+                    (
+                        format!(
                             "Delete secret {name} and its projected Secret? {used} Its value history is kept (an admin can restore it). y/N"
                         ),
-                        expect: None,
-                        typed: String::new(),
-                        then: Action::Delete {
-                            name,
-                            destroy: false,
-                        },
-                        details: users,
-                    }
+                        None,
+                    )
+                };
+                app.confirm = Some(Confirm {
+                    question,
+                    expect,
+                    typed: String::new(),
+                    then: Action::Delete { name, destroy },
+                    details: users,
                 });
                 return Ok(true);
             }

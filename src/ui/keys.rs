@@ -253,15 +253,8 @@ impl App {
 
     /// ↑↓ jk g G Home End in the list; true if `c` was one of them.
     fn move_in_list(&mut self, c: KeyCode) -> bool {
-        match c {
-            KeyCode::Down | KeyCode::Char('j') => self.selected += 1,
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => self.selected = usize::MAX,
-            _ => return false,
-        }
-        self.clamp_selection();
-        true
+        let n = self.visible().len();
+        step(&mut self.selected, c, n)
     }
 
     fn move_in_deleted(&mut self, c: KeyCode) -> bool {
