@@ -91,9 +91,22 @@ impl Client {
         what: &str,
         deadline: Instant,
     ) -> Result<Option<Value>> {
+        let raw = self.call_raw(method, path, body, what, deadline).await?;
+        Ok(raw.map(|b| serde_json::from_slice(&b).unwrap_or(Value::Null)))
+    }
+
+    /// [`Self::call`] with the body unparsed.
+    async fn call_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+        deadline: Instant,
+    ) -> Result<Option<bytes::Bytes>> {
         let a = self.request(method, path, body, deadline).await?;
         match a.status {
-            200..=299 => Ok(Some(a.body)),
+            200..=299 => Ok(Some(a.bytes)),
             404 => Ok(None),
             403 => Err(self.denied(what, &a)),
             _ => Err(StoreError::Internal(format!("{what}: {}", a.errors()))),
@@ -127,7 +140,7 @@ impl Client {
         let path = format!("{}/data/{name}", self.mount_of(ns));
         let what = format!("reading {path}");
         let Some(body) = self
-            .call(
+            .call_raw(
                 reqwest::Method::GET,
                 &format!("{path}?version={version}"),
                 None,
@@ -138,13 +151,12 @@ impl Client {
         else {
             return Ok(None);
         };
-        serde_json::from_value(body["data"]["data"].clone())
-            .map(Some)
-            .map_err(|e| {
-                StoreError::Internal(format!(
-                    "{path} version {version} is not a map of strings: {e}"
-                ))
-            })
+        let read: KvRead = serde_json::from_slice(&body).map_err(|e| {
+            StoreError::Internal(format!(
+                "{path} version {version} is not a map of strings: {e}"
+            ))
+        })?;
+        Ok(read.data.data)
     }
 
     /// The current version's number and values (`None`: none readable —
@@ -154,20 +166,17 @@ impl Client {
         let path = format!("{}/data/{name}", self.mount_of(ns));
         let what = format!("reading {path}");
         let Some(body) = self
-            .call(reqwest::Method::GET, &path, None, &what, deadline)
+            .call_raw(reqwest::Method::GET, &path, None, &what, deadline)
             .await?
         else {
             return Ok(None);
         };
-        let Some(version) = body["data"]["metadata"]["version"].as_u64() else {
-            return Ok(None);
-        };
-        let data = serde_json::from_value(body["data"]["data"].clone()).map_err(|e| {
-            StoreError::Internal(format!(
-                "{path} version {version} is not a map of strings: {e}"
-            ))
-        })?;
-        Ok(Some((version, data)))
+        let read: KvRead = serde_json::from_slice(&body)
+            .map_err(|e| StoreError::Internal(format!("{path}: not a map of strings: {e}")))?;
+        match (read.data.metadata.and_then(|m| m.version), read.data.data) {
+            (Some(version), Some(data)) => Ok(Some((version, data))),
+            _ => Ok(None),
+        }
     }
 
     /// A call that must find what it changes.
@@ -186,4 +195,27 @@ impl Client {
             ))),
         }
     }
+}
+
+/// A KV v2 read's answer, parsed straight into the values (no JSON tree
+/// holding them on the way).
+#[derive(serde::Deserialize)]
+struct KvRead {
+    data: KvReadData,
+}
+
+#[derive(serde::Deserialize)]
+struct KvReadData {
+    /// `null` for a version deleted or destroyed (OpenBao answers those
+    /// with 404, but a proxy or another version may not).
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(default)]
+    metadata: Option<KvReadMetadata>,
+}
+
+#[derive(serde::Deserialize)]
+struct KvReadMetadata {
+    #[serde(default)]
+    version: Option<u64>,
 }

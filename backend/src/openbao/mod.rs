@@ -66,6 +66,8 @@ pub struct OpenBaoValues {
 struct Client {
     http: reqwest::Client,
     cfg: OpenBaoConfig,
+    /// `cfg.addrs` parsed once, each with `/v1/` after its path.
+    apis: Vec<reqwest::Url>,
     /// The address that answered last.
     preferred: AtomicUsize,
     /// Mounts known to exist and to accept writes.
@@ -74,17 +76,23 @@ struct Client {
     failovers: AtomicU64,
 }
 
-/// One answer: status and JSON body (`Null` when empty).
+/// One answer: status and body, parsed only where it is read (a value
+/// read is parsed straight into its values).
 struct Answer {
     status: u16,
-    body: Value,
+    bytes: bytes::Bytes,
     /// An earlier attempt of this request may have reached a node.
     uncertain: bool,
 }
 
 impl Answer {
+    /// The body as JSON (`Null` when empty or not JSON).
+    fn body(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+
     fn errors(&self) -> String {
-        match self.body["errors"].as_array() {
+        match self.body()["errors"].as_array() {
             Some(e) if !e.is_empty() => e
                 .iter()
                 .filter_map(Value::as_str)
@@ -131,6 +139,17 @@ impl OpenBaoValues {
             b = b.add_root_certificate(cert);
         }
         let http = b.build().map_err(|e| format!("OpenBao client: {e}"))?;
+        let apis = cfg
+            .addrs
+            .iter()
+            .map(|a| {
+                reqwest::Url::parse(&format!("{}/v1/", a.trim_end_matches('/'))).map_err(|e| {
+                    format!(
+                        "--openbao-addr {a:?}: not a URL ({e}); give e.g. http://127.0.0.1:8200"
+                    )
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         let (rt, handle) = match tokio::runtime::Handle::try_current() {
             Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => (None, h),
             _ => {
@@ -148,6 +167,7 @@ impl OpenBaoValues {
             client: Arc::new(Client {
                 http,
                 cfg,
+                apis,
                 preferred: AtomicUsize::new(0),
                 mounts: Mutex::new(HashSet::new()),
                 failovers: AtomicU64::new(0),
@@ -271,6 +291,12 @@ impl Client {
         }
     }
 
+    /// `path` (with its query, if any) under node `at`'s API, without
+    /// parsing the node's address again.
+    fn url(&self, at: usize, path: &str) -> reqwest::Url {
+        api_url(&self.apis[at], path)
+    }
+
     /// One request, on whichever node can answer it before `deadline`.
     async fn request(
         &self,
@@ -287,10 +313,10 @@ impl Client {
         // One node may not take the whole budget while others could answer.
         let per_attempt = (self.cfg.failover / n as u32).max(Duration::from_millis(500));
         loop {
-            let url = format!("{}/v1/{path}", self.cfg.addrs[at].trim_end_matches('/'));
+            let url = self.url(at, path);
             let mut req = self
                 .http
-                .request(method.clone(), &url)
+                .request(method.clone(), url.clone())
                 .header("X-Vault-Token", self.cfg.token.as_str());
             if let Some(b) = body {
                 req = req.json(b);
@@ -308,7 +334,7 @@ impl Client {
                 Ok(Ok((status, bytes))) => {
                     let a = Answer {
                         status,
-                        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                        bytes,
                         uncertain,
                     };
                     if a.upgrading() {
@@ -362,5 +388,38 @@ impl Client {
                     .await;
             }
         }
+    }
+}
+
+/// `path` (`kv-x/data/y`, perhaps with `?query`) under `api` (a node's
+/// address with `/v1/` after its path).
+fn api_url(api: &reqwest::Url, path: &str) -> reqwest::Url {
+    let mut url = api.clone();
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let full = format!("{}{path}", url.path());
+    url.set_path(&full);
+    url.set_query(query);
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_url;
+
+    #[test]
+    fn a_path_and_its_query_go_under_the_nodes_api() {
+        let api = reqwest::Url::parse("https://bao.example:8200/v1/").unwrap();
+        assert_eq!(
+            api_url(&api, "kv-acme-demo/data/db?version=3").as_str(),
+            "https://bao.example:8200/v1/kv-acme-demo/data/db?version=3"
+        );
+        let behind = reqwest::Url::parse("http://10.0.0.1/bao/v1/").unwrap();
+        assert_eq!(
+            api_url(&behind, "sys/mounts/kv-acme-demo").as_str(),
+            "http://10.0.0.1/bao/v1/sys/mounts/kv-acme-demo"
+        );
     }
 }

@@ -46,7 +46,7 @@ impl Client {
                 .await?;
             match a.status {
                 200 => {
-                    let got = a.body["data"]["version"].as_u64().unwrap_or(0);
+                    let got = a.body()["data"]["version"].as_u64().unwrap_or(0);
                     if got != cas + 1 {
                         return Err(StoreError::Internal(format!(
                             "OpenBao wrote {path} as version {got}, not {}; the backend \
