@@ -79,12 +79,23 @@ impl Client {
                         cas = there;
                         continue;
                     }
-                    // Behind the record: right after an election the new
-                    // leader may not have applied every committed entry
-                    // yet. Wait for it, within the failover window.
-                    if there < cas && started.elapsed() < self.stale_wait() {
+                    // Behind the record, or refusing the version it
+                    // reports as current: right after an election the
+                    // node that answers may not have applied every
+                    // committed entry yet. Wait for it, within the
+                    // failover window.
+                    if there <= cas && started.elapsed() < self.stale_wait() {
                         Self::pause(deadline).await;
                         continue;
+                    }
+                    if there == cas {
+                        // Still disagreeing: transient, not a conflict.
+                        return Err(StoreError::Unavailable {
+                            message: format!(
+                                "OpenBao refused to write {path} on version {cas}, which it                                  reports as current: its nodes do not agree yet (an election?)"
+                            ),
+                            retry_after: self.cfg.failover.as_secs().clamp(1, 30),
+                        });
                     }
                     return Err(StoreError::Conflict(format!(
                         "OpenBao's {path} is at version {there}, not {current} as the backend \

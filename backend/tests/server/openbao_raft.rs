@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use kube_dc_api::wire::{Data, Sensitive};
 use kube_dc_backend::openbao::{OpenBaoConfig, OpenBaoValues};
-use kube_dc_backend::store::{NewSecret, Store};
+use kube_dc_backend::store::{NewSecret, Store, StoreError};
 use kube_dc_testsupport::bao_dev::{Tied, bao_binary, free_port, wait_for};
 use serde_json::Value;
 
@@ -226,14 +226,18 @@ fn acknowledged_writes_survive_the_leader_being_killed() {
     // Writers: each creates its secrets and writes versions to them.
     let acked: Arc<Mutex<Vec<(String, u64, String)>>> = Arc::default();
     let failed = Arc::new(Mutex::new(Vec::<String>::new()));
+    // Each writer owns its secrets: a conflict is a wrong answer (an
+    // election must be waited for or answered as unavailable).
+    let conflicts = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let last_ack = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let writers: Vec<_> = (0..4)
         .map(|w| {
-            let (store, acked, failed, stop, last_ack) = (
+            let (store, acked, failed, conflicts, stop, last_ack) = (
                 store.clone(),
                 acked.clone(),
                 failed.clone(),
+                conflicts.clone(),
                 stop.clone(),
                 last_ack.clone(),
             );
@@ -261,7 +265,14 @@ fn acknowledged_writes_survive_the_leader_being_killed() {
                             acked.lock().unwrap().push((name, v, value));
                             last_ack.lock().unwrap().push(Instant::now());
                         }
-                        Err(e) => failed.lock().unwrap().push(format!("{name}: {e}")),
+                        Err(e) => {
+                            let conflict = matches!(e, StoreError::Conflict(_));
+                            let text = format!("{name}: {e}");
+                            failed.lock().unwrap().push(text.clone());
+                            if conflict {
+                                conflicts.lock().unwrap().push(text);
+                            }
+                        }
                     }
                     n += 1;
                 }
@@ -326,6 +337,11 @@ fn acknowledged_writes_survive_the_leader_being_killed() {
         println!("  not acknowledged: {f}");
     }
     assert!(before_kill > 0, "no write before the kill");
+    let conflicts = conflicts.lock().unwrap().clone();
+    assert!(
+        conflicts.is_empty(),
+        "writes refused as conflicts during the election: {conflicts:?}"
+    );
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
     let resumed = resumed.expect("writes never resumed after the leader was killed");
     assert!(
