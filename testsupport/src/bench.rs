@@ -44,6 +44,18 @@ impl Server {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start_bin(&bin("kube-dc-backend"), rt, dir, args, env)
+    }
+
+    /// [`Self::start_with`] from another build of the backend (a baseline
+    /// measured beside this one).
+    pub fn start_bin(
+        exe: &Path,
+        rt: &tokio::runtime::Runtime,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let issuer = rt.block_on(TestIssuer::start());
         std::fs::create_dir_all(dir).unwrap();
         let bindings = dir.join("bindings.yaml");
@@ -52,7 +64,7 @@ impl Server {
             "orgs:\n  acme: { projects: [demo], adminUsers: [dev] }\nbindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n",
         )
         .unwrap();
-        let mut child = Command::new(bin("kube-dc-backend"))
+        let mut child = Command::new(exe)
             .args([
                 "serve",
                 "--listen",
@@ -207,6 +219,8 @@ pub const CONNECTIONS: u32 = 64;
 /// What one `wrk` run measured.
 pub struct Load {
     pub rps: f64,
+    /// Requests completed (wrk's "N requests in …" line).
+    pub requests: u64,
     pub p99_ms: f64,
     pub errors: u64,
 }
@@ -272,9 +286,14 @@ pub fn wrk(label: &str, url: &str, token: &str, script: Option<&Path>) -> Load {
                     .sum()
             })
             .unwrap_or(0);
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in ")?.0.parse().ok())
+        .expect("wrk request count");
     println!("{label:<44} {rps:>10.0} req/s   p99 {p99_ms:>7.2} ms   errors {errors}");
     Load {
         rps,
+        requests,
         p99_ms,
         errors,
     }
