@@ -151,11 +151,8 @@ impl Client {
         else {
             return Ok(None);
         };
-        let read: KvRead = serde_json::from_slice(&body).map_err(|e| {
-            StoreError::Internal(format!(
-                "{path} version {version} is not a map of strings: {e}"
-            ))
-        })?;
+        let read: KvRead =
+            serde_json::from_slice(&body).map_err(|e| not_values(&path, Some(version), &e))?;
         Ok(read.data.data)
     }
 
@@ -171,8 +168,8 @@ impl Client {
         else {
             return Ok(None);
         };
-        let read: KvRead = serde_json::from_slice(&body)
-            .map_err(|e| StoreError::Internal(format!("{path}: not a map of strings: {e}")))?;
+        let read: KvRead =
+            serde_json::from_slice(&body).map_err(|e| not_values(&path, None, &e))?;
         match (read.data.metadata.and_then(|m| m.version), read.data.data) {
             (Some(version), Some(data)) => Ok(Some((version, data))),
             _ => Ok(None),
@@ -197,6 +194,17 @@ impl Client {
     }
 }
 
+/// A KV v2 read that is not a map of strings. Only where, never serde's
+/// text: that quotes what it found, which may be a value.
+fn not_values(path: &str, version: Option<u64>, e: &serde_json::Error) -> StoreError {
+    let which = version.map_or(String::new(), |v| format!(" version {v}"));
+    StoreError::Internal(format!(
+        "{path}{which} is not a map of strings (line {}, column {} of OpenBao's answer)",
+        e.line(),
+        e.column()
+    ))
+}
+
 /// A KV v2 read's answer, parsed straight into the values (no JSON tree
 /// holding them on the way).
 #[derive(serde::Deserialize)]
@@ -218,4 +226,26 @@ struct KvReadData {
 struct KvReadMetadata {
     #[serde(default)]
     version: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KvRead, not_values};
+
+    #[test]
+    fn a_value_that_is_not_a_string_is_refused_without_quoting_it() {
+        let body = br#"{"data": {"data": {"PORT": 54321}, "metadata": {"version": 2}}}"#;
+        let e = serde_json::from_slice::<KvRead>(body).err().unwrap();
+        let shown = not_values("kv-acme-demo/data/db", Some(2), &e).to_string();
+        assert!(shown.contains("kv-acme-demo/data/db version 2 is not a map of strings"));
+        assert!(!shown.contains("54321"), "{shown}");
+    }
+
+    #[test]
+    fn a_read_without_values_is_none() {
+        let body = br#"{"data": {"data": null, "metadata": {"version": 3}}}"#;
+        let read: KvRead = serde_json::from_slice(body).unwrap();
+        assert!(read.data.data.is_none());
+        assert_eq!(read.data.metadata.and_then(|m| m.version), Some(3));
+    }
 }

@@ -255,13 +255,9 @@ impl Client {
     async fn health(&self) -> EngineHealth {
         let started = Instant::now();
         let mut last = (String::new(), String::from("no address"));
-        for addr in &self.cfg.addrs {
-            let url = format!(
-                "{}/v1/sys/health?standbyok=true&perfstandbyok=true",
-                addr.trim_end_matches('/')
-            );
-            let got =
-                tokio::time::timeout(Duration::from_secs(1), self.http.get(&url).send()).await;
+        for (addr, api) in self.cfg.addrs.iter().zip(&self.apis) {
+            let url = api_url(api, "sys/health?standbyok=true&perfstandbyok=true");
+            let got = tokio::time::timeout(Duration::from_secs(1), self.http.get(url).send()).await;
             let detail = match got {
                 Ok(Ok(r)) if r.status().as_u16() == 200 => {
                     return EngineHealth {
