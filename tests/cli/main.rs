@@ -14,4 +14,5 @@ mod remote;
 mod shells;
 mod term;
 mod ui;
+mod ui_pace;
 mod wire;

@@ -3,7 +3,7 @@
 //! back as the user sees it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -79,18 +79,61 @@ impl Term {
         t
     }
 
-    /// A plain bash (prompt `bash$`) that has been told to run `line`.
-    pub fn bash_running(h: &Home, path: &str, line: &str) -> Self {
+    /// A plain bash at its prompt (`bash$`).
+    pub fn bash(h: &Home, path: &str) -> Self {
         let rc = h.write("bashrc", "PS1='bash$ '\n");
-        let t = Term::start(
+        Term::start(
             h,
             path,
             &format!("bash --noprofile --rcfile {rc} -i"),
             "bash$",
-        );
-        t.tmux(&["send-keys", "-t", "t", "-l", line]);
-        t.tmux(&["send-keys", "-t", "t", "Enter"]);
+        )
+    }
+
+    /// A plain bash (prompt `bash$`) that has been told to run `line`.
+    pub fn bash_running(h: &Home, path: &str, line: &str) -> Self {
+        let t = Term::bash(h, path);
+        t.run_line(line);
         t
+    }
+
+    /// Types `line` and Enter.
+    pub fn run_line(&self, line: &str) {
+        self.tmux(&["send-keys", "-t", "t", "-l", line]);
+        self.tmux(&["send-keys", "-t", "t", "Enter"]);
+    }
+
+    /// A client attached from a pseudo terminal of its own (`script`),
+    /// with focus reports on: the shell's pane has the focus as a user's
+    /// would, and loses it while another window is selected. (A detached
+    /// session reports every pane unfocused.)
+    pub fn attach_focused(&self) -> Attached {
+        need("script");
+        self.tmux(&["set", "-g", "focus-events", "on"]);
+        let attach = format!("tmux -S {} attach -t t", self.socket.display());
+        let child = Command::new("script")
+            .args(["-qfc", &attach, "/dev/null"])
+            // Kept open and silent: the client reads no keys from it.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("script (util-linux)");
+        let client = Attached(child);
+        let start = Instant::now();
+        while !self.tmux(&["list-clients"]).contains("focused") {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the client never attached"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        client
+    }
+
+    /// The screen of window `window` (`t:0`), selected or not.
+    pub fn screen_of(&self, window: &str) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", window])
     }
 
     pub fn tmux(&self, args: &[&str]) -> String {
@@ -145,5 +188,15 @@ impl Drop for Term {
             .arg(&self.socket)
             .arg("kill-server")
             .status();
+    }
+}
+
+/// An attached client; detached when dropped.
+pub struct Attached(Child);
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

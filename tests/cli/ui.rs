@@ -147,7 +147,7 @@ fn world_to_change() -> (Home, String) {
 }
 
 /// The highest audit sequence number so far.
-fn last_seq(h: &Home) -> u64 {
+pub(crate) fn last_seq(h: &Home) -> u64 {
     let ev = h
         .run(&["audit", "list", "--limit", "1", "-o", "json"])
         .ok()
