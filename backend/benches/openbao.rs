@@ -26,10 +26,9 @@ use kube_dc_testsupport::bao_dev::{DevServer, ROOT_TOKEN};
 use kube_dc_testsupport::bench::{Load, Server, bench_seconds, closed_loop, cpu_secs, row, wrk};
 use serde_json::{Value, json};
 
-/// The backend's OpenBao failover budget in these runs (seconds).
-const FAILOVER: u64 = 2;
-/// [`FAILOVER`] as the backend's argument.
-const FAILOVER_ARG: &str = "2";
+/// The backend's OpenBao failover budget in these runs (seconds), as its
+/// argument.
+const FAILOVER: &str = "2";
 const WRITERS: usize = 64;
 
 fn backend(rt: &tokio::runtime::Runtime, dir: &std::path::Path, dev: &DevServer) -> Server {
@@ -43,7 +42,7 @@ fn backend_args(dev: &DevServer) -> Vec<&str> {
         "--openbao-addr",
         &dev.addr,
         "--openbao-failover",
-        FAILOVER_ARG,
+        FAILOVER,
     ]
 }
 
@@ -377,7 +376,7 @@ fn hang(rt: &tokio::runtime::Runtime, work: &std::path::Path) {
         "503 + Retry-After ≤ failover + 1 s; audited error",
         status == 503
             && retry.is_some()
-            && took <= Duration::from_secs(FAILOVER + 1)
+            && took <= Duration::from_secs(FAILOVER.parse::<u64>().unwrap() + 1)
             && result == "error",
     );
 }

@@ -81,22 +81,9 @@ impl Client {
         Ok(())
     }
 
-    /// One KV v2 call for `what` (the error's wording): the answer's body
-    /// on 2xx, `None` on 404, an error naming the policy on 403.
+    /// One KV v2 call for `what` (the error's wording): the answer's body,
+    /// unparsed, on 2xx, `None` on 404, an error naming the policy on 403.
     pub(super) async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        what: &str,
-        deadline: Instant,
-    ) -> Result<Option<Value>> {
-        let raw = self.call_raw(method, path, body, what, deadline).await?;
-        Ok(raw.map(|b| serde_json::from_slice(&b).unwrap_or(Value::Null)))
-    }
-
-    /// [`Self::call`] with the body unparsed.
-    async fn call_raw(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -125,7 +112,10 @@ impl Client {
         let body = self
             .call(reqwest::Method::GET, &path, None, &what, deadline)
             .await?;
-        Ok(body.map(|b| b["data"].clone()))
+        Ok(body.map(|b| {
+            let mut v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
+            v.get_mut("data").map_or(Value::Null, Value::take)
+        }))
     }
 
     /// One version's values (`None`: not readable — deleted, destroyed or
@@ -140,7 +130,7 @@ impl Client {
         let path = format!("{}/data/{name}", self.mount_of(ns));
         let what = format!("reading {path}");
         let Some(body) = self
-            .call_raw(
+            .call(
                 reqwest::Method::GET,
                 &format!("{path}?version={version}"),
                 None,
@@ -163,7 +153,7 @@ impl Client {
         let path = format!("{}/data/{name}", self.mount_of(ns));
         let what = format!("reading {path}");
         let Some(body) = self
-            .call_raw(reqwest::Method::GET, &path, None, &what, deadline)
+            .call(reqwest::Method::GET, &path, None, &what, deadline)
             .await?
         else {
             return Ok(None);
