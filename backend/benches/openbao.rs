@@ -5,7 +5,10 @@
 //! --release --workspace`; `scripts/install-openbao.sh` for `bao`).
 //!
 //! - B10: value reads (`GET …?includeValue=true`) vs OpenBao's KV v2 read
-//!   of the same path, both with `wrk`, two rounds each, alternating;
+//!   of the same path, both with `wrk`, two rounds each, alternating, with
+//!   the same read on the SQLite store and OpenBao's read through a bare
+//!   proxy beside them (what the backend's own work and the extra HTTP hop
+//!   each cost on this machine);
 //! - B11: value writes (`PUT …/values` with `cas`) vs OpenBao's KV v2 write
 //!   with `cas`, 64 workers each writing its own secret;
 //! - B12: requests that need no value (metadata, list, audit query) before
@@ -14,7 +17,8 @@
 //!   how long it took, and the result of its audit event;
 //! - B14: the start-up reconciliation of 10,000 secrets (`BENCH_SECRETS`).
 //!
-//! `BENCH_SECONDS` (default 20) sets each load run's length.
+//! `BENCH_SECONDS` (default 20) sets each load run's length; `BENCH_ROUNDS`
+//! (default 2) how many rounds B10 alternates.
 
 #![allow(clippy::disallowed_macros)] // benchmarks print their figures
 
@@ -55,10 +59,58 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// A bare pass-through proxy in front of OpenBao, on the HTTP stack the
+/// backend uses (an axum server on 2 worker threads and a reqwest client),
+/// with nothing else: no authentication, authorization, record or audit
+/// event. What one more HTTP hop costs on this machine: the floor under
+/// B10. It runs in this process (whose CPU, less wrk's, is the proxy's).
+fn bare_proxy(bao: &str) -> (tokio::runtime::Runtime, String) {
+    use axum::extract::{Request, State};
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let forward = |State((http, bao)): State<(reqwest::Client, String)>, req: Request| async move {
+        let mut out = http.get(format!("{bao}{}", req.uri()));
+        if let Some(auth) = req.headers().get(header::AUTHORIZATION) {
+            out = out.header(header::AUTHORIZATION, auth);
+        }
+        match out.send().await {
+            Ok(r) => {
+                let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
+                let body = r.bytes().await.unwrap_or_default();
+                (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+            }
+            Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+        }
+    };
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state((http, bao.to_string()));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(async move { axum::serve(listener, app).await });
+    (rt, url)
+}
+
 /// B10: value reads through the backend beside OpenBao's own KV read of
-/// the same path, two rounds alternating, with each side's CPU per
-/// request. `BENCH_BASELINE=/path/to/kube-dc-backend` measures another
-/// build in the same rounds (before and after a change, side by side).
+/// the same path, `BENCH_ROUNDS` rounds alternating, with each side's CPU
+/// per request, and two references in the same rounds: the same read on
+/// the SQLite store (the backend's own cost of a read) and OpenBao's read
+/// through a bare proxy (the cost of the extra HTTP hop alone).
+/// `BENCH_BASELINE=/path/to/kube-dc-backend` measures another build in the
+/// same rounds (before and after a change, side by side).
 fn reads(
     rt: &tokio::runtime::Runtime,
     dev: &DevServer,
@@ -95,9 +147,19 @@ fn reads(
         );
         (load, b, o)
     };
-    let (mut bao, mut ours, mut base) = (Vec::new(), Vec::new(), Vec::new());
+    // The backend's own cost of the same read with its values in SQLite.
+    let local = Server::start(rt, &baseline_dir.with_extension("sqlite"));
+    let local_read = format!("{}?includeValue=true", local.create_db("bench-value"));
+    let (_proxy_rt, proxy) = bare_proxy(&dev.addr);
+    let proxied = direct.replacen(&dev.addr, &proxy, 1);
+    let (mut bao, mut ours, mut base, mut bare, mut sqlite) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let value_read = format!("{secret}?includeValue=true");
-    for _ in 0..2 {
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(2);
+    for _ in 0..rounds {
         bao.push(measure(
             "OpenBao KV read, direct",
             &direct,
@@ -109,6 +171,18 @@ fn reads(
             &value_read,
             &server.token,
             Some(server.child.id()),
+        ));
+        sqlite.push(measure(
+            "  the same read, --store sqlite",
+            &local_read,
+            &local.token,
+            Some(local.child.id()),
+        ));
+        bare.push(measure(
+            "  OpenBao's read through a bare proxy",
+            &proxied,
+            ROOT_TOKEN,
+            Some(std::process::id()),
         ));
         if let Some((b, url)) = &baseline {
             base.push(measure(
@@ -122,7 +196,13 @@ fn reads(
     // If the machine's CPU bounds both runs, the ratio it allows: OpenBao's
     // cost of a read over the cost of one through the backend (OpenBao's
     // share plus the backend's).
-    for (label, runs) in [("this build", &ours), ("BENCH_BASELINE", &base)] {
+    let builds = [
+        ("this build", &ours),
+        ("BENCH_BASELINE", &base),
+        ("the bare proxy", &bare),
+        ("--store sqlite", &sqlite),
+    ];
+    for (label, runs) in builds {
         for ((_, d, _), (_, tb, to)) in bao.iter().zip(runs.iter()) {
             println!(
                 "  CPU-bound ratio, {label}: {:.0} µs / ({:.0} + {:.0}) µs = {:.2}×",
@@ -133,8 +213,26 @@ fn reads(
             );
         }
     }
+    // Each build's mean CPU per read over the rounds: OpenBao's share and
+    // the backend's.
+    let mean = |v: &[(Load, f64, f64)]| {
+        let n = v.len().max(1) as f64;
+        let (b, o) = v.iter().fold((0.0, 0.0), |(b, o), l| (b + l.1, o + l.2));
+        (b / n * 1e6, o / n * 1e6)
+    };
+    for (label, runs) in builds {
+        if !runs.is_empty() {
+            let (b, o) = mean(runs);
+            println!("  mean CPU per read, {label}: OpenBao {b:.0} µs, backend {o:.0} µs");
+        }
+    }
     let best = |v: &[(Load, f64, f64)]| v.iter().map(|l| l.0.rps).fold(0.0, f64::max);
     let ratio = best(&ours) / best(&bao);
+    let floor = best(&bare) / best(&bao);
+    println!(
+        "  the bare proxy: {:.0} req/s = {floor:.2}× OpenBao",
+        best(&bare),
+    );
     if !base.is_empty() {
         println!(
             "  BENCH_BASELINE: {:.0} req/s = {:.2}× OpenBao",
@@ -148,7 +246,7 @@ fn reads(
         "B10",
         "value read, --store openbao vs OpenBao",
         &format!(
-            "{:.0} req/s = {ratio:.2}× OpenBao's {:.0}; p99 {p99:.1} ms; {errors} errors",
+            "{:.0} req/s = {ratio:.2}× OpenBao's {:.0} (a bare proxy: {floor:.2}×); p99 {p99:.1} ms; {errors} errors",
             best(&ours),
             best(&bao)
         ),
