@@ -73,12 +73,7 @@ fn bare_proxy(bao: &str) -> (tokio::runtime::Runtime, String) {
         .enable_all()
         .build()
         .unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(256)
-        .build()
-        .unwrap();
+    let http = client();
     let forward = |State((http, bao)): State<(reqwest::Client, String)>, req: Request| async move {
         let mut out = http.get(format!("{bao}{}", req.uri()));
         if let Some(auth) = req.headers().get(header::AUTHORIZATION) {

@@ -92,7 +92,8 @@ impl Client {
                         // Still disagreeing: transient, not a conflict.
                         return Err(StoreError::Unavailable {
                             message: format!(
-                                "OpenBao refused to write {path} on version {cas}, which it                                  reports as current: its nodes do not agree yet (an election?)"
+                                "OpenBao refused to write {path} on version {cas}, which it \
+                                 reports as current: its nodes do not agree yet (an election?)"
                             ),
                             retry_after: self.cfg.failover.as_secs().clamp(1, 30),
                         });
