@@ -29,7 +29,7 @@ impl AsyncStore {
     pub async fn append_audit(&self, rec: AuditRecord, durable: bool) -> Result<()> {
         let durable = durable || !self.0.relaxed_reads;
         self.0
-            .write_async(None, durable, move |x, c| append_in(x, c, &rec, &[]))
+            .record_async(None, durable, move |x, c| append_in(x, c, &rec, &[]))
             .await
     }
 
@@ -48,7 +48,7 @@ impl AsyncStore {
         let store = &self.0;
         if !store.values.external() {
             return store
-                .write_async(Some(audit), true, move |ctx, c| {
+                .record_async(Some(audit), true, move |ctx, c| {
                     let rec = require_live_record(c, &ns, &name)?;
                     let value = read_version_in(c, &*ctx.values, &ns, &name, version)?;
                     Ok(Revealed(rec, value))
@@ -83,7 +83,7 @@ impl AsyncStore {
             None => None,
         };
         store
-            .write_async(Some(audit), true, move |_, c| {
+            .record_async(Some(audit), true, move |_, c| {
                 let rec = require_live_record(c, &ns, &name)?;
                 // The version read must still be live: one destroyed (or
                 // gone from the history window) meanwhile is answered as
@@ -125,7 +125,7 @@ impl AsyncStore {
         };
         let (ns, name) = (ns.to_owned(), name.to_owned());
         let got = store
-            .write_async(Some(audit), true, move |_, c| {
+            .record_async(Some(audit), true, move |_, c| {
                 // The record's current version must be the one read, and
                 // live (the secret's row says both).
                 let rec = require_live_record(c, &ns, &name)?;

@@ -39,7 +39,7 @@ use conn::{Cached, connect};
 use schema::{SCHEMA, check_key, migrate, owner_only_files};
 use secrets::{get_any, mark_synced, not_found, require_live};
 use versions::{Prewritten, read_version_in, readable_version, write_version};
-use writer::{Ctx, Effects, Writer, run_effects};
+use writer::{Ctx, Effects, Isolation, Writer, run_effects};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -316,6 +316,7 @@ impl Store {
         &self,
         audit: Option<AuditRecord>,
         durable: bool,
+        isolation: Isolation,
         f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
         reply: impl FnOnce(Result<T>, Effects) + Send + 'static,
     ) {
@@ -326,7 +327,7 @@ impl Store {
             }
             Ok(out)
         };
-        self.writer.submit(durable, job, reply)
+        self.writer.submit(durable, isolation, job, reply)
     }
 
     /// One change, awaited; its engine steps run on a blocking thread
@@ -337,8 +338,31 @@ impl Store {
         durable: bool,
         f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.job_async(audit, durable, Isolation::Savepoint, f)
+            .await
+    }
+
+    /// A read whose one change is its audit event (`audit`, or the one `f`
+    /// appends last), awaited: it needs no savepoint of its own (see
+    /// [`Isolation::Append`]).
+    async fn record_async<T: AuditFacts + Send + 'static>(
+        &self,
+        audit: Option<AuditRecord>,
+        durable: bool,
+        f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.job_async(audit, durable, Isolation::Append, f).await
+    }
+
+    async fn job_async<T: AuditFacts + Send + 'static>(
+        &self,
+        audit: Option<AuditRecord>,
+        durable: bool,
+        isolation: Isolation,
+        f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(audit, durable, f, move |r, steps| {
+        self.submit(audit, durable, isolation, f, move |r, steps| {
             let _ = tx.send((r, steps));
         });
         let (r, steps) = rx.await.map_err(|_| writer::writer_gone())?;
@@ -358,9 +382,15 @@ impl Store {
         f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.submit(audit.cloned(), true, f, move |r, steps| {
-            let _ = tx.send((r, steps));
-        });
+        self.submit(
+            audit.cloned(),
+            true,
+            Isolation::Savepoint,
+            f,
+            move |r, steps| {
+                let _ = tx.send((r, steps));
+            },
+        );
         let (r, steps) = rx.recv().map_err(|_| writer::writer_gone())?;
         run_effects(steps);
         r
