@@ -27,13 +27,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kube_dc_testsupport::bao_dev::{DevServer, ROOT_TOKEN};
-use kube_dc_testsupport::bench::{Load, Server, bench_seconds, closed_loop, cpu_secs, row, wrk};
+use kube_dc_testsupport::bench::{
+    Load, Server, bench_seconds, closed_loop, cpu_secs, row, thread_cpu_secs, wrk,
+};
 use serde_json::{Value, json};
 
 /// The backend's OpenBao failover budget in these runs (seconds), as its
 /// argument.
 const FAILOVER: &str = "2";
 const WRITERS: usize = 64;
+/// The name of the backend's store writer thread.
+const WRITER_THREAD: &str = "kube-dc-store-writer";
 
 fn backend(rt: &tokio::runtime::Runtime, dir: &std::path::Path, dev: &DevServer) -> Server {
     Server::start_with(rt, dir, &backend_args(dev), &[("BAO_TOKEN", ROOT_TOKEN)])
@@ -131,11 +135,20 @@ fn reads(
     // backend's CPU (less noisy than throughput on a shared machine).
     let measure = |label: &str, url: &str, token: &str, pid: Option<u32>| {
         let cpu = |p: Option<u32>| p.map_or(0.0, cpu_secs);
-        let (b0, o0) = (cpu_secs(bao_pid), cpu(pid));
+        // The backend's store writer thread (none in the bare proxy).
+        let writer = |p: Option<u32>| p.map_or(0.0, |p| thread_cpu_secs(p, WRITER_THREAD));
+        let (b0, o0, w0) = (cpu_secs(bao_pid), cpu(pid), writer(pid));
         let load = wrk(label, url, token, None);
         let n = load.requests.max(1) as f64;
         let (b, o) = ((cpu_secs(bao_pid) - b0) / n, (cpu(pid) - o0) / n);
+        let w = (writer(pid) - w0) / n;
         match pid {
+            Some(_) if w > 0.0 => println!(
+                "  CPU per request: OpenBao {:.0} µs, in front of it {:.0} µs (its store writer {:.0} µs)",
+                b * 1e6,
+                o * 1e6,
+                w * 1e6
+            ),
             Some(_) => println!(
                 "  CPU per request: OpenBao {:.0} µs, in front of it {:.0} µs",
                 b * 1e6,

@@ -378,7 +378,28 @@ where
 /// CPU time (user + system, seconds) process `pid` has used so far, from
 /// `/proc/PID/stat` (0 where there is none).
 pub fn cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    stat_cpu_secs(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time (user + system, seconds) the threads of process `pid` whose
+/// name starts with `name` have used so far (their names as the kernel
+/// keeps them: at most 15 bytes).
+pub fn thread_cpu_secs(pid: u32, name: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.starts_with(name) || name.starts_with(c.trim_end()))
+        })
+        .map(|t| stat_cpu_secs(&t.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
+fn stat_cpu_secs(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0.0;
     };
     // Fields after the command name (which may hold spaces), from field 3.
