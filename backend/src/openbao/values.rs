@@ -39,11 +39,16 @@ impl Client {
         let path = format!("{mount}/data/{name}");
         let mut cas = current;
         let started = Instant::now();
+        // Whether an attempt so far may have been applied with its answer
+        // lost: kept across the waits for a node that is behind, which
+        // send the write again (and are then refused, certainly).
+        let mut maybe_applied = false;
         let version = loop {
             let body = json!({"options": {"cas": cas}, "data": data});
             let a = self
                 .request(reqwest::Method::POST, &path, Some(&body), deadline)
                 .await?;
+            maybe_applied |= a.uncertain;
             match a.status {
                 200 => {
                     let got = a.body()["data"]["version"].as_u64().unwrap_or(0);
@@ -63,11 +68,17 @@ impl Client {
                         .unwrap_or(Value::Null);
                     let there = meta["current_version"].as_u64().unwrap_or(0);
                     // Applied already by an attempt whose answer was lost?
-                    if a.uncertain
-                        && there == cas + 1
-                        && self.read_data(ns, name, there, deadline).await?.as_ref() == Some(data)
-                    {
-                        break there;
+                    if maybe_applied && there == cas + 1 {
+                        match self.read_data(ns, name, there, deadline).await? {
+                            Some(d) if d == *data => break there,
+                            // Listed, but not readable yet where it was
+                            // asked: wait for that node, as below.
+                            None if started.elapsed() < self.stale_wait() => {
+                                Self::pause(deadline).await;
+                                continue;
+                            }
+                            _ => {}
+                        }
                     }
                     // Versions that writes which never committed left
                     // behind, each destroyed by its undo: write after them.

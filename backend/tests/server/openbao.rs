@@ -103,6 +103,18 @@ async fn bao_kv_shows_what_the_api_wrote_and_versions_match_its_metadata() {
     );
 }
 
+/// `PUT …/NAME/values` with `{"TOKEN": value}`.
+async fn put_token(s: &Server, name: &str, value: &str) -> Resp {
+    let path = secrets(&format!("/{name}/values"));
+    s.put(DEV, &path, json!({"data": {"TOKEN": value}})).await
+}
+
+/// The write was answered 200, as `version`.
+fn assert_written(r: &Resp, version: u64) {
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["version"], version, "{}", r.text);
+}
+
 #[tokio::test]
 async fn a_version_written_to_openbao_but_never_recorded_is_reported_at_start() {
     let dev = DevServer::shared();
@@ -349,4 +361,122 @@ async fn a_hung_openbao_stalls_nothing_but_value_reads_which_get_503() {
     assert_eq!(r.status, 200, "{}", r.text);
     let ready = reqwest::get(format!("{}/readyz", s.url)).await.unwrap();
     assert_eq!(ready.status(), 200);
+}
+
+/// Faults the proxy in [`faulty_proxy`] injects, each once when armed.
+#[derive(Default)]
+struct Faults {
+    /// The next value write is applied by OpenBao, but its answer is lost
+    /// (a 502, as from a node that failed after forwarding it).
+    lose_write_answer: bool,
+    /// The next metadata read answers as a node one version behind would
+    /// (just elected, still applying the log).
+    stale_metadata: bool,
+    /// How many of each the proxy injected.
+    lost: usize,
+    staled: usize,
+}
+
+/// A pass-through proxy in front of OpenBao that injects [`Faults`]: what
+/// an election does to the backend's requests, on demand.
+async fn faulty_proxy(bao: String) -> (String, std::sync::Arc<std::sync::Mutex<Faults>>) {
+    use axum::body::Bytes;
+    use axum::extract::{Request, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    type Shared = std::sync::Arc<std::sync::Mutex<Faults>>;
+    let faults: Shared = Default::default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let forward = |State((http, bao, faults)): State<(reqwest::Client, String, Shared)>,
+                   req: Request| async move {
+        let (parts, body) = req.into_parts();
+        let body: Bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        let mut headers = HeaderMap::new();
+        for h in ["x-vault-token", "content-type"] {
+            if let Some(v) = parts.headers.get(h) {
+                headers.insert(h, v.clone());
+            }
+        }
+        let answer = http
+            .request(parts.method.clone(), format!("{bao}{}", parts.uri))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        let text = answer.bytes().await.unwrap();
+        let path = parts.uri.path();
+        let mut f = faults.lock().unwrap();
+        if parts.method == axum::http::Method::POST
+            && path.contains("/data/")
+            && f.lose_write_answer
+        {
+            f.lose_write_answer = false;
+            f.lost += 1;
+            return StatusCode::BAD_GATEWAY.into_response();
+        }
+        if parts.method == axum::http::Method::GET
+            && path.contains("/metadata/")
+            && f.stale_metadata
+            && status == StatusCode::OK
+        {
+            f.stale_metadata = false;
+            f.staled += 1;
+            let mut meta: Value = serde_json::from_slice(&text).unwrap();
+            let current = meta["data"]["current_version"].as_u64().unwrap();
+            meta["data"]["current_version"] = json!(current - 1);
+            if let Some(v) = meta["data"]["versions"].as_object_mut() {
+                v.remove(&current.to_string());
+            }
+            return axum::Json(meta).into_response();
+        }
+        (
+            StatusCode::from_u16(status.as_u16()).unwrap(),
+            [("content-type", "application/json")],
+            text,
+        )
+            .into_response()
+    };
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state((http, bao, faults.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, faults)
+}
+
+/// A write that OpenBao applied but whose answer was lost, retried while
+/// the node that answers is still behind (as right after an election):
+/// once the node catches up and shows the version with the values written,
+/// the write is the backend's own and is acknowledged — not refused as a
+/// change made behind the backend's back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_was_lost_is_recognised_after_a_stale_node() {
+    let dev = DevServer::shared();
+    let mut cfg = dev.config();
+    let mount = format!("{}{NS}", cfg.mount_prefix);
+    let (proxy, faults) = faulty_proxy(dev.addr.clone()).await;
+    cfg.addrs = vec![proxy];
+    let s = server_on(cfg).await;
+    s.create("lost", json!({"TOKEN": "one"})).await;
+    {
+        let mut f = faults.lock().unwrap();
+        f.lose_write_answer = true;
+        f.stale_metadata = true;
+    }
+    let r = put_token(&s, "lost", "two").await;
+    {
+        let f = faults.lock().unwrap();
+        assert_eq!((f.lost, f.staled), (1, 1), "both faults were injected");
+    }
+    assert_written(&r, 2);
+    // OpenBao holds it once, as version 2, and the record agrees.
+    let meta = kv(dev, &["metadata", "get"], &mount, "lost").unwrap();
+    assert_eq!(meta["data"]["current_version"], 2, "{meta}");
+    let r = s.get(DEV, &secrets("/lost?includeValue=true")).await;
+    assert_eq!(r.body["value"]["data"]["TOKEN"], "two", "{}", r.text);
+    assert_written(&put_token(&s, "lost", "three").await, 3);
 }
