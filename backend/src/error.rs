@@ -88,6 +88,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
             StoreError::Conflict(m) => ApiError::conflict(m),
+            e @ StoreError::Unrecorded { .. } => ApiError::conflict(e.to_string()),
             StoreError::Invalid(m) => ApiError::bad_request(m),
             StoreError::Db(rusqlite::Error::SqliteFailure(f, _))
                 if matches!(

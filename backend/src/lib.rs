@@ -25,8 +25,6 @@ use std::time::Duration;
 
 use authn::{Authenticator, Identity};
 use authz::{Binding, Bindings, OrgAdmins, Role};
-use kube_dc_api::endpoints::RECONCILE_ACTION;
-use kube_dc_api::event::{AuditEvent, Outcome, Subject, SystemActor};
 use store::{Store, StoreError};
 
 pub use open_error::OpenError;
@@ -156,37 +154,9 @@ impl Backend {
                 Ok(o) => (o.org.clone(), o.project.clone().unwrap_or_default()),
                 Err(_) => (String::new(), String::new()),
             };
-            let message = if d.engine > d.recorded {
-                format!(
-                    "OpenBao holds version(s) {:?} of secret {} in namespace {} that were never \
-                     recorded or audited (a write cut off by a crash); they are now listed",
-                    d.adopted, d.name, d.namespace
-                )
-            } else {
-                format!(
-                    "OpenBao is at version {} of secret {} in namespace {} but the backend \
-                     recorded {}: versions are missing there",
-                    d.engine, d.name, d.namespace, d.recorded
-                )
-            };
-            tracing::error!("{message}");
-            let about = Subject {
-                service: "secrets".into(),
-                action: RECONCILE_ACTION.into(),
-                resource: d.name.clone(),
-                org,
-                project: Some(project),
-                namespace: Some(d.namespace.clone()),
-            };
-            let event = store::AuditRecord {
-                ts: self.now(),
-                event: AuditEvent::system(about, SystemActor::Backend, Outcome::Error)
-                    .with("recorded_version", d.recorded)
-                    .with("openbao_version", d.engine)
-                    .with("message", message),
-            };
+            tracing::error!("{}", d.message());
             self.store
-                .append_audit(&event)
+                .append_audit(&d.event(org, project, self.now()))
                 .map_err(|e| format!("recording a reconciliation: {e}"))?;
         }
         Ok(())

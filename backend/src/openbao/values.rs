@@ -109,11 +109,11 @@ impl Client {
                             retry_after: self.cfg.failover.as_secs().clamp(1, 30),
                         });
                     }
-                    return Err(StoreError::Conflict(format!(
-                        "OpenBao's {path} is at version {there}, not {current} as the backend \
-                         recorded: a change was made there that the backend did not record. \
-                         Restart the backend: it reports and records the difference at start"
-                    )));
+                    return Err(StoreError::Unrecorded {
+                        path,
+                        found: there,
+                        recorded: current,
+                    });
                 }
                 403 => return Err(self.denied(&format!("writing {path}"), &a)),
                 _ => {

@@ -20,6 +20,7 @@ mod audit_cache;
 mod conn;
 mod elevations;
 mod list;
+mod reconcile;
 mod rotations;
 mod schema;
 mod secrets;
@@ -30,9 +31,8 @@ mod writer;
 
 pub use async_store::AsyncStore;
 pub use audit::{AuditFacts, AuditRecord};
-pub use values::{
-    Discrepancy, EngineHealth, EngineVersions, NoValues, Sealed, SqliteValues, Values,
-};
+pub use reconcile::Discrepancy;
+pub use values::{EngineHealth, EngineVersions, NoValues, Sealed, SqliteValues, Values};
 
 use audit::append_in;
 use conn::{Cached, connect};
@@ -60,6 +60,21 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The engine holds versions of the secret beyond the record: writes
+    /// that reached it but were never recorded (cut off by a crash, or
+    /// answered as unavailable after being applied).
+    #[error(
+        "OpenBao's {path} is at version {found}, not {recorded} as the backend recorded: a change \
+         was made there that the backend did not record. Restart the backend: it reports and \
+         records the difference at start"
+    )]
+    Unrecorded {
+        /// The engine's path of the secret.
+        path: String,
+        /// The engine's current version.
+        found: u64,
+        recorded: u64,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("storage error: {0}")]

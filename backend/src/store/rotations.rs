@@ -91,7 +91,8 @@ impl Store {
             return Ok(None);
         };
         let data = generate(&rotation);
-        let (version, sealed) = self.values.put(&ns, &name, &data, current, max_versions)?;
+        let (version, sealed) =
+            self.engine_put(&ns, &name, &data, (current, max_versions), audit)?;
         let pre = Prewritten {
             based_on: current,
             version,

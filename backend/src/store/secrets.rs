@@ -107,9 +107,23 @@ impl Store {
         let pre = match &data {
             Some(d) if self.values.external() => {
                 self.read(|c| name_free(c, &new.namespace, &new.name))?;
-                let (version, sealed) =
-                    self.values
-                        .put(&new.namespace, &new.name, d, 0, DEFAULT_MAX_VERSIONS)?;
+                let (version, sealed) = self
+                    .values
+                    .put(&new.namespace, &new.name, d, 0, DEFAULT_MAX_VERSIONS)
+                    .map_err(|e| match e {
+                        // No secret of the backend's owns those versions, so
+                        // neither a restart nor the reconciliation would.
+                        StoreError::Unrecorded { path, found, .. } => {
+                            StoreError::Conflict(format!(
+                                "OpenBao already holds {path} up to version {found}, which no \
+                                 secret of the backend owns (a create cut off before it was \
+                                 recorded, or something written there by another tool). \
+                                 Nothing was changed: look at it in OpenBao and delete it there \
+                                 (`bao kv metadata delete`), or choose another name"
+                            ))
+                        }
+                        e => e,
+                    })?;
                 Some(Prewritten {
                     based_on: 0,
                     version,

@@ -29,7 +29,7 @@ impl Store {
         }
         let _turn = self.engine_turn_blocking(ns, name);
         let (current, max_versions) = self.read(|c| put_plan(c, ns, name, cas))?;
-        let (version, sealed) = self.values.put(ns, name, data, current, max_versions)?;
+        let (version, sealed) = self.engine_put(ns, name, data, (current, max_versions), audit)?;
         let pre = Prewritten {
             based_on: current,
             version,
@@ -39,6 +39,28 @@ impl Store {
             audit,
             put_values_job(ns, name, data.clone(), cas, now, Some(pre)),
         )
+    }
+}
+
+impl Store {
+    /// Writes the next version to an external engine, on `current` of
+    /// `(current, max_versions)`; versions found there that the record
+    /// lacks are listed and audited (`audit`: the write's own event, for
+    /// where to file that), and the write refused.
+    pub(super) fn engine_put(
+        &self,
+        ns: &str,
+        name: &str,
+        data: &Data,
+        (current, max_versions): (u64, u32),
+        audit: Option<&AuditRecord>,
+    ) -> Result<(u64, Option<Sealed>)> {
+        match self.values.put(ns, name, data, current, max_versions) {
+            Err(e @ StoreError::Unrecorded { .. }) => {
+                Err(self.adopt_unrecorded(ns, name, audit, e))
+            }
+            put => put,
+        }
     }
 }
 
@@ -66,11 +88,21 @@ impl AsyncStore {
         let (current, max_versions) = self
             .call(move |s| s.read(|c| put_plan(c, &n, &m, cas)))
             .await?;
-        let (version, sealed) = store
+        let put = store
             .values
             .clone()
             .put_async(ns.into(), name.into(), data.clone(), current, max_versions)
-            .await?;
+            .await;
+        let (version, sealed) = match put {
+            Err(e @ StoreError::Unrecorded { .. }) => {
+                let (n, m, a) = (ns.to_owned(), name.to_owned(), audit.clone());
+                let answer = self
+                    .call(move |s| Ok(s.adopt_unrecorded(&n, &m, Some(&a), e)))
+                    .await;
+                return Err(answer.unwrap_or_else(|e| e));
+            }
+            put => put?,
+        };
         let pre = Prewritten {
             based_on: current,
             version,

@@ -115,15 +115,16 @@ fn assert_written(r: &Resp, version: u64) {
     assert_eq!(r.body["version"], version, "{}", r.text);
 }
 
-#[tokio::test]
-async fn a_version_written_to_openbao_but_never_recorded_is_reported_at_start() {
+/// A backend whose secret `api` is at version 1 in its record and at
+/// version 2 in OpenBao, as after a write that reached OpenBao but was
+/// never recorded (cut off by a crash, or answered 503 after OpenBao had
+/// applied it).
+async fn with_an_unrecorded_version() -> Server {
     let dev = DevServer::shared();
     let cfg = dev.config();
     let mount = format!("{}{NS}", cfg.mount_prefix);
     let s = server_on(cfg).await;
     s.create("api", json!({"TOKEN": "one"})).await;
-    // A write that reached OpenBao, then the backend died before its
-    // transaction (and audit event) committed.
     let (ok, _, text) = dev.bao(
         ROOT_TOKEN,
         &[
@@ -136,17 +137,31 @@ async fn a_version_written_to_openbao_but_never_recorded_is_reported_at_start() 
         ],
     );
     assert!(ok, "{text}");
-    // The next write is refused rather than losing track of versions.
-    let r = s
-        .put(
-            DEV,
-            &secrets("/api/values"),
-            json!({"data": {"TOKEN": "three"}}),
-        )
-        .await;
-    assert_eq!(r.status, 409, "{}", r.text);
-    assert!(r.text.contains("Restart the backend"), "{}", r.text);
+    s
+}
 
+/// The `secrets.reconcile` event that reports version 2 of `api` (recorded:
+/// 1), without its value.
+async fn assert_reconciled(s: &Server) {
+    let events = s.audit("limit=50").await;
+    let found = events
+        .iter()
+        .find(|e| e["body"]["action"] == "secrets.reconcile")
+        .unwrap_or_else(|| panic!("no reconcile event in {events:?}"));
+    assert_eq!(found["body"]["result"], "error");
+    assert_eq!(found["body"]["resource"], "api");
+    assert_eq!(found["body"]["openbao_version"], 2);
+    assert_eq!(found["body"]["recorded_version"], 1);
+    assert!(
+        !serde_json::to_string(found).unwrap().contains("two"),
+        "no value in the event"
+    );
+}
+
+#[tokio::test]
+async fn a_version_written_to_openbao_but_never_recorded_is_reported_at_start() {
+    // The backend died between OpenBao's write and its own record.
+    let s = with_an_unrecorded_version().await;
     // Start again on the same data directory: found, listed, reported.
     let again = kube_dc_backend::Backend::open(
         s.backend.config.clone(),
@@ -159,28 +174,84 @@ async fn a_version_written_to_openbao_but_never_recorded_is_reported_at_start() 
         versions.iter().map(|v| v.version).collect::<Vec<_>>(),
         vec![1, 2]
     );
-    let events = s.audit("limit=50").await;
-    let found = events
-        .iter()
-        .find(|e| e["body"]["action"] == "secrets.reconcile")
-        .unwrap_or_else(|| panic!("no reconcile event in {events:?}"));
-    assert_eq!(found["body"]["result"], "error");
-    assert_eq!(found["body"]["openbao_version"], 2);
-    assert_eq!(found["body"]["recorded_version"], 1);
+    assert_reconciled(&s).await;
+    // And writing goes on, as version 3.
+    assert_written(&put_token(&s, "api", "three").await, 3);
+}
+
+/// A running backend that finds a version it never recorded (a write it
+/// answered 503 after OpenBao had applied it) refuses that one write as a
+/// conflict, naming the versions, and lists and audits them there and then:
+/// the next write goes on without a restart.
+#[tokio::test]
+async fn a_version_never_recorded_is_listed_by_the_write_that_finds_it() {
+    let s = with_an_unrecorded_version().await;
+    let r = put_token(&s, "api", "three").await;
+    assert_eq!(r.status, 409, "{}", r.text);
     assert!(
-        !serde_json::to_string(found).unwrap().contains("two"),
-        "no value in the event"
+        r.text
+            .contains("version(s) [2] reached OpenBao but were never recorded")
+            && r.text.contains("read the secret and write again"),
+        "{}",
+        r.text
     );
-    // And writing works again, as version 3.
-    let r = s
-        .put(
-            DEV,
-            &secrets("/api/values"),
-            json!({"data": {"TOKEN": "three"}}),
-        )
-        .await;
+    assert!(
+        !r.text.contains("two"),
+        "no value in the answer: {}",
+        r.text
+    );
+    assert_reconciled(&s).await;
+    let versions = s.get(DEV, &secrets("/api/versions")).await;
+    let listed: Vec<u64> = versions.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["version"].as_u64())
+        .collect();
+    assert!(listed.contains(&2), "{}", versions.text);
+    // What OpenBao held is what a read now shows; writing goes on.
+    let r = s.get(DEV, &secrets("/api?includeValue=true")).await;
+    assert_eq!(r.body["value"]["data"]["TOKEN"], "two", "{}", r.text);
+    assert_written(&put_token(&s, "api", "three").await, 3);
+}
+
+/// A create whose path in OpenBao already holds live versions that no
+/// secret of the backend owns (a create cut off before it was recorded, or
+/// another tool's write) is refused, naming the path and what to do, and
+/// changes nothing; once they are gone there, the create goes through.
+#[tokio::test]
+async fn a_create_over_versions_nobody_recorded_is_refused_and_changes_nothing() {
+    let dev = DevServer::shared();
+    let cfg = dev.config();
+    let mount = format!("{}{NS}", cfg.mount_prefix);
+    let s = server_on(cfg).await;
+    // The mount exists once the project has any secret.
+    s.create("first", json!({"TOKEN": "one"})).await;
+    let m = format!("-mount={mount}");
+    let (ok, _, text) = dev.bao(ROOT_TOKEN, &["kv", "put", &m, "orphan", "TOKEN=stray"]);
+    assert!(ok, "{text}");
+    let body = json!({"type": "opaque", "initialValues": {"TOKEN": "new"}});
+    let r = s.post(ADMIN, &secrets("/orphan"), body.clone()).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(
+        r.text
+            .contains(&format!("{mount}/data/orphan up to version 1"))
+            && r.text.contains("no secret of the backend owns")
+            && r.text.contains("bao kv metadata delete"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("stray"), "no value in the answer");
+    assert_eq!(s.get(DEV, &secrets("/orphan")).await.status, 404);
+    let kept = kv(dev, &["get"], &mount, "orphan").unwrap();
+    assert_eq!(
+        kept["data"]["data"]["TOKEN"], "stray",
+        "nothing changed there"
+    );
+    let (ok, _, text) = dev.bao(ROOT_TOKEN, &["kv", "metadata", "delete", &m, "orphan"]);
+    assert!(ok, "{text}");
+    let r = s.post(ADMIN, &secrets("/orphan"), body).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["version"], 3, "{}", r.text);
 }
 
 #[tokio::test]
