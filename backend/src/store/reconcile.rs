@@ -5,6 +5,7 @@
 
 use super::conn::Cached;
 use super::values::EngineVersions;
+use super::versions::set_current;
 use super::{DEFAULT_MAX_VERSIONS, Result, Store, StoreError};
 use kube_dc_api::endpoints::RECONCILE_ACTION;
 use kube_dc_api::event::{AuditEvent, Outcome, Subject, SystemActor};
@@ -244,13 +245,7 @@ impl Store {
                     )?;
                 }
                 let at = extra.iter().map(|(_, c, _)| *c).max().unwrap_or(0);
-                tx.exec(
-                    "INSERT INTO kv_meta (namespace, name, current_version, max_versions, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-                     ON CONFLICT (namespace, name) DO UPDATE SET current_version = ?3, updated_at = ?5",
-                    params![ns, name, current, DEFAULT_MAX_VERSIONS, at],
-                )?;
-                Ok(())
+                set_current(tx, (&ns, &name), current, DEFAULT_MAX_VERSIONS, at)
             })?;
         }
         Ok(Some(d))

@@ -245,12 +245,7 @@ pub(super) fn write_version(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![ns, name, version, now, nonce, ct, keys],
     )?;
-    tx.exec(
-            "INSERT INTO kv_meta (namespace, name, current_version, max_versions, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-             ON CONFLICT (namespace, name) DO UPDATE SET current_version = ?3, updated_at = ?5",
-            params![ns, name, version, max_versions, now],
-        )?;
+    set_current(tx, (ns, name), version, max_versions, now)?;
     // History window: keep the newest `max_versions`.
     tx.exec(
         "DELETE FROM kv_versions WHERE namespace = ?1 AND name = ?2 AND version <= ?3",
@@ -400,4 +395,22 @@ impl Store {
         })?;
         self.checkpoint()
     }
+}
+
+/// Makes `version` the secret's current one in `kv_meta` (created with
+/// `max_versions` if the secret had none), changed at `at`.
+pub(super) fn set_current(
+    tx: &Connection,
+    (ns, name): (&str, &str),
+    version: u64,
+    max_versions: u32,
+    at: i64,
+) -> Result<()> {
+    tx.exec(
+        "INSERT INTO kv_meta (namespace, name, current_version, max_versions, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (namespace, name) DO UPDATE SET current_version = ?3, updated_at = ?5",
+        params![ns, name, version, max_versions, at],
+    )?;
+    Ok(())
 }
