@@ -159,9 +159,10 @@ impl Store {
     /// What a write does on finding versions in the engine beyond the
     /// record ([`StoreError::Unrecorded`]), holding the secret's engine
     /// turn: lists them now, as the start-up reconciliation would, with its
-    /// audit event (filed as `audit`, the write's own event, is), so the
-    /// secret is writable again without a restart. The conflict to answer
-    /// the write with; `unrecorded`, the engine's error, if this fails.
+    /// audit event (filed under the organization and project of `audit`,
+    /// the write's own event), so the secret is writable again without a
+    /// restart. Returns the conflict to answer the write with, or
+    /// `unrecorded`, the engine's error, if listing them fails.
     pub(super) fn adopt_unrecorded(
         &self,
         ns: &str,
