@@ -40,9 +40,7 @@ impl Store {
             put_values_job(ns, name, data.clone(), cas, now, Some(pre)),
         )
     }
-}
 
-impl Store {
     /// Writes the next version to an external engine, on `current` of
     /// `(current, max_versions)`; versions found there that the record
     /// lacks are listed and audited (`audit`: the write's own event, for

@@ -28,12 +28,18 @@ async fn server_on(cfg: OpenBaoConfig) -> Server {
     Server::start_with(move |c| c.openbao = Some(cfg), &[]).await
 }
 
-#[tokio::test]
-async fn bao_kv_shows_what_the_api_wrote_and_versions_match_its_metadata() {
+/// A backend on the shared OpenBao dev server, with that server and the
+/// KV mount of the test project's values.
+async fn on_shared_dev() -> (&'static DevServer, String, Server) {
     let dev = DevServer::shared();
     let cfg = dev.config();
     let mount = format!("{}{NS}", cfg.mount_prefix);
-    let s = server_on(cfg).await;
+    (dev, mount, server_on(cfg).await)
+}
+
+#[tokio::test]
+async fn bao_kv_shows_what_the_api_wrote_and_versions_match_its_metadata() {
+    let (dev, mount, s) = on_shared_dev().await;
     s.create("db", json!({"PASSWORD": "pa$word v1"})).await;
     let r = s
         .put(
@@ -120,10 +126,7 @@ fn assert_written(r: &Resp, version: u64) {
 /// never recorded (cut off by a crash, or answered 503 after OpenBao had
 /// applied it).
 async fn with_an_unrecorded_version() -> Server {
-    let dev = DevServer::shared();
-    let cfg = dev.config();
-    let mount = format!("{}{NS}", cfg.mount_prefix);
-    let s = server_on(cfg).await;
+    let (dev, mount, s) = on_shared_dev().await;
     s.create("api", json!({"TOKEN": "one"})).await;
     let (ok, _, text) = dev.bao(
         ROOT_TOKEN,
@@ -221,10 +224,7 @@ async fn a_version_never_recorded_is_listed_by_the_write_that_finds_it() {
 /// changes nothing; once they are gone there, the create goes through.
 #[tokio::test]
 async fn a_create_over_versions_nobody_recorded_is_refused_and_changes_nothing() {
-    let dev = DevServer::shared();
-    let cfg = dev.config();
-    let mount = format!("{}{NS}", cfg.mount_prefix);
-    let s = server_on(cfg).await;
+    let (dev, mount, s) = on_shared_dev().await;
     // The mount exists once the project has any secret.
     s.create("first", json!({"TOKEN": "one"})).await;
     let m = format!("-mount={mount}");
