@@ -75,9 +75,12 @@ impl AsyncStore {
                 version: row.version,
                 created_at: row.created_at,
                 data: store
-                    .values
-                    .clone()
-                    .get_async(ns.clone(), name.clone(), row.version, row.sealed)
+                    .engine_call(store.values.clone().get_async(
+                        ns.clone(),
+                        name.clone(),
+                        row.version,
+                        row.sealed,
+                    ))
                     .await?,
             }),
             None => None,
@@ -116,9 +119,12 @@ impl AsyncStore {
     ) -> Result<Option<(SecretRecord, Option<VersionData>)>> {
         let store = &self.0;
         let Some((version, data)) = store
-            .values
-            .clone()
-            .get_current_async(ns.to_owned(), name.to_owned())
+            .engine_call(
+                store
+                    .values
+                    .clone()
+                    .get_current_async(ns.to_owned(), name.to_owned()),
+            )
             .await?
         else {
             return Ok(None);

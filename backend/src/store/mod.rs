@@ -292,6 +292,14 @@ impl Store {
         self
     }
 
+    /// An engine call whose caller then queues a job, counted while it
+    /// runs: the writer's durable batches wait a moment for such jobs so
+    /// that they share one commit (see `writer::Linger`).
+    async fn engine_call<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        let _arriving = self.writer.arrivals().arriving();
+        call.await
+    }
+
     pub fn db_path(&self) -> &Path {
         &self.path
     }

@@ -87,9 +87,13 @@ impl AsyncStore {
             .call(move |s| s.read(|c| put_plan(c, &n, &m, cas)))
             .await?;
         let put = store
-            .values
-            .clone()
-            .put_async(ns.into(), name.into(), data.clone(), current, max_versions)
+            .engine_call(store.values.clone().put_async(
+                ns.into(),
+                name.into(),
+                data.clone(),
+                current,
+                max_versions,
+            ))
             .await;
         let (version, sealed) = match put {
             Err(e @ StoreError::Unrecorded { .. }) => {
