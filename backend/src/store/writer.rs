@@ -166,6 +166,9 @@ pub struct Arrivals {
     /// When the last call finished, in µs since `epoch`.
     last_done: AtomicU64,
     epoch: Instant,
+    /// The thread that waits (the writer's), woken when the last call
+    /// under way finishes. Jobs coming in meanwhile do not wake it.
+    waiter: std::sync::OnceLock<std::thread::Thread>,
 }
 
 impl Default for Arrivals {
@@ -174,6 +177,7 @@ impl Default for Arrivals {
             under_way: AtomicUsize::new(0),
             last_done: AtomicU64::new(0),
             epoch: Instant::now(),
+            waiter: std::sync::OnceLock::new(),
         }
     }
 }
@@ -210,7 +214,11 @@ impl Drop for Arriving {
     fn drop(&mut self) {
         let a = &self.0;
         a.last_done.fetch_max(a.now(), Ordering::Relaxed);
-        a.under_way.fetch_sub(1, Ordering::Relaxed);
+        if a.under_way.fetch_sub(1, Ordering::Relaxed) == 1
+            && let Some(t) = a.waiter.get()
+        {
+            t.unpark();
+        }
     }
 }
 
@@ -332,15 +340,19 @@ fn serve(conn: Connection, ctx: Ctx, rx: mpsc::Receiver<Job>, arrivals: &Arrival
 /// The batch that starts with `first`: every job already queued and, for a
 /// durable batch, those that come while engine calls are under way and the
 /// engine is answering (at most `linger.max` in all). With no engine call
-/// under way, or none answered of late, nothing waits.
+/// under way, or none answered of late, nothing waits. It sleeps rather
+/// than waking for each job that comes: the last call under way to finish
+/// wakes it, or its time is up.
 fn gather(rx: &mpsc::Receiver<Job>, first: Job, arrivals: &Arrivals, linger: Linger) -> Vec<Job> {
     let start = Instant::now();
     let mut batch = vec![first];
+    arrivals.waiter.get_or_init(std::thread::current);
     loop {
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(j) => batch.push(j),
-                Err(_) => break,
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => return batch,
             }
         }
         let left = linger.max.saturating_sub(start.elapsed());
@@ -351,12 +363,8 @@ fn gather(rx: &mpsc::Receiver<Job>, first: Job, arrivals: &Arrivals, linger: Lin
         if wait.is_zero() {
             return batch;
         }
-        match rx.recv_timeout(wait) {
-            Ok(j) => batch.push(j),
-            // Nothing came: look again (a call may have finished meanwhile).
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return batch,
-        }
+        // Then look again: what came, and whether calls still finish.
+        std::thread::park_timeout(wait);
     }
 }
 
@@ -558,9 +566,9 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let caller = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
-            // The call answers; its caller queues its job.
-            drop(call);
+            // A job comes, then the last call under way finishes.
             tx.send(job(true)).unwrap();
+            drop(call);
         });
         let linger = Linger {
             max: LONG,
