@@ -295,9 +295,16 @@ impl Store {
     /// An engine call whose caller then queues a job, counted while it
     /// runs: the writer's durable batches wait a moment for such jobs so
     /// that they share one commit (see `writer::Linger`).
-    async fn engine_call<T>(&self, call: impl std::future::Future<Output = T>) -> T {
-        let _arriving = self.writer.arrivals().arriving();
-        call.await
+    async fn engine_call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let arriving = self.writer.arrivals().arriving();
+        let out = call.await;
+        if out.is_ok() {
+            arriving.answered();
+        }
+        out
     }
 
     pub fn db_path(&self) -> &Path {

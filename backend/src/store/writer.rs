@@ -140,7 +140,7 @@ pub(super) struct Linger {
     /// most this much longer, and only while engine calls are under way.
     pub max: Duration,
     /// A batch waits only while the engine is answering: if no engine
-    /// call has finished for this long, those under way are slow (a hung
+    /// call has answered for this long, those under way are slow (a hung
     /// node), and the batch commits without them.
     pub gap: Duration,
 }
@@ -163,7 +163,8 @@ pub(super) const LINGER: Linger = Linger {
 #[derive(Debug)]
 pub struct Arrivals {
     under_way: AtomicUsize,
-    /// When the last call finished, in µs since `epoch`.
+    /// When a call last answered, in µs since `epoch`, plus one (0: none
+    /// has yet).
     last_done: AtomicU64,
     epoch: Instant,
     /// The thread that waits (the writer's), woken when the last call
@@ -189,19 +190,22 @@ impl Arrivals {
         Arriving(self.clone())
     }
 
+    /// µs since `epoch`, plus one (never 0).
     fn now(&self) -> u64 {
-        self.epoch.elapsed().as_micros() as u64
+        self.epoch.elapsed().as_micros() as u64 + 1
     }
 
     /// How long a batch may still wait for calls under way: none if there
-    /// are none, or none has finished for `gap`.
+    /// are none, or none has answered for `gap`.
     fn worth_waiting(&self, gap: Duration) -> Option<Duration> {
         if self.under_way.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let idle = self
-            .now()
-            .saturating_sub(self.last_done.load(Ordering::Relaxed));
+        let last = self.last_done.load(Ordering::Relaxed);
+        if last == 0 {
+            return None;
+        }
+        let idle = self.now().saturating_sub(last);
         gap.checked_sub(Duration::from_micros(idle))
     }
 }
@@ -210,10 +214,19 @@ impl Arrivals {
 #[derive(Debug)]
 pub struct Arriving(Arc<Arrivals>);
 
+impl Arriving {
+    /// The call has answered: the engine is answering. (A call that failed
+    /// — a hung node's timeout — is only dropped: it does not keep batches
+    /// waiting for others.)
+    pub fn answered(self) {
+        let a = &self.0;
+        a.last_done.fetch_max(a.now(), Ordering::Relaxed);
+    }
+}
+
 impl Drop for Arriving {
     fn drop(&mut self) {
         let a = &self.0;
-        a.last_done.fetch_max(a.now(), Ordering::Relaxed);
         if a.under_way.fetch_sub(1, Ordering::Relaxed) == 1
             && let Some(t) = a.waiter.get()
         {
@@ -562,13 +575,15 @@ mod tests {
     #[test]
     fn a_durable_batch_waits_for_the_job_of_an_engine_call_under_way() {
         let arrivals = Arc::new(Arrivals::default());
+        // The engine is answering: one call has, another is under way.
+        arrivals.arriving().answered();
         let call = arrivals.arriving();
         let (tx, rx) = mpsc::channel();
         let caller = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
-            // A job comes, then the last call under way finishes.
+            // A job comes, then the last call under way answers.
             tx.send(job(true)).unwrap();
-            drop(call);
+            call.answered();
         });
         let linger = Linger {
             max: LONG,
@@ -579,22 +594,24 @@ mod tests {
         assert_eq!(batch.len(), 2);
     }
 
-    /// `gather` with a call under way (answering of late or not) and a
-    /// long `max`: how many jobs, and whether it came back well before
-    /// `max`.
+    /// `gather` with `calls` under way, just after one answered or failed,
+    /// with a long linger: how many jobs, and whether it came back well
+    /// before the linger's end.
     fn gather_alone(durable: bool, calls: usize, answering: bool) -> (usize, bool) {
         let arrivals = Arc::new(Arrivals::default());
         let held: Vec<_> = (0..calls).map(|_| arrivals.arriving()).collect();
+        // One call just ended: answered, or failed (a hung node's timeout).
+        let ended = arrivals.arriving();
         if answering {
-            drop(arrivals.arriving());
+            ended.answered();
         } else {
-            std::thread::sleep(Duration::from_millis(20));
+            drop(ended);
         }
         let (_tx, rx) = mpsc::channel();
         let start = Instant::now();
         let linger = Linger {
             max: LONG,
-            gap: Duration::from_millis(10),
+            gap: LONG,
         };
         let batch = gather(&rx, job(durable), &arrivals, linger);
         drop(held);
@@ -603,10 +620,10 @@ mod tests {
 
     #[test]
     fn a_batch_does_not_wait_for_a_silent_engine_nor_when_nothing_is_under_way() {
-        // A call under way, but none has finished for longer than `gap`
-        // (a hung node): no wait.
+        // A call under way, and none has answered (one just failed: a hung
+        // node's timeout): no wait.
         assert_eq!(gather_alone(true, 1, false), (1, true));
-        // No call under way: no wait, however recently one finished.
+        // No call under way: no wait, however recently one answered.
         assert_eq!(gather_alone(true, 0, true), (1, true));
         // A batch that needs no fsync has nothing to share.
         assert_eq!(gather_alone(false, 1, true), (1, true));
