@@ -68,6 +68,9 @@ struct Client {
     cfg: OpenBaoConfig,
     /// `cfg.addrs` parsed once, each with `/v1/` after its path.
     apis: Vec<reqwest::Url>,
+    /// The token as a header value, built once and marked sensitive (kept
+    /// out of any request's debug output).
+    token: reqwest::header::HeaderValue,
     /// The address that answered last.
     preferred: AtomicUsize,
     /// Mounts known to exist and to accept writes.
@@ -150,6 +153,14 @@ impl OpenBaoValues {
                 })
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut token =
+            reqwest::header::HeaderValue::from_str(cfg.token.as_str()).map_err(|_| {
+                "the OpenBao token (--openbao-token-file, BAO_TOKEN or VAULT_TOKEN) holds \
+                 characters an HTTP header cannot carry, such as a line break inside it: \
+                 give the token exactly as OpenBao issued it"
+                    .to_string()
+            })?;
+        token.set_sensitive(true);
         let (rt, handle) = match tokio::runtime::Handle::try_current() {
             Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => (None, h),
             _ => {
@@ -168,6 +179,7 @@ impl OpenBaoValues {
                 http,
                 cfg,
                 apis,
+                token,
                 preferred: AtomicUsize::new(0),
                 mounts: Mutex::new(HashSet::new()),
                 failovers: AtomicU64::new(0),
@@ -313,7 +325,7 @@ impl Client {
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())
-                .header("X-Vault-Token", self.cfg.token.as_str());
+                .header("X-Vault-Token", self.token.clone());
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -404,6 +416,21 @@ fn api_url(api: &reqwest::Url, path: &str) -> reqwest::Url {
 #[cfg(test)]
 mod tests {
     use super::api_url;
+
+    #[test]
+    fn a_token_no_header_can_carry_is_refused_at_start_without_quoting_it() {
+        let cfg = super::OpenBaoConfig {
+            addrs: vec!["http://127.0.0.1:8200".into()],
+            token: zeroize::Zeroizing::new("s.secret\npart".into()),
+            ca_cert: None,
+            failover: std::time::Duration::from_secs(1),
+            mount_prefix: "kv-".into(),
+        };
+        let Err(e) = super::OpenBaoValues::new(cfg) else {
+            panic!("a token with a line break was taken");
+        };
+        assert!(e.contains("BAO_TOKEN") && !e.contains("secret"), "{e}");
+    }
 
     #[test]
     fn a_path_and_its_query_go_under_the_nodes_api() {
