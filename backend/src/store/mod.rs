@@ -19,6 +19,7 @@ mod audit;
 mod audit_cache;
 mod conn;
 mod elevations;
+mod linger;
 mod list;
 mod reconcile;
 mod rotations;
@@ -294,7 +295,7 @@ impl Store {
 
     /// An engine call whose caller then queues a job, counted while it
     /// runs: the writer's durable batches wait a moment for such jobs so
-    /// that they share one commit (see `writer::Linger`).
+    /// that they share one commit (see `linger`).
     async fn engine_call<T>(
         &self,
         call: impl std::future::Future<Output = Result<T>>,
