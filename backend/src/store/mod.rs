@@ -66,8 +66,9 @@ pub enum StoreError {
     /// answered as unavailable after being applied).
     #[error(
         "OpenBao's {path} is at version {found}, not {recorded} as the backend recorded: a change \
-         was made there that the backend did not record. Restart the backend: it reports and \
-         records the difference at start"
+         was made there that the backend did not record, and it could not be listed just now. \
+         Nothing was changed; write again shortly: the write that finds such versions lists and \
+         audits them (as the backend also does at start)"
     )]
     Unrecorded {
         /// The engine's path of the secret.

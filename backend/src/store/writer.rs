@@ -147,10 +147,10 @@ impl Writer {
     pub fn start(conn: Connection, ctx: Ctx) -> Result<Self> {
         let (tx, rx) = mpsc::channel();
         let arrivals = Arc::new(Arrivals::default());
-        let expected = arrivals.clone();
+        let counted = arrivals.clone();
         let thread = std::thread::Builder::new()
             .name("kube-dc-store-writer".into())
-            .spawn(move || serve(conn, ctx, rx, &expected))
+            .spawn(move || serve(conn, ctx, rx, &counted))
             .map_err(|e| StoreError::Internal(format!("cannot start the store writer: {e}")))?;
         Ok(Self {
             queue: Some(tx),
