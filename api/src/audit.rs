@@ -50,7 +50,7 @@ pub fn chain_hash(prev: &str, ts_ms: i64, body: &str) -> String {
     h.update(ts_ms.to_string().as_bytes());
     h.update(b"\n");
     h.update(body.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    format!("{:x}", h.finalize())
 }
 
 /// A cell as it may be written to a CSV file that a spreadsheet will open:
@@ -189,6 +189,16 @@ fn parse_ts_ms(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The link is SHA-256 of `prev`, the time and the body, one per line,
+    /// in lowercase hex: what any verifier outside this code recomputes.
+    #[test]
+    fn a_link_is_the_sha256_of_prev_time_and_body_in_hex() {
+        assert_eq!(
+            chain_hash("0000", 1_700_000_000_000, r#"{"a":1}"#),
+            "83247e16cd970380932874d7b8d7b6d100099d597b1830a276e8154a4c9105a7"
+        );
+    }
 
     #[test]
     fn formula_cells_are_neutralised() {

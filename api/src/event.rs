@@ -6,6 +6,7 @@
 //! it again gets the hashed text back.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -190,44 +191,105 @@ impl AuditEvent {
     /// The event as a JSON object (keys sorted). `extra` cannot replace a
     /// field the event has by type.
     pub fn to_object(&self) -> Map<String, Value> {
-        let mut o = self.extra.clone();
-        let about = &self.about;
-        let mut put = |k: &str, v: Value| {
-            o.insert(k.into(), v);
-        };
-        put("service", about.service.clone().into());
-        put("action", about.action.clone().into());
-        put("result", self.result.as_str().into());
-        put("resource", about.resource.clone().into());
-        put("org", about.org.clone().into());
-        if let Some(p) = &about.project {
-            put("project", p.clone().into());
-        }
-        if let Some(ns) = &about.namespace {
-            put("namespace", ns.clone().into());
-        }
-        put("actor", self.actor.name().into_owned().into());
-        put("actor_email", self.actor.email().into());
-        put("actor_sub", self.actor.subject().into());
-        match &self.request {
-            Some(r) => {
-                put("request_id", r.id.clone().into());
-                put("source_ip", r.source_ip.clone().into());
-                put("method", r.method.clone().into());
-                put("path", r.path.clone().into());
-                put("status", r.status.into());
-            }
-            None => {
-                put("request_id", "".into());
-                put("source_ip", "local".into());
-            }
-        }
-        o
+        self.fields(&[], &[])
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_value()))
+            .collect()
     }
 
     /// The text that is hashed and stored.
     pub fn to_text(&self) -> String {
-        Value::Object(self.to_object()).to_string()
+        self.text_with(&[], &[])
+    }
+
+    /// The text of the event with `facts` added to [`AuditEvent::extra`]
+    /// (replacing fields of the same name) and the fields named in
+    /// `without` left out of it: what [`AuditEvent::to_text`] gives for
+    /// the event so changed, without copying it (the store writer's hot
+    /// path).
+    pub fn text_with(&self, facts: &[(&str, Value)], without: &[&str]) -> String {
+        // Written from borrowed fields; a map of JSON values would copy
+        // every string first. Key order is the same: both sort by bytes.
+        serde_json::to_string(&self.fields(facts, without))
+            .expect("an audit event's fields always serialize")
+    }
+
+    /// Every field, borrowed, keyed in canonical (sorted) order: `extra`
+    /// and `facts` first, then the typed fields over them.
+    fn fields<'a>(
+        &'a self,
+        facts: &'a [(&'a str, Value)],
+        without: &[&str],
+    ) -> BTreeMap<&'a str, Field<'a>> {
+        let mut o: BTreeMap<&str, Field> = self
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), Field::Json(v)))
+            .chain(facts.iter().map(|(k, v)| (*k, Field::Json(v))))
+            .filter(|(k, _)| !without.contains(k))
+            .collect();
+        let about = &self.about;
+        let mut put = |k: &'static str, v: Field<'a>| {
+            o.insert(k, v);
+        };
+        put("service", Field::Text(&about.service));
+        put("action", Field::Text(&about.action));
+        put("result", Field::Text(self.result.as_str()));
+        put("resource", Field::Text(&about.resource));
+        put("org", Field::Text(&about.org));
+        if let Some(p) = &about.project {
+            put("project", Field::Text(p));
+        }
+        if let Some(ns) = &about.namespace {
+            put("namespace", Field::Text(ns));
+        }
+        put("actor", Field::Name(self.actor.name()));
+        put("actor_email", Field::Text(self.actor.email()));
+        put("actor_sub", Field::Text(self.actor.subject()));
+        match &self.request {
+            Some(r) => {
+                put("request_id", Field::Text(&r.id));
+                put("source_ip", Field::Text(&r.source_ip));
+                put("method", Field::Text(&r.method));
+                put("path", Field::Text(&r.path));
+                put("status", Field::Status(r.status));
+            }
+            None => {
+                put("request_id", Field::Text(""));
+                put("source_ip", Field::Text("local"));
+            }
+        }
+        o
+    }
+}
+
+/// One field of an event's text, borrowed from the event.
+enum Field<'a> {
+    Text(&'a str),
+    Name(Cow<'a, str>),
+    Status(u16),
+    Json(&'a Value),
+}
+
+impl Field<'_> {
+    fn to_value(&self) -> Value {
+        match self {
+            Field::Text(s) => Value::from(*s),
+            Field::Name(s) => Value::from(s.as_ref()),
+            Field::Status(n) => Value::from(*n),
+            Field::Json(v) => (*v).clone(),
+        }
+    }
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Text(t) => s.serialize_str(t),
+            Field::Name(t) => s.serialize_str(t),
+            Field::Status(n) => s.serialize_u16(*n),
+            Field::Json(v) => v.serialize(s),
+        }
     }
 }
 
@@ -340,6 +402,43 @@ mod tests {
             sys.to_text(),
             r#"{"action":"secrets.value.read","actor":"system:rotation","actor_email":"","actor_sub":"system:rotation","namespace":"acme-demo","org":"acme","project":"demo","request_id":"","resource":"db","result":"allowed","service":"secrets","source_ip":"local"}"#
         );
+    }
+
+    /// The store's hot path writes the text from borrowed fields: the same
+    /// bytes as the event changed first and then written as a JSON map.
+    #[test]
+    fn text_with_facts_is_the_changed_events_text() {
+        let e = AuditEvent::system(about(), SystemActor::Backend, Outcome::Error)
+            .with("message", "a \"quoted\" line\nand\u{7f} more, caf\u{e9}")
+            .with("seq", 7)
+            .with(
+                "nested",
+                serde_json::json!({"b": [1, null, true], "a": {"z": 1.5}}),
+            )
+            .with("role", "viewer");
+        let facts = [
+            ("role", Value::from("admin")),
+            ("version", Value::from(3)),
+            ("result", Value::from("allowed")),
+            ("hash", Value::from("h")),
+        ];
+        let mut changed = e.clone();
+        for (k, v) in &facts {
+            changed.extra.insert((*k).into(), v.clone());
+        }
+        for k in ["seq", "hash", "prev_hash"] {
+            changed.extra.remove(k);
+        }
+        let text = e.text_with(&facts, &["seq", "hash", "prev_hash"]);
+        assert_eq!(text, Value::Object(changed.to_object()).to_string());
+        let parsed: Map<String, Value> = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed["role"], "admin");
+        assert_eq!(
+            parsed["result"], "error",
+            "a fact cannot replace a typed field"
+        );
+        assert!(!parsed.contains_key("seq") && !parsed.contains_key("hash"));
+        assert_eq!(e.text_with(&[], &[]), e.to_text());
     }
 
     #[test]

@@ -331,15 +331,9 @@ pub(super) fn append_in(
     rec: &AuditRecord,
     facts: &[(&'static str, Value)],
 ) -> Result<()> {
-    let mut event = rec.event.clone();
-    for (k, v) in facts {
-        event.extra.insert((*k).into(), v.clone());
-    }
+    let event = &rec.event;
     // A query adds these; an event that carried them would repeat a key.
-    for k in AUDIT_QUERY_FIELDS {
-        event.extra.remove(k);
-    }
-    let body_text = event.to_text();
+    let body_text = event.text_with(facts, &AUDIT_QUERY_FIELDS);
     let org = &event.about.org;
     // The writer keeps the chain's head and the actors' ids (audit_cache).
     let cached = ctx.audit.borrow().head(org);
