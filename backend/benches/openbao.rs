@@ -64,7 +64,8 @@ fn client() -> reqwest::Client {
 }
 
 /// A bare pass-through proxy in front of OpenBao, on the HTTP stack the
-/// backend uses (an axum server on 2 worker threads and a reqwest client),
+/// backend uses (an axum server on as many worker threads as the backend
+/// takes by default, and a reqwest client),
 /// with nothing else: no authentication, authorization, record or audit
 /// event. What one more HTTP hop costs on this machine: the floor under
 /// B10. It runs in this process (whose CPU, less wrk's, is the proxy's).
@@ -73,7 +74,7 @@ fn bare_proxy(bao: &str) -> (tokio::runtime::Runtime, String) {
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(kube_dc_backend::cli::default_workers())
         .enable_all()
         .build()
         .unwrap();

@@ -102,6 +102,28 @@ pub struct ServeArgs {
     /// election), in seconds.
     #[arg(long, default_value_t = 30, env = "KUBE_DC_BACKEND_OPENBAO_FAILOVER")]
     pub openbao_failover: u64,
+    /// Threads that serve HTTP requests. Default: one less than the CPUs
+    /// this process may use, and at least one — the store writer has a
+    /// thread of its own, and on a small machine more request threads than
+    /// that only take turns on the same cores.
+    #[arg(long, env = "KUBE_DC_BACKEND_WORKERS")]
+    pub workers: Option<std::num::NonZeroUsize>,
+}
+
+impl ServeArgs {
+    /// `--workers`, or its default for this machine.
+    pub fn workers(&self) -> usize {
+        self.workers.map_or_else(default_workers, usize::from)
+    }
+}
+
+/// One less than the CPUs this process may use (its cgroup's quota
+/// included), and at least one.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .saturating_sub(1)
+        .max(1)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -110,4 +132,38 @@ pub enum StoreKind {
     Sqlite,
     /// Values in OpenBao's KV v2 (`--openbao-addr`).
     Openbao,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_leaves_a_cpu_to_the_store_writer_but_never_goes_below_one() {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let want = if cpus > 1 { cpus - 1 } else { 1 };
+        assert_eq!(default_workers(), want);
+        let args = |extra: &[&str]| {
+            let base = [
+                "kube-dc-backend",
+                "serve",
+                "--data-dir",
+                "d",
+                "--oidc-issuer",
+                "i",
+            ];
+            let all: Vec<&str> = base
+                .iter()
+                .chain(["--bindings", "b"].iter())
+                .chain(extra)
+                .copied()
+                .collect();
+            match Cli::try_parse_from(all).unwrap().command {
+                Command::Serve(a) => a.workers(),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(args(&[]), want);
+        assert_eq!(args(&["--workers", "3"]), 3);
+    }
 }

@@ -27,9 +27,8 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let res = match cli.command {
-        Command::Serve(a) => rt.block_on(serve(*a)),
+        Command::Serve(a) => runtime(a.workers()).and_then(|rt| rt.block_on(serve(*a))),
         Command::VerifyAudit { data_dir } => verify(data_dir),
     };
     match res {
@@ -39,6 +38,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The server's runtime: `workers` threads for requests (and for the
+/// OpenBao client's calls, which run beside them).
+fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start {workers} worker thread(s): {e}"))
 }
 
 fn verify(data_dir: PathBuf) -> Result<(), String> {
@@ -116,7 +125,8 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         serde_json::json!({"ready": true, "url": format!("http://{addr}")})
     );
     tracing::info!(
-        "listening on http://{addr}, data in {}, values in {}",
+        "listening on http://{addr} ({} request thread(s)), data in {}, values in {}",
+        a.workers(),
         a.data_dir.display(),
         match &a.store {
             StoreKind::Sqlite => "sqlite".to_string(),

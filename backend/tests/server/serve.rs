@@ -180,6 +180,7 @@ fn help_explains_every_flag() {
         "--manifests",
         "--elevation-ttl",
         "--elevation-mode",
+        "--workers",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
@@ -210,6 +211,19 @@ fn bad_configuration_is_a_clear_error() {
         err.contains("bindings file") && err.contains("b.yaml"),
         "{err}"
     );
+    // No request thread at all is refused before anything starts.
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-dc-backend"))
+        .args(["serve", "--workers", "0", "--oidc-issuer", "http://x"])
+        .arg("--data-dir")
+        .arg(dir.path().join("d"))
+        .arg("--bindings")
+        .arg(&bindings)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--workers") && err.contains("'0'"), "{err}");
+    assert!(!dir.path().join("d").exists(), "nothing created");
 }
 
 /// Starts `kube-dc-backend serve` under umask 022: the running server, or
