@@ -191,37 +191,28 @@ fn bad_configuration_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let bindings = dir.path().join("b.yaml");
     std::fs::write(&bindings, "bindings:\n  - { namespace: x, role: boss }\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kube-dc-backend"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--oidc-issuer",
-            "http://127.0.0.1:9/realms/x",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("d"))
-        .arg("--bindings")
-        .arg(&bindings)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    // `serve` with `extra`, which must refuse to start: what it said.
+    let refused = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kube-dc-backend"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--oidc-issuer", "http://127.0.0.1:9/realms/x"])
+            .arg("--data-dir")
+            .arg(dir.path().join("d"))
+            .arg("--bindings")
+            .arg(&bindings)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{extra:?} started");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&[]);
     assert!(
         err.contains("bindings file") && err.contains("b.yaml"),
         "{err}"
     );
     // No request thread at all is refused before anything starts.
-    let out = Command::new(env!("CARGO_BIN_EXE_kube-dc-backend"))
-        .args(["serve", "--workers", "0", "--oidc-issuer", "http://x"])
-        .arg("--data-dir")
-        .arg(dir.path().join("d"))
-        .arg("--bindings")
-        .arg(&bindings)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&["--workers", "0"]);
     assert!(err.contains("--workers") && err.contains("'0'"), "{err}");
     assert!(!dir.path().join("d").exists(), "nothing created");
 }

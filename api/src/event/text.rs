@@ -1,0 +1,117 @@
+//! An event's text: the JSON object that is hashed into its chain and
+//! stored, keys in canonical (sorted) order, written from the event's own
+//! fields.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::AuditEvent;
+
+impl AuditEvent {
+    /// The event as a JSON object (keys sorted). `extra` cannot replace a
+    /// field the event has by type.
+    pub fn to_object(&self) -> Map<String, Value> {
+        self.fields(&[], &[])
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_value()))
+            .collect()
+    }
+
+    /// The text that is hashed and stored.
+    pub fn to_text(&self) -> String {
+        self.text_with(&[], &[])
+    }
+
+    /// The text of the event with `facts` added to [`AuditEvent::extra`]
+    /// (replacing fields of the same name) and the fields named in
+    /// `without` left out of it: what [`AuditEvent::to_text`] gives for
+    /// the event so changed, without copying it (the store writer's hot
+    /// path).
+    pub fn text_with(&self, facts: &[(&str, Value)], without: &[&str]) -> String {
+        // Written from borrowed fields; a map of JSON values would copy
+        // every string first. Key order is the same: both sort by bytes.
+        serde_json::to_string(&self.fields(facts, without))
+            .expect("an audit event's fields always serialize")
+    }
+
+    /// Every field, borrowed, keyed in canonical (sorted) order: `extra`
+    /// and `facts` first, then the typed fields over them.
+    fn fields<'a>(
+        &'a self,
+        facts: &'a [(&'a str, Value)],
+        without: &[&str],
+    ) -> BTreeMap<&'a str, Field<'a>> {
+        let mut o: BTreeMap<&str, Field> = self
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), Field::Json(v)))
+            .chain(facts.iter().map(|(k, v)| (*k, Field::Json(v))))
+            .filter(|(k, _)| !without.contains(k))
+            .collect();
+        let about = &self.about;
+        let mut put = |k: &'static str, v: Field<'a>| {
+            o.insert(k, v);
+        };
+        put("service", Field::Text(&about.service));
+        put("action", Field::Text(&about.action));
+        put("result", Field::Text(self.result.as_str()));
+        put("resource", Field::Text(&about.resource));
+        put("org", Field::Text(&about.org));
+        if let Some(p) = &about.project {
+            put("project", Field::Text(p));
+        }
+        if let Some(ns) = &about.namespace {
+            put("namespace", Field::Text(ns));
+        }
+        put("actor", Field::Name(self.actor.name()));
+        put("actor_email", Field::Text(self.actor.email()));
+        put("actor_sub", Field::Text(self.actor.subject()));
+        match &self.request {
+            Some(r) => {
+                put("request_id", Field::Text(&r.id));
+                put("source_ip", Field::Text(&r.source_ip));
+                put("method", Field::Text(&r.method));
+                put("path", Field::Text(&r.path));
+                put("status", Field::Status(r.status));
+            }
+            None => {
+                put("request_id", Field::Text(""));
+                put("source_ip", Field::Text("local"));
+            }
+        }
+        o
+    }
+}
+
+/// One field of an event's text, borrowed from the event.
+enum Field<'a> {
+    Text(&'a str),
+    Name(Cow<'a, str>),
+    Status(u16),
+    Json(&'a Value),
+}
+
+impl Field<'_> {
+    fn to_value(&self) -> Value {
+        match self {
+            Field::Text(s) => Value::from(*s),
+            Field::Name(s) => Value::from(s.as_ref()),
+            Field::Status(n) => Value::from(*n),
+            Field::Json(v) => (*v).clone(),
+        }
+    }
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Text(t) => s.serialize_str(t),
+            Field::Name(t) => s.serialize_str(t),
+            Field::Status(n) => s.serialize_u16(*n),
+            Field::Json(v) => v.serialize(s),
+        }
+    }
+}
