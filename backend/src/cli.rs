@@ -144,20 +144,9 @@ mod tests {
         let want = if cpus > 1 { cpus - 1 } else { 1 };
         assert_eq!(default_workers(), want);
         let args = |extra: &[&str]| {
-            let base = [
-                "kube-dc-backend",
-                "serve",
-                "--data-dir",
-                "d",
-                "--oidc-issuer",
-                "i",
-            ];
-            let all: Vec<&str> = base
-                .iter()
-                .chain(["--bindings", "b"].iter())
-                .chain(extra)
-                .copied()
-                .collect();
+            let mut all = vec!["kube-dc-backend", "serve", "--data-dir", "d"];
+            all.extend(["--oidc-issuer", "i", "--bindings", "b"]);
+            all.extend(extra);
             match Cli::try_parse_from(all).unwrap().command {
                 Command::Serve(a) => a.workers(),
                 _ => unreachable!(),
