@@ -126,7 +126,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     );
     tracing::info!(
         "listening on http://{addr} ({} request thread(s)), data in {}, values in {}",
-        a.workers(),
+        tokio::runtime::Handle::current().metrics().num_workers(),
         a.data_dir.display(),
         match &a.store {
             StoreKind::Sqlite => "sqlite".to_string(),

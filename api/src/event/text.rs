@@ -6,21 +6,13 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::AuditEvent;
 
 impl AuditEvent {
-    /// The event as a JSON object (keys sorted). `extra` cannot replace a
-    /// field the event has by type.
-    pub fn to_object(&self) -> Map<String, Value> {
-        self.fields(&[], &[])
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_value()))
-            .collect()
-    }
-
-    /// The text that is hashed and stored.
+    /// The text that is hashed and stored: a JSON object, keys sorted;
+    /// `extra` cannot replace a field the event has by type.
     pub fn to_text(&self) -> String {
         self.text_with(&[], &[])
     }
@@ -31,8 +23,9 @@ impl AuditEvent {
     /// the event so changed, without copying it (the store writer's hot
     /// path).
     pub fn text_with(&self, facts: &[(&str, Value)], without: &[&str]) -> String {
-        // Written from borrowed fields; a map of JSON values would copy
-        // every string first. Key order is the same: both sort by bytes.
+        // Written from borrowed fields (a map of JSON values would copy
+        // every string first), keys sorted by bytes as serde_json's map
+        // sorted them when the stored events were written.
         serde_json::to_string(&self.fields(facts, without))
             .expect("an audit event's fields always serialize")
     }
@@ -92,17 +85,6 @@ enum Field<'a> {
     Name(Cow<'a, str>),
     Status(u16),
     Json(&'a Value),
-}
-
-impl Field<'_> {
-    fn to_value(&self) -> Value {
-        match self {
-            Field::Text(s) => Value::from(*s),
-            Field::Name(s) => Value::from(s.as_ref()),
-            Field::Status(n) => Value::from(*n),
-            Field::Json(v) => (*v).clone(),
-        }
-    }
 }
 
 impl Serialize for Field<'_> {
