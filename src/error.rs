@@ -36,6 +36,9 @@ pub enum ErrorKind {
     NoSuchCommand,
     /// `secrets run`: the command exists but cannot be run (126).
     CannotExecute,
+    /// Ended by signal N (SIGINT, SIGTERM, SIGHUP) after cleaning up:
+    /// 128+N, as a shell reports a process the signal killed.
+    Signalled(i32),
 }
 
 impl ErrorKind {
@@ -53,6 +56,7 @@ impl ErrorKind {
             ErrorKind::Tampered => 10,
             ErrorKind::NoSuchCommand => 127,
             ErrorKind::CannotExecute => 126,
+            ErrorKind::Signalled(n) => 128 + n,
             // The reader went away (`kube-dc … | head`): not a failure.
             ErrorKind::BrokenPipe | ErrorKind::DryRun => 0,
         }

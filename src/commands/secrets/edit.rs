@@ -16,16 +16,19 @@ Examples:
   kube-dc secrets edit db-creds
   EDITOR='code --wait' kube-dc secrets edit db-creds
 
-The values are read (an audited value read) into a private temporary file
-(mode 0600, in $XDG_RUNTIME_DIR when there is one), as KEY=VALUE lines that
-read back byte for byte (single quotes where needed). $VISUAL, else
-$EDITOR, else vi opens it. Saved unchanged: nothing is written. Saved with
-a line that is not KEY=VALUE: the editor opens again with the error at the
-top (saving that unchanged gives up). Otherwise the file's keys become a new
+The values are read (an audited value read) into a file (mode 0600) in a
+private directory (mode 0700, in $XDG_RUNTIME_DIR when there is one, else
+the temporary directory), as KEY=VALUE lines that read back byte for byte
+(single quotes where needed). $VISUAL, else $EDITOR, else vi opens it.
+Saved unchanged: nothing is written. Saved with a line that is not
+KEY=VALUE: the editor opens again with the error at the top; saving that
+unchanged, the same error twice in a row, or 10 errors in all give up
+(nothing written). Otherwise the file's keys become a new
 version, exactly (a key deleted from the file is removed), with
 check-and-set on the version read: if the secret changed meanwhile, nothing
-is written and kube-dc exits 6. The temporary file is removed however the
-command ends, Ctrl-C included.
+is written and kube-dc exits 6. The file and its directory are removed
+however the command ends: Ctrl-C, SIGTERM, SIGHUP (a closed terminal) and
+SIGQUIT included (kube-dc then exits 128+N, as a shell reports signal N).
 Role: developer or higher.")]
 pub struct EditArgs {
     /// The secret's name.
@@ -68,30 +71,43 @@ pub async fn run(ctx: &Ctx, a: EditArgs) -> Result<()> {
         Some(v) => (v.metadata.version, v.data),
         None => (0, Data::new()),
     };
-    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+    // The signals that end a command are caught before any value is on
+    // disk, so none of them can end the process (their default action)
+    // while the file exists; each one removes it and ends the command.
+    let mut stop = Stop::listen()?;
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(std::path::PathBuf::from)
         .filter(|d| d.is_dir())
         .unwrap_or_else(std::env::temp_dir);
-    // Owner-only (tempfile creates 0600), removed when `file` is dropped:
-    // on success, on any error, and on Ctrl-C (handled below).
-    let file = tempfile::Builder::new()
+    // A private directory (0700) holding an owner-only file (0600), both
+    // removed when `dir` is dropped: on success, on any error, and on a
+    // signal (below).
+    let dir = tempfile::Builder::new()
         .prefix("kube-dc-edit-")
-        .suffix(".env")
-        .tempfile_in(&dir)
-        .map_err(|e| CliError::other(format!("cannot create a file in {}: {e}", dir.display())))?
-        .into_temp_path();
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir_in(&base)
+        .map_err(|e| {
+            CliError::other(format!(
+                "cannot create a private directory in {}: {e}",
+                base.display()
+            ))
+        })?;
+    let file = dir.path().join(format!("{}.env", a.name));
     let body = to_env(&data, EnvDialect::Shell, false)?;
     let mut text = format!("{}{body}", header(&a.name, version, None));
-    std::fs::write(&file, &text)
-        .map_err(|e| CliError::other(format!("cannot write {}: {e}", file.display())))?;
+    write_private(&file, &text)?;
     let edited = tokio::select! {
-        r = edit_loop(&file, &a.name, version, &mut text) => r?,
-        _ = tokio::signal::ctrl_c() => {
-            drop(file);
-            return Err(CliError::new(ErrorKind::Other, "interrupted: nothing was written"));
+        r = edit_loop(&file, &a.name, version, &mut text) => r,
+        sig = stop.next() => {
+            drop(dir);
+            return Err(CliError::new(
+                ErrorKind::Signalled(sig.number),
+                format!("interrupted by {}: nothing was written, and the file with the values was removed", sig.name),
+            ));
         }
     };
-    drop(file);
+    drop(dir);
+    let edited = edited?;
     let Some(new) = edited else {
         crate::output::note("no changes: nothing was written");
         return Ok(());
@@ -125,21 +141,29 @@ pub fn changed_meanwhile(e: CliError, name: &str, version: u64, again: &str) -> 
     .hint(again.replace("NAME", name))
 }
 
+/// How many times the editor is opened again on a file that does not
+/// parse before kube-dc gives up (an editor that cannot fix it, such as a
+/// script, would otherwise be reopened forever).
+const MAX_ROUNDS: usize = 10;
+
 /// Opens the editor until the file parses (`Some`: its values) or the user
 /// gives up (`None`: saved unchanged after an error, or unchanged at all).
+/// The same error twice in a row, or `MAX_ROUNDS` errors, end it with an
+/// error: whoever saves the file is not fixing it.
 async fn edit_loop(
     file: &std::path::Path,
     name: &str,
     version: u64,
     text: &mut String,
 ) -> Result<Option<Data>> {
-    loop {
+    let mut last_error: Option<String> = None;
+    for _ in 0..MAX_ROUNDS {
         let status = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(format!("{} \"$1\"", editor()))
             .arg("sh")
             .arg(file)
-            // Ctrl-C while it runs: the editor goes with the command.
+            // Interrupted while it runs: the editor goes with the command.
             .kill_on_drop(true)
             .status()
             .await
@@ -155,7 +179,7 @@ async fn edit_loop(
         if saved == *text {
             return Ok(None);
         }
-        match parse_env(&saved) {
+        let e = match parse_env(&saved) {
             Ok(entries) => {
                 let mut data = Data::new();
                 for (k, v, _) in entries {
@@ -163,19 +187,110 @@ async fn edit_loop(
                 }
                 return Ok(Some(data));
             }
-            Err(e) => {
-                // Again, with the error on top and the user's lines kept.
-                let lines: String = saved
-                    .lines()
-                    .filter(|l| !l.starts_with("# "))
-                    .filter(|l| *l != "#")
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                *text = format!("{}{lines}", header(name, version, Some(&e)));
-                std::fs::write(file, &*text).map_err(|e| {
-                    CliError::other(format!("cannot write {}: {e}", file.display()))
-                })?;
-            }
+            Err(e) => e,
+        };
+        // Line numbers move with the error's own lines on top: the same
+        // mistake is the same message without its numbers.
+        let what = without_numbers(&e);
+        if last_error.as_deref() == Some(what.as_str()) {
+            return Err(gave_up(&e, "the editor saved the same error again"));
         }
+        last_error = Some(what);
+        // Again, with the error on top and the user's lines kept. The
+        // error is said of the file as it is now (its header always has
+        // the same number of lines), so its line number points at the line.
+        let lines: String = saved
+            .lines()
+            .filter(|l| !l.starts_with("# "))
+            .filter(|l| *l != "#")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let draft = format!("{}{lines}", header(name, version, Some(&e)));
+        let e = parse_env(&draft).err().unwrap_or(e);
+        *text = format!("{}{lines}", header(name, version, Some(&e)));
+        write_private(file, text)?;
+    }
+    Err(gave_up(
+        last_error.as_deref().unwrap_or_default(),
+        &format!("the file still did not parse after {MAX_ROUNDS} rounds in the editor"),
+    ))
+}
+
+/// A parse error with each number (its line, its column) taken out.
+fn without_numbers(e: &str) -> String {
+    let mut out = String::with_capacity(e.len());
+    for c in e.chars() {
+        if c.is_ascii_digit() {
+            if !out.ends_with('#') {
+                out.push('#');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn gave_up(error: &str, why: &str) -> CliError {
+    CliError::usage(format!(
+        "{why} ({error}): gave up, nothing was written, and the file (which held the values) was removed"
+    ))
+    .hint("fix the line in the editor, or set values without one: kube-dc secrets set NAME KEY=VALUE")
+}
+
+/// Writes the file owner-only: created 0600, never wider.
+fn write_private(file: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| CliError::other(format!("cannot write {}: {e}", file.display())))
+}
+
+/// The signals that end an interactive command: SIGINT (Ctrl-C), SIGTERM
+/// (`kill`), SIGHUP (a closed terminal or SSH session), SIGQUIT.
+struct Stop {
+    streams: Vec<(tokio::signal::unix::Signal, Caught)>,
+}
+
+#[derive(Clone, Copy)]
+struct Caught {
+    number: i32,
+    name: &'static str,
+}
+
+impl Stop {
+    fn listen() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let kinds = [
+            (SignalKind::interrupt(), libc::SIGINT, "SIGINT"),
+            (SignalKind::terminate(), libc::SIGTERM, "SIGTERM"),
+            (SignalKind::hangup(), libc::SIGHUP, "SIGHUP"),
+            (SignalKind::quit(), libc::SIGQUIT, "SIGQUIT"),
+        ];
+        let mut streams = Vec::with_capacity(kinds.len());
+        for (kind, number, name) in kinds {
+            let s =
+                signal(kind).map_err(|e| CliError::other(format!("cannot catch {name}: {e}")))?;
+            streams.push((s, Caught { number, name }));
+        }
+        Ok(Self { streams })
+    }
+
+    /// The next signal caught.
+    async fn next(&mut self) -> Caught {
+        let waits = self.streams.iter_mut().map(|(s, c)| {
+            let c = *c;
+            Box::pin(async move {
+                s.recv().await;
+                c
+            })
+        });
+        futures_util::future::select_all(waits).await.0
     }
 }

@@ -1,0 +1,169 @@
+//! The paths users take once something has gone wrong: an editor killed or
+//! stuck, a destroyed current version, an empty answer, a projection cut
+//! off, a hint followed to the letter.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// An executable shell script in the home (`$1` is the file it is given).
+fn script(h: &Home, name: &str, body: &str) -> String {
+    let path = h.path().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Everything below `dir`, recursively.
+fn tree(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        out.push(e.path());
+        if e.path().is_dir() {
+            out.extend(tree(&e.path()));
+        }
+    }
+    out
+}
+
+fn current_version(h: &Home, name: &str) -> u64 {
+    h.run(&["secrets", "get", name, "-o", "json"]).ok().json()["openbao"]["currentVersion"]
+        .as_u64()
+        .unwrap()
+}
+
+/// A local context with secret `app-env`, and an empty temporary
+/// directory for `secrets edit` (TMPDIR; no XDG_RUNTIME_DIR).
+fn edit_world() -> (Home, std::path::PathBuf) {
+    let h = Home::new();
+    h.run(&["secrets", "create", "app-env", "--from-literal=TOKEN=t0p"])
+        .ok();
+    let tmp = h.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    (h, tmp)
+}
+
+/// `secrets edit app-env` with `editor`, started in a process group of its
+/// own, stderr piped.
+fn spawn_edit(h: &Home, tmp: &Path, editor: &str) -> std::process::Child {
+    h.cmd()
+        .process_group(0)
+        .args(["secrets", "edit", "app-env"])
+        .env("EDITOR", editor)
+        .env("TMPDIR", tmp)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `secrets edit` killed with `signal` (to kube-dc alone, as `kill PID`
+/// or a closed terminal sends it) while the editor runs, with no
+/// XDG_RUNTIME_DIR: the values were in a private directory, and nothing is
+/// left of it.
+fn edit_killed_by(signal: &str, number: i32) {
+    let (h, tmp) = edit_world();
+    let seen = h.path().join("seen");
+    let slow = script(
+        &h,
+        "slow-editor.sh",
+        &format!(
+            "stat -c '%a %n' \"$(dirname \"$1\")\" \"$1\" > {seen}.part && mv {seen}.part {seen}; sleep 30",
+            seen = seen.display()
+        ),
+    );
+    let child = spawn_edit(&h, &tmp, &slow);
+    let until = Instant::now() + Duration::from_secs(20);
+    while !seen.exists() {
+        assert!(Instant::now() < until, "the editor never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let modes = std::fs::read_to_string(&seen).unwrap();
+    let mut lines = modes.lines();
+    let dir_line = lines.next().unwrap();
+    let file_line = lines.next().unwrap();
+    assert!(dir_line.starts_with("700 "), "a private directory: {modes}");
+    assert!(file_line.starts_with("600 "), "an owner-only file: {modes}");
+    assert!(
+        file_line.contains(&tmp.display().to_string()),
+        "in the temporary directory: {modes}"
+    );
+    assert!(
+        std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut child = child;
+    let until = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < until, "kube-dc did not end on {signal}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // What the editor script left running (its sleep) holds stderr open.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .status();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(128 + number),
+        "exits as killed by {signal}: {stderr}"
+    );
+    assert!(stderr.contains(&format!("SIG{signal}")), "{stderr}");
+    assert!(stderr.contains("nothing was written"), "{stderr}");
+    let left = tree(&tmp);
+    assert!(left.is_empty(), "left behind after {signal}: {left:?}");
+    assert_eq!(current_version(&h, "app-env"), 1);
+}
+
+#[test]
+fn edit_killed_by_sigterm_leaves_no_file() {
+    edit_killed_by("TERM", 15);
+}
+
+#[test]
+fn edit_killed_by_sighup_leaves_no_file() {
+    edit_killed_by("HUP", 1);
+}
+
+#[test]
+fn edit_gives_up_on_an_editor_that_keeps_breaking_the_file() {
+    let (h, tmp) = edit_world();
+    let count = h.path().join("count");
+    // Appends a line that is not KEY=VALUE every time it is opened.
+    let bad = script(
+        &h,
+        "bad-editor.sh",
+        &format!(
+            "echo x >> {c}; echo 'NOT A LINE' >> \"$1\"",
+            c = count.display()
+        ),
+    );
+    let start = Instant::now();
+    let mut child = spawn_edit(&h, &tmp, &bad);
+    // Bounded here, so a regression fails instead of hanging the suite.
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("secrets edit kept reopening the editor");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the same error again"), "{stderr}");
+    assert!(stderr.contains("nothing was written"), "{stderr}");
+    let rounds = std::fs::read_to_string(&count).unwrap().lines().count();
+    assert_eq!(rounds, 2, "opened once, then once more with the error");
+    assert!(tree(&tmp).is_empty(), "{:?}", tree(&tmp));
+    assert_eq!(current_version(&h, "app-env"), 1);
+}
