@@ -152,6 +152,34 @@ impl Collected {
     }
 }
 
+/// How many empty answers `--prompt` takes before it gives up.
+const PROMPT_TRIES: usize = 3;
+
+/// A value typed at the terminal (not echoed). An empty answer (Enter
+/// alone, easily pressed by mistake) is asked again, never stored: an empty
+/// value overwrites a credential only when given on purpose.
+fn prompt_non_empty(key: &str) -> Result<String> {
+    for _ in 0..PROMPT_TRIES {
+        let v = rpassword::prompt_password(format!("Value for {key}: ")).map_err(|e| {
+            CliError::usage(format!(
+                "--prompt {key}: cannot read from the terminal: {e}"
+            ))
+        })?;
+        if !v.is_empty() {
+            return Ok(v);
+        }
+        crate::output::warn(&format!(
+            "the value for {key} is empty: type it again (Ctrl-C to cancel)"
+        ));
+    }
+    Err(CliError::usage(format!(
+        "--prompt {key}: {PROMPT_TRIES} empty answers; nothing was written"
+    ))
+    .hint(format!(
+        "to store an empty value on purpose, use --from-literal={key}="
+    )))
+}
+
 fn utf8(bytes: Vec<u8>, what: &str) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| {
         CliError::usage(format!(
@@ -259,11 +287,7 @@ pub fn collect(args: &ValueArgs) -> Result<Data> {
     }
     for key in &args.prompt {
         check_key(key).map_err(|e| CliError::usage(format!("--prompt: {e}")))?;
-        let v = rpassword::prompt_password(format!("Value for {key}: ")).map_err(|e| {
-            CliError::usage(format!(
-                "--prompt {key}: cannot read from the terminal: {e}"
-            ))
-        })?;
+        let v = prompt_non_empty(key)?;
         c.insert(key, v, format!("--prompt={key}"))?;
     }
     let total: usize = c.data.iter().map(|(k, v)| k.len() + v.len()).sum();

@@ -141,10 +141,7 @@ impl Session<'_> {
             Action::Rollback { name, version } => {
                 let done = set::rollback_with(&self.client, &self.ns, &name, version).await?;
                 app.hide();
-                let text = format!(
-                    "secret/{} version {} written (the values of version {version})",
-                    done.resp.name, done.resp.version
-                );
+                let text = done.summary(&format!("the values of version {version}"));
                 match done.warning {
                     Some(w) => app.message = Some((format!("{text}; warning: {w}"), Level::Error)),
                     None => info(app, text),

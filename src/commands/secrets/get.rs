@@ -114,10 +114,19 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
             }
             Env => Ok(()),
             _ => {
-                crate::output::note(&format!(
-                    "secret {} has no values yet: write some with `kube-dc secrets put {} …`",
-                    a.name, a.name
-                ));
+                crate::output::note(&match secret.openbao.as_ref().map(|o| o.current_version) {
+                    Some(v) if v > 0 => format!(
+                        "version {v}, the current version of {name}, was destroyed: it has no \
+                         readable value; older versions may be kept (`kube-dc secrets versions \
+                         {name}`): read one with `--version N`, or make it current again with \
+                         `kube-dc secrets rollback {name} --to-version N`",
+                        name = a.name
+                    ),
+                    _ => format!(
+                        "secret {} has no values yet: write some with `kube-dc secrets put {} …`",
+                        a.name, a.name
+                    ),
+                });
                 Ok(())
             }
         };

@@ -99,14 +99,27 @@ pub async fn set(ctx: &Ctx, a: SetArgs) -> Result<()> {
     }
     let changes = input::collect(&values)?;
     let keys: Vec<String> = changes.keys().cloned().collect();
-    let (resp, raw) = change(ctx, &a.name, |_, data| {
+    let done = change(ctx, &a.name, |_, data| {
         for (k, v) in &changes {
             data.insert(k.clone(), v.clone());
         }
         Ok(())
     })
-    .await?;
-    report(ctx, &resp, &raw, &format!("set {}", keys.join(", ")))
+    .await
+    .map_err(|e| {
+        // `set` changes a secret that exists; a new one is `create`, which
+        // takes the same values.
+        if e.kind == ErrorKind::NotFound && !e.message.contains("deleted") {
+            e.hint(format!(
+                "to make a new secret, use create with the same values: kube-dc secrets create {} \
+                 --from-literal=KEY=VALUE (or --from-file=KEY=PATH, --from-file=KEY=- for stdin)",
+                a.name
+            ))
+        } else {
+            e
+        }
+    })?;
+    report_change(ctx, &done, &format!("set {}", keys.join(", ")))
 }
 
 pub async fn unset(ctx: &Ctx, a: UnsetArgs) -> Result<()> {
@@ -115,7 +128,7 @@ pub async fn unset(ctx: &Ctx, a: UnsetArgs) -> Result<()> {
         ctx.printer.require(&[Table, Json, Yaml], "secrets unset")?;
     }
     super::check_secret_name(&a.name)?;
-    let (resp, raw) = change(ctx, &a.name, |_, data| {
+    let done = change(ctx, &a.name, |_, data| {
         let missing: Vec<&str> = a
             .keys
             .iter()
@@ -155,7 +168,7 @@ pub async fn unset(ctx: &Ctx, a: UnsetArgs) -> Result<()> {
         Ok(())
     })
     .await?;
-    report(ctx, &resp, &raw, &format!("removed {}", a.keys.join(", ")))
+    report_change(ctx, &done, &format!("removed {}", a.keys.join(", ")))
 }
 
 pub async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<()> {
@@ -169,10 +182,9 @@ pub async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<()> {
     let client = ctx.client().await?;
     let done = rollback_with(&client, &ns, &a.name, a.to_version).await?;
     done.warn();
-    report(
+    report_change(
         ctx,
-        &done.resp,
-        &done.raw,
+        &done,
         &format!("the values of version {}", a.to_version),
     )
 }
@@ -208,12 +220,34 @@ pub async fn rollback_with(
 /// A written change, and what to warn about it (said by the caller: on
 /// stderr for a command, on the status line in `kube-dc ui`).
 pub struct Changed {
+    /// What was written; when nothing was (`raw` is None), the version
+    /// that already holds exactly these values.
     pub resp: PutValuesResponse,
-    pub raw: Doc,
+    /// The server's answer; None when the change would have written the
+    /// values the current version already holds, so nothing was sent.
+    pub raw: Option<Doc>,
     pub warning: Option<String>,
+    /// The current version it was written over had been destroyed (so
+    /// the change started from no values at all).
+    pub over_destroyed: Option<u64>,
 }
 
 impl Changed {
+    /// What to say of it: `secret/NAME version N written (what)`, or that
+    /// nothing needed writing.
+    pub fn summary(&self, what: &str) -> String {
+        match self.raw {
+            Some(_) => format!(
+                "secret/{} version {} written ({what})",
+                self.resp.name, self.resp.version
+            ),
+            None => format!(
+                "secret/{} unchanged: version {} already holds these values, nothing was written",
+                self.resp.name, self.resp.version
+            ),
+        }
+    }
+
     fn warn(&self) {
         if let Some(w) = &self.warning {
             crate::output::warn(w);
@@ -226,12 +260,20 @@ async fn change(
     ctx: &Ctx,
     name: &str,
     apply: impl Fn(u64, &mut Data) -> Result<()>,
-) -> Result<(PutValuesResponse, Doc)> {
+) -> Result<Changed> {
     let ns = ctx.namespace()?;
     let client = ctx.client().await?;
     let done = change_with(&client, &ns, name, apply).await?;
     done.warn();
-    Ok((done.resp, done.raw))
+    if let Some(v) = done.over_destroyed {
+        crate::output::warn(&format!(
+            "version {v}, the current one, had been destroyed: version {} holds only the keys \
+             given here; to start from an older version instead: `kube-dc secrets versions \
+             {name}`, then `kube-dc secrets rollback {name} --to-version N`",
+            done.resp.version
+        ));
+    }
+    Ok(done)
 }
 
 async fn change_with(
@@ -244,11 +286,30 @@ async fn change_with(
     loop {
         tries += 1;
         let (secret, _) = client.get_secret(ns, name, true, None).await?;
-        let (read, mut data) = match secret.value {
-            Some(v) => (v.metadata.version, v.data),
-            None => (0, Data::new()),
+        // The version to write over is the current one, also when it has
+        // no values to read (destroyed): check-and-set names it all the
+        // same, or no write could ever follow a destroyed current version.
+        let current = secret.openbao.as_ref().map_or(0, |o| o.current_version);
+        let (read, mut data, over_destroyed) = match secret.value {
+            Some(v) => (v.metadata.version, v.data, None),
+            None => (current, Data::new(), (current > 0).then_some(current)),
         };
+        let before = (over_destroyed.is_none() && read > 0).then(|| data.clone());
         apply(read, &mut data)?;
+        // The same values again would be a version that changes nothing.
+        if before.as_ref() == Some(&data) {
+            return Ok(Changed {
+                resp: PutValuesResponse {
+                    name: name.to_string(),
+                    namespace: ns.to_string(),
+                    version: read,
+                    ..PutValuesResponse::default()
+                },
+                raw: None,
+                warning: None,
+                over_destroyed: None,
+            });
+        }
         let req = PutValuesRequest {
             data,
             cas: Some(read),
@@ -263,7 +324,12 @@ async fn change_with(
                         resp.version
                     )
                 });
-                return Ok(Changed { resp, raw, warning });
+                return Ok(Changed {
+                    resp,
+                    raw: Some(raw),
+                    warning,
+                    over_destroyed,
+                });
             }
             Err(e) if e.kind == ErrorKind::Conflict && tries < TRIES => continue,
             Err(e) if e.kind == ErrorKind::Conflict => {
@@ -278,6 +344,26 @@ async fn change_with(
                 .hint("nothing was written; run it again"));
             }
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Prints a change: the server's answer for `-o json|yaml`, else its
+/// summary; when nothing was written, `{name, namespace, version,
+/// unchanged: true}` for machines.
+fn report_change(ctx: &Ctx, done: &Changed, what: &str) -> Result<()> {
+    let p = &ctx.printer;
+    match (&done.raw, p.is_machine()) {
+        (Some(raw), _) => report(ctx, &done.resp, raw, what),
+        (None, true) => p.print_doc(&serde_json::json!({
+            "name": done.resp.name,
+            "namespace": done.resp.namespace,
+            "version": done.resp.version,
+            "unchanged": true,
+        })),
+        (None, false) => {
+            crate::output::note(&done.summary(what));
+            Ok(())
         }
     }
 }

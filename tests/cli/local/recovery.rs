@@ -167,3 +167,134 @@ fn edit_gives_up_on_an_editor_that_keeps_breaking_the_file() {
     assert!(tree(&tmp).is_empty(), "{:?}", tree(&tmp));
     assert_eq!(current_version(&h, "app-env"), 1);
 }
+
+#[test]
+fn rollback_and_set_work_after_the_current_version_was_destroyed() {
+    let h = Home::new();
+    h.run(&["secrets", "create", "dv", "--from-literal=A=1"])
+        .ok();
+    h.run(&["secrets", "set", "dv", "A=2"]).ok();
+    h.run(&["secrets", "destroy-version", "dv", "2", "--yes"])
+        .ok();
+    // What is there says so, and names the way back.
+    let r = h.run(&["secrets", "get", "dv", "--value"]).ok();
+    assert!(
+        r.stderr
+            .contains("version 2, the current version of dv, was destroyed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("rollback dv --to-version N"),
+        "{}",
+        r.stderr
+    );
+    // The recovery itself: version 1's values as version 3.
+    let r = h
+        .run(&["secrets", "rollback", "dv", "--to-version", "1"])
+        .ok();
+    assert!(r.stdout.contains("version 3 written"), "{}", r.stdout);
+    let v = h
+        .run(&["secrets", "get", "dv", "--value", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(v["value"]["data"], serde_json::json!({"A": "1"}));
+    assert_eq!(v["value"]["metadata"]["version"], 3);
+    // No error events: the rollback was one read of version 1, one read of
+    // the current state and one write.
+    let audit = h
+        .run(&["audit", "list", "--resource", "dv", "-o", "json"])
+        .ok()
+        .json();
+    let errors: Vec<_> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["body"]["result"] == "error")
+        .collect();
+    assert!(!audit["events"].as_array().unwrap().is_empty());
+    assert!(errors.is_empty(), "{errors:?}");
+    // `set` over a destroyed current version writes and says what it holds.
+    h.run(&["secrets", "destroy-version", "dv", "3", "--yes"])
+        .ok();
+    let r = h.run(&["secrets", "set", "dv", "B=2"]).ok();
+    assert!(r.stdout.contains("version 4 written"), "{}", r.stdout);
+    assert!(r.stderr.contains("had been destroyed"), "{}", r.stderr);
+    let v = h
+        .run(&["secrets", "get", "dv", "--value", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(v["value"]["data"], serde_json::json!({"B": "2"}));
+}
+
+/// `--prompt` at a real terminal: Enter alone is asked again, never stored.
+#[test]
+fn an_empty_prompt_answer_is_asked_again_and_never_stored() {
+    use crate::term::{Term, world};
+    let (h, path) = world();
+    h.run(&["secrets", "create", "api", "--from-literal=TOKEN=old"])
+        .ok();
+    let t = Term::bash_running(
+        &h,
+        &path,
+        "kube-dc secrets set api --prompt TOKEN; echo rc=$?",
+    );
+    t.wait_for(&["Value for TOKEN:"], "the prompt");
+    t.tmux(&["send-keys", "-t", "t", "Enter"]);
+    t.wait_for(&["the value for TOKEN is empty"], "asked again");
+    t.tmux(&["send-keys", "-t", "t", "-l", "n3w"]);
+    t.tmux(&["send-keys", "-t", "t", "Enter"]);
+    t.wait_for(&["version 2 written", "rc=0"], "written once typed");
+    let got = h.run(&["secrets", "get", "api", "--key", "TOKEN"]).ok();
+    assert_eq!(got.stdout, "n3w");
+    // Three empty answers: refused, nothing written.
+    t.run_line("clear; kube-dc secrets set api --prompt TOKEN; echo rc=$?");
+    for _ in 0..3 {
+        t.wait_for(&["Value for TOKEN:"], "the prompt");
+        t.tmux(&["send-keys", "-t", "t", "Enter"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let s = t.wait_for(&["3 empty answers", "rc=2"], "refused");
+    assert!(s.contains("--from-literal=TOKEN="), "{s}");
+    assert_eq!(current_version(&h, "api"), 2);
+}
+
+#[test]
+fn set_on_a_secret_that_does_not_exist_points_to_create() {
+    let h = Home::new();
+    let r = h.run(&["secrets", "set", "nope", "A=1"]).code(3);
+    assert!(
+        r.stderr
+            .contains("kube-dc secrets create nope --from-literal=KEY=VALUE"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Setting what a secret already holds writes no version that changes
+/// nothing.
+#[test]
+fn set_of_the_values_a_secret_has_writes_nothing() {
+    let h = Home::new();
+    h.run(&[
+        "secrets",
+        "create",
+        "s",
+        "--from-literal=A=1",
+        "--from-literal=B=2",
+    ])
+    .ok();
+    let r = h.run(&["secrets", "set", "s", "A=1"]).ok();
+    assert!(r.stderr.contains("unchanged"), "{}", r.stderr);
+    assert!(r.stderr.contains("nothing was written"), "{}", r.stderr);
+    let j = h
+        .run(&["secrets", "set", "s", "B=2", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(j["unchanged"], true, "{j}");
+    assert_eq!(j["version"], 1, "{j}");
+    assert_eq!(current_version(&h, "s"), 1);
+    // A real change still writes.
+    h.run(&["secrets", "set", "s", "A=2"]).ok();
+    assert_eq!(current_version(&h, "s"), 2);
+}
