@@ -78,6 +78,11 @@ fn apply_scope_flags(g: &mut GlobalArgs, words: &[String]) {
                 None => (w, None),
             },
         };
+        match name {
+            "-p" | "--project" => g.scope_source.project_explicit = true,
+            "-n" | "--namespace" => g.scope_source.namespace_explicit = true,
+            _ => {}
+        }
         let slot = match name {
             "-p" | "--project" => &mut g.project,
             "-n" | "--namespace" => &mut g.namespace,
@@ -103,7 +108,17 @@ fn apply_scope_flags(g: &mut GlobalArgs, words: &[String]) {
     }
 }
 
+/// The project's live secrets (`get`, `set`, `delete`, …).
 pub fn secret_names(current: &OsStr) -> Vec<CompletionCandidate> {
+    names_of(current, false)
+}
+
+/// The project's soft-deleted secrets, the ones `restore` can bring back.
+pub fn deleted_secret_names(current: &OsStr) -> Vec<CompletionCandidate> {
+    names_of(current, true)
+}
+
+fn names_of(current: &OsStr, deleted: bool) -> Vec<CompletionCandidate> {
     let names = (|| {
         let ctx = env_ctx()?;
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -114,8 +129,17 @@ pub fn secret_names(current: &OsStr) -> Vec<CompletionCandidate> {
             tokio::time::timeout(DEADLINE, async {
                 let ns = ctx.namespace().ok()?;
                 let client = ctx.client().await.ok()?;
-                let doc = client.list_secrets(&ns).await.ok()?;
+                let doc = if deleted {
+                    client.list_deleted_secrets(&ns).await.ok()?
+                } else {
+                    client.list_secrets(&ns).await.ok()?
+                };
                 let list: crate::listing::Rows = doc.typed().ok()?;
+                // An installation that ignored `deleted=true` answered with
+                // the live ones: never offer those to `restore`.
+                if deleted && !list.deleted {
+                    return None;
+                }
                 Some(
                     list.items
                         .into_iter()

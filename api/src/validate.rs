@@ -24,11 +24,13 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     if name.len() > MAX_NAME_LEN {
         return bad("it is too long");
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-    {
-        return bad("it has a character that is not allowed");
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
+    if let Some((i, c)) = name.chars().enumerate().find(|(_, c)| !allowed(*c)) {
+        let why = format!("{c:?} (character {}) is not allowed", i + 1);
+        return match suggest_name(name) {
+            Some(s) => bad(&format!("{why}; did you mean {s:?}?")),
+            None => bad(&why),
+        };
     }
     let alnum = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
     for label in name.split('.') {
@@ -44,6 +46,25 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A name the rules accept that is closest to `name`: lowercase, each run
+/// of other characters one '-', no '-' or '.' at either end. None when
+/// nothing of it is left.
+fn suggest_name(name: &str) -> Option<String> {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let s = out.trim_matches(['-', '.']);
+    let s = &s[..s.len().min(MAX_NAME_LEN)];
+    let s = s.trim_matches(['-', '.']);
+    (!s.is_empty() && check_name("", s).is_ok()).then(|| s.to_string())
 }
 
 /// A Kubernetes Secret data key: `[-._a-zA-Z0-9]+`, at most 253 characters,
@@ -215,6 +236,19 @@ mod tests {
         ] {
             assert!(check_name("name", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_refused_character_is_named_with_a_name_that_would_do() {
+        let e = check_name("secret name", "MyApp").unwrap_err();
+        assert!(e.contains("'M' (character 1) is not allowed"), "{e}");
+        assert!(e.contains("did you mean \"myapp\"?"), "{e}");
+        let e = check_name("secret name", "db_creds v2!").unwrap_err();
+        assert!(e.contains("'_' (character 3)"), "{e}");
+        assert!(e.contains("\"db-creds-v2\""), "{e}");
+        // Nothing usable left: no suggestion.
+        let e = check_name("secret name", "__").unwrap_err();
+        assert!(!e.contains("did you mean"), "{e}");
     }
 
     #[test]

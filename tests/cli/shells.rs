@@ -132,6 +132,15 @@ fn fish_complete() {
         names.contains(&"app-config".to_string()) && names.contains(&"db-creds".to_string()),
         "{names:?}"
     );
+    // `restore` is offered what can be restored: the deleted ones only.
+    h.run(&["secrets", "create", "gone", "--from-literal=A=1"])
+        .ok();
+    h.run(&["secrets", "delete", "gone", "--yes"]).ok();
+    let names: Vec<String> = ask("kube-dc secrets restore ")
+        .into_iter()
+        .filter(|c| !c.starts_with('-'))
+        .collect();
+    assert_eq!(names, ["gone"]);
     let services = ask("kube-dc audit list --service ");
     for s in SERVICES {
         assert!(

@@ -68,6 +68,7 @@ pub(crate) async fn import_secret(
     let src_name = req.source_secret_name.clone();
     let src_ns2 = src_ns.clone();
     let ns_default = ns.clone();
+    let target_name = name.clone();
     let data = blocking(move || {
         let m = Manifests::load(manifests_dir.as_deref(), &ns_default);
         let s = m.secret(&src_ns2, &src_name).ok_or_else(|| {
@@ -76,11 +77,7 @@ pub(crate) async fn import_secret(
         let mut data = Data::new();
         for (k, v) in &s.data {
             let text = String::from_utf8(v.clone()).map_err(|_| ApiError {
-                hint: Some(format!(
-                    "secret values are text: store this one base64-encoded, as the Secret holds \
-                     it, through a pipe: kubectl get secret {src_name} -o jsonpath='{{.data.{k}}}' \
-                     | kube-dc secrets set NAME --from-file={k}=-"
-                )),
+                hint: Some(binary_hint(&src_ns2, &src_name, k, &target_name)),
                 ..ApiError::bad_request(format!(
                     "key {k:?} of Secret {src_name:?} is not UTF-8 text; the Secrets Manager stores text values"
                 ))
@@ -122,4 +119,19 @@ pub(crate) async fn import_secret(
     s.kv_version = rec.kv.as_ref().map(|k| k.current_version);
     s.imported_from = Some(json!({"namespace": src_ns, "name": req.source_secret_name}));
     Ok(committed(Json(s)))
+}
+
+/// How to bring a value that is not text across instead, as a command to
+/// paste: kubectl prints the Secret's base64 as it is, and the secret is
+/// created with it (nothing was imported, so it does not exist yet). A dot
+/// in a key (`keystore.jks`) is escaped, or kubectl's JSONPath reads it as
+/// a path step and prints nothing.
+fn binary_hint(src_ns: &str, src_name: &str, key: &str, name: &str) -> String {
+    let path_key = key.replace('.', "\\.");
+    format!(
+        "secret values are text: store this one base64-encoded, as the Secret holds it, through \
+         a pipe: kubectl get secret {src_name} -n {src_ns} -o jsonpath='{{.data.{path_key}}}' | \
+         kube-dc secrets create {name} --from-file={key}=- (then add the Secret's other keys with \
+         `kube-dc secrets set {name}`)"
+    )
 }

@@ -29,7 +29,23 @@ pub async fn run(ctx: &Ctx, a: ConsumersArgs) -> Result<()> {
     p.require(&[Table, Json, Yaml], "secrets consumers")?;
     super::check_secret_name(&a.name)?;
     let ns = ctx.namespace()?;
-    let (c, raw) = ctx.client().await?.consumers(&ns, &a.name).await?;
+    let client = ctx.client().await?;
+    let (c, raw) = client.consumers(&ns, &a.name).await?;
+    // Workloads still naming a Secret that is no longer projected are not
+    // wired to this secret: say so rather than list them as if they were.
+    if !c.items.is_empty() {
+        let (s, _) = client.get_secret(&ns, &a.name, false, None).await?;
+        if !s.sync.enabled {
+            crate::output::warn(&format!(
+                "sync of {} is off: Secret {} is not projected, so these workloads reference a \
+                 Secret that this secret no longer fills (turn it on: `kube-dc secrets sync {} \
+                 --enabled true`)",
+                a.name,
+                sanitize(&c.secret),
+                a.name
+            ));
+        }
+    }
     if p.is_machine() {
         return p.print_doc(&raw.value());
     }

@@ -12,7 +12,7 @@ Examples:
 Role: admin. Works against kube-dc's own backend (an extension).")]
 pub struct RestoreArgs {
     /// Secret name.
-    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::deleted_secret_names))]
     pub name: String,
 }
 

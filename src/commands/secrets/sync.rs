@@ -1,7 +1,7 @@
 use clap::Args;
 
-use crate::api::SyncPatch;
-use crate::commands::Ctx;
+use crate::api::{Client, SyncPatch};
+use crate::commands::{Ctx, confirm};
 use crate::error::{CliError, Result};
 
 /// Change how a secret is projected into a Kubernetes Secret.
@@ -15,6 +15,10 @@ Examples:
   kube-dc secrets sync db-creds --refresh 15m
   kube-dc secrets sync db-creds --keys USER,PASSWORD   # project only these keys
   kube-dc secrets sync db-creds --keys ''              # all keys again
+
+Turning the projection off, or moving it to another target, takes the
+projected Secret away from the workloads that use it: kube-dc lists them
+(as `secrets consumers`) and asks first; --yes confirms in scripts.
 
 Role: developer, project-manager or admin.")]
 pub struct SyncArgs {
@@ -33,6 +37,9 @@ pub struct SyncArgs {
     /// Keys to project, comma-separated; an empty string means all keys.
     #[arg(long, value_name = "KEY,...")]
     pub keys: Option<String>,
+    /// Do not ask before taking the projection away from workloads that use it.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
 }
 
 pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
@@ -68,7 +75,11 @@ pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
             .hint("give at least one of --enabled, --target, --refresh, --keys"));
     }
     let ns = ctx.namespace()?;
-    let (secret, raw) = ctx.client().await?.sync(&ns, &a.name, &patch).await?;
+    let client = ctx.client().await?;
+    if !a.yes {
+        ask_if_it_cuts_off(&client, &ns, &a.name, &patch).await?;
+    }
+    let (secret, raw) = client.sync(&ns, &a.name, &patch).await?;
     if p.is_machine() {
         return p.print_doc(&raw.value());
     }
@@ -78,6 +89,40 @@ pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
         secret.name,
         state.trim_start_matches(['●', '○', ' '])
     ))
+}
+
+/// Turning the projection off, or moving it, takes the projected Secret
+/// away from the workloads that reference it, as deleting the secret does:
+/// the same list of them, and the same question, before anything changes.
+async fn ask_if_it_cuts_off(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    patch: &SyncPatch,
+) -> Result<()> {
+    let (secret, _) = client.get_secret(ns, name, false, None).await?;
+    if !secret.sync.enabled {
+        return Ok(());
+    }
+    let current = secret
+        .sync
+        .target_secret_name
+        .clone()
+        .unwrap_or_else(|| name.to_string());
+    let question = match (patch.enabled, &patch.target_secret_name) {
+        (Some(false), _) => format!("Stop projecting {name} into Secret {current}?"),
+        (_, Some(t)) if *t != current => {
+            format!("Project {name} into Secret {t} instead of {current}?")
+        }
+        _ => return Ok(()),
+    };
+    if super::delete::show_consumers(client, ns, name).await? == 0 {
+        return Ok(());
+    }
+    crate::output::warn(&format!(
+        "afterwards {name} no longer fills Secret {current}, which these workloads reference"
+    ));
+    confirm(&question, false)
 }
 
 /// `true|false`, also `yes|no` and `on|off`, in any case (as the Go CLI).

@@ -259,6 +259,125 @@ fn an_empty_prompt_answer_is_asked_again_and_never_stored() {
     assert_eq!(current_version(&h, "api"), 2);
 }
 
+/// Turning sync off, or moving it to another target, cuts off the
+/// workloads that use the projection, as deleting the secret would: the
+/// same list and the same question first.
+#[test]
+fn sync_off_or_a_new_target_shows_the_consumers_and_asks() {
+    let h = Home::new();
+    h.write("data/kube-dc/local/manifests/app.yaml", super::DEPLOYMENT);
+    h.run(&["secrets", "create", "app-config", "--from-literal=A=1"])
+        .ok();
+    let enabled = |h: &Home| {
+        h.run(&["secrets", "get", "app-config", "-o", "json"])
+            .ok()
+            .json()["sync"]
+            .clone()
+    };
+    for change in [&["--enabled", "off"][..], &["--target", "app-config-v2"]] {
+        let mut args = vec!["secrets", "sync", "app-config"];
+        args.extend_from_slice(change);
+        // No terminal to ask on: refused, nothing changed.
+        let r = h.run(&args).code(2);
+        assert!(
+            r.stderr.contains("Deployment/my-app"),
+            "{change:?}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("no longer fills Secret app-config"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+        let s = enabled(&h);
+        assert_eq!(s["enabled"], true, "{s}");
+        assert!(
+            s["targetSecretName"].is_null() || s["targetSecretName"] == "app-config",
+            "{s}"
+        );
+    }
+    h.run(&["secrets", "sync", "app-config", "--enabled", "off", "--yes"])
+        .ok();
+    assert_eq!(enabled(&h)["enabled"], false);
+    // The workload still names the Secret; the listing says it is not filled.
+    let r = h.run(&["secrets", "consumers", "app-config"]).ok();
+    assert!(r.stdout.contains("my-app"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("sync of app-config is off"),
+        "{}",
+        r.stderr
+    );
+    // Already off: moving the target cuts nobody off, so nothing is asked.
+    h.run(&["secrets", "sync", "app-config", "--target", "app-config-v2"])
+        .ok();
+    // A projection nobody uses is moved without a question.
+    h.run(&["secrets", "create", "lonely", "--from-literal=A=1"])
+        .ok();
+    h.run(&["secrets", "sync", "lonely", "--enabled", "off"])
+        .ok();
+}
+
+/// The hint for a value that is not text, pasted into a shell as it is
+/// printed, brings the value across. kubectl itself is not on the test
+/// machine: a stand-in checks that it receives exactly the arguments kubectl
+/// needs (the dot in the key escaped, or kubectl's JSONPath prints nothing)
+/// and prints the Secret's base64 as kubectl does.
+#[test]
+fn the_binary_value_hint_works_when_pasted_into_a_shell() {
+    let h = Home::new();
+    // 0xff 0xfe 0x00 0x01: not UTF-8.
+    h.write(
+        "data/kube-dc/local/manifests/legacy.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: { name: legacy, namespace: local-default }\n\
+         data: { keystore.jks: //4AAQ== }\n",
+    );
+    let r = h
+        .run(&["secrets", "import", "ks", "--from", "legacy"])
+        .code(2);
+    let hint = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint:") && l.contains("kubectl"))
+        .unwrap_or_else(|| panic!("no hint: {}", r.stderr));
+    let command = hint
+        .split("through a pipe: ")
+        .nth(1)
+        .and_then(|c| c.split(" (then").next())
+        .unwrap_or_else(|| panic!("no command in {hint}"));
+    let bin = h.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    script(
+        &h,
+        "bin/kubectl",
+        r#"[ "$*" = 'get secret legacy -n local-default -o jsonpath={.data.keystore\.jks}' ] || { echo "kubectl stand-in: unexpected arguments: $*" >&2; exit 1; }
+printf %s '//4AAQ=='"#,
+    );
+    let kube_dc_dir = Path::new(BIN).parent().unwrap();
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!("set -e; {command}")])
+        .env_clear()
+        .env(
+            "PATH",
+            format!("{}:{}:/usr/bin:/bin", bin.display(), kube_dc_dir.display()),
+        )
+        .env("HOME", h.path())
+        .env("XDG_CONFIG_HOME", h.path().join("config"))
+        .env("XDG_DATA_HOME", h.path().join("data"))
+        .env("USER", "tester")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = h
+        .run(&["secrets", "get", "ks", "--key", "keystore.jks"])
+        .ok();
+    assert_eq!(got.stdout, "//4AAQ==");
+}
+
 #[test]
 fn set_on_a_secret_that_does_not_exist_points_to_create() {
     let h = Home::new();
@@ -266,6 +385,19 @@ fn set_on_a_secret_that_does_not_exist_points_to_create() {
     assert!(
         r.stderr
             .contains("kube-dc secrets create nope --from-literal=KEY=VALUE"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A refused name says which character, and offers one that would do.
+#[test]
+fn a_refused_secret_name_names_the_character_and_a_fix() {
+    let h = Home::new();
+    let r = h.run(&["secrets", "create", "MyApp"]).code(2);
+    assert!(
+        r.stderr
+            .contains("'M' (character 1) is not allowed; did you mean \"myapp\"?"),
         "{}",
         r.stderr
     );
