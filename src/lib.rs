@@ -20,8 +20,6 @@ pub mod redact;
 pub mod session;
 pub mod ui;
 
-use clap::Parser;
-
 use crate::cli::{Cli, Command};
 use crate::commands::Ctx;
 use crate::error::{CliError, ErrorKind};
@@ -34,7 +32,12 @@ pub fn main() -> i32 {
     clap_complete::CompleteEnv::with_factory(cli::command)
         .completer("kube-dc")
         .complete();
-    let cli = match Cli::try_parse() {
+    let parsed = cli::command().try_get_matches().and_then(|m| {
+        let mut c = <Cli as clap::FromArgMatches>::from_arg_matches(&m)?;
+        c.global.scope_source = config::ScopeSource::of(&m);
+        Ok(c)
+    });
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {

@@ -12,7 +12,22 @@ pub enum Credential {
 }
 
 impl Credential {
-    pub(super) async fn bearer(&self) -> Result<Sensitive> {
+    /// Where it comes from, for `whoami`: never the token itself.
+    pub fn source(&self) -> String {
+        match self {
+            Credential::Token(_) if crate::config::token_from_env().is_some() => {
+                "KUBE_DC_TOKEN".to_string()
+            }
+            Credential::Token(_) => "login".to_string(),
+            Credential::Service(sa) => format!(
+                "service account {} ({})",
+                sa.client_id(),
+                crate::auth::service::CLIENT_ID_ENV
+            ),
+        }
+    }
+
+    pub async fn bearer(&self) -> Result<Sensitive> {
         match self {
             Credential::Token(t) => Ok(t.clone()),
             Credential::Service(sa) => sa.token().await,

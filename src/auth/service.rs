@@ -126,6 +126,11 @@ impl ServiceAccount {
         }))
     }
 
+    /// The client id it signs in as.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     /// A valid access token: the current one, or a new one when it expires
     /// soon (within a third of its lifetime, at most 30 s).
     pub async fn token(&self) -> Result<Sensitive> {

@@ -81,6 +81,15 @@ pub struct ListArgs {
     /// each has a request id.
     #[arg(long, value_name = "FILE", requires = "csv")]
     pub cursor: Option<PathBuf>,
+    /// With --cursor: the cursor was written for this organization at
+    /// another address of the same installation (`localhost` for
+    /// `127.0.0.1`, a new host name after a move): continue from it here,
+    /// and record the new address. Needed only for an installation without
+    /// kube-dc's `after` extension; on kube-dc's backend the server itself
+    /// checks that it holds the cursor's last event, so a new address is
+    /// taken without it.
+    #[arg(long, requires = "cursor")]
+    pub cursor_rebind: bool,
 }
 
 /// Examples, then every audit action with what it records — from the
@@ -171,20 +180,19 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     use OutputFormat::{Csv, Json, JsonPath, Jsonl, Table, Wide, Yaml};
     let p = &ctx.printer;
     let target = ctx.target()?;
-    // The CSV export and --org are organization-wide: a project given with
-    // them would be silently widened, so the combination is refused.
+    // The CSV export and --org are organization-wide: a project typed
+    // with them is said not to narrow them; one from the environment is a
+    // default that does not apply here.
     if a.csv {
-        target.refuse_project_scope(
+        target.project_scope_ignored(
             "audit list --csv",
-            "exports the whole organization's events",
-            "drop -p/-n for the organization's export, or use `-o csv` (without --csv) for one project's events",
-        )?;
+            "exports the whole organization's events (use `-o csv` without --csv for one project's)",
+        );
     } else if a.org {
-        target.refuse_project_scope(
+        target.project_scope_ignored(
             "audit list --org",
-            "lists the whole organization's events",
-            "drop -p/-n for the organization's events, or --org for one project's",
-        )?;
+            "lists the whole organization's events (leave out --org for one project's)",
+        );
     }
     if a.csv && !matches!(p.format, Table | Csv) {
         return Err(CliError::usage("--csv exports CSV; leave out -o"));
@@ -245,6 +253,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
             base: &q,
             cursor_path: cursor,
             file: a.output_file.as_deref(),
+            rebind: a.cursor_rebind,
         };
         return super::audit_cursor::export(job, a.since.is_some()).await;
     }

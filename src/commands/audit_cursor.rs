@@ -64,7 +64,12 @@ fn exact_default() -> bool {
     true
 }
 
-fn read_cursor(path: &Path, org: &str, server: &str) -> Result<Option<Cursor>> {
+/// The cursor at `path`, if there is one, for organization `org` at
+/// `server`. One written at another address is taken when its position can
+/// be checked there (an exact cursor: the server answers 400 for a hash it
+/// does not hold) or when the user says it is the same installation
+/// (`rebind`); another organization's never is.
+fn read_cursor(path: &Path, org: &str, server: &str, rebind: bool) -> Result<Option<Cursor>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -83,16 +88,52 @@ fn read_cursor(path: &Path, org: &str, server: &str) -> Result<Option<Cursor>> {
                 "give the file a previous `--cursor` run wrote, or a new path to export everything",
             )
         })?;
-    if c.org != org || c.server != server {
+    if c.org != org {
         return Err(CliError::usage(format!(
-            "the cursor {} belongs to organization {:?} at {}, not {org:?} at {server}",
+            "the cursor {} belongs to organization {:?}, not {org:?}",
             path.display(),
-            c.org,
-            c.server
+            c.org
         ))
-        .hint("use one cursor file per organization and installation"));
+        .hint("use one cursor file per organization"));
+    }
+    if c.server != server {
+        if !c.exact && !rebind {
+            return Err(CliError::usage(format!(
+                "the cursor {} was written at {}, not {server}, by a time-window export, which \
+                 this address cannot check",
+                path.display(),
+                c.server
+            ))
+            .hint(
+                "if this is the same installation under another address, add --cursor-rebind to \
+                 continue from the cursor here; otherwise use one cursor file per installation",
+            ));
+        }
+        crate::output::note(&format!(
+            "the cursor {} was written at {}; continuing from its last event at {server}{}",
+            path.display(),
+            c.server,
+            if c.exact {
+                " (which the server checks it holds)"
+            } else {
+                ""
+            }
+        ));
     }
     Ok(Some(c))
+}
+
+/// After an export with nothing new: the cursor stays where it was, at
+/// the address it was used at now (so a rebound cursor is rebound once).
+fn keep_at(path: &Path, previous: Option<Cursor>, server: &str) -> Result<()> {
+    match previous {
+        Some(mut c) if c.server != server => {
+            c.server = server.to_string();
+            let text = serde_json::to_vec_pretty(&c).map_err(|e| CliError::other(e.to_string()))?;
+            crate::atomic::write(path, &text)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Hash, time and request id of a CSV row, by the header's column names.
@@ -129,6 +170,9 @@ pub struct Export<'a> {
     pub cursor_path: &'a Path,
     /// The output file (None: stdout).
     pub file: Option<&'a Path>,
+    /// `--cursor-rebind`: a cursor written at another address is this
+    /// installation's.
+    pub rebind: bool,
 }
 
 /// The export itself.
@@ -140,9 +184,10 @@ pub async fn export(job: Export<'_>, since_given: bool) -> Result<()> {
         base,
         cursor_path,
         file,
+        rebind,
     } = job;
     let server = ctx.target()?.server_label();
-    let previous = read_cursor(cursor_path, org, &server)?;
+    let previous = read_cursor(cursor_path, org, &server, rebind)?;
     if previous.as_ref().is_some_and(|c| !c.exact) {
         return time_window(job, previous).await;
     }
@@ -254,7 +299,7 @@ pub async fn export(job: Export<'_>, since_given: bool) -> Result<()> {
             ),
             None => "no events to export".to_string(),
         });
-        return Ok(());
+        return keep_at(cursor_path, previous, &server);
     };
     let cursor = Cursor {
         kind: KIND.into(),
@@ -406,7 +451,7 @@ async fn time_window(job: Export<'_>, previous: Option<Cursor>) -> Result<()> {
     }
     let Some((_, last_ts)) = last else {
         crate::output::note("no new events since the cursor");
-        return Ok(());
+        return keep_at(cursor_path, previous, &server);
     };
     // The boundary carries over when the new export ends at the same time.
     if let Some(c) = &previous

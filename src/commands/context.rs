@@ -145,12 +145,17 @@ pub async fn whoami(ctx: &Ctx, _a: WhoamiArgs) -> Result<()> {
             "{user} on the local context (admin of organization local, project default)"
         ));
     }
-    let token = crate::auth::bearer(target, ctx.timeout()?)
+    // Whatever the other commands would authenticate with: KUBE_DC_TOKEN,
+    // a service account from the environment, or the login's tokens.
+    let credential = crate::auth::credential(target, ctx.timeout()?)
         .await?
         .ok_or_else(|| {
-            CliError::new(crate::error::ErrorKind::AuthRequired, "not logged in")
-                .hint(format!("run `{}`", crate::auth::login_command(target)))
+            CliError::new(crate::error::ErrorKind::AuthRequired, "not logged in").hint(format!(
+                "run `{}`, or in CI set KUBE_DC_CLIENT_ID and KUBE_DC_CLIENT_SECRET",
+                crate::auth::login_command(target)
+            ))
         })?;
+    let token = credential.bearer().await?;
     let c = peek_claims(token.expose()).unwrap_or(Value::Null);
     let s = |k: &str| c.get(k).and_then(Value::as_str).map(String::from);
     let list = |k: &str| -> Vec<String> {
@@ -177,6 +182,7 @@ pub async fn whoami(ctx: &Ctx, _a: WhoamiArgs) -> Result<()> {
         "groups": list("groups"),
         "projects": projects,
         "expiresAt": exp.and_then(|e| time::OffsetDateTime::from_unix_timestamp(e).ok()).and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        "credential": credential.source(),
     });
     if p.is_machine() {
         return p.print_doc(&v);
@@ -202,6 +208,7 @@ pub async fn whoami(ctx: &Ctx, _a: WhoamiArgs) -> Result<()> {
         ("Groups", "groups"),
         ("Projects", "projects"),
         ("Token expires", "expiresAt"),
+        ("Signed in by", "credential"),
     ] {
         let mut val = sanitize(&text(&v[key]));
         if key == "expiresAt"

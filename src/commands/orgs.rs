@@ -78,10 +78,12 @@ fn org(ctx: &Ctx, a: &OrgArgs) -> Result<String> {
 }
 
 /// The project a window is about: the argument, else the one -p/-n (or
-/// the context) names. An argument that -p/-n contradicts is refused.
+/// the context) names. An argument that a typed -p/-n contradicts is
+/// refused; one from the environment is a default the argument overrides.
 fn project(ctx: &Ctx, arg: Option<&str>, org: &str) -> Result<String> {
     let target = ctx.target()?;
-    let scoped = target.project_flag.is_some() || target.namespace_flag.is_some();
+    let scoped =
+        target.scope_explicit && (target.project_flag.is_some() || target.namespace_flag.is_some());
     let p = match arg {
         Some(p) if scoped => {
             let flagged = target.project_in(org)?;
@@ -161,11 +163,10 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
             }
         }
         OrgsCommand::Elevations(a) => {
-            ctx.target()?.refuse_project_scope(
+            ctx.target()?.project_scope_ignored(
                 "orgs elevations",
-                "lists the whole organization's windows",
-                "drop -p/-n; `kube-dc orgs status PROJECT` shows one project's window",
-            )?;
+                "lists the whole organization's windows (`kube-dc orgs status PROJECT` shows one project's)",
+            );
             let org = org(ctx, &a)?;
             let (list, raw) = ctx.client().await?.elevations(&org).await?;
             if p.is_machine() {

@@ -92,4 +92,39 @@ pub struct GlobalArgs {
     /// With --dry-run: show the values instead of masking them.
     #[arg(long, global = true, requires = "dry_run")]
     pub show_values: bool,
+    /// Where -p and -n came from: the command line (explicit: a command
+    /// that cannot honour them says so) or KUBE_DC_PROJECT /
+    /// KUBE_DC_NAMESPACE (a default: ignored where it does not apply).
+    #[arg(skip)]
+    pub scope_source: ScopeSource,
+}
+
+/// Whether `-p`/`-n` were typed on the command line (see
+/// [`GlobalArgs::scope_source`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScopeSource {
+    pub project_explicit: bool,
+    pub namespace_explicit: bool,
+}
+
+impl ScopeSource {
+    /// Read off the parsed command line.
+    pub fn of(matches: &clap::ArgMatches) -> Self {
+        let explicit = |id: &str| {
+            // Global flags are propagated to the subcommand that was given
+            // them; the source is the same at every level.
+            let mut m = Some(matches);
+            while let Some(here) = m {
+                if here.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                    return true;
+                }
+                m = here.subcommand().map(|(_, sub)| sub);
+            }
+            false
+        };
+        Self {
+            project_explicit: explicit("project"),
+            namespace_explicit: explicit("namespace"),
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Where requests go: contexts, XDG paths, `KUBE_DC_*` environment.
 
 mod args;
-pub use args::{ActAs, GlobalArgs};
+pub use args::{ActAs, GlobalArgs, ScopeSource};
 
 use std::path::PathBuf;
 
@@ -139,6 +139,9 @@ pub struct Target {
     /// The project `-p` (or KUBE_DC_PROJECT) named, if any.
     pub project_flag: Option<String>,
     pub namespace_flag: Option<String>,
+    /// Whether the one of them in force was typed on the command line
+    /// (false: a default from the environment).
+    pub scope_explicit: bool,
     pub ca_cert: Option<PathBuf>,
     pub insecure: bool,
     pub domain: Option<String>,
@@ -200,18 +203,21 @@ impl Target {
         })
     }
 
-    /// Refuses -p/-n for a command that cannot honour them (`what` says
-    /// why, e.g. "is organization-wide").
-    pub fn refuse_project_scope(&self, command: &str, what: &str, hint: &str) -> Result<()> {
+    /// For a command that is organization-wide (`what` says so, e.g.
+    /// "exports the whole organization's events"): a project typed on the
+    /// command line is reported as not narrowing it, on stderr, and the
+    /// command goes on; one from the environment or the context is a
+    /// default that does not apply, and is ignored silently.
+    pub fn project_scope_ignored(&self, command: &str, what: &str) {
+        if !self.scope_explicit {
+            return;
+        }
         let flag = match (&self.project_flag, &self.namespace_flag) {
-            (Some(p), _) => format!("--project {p}"),
-            (None, Some(n)) => format!("--namespace {n}"),
-            (None, None) => return Ok(()),
+            (_, Some(n)) => format!("--namespace {n}"),
+            (Some(p), None) => format!("--project {p}"),
+            (None, None) => return,
         };
-        Err(CliError::usage(format!(
-            "{command} {what}: {flag} (or KUBE_DC_PROJECT/KUBE_DC_NAMESPACE) cannot narrow it"
-        ))
-        .hint(hint))
+        crate::output::warn(&format!("{command} {what}: {flag} does not narrow it"));
     }
 
     /// The backing namespace: `-n`, else `<org>-<project>`.
@@ -276,6 +282,7 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
             project: Some(LOCAL_PROJECT.into()),
             project_flag: None,
             namespace_flag: None,
+            scope_explicit: false,
             ca_cert: None,
             insecure: false,
             domain: None,
@@ -309,6 +316,7 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
             project: ctx.as_ref().and_then(|c| c.project.clone()),
             project_flag: None,
             namespace_flag: None,
+            scope_explicit: false,
             ca_cert: ctx.as_ref().and_then(|c| c.ca_cert.clone()),
             insecure: ctx.as_ref().is_some_and(|c| c.insecure),
             domain: ctx
@@ -332,16 +340,32 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
     if env_org.is_some() {
         target.org = env_org;
     }
-    if let Some(p) = &g.project {
+    // A flag typed on the command line beats the other one's default from
+    // the environment (KUBE_DC_PROJECT, KUBE_DC_NAMESPACE).
+    let src = g.scope_source;
+    let project = g
+        .project
+        .as_ref()
+        .filter(|_| src.project_explicit || !src.namespace_explicit);
+    let namespace = g
+        .namespace
+        .as_ref()
+        .filter(|_| src.namespace_explicit || !src.project_explicit);
+    target.scope_explicit = match (project, namespace) {
+        (_, Some(_)) => src.namespace_explicit,
+        (Some(_), None) => src.project_explicit,
+        (None, None) => false,
+    };
+    if let Some(p) = project {
         kube_dc_api::validate::check_name("project", p).map_err(CliError::usage)?;
         target.project = Some(p.clone());
         target.project_flag = Some(p.clone());
     }
-    if let Some(ns) = &g.namespace {
+    if let Some(ns) = namespace {
         kube_dc_api::validate::check_name("namespace", ns).map_err(CliError::usage)?;
         target.namespace_flag = Some(ns.clone());
         // -n and -p together must name the same project.
-        if let (Some(p), Some(org)) = (&g.project, &target.org)
+        if let (Some(p), Some(org)) = (project, &target.org)
             && *ns != format!("{org}-{p}")
         {
             return Err(CliError::usage(format!(

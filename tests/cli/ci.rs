@@ -227,9 +227,12 @@ fn cursor_exports_are_disjoint_complete_verifiable_and_race_free() {
     let dir = s.home.path().join("audit");
     std::fs::create_dir_all(&dir).unwrap();
     let cursor = dir.join("cursor.json");
-    let export = |name: &str| -> String {
+    // An export to `name`, with global flags `before` it; the file's path
+    // and what the command said.
+    let export_with = |before: &[&str], name: &str| -> (String, Run) {
         let out = dir.join(name);
-        s.run(&[
+        let mut args = before.to_vec();
+        args.extend([
             "audit",
             "list",
             "--csv",
@@ -237,10 +240,11 @@ fn cursor_exports_are_disjoint_complete_verifiable_and_race_free() {
             cursor.to_str().unwrap(),
             "--output-file",
             out.to_str().unwrap(),
-        ])
-        .ok();
-        out.to_str().unwrap().to_string()
+        ]);
+        let r = s.run(&args).ok();
+        (out.to_str().unwrap().to_string(), r)
     };
+    let export = |name: &str| export_with(&[], name).0;
     s.activity(30);
     let a = export("a.csv");
     {
@@ -274,6 +278,18 @@ fn cursor_exports_are_disjoint_complete_verifiable_and_race_free() {
     );
     assert!(!hb.is_empty() && !hc.is_empty());
     s.run(&["audit", "verify", &a, &b, &c]).ok();
+    // The same backend at another address (`localhost` for `127.0.0.1`):
+    // the cursor carries on, the server checking it holds its last event.
+    s.activity(5);
+    let moved = s.be.url.replace("127.0.0.1", "localhost");
+    let (d, r) = export_with(&["--server", &moved], "d.csv");
+    assert!(
+        r.stderr.contains("continuing from its last event"),
+        "{}",
+        r.stderr
+    );
+    assert!(!read(&d).is_empty());
+    s.run(&["audit", "verify", &a, &b, &c, &d]).ok();
     // Out of order, or with one missing: not consecutive.
     let r = s.run(&["audit", "verify", &a, &c]).code(10);
     assert!(r.stdout.contains("does not continue"), "{}", r.stdout);
@@ -367,6 +383,41 @@ fn cursor_exports_by_time_and_request_id_where_there_is_no_after() {
         "{:?}",
         last.query
     );
+    // The same installation under another address: a time-window cursor
+    // cannot be checked there, so it takes --cursor-rebind, then carries on.
+    let moved = stub.url.replace("127.0.0.1", "localhost");
+    let at_moved = |extra: &[&str]| {
+        let out = h.path().join("c.csv");
+        let mut args = vec![
+            "--server",
+            moved.as_str(),
+            "audit",
+            "list",
+            "--csv",
+            "--cursor",
+            cursor.to_str().unwrap(),
+            "--output-file",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        h.run_env(&args, &[("KUBE_DC_TOKEN", "t"), ("KUBE_DC_ORG", "acme")])
+    };
+    let r = at_moved(&[]).code(2);
+    assert!(r.stderr.contains("--cursor-rebind"), "{}", r.stderr);
+    assert!(stub.take().is_empty(), "nothing asked before the refusal");
+    let r = at_moved(&["--cursor-rebind"]).ok();
+    assert!(
+        r.stderr.contains("continuing from its last event"),
+        "{}",
+        r.stderr
+    );
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cursor).unwrap()).unwrap();
+    assert_eq!(
+        c["server"],
+        moved.as_str(),
+        "the cursor records the new address"
+    );
 }
 
 #[test]
@@ -424,4 +475,22 @@ fn the_nightly_script_runs_twice_and_each_file_continues_the_last() {
         joined[..],
         "together, every event in order"
     );
+}
+
+/// "Which identity does this job run as?" — the first question after a
+/// 403 in CI — answered for the service account the environment names.
+#[test]
+fn whoami_names_the_service_account_of_the_environment() {
+    let s = setup();
+    let w = s.run(&["whoami", "-o", "json"]).ok().json();
+    assert_eq!(w["user"], ACTOR, "{w}");
+    assert_eq!(w["org"], "acme", "{w}");
+    assert_eq!(
+        w["credential"],
+        format!("service account {CLIENT_ID} (KUBE_DC_CLIENT_ID)"),
+        "{w}"
+    );
+    let t = s.run(&["whoami"]).ok();
+    assert!(t.stdout.contains(ACTOR), "{}", t.stdout);
+    assert!(!t.stdout.contains("eyJ"), "never the token: {}", t.stdout);
 }

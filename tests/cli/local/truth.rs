@@ -68,18 +68,65 @@ fn scope_flags_select_the_same_project_everywhere() {
         "{}",
         r.stderr
     );
+    // An organization-wide command typed with -p/-n (scripts written for
+    // the Go CLI pass -n everywhere) says the flag does not narrow it, and
+    // goes on: the whole organization, events of both projects.
     for args in [
         &["-p", "other", "audit", "list", "--org"][..],
         &["-n", "local-other", "audit", "list", "--csv"],
         &["-p", "other", "orgs", "elevations"],
     ] {
-        let r = h.run(args).code(2);
+        let r = h.run(args).ok();
         assert!(
-            r.stderr.contains("cannot narrow it"),
+            r.stderr.contains("does not narrow it"),
             "{args:?}: {}",
             r.stderr
         );
     }
+    let csv = h.run(&["-n", "local-other", "audit", "list", "--csv"]).ok();
+    assert!(
+        csv.stdout.contains("in-default") && csv.stdout.contains("in-other"),
+        "{}",
+        csv.stdout
+    );
+    // The same from the environment is a default that does not apply:
+    // silently the organization's, as without it.
+    for (var, val) in [
+        ("KUBE_DC_NAMESPACE", "local-other"),
+        ("KUBE_DC_PROJECT", "other"),
+    ] {
+        for args in [
+            &["audit", "list", "--csv"][..],
+            &["audit", "list", "--org"],
+            &["orgs", "elevations"],
+        ] {
+            let r = h.run_env(args, &[(var, val)]).ok();
+            assert!(!r.stderr.contains("narrow"), "{var} {args:?}: {}", r.stderr);
+        }
+        let r = h.run_env(&["audit", "list", "--csv"], &[(var, val)]).ok();
+        assert!(
+            r.stdout.contains("in-default") && r.stdout.contains("in-other"),
+            "{}",
+            r.stdout
+        );
+        // ... and an argument overrides it.
+        let r = h
+            .run_env(&["orgs", "status", "default"], &[(var, val)])
+            .ok();
+        assert!(r.stdout.contains("local/default"), "{}", r.stdout);
+    }
+    // A typed -p or -n beats the other one's default from the environment.
+    let r = h
+        .run_env(
+            &["-p", "default", "secrets", "list"],
+            &[("KUBE_DC_NAMESPACE", "local-other")],
+        )
+        .ok();
+    assert!(
+        r.stdout.contains("in-default") && !r.stdout.contains("in-other"),
+        "{}",
+        r.stdout
+    );
     let r = h.run(&["-p", "other", "orgs", "status", "default"]).code(2);
     assert!(r.stderr.contains("disagree"), "{}", r.stderr);
     let r = h.run(&["-p", "other", "orgs", "status"]).ok();

@@ -331,7 +331,7 @@ fn requests_match_the_contract() {
     let mut covered = BTreeSet::new();
     for c in cases {
         // The namespace names the project, except for organization-wide
-        // commands, which refuse -n/-p rather than ignore them.
+        // commands, which say -n/-p does not narrow them.
         let mut args = vec!["--server", stub.url.as_str()];
         if !org_wide(&c.args) {
             args.extend(["-n", "acme-demo"]);
