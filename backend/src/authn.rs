@@ -29,6 +29,27 @@ pub enum AuthError {
     Expired,
     #[error("cannot verify tokens right now: {0}")]
     Unavailable(String),
+    /// Signed by the issuer, but for another audience (the identity
+    /// provider's client and this backend's `--audience` do not match).
+    #[error(
+        "invalid token: it is for audience {got}, but this backend accepts {want:?} (its --audience)"
+    )]
+    WrongAudience { got: String, want: String },
+}
+
+impl AuthError {
+    /// What to do about it, where the message alone does not say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            AuthError::WrongAudience { want, .. } => Some(format!(
+                "logging in again gives a token with the same audience: the identity provider must \
+                 put {want:?} in the token's aud (Keycloak: an audience mapper on the client; \
+                 Keycloak's default audience is \"account\"), or the backend must run with \
+                 --audience set to the token's"
+            )),
+            _ => None,
+        }
+    }
 }
 
 pub enum Authenticator {
@@ -82,6 +103,9 @@ struct Claims {
     exp: u64,
     #[serde(default)]
     nbf: Option<u64>,
+    /// Read only to say which audience a refused token was for.
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
 }
 
 /// Tokens that verified, with their identity, until they expire: the
@@ -308,12 +332,46 @@ impl OidcVerifier {
             match e.kind() {
                 K::ExpiredSignature => AuthError::Expired,
                 K::ImmatureSignature => AuthError::Invalid("token is not valid yet (nbf)".into()),
-                K::InvalidAudience => AuthError::Invalid("token is for another audience".into()),
+                K::InvalidAudience => self.wrong_audience(token, key, &v),
                 K::InvalidIssuer => AuthError::Invalid("token is from another issuer".into()),
                 K::InvalidSignature => AuthError::Invalid(BAD_SIGNATURE.into()),
                 K::MissingRequiredClaim(c) => AuthError::Invalid(format!("token has no {c} claim")),
                 _ => AuthError::Invalid("token does not verify".into()),
             }
         })
+    }
+
+    /// A token whose signature and issuer verified but whose audience is
+    /// another: which one it is (the `aud` claim is no secret), so both
+    /// sides of the mismatch can be named, and a warning in the log for
+    /// whoever runs the backend.
+    fn wrong_audience(&self, token: &str, key: &DecodingKey, v: &Validation) -> AuthError {
+        let mut v = v.clone();
+        v.validate_aud = false;
+        let got = match decode::<Claims>(token, key, &v)
+            .ok()
+            .and_then(|d| d.claims.aud)
+        {
+            Some(serde_json::Value::String(a)) => format!("{a:?}"),
+            Some(serde_json::Value::Array(a)) if !a.is_empty() => a
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .map_or_else(|| x.to_string(), |s| format!("{s:?}"))
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => "(none)".to_string(),
+        };
+        tracing::warn!(
+            token_audience = %got,
+            accepted = %self.audience,
+            "refused a token of the right issuer for another audience: the identity provider's \
+             client and --audience do not match"
+        );
+        AuthError::WrongAudience {
+            got,
+            want: self.audience.clone(),
+        }
     }
 }

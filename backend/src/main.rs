@@ -19,8 +19,13 @@ use kube_dc_backend::openbao::OpenBaoConfig;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Colour only for a person at a terminal: a log file or journald
+    // gets plain text (and NO_COLOR turns it off anywhere).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KUBE_DC_BACKEND_LOG")
                 .unwrap_or_else(|_| "info".into()),

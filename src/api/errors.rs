@@ -65,10 +65,13 @@ pub(super) fn api_error(
     let mut e = CliError::new(ErrorKind::from_status(status), message);
     e.status = Some(status);
     e.request_id = request_id;
+    // A 401 the server explains (a token for another audience) is not
+    // mended by logging in again: only an unexplained one hints at login.
+    let explained = hint.is_some();
     if let Some(h) = hint {
         e = e.hint(h);
     }
-    if status == 401 {
+    if status == 401 && !explained {
         e = e.hint(
             "log in with `kube-dc login --domain DOMAIN --org ORG`, or set KUBE_DC_TOKEN for CI",
         );

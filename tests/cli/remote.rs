@@ -314,3 +314,58 @@ fn on_openbao_bao_shows_what_the_cli_wrote() {
     let table = be.run(&h, DEV, &["secrets", "versions", "api"]).ok().stdout;
     assert!(table.contains("destroyed"), "{table}");
 }
+
+/// A token of the right issuer for another audience (Keycloak's default
+/// `account`): the error names both audiences and does not send the user
+/// to `login`, which would give the same token; the backend's log, written
+/// to a file, says so too, in plain text.
+#[test]
+fn a_token_for_another_audience_names_both_and_the_backend_logs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("be.err");
+    let be = Remote::logging_to(&log);
+    let issuer = kube_dc_testsupport::testing::TestIssuer {
+        url: be.issuer_url.clone(),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        up: Default::default(),
+    };
+    let mut claims = issuer.claims("dev", &["acme-devs"], Some("acme"));
+    claims["aud"] = serde_json::json!("account");
+    let token = issuer.sign_rs256(&claims);
+    let h = Home::new();
+    let r = h
+        .run_env(
+            &["--server", &be.url, "-n", "acme-demo", "secrets", "list"],
+            &[("KUBE_DC_TOKEN", &token), ("KUBE_DC_ORG", "acme")],
+        )
+        .code(5);
+    assert!(
+        r.stderr.contains("audience \"account\"") && r.stderr.contains("accepts \"kube-dc\""),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("audience mapper"), "{}", r.stderr);
+    assert!(!r.stderr.contains("kube-dc login"), "{}", r.stderr);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("another audience") || std::time::Instant::now() > until {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let line = text
+        .lines()
+        .find(|l| l.contains("another audience"))
+        .unwrap_or_else(|| panic!("no warning in the log:\n{text}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        line.contains("\"account\"") && line.contains("kube-dc"),
+        "{line}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour codes in a file:\n{text:?}"
+    );
+    assert!(!text.contains(&token), "never the token");
+}

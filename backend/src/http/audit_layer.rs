@@ -132,7 +132,9 @@ async fn authenticate(b: &Backend, authorization: Option<&str>) -> Result<Identi
             AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         };
-        let mut resp = ApiError::new(status, e.to_string()).into_response();
+        let mut err = ApiError::new(status, e.to_string());
+        err.hint = e.hint();
+        let mut resp = err.into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -180,6 +180,18 @@ impl Drop for Remote {
     }
 }
 
+/// A test OIDC issuer serving for the rest of the run: its URL.
+fn test_issuer_url() -> String {
+    on_background_runtime(|| {
+        Box::pin(async {
+            let issuer = TestIssuer::start().await;
+            let url = issuer.url.clone();
+            std::mem::forget(issuer);
+            url
+        })
+    })
+}
+
 impl Remote {
     pub fn start(manifests: &[(&str, &str)]) -> Self {
         Self::start_with(manifests, &[], &[])
@@ -187,14 +199,7 @@ impl Remote {
 
     /// With more `serve` arguments and environment.
     pub fn start_with(manifests: &[(&str, &str)], extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let issuer_url = on_background_runtime(|| {
-            Box::pin(async {
-                let issuer = TestIssuer::start().await;
-                let url = issuer.url.clone();
-                std::mem::forget(issuer);
-                url
-            })
-        });
+        let issuer_url = test_issuer_url();
         Self::with_serve_args(&issuer_url, BINDINGS, manifests, extra, env)
     }
 
@@ -210,6 +215,39 @@ impl Remote {
         manifests: &[(&str, &str)],
         extra: &[&str],
         env: &[(&str, &str)],
+    ) -> Self {
+        Self::spawn(
+            issuer_url,
+            bindings_yaml,
+            manifests,
+            extra,
+            env,
+            Stdio::inherit(),
+        )
+    }
+
+    /// Its log (stderr, at `info`) written to the file `log`, as an
+    /// operator's `2> be.err` or a unit's journal has it.
+    pub fn logging_to(log: &Path) -> Self {
+        let issuer_url = test_issuer_url();
+        let file = std::fs::File::create(log).unwrap();
+        Self::spawn(
+            &issuer_url,
+            BINDINGS,
+            &[],
+            &[],
+            &[("KUBE_DC_BACKEND_LOG", "info")],
+            file.into(),
+        )
+    }
+
+    fn spawn(
+        issuer_url: &str,
+        bindings_yaml: &str,
+        manifests: &[(&str, &str)],
+        extra: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
     ) -> Self {
         let issuer_url = issuer_url.to_string();
         let data = tempfile::tempdir().unwrap();
@@ -239,9 +277,10 @@ impl Remote {
             .arg("--manifests")
             .arg(&mdir)
             .args(extra)
-            .envs(env.iter().copied())
             .env("KUBE_DC_BACKEND_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let url = kube_dc_testsupport::testing::ready_url(&mut child);
@@ -267,7 +306,7 @@ impl Remote {
     pub fn run(&self, home: &Home, user: (&str, &[&str]), args: &[&str]) -> Run {
         let token = self.token(user.0, user.1);
         // The project's namespace, except for organization-wide commands,
-        // which refuse -n/-p rather than ignore them.
+        // which say -n/-p does not narrow them.
         let mut all = vec!["--server", &self.url];
         if !org_wide(args) {
             all.extend(["-n", "acme-demo"]);
@@ -277,7 +316,7 @@ impl Remote {
     }
 }
 
-/// Whether a command line is organization-wide (refuses -n/-p).
+/// Whether a command line is organization-wide (-n/-p do not narrow it).
 pub fn org_wide(args: &[&str]) -> bool {
     args.contains(&"--csv") || args.contains(&"--org") || args.starts_with(&["orgs", "elevations"])
 }
