@@ -93,10 +93,40 @@ pub struct ExportCheck {
     pub first_prev_hash: Option<String>,
 }
 
+/// A reader that notes the offset of every `\n` it passes on.
+struct Newlines<R> {
+    inner: R,
+    at: u64,
+    seen: std::rc::Rc<std::cell::RefCell<Vec<u64>>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Newlines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut seen = self.seen.borrow_mut();
+        let at = self.at;
+        seen.extend(
+            buf[..n]
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| at + i as u64),
+        );
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
 /// Checks an audit CSV export: every row's hash against its event and
 /// time, every displayed column against the event, and the links between
 /// rows.
-pub fn check_export(mut rd: csv::Reader<impl std::io::Read>) -> Result<ExportCheck, String> {
+pub fn check_export(input: impl std::io::Read) -> Result<ExportCheck, String> {
+    let newlines = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut rd = csv::Reader::from_reader(Newlines {
+        inner: input,
+        at: 0,
+        seen: newlines.clone(),
+    });
     let header: Vec<String> = rd
         .headers()
         .map_err(|e| format!("cannot read the header row: {e}"))?
@@ -114,8 +144,12 @@ pub fn check_export(mut rd: csv::Reader<impl std::io::Read>) -> Result<ExportChe
     for (n, rec) in rd.records().enumerate() {
         let rec = rec.map_err(|e| format!("row {}: {e}", n + 1))?;
         // Named by the file line the row starts on (a quoted value may
-        // span lines).
-        let line = rec.position().map_or(n + 2, |p| p.line() as usize);
+        // span lines), counted from the newlines up to its first byte: the
+        // csv crate's own line count is one off in CRLF files, where a
+        // row's position is the `\n` of the `\r\n` before it.
+        let line = rec.position().map_or(n + 2, |p| {
+            1 + newlines.borrow().partition_point(|&at| at <= p.byte())
+        });
         rows.push((line, rec));
     }
     // Exports run oldest first; listings (`-o csv`) newest first: follow
@@ -239,7 +273,7 @@ mod tests {
             (1_700_000_000_002, r#"{"action":"b","actor":"bob"}"#),
             (1_700_000_000_003, r#"{"action":"c","actor":"carol"}"#),
         ]);
-        let ok = check_export(csv::Reader::from_reader(text.as_bytes())).unwrap();
+        let ok = check_export(text.as_bytes()).unwrap();
         assert_eq!(
             (ok.verified, ok.from_genesis, ok.gaps.len()),
             (3, true, 0),
@@ -247,22 +281,29 @@ mod tests {
         );
         // A displayed cell edited.
         let edited = text.replace(",bob,", ",mallory,");
-        let c = check_export(csv::Reader::from_reader(edited.as_bytes())).unwrap();
+        let c = check_export(edited.as_bytes()).unwrap();
         assert_eq!(c.failures.len(), 1, "{c:?}");
+        assert_eq!(c.failures[0].0, 3, "bob's row is file line 3: {c:?}");
+        // The same file with CRLF line ends (saved on Windows, or by a
+        // spreadsheet): the same line named.
+        let crlf = edited.replace('\n', "\r\n");
+        let c = check_export(crlf.as_bytes()).unwrap();
+        assert_eq!(c.failures.len(), 1, "{c:?}");
+        assert_eq!(c.failures[0].0, 3, "CRLF: {c:?}");
         // Newest first (a listing) verifies the same.
         let mut lines: Vec<&str> = text.lines().collect();
         lines[1..].reverse();
-        let c = check_export(csv::Reader::from_reader(lines.join("\n").as_bytes())).unwrap();
+        let c = check_export(lines.join("\n").as_bytes()).unwrap();
         assert_eq!((c.verified, c.gaps.len()), (3, 0), "{c:?}");
         // A row removed: a gap.
         let lines: Vec<&str> = text.lines().collect();
         let cut = [lines[0], lines[1], lines[3]].join("\n");
-        let c = check_export(csv::Reader::from_reader(cut.as_bytes())).unwrap();
+        let c = check_export(cut.as_bytes()).unwrap();
         // The gap is before file line 3 (the header is line 1).
         assert_eq!((c.verified, c.gaps.clone()), (2, vec![3]));
         // An event edited (its hash no longer matches).
         let forged = text.replace(r#""action"":""c"""#, r#""action"":""d"""#);
-        let c = check_export(csv::Reader::from_reader(forged.as_bytes())).unwrap();
+        let c = check_export(forged.as_bytes()).unwrap();
         assert_eq!(c.failures.len(), 1, "{c:?}");
     }
 }

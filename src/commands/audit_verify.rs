@@ -115,7 +115,7 @@ fn verify_one(
                 .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")))?,
         )
     };
-    let check = kube_dc_api::audit::check_export(csv::Reader::from_reader(reader))
+    let check = kube_dc_api::audit::check_export(reader)
         .map_err(|e| CliError::usage(format!("{shown}: {e}")))?;
     let p = &ctx.printer;
     let lines = |v: &[usize]| {

@@ -390,6 +390,31 @@ fn set_on_a_secret_that_does_not_exist_points_to_create() {
     );
 }
 
+/// `audit verify` names the same file line whether the file ends its lines
+/// with LF or CRLF (saved on Windows, or by a spreadsheet).
+#[test]
+fn audit_verify_names_the_right_line_in_a_crlf_file() {
+    let h = Home::new();
+    h.run(&["secrets", "create", "a", "--from-literal=A=1"])
+        .ok();
+    h.run(&["secrets", "create", "b", "--from-literal=A=1"])
+        .ok();
+    let csv = h.run(&["audit", "list", "--csv"]).ok().stdout;
+    // The third line's actor edited.
+    let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+    assert!(lines.len() >= 4, "{csv}");
+    lines[2] = lines[2].replacen(",tester,", ",mallory,", 1);
+    for (name, end) in [("lf.csv", "\n"), ("crlf.csv", "\r\n")] {
+        let f = h.write(name, lines.join(end) + end);
+        let r = h.run(&["audit", "verify", &f]).code(10);
+        assert!(
+            r.stdout.contains("line 3: column actor differs"),
+            "{name}: {}",
+            r.stdout
+        );
+    }
+}
+
 /// A refused name says which character, and offers one that would do.
 #[test]
 fn a_refused_secret_name_names_the_character_and_a_fix() {

@@ -322,8 +322,7 @@ async fn the_csv_export_is_formula_safe_and_verifiable_offline() {
         [format!("'{formula}")],
         "the reason cell is neutralised"
     );
-    let check =
-        kube_dc_api::audit::check_export(csv::Reader::from_reader(text.as_bytes())).unwrap();
+    let check = kube_dc_api::audit::check_export(text.as_bytes()).unwrap();
     assert!(check.failures.is_empty(), "{check:?}");
     assert!(check.from_genesis && check.gaps.is_empty(), "{check:?}");
     assert!(check.verified >= 3, "{check:?}");
