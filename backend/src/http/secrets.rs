@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::audit_layer::Draft;
 use super::support::{
     ApiResult, Authorized, SecretPath, Shared, check_data, check_description, check_sync,
-    committed, load_live, owner, with_note,
+    committed, load_live, with_note,
 };
 use super::view::{is_project, list_json, view};
 use crate::authz::Op;
@@ -213,10 +213,14 @@ pub(crate) async fn put_values(
         .db()
         .put_values(&ns, &name, req.data, req.cas, now, event)
         .await?;
-    let mount = format!(
-        "kv-{}",
-        owner(&b, &ns)?.project.as_deref().unwrap_or_default()
-    );
+    // The engine's mount is per namespace (`kv-acme-demo`, or OpenBao's
+    // configured prefix before the namespace).
+    let prefix = b
+        .config
+        .openbao
+        .as_ref()
+        .map_or("kv-", |o| o.mount_prefix.as_str());
+    let mount = format!("{prefix}{ns}");
     let resp = PutValuesResponse {
         name,
         namespace: ns,

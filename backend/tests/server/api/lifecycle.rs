@@ -19,7 +19,15 @@ async fn versions_history_window_cas_and_destroy_version() {
             )
             .await;
         assert_eq!(r.body["version"], n);
-        assert_eq!(r.body["mount"], "kv-demo");
+        // The engine's mount is per namespace: kv-<namespace>, or the
+        // configured OpenBao prefix before it.
+        let prefix = s
+            .backend
+            .config
+            .openbao
+            .as_ref()
+            .map_or("kv-", |o| o.mount_prefix.as_str());
+        assert_eq!(r.body["mount"], format!("{prefix}acme-demo"));
     }
     let v = s.get(DEV, &secrets("/cfg/versions")).await;
     let nums: Vec<u64> = v.body["items"]
