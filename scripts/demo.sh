@@ -3,8 +3,11 @@
 # throwaway data directory (your own local context is left alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin kube-dc
-kube_dc="$PWD/target/release/kube-dc"
+# Where cargo put the binary, as cargo says (CARGO_TARGET_DIR, a config's
+# build.target-dir, ...), not where it usually is.
+kube_dc=$(cargo build --release --quiet --bin kube-dc --message-format=json-render-diagnostics |
+  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+[ -x "$kube_dc" ] || { echo "demo.sh: cargo did not report the kube-dc binary" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export KUBE_DC_LOCAL_DATA_DIR="$work/local"

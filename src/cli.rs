@@ -26,7 +26,9 @@ Environment:
 Exit codes:
   0 ok, 1 other error, 2 usage or invalid input, 3 not found,
   4 permission denied, 5 authentication required or expired, 6 conflict,
-  7 network error or timeout, 8 server error, 9 not supported by this installation";
+  7 network error or timeout, 8 server error, 9 not supported by this installation,
+  10 audit verify: the file was altered, 126 secrets run: the command cannot be run,
+  127 secrets run: no such command, 128+N ended by signal N (after cleaning up)";
 
 /// The command tree, with live value completion for the global flags that
 /// name a context or a project.

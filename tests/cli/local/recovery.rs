@@ -390,6 +390,67 @@ fn set_on_a_secret_that_does_not_exist_points_to_create() {
     );
 }
 
+/// `scripts/demo.sh` runs the binary cargo built, wherever cargo put it
+/// (CARGO_TARGET_DIR, build.target-dir), not `./target/release`. cargo
+/// itself is a stand-in here (a release build would take minutes): it
+/// answers as `cargo build --message-format=json` does, naming a wrapper
+/// that logs each run and runs this build's kube-dc. The demo itself is
+/// the real one, on a throwaway local context.
+#[test]
+fn the_demo_runs_the_binary_cargo_reports() {
+    let h = Home::new();
+    let log = h.path().join("runs.log");
+    let elsewhere = h.path().join("elsewhere/release");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let wrapper = elsewhere.join("kube-dc");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {log}\nexec {BIN} \"$@\"\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = h.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    script(
+        &h,
+        "bin/cargo",
+        &format!(
+            r#"[ "$1" = build ] || exit 1
+printf '{{"reason":"compiler-artifact","target":{{"name":"kube-dc"}},"executable":"%s","fresh":true}}\n' '{}'
+printf '{{"reason":"build-finished","success":true}}\n'"#,
+            wrapper.display()
+        ),
+    );
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&demo)
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("HOME", h.path())
+        .env("XDG_CONFIG_HOME", h.path().join("config"))
+        .env("XDG_DATA_HOME", h.path().join("data"))
+        .env("USER", "tester")
+        .env("CARGO_TARGET_DIR", h.path().join("elsewhere"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let runs = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        runs.lines()
+            .any(|l| l.starts_with("secrets create app-config")),
+        "the demo ran cargo's binary: {runs:?}"
+    );
+    assert!(stdout.contains("secret/app-config"), "{stdout}");
+}
+
 /// `audit verify` names the same file line whether the file ends its lines
 /// with LF or CRLF (saved on Windows, or by a spreadsheet).
 #[test]
