@@ -143,22 +143,16 @@ impl Backend {
 
     /// Finds the writes OpenBao kept that the SQL store never recorded
     /// (nor audited), lists them, and reports each: in the log, and as an
-    /// audit event `secrets.reconcile` of the owning organization.
+    /// audit event `secrets.reconcile` of the owning organization, which
+    /// commits with the listing.
     fn reconcile_values(&self) -> Result<(), String> {
-        let found = self
-            .store
-            .reconcile_values()
+        let owner = |ns: &str| match self.projects.owner(ns) {
+            Ok(o) => (o.org.clone(), o.project.clone().unwrap_or_default()),
+            Err(_) => (String::new(), String::new()),
+        };
+        self.store
+            .reconcile_values(owner, || self.now())
             .map_err(|e| format!("comparing the SQL store with OpenBao: {e}"))?;
-        for d in found {
-            let (org, project) = match self.projects.owner(&d.namespace) {
-                Ok(o) => (o.org.clone(), o.project.clone().unwrap_or_default()),
-                Err(_) => (String::new(), String::new()),
-            };
-            tracing::error!("{}", d.message());
-            self.store
-                .append_audit(&d.event(org, project, self.now()))
-                .map_err(|e| format!("recording a reconciliation: {e}"))?;
-        }
         Ok(())
     }
 

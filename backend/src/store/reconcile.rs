@@ -81,12 +81,22 @@ impl Store {
     /// record (restored from an older snapshot) is only reported: the
     /// missing versions cannot be read.
     ///
+    /// Each discrepancy is recorded together with its audit event
+    /// (`secrets.reconcile`, filed under the organization and project
+    /// `owner` gives the namespace): the versions listed and the event
+    /// commit in one transaction, so a crash at any point leaves either
+    /// both or neither, and the next pass finds what is left.
+    ///
     /// The engine is asked about many secrets at once, in name order, and
     /// the progress is saved after each step: a pass cut short (the engine
     /// unreachable, a crash) resumes after the last secret it checked at
     /// the next start. Nothing changes between the two, since the backend
     /// serves only once a pass has finished.
-    pub fn reconcile_values(&self) -> Result<Vec<Discrepancy>> {
+    pub fn reconcile_values(
+        &self,
+        owner: impl Fn(&str) -> (String, String),
+        now: impl Fn() -> i64,
+    ) -> Result<Vec<Discrepancy>> {
         if !self.values.external() {
             return Ok(Vec::new());
         }
@@ -128,7 +138,10 @@ impl Store {
                 .collect();
             let got = self.values.engine_versions(&names, RECONCILE_CONCURRENCY);
             for ((ns, name, recorded), engine) in step.iter().zip(got) {
-                if let Some(d) = self.reconcile_one(ns, name, *recorded, engine?)? {
+                let (org, project) = owner(ns);
+                if let Some(d) =
+                    self.reconcile_one(ns, name, *recorded, engine?, (org, project, now()))?
+                {
                     found.push(d);
                 }
             }
@@ -173,11 +186,8 @@ impl Store {
         let adopted = (|| {
             let (recorded, _) = self.read(|c| super::versions::kv_meta(c, ns, name))?;
             let engine = self.values.engine_version(ns, name)?;
-            let Some(d) = self.reconcile_one(ns, name, recorded, engine)? else {
-                return Ok(None);
-            };
             let now = crate::clock::now_ms();
-            let (org, project, ts) = audit.map_or((String::new(), String::new(), now), |a| {
+            let filed = audit.map_or((String::new(), String::new(), now), |a| {
                 let about = &a.event.about;
                 (
                     about.org.clone(),
@@ -185,9 +195,7 @@ impl Store {
                     a.ts,
                 )
             });
-            tracing::error!("{}", d.message());
-            self.append_audit(&d.event(org, project, ts))?;
-            Ok::<_, StoreError>(Some(d))
+            self.reconcile_one(ns, name, recorded, engine, filed)
         })();
         match adopted {
             Ok(Some(d)) if d.engine > d.recorded => StoreError::Conflict(format!(
@@ -206,13 +214,15 @@ impl Store {
     }
 
     /// Compares one secret; lists the versions the engine holds beyond the
-    /// record.
+    /// record, in the transaction that appends the discrepancy's audit
+    /// event (filed under `(org, project)`, at `ts`), and logs it.
     fn reconcile_one(
         &self,
         ns: &str,
         name: &str,
         recorded: u64,
         engine: Option<EngineVersions>,
+        (org, project, ts): (String, String, i64),
     ) -> Result<Option<Discrepancy>> {
         let Some(engine) = engine else {
             return Ok(None);
@@ -227,28 +237,34 @@ impl Store {
             engine: engine.current,
             adopted: Vec::new(),
         };
+        let extra: Vec<(u64, i64, bool)> = engine
+            .versions
+            .iter()
+            .copied()
+            .filter(|(v, ..)| *v > recorded)
+            .collect();
         if engine.current > recorded {
-            let extra: Vec<(u64, i64, bool)> = engine
-                .versions
-                .iter()
-                .copied()
-                .filter(|(v, ..)| *v > recorded)
-                .collect();
             d.adopted = extra.iter().map(|(v, ..)| *v).collect();
-            let current = engine.current;
-            let (ns, name) = (ns.to_owned(), name.to_owned());
-            self.write(None, move |_, tx| {
-                for (v, created, destroyed) in &extra {
-                    tx.exec(
-                        "INSERT OR IGNORE INTO kv_versions (namespace, name, version, created_at, destroyed)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![ns, name, v, created, destroyed],
-                    )?;
-                }
-                let at = extra.iter().map(|(_, c, _)| *c).max().unwrap_or(0);
-                set_current(tx, (&ns, &name), current, DEFAULT_MAX_VERSIONS, at)
-            })?;
         }
+        let event = d.event(org, project, ts);
+        let (current, ahead) = (engine.current, engine.current > recorded);
+        let (ns, name) = (ns.to_owned(), name.to_owned());
+        // The versions and their event together: one transaction.
+        self.write(Some(&event), move |_, tx| {
+            if !ahead {
+                return Ok(());
+            }
+            for (v, created, destroyed) in &extra {
+                tx.exec(
+                    "INSERT OR IGNORE INTO kv_versions (namespace, name, version, created_at, destroyed)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![ns, name, v, created, destroyed],
+                )?;
+            }
+            let at = extra.iter().map(|(_, c, _)| *c).max().unwrap_or(0);
+            set_current(tx, (&ns, &name), current, DEFAULT_MAX_VERSIONS, at)
+        })?;
+        tracing::error!("{}", d.message());
         Ok(Some(d))
     }
 }

@@ -9,5 +9,6 @@ mod common;
 mod api;
 mod contract;
 mod openbao;
+mod openbao_crash;
 mod openbao_raft;
 mod serve;
