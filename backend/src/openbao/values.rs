@@ -93,19 +93,29 @@ impl Client {
                     // Behind the record, or refusing the version it
                     // reports as current: right after an election the
                     // node that answers may not have applied every
-                    // committed entry yet. Wait for it, within the
-                    // failover window.
-                    if there <= cas && started.elapsed() < self.stale_wait() {
-                        Self::pause(deadline).await;
-                        continue;
-                    }
-                    if there == cas {
-                        // Still disagreeing: transient, not a conflict.
+                    // committed entry yet. Wait for it, within the whole
+                    // failover budget; a node still behind then is
+                    // unavailable (503, retry), never a change of someone
+                    // else's (only a version beyond the record is that).
+                    if there <= cas {
+                        if Instant::now() < deadline {
+                            Self::pause(deadline).await;
+                            continue;
+                        }
                         return Err(StoreError::Unavailable {
-                            message: format!(
-                                "OpenBao refused to write {path} on version {cas}, which it \
-                                 reports as current: its nodes do not agree yet (an election?)"
-                            ),
+                            message: if there == cas {
+                                format!(
+                                    "OpenBao refused to write {path} on version {cas}, which it \
+                                     reports as current: its nodes do not agree yet (an \
+                                     election?)"
+                                )
+                            } else {
+                                format!(
+                                    "OpenBao shows {path} at version {there}, behind the \
+                                     backend's record ({cas}): the node that answers has not \
+                                     caught up yet (an election?)"
+                                )
+                            },
                             retry_after: self.cfg.failover.as_secs().clamp(1, 30),
                         });
                     }

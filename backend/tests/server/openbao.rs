@@ -314,7 +314,8 @@ async fn the_shipped_policy_is_enough_and_a_missing_grant_is_named() {
 async fn a_hung_openbao_stalls_nothing_but_value_reads_which_get_503() {
     let dev = DevServer::start();
     let mut cfg = dev.config();
-    cfg.failover = std::time::Duration::from_secs(2);
+    // Longer than the 5 s a node behind was once waited for.
+    cfg.failover = std::time::Duration::from_secs(6);
     let s = std::sync::Arc::new(server_on(cfg).await);
     s.create("db", json!({"PASSWORD": "before the hang"})).await;
     let ready = reqwest::get(format!("{}/readyz", s.url)).await.unwrap();
@@ -443,9 +444,15 @@ struct Faults {
     /// The next metadata read answers as a node one version behind would
     /// (just elected, still applying the log).
     stale_metadata: bool,
+    /// The next this many value writes meet a node one version behind
+    /// the backend's record (a new leader still applying the log): it
+    /// refuses them as check-and-set failures without applying them, and
+    /// its metadata shows the version before the current one meanwhile.
+    behind: usize,
     /// How many of each the proxy injected.
     lost: usize,
     staled: usize,
+    refused_behind: usize,
 }
 
 /// A pass-through proxy in front of OpenBao that injects [`Faults`]: what
@@ -463,6 +470,16 @@ async fn faulty_proxy(bao: String) -> (String, std::sync::Arc<std::sync::Mutex<F
                    req: Request| async move {
         let (parts, body) = req.into_parts();
         let body: Bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        if parts.method == axum::http::Method::POST && parts.uri.path().contains("/data/") {
+            let mut f = faults.lock().unwrap();
+            if f.behind > 0 {
+                f.behind -= 1;
+                f.refused_behind += 1;
+                let refusal = json!({"errors": ["check-and-set parameter did not match the current version"]});
+                return (StatusCode::BAD_REQUEST, axum::Json(refusal)).into_response();
+            }
+        }
+        let lagging = faults.lock().unwrap().behind > 0;
         let mut headers = HeaderMap::new();
         for h in ["x-vault-token", "content-type"] {
             if let Some(v) = parts.headers.get(h) {
@@ -490,7 +507,7 @@ async fn faulty_proxy(bao: String) -> (String, std::sync::Arc<std::sync::Mutex<F
         }
         if parts.method == axum::http::Method::GET
             && path.contains("/metadata/")
-            && f.stale_metadata
+            && (f.stale_metadata || lagging)
             && status == StatusCode::OK
         {
             f.stale_metadata = false;
@@ -550,4 +567,42 @@ async fn a_write_whose_answer_was_lost_is_recognised_after_a_stale_node() {
     let r = s.get(DEV, &secrets("/lost?includeValue=true")).await;
     assert_eq!(r.body["value"]["data"]["TOKEN"], "two", "{}", r.text);
     assert_written(&put_token(&s, "lost", "three").await, 3);
+}
+
+/// Right after a Raft election the new leader may not have applied the
+/// last committed write yet: it shows the secret one version behind the
+/// backend's record and refuses a write on the recorded version. That is
+/// waited out within the failover budget (the write then succeeds), and a
+/// node still behind when the budget is spent is a 503 to retry — never a
+/// 409 that blames a change made behind the backend's back, and never a
+/// `secrets.reconcile` event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_the_record_is_waited_for_never_a_conflict() {
+    let dev = DevServer::shared();
+    let mut cfg = dev.config();
+    // Longer than the 5 s a node behind was once waited for.
+    cfg.failover = std::time::Duration::from_secs(6);
+    let (proxy, faults) = faulty_proxy(dev.addr.clone()).await;
+    cfg.addrs = vec![proxy];
+    let s = server_on(cfg).await;
+    s.create("lag", json!({"TOKEN": "one"})).await;
+    // Behind for a few attempts: caught up within the budget.
+    faults.lock().unwrap().behind = 3;
+    let r = put_token(&s, "lag", "two").await;
+    assert_eq!(faults.lock().unwrap().refused_behind, 3);
+    assert_written(&r, 2);
+    // Behind for longer than the budget: 503 with Retry-After.
+    faults.lock().unwrap().behind = usize::MAX;
+    let r = put_token(&s, "lag", "three").await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(r.text.contains("try again"), "{}", r.text);
+    faults.lock().unwrap().behind = 0;
+    assert_written(&put_token(&s, "lag", "three").await, 3);
+    let events = s.audit("limit=100").await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["body"]["action"] == "secrets.reconcile"),
+        "no reconcile event: {events:?}"
+    );
 }
