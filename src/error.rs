@@ -82,6 +82,10 @@ pub struct CliError {
     pub hints: Vec<String>,
     pub status: Option<u16>,
     pub request_id: Option<String>,
+    /// A conflict the server says can succeed if the change is made again
+    /// from a fresh read (its body's `retryable`, an extension of
+    /// kube-dc's backend); false when it does not say so.
+    pub retryable: bool,
     /// What caused it, kept for `source()` chains.
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -96,6 +100,7 @@ impl CliError {
             hints: Vec::new(),
             status: None,
             request_id: None,
+            retryable: false,
             source: None,
         }
     }

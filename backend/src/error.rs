@@ -17,6 +17,9 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// The caller's role where it is known (a denial), for the audit event.
     pub role: Option<&'static str>,
+    /// A conflict's machine-readable `reason`, and whether the change can
+    /// succeed if made again from a fresh read (`retryable`).
+    pub reason: Option<(&'static str, bool)>,
 }
 
 impl ApiError {
@@ -27,6 +30,7 @@ impl ApiError {
             hint: None,
             retry_after: None,
             role: None,
+            reason: None,
         }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
@@ -69,6 +73,10 @@ impl IntoResponse for ApiError {
         if let Some(h) = &self.hint {
             body["hint"] = Value::String(h.clone());
         }
+        if let Some((reason, retryable)) = self.reason {
+            body["reason"] = reason.into();
+            body["retryable"] = retryable.into();
+        }
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after {
             resp.headers_mut()
@@ -87,8 +95,16 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
-            StoreError::Conflict(m) => ApiError::conflict(m),
-            e @ StoreError::Unrecorded { .. } => ApiError::conflict(e.to_string()),
+            StoreError::Conflict(c) => ApiError::from(c),
+            StoreError::Unrecorded {
+                path,
+                found,
+                recorded,
+            } => ApiError::from(crate::store::Conflict::Unlisted {
+                path,
+                found,
+                recorded,
+            }),
             StoreError::Invalid(m) => ApiError::bad_request(m),
             StoreError::Db(rusqlite::Error::SqliteFailure(f, _))
                 if matches!(
@@ -117,6 +133,17 @@ impl From<StoreError> for ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
             },
+        }
+    }
+}
+
+/// A 409 with the conflict's message, hint, `reason` and `retryable`.
+impl From<crate::store::Conflict> for ApiError {
+    fn from(c: crate::store::Conflict) -> Self {
+        ApiError {
+            hint: Some(c.hint()),
+            reason: Some((c.reason(), c.retryable())),
+            ..ApiError::conflict(c.to_string())
         }
     }
 }

@@ -65,6 +65,12 @@ pub(super) fn api_error(
     let mut e = CliError::new(ErrorKind::from_status(status), message);
     e.status = Some(status);
     e.request_id = request_id;
+    e.retryable = status == 409
+        && json
+            .as_ref()
+            .and_then(|v| v.get("retryable"))
+            .and_then(Value::as_bool)
+            == Some(true);
     // A 401 the server explains (a token for another audience) is not
     // mended by logging in again: only an unexplained one hints at login.
     let explained = hint.is_some();

@@ -17,6 +17,7 @@ mod async_ops;
 mod async_store;
 mod audit;
 mod audit_cache;
+mod conflict;
 mod conn;
 mod elevations;
 mod linger;
@@ -32,6 +33,7 @@ mod writer;
 
 pub use async_store::AsyncStore;
 pub use audit::{AuditFacts, AuditRecord};
+pub use conflict::Conflict;
 pub use reconcile::Discrepancy;
 pub use values::{EngineHealth, EngineVersions, NoValues, Sealed, SqliteValues, Values};
 
@@ -60,16 +62,12 @@ pub enum StoreError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(#[from] Conflict),
     /// The engine holds versions of the secret beyond the record: writes
     /// that reached it but were never recorded (cut off by a crash, or
-    /// answered as unavailable after being applied).
-    #[error(
-        "OpenBao's {path} is at version {found}, not {recorded} as the backend recorded: a change \
-         was made there that the backend did not record, and it could not be listed just now. \
-         Nothing was changed; write again shortly: the write that finds such versions lists and \
-         audits them (as the backend also does at start)"
-    )]
+    /// answered as unavailable after being applied). The write path lists
+    /// them ([`Conflict::Adopted`]), or answers [`Conflict::Unlisted`].
+    #[error("{}", Conflict::Unlisted { path: path.clone(), found: *found, recorded: *recorded })]
     Unrecorded {
         /// The engine's path of the secret.
         path: String,

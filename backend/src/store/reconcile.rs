@@ -6,7 +6,7 @@
 use super::conn::Cached;
 use super::values::EngineVersions;
 use super::versions::set_current;
-use super::{DEFAULT_MAX_VERSIONS, Result, Store, StoreError};
+use super::{Conflict, DEFAULT_MAX_VERSIONS, Result, Store, StoreError};
 use kube_dc_api::endpoints::RECONCILE_ACTION;
 use kube_dc_api::event::{AuditEvent, Outcome, Subject, SystemActor};
 use rusqlite::{OptionalExtension, params};
@@ -198,13 +198,12 @@ impl Store {
             self.reconcile_one(ns, name, recorded, engine, filed)
         })();
         match adopted {
-            Ok(Some(d)) if d.engine > d.recorded => StoreError::Conflict(format!(
-                "secret {name:?} was at version {} in OpenBao, not {} as the backend had \
-                 recorded: version(s) {:?} reached OpenBao but were never recorded (a write cut \
-                 off, e.g. by an election). They are now listed and audited \
-                 (secrets.reconcile); read the secret and write again",
-                d.engine, d.recorded, d.adopted
-            )),
+            Ok(Some(d)) if d.engine > d.recorded => StoreError::Conflict(Conflict::Adopted {
+                name: name.to_owned(),
+                engine: d.engine,
+                recorded: d.recorded,
+                adopted: d.adopted,
+            }),
             Ok(_) => unrecorded,
             Err(e) => {
                 tracing::warn!("listing the versions OpenBao holds of {ns}/{name}: {e}");

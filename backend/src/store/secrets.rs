@@ -3,8 +3,8 @@
 
 use super::soft_delete::set_deleted;
 use super::{
-    AuditRecord, Cached, DEFAULT_MAX_VERSIONS, KvMeta, NewSecret, Prewritten, Result, SecretRecord,
-    Store, StoreError, json, write_version,
+    AuditRecord, Cached, Conflict, DEFAULT_MAX_VERSIONS, KvMeta, NewSecret, Prewritten, Result,
+    SecretRecord, Store, StoreError, json, write_version,
 };
 use crate::clock::{add_ms, rfc3339};
 use kube_dc_api::wire::{Data, Rotation, SyncSpec};
@@ -114,13 +114,7 @@ impl Store {
                         // No secret of the backend's owns those versions, so
                         // neither a restart nor the reconciliation would.
                         StoreError::Unrecorded { path, found, .. } => {
-                            StoreError::Conflict(format!(
-                                "OpenBao already holds {path} up to version {found}, which no \
-                                 secret of the backend owns (a create cut off before it was \
-                                 recorded, or something written there by another tool). \
-                                 Nothing was changed: look at it in OpenBao and delete it there \
-                                 (`bao kv metadata delete`), or choose another name"
-                            ))
+                            StoreError::Conflict(Conflict::Foreign { path, found })
                         }
                         e => e,
                     })?;
@@ -253,9 +247,10 @@ impl Store {
             match get_any(tx, ns, name)? {
                 None => return Err(not_found(ns, name)),
                 Some(s) if s.deleted_at.is_none() => {
-                    return Err(StoreError::Conflict(format!(
-                        "secret {name:?} is not deleted; there is nothing to restore"
-                    )));
+                    return Err(Conflict::NotDeleted {
+                        name: name.to_owned(),
+                    }
+                    .into());
                 }
                 Some(s) => projection_free(tx, ns, name, &s.sync)?,
             }
@@ -354,9 +349,11 @@ pub(super) fn projection_free(
         let text: String = r.get(1)?;
         let theirs: SyncSpec = serde_json::from_str(&text).unwrap_or_default();
         if theirs.enabled && theirs.target(&other) == target {
-            return Err(StoreError::Conflict(format!(
-                "Kubernetes Secret {target:?} is already the projection of managed secret {other:?}; choose another target (--sync-target / sync --target)"
-            )));
+            return Err(Conflict::ProjectionTaken {
+                target: target.to_owned(),
+                other,
+            }
+            .into());
         }
     }
     Ok(())
@@ -434,13 +431,14 @@ pub(super) fn secret_from_row(r: &Row) -> rusqlite::Result<SecretRecord> {
 fn name_free(c: &Connection, ns: &str, name: &str) -> Result<()> {
     match get_any(c, ns, name)? {
         None => Ok(()),
-        Some(existing) => Err(StoreError::Conflict(if existing.deleted_at.is_some() {
-            format!(
-                "secret {name:?} was soft-deleted and its history is kept: restore it \
-                 (kube-dc secrets restore {name}) or destroy it first"
-            )
-        } else {
-            format!("secret {name:?} already exists")
-        })),
+        Some(existing) => {
+            let name = name.to_owned();
+            Err(if existing.deleted_at.is_some() {
+                Conflict::SoftDeleted { name }
+            } else {
+                Conflict::Exists { name }
+            }
+            .into())
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! writer's job for an in-process engine, before it for an external one
 //! (then checked and, should the job not commit, undone).
 
-use super::{Cached, Ctx, Result, Store, StoreError};
+use super::{Cached, Conflict, Ctx, Result, Store};
 use rusqlite::{Connection, OptionalExtension, params};
 
 impl Store {
@@ -75,10 +75,11 @@ pub(super) fn set_deleted(
             Ok(())
         }
         EngineDelete::Done(marked) if marked.map(|(v, _)| v) == current => Ok(()),
-        EngineDelete::Done(_) => Err(StoreError::Conflict(format!(
-            "secret {name:?} changed while it was being {}; try again",
-            if deleted { "deleted" } else { "restored" }
-        ))),
+        EngineDelete::Done(_) => Err(Conflict::ChangedMeanwhile {
+            name: name.to_owned(),
+            doing: if deleted { "deleted" } else { "restored" },
+        }
+        .into()),
     }
 }
 

@@ -2,8 +2,8 @@
 //! read, list, destroy one, and scheduled rotation.
 
 use super::{
-    AsyncStore, AuditRecord, Cached, Ctx, DEFAULT_MAX_VERSIONS, Result, Sealed, Store, StoreError,
-    StoredVersion, Values, VersionData, json, mark_synced, require_live,
+    AsyncStore, AuditRecord, Cached, Conflict, Ctx, DEFAULT_MAX_VERSIONS, Result, Sealed, Store,
+    StoreError, StoredVersion, Values, VersionData, json, mark_synced, require_live,
 };
 use crate::clock::rfc3339;
 use kube_dc_api::wire::{Data, VersionInfo};
@@ -168,9 +168,9 @@ pub(super) fn kv_meta(c: &Connection, ns: &str, name: &str) -> Result<(u64, u32)
 
 fn check_cas(cas: Option<u64>, current: u64) -> Result<()> {
     match cas {
-        Some(expected) if expected != current => Err(StoreError::Conflict(format!(
-            "check-and-set failed: the current version is {current}, not {expected}"
-        ))),
+        Some(expected) if expected != current => {
+            Err(Conflict::CasMismatch { expected, current }.into())
+        }
         _ => Ok(()),
     }
 }
@@ -217,11 +217,11 @@ pub(super) fn write_version(
     check_cas(cas, current)?;
     let (version, sealed) = match pre {
         Some(p) if p.based_on != current => {
-            return Err(StoreError::Conflict(format!(
-                "secret {name:?} changed while its new version was being written (it is now at \
-                 version {current}, not {}); try again",
-                p.based_on
-            )));
+            return Err(Conflict::ChangedMeanwhile {
+                name: name.to_owned(),
+                doing: "written",
+            }
+            .into());
         }
         Some(p) => (p.version, p.sealed),
         None => {

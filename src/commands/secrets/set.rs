@@ -331,8 +331,12 @@ async fn change_with(
                     over_destroyed,
                 });
             }
-            Err(e) if e.kind == ErrorKind::Conflict && tries < TRIES => continue,
-            Err(e) if e.kind == ErrorKind::Conflict => {
+            // Only what the server says a fresh read can get past (the
+            // secret moved under the change); a name taken, a projection
+            // taken, or any conflict an installation does not explain, is
+            // answered as it is.
+            Err(e) if e.retryable && tries < TRIES => continue,
+            Err(e) if e.retryable => {
                 return Err(CliError::new(
                     ErrorKind::Conflict,
                     format!(

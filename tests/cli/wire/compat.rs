@@ -404,3 +404,45 @@ fn extensions_an_installation_ignores_are_detected() {
     // … and while it does not: not found, exit 3.
     run(&["secrets", "versions", "nope"]).code(3);
 }
+
+/// `set` makes its change again from a fresh read only when the server
+/// says a fresh read can get past the conflict (`retryable`, kube-dc's
+/// backend); a conflict it does not explain (production's, a name taken)
+/// is answered at once.
+#[test]
+fn set_retries_only_conflicts_the_server_calls_retryable() {
+    for (body, puts, says) in [
+        (
+            json!({"error": "check-and-set failed", "reason": "cas-mismatch", "retryable": true}),
+            3,
+            "kept changing",
+        ),
+        (
+            json!({"error": "Kubernetes Secret \"db\" is already the projection of managed secret \"x\"", "reason": "projection-taken", "retryable": false}),
+            1,
+            "already the projection",
+        ),
+        (json!({"error": "conflict"}), 1, "conflict"),
+    ] {
+        let answer = body.to_string().into_bytes();
+        let stub = Stub::start(move |s| {
+            if s.method == "PUT" {
+                (409, "application/json", answer.clone())
+            } else {
+                super::reply(s)
+            }
+        });
+        let h = Home::new();
+        let r = h
+            .run_env(
+                &[
+                    "--server", &stub.url, "-p", "demo", "secrets", "set", "db", "A=1",
+                ],
+                &[("KUBE_DC_TOKEN", "t"), ("KUBE_DC_ORG", "acme")],
+            )
+            .code(6);
+        assert!(r.stderr.contains(says), "{body}: {}", r.stderr);
+        let sent = stub.take().iter().filter(|s| s.method == "PUT").count();
+        assert_eq!(sent, puts, "{body}");
+    }
+}

@@ -454,3 +454,42 @@ async fn names_are_checked_as_kubernetes_does_and_projections_are_unique() {
         .await;
     assert_eq!(r.status, 409, "{}", r.text);
 }
+
+/// Each conflict says which situation it is (`reason`) and whether the
+/// same change can succeed from a fresh read (`retryable`), with a hint.
+#[tokio::test]
+async fn conflicts_name_their_reason_and_whether_to_retry() {
+    let s = Server::start().await;
+    s.create("c", json!({"A": "1"})).await;
+    let check = |r: &Resp, reason: &str, retryable: bool| {
+        assert_eq!(r.status, 409, "{}", r.text);
+        assert_eq!(r.body["reason"], reason, "{}", r.text);
+        assert_eq!(r.body["retryable"], retryable, "{}", r.text);
+        assert!(r.body["hint"].is_string(), "{}", r.text);
+    };
+    let r = s.post(DEV, &secrets("/c"), json!({})).await;
+    check(&r, "exists", false);
+    let r = s
+        .put(
+            DEV,
+            &secrets("/c/values"),
+            json!({"data": {"A": "2"}, "cas": 0}),
+        )
+        .await;
+    check(&r, "cas-mismatch", true);
+    assert!(
+        r.body["hint"].as_str().unwrap().contains("version 1"),
+        "{}",
+        r.text
+    );
+    let r = s
+        .post(
+            DEV,
+            &secrets("/d"),
+            json!({"sync": {"enabled": true, "targetSecretName": "c"}}),
+        )
+        .await;
+    check(&r, "projection-taken", false);
+    let r = s.post(ADMIN, &secrets("/c/restore"), json!({})).await;
+    check(&r, "not-deleted", false);
+}
