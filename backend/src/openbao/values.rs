@@ -13,6 +13,30 @@ use super::{Client, OpenBaoValues};
 use crate::store::{EngineHealth, EngineVersions, Result, Sealed, StoreError, Values};
 use kube_dc_api::wire::Data;
 
+/// The custom-metadata key, and its value, by which a KV path says that
+/// this backend made it.
+pub const OWNER_KEY: &str = "created-by";
+pub const OWNER: &str = "kube-dc-backend";
+
+/// The versions a KV v2 metadata document lists as neither deleted nor
+/// destroyed.
+fn live_versions(meta: &Value) -> Vec<u64> {
+    let mut live: Vec<u64> = meta["versions"]
+        .as_object()
+        .map(|vs| {
+            vs.iter()
+                .filter(|(_, v)| {
+                    v["destroyed"].as_bool() != Some(true)
+                        && v["deletion_time"].as_str().is_none_or(str::is_empty)
+                })
+                .filter_map(|(k, _)| k.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    live.sort();
+    live
+}
+
 impl Client {
     /// How long a node that is behind the backend's record (just elected,
     /// still applying the log) is waited for.
@@ -37,6 +61,9 @@ impl Client {
         let mount = self.mount_of(ns);
         self.ensure_mount(&mount, deadline).await?;
         let path = format!("{mount}/data/{name}");
+        if current == 0 {
+            self.claim_path(ns, name, max_versions, deadline).await?;
+        }
         let mut cas = current;
         let started = Instant::now();
         // Whether an attempt so far may have been applied with its answer
@@ -134,18 +161,72 @@ impl Client {
                 }
             }
         };
-        if current == 0 {
-            // The history window, kept by OpenBao itself.
+        Ok(version)
+    }
+
+    /// Before a secret's first version: marks its path as this backend's
+    /// ([`OWNER_KEY`] in its custom metadata) and sets the history window,
+    /// which OpenBao then keeps itself, unless the path holds live versions
+    /// (the write then finds them, and the path is left as it is). The
+    /// mark is what lets a create that was cut off before it was recorded
+    /// be told from another tool's secret ([`Client::claim_leftover`]).
+    async fn claim_path(
+        &self,
+        ns: &str,
+        name: &str,
+        max_versions: u32,
+        deadline: Instant,
+    ) -> Result<()> {
+        if let Some(meta) = self.metadata(ns, name, deadline).await?
+            && !live_versions(&meta).is_empty()
+        {
+            return Ok(());
+        }
+        let path = format!("{}/metadata/{name}", self.mount_of(ns));
+        self.post_ok(
+            reqwest::Method::POST,
+            &path,
+            Some(&json!({
+                "max_versions": max_versions,
+                "custom_metadata": {OWNER_KEY: OWNER},
+            })),
+            &format!("setting max_versions of {path}"),
+            deadline,
+        )
+        .await
+    }
+
+    /// Live versions at a path that no secret owns: if this backend made
+    /// them ([`Client::claim_path`]'s mark), they are a create cut off
+    /// before it was recorded, whose undo never ran. They are destroyed now,
+    /// as that undo would have (the next write goes after them), and
+    /// `true` is returned; anything else (another tool's) is left alone.
+    async fn claim_leftover(&self, ns: &str, name: &str) -> Result<bool> {
+        let deadline = self.deadline();
+        let Some(meta) = self.metadata(ns, name, deadline).await? else {
+            return Ok(false);
+        };
+        if meta["custom_metadata"][OWNER_KEY].as_str() != Some(OWNER) {
+            return Ok(false);
+        }
+        let live = live_versions(&meta);
+        if !live.is_empty() {
+            let mount = self.mount_of(ns);
             self.post_ok(
-                reqwest::Method::POST,
-                &format!("{mount}/metadata/{name}"),
-                Some(&json!({"max_versions": max_versions})),
-                &format!("setting max_versions of {mount}/metadata/{name}"),
+                reqwest::Method::PUT,
+                &format!("{mount}/destroy/{name}"),
+                Some(&json!({ "versions": live })),
+                &format!("destroying the unrecorded versions of {mount}/data/{name}"),
                 deadline,
             )
             .await?;
+            tracing::warn!(
+                "{mount}/data/{name} held version(s) {live:?} of a create this backend never \
+                 recorded (cut off by a crash, or answered 503 after OpenBao applied it); they \
+                 were destroyed, as that create's undo would have, and the new create goes on"
+            );
         }
-        Ok(version)
+        Ok(true)
     }
 
     async fn get(&self, ns: &str, name: &str, version: u64) -> Result<Data> {
@@ -286,6 +367,10 @@ impl Values for OpenBaoValues {
 
     fn engine_version(&self, ns: &str, name: &str) -> Result<Option<EngineVersions>> {
         self.rt().block_on(self.client.engine_version(ns, name))
+    }
+
+    fn claim_leftover(&self, ns: &str, name: &str) -> Result<bool> {
+        self.rt().block_on(self.client.claim_leftover(ns, name))
     }
 
     fn get_async(

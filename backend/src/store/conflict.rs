@@ -38,11 +38,12 @@ pub enum Conflict {
         found: u64,
         recorded: u64,
     },
-    /// A create over engine versions that no secret of this backend owns.
+    /// A create over engine versions that no secret of this backend owns
+    /// and that this backend did not write (another tool's).
     #[error(
         "OpenBao already holds {path} up to version {found}, which no secret of the backend owns \
-         (a create cut off before it was recorded, or something written there by another tool). \
-         Nothing was changed"
+         and which the backend did not write (another tool's secret, or a create of a backend \
+         from before it marked its paths). Nothing was changed"
     )]
     Foreign { path: String, found: u64 },
     /// The name is taken by a live secret.

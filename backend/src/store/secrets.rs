@@ -107,17 +107,24 @@ impl Store {
         let pre = match &data {
             Some(d) if self.values.external() => {
                 self.read(|c| name_free(c, &new.namespace, &new.name))?;
-                let (version, sealed) = self
-                    .values
-                    .put(&new.namespace, &new.name, d, 0, DEFAULT_MAX_VERSIONS)
-                    .map_err(|e| match e {
-                        // No secret of the backend's owns those versions, so
-                        // neither a restart nor the reconciliation would.
-                        StoreError::Unrecorded { path, found, .. } => {
-                            StoreError::Conflict(Conflict::Foreign { path, found })
+                let put = || {
+                    self.values
+                        .put(&new.namespace, &new.name, d, 0, DEFAULT_MAX_VERSIONS)
+                };
+                let (version, sealed) = match put() {
+                    // No secret of the backend's owns those versions, so
+                    // neither a restart nor the reconciliation would list
+                    // them: a create of this backend's that was cut off is
+                    // undone now and this one goes on after it; another
+                    // tool's is refused.
+                    Err(StoreError::Unrecorded { path, found, .. }) => {
+                        if !self.values.claim_leftover(&new.namespace, &new.name)? {
+                            return Err(Conflict::Foreign { path, found }.into());
                         }
-                        e => e,
-                    })?;
+                        put()?
+                    }
+                    put => put?,
+                };
                 Some(Prewritten {
                     based_on: 0,
                     version,

@@ -65,6 +65,16 @@ pub trait Values: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// A path that no secret owns holds live versions (what a create met):
+    /// if this backend made them (a create cut off before it was
+    /// recorded), they are destroyed, as its undo would have, and `true` is
+    /// returned, so the create can go on after them; another tool's are
+    /// left alone (`false`). An in-process engine has no such leftovers.
+    fn claim_leftover(&self, ns: &str, name: &str) -> Result<bool> {
+        let _ = (ns, name);
+        Ok(false)
+    }
+
     /// [`Values::engine_version`] of each secret, in order, up to
     /// `concurrency` at a time.
     fn engine_versions(

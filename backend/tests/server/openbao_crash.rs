@@ -196,3 +196,90 @@ async fn kill_9_during_reconciliation_leaves_no_version_without_its_event() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Creates cut off by SIGKILL leave paths in OpenBao that no secret owns;
+/// the same creates made again all succeed (or find the secret created,
+/// when the first attempt was recorded): no name is blocked by the
+/// backend's own leftovers.
+#[tokio::test]
+async fn creates_cut_off_by_kill_9_can_be_made_again() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dev = DevServer::shared();
+    let prefix = dev.config().mount_prefix;
+    let issuer = TestIssuer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bindings.yaml"), BINDINGS).unwrap();
+    std::fs::write(dir.path().join("bao-token"), ROOT_TOKEN).unwrap();
+    let token = issuer.token("dev", &["devs"], Some("acme"));
+    const CREATES: usize = 200;
+    let create = |http: reqwest::Client, url: String, i: usize| {
+        let token = token.clone();
+        async move {
+            let r = http
+                .post(format!("{url}/api/secrets/acme-demo/c{i}"))
+                .bearer_auth(&token)
+                .json(&json!({"initialValues": {"K": format!("v{i}")}}))
+                .send()
+                .await
+                .ok()?;
+            let status = r.status().as_u16();
+            Some((status, r.json::<Value>().await.unwrap_or_default()))
+        }
+    };
+    let http = reqwest::Client::new();
+    let mut p = serve(dir.path(), &issuer, dev, &prefix);
+    let url = ready_url(&mut p);
+    // Many creates at once; SIGKILL once a third of them are answered.
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..CREATES {
+        let (f, answered) = (create(http.clone(), url.clone(), i), answered.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = f.await;
+            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            r
+        }));
+    }
+    let waited = std::time::Instant::now();
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < CREATES / 3
+        && waited.elapsed() < std::time::Duration::from_secs(20)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    p.kill().unwrap();
+    p.wait().unwrap();
+    let mut first = Vec::new();
+    for t in tasks {
+        first.push(t.await.unwrap());
+    }
+    let ok = |r: &Option<(u16, Value)>| r.as_ref().is_some_and(|(s, _)| *s == 200);
+    let cut = first.iter().filter(|r| !ok(r)).count();
+    assert!(cut > 0, "the kill cut no create off");
+
+    let mut p = serve(dir.path(), &issuer, dev, &prefix);
+    let url = ready_url(&mut p);
+    for (i, before) in first.iter().enumerate() {
+        // Made now, or found created (the first attempt was recorded,
+        // acknowledged or not); never refused over a leftover.
+        let again = create(http.clone(), url.clone(), i).await;
+        match &again {
+            Some((200, _)) => assert!(!ok(before), "c{i} was created twice"),
+            Some((409, body)) if body["reason"] == "exists" => {}
+            _ => panic!("c{i}: {before:?} then {again:?}"),
+        }
+        let r: Value = http
+            .get(format!(
+                "{url}/api/secrets/acme-demo/c{i}?includeValue=true"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["value"]["data"]["K"], format!("v{i}"), "c{i}: {r}");
+    }
+    p.kill().unwrap();
+    p.wait().unwrap();
+}
