@@ -153,6 +153,20 @@ routes! {
     ListElevations => ep("GET", "/api/orgs/{org}/elevations", "org-admin", "org-admin.elevation.list", OrgAdmin, Org, Production),
 }
 
+/// The request header that makes a write safe to retry (**extension**,
+/// after the IETF draft of the same name): a write that carries a key its
+/// caller already used for the same secret and route is answered as the
+/// first one was, not made again.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+impl Route {
+    /// Whether the backend honours [`IDEMPOTENCY_KEY`] on this route: the
+    /// writes of a secret's values, which are not otherwise safe to repeat.
+    pub const fn honours_idempotency_key(self) -> bool {
+        matches!(self, Route::CreateSecret | Route::PutValues)
+    }
+}
+
 /// The audit action of a scheduled rotation (no request: the backend's own).
 pub const ROTATE_ACTION: &str = "secrets.value.rotate";
 

@@ -67,6 +67,17 @@ fn suggest_name(name: &str) -> Option<String> {
     (!s.is_empty() && check_name("", s).is_ok()).then(|| s.to_string())
 }
 
+/// An `Idempotency-Key` header's value: 1 to 255 visible ASCII characters.
+pub fn check_idempotency_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "the Idempotency-Key header must be 1 to 255 visible ASCII characters (a UUID will do)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 /// A Kubernetes Secret data key: `[-._a-zA-Z0-9]+`, at most 253 characters,
 /// and not `.` or `..`.
 pub fn check_key(key: &str) -> Result<(), String> {

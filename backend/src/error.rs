@@ -123,6 +123,8 @@ impl From<StoreError> for ApiError {
             StoreError::Db(e) => ApiError::internal(format!("storage error: {e}")),
             StoreError::Internal(m) => ApiError::internal(m),
             e @ StoreError::Stale => ApiError::conflict(e.to_string()),
+            // Handlers that pass a key answer this themselves.
+            e @ StoreError::Replayed(_) => ApiError::internal(e.to_string()),
             StoreError::Unavailable {
                 message,
                 retry_after,

@@ -21,6 +21,8 @@ pub(super) struct Answer {
     pub(super) trailer: bool,
     pub(super) after: Option<String>,
     pub(super) retry_after: Option<Duration>,
+    /// The `Idempotency-Key` the server sent back: it honoured the key.
+    pub(super) key_echo: Option<String>,
     pub(super) body: ByteStream,
 }
 
@@ -41,14 +43,19 @@ impl Answer {
             trailer: header(kube_dc_api::audit::TRAILER_HEADER).is_some(),
             after: header(kube_dc_api::audit::AFTER_HEADER),
             retry_after: header("retry-after").and_then(|v| parse_retry_after(&v)),
+            key_echo: header(kube_dc_api::endpoints::IDEMPOTENCY_KEY),
             body,
         }
     }
 }
 
-/// The headers every request carries: its id, what it accepts, and, with
-/// a body, that the body is JSON.
-pub(super) fn request_headers(request_id: &str, with_body: bool) -> Result<http::HeaderMap> {
+/// The headers every request carries: its id, what it accepts, with a
+/// body that the body is JSON, and a write's `Idempotency-Key` (`key`).
+pub(super) fn request_headers(
+    request_id: &str,
+    key: Option<&str>,
+    with_body: bool,
+) -> Result<http::HeaderMap> {
     use http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
     let mut h = http::HeaderMap::new();
     let id = HeaderValue::from_str(request_id)
@@ -57,6 +64,9 @@ pub(super) fn request_headers(request_id: &str, with_body: bool) -> Result<http:
     h.insert(ACCEPT, HeaderValue::from_static("application/json"));
     if with_body {
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    if let Some(k) = key.and_then(|k| HeaderValue::from_str(k).ok()) {
+        h.insert(kube_dc_api::endpoints::IDEMPOTENCY_KEY, k);
     }
     Ok(h)
 }

@@ -196,7 +196,10 @@ impl Client {
     /// A 429 or 503 with `Retry-After` is retried (at most
     /// [`MAX_ATTEMPTS`] times in all, waiting as asked up to
     /// [`MAX_RETRY_WAIT`]) when the request is safe to repeat: any 429 (the
-    /// server refused it unprocessed) and a 503 to a GET.
+    /// server refused it unprocessed), a 503 to a GET, and a 503 to a write
+    /// whose `Idempotency-Key` the server sent back (kube-dc's backend, on
+    /// create and put: the retry, with the same key, is answered as the
+    /// first attempt was if that one was applied after all).
     pub async fn send(
         &self,
         method: Method,
@@ -210,13 +213,24 @@ impl Client {
         {
             return Err(self.print_dry_run(&method, path, body.as_deref(), show));
         }
+        // One key for the write, however often it is sent.
+        let route = Route::recognize(method.as_str(), path.split('?').next().unwrap_or(path));
+        let key = route
+            .filter(|(r, _)| r.honours_idempotency_key())
+            .map(|_| uuid::Uuid::new_v4().to_string());
         let mut attempt = 1;
         loop {
             let request_id = uuid::Uuid::new_v4().to_string();
             self.trace_request(&method, path, &request_id, body.as_ref().map(Vec::len));
             let started = Instant::now();
             let a = self
-                .once(&method, path, body.clone(), &request_id, whole)
+                .once(
+                    &method,
+                    path,
+                    body.clone(),
+                    (&request_id, key.as_deref()),
+                    whole,
+                )
                 .await?;
             self.trace_response(a.status, a.request_id.as_deref(), started);
             if (200..300).contains(&a.status) {
@@ -228,7 +242,9 @@ impl Client {
                     body: a.body,
                 });
             }
-            let retryable = a.status == 429 || (a.status == 503 && method == Method::GET);
+            let keyed = key.is_some() && a.key_echo.as_deref() == key.as_deref();
+            let retryable =
+                a.status == 429 || (a.status == 503 && (method == Method::GET || keyed));
             if let Some(wait) = a.retry_after.filter(|_| retryable) {
                 let reason = StatusCode::from_u16(a.status)
                     .ok()
@@ -285,10 +301,10 @@ impl Client {
         method: &Method,
         path: &str,
         body: Option<Vec<u8>>,
-        request_id: &str,
+        (request_id, key): (&str, Option<&str>),
         whole: bool,
     ) -> Result<Answer> {
-        let headers = request_headers(request_id, body.is_some())?;
+        let headers = request_headers(request_id, key, body.is_some())?;
         match &self.transport {
             #[cfg(feature = "local")]
             Transport::Local(router) => {

@@ -203,6 +203,7 @@ pub fn seed_secrets(data: &Path, n: usize) {
                         rotation: None,
                         rotation_interval: None,
                         imported_from: None,
+                        key: None,
                     };
                     store
                         .create(new, Some(&d), 1_760_000_000_000, || Ok(()), None)

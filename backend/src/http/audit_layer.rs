@@ -12,7 +12,9 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use kube_dc_api::endpoints::{Permission, Route, Scope, UNMATCHED_ACTION, decode_query};
+use kube_dc_api::endpoints::{
+    IDEMPOTENCY_KEY, Permission, Route, Scope, UNMATCHED_ACTION, decode_query,
+};
 use kube_dc_api::event::{Actor, AuditEvent, RequestInfo, Subject};
 
 use super::RequestId;
@@ -148,7 +150,7 @@ async fn authenticate(b: &Backend, authorization: Option<&str>) -> Result<Identi
 pub(crate) async fn route_layer(
     State((b, route)): State<(Shared, Route)>,
     params: Result<Path<HashMap<String, String>>, axum::extract::rejection::PathRejection>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
     let ep = route.endpoint();
@@ -168,6 +170,32 @@ pub(crate) async fn route_layer(
         .into_response();
     };
     let origin = Origin::of(&req);
+    // A write that honours `Idempotency-Key` says so by sending it back,
+    // whatever its outcome: a client then knows a retry with it is safe.
+    let keyed = route
+        .honours_idempotency_key()
+        .then(|| req.headers().get(IDEMPOTENCY_KEY).cloned())
+        .flatten();
+    let resp = route_inner(b, route, params, origin, req, next).await;
+    match keyed {
+        Some(k) => {
+            let mut resp = resp;
+            resp.headers_mut().insert(IDEMPOTENCY_KEY, k);
+            resp
+        }
+        None => resp,
+    }
+}
+
+async fn route_inner(
+    b: Shared,
+    route: Route,
+    params: HashMap<String, String>,
+    origin: Origin,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let ep = route.endpoint();
     let query = decode_query(req.uri().query());
     let (action, permission) = ep.resolve(&query);
     // The event of a read that reveals no value may be relaxed (see

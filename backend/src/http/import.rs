@@ -102,6 +102,7 @@ pub(crate) async fn import_secret(
         rotation: None,
         rotation_interval: None,
         imported_from: Some(format!("{src_ns}/{}", req.source_secret_name)),
+        key: None,
     };
     let fault = b.fault_hook();
     let event = d.allowed(&note);

@@ -3,7 +3,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use kube_dc_api::Permission;
 use kube_dc_api::validate;
@@ -12,14 +13,15 @@ use serde::Deserialize;
 use super::audit_layer::Draft;
 use super::support::{
     ApiResult, Authorized, SecretPath, Shared, check_data, check_description, check_sync,
-    committed, load_live, with_note,
+    committed, idempotency_key, load_live, replay, with_note,
 };
 use super::view::{is_project, list_json, view};
+use crate::authn::Identity;
 use crate::authz::Op;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, parse_json, parse_query};
 use crate::rotation;
-use crate::store::NewSecret;
+use crate::store::{NewSecret, StoreError};
 use kube_dc_api::wire::{
     CreateRequest, DeleteResponse, PutValuesRequest, PutValuesResponse, SecretValue, SyncPatch,
     SyncSpec, UpdateRequest, ValueMetadata,
@@ -48,11 +50,30 @@ pub(crate) async fn list_secrets(
 pub(crate) async fn create_secret(
     State(b): State<Shared>,
     Extension(d): Extension<Draft>,
+    Extension(id): Extension<Identity>,
     a: Authorized,
     SecretPath { ns, name }: SecretPath,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
     let now = b.now();
+    let key = idempotency_key(&headers, &id, "create")?;
+    let answer = |b: &Shared, version: u64| {
+        let (b, ns, name) = (b.clone(), ns.clone(), name.clone());
+        async move {
+            let rec = b.db().get_live(ns, name).await?;
+            let mut secret = view(&b, &rec);
+            secret.kv_version = Some(version);
+            Ok::<_, ApiError>(Json(secret).into_response())
+        }
+    };
+    // A retry of a create that was recorded: answered as it was.
+    if let Some(k) = &key
+        && let Some(w) = b.db().keyed_write(k.clone()).await?
+    {
+        let resp = answer(&b, w.version).await;
+        return replay(k, &w, (&ns, &name), a.note(), || resp);
+    }
     // Every field is optional: no body at all is a create with defaults.
     let req: CreateRequest = parse_json(if body.is_empty() { b"{}" } else { &body })?;
     validate::check_type(&req.kind).map_err(ApiError::bad_request)?;
@@ -89,10 +110,11 @@ pub(crate) async fn create_secret(
         rotation: req.rotation.clone(),
         rotation_interval: interval,
         imported_from: None,
+        key: key.clone(),
     };
     let fault = b.fault_hook();
     let event = d.allowed(&a.note());
-    let rec = b
+    let created = b
         .db()
         .create(
             new,
@@ -101,7 +123,15 @@ pub(crate) async fn create_secret(
             move || crate::fault_point(fault.as_deref(), "create"),
             event,
         )
-        .await?;
+        .await;
+    let rec = match (created, &key) {
+        // Its first attempt was recorded while this one was on its way.
+        (Err(StoreError::Replayed(w)), Some(k)) => {
+            let resp = answer(&b, w.version).await;
+            return replay(k, &w, (&ns, &name), a.note(), || resp);
+        }
+        (created, _) => created?,
+    };
     let version = rec.kv.as_ref().map(|k| k.current_version).unwrap_or(0);
     let mut secret = view(&b, &rec);
     secret.kv_version = Some(version);
@@ -195,11 +225,35 @@ pub(crate) async fn update_secret(
 pub(crate) async fn put_values(
     State(b): State<Shared>,
     Extension(d): Extension<Draft>,
+    Extension(id): Extension<Identity>,
     a: Authorized,
     SecretPath { ns, name }: SecretPath,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
     let now = b.now();
+    let key = idempotency_key(&headers, &id, "put")?;
+    // The engine's mount is per namespace (`kv-acme-demo`, or OpenBao's
+    // configured prefix before the namespace).
+    let prefix = b
+        .config
+        .openbao
+        .as_ref()
+        .map_or("kv-", |o| o.mount_prefix.as_str());
+    let answer = |version: u64, at: i64| PutValuesResponse {
+        name: name.clone(),
+        namespace: ns.clone(),
+        mount: format!("{prefix}{ns}"),
+        version,
+        created_time: rfc3339(at),
+    };
+    // A retry of a write that was recorded: answered as it was.
+    if let Some(k) = &key
+        && let Some(w) = b.db().keyed_write(k.clone()).await?
+    {
+        let resp = Json(answer(w.version, w.created_at)).into_response();
+        return replay(k, &w, (&ns, &name), a.note(), || Ok(resp));
+    }
     let req: PutValuesRequest = parse_json(&body)?;
     check_data(&req.data)?;
     if let Some(cas) = req.cas.filter(|c| *c > validate::MAX_VERSION) {
@@ -209,26 +263,18 @@ pub(crate) async fn put_values(
         )));
     }
     let event = d.allowed(&a.note());
-    let version = b
+    let put = b
         .db()
-        .put_values(&ns, &name, req.data, req.cas, now, event)
-        .await?;
-    // The engine's mount is per namespace (`kv-acme-demo`, or OpenBao's
-    // configured prefix before the namespace).
-    let prefix = b
-        .config
-        .openbao
-        .as_ref()
-        .map_or("kv-", |o| o.mount_prefix.as_str());
-    let mount = format!("{prefix}{ns}");
-    let resp = PutValuesResponse {
-        name,
-        namespace: ns,
-        mount,
-        version,
-        created_time: rfc3339(now),
-    };
-    Ok(committed(Json(resp)))
+        .put_values(&ns, &name, req.data, req.cas, now, event, key.clone())
+        .await;
+    match (put, &key) {
+        // Its first attempt was recorded while this one was on its way.
+        (Err(StoreError::Replayed(w)), Some(k)) => {
+            let resp = Json(answer(w.version, w.created_at)).into_response();
+            replay(k, &w, (&ns, &name), a.note(), || Ok(resp))
+        }
+        (put, _) => Ok(committed(Json(answer(put?, now)))),
+    }
 }
 
 pub(crate) async fn sync_secret(

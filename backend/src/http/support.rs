@@ -279,3 +279,53 @@ pub(crate) fn check_description(d: Option<&str>) -> Result<(), ApiError> {
 pub(crate) async fn load_live(b: &Shared, ns: &str, name: &str) -> Result<SecretRecord, ApiError> {
     Ok(b.db().get_live(ns.to_string(), name.to_string()).await?)
 }
+
+/// The request's `Idempotency-Key` (an extension; see
+/// [`kube_dc_api::endpoints::IDEMPOTENCY_KEY`]) for a write to `route`
+/// (`create` or `put`), with the caller it belongs to; 400 when it is not
+/// a key.
+pub(crate) fn idempotency_key(
+    headers: &axum::http::HeaderMap,
+    id: &Identity,
+    route: &'static str,
+) -> Result<Option<crate::store::IdempotencyKey>, ApiError> {
+    let Some(v) = headers.get(kube_dc_api::endpoints::IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .map_err(|_| ApiError::bad_request("the Idempotency-Key header is not text"))?;
+    validate::check_idempotency_key(key).map_err(ApiError::bad_request)?;
+    Ok(Some(crate::store::IdempotencyKey {
+        subject: id.subject.clone(),
+        key: key.to_string(),
+        route,
+    }))
+}
+
+/// What a retry of a keyed write is answered with: the first attempt's
+/// outcome, `w` (`answer` renders it), audited as a replay; 422 when the
+/// key was used for another request.
+pub(crate) fn replay(
+    key: &crate::store::IdempotencyKey,
+    w: &crate::store::KeyedWrite,
+    (ns, name): (&str, &str),
+    note: AuditNote,
+    answer: impl FnOnce() -> Result<Response, ApiError>,
+) -> ApiResult {
+    if !w.is_for(key, ns, name) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "this Idempotency-Key was used for another request ({} of secret {:?} in {:?}): a \
+                 key names one write",
+                w.route, w.name, w.namespace
+            ),
+        ));
+    }
+    let resp = answer()?;
+    Ok(with_note(
+        resp,
+        note.with("replayed", true).with("version", w.version),
+    ))
+}

@@ -10,6 +10,14 @@ use kube_dc_api::wire::{Data, Grant, Rotation, SyncSpec, VersionInfo};
 use super::{AsyncStore, AuditFilter, AuditRecord, AuditRow, NewSecret, Result, SecretRecord};
 
 impl AsyncStore {
+    /// [`super::Store::keyed_write`].
+    pub async fn keyed_write(
+        &self,
+        key: super::IdempotencyKey,
+    ) -> Result<Option<super::KeyedWrite>> {
+        self.call(move |s| s.keyed_write(&key)).await
+    }
+
     /// [`super::Store::get_live`].
     pub async fn get_live(&self, ns: String, name: String) -> Result<SecretRecord> {
         self.call(move |s| s.get_live(&ns, &name)).await

@@ -20,6 +20,7 @@ mod audit_cache;
 mod conflict;
 mod conn;
 mod elevations;
+mod idempotency;
 mod linger;
 mod list;
 mod reconcile;
@@ -34,6 +35,7 @@ mod writer;
 pub use async_store::AsyncStore;
 pub use audit::{AuditFacts, AuditRecord};
 pub use conflict::Conflict;
+pub use idempotency::{IdempotencyKey, KeyedWrite};
 pub use reconcile::Discrepancy;
 pub use values::{EngineHealth, EngineVersions, NoValues, Sealed, SqliteValues, Values};
 
@@ -85,6 +87,11 @@ pub enum StoreError {
     /// after `retry_after` seconds.
     #[error("{message}")]
     Unavailable { message: String, retry_after: u64 },
+    /// A write whose `Idempotency-Key` was recorded already, with what it
+    /// became: the caller answers as the first attempt was answered (never
+    /// answered to a client as such).
+    #[error("this write's Idempotency-Key was used already")]
+    Replayed(KeyedWrite),
     /// What the engine answered no longer matches the record: the store
     /// reads again (never answered to a client as such).
     #[error("the secret changed while it was being read; read it again")]
@@ -130,6 +137,8 @@ pub struct KvMeta {
 pub struct NewSecret {
     pub namespace: String,
     pub name: String,
+    /// The create's `Idempotency-Key`, if it carried one.
+    pub key: Option<IdempotencyKey>,
     pub kind: String,
     pub description: Option<String>,
     pub sync: SyncSpec,

@@ -73,6 +73,17 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS idempotent_writes (
+    subject    TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    route      TEXT NOT NULL,
+    namespace  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (subject, key)
+);
+CREATE INDEX IF NOT EXISTS idempotent_writes_age ON idempotent_writes (created_at);
 "#;
 
 /// The schema's migrations, in order, each once.

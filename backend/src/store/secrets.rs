@@ -1,6 +1,7 @@
 //! Managed secrets: the resource, its sync and rotation settings, delete
 //! and restore.
 
+use super::idempotency::{check_unused, remember};
 use super::soft_delete::set_deleted;
 use super::{
     AuditRecord, Cached, Conflict, DEFAULT_MAX_VERSIONS, KvMeta, NewSecret, Prewritten, Result,
@@ -137,6 +138,7 @@ impl Store {
             if let Some(p) = &pre {
                 p.undo_unless_committed(ctx, &new.namespace, &new.name);
             }
+            check_unused(tx, new.key.as_ref())?;
             name_free(tx, &new.namespace, &new.name)?;
             let next_rotation = match (&new.rotation, new.rotation_interval) {
                 (Some(r), Some(iv)) if r.enabled => Some(add_ms(now, iv)),
@@ -168,8 +170,9 @@ impl Store {
                 "DELETE FROM kv_meta WHERE namespace = ?1 AND name = ?2",
                 params![new.namespace, new.name],
             )?;
+            let mut version = 0;
             if let Some(data) = &data {
-                write_version(ctx, tx, &new.namespace, &new.name, data, None, now, pre)?;
+                version = write_version(ctx, tx, &new.namespace, &new.name, data, None, now, pre)?;
                 if new.rotation_interval.is_some() && new.rotation.as_ref().is_some_and(|r| r.enabled) {
                     tx.exec(
                         "UPDATE managed_secrets SET last_rotated = ?3 WHERE namespace = ?1 AND name = ?2",
@@ -179,6 +182,7 @@ impl Store {
             }
             projection_free(tx, &new.namespace, &new.name, &new.sync)?;
             mark_synced(tx, &new.namespace, &new.name, now)?;
+            remember(tx, new.key.as_ref(), (&new.namespace, &new.name), version, now)?;
             fault()?;
             get_any(tx, &new.namespace, &new.name)?
                 .ok_or_else(|| StoreError::Internal("created row vanished".into()))

@@ -1,6 +1,7 @@
 //! Stored versions: write (with check-and-set and the history window),
 //! read, list, destroy one, and scheduled rotation.
 
+use super::idempotency::{IdempotencyKey, check_unused, remember};
 use super::{
     AsyncStore, AuditRecord, Cached, Conflict, Ctx, DEFAULT_MAX_VERSIONS, Result, Sealed, Store,
     StoreError, StoredVersion, Values, VersionData, json, mark_synced, require_live,
@@ -11,7 +12,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 impl Store {
     /// Writes a new version. `cas`: the version the caller expects to be
-    /// current (0 = the secret must have no version yet).
+    /// current (0 = the secret must have no version yet); `key`: its
+    /// `Idempotency-Key` (see `idempotency`).
+    #[allow(clippy::too_many_arguments)]
     pub fn put_values(
         &self,
         ns: &str,
@@ -20,11 +23,12 @@ impl Store {
         cas: Option<u64>,
         now: i64,
         audit: Option<&AuditRecord>,
+        key: Option<IdempotencyKey>,
     ) -> Result<u64> {
         if !self.values.external() {
             return self.write(
                 audit,
-                put_values_job(ns, name, data.clone(), cas, now, None),
+                put_values_job(ns, name, data.clone(), cas, now, None, key),
             );
         }
         let _turn = self.engine_turn_blocking(ns, name);
@@ -37,7 +41,7 @@ impl Store {
         };
         self.write(
             audit,
-            put_values_job(ns, name, data.clone(), cas, now, Some(pre)),
+            put_values_job(ns, name, data.clone(), cas, now, Some(pre), key),
         )
     }
 
@@ -67,6 +71,7 @@ impl AsyncStore {
     /// engine the value is written there first, concurrently with other
     /// secrets' writes (one at a time per secret), and only the record of
     /// it goes through the writer.
+    #[allow(clippy::too_many_arguments)]
     pub async fn put_values(
         &self,
         ns: &str,
@@ -75,10 +80,11 @@ impl AsyncStore {
         cas: Option<u64>,
         now: i64,
         audit: AuditRecord,
+        key: Option<IdempotencyKey>,
     ) -> Result<u64> {
         let store = &self.0;
         if !store.values.external() {
-            let job = put_values_job(ns, name, data, cas, now, None);
+            let job = put_values_job(ns, name, data, cas, now, None, key);
             return store.write_async(Some(audit), true, job).await;
         }
         let _turn = store.engine_turn(ns, name).lock().await;
@@ -96,6 +102,18 @@ impl AsyncStore {
             ))
             .await;
         let (version, sealed) = match put {
+            // A retry (it carries a key) of a write that OpenBao applied
+            // but whose answer was lost or came too late: the one version
+            // beyond the record holds exactly its values, so it is this
+            // write's, recorded now with this request's event.
+            Err(StoreError::Unrecorded {
+                found, recorded, ..
+            }) if key.is_some()
+                && found == recorded + 1
+                && self.engine_holds(ns, name, found, &data).await? =>
+            {
+                (found, None)
+            }
             Err(e @ StoreError::Unrecorded { .. }) => {
                 let (n, m, a) = (ns.to_owned(), name.to_owned(), audit.clone());
                 let answer = self
@@ -110,8 +128,19 @@ impl AsyncStore {
             version,
             sealed,
         };
-        let job = put_values_job(ns, name, data, cas, now, Some(pre));
+        let job = put_values_job(ns, name, data, cas, now, Some(pre), key);
         store.write_async(Some(audit), true, job).await
+    }
+
+    /// Whether the engine's `version` of the secret holds exactly `data`.
+    async fn engine_holds(&self, ns: &str, name: &str, version: u64, data: &Data) -> Result<bool> {
+        let store = &self.0;
+        let got = store
+            .values
+            .clone()
+            .get_async(ns.into(), name.into(), version, None)
+            .await;
+        Ok(matches!(got, Ok(d) if d == *data))
     }
 }
 
@@ -182,6 +211,7 @@ fn put_values_job(
     cas: Option<u64>,
     now: i64,
     pre: Option<Prewritten>,
+    key: Option<IdempotencyKey>,
 ) -> impl FnOnce(&Ctx, &Connection) -> Result<u64> + Send + 'static {
     let (ns, name) = (ns.to_owned(), name.to_owned());
     move |ctx, tx| {
@@ -189,8 +219,10 @@ fn put_values_job(
         if let Some(p) = &pre {
             p.undo_unless_committed(ctx, ns, name);
         }
+        check_unused(tx, key.as_ref())?;
         require_live(tx, ns, name)?;
         let v = write_version(ctx, tx, ns, name, &data, cas, now, pre)?;
+        remember(tx, key.as_ref(), (ns, name), v, now)?;
         tx.exec(
             "UPDATE managed_secrets SET updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
             params![ns, name, now],

@@ -606,3 +606,70 @@ async fn a_node_behind_the_record_is_waited_for_never_a_conflict() {
         "no reconcile event: {events:?}"
     );
 }
+
+/// A write that OpenBao applied but that was answered 503 (or whose answer
+/// was lost) is sent again with its `Idempotency-Key`: the one version
+/// beyond the record holds exactly its values, so it is that write's, and
+/// the retry is answered 200 with it — not 409, and no reconcile event.
+#[tokio::test]
+async fn a_retried_write_that_openbao_applied_is_acknowledged_with_its_version() {
+    let s = with_an_unrecorded_version().await;
+    let path = secrets("/api/values");
+    let r = s
+        .keyed(
+            DEV,
+            axum::http::Method::PUT,
+            &path,
+            json!({"data": {"TOKEN": "two"}}),
+            "retry-1",
+        )
+        .await;
+    assert_written(&r, 2);
+    let events = s.audit("limit=50").await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["body"]["action"] == "secrets.reconcile"),
+        "{events:?}"
+    );
+    let write = events
+        .iter()
+        .find(|e| e["body"]["action"] == "secrets.value.write")
+        .unwrap();
+    assert_eq!(write["body"]["version"], 2, "{write}");
+    // Sent once more: the same answer.
+    let again = s
+        .keyed(
+            DEV,
+            axum::http::Method::PUT,
+            &path,
+            json!({"data": {"TOKEN": "two"}}),
+            "retry-1",
+        )
+        .await;
+    assert_eq!(again.body, r.body);
+    assert_written(&put_token(&s, "api", "three").await, 3);
+}
+
+/// Other values than the unrecorded version's, even with a key, are not
+/// that write: listed, audited and refused as before.
+#[tokio::test]
+async fn a_keyed_write_with_other_values_does_not_claim_an_unrecorded_version() {
+    let s = with_an_unrecorded_version().await;
+    let r = s
+        .keyed(
+            DEV,
+            axum::http::Method::PUT,
+            &secrets("/api/values"),
+            json!({"data": {"TOKEN": "three"}}),
+            "retry-2",
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(
+        r.body["reason"], "unrecorded-versions-adopted",
+        "{}",
+        r.text
+    );
+    assert_reconciled(&s).await;
+}

@@ -104,6 +104,7 @@ fn create(
         rotation: None,
         rotation_interval: None,
         imported_from: None,
+        key: None,
     };
     store
         .create(
@@ -257,6 +258,7 @@ fn acknowledged_writes_survive_the_leader_being_killed() {
                             &d,
                             None,
                             kube_dc_backend::clock::now_ms(),
+                            None,
                             None,
                         )
                     };

@@ -208,3 +208,74 @@ fn an_endless_answer_is_refused_not_read_into_memory() {
         .code(8);
     assert!(r.stderr.contains("larger than 64 MiB"), "{}", r.stderr);
 }
+
+/// A write answered 503 is sent again, with the same `Idempotency-Key`,
+/// only where the server sent the key back (kube-dc's backend honours it on
+/// create and put: a retry is answered as the first attempt was if that
+/// one was applied after all); elsewhere the 503 is the answer.
+#[test]
+fn a_503_write_is_retried_with_its_key_only_where_the_key_is_honoured() {
+    for honoured in [true, false] {
+        let puts = Arc::new(AtomicUsize::new(0));
+        let n = puts.clone();
+        let stub = Stub::start_full(move |s| {
+            use axum::response::IntoResponse;
+            if s.method != "PUT" {
+                let (status, ctype, body) = crate::wire::reply(s);
+                return (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    [("content-type", ctype)],
+                    body,
+                )
+                    .into_response();
+            }
+            let key = s
+                .headers
+                .get("idempotency-key")
+                .map(|v| v.to_str().unwrap().to_string())
+                .expect("a put carries an Idempotency-Key");
+            let mut r = if n.fetch_add(1, Ordering::SeqCst) == 0 {
+                let body = r#"{"error":"OpenBao did not answer in time"}"#;
+                let mut r = (axum::http::StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+                r.headers_mut().insert("retry-after", "1".parse().unwrap());
+                r
+            } else {
+                axum::Json(serde_json::json!({"name": "db", "namespace": "acme-demo", "mount": "kv-acme-demo", "version": 2, "createdTime": "2026-01-01T00:00:00Z"})).into_response()
+            };
+            if honoured {
+                r.headers_mut()
+                    .insert("idempotency-key", key.parse().unwrap());
+            }
+            r
+        });
+        let h = Home::new();
+        let r = h.run_env(
+            &[
+                "--server",
+                &stub.url,
+                "-p",
+                "demo",
+                "secrets",
+                "put",
+                "db",
+                "--from-literal=A=1",
+                "--replace",
+            ],
+            &[("KUBE_DC_TOKEN", "t"), ("KUBE_DC_ORG", "acme")],
+        );
+        let sent: Vec<String> = stub
+            .take()
+            .iter()
+            .filter(|s| s.method == "PUT")
+            .map(|s| s.headers["idempotency-key"].to_str().unwrap().to_string())
+            .collect();
+        if honoured {
+            r.ok();
+            assert_eq!(sent.len(), 2, "{sent:?}");
+            assert_eq!(sent[0], sent[1], "the retry carries the same key");
+        } else {
+            r.code(8);
+            assert_eq!(sent.len(), 1, "no retry where the key is not honoured");
+        }
+    }
+}

@@ -8,6 +8,7 @@ mod import;
 mod input;
 mod lifecycle;
 mod outcomes;
+mod retries;
 mod status;
 
 use crate::common::*;

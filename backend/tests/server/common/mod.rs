@@ -154,6 +154,22 @@ impl Server {
         body: Option<Vec<u8>>,
         request_id: Option<&str>,
     ) -> Resp {
+        let headers: Vec<(&str, &str)> = request_id
+            .map(|id| ("x-request-id", id))
+            .into_iter()
+            .collect();
+        self.call_with(token, method, path, body, &headers).await
+    }
+
+    /// [`Server::call_raw`] with any request headers.
+    pub async fn call_with(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.url));
@@ -163,8 +179,8 @@ impl Server {
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
         }
-        if let Some(id) = request_id {
-            req = req.header("x-request-id", id);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         let r = req.send().await.expect("request");
         let status = r.status();
@@ -222,6 +238,27 @@ impl Server {
     }
     pub async fn delete(&self, who: (&str, &[&str]), path: &str) -> Resp {
         self.call(Some(who), Method::DELETE, path, None).await
+    }
+
+    /// A write as `who` with `Idempotency-Key: key`.
+    pub async fn keyed(
+        &self,
+        who: (&str, &[&str]),
+        method: Method,
+        path: &str,
+        body: Value,
+        key: &str,
+    ) -> Resp {
+        let token = self.token(who);
+        let body = Some(body.to_string().into_bytes());
+        self.call_with(
+            Some(&token),
+            method,
+            path,
+            body,
+            &[("idempotency-key", key)],
+        )
+        .await
     }
 
     /// Creates `name` in acme-demo as the project admin, with `data`.
