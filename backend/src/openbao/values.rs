@@ -81,8 +81,8 @@ impl Client {
                     let got = a.body()["data"]["version"].as_u64().unwrap_or(0);
                     if got != cas + 1 {
                         return Err(StoreError::Internal(format!(
-                            "OpenBao wrote {path} as version {got}, not {}; the backend \
-                             reconciles at its next start",
+                            "OpenBao wrote {path} as version {got}, not {}; the next write \
+                             to it (or the next start) lists what it holds",
                             cas + 1
                         )));
                     }

@@ -3,9 +3,12 @@
 //! Several processes may open the same directory at once (parallel CLI
 //! invocations on the local context): every write runs in a `BEGIN
 //! IMMEDIATE` transaction, so version numbers are assigned under SQLite's
-//! write lock and no concurrent writer can lose a version. Values are only
-//! ever stored sealed by [`Cipher`]; `secure_delete` overwrites freed pages so
-//! a destroyed version's ciphertext does not linger in the file.
+//! write lock and no concurrent writer can lose a version. Values kept in
+//! this file (the in-process engine, [`SqliteValues`]) are only ever stored
+//! sealed by [`Cipher`]; `secure_delete` overwrites freed pages so a
+//! destroyed version's ciphertext does not linger in the file. How a change
+//! reaches the values, wherever they are, is the write protocol
+//! (`protocol`).
 //!
 //! Changes go through one writer thread that commits queued jobs together
 //! (`writer`); reads use a pool of read-only connections (`conn`); async
@@ -23,11 +26,11 @@ mod elevations;
 mod idempotency;
 mod linger;
 mod list;
+mod protocol;
 mod reconcile;
 mod rotations;
 mod schema;
 mod secrets;
-mod soft_delete;
 mod values;
 mod versions;
 mod writer;
@@ -43,7 +46,7 @@ use audit::append_in;
 use conn::{Cached, connect};
 use schema::{SCHEMA, check_key, migrate, owner_only_files};
 use secrets::{get_any, mark_synced, not_found, require_live};
-use versions::{Prewritten, read_version_in, readable_version, write_version};
+use versions::{read_version_in, readable_version};
 use writer::{Ctx, Effects, Isolation, Writer, run_effects};
 
 use std::path::{Path, PathBuf};
@@ -323,27 +326,6 @@ impl Store {
     /// The value engine's state, for `/readyz` (`None`: in-process).
     pub fn engine_health(&self) -> Option<futures_util::future::BoxFuture<'static, EngineHealth>> {
         self.values.health()
-    }
-
-    /// The turn a change of secret `name` in `ns` takes on an external
-    /// engine (see `engine_turns`).
-    fn engine_turn(&self, ns: &str, name: &str) -> &tokio::sync::Mutex<()> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (ns, name).hash(&mut h);
-        &self.engine_turns[h.finish() as usize % self.engine_turns.len()]
-    }
-
-    /// [`Self::engine_turn`], waited for on this (blocking) thread; none
-    /// on an in-process engine, whose changes run whole in the writer.
-    fn engine_turn_blocking(
-        &self,
-        ns: &str,
-        name: &str,
-    ) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        self.values
-            .external()
-            .then(|| self.engine_turn(ns, name).blocking_lock())
     }
 
     /// Queues a change for the writer; `reply` gets the result once it

@@ -4,8 +4,8 @@
 //! ([`Store::adopt_unrecorded`]).
 
 use super::conn::Cached;
+use super::protocol::set_current;
 use super::values::EngineVersions;
-use super::versions::set_current;
 use super::{Conflict, DEFAULT_MAX_VERSIONS, Result, Store, StoreError};
 use kube_dc_api::endpoints::RECONCILE_ACTION;
 use kube_dc_api::event::{AuditEvent, Outcome, Subject, SystemActor};
@@ -184,7 +184,7 @@ impl Store {
         unrecorded: StoreError,
     ) -> StoreError {
         let adopted = (|| {
-            let (recorded, _) = self.read(|c| super::versions::kv_meta(c, ns, name))?;
+            let (recorded, _) = self.read(|c| super::protocol::kv_meta(c, ns, name))?;
             let engine = self.values.engine_version(ns, name)?;
             let now = crate::clock::now_ms();
             let filed = audit.map_or((String::new(), String::new(), now), |a| {

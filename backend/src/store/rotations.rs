@@ -1,11 +1,8 @@
 //! Scheduled rotation: which secrets are due, and writing a generated
 //! version if one still is.
 
-use super::versions::kv_meta;
-use super::{
-    AuditRecord, Cached, Prewritten, Result, Store, StoreError, get_any, mark_synced, not_found,
-    write_version,
-};
+use super::protocol::{kv_meta, record_version};
+use super::{AuditRecord, Cached, Result, Store, StoreError, get_any, mark_synced, not_found};
 use crate::clock::add_ms;
 use kube_dc_api::wire::{Data, Rotation};
 use rusqlite::{Connection, params};
@@ -63,57 +60,40 @@ impl Store {
         generate: impl FnOnce(&Rotation) -> Data + Send + 'static,
         audit: Option<&AuditRecord>,
     ) -> Result<Option<u64>> {
-        let (ns, name) = (ns.to_owned(), name.to_owned());
-        if !self.values.external() {
-            return self.write(audit, move |ctx, tx| {
-                let (ns, name) = (ns.as_str(), name.as_str());
-                let Some(interval) = rotation_due(tx, ns, name, now)? else {
-                    return Ok(None);
-                };
-                let rec = get_any(tx, ns, name)?.ok_or_else(|| not_found(ns, name))?;
-                let data = generate(rec.rotation.as_ref().expect("due, so it has a rotation"));
-                let v = write_version(ctx, tx, ns, name, &data, None, now, None)?;
-                record_rotation(tx, ns, name, now, interval)?;
-                Ok(Some(v))
-            });
-        }
-        // An external engine: the generated version is written there
-        // first, and recorded if the rotation is still due then.
-        let _turn = self.engine_turn_blocking(&ns, &name);
+        // Through the write protocol (`protocol`): what is due and the
+        // value generated, the version staged (written to an external
+        // engine first), then recorded if the rotation is still due.
+        let _turn = self.engine_turn_blocking(ns, name);
         let plan = self.read(|c| {
-            let Some(_) = rotation_due(c, &ns, &name, now)? else {
+            let Some(_) = rotation_due(c, ns, name, now)? else {
                 return Ok(None);
             };
-            let rec = get_any(c, &ns, &name)?.ok_or_else(|| not_found(&ns, &name))?;
-            Ok(Some((rec.rotation, kv_meta(c, &ns, &name)?)))
+            let rec = get_any(c, ns, name)?.ok_or_else(|| not_found(ns, name))?;
+            Ok(Some((rec.rotation, kv_meta(c, ns, name)?)))
         })?;
-        let Some((Some(rotation), (current, max_versions))) = plan else {
+        let Some((Some(rotation), meta)) = plan else {
             return Ok(None);
         };
         let data = generate(&rotation);
-        let (version, sealed) =
-            self.engine_put(&ns, &name, &data, (current, max_versions), audit)?;
-        let pre = Prewritten {
-            based_on: current,
-            version,
-            sealed,
-        };
+        let staged = self.stage_version((ns, name), &data, |_| Ok(meta), audit)?;
+        let (ns, name) = (ns.to_owned(), name.to_owned());
         self.write(audit, move |ctx, tx| {
             let (ns, name) = (ns.as_str(), name.as_str());
-            pre.undo_unless_committed(ctx, ns, name);
+            staged.undo_unless_committed(ctx, ns, name);
             let Some(interval) = rotation_due(tx, ns, name, now)? else {
-                // Rotated meanwhile (another process): the prepared
-                // version goes (`not due` is a success, so say it here).
-                let (values, n, m, v) =
-                    (ctx.values.clone(), ns.to_owned(), name.to_owned(), pre.version);
-                ctx.after_commit(move || {
-                    if let Err(e) = values.destroy_version(&n, &m, v) {
-                        tracing::error!("an unused rotation of {m} in {n} stays in the engine as version {v}: {e}");
-                    }
-                });
+                // Rotated meanwhile (another process): a version staged in
+                // the engine goes (`not due` is a success, so say it here).
+                if let Some(v) = staged.version() {
+                    let (values, n, m) = (ctx.values.clone(), ns.to_owned(), name.to_owned());
+                    ctx.after_commit(move || {
+                        if let Err(e) = values.destroy_version(&n, &m, v) {
+                            tracing::error!("an unused rotation of {m} in {n} stays in the engine as version {v}: {e}");
+                        }
+                    });
+                }
                 return Ok(None);
             };
-            let v = write_version(ctx, tx, ns, name, &data, None, now, Some(pre))?;
+            let v = record_version(ctx, tx, ns, name, &data, None, now, staged)?;
             record_rotation(tx, ns, name, now, interval)?;
             Ok(Some(v))
         })

@@ -2,10 +2,9 @@
 //! and restore.
 
 use super::idempotency::{check_unused, remember};
-use super::soft_delete::set_deleted;
+use super::protocol::{Staged, record_deleted, record_version};
 use super::{
-    AuditRecord, Cached, Conflict, DEFAULT_MAX_VERSIONS, KvMeta, NewSecret, Prewritten, Result,
-    SecretRecord, Store, StoreError, json, write_version,
+    AuditRecord, Cached, Conflict, KvMeta, NewSecret, Result, SecretRecord, Store, StoreError, json,
 };
 use crate::clock::{add_ms, rfc3339};
 use kube_dc_api::wire::{Data, Rotation, SyncSpec};
@@ -102,42 +101,17 @@ impl Store {
         audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
         let data = data.cloned();
-        // On an external engine the first version is written there first
-        // (a name that is taken is refused before that).
-        let _turn = self.engine_turn_blocking(&new.namespace, &new.name);
-        let pre = match &data {
-            Some(d) if self.values.external() => {
-                self.read(|c| name_free(c, &new.namespace, &new.name))?;
-                let put = || {
-                    self.values
-                        .put(&new.namespace, &new.name, d, 0, DEFAULT_MAX_VERSIONS)
-                };
-                let (version, sealed) = match put() {
-                    // No secret of the backend's owns those versions, so
-                    // neither a restart nor the reconciliation would list
-                    // them: a create of this backend's that was cut off is
-                    // undone now and this one goes on after it; another
-                    // tool's is refused.
-                    Err(StoreError::Unrecorded { path, found, .. }) => {
-                        if !self.values.claim_leftover(&new.namespace, &new.name)? {
-                            return Err(Conflict::Foreign { path, found }.into());
-                        }
-                        put()?
-                    }
-                    put => put?,
-                };
-                Some(Prewritten {
-                    based_on: 0,
-                    version,
-                    sealed,
-                })
-            }
-            _ => None,
+        // Through the write protocol (`protocol`): on an external engine
+        // the first version is written there first, once the name is found
+        // free.
+        let (ns, name) = (new.namespace.as_str(), new.name.as_str());
+        let _turn = self.engine_turn_blocking(ns, name);
+        let staged = match &data {
+            Some(d) => self.stage_first_version((ns, name), d, |c| name_free(c, ns, name))?,
+            None => Staged::Nothing,
         };
         let out = self.write(audit, move |ctx, tx| {
-            if let Some(p) = &pre {
-                p.undo_unless_committed(ctx, &new.namespace, &new.name);
-            }
+            staged.undo_unless_committed(ctx, &new.namespace, &new.name);
             check_unused(tx, new.key.as_ref())?;
             name_free(tx, &new.namespace, &new.name)?;
             let next_rotation = match (&new.rotation, new.rotation_interval) {
@@ -172,7 +146,8 @@ impl Store {
             )?;
             let mut version = 0;
             if let Some(data) = &data {
-                version = write_version(ctx, tx, &new.namespace, &new.name, data, None, now, pre)?;
+                version =
+                    record_version(ctx, tx, &new.namespace, &new.name, data, None, now, staged)?;
                 if new.rotation_interval.is_some() && new.rotation.as_ref().is_some_and(|r| r.enabled) {
                     tx.exec(
                         "UPDATE managed_secrets SET last_rotated = ?3 WHERE namespace = ?1 AND name = ?2",
@@ -199,17 +174,17 @@ impl Store {
         audit: Option<&AuditRecord>,
     ) -> Result<()> {
         let _turn = self.engine_turn_blocking(ns, name);
-        let pre = self.engine_first_delete(ns, name, true)?;
+        let staged = self.stage_deleted(ns, name, true)?;
         let (ns, name) = (ns.to_owned(), name.to_owned());
         self.write(audit, move |ctx, tx| {
             let (ns, name) = (ns.as_str(), name.as_str());
-            pre.undo_unless_committed(ctx, ns, name);
+            staged.undo_unless_committed(ctx, ns, name);
             require_live(tx, ns, name)?;
             tx.exec(
                 "UPDATE managed_secrets SET deleted_at = ?3, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
                 params![ns, name, now],
             )?;
-            set_deleted(ctx, tx, ns, name, true, pre)
+            record_deleted(ctx, tx, ns, name, true, staged)
         })
     }
 
@@ -250,11 +225,11 @@ impl Store {
         audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
         let turn = self.engine_turn_blocking(ns, name);
-        let pre = self.engine_first_delete(ns, name, false)?;
+        let staged = self.stage_deleted(ns, name, false)?;
         let (ns, name) = (ns.to_owned(), name.to_owned());
         let out = self.write(audit, move |ctx, tx| {
             let (ns, name) = (ns.as_str(), name.as_str());
-            pre.undo_unless_committed(ctx, ns, name);
+            staged.undo_unless_committed(ctx, ns, name);
             match get_any(tx, ns, name)? {
                 None => return Err(not_found(ns, name)),
                 Some(s) if s.deleted_at.is_none() => {
@@ -269,7 +244,7 @@ impl Store {
                 "UPDATE managed_secrets SET deleted_at = NULL, updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
                 params![ns, name, now],
             )?;
-            set_deleted(ctx, tx, ns, name, false, pre)?;
+            record_deleted(ctx, tx, ns, name, false, staged)?;
             mark_synced(tx, ns, name, now)?;
             get_any(tx, ns, name)?.ok_or_else(|| not_found(ns, name))
         });

@@ -10,10 +10,12 @@
 //!   `kv-<namespace>`, one path per secret, OpenBao's version numbers kept
 //!   in step with `kv_versions`.
 //!
-//! Every call happens inside the writer's transaction for the change (or
-//! the read's), so a change whose SQL side fails is answered as failed;
-//! what an external engine kept of it anyway is found at the next start,
-//! or by the next write to that secret (`store::reconcile`).
+//! How a change reaches the engine — before the writer's transaction for an
+//! external engine, inside it for the in-process one, undone if the
+//! transaction does not commit — is the write protocol (`store::protocol`).
+//! What an external engine kept of a change that was never recorded is
+//! found by the next write to that secret, or at the next start
+//! (`store::reconcile`).
 
 use super::{Result, StoreError, aad};
 use crate::crypto::Cipher;

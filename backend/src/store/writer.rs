@@ -8,15 +8,18 @@
 //! acknowledged before it is durable, and a burst of N requests costs one
 //! commit, not N. A job that only reads and then appends its audit event
 //! needs no savepoint (see [`Isolation::Append`]). Callers wait on a
-//! oneshot channel: async handlers without holding a thread, blocking
-//! callers with `blocking_recv`. A durable batch may linger a moment for
+//! channel for the answer: async handlers on a oneshot, without holding a
+//! thread; blocking callers on a `std::sync::mpsc` one. A durable batch may
+//! linger a moment for
 //! the jobs of value-engine calls under way, to share their fsync (see
 //! `linger`).
 //!
-//! The writer never waits for the value engine: a job only records what
-//! the engine is to do once its outcome is known ([`Ctx::on_undo`],
-//! [`Ctx::after_commit`]), and its caller runs those steps, on its own
-//! thread, before it answers.
+//! The writer never waits for an external value engine: its calls are made
+//! before the job (the write protocol, `protocol`), and a job only records
+//! what the engine is to do once its outcome is known ([`Ctx::on_undo`],
+//! [`Ctx::after_commit`]), which its caller runs, on its own thread, before
+//! it answers. (The in-process engine is called inside the job: it only
+//! seals in memory.)
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
