@@ -124,29 +124,44 @@ impl Store {
     /// engine needs no plan: its job reads and checks all of it). Versions
     /// the engine holds beyond the record are listed and audited (`audit`:
     /// the change's own event, for where to file that) and the change
-    /// refused (step 4).
+    /// refused (step 4) — unless the change is a retry carrying an
+    /// idempotency key (`keyed`) whose values are exactly the one version
+    /// beyond the record: its first attempt reached the engine, and only
+    /// the answer was lost, so that version is its own.
     pub(super) fn stage_version(
         &self,
         (ns, name): (&str, &str),
         data: &Data,
         plan: impl FnOnce(&Connection) -> Result<(u64, u32)>,
         audit: Option<&AuditRecord>,
+        keyed: bool,
     ) -> Result<Staged> {
         if !self.values.external() {
             return Ok(Staged::InJob);
         }
         let (current, max_versions) = self.read(plan)?;
-        match self.values.put(ns, name, data, current, max_versions) {
-            Ok((version, sealed)) => Ok(Staged::Version {
-                based_on: current,
-                version,
-                sealed,
-            }),
-            Err(e @ StoreError::Unrecorded { .. }) => {
-                Err(self.adopt_unrecorded(ns, name, audit, e))
+        let (version, sealed) = match self.values.put(ns, name, data, current, max_versions) {
+            Err(StoreError::Unrecorded {
+                found, recorded, ..
+            }) if keyed
+                && found == recorded + 1
+                && self
+                    .values
+                    .get(ns, name, found, None)
+                    .is_ok_and(|d| d == *data) =>
+            {
+                (found, None)
             }
-            Err(e) => Err(e),
-        }
+            Err(e @ StoreError::Unrecorded { .. }) => {
+                return Err(self.adopt_unrecorded(ns, name, audit, e));
+            }
+            put => put?,
+        };
+        Ok(Staged::Version {
+            based_on: current,
+            version,
+            sealed,
+        })
     }
 
     /// Stages the first version of a secret being created (step 3), once
@@ -205,10 +220,7 @@ impl Store {
 
 impl AsyncStore {
     /// [`Store::stage_version`] for async callers: the engine call runs
-    /// beside other secrets' (one at a time per secret). A retry carrying
-    /// an idempotency key (`keyed`) whose values are exactly the one
-    /// version beyond the record takes that version as its own: the first
-    /// attempt reached the engine, and only its answer was lost.
+    /// beside other secrets' (one at a time per secret).
     pub(super) async fn stage_version(
         &self,
         (ns, name): (&str, &str),

@@ -75,7 +75,7 @@ impl Store {
             return Ok(None);
         };
         let data = generate(&rotation);
-        let staged = self.stage_version((ns, name), &data, |_| Ok(meta), audit)?;
+        let staged = self.stage_version((ns, name), &data, |_| Ok(meta), audit, false)?;
         let (ns, name) = (ns.to_owned(), name.to_owned());
         self.write(audit, move |ctx, tx| {
             let (ns, name) = (ns.as_str(), name.as_str());

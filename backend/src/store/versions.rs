@@ -29,7 +29,7 @@ impl Store {
     ) -> Result<u64> {
         let _turn = self.engine_turn_blocking(ns, name);
         let plan = |c: &Connection| put_plan(c, ns, name, cas);
-        let staged = self.stage_version((ns, name), data, plan, audit)?;
+        let staged = self.stage_version((ns, name), data, plan, audit, key.is_some())?;
         self.write(
             audit,
             put_values_job(ns, name, data.clone(), cas, now, staged, key),

@@ -11,4 +11,5 @@ mod contract;
 mod openbao;
 mod openbao_crash;
 mod openbao_raft;
+mod protocol;
 mod serve;
