@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use kube_dc_api::Permission;
@@ -12,11 +12,10 @@ use serde::Deserialize;
 
 use super::audit_layer::Draft;
 use super::support::{
-    ApiResult, Authorized, SecretPath, Shared, check_data, check_description, check_sync,
-    committed, idempotency_key, load_live, replay, with_note,
+    ApiResult, Authorized, Keyed, SecretPath, Shared, check_data, check_description, check_sync,
+    committed, load_live, replay, with_note,
 };
 use super::view::{is_project, list_json, view};
-use crate::authn::Identity;
 use crate::authz::Op;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, parse_json, parse_query};
@@ -50,14 +49,12 @@ pub(crate) async fn list_secrets(
 pub(crate) async fn create_secret(
     State(b): State<Shared>,
     Extension(d): Extension<Draft>,
-    Extension(id): Extension<Identity>,
     a: Authorized,
     SecretPath { ns, name }: SecretPath,
-    headers: HeaderMap,
+    Keyed(key): Keyed,
     body: Bytes,
 ) -> ApiResult {
     let now = b.now();
-    let key = idempotency_key(&headers, &id, "create")?;
     let answer = |b: &Shared, version: u64| {
         let (b, ns, name) = (b.clone(), ns.clone(), name.clone());
         async move {
@@ -225,14 +222,12 @@ pub(crate) async fn update_secret(
 pub(crate) async fn put_values(
     State(b): State<Shared>,
     Extension(d): Extension<Draft>,
-    Extension(id): Extension<Identity>,
     a: Authorized,
     SecretPath { ns, name }: SecretPath,
-    headers: HeaderMap,
+    Keyed(key): Keyed,
     body: Bytes,
 ) -> ApiResult {
     let now = b.now();
-    let key = idempotency_key(&headers, &id, "put")?;
     // The engine's mount is per namespace (`kv-acme-demo`, or OpenBao's
     // configured prefix before the namespace).
     let prefix = b

@@ -281,26 +281,41 @@ pub(crate) async fn load_live(b: &Shared, ns: &str, name: &str) -> Result<Secret
 }
 
 /// The request's `Idempotency-Key` (an extension; see
-/// [`kube_dc_api::endpoints::IDEMPOTENCY_KEY`]) for a write to `route`
-/// (`create` or `put`), with the caller it belongs to; 400 when it is not
-/// a key.
-pub(crate) fn idempotency_key(
-    headers: &axum::http::HeaderMap,
-    id: &Identity,
-    route: &'static str,
-) -> Result<Option<crate::store::IdempotencyKey>, ApiError> {
-    let Some(v) = headers.get(kube_dc_api::endpoints::IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    let key = v
-        .to_str()
-        .map_err(|_| ApiError::bad_request("the Idempotency-Key header is not text"))?;
-    validate::check_idempotency_key(key).map_err(ApiError::bad_request)?;
-    Ok(Some(crate::store::IdempotencyKey {
-        subject: id.subject.clone(),
-        key: key.to_string(),
-        route,
-    }))
+/// [`kube_dc_api::endpoints::IDEMPOTENCY_KEY`]) on a route that honours it,
+/// with the caller it belongs to; 400 when it is not a key. Reads the one
+/// header (a write without it costs nothing more).
+pub(crate) struct Keyed(pub Option<crate::store::IdempotencyKey>);
+
+impl axum::extract::FromRequestParts<Shared> for Keyed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &Shared,
+    ) -> Result<Self, ApiError> {
+        let Some(v) = parts.headers.get(kube_dc_api::endpoints::IDEMPOTENCY_KEY) else {
+            return Ok(Keyed(None));
+        };
+        let route = match parts.extensions.get::<Resolved>().map(|r| r.route) {
+            Some(kube_dc_api::Route::CreateSecret) => "create",
+            Some(kube_dc_api::Route::PutValues) => "put",
+            _ => return Ok(Keyed(None)),
+        };
+        let key = v
+            .to_str()
+            .map_err(|_| ApiError::bad_request("the Idempotency-Key header is not text"))?;
+        validate::check_idempotency_key(key).map_err(ApiError::bad_request)?;
+        let subject = parts
+            .extensions
+            .get::<Identity>()
+            .map(|id| id.subject.clone())
+            .unwrap_or_default();
+        Ok(Keyed(Some(crate::store::IdempotencyKey {
+            subject,
+            key: key.to_string(),
+            route,
+        })))
+    }
 }
 
 /// What a retry of a keyed write is answered with: the first attempt's
