@@ -607,6 +607,14 @@ async fn a_node_behind_the_record_is_waited_for_never_a_conflict() {
     );
 }
 
+/// `PUT …/NAME/values` with `{"TOKEN": value}` and `Idempotency-Key: key`.
+async fn put_token_keyed(s: &Server, name: &str, value: &str, key: &str) -> Resp {
+    let path = secrets(&format!("/{name}/values"));
+    let body = json!({"data": {"TOKEN": value}});
+    s.keyed(DEV, axum::http::Method::PUT, &path, body, key)
+        .await
+}
+
 /// A write that OpenBao applied but that was answered 503 (or whose answer
 /// was lost) is sent again with its `Idempotency-Key`: the one version
 /// beyond the record holds exactly its values, so it is that write's, and
@@ -614,16 +622,7 @@ async fn a_node_behind_the_record_is_waited_for_never_a_conflict() {
 #[tokio::test]
 async fn a_retried_write_that_openbao_applied_is_acknowledged_with_its_version() {
     let s = with_an_unrecorded_version().await;
-    let path = secrets("/api/values");
-    let r = s
-        .keyed(
-            DEV,
-            axum::http::Method::PUT,
-            &path,
-            json!({"data": {"TOKEN": "two"}}),
-            "retry-1",
-        )
-        .await;
+    let r = put_token_keyed(&s, "api", "two", "retry-1").await;
     assert_written(&r, 2);
     let events = s.audit("limit=50").await;
     assert!(
@@ -638,15 +637,7 @@ async fn a_retried_write_that_openbao_applied_is_acknowledged_with_its_version()
         .unwrap();
     assert_eq!(write["body"]["version"], 2, "{write}");
     // Sent once more: the same answer.
-    let again = s
-        .keyed(
-            DEV,
-            axum::http::Method::PUT,
-            &path,
-            json!({"data": {"TOKEN": "two"}}),
-            "retry-1",
-        )
-        .await;
+    let again = put_token_keyed(&s, "api", "two", "retry-1").await;
     assert_eq!(again.body, r.body);
     assert_written(&put_token(&s, "api", "three").await, 3);
 }
@@ -656,15 +647,7 @@ async fn a_retried_write_that_openbao_applied_is_acknowledged_with_its_version()
 #[tokio::test]
 async fn a_keyed_write_with_other_values_does_not_claim_an_unrecorded_version() {
     let s = with_an_unrecorded_version().await;
-    let r = s
-        .keyed(
-            DEV,
-            axum::http::Method::PUT,
-            &secrets("/api/values"),
-            json!({"data": {"TOKEN": "three"}}),
-            "retry-2",
-        )
-        .await;
+    let r = put_token_keyed(&s, "api", "three", "retry-2").await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(
         r.body["reason"], "unrecorded-versions-adopted",

@@ -49,6 +49,18 @@ fn serve(dir: &Path, issuer: &TestIssuer, dev: &DevServer, prefix: &str) -> Chil
     child
 }
 
+/// `GET url` as `token`, its JSON.
+async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn kill_9_during_reconciliation_leaves_no_version_without_its_event() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -116,30 +128,16 @@ async fn kill_9_during_reconciliation_leaves_no_version_without_its_event() {
     // first is one some reconcile event of its secret reports.
     let mut p = serve(dir.path(), &issuer, dev, &prefix);
     let url = ready_url(&mut p);
-    let events: Vec<Value> = http
-        .get(format!("{url}/api/audit/orgs/acme?limit=5000"))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["events"]
+    let audit = format!("{url}/api/audit/orgs/acme?limit=5000");
+    let events = get_json(&http, &audit, &admin_token).await["events"]
         .as_array()
         .unwrap()
         .clone();
     let mut adopted_in_all = 0;
     for i in 0..SECRETS {
         let name = format!("s{i}");
-        let listed: Vec<u64> = http
-            .get(format!("{url}/api/secrets/acme-demo/{name}/versions"))
-            .bearer_auth(&dev_token)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()["items"]
+        let versions = format!("{url}/api/secrets/acme-demo/{name}/versions");
+        let listed: Vec<u64> = get_json(&http, &versions, &dev_token).await["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -166,18 +164,11 @@ async fn kill_9_during_reconciliation_leaves_no_version_without_its_event() {
         }
         adopted_in_all += reported.len();
         // And it reads back as what OpenBao holds.
-        let r: Value = http
-            .get(format!(
-                "{url}/api/secrets/acme-demo/{name}?includeValue=true&version={}",
-                1 + STAGED
-            ))
-            .bearer_auth(&dev_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let read = format!(
+            "{url}/api/secrets/acme-demo/{name}?includeValue=true&version={}",
+            1 + STAGED
+        );
+        let r = get_json(&http, &read, &dev_token).await;
         assert_eq!(r["value"]["data"]["K"], format!("staged-{}", 1 + STAGED));
     }
     assert!(adopted_in_all >= SECRETS, "{adopted_in_all}");
@@ -267,17 +258,8 @@ async fn creates_cut_off_by_kill_9_can_be_made_again() {
             Some((409, body)) if body["reason"] == "exists" => {}
             _ => panic!("c{i}: {before:?} then {again:?}"),
         }
-        let r: Value = http
-            .get(format!(
-                "{url}/api/secrets/acme-demo/c{i}?includeValue=true"
-            ))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let read = format!("{url}/api/secrets/acme-demo/c{i}?includeValue=true");
+        let r = get_json(&http, &read, &token).await;
         assert_eq!(r["value"]["data"]["K"], format!("v{i}"), "c{i}: {r}");
     }
     p.kill().unwrap();
