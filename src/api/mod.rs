@@ -213,9 +213,11 @@ impl Client {
         {
             return Err(self.print_dry_run(&method, path, body.as_deref(), show));
         }
-        // One key for the write, however often it is sent.
-        let route = Route::recognize(method.as_str(), path.split('?').next().unwrap_or(path));
-        let key = route
+        // One key for a write that honours it, however often it is sent
+        // (reads are never matched against the table for it).
+        let key = (method != Method::GET)
+            .then(|| Route::recognize(method.as_str(), path.split('?').next().unwrap_or(path)))
+            .flatten()
             .filter(|(r, _)| r.honours_idempotency_key())
             .map(|_| uuid::Uuid::new_v4().to_string());
         let mut attempt = 1;

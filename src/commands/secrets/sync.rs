@@ -100,6 +100,11 @@ async fn ask_if_it_cuts_off(
     name: &str,
     patch: &SyncPatch,
 ) -> Result<()> {
+    // Only turning it off or moving it can: other changes ask nothing and
+    // read nothing.
+    if patch.enabled != Some(false) && patch.target_secret_name.is_none() {
+        return Ok(());
+    }
     let (secret, _) = client.get_secret(ns, name, false, None).await?;
     if !secret.sync.enabled {
         return Ok(());
