@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
-use kube_dc_api::validate::{MAX_TOTAL_VALUE_BYTES, check_key};
+use kube_dc_api::validate::{self, check_key};
 use kube_dc_api::wire::{Data, Sensitive};
 
 use crate::error::{CliError, Result};
@@ -290,11 +290,7 @@ pub fn collect(args: &ValueArgs) -> Result<Data> {
         let v = prompt_non_empty(key)?;
         c.insert(key, v, format!("--prompt={key}"))?;
     }
-    let total: usize = c.data.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if total > MAX_TOTAL_VALUE_BYTES {
-        return Err(CliError::usage(format!(
-            "the values total {total} bytes; a secret holds at most {MAX_TOTAL_VALUE_BYTES} bytes (1 MiB, as a Kubernetes Secret)"
-        )));
-    }
+    validate::check_values_size(validate::values_size(&c.data))
+        .map_err(|e| CliError::usage(e.message))?;
     Ok(c.data)
 }

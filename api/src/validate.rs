@@ -109,6 +109,101 @@ pub fn check_type(kind: &str) -> Result<(), String> {
     }
 }
 
+/// A request field a rule refused; each side names it its own way (the
+/// CLI by its flag, the terminal view by its form field, the backend by
+/// the wire field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// `sync.targetSecretName` (`--sync-target`, `--target`).
+    SyncTarget,
+    /// `sync.refreshInterval` (`--sync-refresh`, `--refresh`).
+    SyncRefresh,
+    /// `sync.keys` (`--sync-keys`, `--keys`).
+    SyncKeys,
+    /// `description`.
+    Description,
+    /// The values as a whole (their total size).
+    Values,
+}
+
+/// A refused field and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: Field,
+    pub message: String,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The size of a secret's values as the 1 MiB rule counts it: every key
+/// and every value, in bytes.
+pub fn values_size(data: &crate::wire::Data) -> usize {
+    data.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
+/// The 1 MiB rule on a secret's values (each key is checked on its own by
+/// [`check_key`]).
+pub fn check_values_size(total: usize) -> Result<(), Invalid> {
+    if total > MAX_TOTAL_VALUE_BYTES {
+        return Err(Invalid {
+            field: Field::Values,
+            message: format!(
+                "the values total {total} bytes; a secret holds at most {MAX_TOTAL_VALUE_BYTES} \
+                 bytes (1 MiB, as a Kubernetes Secret)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A secret's description: at most [`MAX_DESCRIPTION_CHARS`] characters.
+pub fn check_description(text: &str) -> Result<(), Invalid> {
+    let n = text.chars().count();
+    if n > MAX_DESCRIPTION_CHARS {
+        return Err(Invalid {
+            field: Field::Description,
+            message: format!(
+                "the description is {n} characters; at most {MAX_DESCRIPTION_CHARS} are allowed"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A comma-separated key list as every client reads it (the Go CLI's
+/// habit): entries trimmed, empty ones dropped.
+pub fn split_keys(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The sync settings a create or a sync change sends: a target Secret
+/// name, a refresh interval, the keys projected.
+pub fn check_sync(
+    target: Option<&str>,
+    refresh: Option<&str>,
+    keys: &[String],
+) -> Result<(), Invalid> {
+    let invalid = |field, message| Invalid { field, message };
+    if let Some(t) = target {
+        check_name("target Secret name", t).map_err(|m| invalid(Field::SyncTarget, m))?;
+    }
+    if let Some(r) = refresh {
+        check_refresh_interval(r).map_err(|m| invalid(Field::SyncRefresh, m))?;
+    }
+    for k in keys {
+        check_key(k).map_err(|m| invalid(Field::SyncKeys, m))?;
+    }
+    Ok(())
+}
+
 /// Parses the CRD's interval syntax, `^[1-9][0-9]*(d|h|m|s|ms|us|ns)` repeated,
 /// e.g. `90d`, `1h30m`, `2s`.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {

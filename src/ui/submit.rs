@@ -3,7 +3,7 @@
 //! error names the field and what to do; nothing is sent until every field
 //! passes.
 
-use kube_dc_api::validate::{self, MAX_TOTAL_VALUE_BYTES};
+use kube_dc_api::validate;
 use kube_dc_api::wire::{CreateRequest, ImportRequest, PutValuesRequest, SyncPatch, SyncSpec};
 
 use super::form::{Form, Input, Kind};
@@ -35,33 +35,27 @@ fn opt(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-fn keys_list(text: &str, label: &str) -> Checked<Vec<String>> {
-    let keys: Vec<String> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .map(String::from)
-        .collect();
-    for k in &keys {
-        validate::check_key(k).map_err(|e| format!("{label}: {e}"))?;
-    }
-    Ok(keys)
+/// A refused field said as the form names it.
+fn field_error(e: validate::Invalid) -> String {
+    let label = match e.field {
+        validate::Field::SyncTarget => "Target",
+        validate::Field::SyncRefresh => "Refresh",
+        validate::Field::SyncKeys => "Keys",
+        validate::Field::Description => "Description",
+        validate::Field::Values => return e.message,
+    };
+    format!("{label}: {}", e.message)
 }
 
-fn refresh(text: &str, label: &str) -> Checked<()> {
-    if text.is_empty() {
-        return Ok(());
-    }
-    validate::check_refresh_interval(text)
-        .map(|_| ())
-        .map_err(|e| format!("{label}: {e}"))
+/// The sync fields as the form has them (empty = not given).
+fn check_sync(target: &str, refresh: &str, keys: &[String]) -> Checked<()> {
+    let given = |t: &str| (!t.is_empty()).then_some(t.to_string());
+    validate::check_sync(given(target).as_deref(), given(refresh).as_deref(), keys)
+        .map_err(field_error)
 }
 
 fn description(text: &str) -> Checked<()> {
-    if text.chars().count() > validate::MAX_DESCRIPTION_CHARS {
-        return Err("Description: longer than 256 characters".into());
-    }
-    Ok(())
+    validate::check_description(text).map_err(field_error)
 }
 
 impl Form {
@@ -69,7 +63,6 @@ impl Form {
     /// its file now, exactly as it is.
     pub fn data(&self) -> Checked<Data> {
         let mut data = Data::new();
-        let mut total = 0;
         for (i, r) in self.rows.iter().enumerate() {
             if r.is_empty() {
                 continue;
@@ -86,16 +79,11 @@ impl Form {
                 ),
                 None => r.value.clone(),
             };
-            total += value.len();
             if data.insert(r.key.clone(), value).is_some() {
                 return Err(format!("{row}: key {:?} is given twice", r.key));
             }
         }
-        if total > MAX_TOTAL_VALUE_BYTES {
-            return Err(format!(
-                "the values total {total} bytes; a secret holds at most {MAX_TOTAL_VALUE_BYTES} bytes (1 MiB)"
-            ));
-        }
+        validate::check_values_size(validate::values_size(&data)).map_err(field_error)?;
         Ok(data)
     }
 
@@ -108,11 +96,8 @@ impl Form {
                 description(&self.text("Description"))?;
                 let sync = if self.toggle("Sync") {
                     let target = self.text("Target");
-                    if !target.is_empty() {
-                        validate::check_name("Target", &target)?;
-                    }
-                    refresh(&self.text("Refresh"), "Refresh")?;
-                    let keys = keys_list(&self.text("Keys"), "Keys")?;
+                    let keys = validate::split_keys(&self.text("Keys"));
+                    check_sync(&target, &self.text("Refresh"), &keys)?;
                     SyncSpec {
                         enabled: true,
                         target_secret_name: opt(target),
@@ -199,14 +184,15 @@ impl Form {
                 let now: Vec<&Input> = self.fields.iter().map(|f| &f.input).collect();
                 let changed = |i: usize| now.get(i) != before.get(i).as_ref();
                 let target = self.text("Target");
-                if changed(1) && !target.is_empty() {
-                    validate::check_name("Target", &target)?;
-                }
                 let refresh_text = self.text("Refresh");
-                if changed(2) {
-                    refresh(&refresh_text, "Refresh")?;
-                }
-                let keys = keys_list(&self.text("Keys"), "Keys")?;
+                let keys = validate::split_keys(&self.text("Keys"));
+                // Only what changed is sent, so only that is checked.
+                let none = String::new();
+                check_sync(
+                    if changed(1) { &target } else { &none },
+                    if changed(2) { &refresh_text } else { &none },
+                    &keys,
+                )?;
                 let patch = SyncPatch {
                     enabled: changed(0).then(|| self.toggle("Enabled")),
                     // Cleared: back to the default (the secret's name; 1h).

@@ -236,43 +236,26 @@ pub(crate) fn with_note(resp: impl IntoResponse, note: AuditNote) -> Response {
 }
 
 pub(crate) fn check_data(data: &Data) -> Result<(), ApiError> {
-    let mut total = 0usize;
-    for (k, v) in data {
+    for k in data.keys() {
         validate::check_key(k).map_err(ApiError::bad_request)?;
-        total += k.len() + v.len();
     }
-    if total > MAX_TOTAL_VALUE_BYTES {
-        return Err(ApiError::too_large(format!(
-            "the values total {total} bytes; a secret holds at most {MAX_TOTAL_VALUE_BYTES} bytes (1 MiB)"
-        )));
-    }
-    Ok(())
+    validate::check_values_size(validate::values_size(data))
+        .map_err(|e| ApiError::too_large(e.message))
 }
 
 pub(crate) fn check_sync(s: &SyncSpec) -> Result<(), ApiError> {
-    if let Some(t) = &s.target_secret_name {
-        validate::check_name("target Secret name", t).map_err(ApiError::bad_request)?;
-    }
-    if let Some(r) = &s.refresh_interval {
-        validate::check_refresh_interval(r).map_err(ApiError::bad_request)?;
-    }
-    for k in s.keys.iter().flatten() {
-        validate::check_key(k).map_err(ApiError::bad_request)?;
-    }
-    Ok(())
+    let keys = s.keys.as_deref().unwrap_or_default();
+    validate::check_sync(
+        s.target_secret_name.as_deref(),
+        s.refresh_interval.as_deref(),
+        keys,
+    )
+    .map_err(|e| ApiError::bad_request(e.message))
 }
 
 pub(crate) fn check_description(d: Option<&str>) -> Result<(), ApiError> {
-    if let Some(d) = d
-        && d.chars().count() > validate::MAX_DESCRIPTION_CHARS
-    {
-        return Err(ApiError::bad_request(format!(
-            "description is {} characters; at most {} are allowed",
-            d.chars().count(),
-            validate::MAX_DESCRIPTION_CHARS
-        )));
-    }
-    Ok(())
+    d.map_or(Ok(()), validate::check_description)
+        .map_err(|e| ApiError::bad_request(e.message))
 }
 
 /// The live secret of a checked path ([`SecretPath`]).

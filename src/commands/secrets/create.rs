@@ -5,6 +5,7 @@ use crate::commands::Ctx;
 use crate::error::{CliError, ErrorKind, Result};
 use crate::input::{self, ValueArgs};
 use crate::output::note;
+use kube_dc_api::validate;
 
 /// Create a secret, optionally writing its first version in the same round trip.
 ///
@@ -63,32 +64,19 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     p.require(&[Table, Json, Yaml], "secrets create")?;
     // Everything is validated before any request.
     super::check_secret_name(&a.name)?;
-    let v = kube_dc_api::validate::check_name;
-    if let Some(t) = &a.sync_target {
-        v("--sync-target", t).map_err(CliError::usage)?;
-    }
-    if let Some(r) = &a.sync_refresh {
-        kube_dc_api::validate::check_refresh_interval(r)
-            .map_err(|e| CliError::usage(format!("--sync-refresh: {e}")))?;
-    }
     // As the Go CLI: entries are trimmed and empty ones dropped.
-    let sync_keys: Vec<String> = a
-        .sync_keys
-        .iter()
-        .map(|k| k.trim().to_string())
-        .filter(|k| !k.is_empty())
-        .collect();
-    for k in &sync_keys {
-        kube_dc_api::validate::check_key(k)
-            .map_err(|e| CliError::usage(format!("--sync-keys: {e}")))?;
-    }
-    if let Some(d) = &a.description
-        && d.chars().count() > kube_dc_api::validate::MAX_DESCRIPTION_CHARS
-    {
-        return Err(CliError::usage(
-            "--description is longer than 256 characters",
-        ));
-    }
+    let sync_keys = validate::split_keys(&a.sync_keys.join(","));
+    validate::check_sync(
+        a.sync_target.as_deref(),
+        a.sync_refresh.as_deref(),
+        &sync_keys,
+    )
+    .and_then(|()| {
+        a.description
+            .as_deref()
+            .map_or(Ok(()), validate::check_description)
+    })
+    .map_err(|e| super::invalid_flag(e, ["--sync-target", "--sync-refresh", "--sync-keys"]))?;
     let data = if a.values.is_empty() {
         None
     } else {

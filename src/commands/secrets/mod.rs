@@ -21,7 +21,7 @@ use clap::Subcommand;
 
 use super::Ctx;
 use crate::api::Secret;
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use crate::listing::SyncState;
 
 #[derive(Subcommand, Debug)]
@@ -70,7 +70,21 @@ pub async fn run(ctx: &Ctx, cmd: SecretsCommand) -> Result<i32> {
 }
 
 pub fn check_secret_name(name: &str) -> Result<()> {
-    kube_dc_api::validate::check_name("secret name", name).map_err(crate::error::CliError::usage)
+    kube_dc_api::validate::check_name("secret name", name).map_err(CliError::usage)
+}
+
+/// A rule of `kube_dc_api::validate` refused a field: said with the flag
+/// that gave it (`flags`: the sync target's, refresh's and keys' flags).
+pub(crate) fn invalid_flag(e: kube_dc_api::validate::Invalid, flags: [&str; 3]) -> CliError {
+    use kube_dc_api::validate::Field;
+    let flag = match e.field {
+        Field::SyncTarget => flags[0],
+        Field::SyncRefresh => flags[1],
+        Field::SyncKeys => flags[2],
+        Field::Description => "--description",
+        Field::Values => return CliError::usage(e.message),
+    };
+    CliError::usage(format!("{flag}: {}", e.message))
 }
 
 /// Prints a secret's metadata as `Field:  value` rows, or the raw document.

@@ -3,6 +3,7 @@ use clap::Args;
 use crate::api::{Client, SyncPatch};
 use crate::commands::{Ctx, confirm};
 use crate::error::{CliError, Result};
+use kube_dc_api::validate;
 
 /// Change how a secret is projected into a Kubernetes Secret.
 ///
@@ -47,23 +48,13 @@ pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets sync")?;
     super::check_secret_name(&a.name)?;
-    if let Some(t) = &a.target {
-        kube_dc_api::validate::check_name("--target", t).map_err(CliError::usage)?;
-    }
-    if let Some(r) = &a.refresh {
-        kube_dc_api::validate::check_refresh_interval(r)
-            .map_err(|e| CliError::usage(format!("--refresh: {e}")))?;
-    }
-    let keys = a.keys.as_ref().map(|k| {
-        k.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect::<Vec<_>>()
-    });
-    for k in keys.iter().flatten() {
-        kube_dc_api::validate::check_key(k).map_err(|e| CliError::usage(format!("--keys: {e}")))?;
-    }
+    let keys = a.keys.as_deref().map(validate::split_keys);
+    validate::check_sync(
+        a.target.as_deref(),
+        a.refresh.as_deref(),
+        keys.as_deref().unwrap_or_default(),
+    )
+    .map_err(|e| super::invalid_flag(e, ["--target", "--refresh", "--keys"]))?;
     let patch = SyncPatch {
         enabled: a.enabled,
         target_secret_name: a.target.clone(),
