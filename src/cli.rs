@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use clap_complete::ArgValueCompleter;
 
-use crate::commands::{audit, context, login, logout, orgs, secrets};
+use crate::commands::{audit, context, login, logout, orgs, secrets, ui};
 pub use crate::config::GlobalArgs;
 pub use crate::output::OutputFormat;
 
@@ -90,7 +90,7 @@ Examples:
 Role: organization admin."
     )]
     Orgs(orgs::OrgsCommand),
-    Ui(crate::ui::UiArgs),
+    Ui(ui::UiArgs),
     Login(login::LoginArgs),
     Logout(logout::LogoutArgs),
     /// List contexts, or switch to one.
@@ -117,6 +117,56 @@ Examples:
 /// Completion is dynamic: besides commands and flags it offers the secret
 /// names of the current context, context names and project names, asking
 /// `kube-dc` itself (with a short deadline, silently when offline).
+/// What `--dry-run` does to a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DryRun {
+    /// The command's changes are planned and printed, not sent.
+    Plans,
+    /// The command makes no change: it runs as usual, and says so.
+    NoEffect,
+    /// The command changes what a plan cannot show (a terminal session,
+    /// the keyring, the config file, a child process): refused.
+    Refused,
+}
+
+impl Command {
+    /// What `--dry-run` does to this command.
+    pub fn dry_run(&self) -> DryRun {
+        use crate::commands::orgs::OrgsCommand as O;
+        use crate::commands::secrets::SecretsCommand as S;
+        match self {
+            Command::Secrets(
+                S::Create(_)
+                | S::Put(_)
+                | S::Set(_)
+                | S::Unset(_)
+                | S::Rollback(_)
+                | S::Edit(_)
+                | S::Sync(_)
+                | S::Import(_)
+                | S::Delete(_)
+                | S::Restore(_)
+                | S::DestroyVersion(_)
+                | S::Apply(_),
+            )
+            | Command::Orgs(O::Elevate(_) | O::Release(_)) => DryRun::Plans,
+            Command::Secrets(S::Run(_))
+            | Command::Ui(_)
+            | Command::Login(_)
+            | Command::Logout(_)
+            | Command::Use(_) => DryRun::Refused,
+            Command::Secrets(S::List(_) | S::Get(_) | S::Versions(_) | S::Consumers(_))
+            | Command::Orgs(O::Status(_) | O::Elevations(_))
+            | Command::Audit(_)
+            | Command::Config(_)
+            | Command::Whoami(_)
+            | Command::Version
+            | Command::Completion(_)
+            | Command::GenerateDocs => DryRun::NoEffect,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 #[command(after_help = "\
 Install:

@@ -54,7 +54,7 @@ fn env_ctx() -> Option<Ctx> {
     let line: Vec<String> = std::env::args().skip_while(|a| a != "--").skip(1).collect();
     apply_scope_flags(&mut g, &line);
     g.timeout = "1s".into();
-    Some(Ctx::new(g))
+    Some(Ctx::new(g, false))
 }
 
 /// Sets the scope flags (`-p`, `-n`, `--context`, `--server`, `--domain`)

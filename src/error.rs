@@ -8,9 +8,6 @@ use std::fmt;
 pub enum ErrorKind {
     /// Stdout was closed by the reader (`| head`): exit 0, silently.
     BrokenPipe,
-    /// `--dry-run` stopped before the first change, having printed it:
-    /// exit 0, silently.
-    DryRun,
     /// Anything not covered below.
     Other,
     /// Bad command line or bad input (also HTTP 400 and 413).
@@ -58,7 +55,7 @@ impl ErrorKind {
             ErrorKind::CannotExecute => 126,
             ErrorKind::Signalled(n) => 128 + n,
             // The reader went away (`kube-dc … | head`): not a failure.
-            ErrorKind::BrokenPipe | ErrorKind::DryRun => 0,
+            ErrorKind::BrokenPipe => 0,
         }
     }
 

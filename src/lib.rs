@@ -15,6 +15,7 @@ pub mod input;
 pub mod jsonpath;
 pub mod listing;
 pub mod net;
+pub mod ops;
 pub mod output;
 pub mod redact;
 pub mod session;
@@ -35,9 +36,16 @@ pub fn main() -> i32 {
     let parsed = cli::command().try_get_matches().and_then(|m| {
         let mut c = <Cli as clap::FromArgMatches>::from_arg_matches(&m)?;
         c.global.scope_source = config::ScopeSource::of(&m);
-        Ok(c)
+        // The command as typed, without flags (`secrets list`).
+        let mut path = Vec::new();
+        let mut at = &m;
+        while let Some((name, sub)) = at.subcommand() {
+            path.push(name.to_string());
+            at = sub;
+        }
+        Ok((c, path.join(" ")))
     });
-    let cli = match parsed {
+    let (cli, command_name) = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -61,13 +69,29 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    let ctx = Ctx::new(cli.global.clone());
+    let dry_run = cli.global.dry_run.then(|| cli.command.dry_run());
+    let ctx = Ctx::new(cli.global.clone(), dry_run == Some(cli::DryRun::Plans));
+    match dry_run {
+        Some(cli::DryRun::Refused) => {
+            let e = CliError::usage(format!(
+                "`kube-dc {}` does not take --dry-run: what it changes cannot be shown as a plan",
+                command_name
+            ))
+            .hint("leave out --dry-run");
+            return report(&e);
+        }
+        Some(cli::DryRun::NoEffect) => output::note(&format!(
+            "--dry-run has no effect: `kube-dc {}` makes no change",
+            command_name
+        )),
+        _ => {}
+    }
     let result = rt.block_on(async {
         match cli.command {
             Command::Secrets(c) => commands::secrets::run(&ctx, c).await,
             Command::Audit(c) => commands::audit::run(&ctx, c).await.map(|()| 0),
             Command::Orgs(c) => commands::orgs::run(&ctx, c).await.map(|()| 0),
-            Command::Ui(a) => ui::run(&ctx, a).await.map(|()| 0),
+            Command::Ui(a) => commands::ui::run(&ctx, a).await.map(|()| 0),
             Command::Login(a) => commands::login::login(&ctx, a).await.map(|()| 0),
             Command::Logout(a) => commands::logout::logout(&ctx, a).await.map(|()| 0),
             Command::Use(a) => commands::context::use_context(&ctx, a).await.map(|()| 0),
@@ -80,6 +104,10 @@ pub fn main() -> i32 {
             }
             Command::GenerateDocs => generate_docs().map(|()| 0),
         }
+    });
+    let result = result.and_then(|code| match ctx.planned() {
+        Some(plan) => commands::print_plan(&ctx, &plan).map(|()| code),
+        None => Ok(code),
     });
     match result {
         Ok(code) => code,
@@ -103,7 +131,7 @@ fn generate_docs() -> error::Result<()> {
 }
 
 fn report(e: &CliError) -> i32 {
-    if matches!(e.kind, ErrorKind::BrokenPipe | ErrorKind::DryRun) {
+    if e.kind == ErrorKind::BrokenPipe {
         return 0;
     }
     output::error(&e.to_string(), &e.hints);

@@ -119,6 +119,8 @@ pub struct Printer {
     pub stderr_is_tty: bool,
     /// `-o jsonpath=TEMPLATE`'s template.
     pub jsonpath: Option<String>,
+    /// `--dry-run`: what is printed is the plan, in any format.
+    pub plan_only: bool,
 }
 
 impl Printer {
@@ -133,6 +135,7 @@ impl Printer {
             format: format.unwrap_or(OutputFormat::Table),
             color: !no_color && std::io::stdout().is_terminal(),
             stderr_is_tty: std::io::stderr().is_terminal(),
+            plan_only: false,
         }
     }
 
@@ -247,7 +250,7 @@ impl Printer {
         // A template over the JSON document, wherever there is one.
         let json_path =
             self.format == OutputFormat::JsonPath && allowed.contains(&OutputFormat::Json);
-        if allowed.contains(&self.format) || json_path {
+        if allowed.contains(&self.format) || json_path || self.plan_only {
             return Ok(());
         }
         let names: Vec<String> = allowed

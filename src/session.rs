@@ -5,7 +5,7 @@
 use std::cell::OnceCell;
 use std::time::Duration;
 
-use crate::api::Client;
+use crate::api::{Client, Plan, PlannedChange};
 use crate::config::GlobalArgs;
 use crate::config::{self, Target};
 use crate::error::{CliError, Result};
@@ -17,15 +17,23 @@ pub struct Ctx {
     pub global: GlobalArgs,
     pub printer: Printer,
     target: OnceCell<Target>,
+    /// `--dry-run`: the changes the command would make.
+    plan: Option<Plan>,
 }
 
 impl Ctx {
-    pub fn new(global: GlobalArgs) -> Self {
-        let printer = Printer::new(global.output.clone(), global.no_color);
+    /// `plans`: the command's changes are planned (`--dry-run` on a
+    /// command that makes changes); its output is then the plan, which
+    /// every format can show.
+    pub fn new(global: GlobalArgs, plans: bool) -> Self {
+        let mut printer = Printer::new(global.output.clone(), global.no_color);
+        printer.plan_only = plans;
+        let plan = global.dry_run.then(|| Plan::new(global.show_values));
         Self {
             global,
             printer,
             target: OnceCell::new(),
+            plan,
         }
     }
 
@@ -51,8 +59,18 @@ impl Ctx {
         };
         Ok(
             Client::new(target, self.timeout()?, self.global.verbose, token)?
-                .dry_run(self.global.dry_run, self.global.show_values),
+                .planning(self.plan.clone()),
         )
+    }
+
+    /// The changes planned so far, for a command whose changes are planned
+    /// (None otherwise; a dry run of a command that makes none still
+    /// gives its client a plan, so a change it sent by mistake is refused).
+    pub fn planned(&self) -> Option<Vec<PlannedChange>> {
+        self.plan
+            .as_ref()
+            .filter(|_| self.printer.plan_only)
+            .map(Plan::changes)
     }
 
     pub fn namespace(&self) -> Result<String> {

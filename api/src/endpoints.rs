@@ -167,6 +167,27 @@ impl Route {
     }
 }
 
+impl Route {
+    /// Whether a request on this route changes anything (a secret, its
+    /// values or projection, an elevation window): what a client's dry
+    /// run plans instead of sending. Every other route only reads.
+    pub const fn changes(self) -> bool {
+        matches!(
+            self,
+            Route::CreateSecret
+                | Route::UpdateSecret
+                | Route::DeleteSecret
+                | Route::PutValues
+                | Route::SyncSecret
+                | Route::ImportSecret
+                | Route::DestroyVersion
+                | Route::RestoreSecret
+                | Route::Elevate
+                | Route::Release
+        )
+    }
+}
+
 /// The audit action of a scheduled rotation (no request: the backend's own).
 pub const ROTATE_ACTION: &str = "secrets.value.rotate";
 
@@ -330,6 +351,13 @@ mod tests {
         for (a, d) in actions() {
             assert_eq!(a.split('.').count(), 3, "{a}");
             assert!(!d.is_empty(), "{a} has no description");
+        }
+    }
+
+    #[test]
+    fn a_route_changes_exactly_when_its_method_is_not_get() {
+        for r in Route::ALL {
+            assert_eq!(r.changes(), r.endpoint().method != "GET", "{r:?}");
         }
     }
 

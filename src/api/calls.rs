@@ -66,7 +66,7 @@ impl Call {
     fn method(&self) -> Method {
         Method::from_bytes(self.route.endpoint().method.as_bytes()).expect("table method")
     }
-    fn path(&self) -> String {
+    pub(super) fn path(&self) -> String {
         format!("{}{}", self.path, self.query)
     }
     fn missing_means_unsupported(&self) -> bool {
@@ -87,6 +87,19 @@ impl Client {
     ) -> Result<(T, Doc)> {
         let doc = self.call_doc(call, body).await?;
         Ok((doc.typed()?, doc))
+    }
+
+    /// Sends a change — or, under `--dry-run`, adds it to the plan and
+    /// answers `None` (nothing was sent, so there is no answer to read).
+    pub async fn change<T: DeserializeOwned>(
+        &self,
+        call: Call,
+        body: Option<&impl Serialize>,
+    ) -> Result<Option<(T, Doc)>> {
+        if self.planned(&call, body) {
+            return Ok(None);
+        }
+        self.call(call, body).await.map(Some)
     }
 
     /// [`Client::call`], the answer left as a document to decode later.
@@ -194,9 +207,9 @@ impl Client {
         ns: &str,
         name: &str,
         req: &CreateRequest,
-    ) -> Result<(Secret, Doc)> {
+    ) -> Result<Option<(Secret, Doc)>> {
         let call = Call::new(Route::CreateSecret, &[ns, name]).extension(true);
-        self.call(call, Some(req)).await
+        self.change(call, Some(req)).await
     }
 
     pub async fn update_secret(
@@ -204,8 +217,8 @@ impl Client {
         ns: &str,
         name: &str,
         req: &UpdateRequest,
-    ) -> Result<(Secret, Doc)> {
-        self.call(Call::new(Route::UpdateSecret, &[ns, name]), Some(req))
+    ) -> Result<Option<(Secret, Doc)>> {
+        self.change(Call::new(Route::UpdateSecret, &[ns, name]), Some(req))
             .await
     }
 
@@ -214,18 +227,28 @@ impl Client {
         ns: &str,
         name: &str,
         req: &PutValuesRequest,
-    ) -> Result<(PutValuesResponse, Doc)> {
-        self.call(Call::new(Route::PutValues, &[ns, name]), Some(req))
+    ) -> Result<Option<(PutValuesResponse, Doc)>> {
+        self.change(Call::new(Route::PutValues, &[ns, name]), Some(req))
             .await
     }
 
-    pub async fn sync(&self, ns: &str, name: &str, patch: &SyncPatch) -> Result<(Secret, Doc)> {
-        self.call(Call::new(Route::SyncSecret, &[ns, name]), Some(patch))
+    pub async fn sync(
+        &self,
+        ns: &str,
+        name: &str,
+        patch: &SyncPatch,
+    ) -> Result<Option<(Secret, Doc)>> {
+        self.change(Call::new(Route::SyncSecret, &[ns, name]), Some(patch))
             .await
     }
 
-    pub async fn import(&self, ns: &str, name: &str, req: &ImportRequest) -> Result<(Secret, Doc)> {
-        self.call(Call::new(Route::ImportSecret, &[ns, name]), Some(req))
+    pub async fn import(
+        &self,
+        ns: &str,
+        name: &str,
+        req: &ImportRequest,
+    ) -> Result<Option<(Secret, Doc)>> {
+        self.change(Call::new(Route::ImportSecret, &[ns, name]), Some(req))
             .await
     }
 
@@ -234,10 +257,10 @@ impl Client {
         ns: &str,
         name: &str,
         destroy: bool,
-    ) -> Result<(DeleteResponse, Doc)> {
+    ) -> Result<Option<(DeleteResponse, Doc)>> {
         let q = query(&[("destroy", destroy.then(|| "true".into()))]);
         let call = Call::new(Route::DeleteSecret, &[ns, name]).query(q);
-        self.call(call, None::<&()>).await
+        self.change(call, None::<&()>).await
     }
 
     pub async fn destroy_version(
@@ -245,9 +268,9 @@ impl Client {
         ns: &str,
         name: &str,
         v: u64,
-    ) -> Result<(DestroyVersionResponse, Doc)> {
+    ) -> Result<Option<(DestroyVersionResponse, Doc)>> {
         let v = v.to_string();
-        self.call(
+        self.change(
             Call::new(Route::DestroyVersion, &[ns, name, &v]),
             None::<&()>,
         )
@@ -264,8 +287,8 @@ impl Client {
             .await
     }
 
-    pub async fn restore(&self, ns: &str, name: &str) -> Result<(Secret, Doc)> {
-        self.call(Call::new(Route::RestoreSecret, &[ns, name]), None::<&()>)
+    pub async fn restore(&self, ns: &str, name: &str) -> Result<Option<(Secret, Doc)>> {
+        self.change(Call::new(Route::RestoreSecret, &[ns, name]), None::<&()>)
             .await
     }
 
@@ -287,11 +310,16 @@ impl Client {
             .await
     }
 
-    pub async fn elevate(&self, org: &str, project: &str, reason: &str) -> Result<(Grant, Doc)> {
+    pub async fn elevate(
+        &self,
+        org: &str,
+        project: &str,
+        reason: &str,
+    ) -> Result<Option<(Grant, Doc)>> {
         let body = ElevateRequest {
             reason: reason.into(),
         };
-        self.call(Call::new(Route::Elevate, &[org, project]), Some(&body))
+        self.change(Call::new(Route::Elevate, &[org, project]), Some(&body))
             .await
     }
 
@@ -307,8 +335,8 @@ impl Client {
         .await
     }
 
-    pub async fn release(&self, org: &str, project: &str) -> Result<(Grant, Doc)> {
-        self.call(Call::new(Route::Release, &[org, project]), None::<&()>)
+    pub async fn release(&self, org: &str, project: &str) -> Result<Option<(Grant, Doc)>> {
+        self.change(Call::new(Route::Release, &[org, project]), None::<&()>)
             .await
     }
 

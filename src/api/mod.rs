@@ -22,18 +22,18 @@ pub use kube_dc_api::wire::{
     Rotation, Secret, Sensitive, SyncPatch, SyncSpec, UpdateRequest, VersionInfo,
 };
 
+use crate::auth::Credential;
 use crate::config::{Backend, Target};
 use crate::error::{CliError, ErrorKind, Result};
 
 mod answers;
 mod calls;
-mod credential;
 mod doc;
-mod dry_run;
 mod errors;
+mod plan;
 
-pub use credential::Credential;
 pub use doc::Doc;
+pub use plan::{Plan, PlannedChange};
 
 use answers::{Answer, collect, collect_at_most, request_headers};
 pub use answers::{MAX_ATTEMPTS, MAX_JSON_BYTES, MAX_RETRY_WAIT};
@@ -57,8 +57,8 @@ pub struct Client {
     transport: Transport,
     verbose: bool,
     timeout: Duration,
-    /// `--dry-run`: changes are printed, not sent (`Some(show_values)`).
-    dry_run: Option<bool>,
+    /// `--dry-run`: changes are added to this plan, not sent.
+    plan: Option<Plan>,
 }
 
 /// A 2xx response, body read in full.
@@ -139,7 +139,7 @@ impl Client {
             transport,
             verbose,
             timeout,
-            dry_run: None,
+            plan: None,
         })
     }
 
@@ -208,10 +208,12 @@ impl Client {
         extension: bool,
         whole: bool,
     ) -> Result<Streamed> {
-        if let Some(show) = self.dry_run
-            && method != Method::GET
-        {
-            return Err(self.print_dry_run(&method, path, body.as_deref(), show));
+        // Every change goes through the plan under --dry-run
+        // (`Client::change`); one that did not is refused, never sent.
+        if self.plan.is_some() && plan::is_change(method.as_str(), path) {
+            return Err(CliError::other(format!(
+                "--dry-run: {method} {path} was not planned, so it was not sent (a bug in kube-dc: please report it)"
+            )));
         }
         // One key for a write that honours it, however often it is sent
         // (reads are never matched against the table for it).

@@ -3,9 +3,12 @@
 //! see `service`); or the tokens a `kube-dc login` left in the token store,
 //! refreshed when they are about to expire.
 
+mod credential;
 pub mod oidc;
 pub mod service;
 pub mod store;
+
+pub use credential::Credential;
 
 use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
@@ -69,11 +72,7 @@ fn lock_path(session: &str) -> std::path::PathBuf {
 /// What a remote target's requests authenticate with, in this order:
 /// `KUBE_DC_TOKEN`, a service account from the environment, the login's
 /// tokens. None when there is none of them.
-pub async fn credential(
-    target: &Target,
-    timeout: Duration,
-) -> Result<Option<crate::api::Credential>> {
-    use crate::api::Credential;
+pub async fn credential(target: &Target, timeout: Duration) -> Result<Option<Credential>> {
     if let Some(t) = crate::config::token_from_env() {
         return Ok(Some(Credential::Token(t)));
     }

@@ -115,11 +115,10 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
             }
             let org = org(ctx, &a.org)?;
             let project = project(ctx, a.project.as_deref(), &org)?;
-            let (g, raw) = ctx
-                .client()
-                .await?
-                .elevate(&org, &project, &a.reason)
-                .await?;
+            let client = ctx.client().await?;
+            let Some((g, raw)) = client.elevate(&org, &project, &a.reason).await? else {
+                return Ok(()); // --dry-run: planned
+            };
             if p.is_machine() {
                 return p.print_doc(&raw.value());
             }
@@ -134,7 +133,9 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
         OrgsCommand::Release(a) => {
             let org = org(ctx, &a.org)?;
             let project = project(ctx, a.project.as_deref(), &org)?;
-            let (g, raw) = ctx.client().await?.release(&org, &project).await?;
+            let Some((g, raw)) = ctx.client().await?.release(&org, &project).await? else {
+                return Ok(()); // --dry-run: planned
+            };
             if p.is_machine() {
                 return p.print_doc(&raw.value());
             }

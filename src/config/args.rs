@@ -84,9 +84,11 @@ pub struct GlobalArgs {
         value_name = "ROLE"
     )]
     pub act_as: Option<ActAs>,
-    /// Print the first change a writing command would send (method, URL,
-    /// body with values masked) and send nothing. Reads the command needs
-    /// to build it are made as usual.
+    /// Print every change the command would send, as a plan (method, URL,
+    /// audit action, body with values masked; a document with -o
+    /// json|yaml), and send nothing. Reads the command needs to decide are
+    /// made as usual. A command that changes nothing says --dry-run has no
+    /// effect; ui, secrets run, login, logout and use refuse it.
     #[arg(long, global = true)]
     pub dry_run: bool,
     /// With --dry-run: show the values instead of masking them.

@@ -8,8 +8,8 @@ use super::app::{Action, App, Confirm, Level, View};
 use super::form::Form;
 use super::session::Session;
 use super::submit::Request;
-use crate::commands::secrets::{create, delete, edit, set};
 use crate::error::Result;
+use crate::ops::{secret, sent, values};
 use crate::output::sanitize;
 
 impl Session<'_> {
@@ -33,7 +33,7 @@ impl Session<'_> {
             Action::AskDelete { destroy } => {
                 let Some(name) = name else { return Ok(true) };
                 // The blast radius first, as `secrets delete` does.
-                let users: Vec<String> = delete::consumers_of(&self.client, &self.ns, &name)
+                let users: Vec<String> = secret::consumers_of(&self.client, &self.ns, &name)
                     .await?
                     .map(|c| {
                         c.items
@@ -80,7 +80,7 @@ impl Session<'_> {
                 return Ok(true);
             }
             Action::Delete { name, destroy } => {
-                let (resp, _) = self.client.delete(&self.ns, &name, destroy).await?;
+                let (resp, _) = sent(self.client.delete(&self.ns, &name, destroy).await?)?;
                 info(
                     app,
                     if resp.destroyed {
@@ -99,12 +99,13 @@ impl Session<'_> {
             Action::AskDestroyVersion(version) => {
                 let Some(name) = name else { return Ok(true) };
                 // As `secrets destroy-version`: is it the current one?
-                let (s, _) = self.client.get_secret(&self.ns, &name, false, None).await?;
+                let current =
+                    secret::is_current_version(&self.client, &self.ns, &name, version).await?;
                 let mut users = Vec::new();
                 let mut question =
                     format!("Erase version {version} of secret {name}, irreversibly? y/N");
-                if s.openbao.as_ref().map(|o| o.current_version) == Some(version) {
-                    if let Some(c) = delete::consumers_of(&self.client, &self.ns, &name).await? {
+                if current {
+                    if let Some(c) = secret::consumers_of(&self.client, &self.ns, &name).await? {
                         users = c
                             .items
                             .iter()
@@ -125,10 +126,11 @@ impl Session<'_> {
                 return Ok(true);
             }
             Action::DestroyVersion { name, version } => {
-                let (resp, _) = self
-                    .client
-                    .destroy_version(&self.ns, &name, version)
-                    .await?;
+                let (resp, _) = sent(
+                    self.client
+                        .destroy_version(&self.ns, &name, version)
+                        .await?,
+                )?;
                 app.hide();
                 info(
                     app,
@@ -139,16 +141,16 @@ impl Session<'_> {
                 );
             }
             Action::Rollback { name, version } => {
-                let done = set::rollback_with(&self.client, &self.ns, &name, version).await?;
+                let done = values::rollback(&self.client, &self.ns, &name, version).await?;
                 app.hide();
                 let text = done.summary(&format!("the values of version {version}"));
-                match done.warning {
+                match done.warning() {
                     Some(w) => app.message = Some((format!("{text}; warning: {w}"), Level::Error)),
                     None => info(app, text),
                 }
             }
             Action::Restore(name) => {
-                let (s, _) = self.client.restore(&self.ns, &name).await?;
+                let (s, _) = sent(self.client.restore(&self.ns, &name).await?)?;
                 info(app, format!("secret/{} restored", s.name));
             }
             _ => return Ok(true),
@@ -172,11 +174,7 @@ impl Session<'_> {
         let text = match request {
             Request::Create(name, req) => {
                 // One request: the secret and its first version together.
-                let (s, _) = self
-                    .client
-                    .create_secret(&self.ns, &name, &req)
-                    .await
-                    .map_err(create::too_old_for_create)?;
+                let (s, _) = sent(secret::create(&self.client, &self.ns, &name, &req).await?)?;
                 select = Some(s.name.clone());
                 match s.kv_version.unwrap_or(0) {
                     0 => format!("secret/{} created, no values yet (p adds some)", s.name),
@@ -185,7 +183,7 @@ impl Session<'_> {
             }
             Request::Import(name, req) => {
                 let from = req.source_secret_name.clone();
-                let (s, _) = self.client.import(&self.ns, &name, &req).await?;
+                let (s, _) = sent(self.client.import(&self.ns, &name, &req).await?)?;
                 select = Some(s.name.clone());
                 format!(
                     "secret/{} imported from {from} (version {})",
@@ -212,24 +210,16 @@ impl Session<'_> {
                     ));
                     return Ok(true);
                 }
-                let version = req.cas.unwrap_or(0);
-                let (resp, _) = self
-                    .client
-                    .put_values(&self.ns, &name, &req)
-                    .await
-                    .map_err(|e| {
-                        edit::changed_meanwhile(
-                            e,
-                            &name,
-                            version,
-                            "press p to open the current values again",
-                        )
-                    })?;
+                let opened = req.cas.unwrap_or(0);
+                let again = "press p to open the current values again";
+                let done =
+                    values::write_edited(&self.client, &self.ns, &name, opened, req.data, again)
+                        .await?;
                 app.hide();
-                format!("secret/{} version {} written", resp.name, resp.version)
+                done.summary("edited")
             }
             Request::Sync(name, patch) => {
-                let (s, _) = self.client.sync(&self.ns, &name, &patch).await?;
+                let (s, _) = sent(self.client.sync(&self.ns, &name, &patch).await?)?;
                 let state = crate::listing::SyncState::of_secret(&s).word();
                 format!(
                     "secret/{} sync updated: {}",

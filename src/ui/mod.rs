@@ -18,56 +18,20 @@ mod session;
 mod submit;
 mod text;
 
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use clap::Args;
 use crossterm::event::{self, Event, KeyEventKind};
 use crossterm::{cursor, execute, terminal};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use crate::commands::Ctx;
 use crate::error::{CliError, Result};
+use crate::session::Ctx;
 pub use app::{Action, App, Level, Row, View};
 pub use draw::draw;
 pub use look::Look;
 use pace::Pacer;
 use session::Session;
-
-/// Browse and change the project's secrets in a terminal view.
-///
-/// One row per secret with its sync state. Enter opens a secret's detail,
-/// `r` reveals its values (audited; multi-line values keep their lines;
-/// hidden again after 30 seconds, on leaving, or on `R`), `c` copies the
-/// selected value with an OSC 52 escape (works over SSH) without printing
-/// it. `n` creates a secret (initial values typed masked, or read from a
-/// file), `i` imports a Kubernetes Secret, `p` puts new values, `s` changes
-/// the sync, `d` soft-deletes after showing the workloads that use it, `D`
-/// destroys (admins; the name is typed to confirm), `v` lists the versions
-/// (`b` rolls back, `x` destroys one), `t` the deleted secrets (Enter
-/// restores). Each sends the requests of its CLI verb, audited the same.
-/// `?` lists every key. Nothing revealed stays in the scrollback.
-#[derive(Args, Debug)]
-#[command(after_help = "\
-Examples:
-  kube-dc ui
-  kube-dc ui -p staging --refresh 30
-  NO_COLOR=1 kube-dc ui
-
-Refreshes: every refresh is an audited list request, so the view refreshes
-on its own only while the terminal has the focus (where the terminal reports
-it), nothing is being typed, no values are revealed, and a key was pressed
-in the last 10 minutes; R refreshes at once.
-
-Role: any project role (user and up), or organization admin, to browse;
-revealing and changing values needs developer or more (organization admins:
-an elevation window); destroy needs admin.")]
-pub struct UiArgs {
-    /// Seconds between automatic refreshes of the list and the open view.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub refresh: u64,
-}
 
 /// Restores the terminal however the view ends (return, error, panic).
 struct Screen;
@@ -126,13 +90,9 @@ pub(super) fn say(e: &CliError) -> String {
     s
 }
 
-pub async fn run(ctx: &Ctx, a: UiArgs) -> Result<()> {
-    ctx.printer
-        .require(&[crate::output::OutputFormat::Table], "ui")?;
-    if !crate::output::terminal().is_terminal() || !std::io::stdin().is_terminal() {
-        return Err(CliError::usage("kube-dc ui needs a terminal")
-            .hint("for scripts, use kube-dc secrets list / get -o json"));
-    }
+/// Runs the view until the user leaves it; `refresh`: between automatic
+/// refreshes. The caller has checked that there is a terminal.
+pub async fn run(ctx: &Ctx, refresh: Duration) -> Result<()> {
     let ns = ctx.namespace()?;
     let session = Session {
         ctx,
@@ -149,7 +109,7 @@ pub async fn run(ctx: &Ctx, a: UiArgs) -> Result<()> {
     }
     let _screen = Screen::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(crate::output::terminal())).map_err(io)?;
-    let mut pace = Pacer::new(Duration::from_secs(a.refresh), Instant::now());
+    let mut pace = Pacer::new(refresh, Instant::now());
     loop {
         app.held = pace.held_by(&app, Instant::now());
         term.draw(|f| draw(f, &app, &look)).map_err(io)?;

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use super::app::{self, Action, App, Level, Problem, Revealed, Row};
 use crate::api::Client;
-use crate::commands::Ctx;
 use crate::error::Result;
+use crate::session::Ctx;
 use kube_dc_api::event::Shown;
 
 pub(super) struct Session<'a> {
@@ -173,7 +173,7 @@ impl Session<'_> {
             }
             Action::Elevate(reason) => {
                 let (org, project) = self.org_project()?;
-                let (g, _) = self.client.elevate(&org, &project, &reason).await?;
+                let (g, _) = crate::ops::sent(self.client.elevate(&org, &project, &reason).await?)?;
                 app.message = Some((
                     format!("elevated in {project} until {}", g.expires_at),
                     Level::Info,
@@ -182,7 +182,7 @@ impl Session<'_> {
             }
             Action::Release => {
                 let (org, project) = self.org_project()?;
-                self.client.release(&org, &project).await?;
+                crate::ops::sent(self.client.release(&org, &project).await?)?;
                 app.message = Some((format!("released the window in {project}"), Level::Info));
                 return Box::pin(self.perform(app, Action::LoadElevation)).await;
             }

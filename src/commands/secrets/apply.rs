@@ -1,13 +1,10 @@
 use std::io::Read;
 
 use clap::Args;
-use serde::Deserialize;
 
-use crate::api::{CreateRequest, Rotation, Secret, SyncPatch, SyncSpec, UpdateRequest};
 use crate::commands::Ctx;
-use crate::error::{CliError, ErrorKind, Result};
-
-pub const API_VERSION: &str = "security.kube-dc.com/v1alpha1";
+use crate::error::{CliError, Result};
+use crate::ops::apply;
 
 /// Create or update secrets from ManagedSecret manifests.
 ///
@@ -43,77 +40,6 @@ pub struct ApplyArgs {
     pub file: String,
 }
 
-#[derive(Deserialize, Debug)]
-#[serde(rename_all = "camelCase")]
-struct Manifest {
-    api_version: String,
-    kind: String,
-    metadata: Metadata,
-    #[serde(default)]
-    spec: Spec,
-}
-
-#[derive(Deserialize, Debug)]
-struct Metadata {
-    name: String,
-    #[serde(default)]
-    namespace: Option<String>,
-}
-
-#[derive(Deserialize, Debug, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Spec {
-    #[serde(rename = "type", default = "opaque")]
-    kind: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    sync: Option<SyncSpec>,
-    #[serde(default)]
-    rotation: Option<Rotation>,
-}
-
-fn opaque() -> String {
-    "opaque".into()
-}
-
-fn parse(text: &str, source: &str) -> Result<Vec<Manifest>> {
-    let mut out = Vec::new();
-    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let v = serde_norway::Value::deserialize(doc)
-            .map_err(|e| CliError::usage(format!("{source}: document {}: {e}", i + 1)))?;
-        if v.is_null() {
-            continue;
-        }
-        let m: Manifest = serde_norway::from_value(v)
-            .map_err(|e| CliError::usage(format!("{source}: document {}: {e}", i + 1)))?;
-        if m.api_version != API_VERSION || m.kind != "ManagedSecret" {
-            return Err(CliError::usage(format!(
-                "{source}: document {} is {}/{}, not {API_VERSION}/ManagedSecret",
-                i + 1,
-                m.api_version,
-                m.kind
-            )));
-        }
-        let check = kube_dc_api::validate::check_name;
-        check("metadata.name", &m.metadata.name)
-            .map_err(|e| CliError::usage(format!("{source}: {e}")))?;
-        kube_dc_api::validate::check_type(&m.spec.kind)
-            .map_err(|e| CliError::usage(format!("{source}: spec.{e}")))?;
-        if let Some(r) = &m.spec.rotation {
-            kube_dc_api::validate::check_rotation(r)
-                .map_err(|e| CliError::usage(format!("{source}: spec.rotation: {e}")))?;
-        }
-        out.push(m);
-    }
-    if out.is_empty() {
-        return Err(CliError::usage(format!(
-            "{source} has no ManagedSecret documents"
-        )));
-    }
-    Ok(out)
-}
-
 pub async fn run(ctx: &Ctx, a: ApplyArgs) -> Result<()> {
     use crate::output::OutputFormat::Table;
     ctx.printer.require(&[Table], "secrets apply")?;
@@ -127,113 +53,21 @@ pub async fn run(ctx: &Ctx, a: ApplyArgs) -> Result<()> {
         std::fs::read_to_string(&a.file)
             .map_err(|e| CliError::usage(format!("cannot read {}: {e}", a.file)))?
     };
-    let manifests = parse(&text, &a.file)?;
+    let manifests = apply::parse(&text, &a.file)?;
     let default_ns = ctx.namespace()?;
+    let flag = ctx.target()?.namespace_flag.clone();
     let client = ctx.client().await?;
     for m in manifests {
-        let ns = match (&m.metadata.namespace, &ctx.target()?.namespace_flag) {
-            (Some(mns), Some(flag)) if mns != flag => {
-                return Err(CliError::usage(format!(
-                    "{} says namespace {mns:?} but -n says {flag:?}",
-                    m.metadata.name
-                )));
-            }
-            (Some(mns), _) => mns.clone(),
-            (None, _) => default_ns.clone(),
-        };
-        let name = &m.metadata.name;
-        let outcome = match client.get_secret(&ns, name, false, None).await {
-            Err(e) if e.kind == ErrorKind::NotFound => {
-                let req = CreateRequest {
-                    kind: m.spec.kind.clone(),
-                    description: m.spec.description.clone(),
-                    sync: m.spec.sync.clone().unwrap_or_default(),
-                    rotation: m.spec.rotation.clone(),
-                    initial_values: None,
-                };
-                client
-                    .create_secret(&ns, name, &req)
-                    .await
-                    .map_err(super::create::too_old_for_create)?;
-                "created"
-            }
-            Err(e) => return Err(e),
-            Ok((current, _)) => update(&client, &ns, &m, &current).await?,
-        };
-        ctx.printer
-            .line(&format!("managedsecret/{name} {outcome}"))?;
-    }
-    Ok(())
-}
-
-async fn update(
-    client: &crate::api::Client,
-    ns: &str,
-    m: &Manifest,
-    current: &Secret,
-) -> Result<&'static str> {
-    let name = &m.metadata.name;
-    if current.kind != m.spec.kind {
-        return Err(CliError::new(
-            ErrorKind::Conflict,
-            format!(
-                "{name} exists with type {}, and a type cannot change",
-                current.kind
-            ),
-        )
-        .hint(format!(
-            "delete it first (kube-dc secrets delete {name}) to recreate it as {}",
-            m.spec.kind
-        )));
-    }
-    let mut changed = false;
-    if let Some(want) = &m.spec.sync {
-        let target = want.target(name).to_string();
-        let refresh = want.refresh_interval.clone().unwrap_or_else(|| "1h".into());
-        let patch = SyncPatch {
-            enabled: Some(want.enabled),
-            target_secret_name: Some(target.clone()),
-            refresh_interval: Some(refresh.clone()),
-            keys: Some(want.keys.clone().unwrap_or_default()),
-        };
-        let have = &current.sync;
-        let same = have.enabled == want.enabled
-            && have.target_secret_name.as_deref() == Some(target.as_str())
-            && have.refresh_interval.as_deref() == Some(refresh.as_str())
-            && have.keys.clone().unwrap_or_default() == want.keys.clone().unwrap_or_default();
-        if !same {
-            client.sync(ns, name, &patch).await?;
-            changed = true;
+        let ns = apply::namespace_of(&m, &default_ns, flag.as_deref())?;
+        let done = apply::apply(&client, &ns, &m).await?;
+        let line = format!("managedsecret/{} {}", m.metadata.name, done.word());
+        if ctx.global.dry_run {
+            // The plan is the document on stdout; what each manifest
+            // would become is said beside it.
+            crate::output::note(&format!("{line} (dry run)"));
+        } else {
+            ctx.printer.line(&line)?;
         }
     }
-    let description_changes =
-        m.spec.description.is_some() && m.spec.description != current.description;
-    let rotation_changes = m.spec.rotation.is_some() && m.spec.rotation != current.rotation;
-    if description_changes || rotation_changes {
-        let req = UpdateRequest {
-            description: m.spec.description.clone().filter(|_| description_changes),
-            rotation: m.spec.rotation.clone().filter(|_| rotation_changes),
-        };
-        client.update_secret(ns, name, &req).await?;
-        changed = true;
-    }
-    Ok(if changed { "configured" } else { "unchanged" })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seed_rotation_example_parses() {
-        let m = parse(
-            "apiVersion: security.kube-dc.com/v1alpha1\nkind: ManagedSecret\nmetadata:\n  name: app-password\nspec:\n  type: password\n  rotation:\n    enabled: true\n    interval: 90d\n    generator:\n      length: 32\n      charset: alnum-symbol\n  sync:\n    enabled: true\n    targetSecretName: app-password\n",
-            "x.yaml",
-        )
-        .unwrap();
-        assert_eq!(m[0].spec.rotation.as_ref().unwrap().interval, "90d");
-        assert!(parse("apiVersion: v1\nkind: Secret\nmetadata: {name: a}\n", "x").is_err());
-        assert!(parse("apiVersion: security.kube-dc.com/v1alpha1\nkind: ManagedSecret\nmetadata: {name: a}\nspec: {typo: 1}\n", "x").is_err());
-        assert!(parse("apiVersion: security.kube-dc.com/v1alpha1\nkind: ManagedSecret\nmetadata: {name: a}\nspec: {type: password, rotation: {enabled: true, interval: 1h, generator: {length: 4}}}\n", "x").is_err());
-    }
+    Ok(())
 }

@@ -2,7 +2,7 @@ use clap::Args;
 
 use crate::api::{CreateRequest, SyncSpec};
 use crate::commands::Ctx;
-use crate::error::{CliError, ErrorKind, Result};
+use crate::error::Result;
 use crate::input::{self, ValueArgs};
 use crate::output::note;
 use kube_dc_api::validate;
@@ -112,10 +112,9 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     let client = ctx.client().await?;
     // One request: the resource and its first version are written together,
     // so a failure leaves nothing behind.
-    let (secret, raw) = client
-        .create_secret(&ns, &a.name, &req)
-        .await
-        .map_err(too_old_for_create)?;
+    let Some((secret, raw)) = crate::ops::secret::create(&client, &ns, &a.name, &req).await? else {
+        return Ok(()); // --dry-run: planned
+    };
     if p.is_machine() {
         return p.print_doc(&raw.value());
     }
@@ -137,21 +136,4 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// A 404/405 from the create route: the installation predates the
-/// production one-round-trip create. Nothing was created; say so.
-pub fn too_old_for_create(e: CliError) -> CliError {
-    if e.kind != ErrorKind::NotSupported {
-        return e;
-    }
-    let status = e.status.unwrap_or(0);
-    CliError {
-        message: format!(
-            "this installation is too old for `secrets create`: it answered {status} to \
-             POST /api/secrets/NAMESPACE/NAME, the platform's create route; nothing was created"
-        ),
-        ..e
-    }
-    .hint("upgrade the Kube-DC backend, or create the ManagedSecret with kubectl and then `kube-dc secrets put`")
 }

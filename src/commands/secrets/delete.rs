@@ -2,9 +2,8 @@ use clap::Args;
 
 use crate::api::Client;
 use crate::commands::{Ctx, confirm};
-use crate::error::{ErrorKind, Result};
+use crate::error::Result;
 use crate::output::{note, sanitize};
-use kube_dc_api::wire::ConsumersResponse;
 
 /// Delete a secret: soft by default, or irreversibly with --destroy.
 ///
@@ -52,6 +51,7 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
         let users = show_consumers(&client, &ns, &a.name).await?;
         if a.destroy {
             confirm(
+                ctx,
                 &format!(
                     "Destroy secret {} and every stored version, irreversibly?",
                     a.name
@@ -60,6 +60,7 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
             )?;
         } else if users > 0 {
             confirm(
+                ctx,
                 &format!(
                     "Delete secret {} and its projected Secret, which {users} workload(s) use?",
                     a.name
@@ -68,7 +69,9 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
             )?;
         }
     }
-    let (resp, raw) = client.delete(&ns, &a.name, a.destroy).await?;
+    let Some((resp, raw)) = client.delete(&ns, &a.name, a.destroy).await? else {
+        return Ok(()); // --dry-run: planned
+    };
     if p.is_machine() {
         return p.print_doc(&raw.value());
     }
@@ -82,25 +85,10 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
     }
 }
 
-/// The workloads that use the secret's projection (`kube-dc ui`'s `d`
-/// asks the same). A secret without a consumers view (soft-deleted, or an
-/// installation without it) has none.
-pub async fn consumers_of(
-    client: &Client,
-    ns: &str,
-    name: &str,
-) -> Result<Option<ConsumersResponse>> {
-    match client.consumers(ns, name).await {
-        Ok((c, _)) => Ok(Some(c)),
-        Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::NotSupported) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// Shows on stderr the workloads that use the secret's projection and
 /// returns how many.
 pub(super) async fn show_consumers(client: &Client, ns: &str, name: &str) -> Result<usize> {
-    match consumers_of(client, ns, name).await? {
+    match crate::ops::secret::consumers_of(client, ns, name).await? {
         Some(c) if !c.items.is_empty() => {
             note(&format!(
                 "These workloads use Secret {}:",

@@ -43,24 +43,23 @@ pub async fn run(ctx: &Ctx, a: DestroyVersionArgs) -> Result<()> {
         "Erase version {version} of secret {}, irreversibly?",
         a.name
     );
-    if !a.yes {
-        let (secret, _) = client.get_secret(&ns, &a.name, false, None).await?;
-        if secret.openbao.as_ref().map(|o| o.current_version) == Some(version) {
-            // The current version: afterwards the secret has no readable
-            // value and its projection empties.
-            crate::output::warn(&format!(
-                "version {version} is the current version of {}: afterwards it has no readable value until a new version is written, and its projected Secret is emptied",
-                a.name
-            ));
-            super::delete::show_consumers(&client, &ns, &a.name).await?;
-            question = format!(
-                "Erase version {version}, the current one, of secret {}, irreversibly?",
-                a.name
-            );
-        }
+    if !a.yes && crate::ops::secret::is_current_version(&client, &ns, &a.name, version).await? {
+        // The current version: afterwards the secret has no readable
+        // value and its projection empties.
+        crate::output::warn(&format!(
+            "version {version} is the current version of {}: afterwards it has no readable value until a new version is written, and its projected Secret is emptied",
+            a.name
+        ));
+        super::delete::show_consumers(&client, &ns, &a.name).await?;
+        question = format!(
+            "Erase version {version}, the current one, of secret {}, irreversibly?",
+            a.name
+        );
     }
-    confirm(&question, a.yes)?;
-    let (resp, raw) = client.destroy_version(&ns, &a.name, version).await?;
+    confirm(ctx, &question, a.yes)?;
+    let Some((resp, raw)) = client.destroy_version(&ns, &a.name, version).await? else {
+        return Ok(()); // --dry-run: planned
+    };
     if p.is_machine() {
         return p.print_doc(&raw.value());
     }

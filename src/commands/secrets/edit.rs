@@ -6,8 +6,9 @@ use clap::Args;
 use crate::commands::Ctx;
 use crate::envfile::{EnvDialect, parse_env, to_env};
 use crate::error::{CliError, ErrorKind, Result};
+use crate::ops::values;
 use crate::redact::Sensitive;
-use kube_dc_api::wire::{Data, PutValuesRequest};
+use kube_dc_api::wire::Data;
 
 /// Edit a secret's values in your editor; a new version if they changed.
 #[derive(Args, Debug)]
@@ -116,29 +117,9 @@ pub async fn run(ctx: &Ctx, a: EditArgs) -> Result<()> {
         crate::output::note("no changes: nothing was written");
         return Ok(());
     }
-    let req = PutValuesRequest {
-        data: new,
-        cas: Some(version),
-    };
-    let (resp, raw) = client.put_values(&ns, &a.name, &req).await.map_err(|e| {
-        changed_meanwhile(e, &a.name, version, "run `kube-dc secrets edit NAME` again")
-    })?;
-    super::set::report(ctx, &resp, &raw, "edited")
-}
-
-/// A check-and-set conflict said as what it means for an edit (also
-/// `kube-dc ui`'s `p`); any other error as it is.
-pub fn changed_meanwhile(e: CliError, name: &str, version: u64, again: &str) -> CliError {
-    if e.kind != ErrorKind::Conflict {
-        return e;
-    }
-    CliError::new(
-        ErrorKind::Conflict,
-        format!(
-            "secret {name} changed while you edited it (you opened version {version}): nothing was written"
-        ),
-    )
-    .hint(again.replace("NAME", name))
+    let again = "run `kube-dc secrets edit NAME` again";
+    let done = values::write_edited(&client, &ns, &a.name, version, new, again).await?;
+    super::set::report_change(ctx, &done, "edited")
 }
 
 /// How many times the editor is opened again on a file that does not

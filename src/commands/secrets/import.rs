@@ -62,7 +62,9 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<()> {
         description: a.description.clone(),
         allow_cross_namespace: a.allow_cross_namespace.then_some(true),
     };
-    let (secret, raw) = ctx.client().await?.import(&ns, &a.name, &req).await?;
+    let Some((secret, raw)) = ctx.client().await?.import(&ns, &a.name, &req).await? else {
+        return Ok(()); // --dry-run: planned
+    };
     if p.is_machine() {
         return p.print_doc(&raw.value());
     }

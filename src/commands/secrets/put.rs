@@ -68,6 +68,7 @@ pub async fn run(ctx: &Ctx, a: PutArgs) -> Result<()> {
             if crate::output::stdin_is_terminal() && crate::output::stderr_is_terminal() {
                 crate::output::warn(&what);
                 confirm(
+                    ctx,
                     &format!("Remove {} from {}?", removed.join(", "), a.name),
                     false,
                 )?;
@@ -78,9 +79,12 @@ pub async fn run(ctx: &Ctx, a: PutArgs) -> Result<()> {
             }
         }
     }
-    let (resp, raw) = client
+    let Some((resp, raw)) = client
         .put_values(&ns, &a.name, &PutValuesRequest { data, cas: a.cas })
-        .await?;
+        .await?
+    else {
+        return Ok(()); // --dry-run: planned
+    };
     // A server that honours check-and-set writes exactly the next version;
     // any other answer means it ignored `cas` (a production installation
     // without the extension) and wrote regardless: say so, loudly.

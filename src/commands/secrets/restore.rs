@@ -22,7 +22,9 @@ pub async fn run(ctx: &Ctx, a: RestoreArgs) -> Result<()> {
     p.require(&[Table, Json, Yaml], "secrets restore")?;
     super::check_secret_name(&a.name)?;
     let ns = ctx.namespace()?;
-    let (secret, raw) = ctx.client().await?.restore(&ns, &a.name).await?;
+    let Some((secret, raw)) = ctx.client().await?.restore(&ns, &a.name).await? else {
+        return Ok(()); // --dry-run: planned
+    };
     if p.is_machine() {
         return p.print_doc(&raw.value());
     }

@@ -68,9 +68,11 @@ pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
     let ns = ctx.namespace()?;
     let client = ctx.client().await?;
     if !a.yes {
-        ask_if_it_cuts_off(&client, &ns, &a.name, &patch).await?;
+        ask_if_it_cuts_off(ctx, &client, &ns, &a.name, &patch).await?;
     }
-    let (secret, raw) = client.sync(&ns, &a.name, &patch).await?;
+    let Some((secret, raw)) = client.sync(&ns, &a.name, &patch).await? else {
+        return Ok(()); // --dry-run: planned
+    };
     if p.is_machine() {
         return p.print_doc(&raw.value());
     }
@@ -86,39 +88,23 @@ pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
 /// away from the workloads that reference it, as deleting the secret does:
 /// the same list of them, and the same question, before anything changes.
 async fn ask_if_it_cuts_off(
+    ctx: &Ctx,
     client: &Client,
     ns: &str,
     name: &str,
     patch: &SyncPatch,
 ) -> Result<()> {
-    // Only turning it off or moving it can: other changes ask nothing and
-    // read nothing.
-    if patch.enabled != Some(false) && patch.target_secret_name.is_none() {
+    let Some(cut) = crate::ops::secret::sync_cut_off(client, ns, name, patch).await? else {
         return Ok(());
-    }
-    let (secret, _) = client.get_secret(ns, name, false, None).await?;
-    if !secret.sync.enabled {
-        return Ok(());
-    }
-    let current = secret
-        .sync
-        .target_secret_name
-        .clone()
-        .unwrap_or_else(|| name.to_string());
-    let question = match (patch.enabled, &patch.target_secret_name) {
-        (Some(false), _) => format!("Stop projecting {name} into Secret {current}?"),
-        (_, Some(t)) if *t != current => {
-            format!("Project {name} into Secret {t} instead of {current}?")
-        }
-        _ => return Ok(()),
     };
     if super::delete::show_consumers(client, ns, name).await? == 0 {
         return Ok(());
     }
     crate::output::warn(&format!(
-        "afterwards {name} no longer fills Secret {current}, which these workloads reference"
+        "afterwards {name} no longer fills Secret {}, which these workloads reference",
+        cut.current()
     ));
-    confirm(&question, false)
+    confirm(ctx, &cut.question(name), false)
 }
 
 /// `true|false`, also `yes|no` and `on|off`, in any case (as the Go CLI).

@@ -394,6 +394,75 @@ fn dry_run_prints_the_change_masks_values_and_sends_nothing() {
 }
 
 #[test]
+fn dry_run_plans_every_change_of_a_command() {
+    let h = Home::new();
+    h.run(&["secrets", "create", "a", "--from-literal=K=v"])
+        .ok();
+    let manifests = h.path().join("three.yaml");
+    let doc = |name: &str, spec: &str| {
+        format!(
+            "apiVersion: security.kube-dc.com/v1alpha1\nkind: ManagedSecret\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+        )
+    };
+    std::fs::write(
+        &manifests,
+        [
+            // An update that both moves the sync and changes the
+            // description: two requests, both planned.
+            doc(
+                "a",
+                "{type: opaque, description: d, sync: {enabled: false}}",
+            ),
+            doc("b", "{type: opaque}"),
+            doc("c", "{type: opaque}"),
+        ]
+        .join("---\n"),
+    )
+    .unwrap();
+    let file = manifests.to_str().unwrap();
+    let r = h.run(&["--dry-run", "secrets", "apply", "-f", file]).ok();
+    let planned: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("dry run: "))
+        .collect();
+    assert_eq!(planned.len(), 4, "{}", r.stdout);
+    assert!(r.stdout.ends_with("4 changes planned (nothing was sent)\n"));
+    assert!(r.stderr.contains("managedsecret/c created"), "{}", r.stderr);
+    let json = h
+        .run(&["--dry-run", "secrets", "apply", "-f", file, "-o", "json"])
+        .ok()
+        .json();
+    let actions: Vec<&str> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "secrets.sync.update",
+            "secrets.secret.update",
+            "secrets.secret.create",
+            "secrets.secret.create"
+        ]
+    );
+    assert_eq!(json["dryRun"], true);
+    // Nothing was sent.
+    h.run(&["secrets", "get", "b"]).code(3);
+    // A command that makes no change says so; one whose changes cannot
+    // be planned refuses.
+    let r = h.run(&["--dry-run", "secrets", "list"]).ok();
+    assert!(r.stderr.contains("--dry-run has no effect"), "{}", r.stderr);
+    let r = h.run(&["--dry-run", "ui"]).code(2);
+    assert!(r.stderr.contains("does not take --dry-run"), "{}", r.stderr);
+    // A change that writes nothing plans nothing.
+    let r = h.run(&["--dry-run", "secrets", "set", "a", "K=v"]).ok();
+    assert!(r.stdout.contains("no change to make"), "{}", r.stdout);
+}
+
+#[test]
 fn from_file_dir_takes_one_key_per_file() {
     let h = Home::new();
     let dir = h.path().join("conf");

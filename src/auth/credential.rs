@@ -8,7 +8,7 @@ pub enum Credential {
     /// A bearer token, as it is (`KUBE_DC_TOKEN`, or a login's).
     Token(Sensitive),
     /// A service account's: a new one before the current one expires.
-    Service(std::sync::Arc<crate::auth::service::ServiceAccount>),
+    Service(std::sync::Arc<super::service::ServiceAccount>),
 }
 
 impl Credential {
@@ -22,7 +22,7 @@ impl Credential {
             Credential::Service(sa) => format!(
                 "service account {} ({})",
                 sa.client_id(),
-                crate::auth::service::CLIENT_ID_ENV
+                super::service::CLIENT_ID_ENV
             ),
         }
     }
