@@ -2,6 +2,10 @@
 //! chain and the CSV export) and the CLI (which verifies an exported file
 //! offline): the hash chain, the CSV columns, and CSV cell neutralisation.
 
+/// Server default and maximum of an audit query's `limit`.
+pub const DEFAULT_LIMIT: usize = 500;
+pub const MAX_LIMIT: usize = 5000;
+
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 

@@ -14,9 +14,5 @@ pub use endpoints::{Endpoint, Origin, Permission, Route, Scope};
 pub use roles::{Op, Role};
 
 pub use audit::CSV_COLUMNS as AUDIT_CSV_COLUMNS;
-
-/// Server-side default of `sync.refreshInterval`.
-pub const DEFAULT_REFRESH_INTERVAL: &str = "1h";
-/// Server default and maximum of an audit query's `limit`.
-pub const AUDIT_DEFAULT_LIMIT: usize = 500;
-pub const AUDIT_MAX_LIMIT: usize = 5000;
+pub use audit::{DEFAULT_LIMIT as AUDIT_DEFAULT_LIMIT, MAX_LIMIT as AUDIT_MAX_LIMIT};
+pub use wire::DEFAULT_REFRESH_INTERVAL;

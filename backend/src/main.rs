@@ -121,8 +121,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
             }
         })
     };
-    let app = backend
-        .router()
+    let app = kube_dc_backend::router(backend.clone())
         .into_make_service_with_connect_info::<SocketAddr>();
     let shutdown = shutdown_signal()?;
     println!(

@@ -2,7 +2,7 @@
 
 use rand::Rng;
 
-use crate::Backend;
+use crate::app::Backend;
 use crate::store::AuditRecord;
 use kube_dc_api::endpoints::ROTATE_ACTION;
 use kube_dc_api::event::{AuditEvent, Outcome, Subject, SystemActor};

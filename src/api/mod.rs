@@ -112,7 +112,7 @@ impl Client {
                     acting,
                 )
                 .map_err(|e| local_open_error(data_dir, e))?;
-                Transport::Local(backend.router())
+                Transport::Local(kube_dc_backend::router(backend))
             }
             #[cfg(not(feature = "local"))]
             Backend::Local { .. } => {

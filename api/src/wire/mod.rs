@@ -5,6 +5,9 @@
 //! (unknown fields are refused by the backend); responses are lenient so the
 //! CLI keeps working when the platform adds fields.
 
+/// Server-side default of `sync.refreshInterval`.
+pub const DEFAULT_REFRESH_INTERVAL: &str = "1h";
+
 use std::collections::BTreeMap;
 use std::fmt;
 

@@ -18,10 +18,11 @@ use kube_dc_api::endpoints::{
 use kube_dc_api::event::{Actor, AuditEvent, RequestInfo, Subject};
 
 use super::RequestId;
+use crate::app::Backend;
 use crate::authn::{AuthError, Identity};
 use crate::error::{ApiError, AuditNote};
+use crate::rotation;
 use crate::store::AuditRecord;
-use crate::{Backend, rotation};
 
 type Shared = Arc<Backend>;
 

@@ -112,7 +112,7 @@ pub(crate) async fn import_secret(
             new,
             Some(data),
             now,
-            move || crate::fault_point(fault.as_deref(), "import"),
+            move || crate::store::fault_point(fault.as_deref(), "import"),
             event,
         )
         .await?;

@@ -31,7 +31,7 @@ pub use view::to_wire;
 
 use audit_layer::{route_layer, unmatched_layer};
 
-use crate::Backend;
+use crate::app::Backend;
 use crate::error::ApiError;
 use support::BODY_LIMIT;
 
@@ -70,6 +70,9 @@ fn handler(route: Route) -> MethodRouter<Shared> {
     }
 }
 
+/// The OpenAPI 3 description of every route this backend serves.
+pub const OPENAPI: &str = include_str!("../../openapi.yaml");
+
 pub fn router(b: Shared) -> Router {
     let mut api = Router::new();
     for &route in Route::ALL {
@@ -97,7 +100,7 @@ pub fn router(b: Shared) -> Router {
         .route("/readyz", get(readyz))
         .route(
             "/openapi.yaml",
-            get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], crate::OPENAPI) }),
+            get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI) }),
         )
         .merge(api)
         .layer(middleware::from_fn(request_id_middleware))

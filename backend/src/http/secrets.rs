@@ -117,7 +117,7 @@ pub(crate) async fn create_secret(
             new,
             data,
             now,
-            move || crate::fault_point(fault.as_deref(), "create"),
+            move || crate::store::fault_point(fault.as_deref(), "create"),
             event,
         )
         .await;

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use kube_dc_api::Permission;
 
 use super::audit_layer::{Committed, Resolved};
-use crate::Backend;
+use crate::app::Backend;
 use crate::authn::Identity;
 use crate::authz::{Access, Decision, Op};
 use crate::error::{ApiError, AuditNote};

@@ -1,7 +1,7 @@
 //! The API view of a stored secret: spec, KV metadata and the status
 //! conditions of the platform's controller.
 
-use crate::Backend;
+use crate::app::Backend;
 use crate::clock::rfc3339;
 use crate::store::SecretRecord;
 use kube_dc_api::wire::{Condition, OpenbaoMeta, Secret, SecretStatus, SyncSpec};

@@ -263,7 +263,7 @@ impl Store {
     /// directory's master key (it seals SQLite values; it is checked
     /// against the directory whichever engine holds them).
     pub fn open_with(dir: &Path, cipher: Arc<Cipher>, values: Arc<dyn Values>) -> Result<Self> {
-        crate::private_dir(dir)
+        crate::dirs::private_dir(dir)
             .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(Self::DB_FILE);
         owner_only_files(&path)?;
@@ -432,4 +432,15 @@ impl Store {
 
 pub(super) fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Fails on purpose at the step a test named (`Config::fault`, feature
+/// `test-support`), to prove that nothing is left behind.
+pub(crate) fn fault_point(configured: Option<&str>, step: &str) -> Result<(), StoreError> {
+    if configured == Some(step) {
+        return Err(StoreError::Internal(format!(
+            "injected failure at step {step:?}"
+        )));
+    }
+    Ok(())
 }

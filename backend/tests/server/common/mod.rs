@@ -102,8 +102,7 @@ impl Server {
         let backend = Backend::open(config, auth, bindings).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = backend
-            .router()
+        let app = kube_dc_backend::router(backend.clone())
             .into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();

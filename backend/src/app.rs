@@ -1,0 +1,232 @@
+//! The assembled backend: its configuration, and the store, identity,
+//! role bindings and project owners it serves requests with — opened for
+//! the `serve` binary or embedded in the CLI's `local` context. Requests
+//! reach it through `http::router`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::authn::{Authenticator, Identity};
+use crate::authz::{Binding, Bindings, OrgAdmins, Role};
+use crate::dirs::{private_dir, restrict_dir};
+use crate::open_error::OpenError;
+use crate::store::{self, Store};
+use crate::{clock, crypto, kube, openbao, projects};
+
+/// How long an elevation window lasts unless configured otherwise.
+pub const DEFAULT_ELEVATION_TTL: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub manifests_dir: Option<PathBuf>,
+    pub elevation_ttl: Duration,
+    /// Org admins need an elevation window to read values (false: "tag
+    /// only" — reads are allowed and tagged with the window if one is open).
+    pub enforce_elevation: bool,
+    /// Test-only fault injection: the name of a step that fails on purpose
+    /// (`import`, `create`), to prove that nothing is left behind.
+    #[cfg(feature = "test-support")]
+    pub fault: Option<String>,
+    /// Master key (base64) instead of the key file.
+    pub master_key: Option<String>,
+    /// What "now" is: the system clock, or a manual one in tests.
+    pub clock: clock::Clock,
+    /// Events of reads that reveal no value commit without an fsync (see
+    /// `Store::relax_read_events`): the CLI's local store.
+    pub relax_read_events: bool,
+    /// Where values live: `None` sealed in SQLite, else OpenBao.
+    pub openbao: Option<openbao::OpenBaoConfig>,
+    /// Open without values (any engine accepted; `verify-audit`).
+    pub without_values: bool,
+}
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            manifests_dir: None,
+            elevation_ttl: DEFAULT_ELEVATION_TTL,
+            enforce_elevation: true,
+            #[cfg(feature = "test-support")]
+            fault: None,
+            master_key: None,
+            clock: clock::Clock::System,
+            relax_read_events: false,
+            openbao: None,
+            without_values: false,
+        }
+    }
+}
+
+pub struct Backend {
+    pub store: Arc<Store>,
+    pub auth: Authenticator,
+    pub bindings: Bindings,
+    /// Which organization and project own each namespace.
+    pub projects: projects::Projects,
+    pub config: Config,
+}
+
+impl Backend {
+    pub fn open(
+        config: Config,
+        auth: Authenticator,
+        bindings: Bindings,
+    ) -> Result<Arc<Self>, OpenError> {
+        private_dir(&config.data_dir)
+            .map_err(|e| OpenError::io("cannot create data directory", &config.data_dir, e))?;
+        restrict_dir(&config.data_dir);
+        let cipher =
+            crypto::Cipher::load_or_create(&config.data_dir, config.master_key.as_deref())?;
+        let cipher = Arc::new(cipher);
+        let values: Arc<dyn store::Values> = match (&config.openbao, config.without_values) {
+            (_, true) => Arc::new(store::NoValues),
+            (None, false) => Arc::new(store::SqliteValues::new(cipher.clone())),
+            // On the server's runtime when opened from one with worker
+            // threads; else on a runtime of its own.
+            (Some(cfg), false) => {
+                Arc::new(openbao::OpenBaoValues::new(cfg.clone()).map_err(OpenError::Engine)?)
+            }
+        };
+        let mut store = Store::open_with(&config.data_dir, cipher, values).map_err(|source| {
+            OpenError::Store {
+                path: config.data_dir.clone(),
+                source,
+            }
+        })?;
+        if config.relax_read_events {
+            store = store.relax_read_events();
+        }
+        let store = Arc::new(store);
+        let manifests = kube::Manifests::load(config.manifests_dir.as_deref(), "");
+        let projects = projects::Projects::build(&bindings, &manifests.namespaces);
+        for ns in projects.ambiguous() {
+            tracing::warn!(
+                "namespace {ns:?} is claimed by more than one owner; requests for it are refused"
+            );
+        }
+        let b = Arc::new(Self {
+            store,
+            auth,
+            bindings,
+            projects,
+            config,
+        });
+        if b.config.openbao.is_some() && !b.config.without_values {
+            let b2 = b.clone();
+            std::thread::spawn(move || b2.reconcile_values())
+                .join()
+                .map_err(|_| OpenError::Engine("reconciling values: panicked".into()))?
+                .map_err(OpenError::Engine)?;
+        }
+        Ok(b)
+    }
+
+    /// Finds the writes OpenBao kept that the SQL store never recorded
+    /// (nor audited), lists them, and reports each: in the log, and as an
+    /// audit event `secrets.reconcile` of the owning organization, which
+    /// commits with the listing.
+    fn reconcile_values(&self) -> Result<(), String> {
+        let owner = |ns: &str| match self.projects.owner(ns) {
+            Ok(o) => (o.org.clone(), o.project.clone().unwrap_or_default()),
+            Err(_) => (String::new(), String::new()),
+        };
+        self.store
+            .reconcile_values(owner, || self.now())
+            .map_err(|e| format!("comparing the SQL store with OpenBao: {e}"))?;
+        Ok(())
+    }
+
+    /// The embedded backend of the CLI's `local` context: the given identity
+    /// is admin of every project of organization `org` and admin of that
+    /// organization. Manifests are read from `DATA_DIR/manifests`.
+    pub fn embedded(
+        data_dir: impl Into<PathBuf>,
+        org: &str,
+        user: &str,
+    ) -> Result<Arc<Self>, OpenError> {
+        Self::embedded_as(data_dir, org, user, None)
+    }
+
+    /// [`Backend::embedded`], the identity acting in one role to try it:
+    /// `Some(role)` in every project of the organization (and not its
+    /// admin), or `None` with the role `org-admin` meaning only an
+    /// organization admin (values through an elevation window).
+    pub fn embedded_as(
+        data_dir: impl Into<PathBuf>,
+        org: &str,
+        user: &str,
+        acting: Option<Acting>,
+    ) -> Result<Arc<Self>, OpenError> {
+        let mut config = Config::new(data_dir);
+        config.manifests_dir = Some(config.data_dir.join("manifests"));
+        config.relax_read_events = true;
+        let identity = Identity {
+            subject: format!("local:{user}"),
+            username: user.to_string(),
+            email: String::new(),
+            groups: vec![],
+            org: Some(org.to_string()),
+            namespaces: vec![format!("{org}-default")],
+        };
+        let mut bindings = Bindings {
+            org_admin_group: "org-admin".into(),
+            ..Default::default()
+        };
+        let (org_admin, role) = match acting {
+            None => (true, Some(Role::Admin)),
+            Some(Acting::OrgAdmin) => (true, None),
+            Some(Acting::Project(r)) => (false, Some(r)),
+        };
+        bindings.orgs.insert(
+            org.to_string(),
+            OrgAdmins {
+                admin_groups: vec![],
+                admin_users: if org_admin {
+                    vec![user.to_string()]
+                } else {
+                    vec![]
+                },
+                projects: vec!["default".to_string()],
+            },
+        );
+        if let Some(role) = role {
+            bindings.bindings.push(Binding {
+                group: None,
+                user: Some(user.to_string()),
+                namespace: format!("{org}-*"),
+                role,
+            });
+        }
+        Self::open(config, Authenticator::Fixed(identity), bindings)
+    }
+
+    /// The step a test asked to fail (always none outside tests).
+    pub(crate) fn fault_hook(&self) -> Option<String> {
+        #[cfg(feature = "test-support")]
+        return self.config.fault.clone();
+        #[cfg(not(feature = "test-support"))]
+        None
+    }
+
+    /// Now, in epoch milliseconds, by the configured clock.
+    pub fn now(&self) -> i64 {
+        self.config.clock.now_ms()
+    }
+
+    /// The store for async callers.
+    pub fn db(&self) -> store::AsyncStore {
+        store::AsyncStore(self.store.clone())
+    }
+}
+
+/// Who the local context's identity acts as (`kube-dc --as ROLE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acting {
+    /// This role in every project of the organization, and not its admin.
+    Project(Role),
+    /// The organization's admin only: values through an elevation window.
+    OrgAdmin,
+}
