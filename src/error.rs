@@ -140,6 +140,17 @@ impl std::error::Error for CliError {
 
 /// Writing to stdout failed: a closed pipe (`kube-dc … | head`) ends the
 /// command quietly with success, anything else is an error.
+/// A CSV writer's error: an I/O error as such (a closed pipe stays a
+/// closed pipe), anything else named.
+impl From<csv::Error> for CliError {
+    fn from(e: csv::Error) -> Self {
+        match e.into_kind() {
+            csv::ErrorKind::Io(io) => io.into(),
+            other => CliError::other(format!("CSV: {other:?}")),
+        }
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         if e.kind() == std::io::ErrorKind::BrokenPipe {

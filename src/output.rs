@@ -215,27 +215,27 @@ impl Printer {
         Ok(())
     }
 
+    /// A document as the chosen format renders it: JSON (pretty, one
+    /// trailing newline), YAML, or a `-o jsonpath` template's text.
+    pub fn render_doc(&self, v: &Value) -> Result<Vec<u8>> {
+        match (self.format, &self.jsonpath) {
+            (OutputFormat::JsonPath, Some(t)) => Ok(crate::jsonpath::render(t, v)?.into_bytes()),
+            (OutputFormat::Yaml, _) => serde_norway::to_string(v)
+                .map(String::into_bytes)
+                .map_err(|e| CliError::other(e.to_string())),
+            _ => {
+                let mut out =
+                    serde_json::to_vec_pretty(v).map_err(|e| CliError::other(e.to_string()))?;
+                out.push(b'\n');
+                Ok(out)
+            }
+        }
+    }
+
     /// Prints a document as JSON or YAML (the raw server document, so fields
     /// this client does not know are kept).
     pub fn print_doc(&self, v: &Value) -> Result<()> {
-        if let (OutputFormat::JsonPath, Some(t)) = (self.format, &self.jsonpath) {
-            return raw_stdout(crate::jsonpath::render(t, v)?.as_bytes());
-        }
-        let mut out = std::io::stdout().lock();
-        match self.format {
-            OutputFormat::Yaml => {
-                let text =
-                    serde_norway::to_string(v).map_err(|e| CliError::other(e.to_string()))?;
-                out.write_all(text.as_bytes())?;
-            }
-            _ => {
-                serde_json::to_writer_pretty(&mut out, v)
-                    .map_err(|e| CliError::from(std::io::Error::from(e)))?;
-                writeln!(out)?;
-            }
-        }
-        out.flush()?;
-        Ok(())
+        raw_stdout(&self.render_doc(v)?)
     }
 
     pub fn is_machine(&self) -> bool {
@@ -290,6 +290,32 @@ impl Printer {
 
     pub fn stdout_is_terminal(&self) -> bool {
         std::io::stdout().is_terminal()
+    }
+}
+
+/// Where a command's output goes: stdout, or a file that is complete or
+/// absent (written beside its place and renamed over it: `--output-file`).
+pub enum Sink<'a> {
+    Stdout,
+    File(&'a std::path::Path),
+}
+
+impl<'a> Sink<'a> {
+    /// `--output-file`, or stdout without it.
+    pub fn of(path: Option<&'a std::path::Path>) -> Self {
+        path.map_or(Sink::Stdout, Sink::File)
+    }
+
+    /// Writes the whole output.
+    pub fn write(&self, bytes: &[u8]) -> Result<()> {
+        match self {
+            Sink::Stdout => raw_stdout(bytes),
+            Sink::File(path) => {
+                let mut f = crate::atomic::AtomicFile::create(path)?;
+                f.write_all(bytes)?;
+                f.finish()
+            }
+        }
     }
 }
 

@@ -1,10 +1,6 @@
 //! One module per verb, each with its arguments beside its code.
 
 pub mod audit;
-pub mod audit_cursor;
-pub mod audit_export;
-pub mod audit_time;
-pub mod audit_verify;
 pub mod context;
 pub mod login;
 pub mod logout;
@@ -15,8 +11,6 @@ pub mod version;
 
 use crate::error::{CliError, Result};
 pub use crate::session::Ctx;
-
-pub(crate) use secrets::csv_err as secrets_csv_err;
 
 /// Prints a dry run's plan: a document for `-o json|yaml|jsonpath`, else
 /// each change (method, URL, audit action, body) and that nothing was sent.

@@ -56,8 +56,7 @@ pub async fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
     }
     if p.format == Csv {
         let mut w = csv::Writer::from_writer(p.stdout());
-        w.write_record(["name", "type", "sync", "target", "version", "updated"])
-            .map_err(csv_err)?;
+        w.write_record(["name", "type", "sync", "target", "version", "updated"])?;
         for s in &list.items {
             let mut cells = s.cells();
             cells[2].text = s.sync_state().word().into();
@@ -69,8 +68,7 @@ pub async fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
                 } else {
                     kube_dc_api::audit::csv_cell(&c.text).into_owned()
                 }
-            }))
-            .map_err(csv_err)?;
+            }))?;
         }
         w.flush()?;
         return Ok(());
@@ -112,11 +110,4 @@ pub async fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
         ["NAME", "TYPE", "SYNC", "TARGET", "VERSION", "UPDATED"],
         &rows,
     )
-}
-
-pub fn csv_err(e: csv::Error) -> crate::error::CliError {
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => io.into(),
-        other => crate::error::CliError::other(format!("CSV: {other:?}")),
-    }
 }

@@ -9,7 +9,6 @@ pub(crate) mod edit;
 mod get;
 mod import;
 mod list;
-pub(crate) use list::csv_err;
 mod put;
 mod restore;
 mod run;

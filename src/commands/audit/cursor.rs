@@ -20,7 +20,7 @@ use std::path::Path;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::audit_export::{Guard, not_an_export};
+use super::export::{Guard, not_an_export};
 use crate::atomic::AtomicFile;
 use crate::commands::Ctx;
 use crate::error::{CliError, ErrorKind, Result};
@@ -410,7 +410,7 @@ async fn time_window(job: Export<'_>, previous: Option<Cursor>) -> Result<()> {
         .collect();
     let mut out = Vec::new();
     let mut w = csv::Writer::from_writer(&mut out);
-    w.write_record(&header).map_err(super::secrets_csv_err)?;
+    w.write_record(&header)?;
     let (mut kept, mut dropped) = (0u64, 0u64);
     let mut last: Option<(i128, String)> = None;
     let mut boundary: Vec<String> = Vec::new();
@@ -426,7 +426,7 @@ async fn time_window(job: Export<'_>, previous: Option<Cursor>) -> Result<()> {
             dropped += 1;
             continue;
         }
-        w.write_record(&rec).map_err(super::secrets_csv_err)?;
+        w.write_record(&rec)?;
         kept += 1;
         if let Some(t) = t {
             match &last {

@@ -1,26 +1,20 @@
-//! `kube-dc audit list`
+//! `kube-dc audit list`: the events as a table or a document, a CSV
+//! export, or an incremental export with a cursor (`cursor.rs`).
 
 use std::path::PathBuf;
 
+use clap::Args;
 use clap::builder::TypedValueParser as _;
-use clap::{Args, Subcommand};
 use comfy_table::{Cell, Color};
 use serde_json::Value;
 
-use super::audit_time::{When, parse_when, ts_text};
+use super::time::{When, parse_when, ts_text};
 use crate::api::query;
-use crate::atomic::AtomicFile;
 use crate::commands::Ctx;
 use crate::error::{CliError, Result};
-use crate::output::OutputFormat;
 use crate::output::sanitize;
+use crate::output::{OutputFormat, Printer, Sink};
 use kube_dc_api::event::{Outcome, Shown};
-
-#[derive(Subcommand, Debug)]
-pub enum AuditCommand {
-    List(Box<ListArgs>),
-    Verify(super::audit_verify::VerifyArgs),
-}
 
 /// List audit events: the project's by default, the organization's with --org.
 ///
@@ -169,15 +163,73 @@ fn keep(a: &ListArgs, body: &serde_json::Map<String, Value>) -> bool {
     is(&a.request_id, &e.request_id) && is(&a.action, &e.action) && is(&a.resource, &e.resource)
 }
 
-pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
-    match cmd {
-        AuditCommand::List(a) => list(ctx, *a).await,
-        AuditCommand::Verify(a) => super::audit_verify::run(ctx, a),
+pub(super) async fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
+    check_flags(ctx, &a)?;
+    let (since, until) = time_bounds(&a)?;
+    let q = query(&[
+        ("service", a.service.clone()),
+        ("actor", a.actor.clone()),
+        ("result", a.result.clone()),
+        ("since", since.map(|s| s.wire)),
+        ("until", until.map(|s| s.wire)),
+        ("limit", a.limit.map(|l| l.to_string())),
+    ]);
+    let target = ctx.target()?;
+    let env_org = crate::config::env_org();
+    let org = target.org(a.org_name.as_deref().or(env_org.as_deref()))?;
+    let project = if a.org || a.csv {
+        None
+    } else {
+        Some(target.project_in(&org)?)
+    };
+    let client = ctx.client().await?;
+    if let Some(cursor) = &a.cursor {
+        check_cursor_flags(&a)?;
+        let job = super::cursor::Export {
+            ctx,
+            client: &client,
+            org: &org,
+            base: &q,
+            cursor_path: cursor,
+            file: a.output_file.as_deref(),
+            rebind: a.cursor_rebind,
+        };
+        return super::cursor::export(job, a.since.is_some()).await;
     }
+    if a.csv {
+        return super::export::export_csv(ctx, &client, &org, &q, a.output_file.as_deref()).await;
+    }
+    let (mut resp, raw) = client.audit(&org, project.as_deref(), &q).await?;
+    resp.events.retain(|e| keep(&a, &e.body));
+    let p = &ctx.printer;
+    let out = match p.format {
+        OutputFormat::Jsonl => jsonl(&a, &raw.value())?,
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::JsonPath => {
+            p.render_doc(&document(&a, raw.value(), resp.events.len()))?
+        }
+        OutputFormat::Csv => csv_rows(&resp.events)?,
+        _ if a.output_file.is_some() => {
+            return Err(CliError::usage(
+                "--output-file needs a file format: -o json, -o jsonl, -o yaml, -o csv, or --csv",
+            ));
+        }
+        _ => return print_table(p, &resp.events),
+    };
+    Sink::of(a.output_file.as_deref()).write(&out)?;
+    if let Some(path) = &a.output_file {
+        crate::output::note(&format!(
+            "wrote {} events to {}",
+            resp.events.len(),
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
-async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
-    use OutputFormat::{Csv, Json, JsonPath, Jsonl, Table, Wide, Yaml};
+/// Refuses flags that cannot work together before any request; says when
+/// a project does not narrow an organization-wide listing.
+fn check_flags(ctx: &Ctx, a: &ListArgs) -> Result<()> {
+    use OutputFormat::{Csv, Json, Jsonl, Table, Wide, Yaml};
     let p = &ctx.printer;
     let target = ctx.target()?;
     // The CSV export and --org are organization-wide: a project typed
@@ -212,180 +264,129 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
         ))
         .hint("use `-o csv` (without --csv) for filtered events, or filter the exported file"));
     }
-    let (since, until) = time_bounds(&a)?;
-    let q = query(&[
-        ("service", a.service.clone()),
-        ("actor", a.actor.clone()),
-        ("result", a.result.clone()),
-        ("since", since.map(|s| s.wire)),
-        ("until", until.map(|s| s.wire)),
-        ("limit", a.limit.map(|l| l.to_string())),
-    ]);
-    let env_org = crate::config::env_org();
-    let org = target.org(a.org_name.as_deref().or(env_org.as_deref()))?;
-    let project = if a.org || a.csv {
-        None
-    } else {
-        Some(target.project_in(&org)?)
+    Ok(())
+}
+
+/// An incremental export holds every event: no filter combines with it.
+fn check_cursor_flags(a: &ListArgs) -> Result<()> {
+    let Some(flag) = [
+        ("--service", a.service.is_some()),
+        ("--actor", a.actor.is_some()),
+        ("--result", a.result.is_some()),
+        ("--until", a.until.is_some()),
+        ("--limit", a.limit.is_some()),
+    ]
+    .iter()
+    .find_map(|(f, on)| on.then_some(*f)) else {
+        return Ok(());
     };
-    let client = ctx.client().await?;
-    if let Some(cursor) = &a.cursor {
-        if let Some(flag) = [
-            ("--service", a.service.is_some()),
-            ("--actor", a.actor.is_some()),
-            ("--result", a.result.is_some()),
-            ("--until", a.until.is_some()),
-            ("--limit", a.limit.is_some()),
-        ]
-        .iter()
-        .find_map(|(f, on)| on.then_some(*f))
-        {
-            return Err(CliError::usage(format!(
-                "{flag} cannot be combined with --cursor: an incremental export holds every event, \
-                 so that consecutive files continue one hash chain"
-            ))
-            .hint("filter the exported files instead"));
+    Err(CliError::usage(format!(
+        "{flag} cannot be combined with --cursor: an incremental export holds every event, \
+         so that consecutive files continue one hash chain"
+    ))
+    .hint("filter the exported files instead"))
+}
+
+/// `-o jsonl`: each event as the server sent it (`ts`, `body` with every
+/// field, known or not), oldest first as a log is read.
+fn jsonl(a: &ListArgs, raw: &Value) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let events = raw.get("events").and_then(Value::as_array);
+    for e in events.into_iter().flatten().rev() {
+        let kept = e
+            .get("body")
+            .and_then(Value::as_object)
+            .is_some_and(|b| keep(a, b));
+        if kept {
+            serde_json::to_writer(&mut out, e).map_err(|e| CliError::other(e.to_string()))?;
+            out.push(b'\n');
         }
-        let job = super::audit_cursor::Export {
-            ctx,
-            client: &client,
-            org: &org,
-            base: &q,
-            cursor_path: cursor,
-            file: a.output_file.as_deref(),
-            rebind: a.cursor_rebind,
-        };
-        return super::audit_cursor::export(job, a.since.is_some()).await;
     }
-    if a.csv {
-        return super::audit_export::export_csv(ctx, &client, &org, &q, a.output_file.as_deref())
-            .await;
-    }
-    let (mut resp, raw) = client.audit(&org, project.as_deref(), &q).await?;
+    Ok(out)
+}
+
+/// `-o json|yaml|jsonpath`: the raw answer, so fields this client does
+/// not know are kept; the events kube-dc's own filters drop are taken out
+/// and `returned` says how many are left.
+fn document(a: &ListArgs, mut v: Value, kept: usize) -> Value {
     let local_filters = a.request_id.is_some() || a.action.is_some() || a.resource.is_some();
-    resp.events.retain(|e| keep(&a, &e.body));
-    let mut out: Vec<u8> = Vec::new();
-    match p.format {
-        Jsonl => {
-            // Each event as the server sent it (`ts`, `body` with every
-            // field, known or not), oldest first as a log is read.
-            let v = raw.value();
-            let events = v.get("events").and_then(Value::as_array);
-            for e in events.into_iter().flatten().rev() {
-                let kept = e
-                    .get("body")
+    if local_filters {
+        if let Some(Value::Array(events)) = v.get_mut("events") {
+            events.retain(|e| {
+                e.get("body")
                     .and_then(Value::as_object)
-                    .is_some_and(|b| keep(&a, b));
-                if kept {
-                    serde_json::to_writer(&mut out, e)
-                        .map_err(|e| CliError::other(e.to_string()))?;
-                    out.push(b'\n');
-                }
-            }
+                    .is_some_and(|b| keep(a, b))
+            });
         }
-        Json | Yaml | JsonPath => {
-            // The raw events: fields this client does not know are kept.
-            let mut v = raw.value();
-            if local_filters {
-                if let Some(Value::Array(events)) = v.get_mut("events") {
-                    events.retain(|e| {
-                        e.get("body")
-                            .and_then(Value::as_object)
-                            .is_some_and(|b| keep(&a, b))
-                    });
-                }
-                v["returned"] = resp.events.len().into();
-            }
-            if let (JsonPath, Some(t)) = (p.format, &p.jsonpath) {
-                out = crate::jsonpath::render(t, &v)?.into_bytes();
-            } else if p.format == Yaml {
-                out = serde_norway::to_string(&v)
-                    .map_err(|e| CliError::other(e.to_string()))?
-                    .into_bytes();
-            } else {
-                out = serde_json::to_vec_pretty(&v).map_err(|e| CliError::other(e.to_string()))?;
-                out.push(b'\n');
-            }
-        }
-        Csv => {
-            let mut w = csv::Writer::from_writer(&mut out);
-            let cols = kube_dc_api::AUDIT_CSV_COLUMNS;
-            w.write_record(cols).map_err(super::secrets_csv_err)?;
-            for e in &resp.events {
-                let row: Vec<String> = cols
-                    .iter()
-                    .map(|&c| match c {
-                        "ts" => ts_text(e),
-                        "event" => hashed_event(&e.body),
-                        c => kube_dc_api::audit::csv_cell(&cell(&e.body, c)).into_owned(),
-                    })
-                    .collect();
-                w.write_record(&row).map_err(super::secrets_csv_err)?;
-            }
-            w.flush()?;
-        }
-        _ => {
-            if a.output_file.is_none() {
-                if resp.events.is_empty() {
-                    crate::output::note("no events match");
-                    return Ok(());
-                }
-                let wide = p.format == Wide;
-                let mut head = vec![
-                    "TIME",
-                    "SERVICE",
-                    "ACTION",
-                    "RESULT",
-                    "ACTOR",
-                    "RESOURCE",
-                    "ELEVATION",
-                ];
-                if wide {
-                    head.push("REQUEST ID");
-                }
-                let mut t = p.table(&head);
-                for e in &resp.events {
-                    let shown = Shown::of(&e.body);
-                    let color = match shown.outcome() {
-                        Some(Outcome::Allowed) => Color::Green,
-                        Some(Outcome::Denied) => Color::Red,
-                        _ => Color::Yellow,
-                    };
-                    let mut row = vec![
-                        Cell::new(sanitize(&ts_text(e))),
-                        Cell::new(sanitize(&shown.service)),
-                        Cell::new(sanitize(&shown.action)),
-                        p.colored(&sanitize(&shown.result), color),
-                        Cell::new(sanitize(&shown.actor)),
-                        Cell::new(sanitize(&shown.resource)),
-                        Cell::new(sanitize(&shown.elevation_id)),
-                    ];
-                    if wide {
-                        row.push(Cell::new(sanitize(&shown.request_id)));
-                    }
-                    t.add_row(row);
-                }
-                return p.print_table(&t);
-            }
-            return Err(CliError::usage(
-                "--output-file needs a file format: -o json, -o jsonl, -o yaml, -o csv, or --csv",
-            ));
-        }
+        v["returned"] = kept.into();
     }
-    match &a.output_file {
-        Some(path) => {
-            let mut f = AtomicFile::create(path)?;
-            f.write_all(&out)?;
-            f.finish()?;
-            crate::output::note(&format!(
-                "wrote {} events to {}",
-                resp.events.len(),
-                path.display()
-            ));
-            Ok(())
-        }
-        None => p.raw(&out),
+    v
+}
+
+/// `-o csv`: the export's columns, one row per event.
+fn csv_rows(events: &[kube_dc_api::wire::AuditEvent]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut w = csv::Writer::from_writer(&mut out);
+    let cols = kube_dc_api::AUDIT_CSV_COLUMNS;
+    w.write_record(cols)?;
+    for e in events {
+        let row: Vec<String> = cols
+            .iter()
+            .map(|&c| match c {
+                "ts" => ts_text(e),
+                "event" => hashed_event(&e.body),
+                c => kube_dc_api::audit::csv_cell(&cell(&e.body, c)).into_owned(),
+            })
+            .collect();
+        w.write_record(&row)?;
     }
+    w.flush()?;
+    drop(w);
+    Ok(out)
+}
+
+/// The table (`-o wide` adds the request id); the result coloured.
+fn print_table(p: &Printer, events: &[kube_dc_api::wire::AuditEvent]) -> Result<()> {
+    if events.is_empty() {
+        crate::output::note("no events match");
+        return Ok(());
+    }
+    let wide = p.format == OutputFormat::Wide;
+    let mut head = vec![
+        "TIME",
+        "SERVICE",
+        "ACTION",
+        "RESULT",
+        "ACTOR",
+        "RESOURCE",
+        "ELEVATION",
+    ];
+    if wide {
+        head.push("REQUEST ID");
+    }
+    let mut t = p.table(&head);
+    for e in events {
+        let shown = Shown::of(&e.body);
+        let color = match shown.outcome() {
+            Some(Outcome::Allowed) => Color::Green,
+            Some(Outcome::Denied) => Color::Red,
+            _ => Color::Yellow,
+        };
+        let mut row = vec![
+            Cell::new(sanitize(&ts_text(e))),
+            Cell::new(sanitize(&shown.service)),
+            Cell::new(sanitize(&shown.action)),
+            p.colored(&sanitize(&shown.result), color),
+            Cell::new(sanitize(&shown.actor)),
+            Cell::new(sanitize(&shown.resource)),
+            Cell::new(sanitize(&shown.elevation_id)),
+        ];
+        if wide {
+            row.push(Cell::new(sanitize(&shown.request_id)));
+        }
+        t.add_row(row);
+    }
+    p.print_table(&t)
 }
 
 fn cell(body: &serde_json::Map<String, Value>, k: &str) -> String {
