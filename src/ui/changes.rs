@@ -12,150 +12,185 @@ use crate::error::Result;
 use crate::ops::{secret, sent, values};
 use crate::output::sanitize;
 
+/// Says `text` on the status line.
+fn info(app: &mut App, text: String) {
+    app.message = Some((text, Level::Info));
+}
+
 impl Session<'_> {
     pub(super) async fn change(&self, app: &mut App, action: Action) -> Result<bool> {
         let name = app.current().map(|r| r.name.clone());
-        let info = |app: &mut App, text: String| app.message = Some((text, Level::Info));
+        // Asking and opening forms change nothing yet; a change made
+        // reloads what the view shows.
         match action {
-            Action::OpenPut => {
-                let Some(name) = name else { return Ok(true) };
-                // As `secrets edit`: the values read (audited), changed, and
-                // written with check-and-set on the version read.
-                let (s, _) = self.client.get_secret(&self.ns, &name, true, None).await?;
-                let (version, data) = match s.value {
-                    Some(v) => (v.metadata.version, v.data),
-                    None => (0, Default::default()),
-                };
-                app.form = Some(Form::put(&name, version, data));
-                return Ok(true);
-            }
+            Action::OpenPut => return self.open_put(app, name).await,
             Action::Submit => return self.submit(app).await,
-            Action::AskDelete { destroy } => {
-                let Some(name) = name else { return Ok(true) };
-                // The blast radius first, as `secrets delete` does.
-                let users: Vec<String> = secret::consumers_of(&self.client, &self.ns, &name)
-                    .await?
-                    .map(|c| {
-                        c.items
-                            .iter()
-                            .map(|i| {
-                                format!(
-                                    "{}/{} ({})",
-                                    sanitize(&i.kind),
-                                    sanitize(&i.name),
-                                    sanitize(&i.references.join(", "))
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let used = if users.is_empty() {
-                    "No workload references it.".to_string()
-                } else {
-                    format!("Used by {} workload(s):", users.len())
-                };
-                // Destroy is irreversible: the name is typed, not just `y`.
-                let (question, expect) = if destroy {
-                    (
-                        format!(
-                            "Destroy secret {name} and every stored version, irreversibly? {used} Type {name} and Enter to destroy; Esc keeps it."
-                        ),
-                        Some(name.clone()),
-                    )
-                } else {
-                    (
-                        format!(
-                            "Delete secret {name} and its projected Secret? {used} Its value history is kept (an admin can restore it). y/N"
-                        ),
-                        None,
-                    )
-                };
-                app.confirm = Some(Confirm {
-                    question,
-                    expect,
-                    typed: String::new(),
-                    then: Action::Delete { name, destroy },
-                    details: users,
-                });
-                return Ok(true);
-            }
-            Action::Delete { name, destroy } => {
-                let (resp, _) = sent(self.client.delete(&self.ns, &name, destroy).await?)?;
-                info(
-                    app,
-                    if resp.destroyed {
-                        format!("secret/{} destroyed", resp.name)
-                    } else {
-                        format!(
-                            "secret/{} deleted (history kept; t lists deleted secrets, an admin restores them there)",
-                            resp.name
-                        )
-                    },
-                );
-                app.hide();
-                app.detail = None;
-                app.view = View::List;
-            }
+            Action::AskDelete { destroy } => return self.ask_delete(app, name, destroy).await,
             Action::AskDestroyVersion(version) => {
-                let Some(name) = name else { return Ok(true) };
-                // As `secrets destroy-version`: is it the current one?
-                let current =
-                    secret::is_current_version(&self.client, &self.ns, &name, version).await?;
-                let mut users = Vec::new();
-                let mut question =
-                    format!("Erase version {version} of secret {name}, irreversibly? y/N");
-                if current {
-                    if let Some(c) = secret::consumers_of(&self.client, &self.ns, &name).await? {
-                        users = c
-                            .items
-                            .iter()
-                            .map(|i| format!("{}/{}", sanitize(&i.kind), sanitize(&i.name)))
-                            .collect();
-                    }
-                    question = format!(
-                        "Erase version {version}, the CURRENT one, of {name}, irreversibly? The secret then has no readable value and its projected Secret is emptied. y/N"
-                    );
-                }
-                app.confirm = Some(Confirm {
-                    question,
-                    expect: None,
-                    typed: String::new(),
-                    then: Action::DestroyVersion { name, version },
-                    details: users,
-                });
-                return Ok(true);
+                return self.ask_destroy_version(app, name, version).await;
             }
+            Action::Delete { name, destroy } => self.delete(app, name, destroy).await?,
             Action::DestroyVersion { name, version } => {
-                let (resp, _) = sent(
-                    self.client
-                        .destroy_version(&self.ns, &name, version)
-                        .await?,
-                )?;
-                app.hide();
-                info(
-                    app,
-                    format!(
-                        "secret/{} version {} destroyed",
-                        resp.name, resp.destroyed_version
-                    ),
-                );
+                self.destroy_version(app, name, version).await?
             }
-            Action::Rollback { name, version } => {
-                let done = values::rollback(&self.client, &self.ns, &name, version).await?;
-                app.hide();
-                let text = done.summary(&format!("the values of version {version}"));
-                match done.warning() {
-                    Some(w) => app.message = Some((format!("{text}; warning: {w}"), Level::Error)),
-                    None => info(app, text),
-                }
-            }
-            Action::Restore(name) => {
-                let (s, _) = sent(self.client.restore(&self.ns, &name).await?)?;
-                info(app, format!("secret/{} restored", s.name));
-            }
+            Action::Rollback { name, version } => self.rollback(app, name, version).await?,
+            Action::Restore(name) => self.restore(app, name).await?,
             _ => return Ok(true),
         }
         Box::pin(self.perform(app, Action::Refresh)).await
+    }
+
+    /// As `secrets edit`: the values read (audited), changed in a form,
+    /// and written with check-and-set on the version read.
+    async fn open_put(&self, app: &mut App, name: Option<String>) -> Result<bool> {
+        let Some(name) = name else { return Ok(true) };
+        // As `secrets edit`: the values read (audited), changed, and
+        // written with check-and-set on the version read.
+        let (s, _) = self.client.get_secret(&self.ns, &name, true, None).await?;
+        let (version, data) = match s.value {
+            Some(v) => (v.metadata.version, v.data),
+            None => (0, Default::default()),
+        };
+        app.form = Some(Form::put(&name, version, data));
+        Ok(true)
+    }
+
+    /// The blast radius first, as `secrets delete` does.
+    async fn ask_delete(&self, app: &mut App, name: Option<String>, destroy: bool) -> Result<bool> {
+        let Some(name) = name else { return Ok(true) };
+        // The blast radius first, as `secrets delete` does.
+        let users: Vec<String> = secret::consumers_of(&self.client, &self.ns, &name)
+            .await?
+            .map(|c| {
+                c.items
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "{}/{} ({})",
+                            sanitize(&i.kind),
+                            sanitize(&i.name),
+                            sanitize(&i.references.join(", "))
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let used = if users.is_empty() {
+            "No workload references it.".to_string()
+        } else {
+            format!("Used by {} workload(s):", users.len())
+        };
+        // Destroy is irreversible: the name is typed, not just `y`.
+        let (question, expect) = if destroy {
+            (
+                format!(
+                    "Destroy secret {name} and every stored version, irreversibly? {used} Type {name} and Enter to destroy; Esc keeps it."
+                ),
+                Some(name.clone()),
+            )
+        } else {
+            (
+                format!(
+                    "Delete secret {name} and its projected Secret? {used} Its value history is kept (an admin can restore it). y/N"
+                ),
+                None,
+            )
+        };
+        app.confirm = Some(Confirm {
+            question,
+            expect,
+            typed: String::new(),
+            then: Action::Delete { name, destroy },
+            details: users,
+        });
+        Ok(true)
+    }
+
+    /// As `secrets destroy-version`: is it the current one?
+    async fn ask_destroy_version(
+        &self,
+        app: &mut App,
+        name: Option<String>,
+        version: u64,
+    ) -> Result<bool> {
+        let Some(name) = name else { return Ok(true) };
+        // As `secrets destroy-version`: is it the current one?
+        let current = secret::is_current_version(&self.client, &self.ns, &name, version).await?;
+        let mut users = Vec::new();
+        let mut question = format!("Erase version {version} of secret {name}, irreversibly? y/N");
+        if current {
+            if let Some(c) = secret::consumers_of(&self.client, &self.ns, &name).await? {
+                users = c
+                    .items
+                    .iter()
+                    .map(|i| format!("{}/{}", sanitize(&i.kind), sanitize(&i.name)))
+                    .collect();
+            }
+            question = format!(
+                "Erase version {version}, the CURRENT one, of {name}, irreversibly? The secret then has no readable value and its projected Secret is emptied. y/N"
+            );
+        }
+        app.confirm = Some(Confirm {
+            question,
+            expect: None,
+            typed: String::new(),
+            then: Action::DestroyVersion { name, version },
+            details: users,
+        });
+        Ok(true)
+    }
+
+    async fn delete(&self, app: &mut App, name: String, destroy: bool) -> Result<()> {
+        let (resp, _) = sent(self.client.delete(&self.ns, &name, destroy).await?)?;
+        info(
+            app,
+            if resp.destroyed {
+                format!("secret/{} destroyed", resp.name)
+            } else {
+                format!(
+                    "secret/{} deleted (history kept; t lists deleted secrets, an admin restores them there)",
+                    resp.name
+                )
+            },
+        );
+        app.hide();
+        app.detail = None;
+        app.view = View::List;
+        Ok(())
+    }
+
+    async fn destroy_version(&self, app: &mut App, name: String, version: u64) -> Result<()> {
+        let (resp, _) = sent(
+            self.client
+                .destroy_version(&self.ns, &name, version)
+                .await?,
+        )?;
+        app.hide();
+        info(
+            app,
+            format!(
+                "secret/{} version {} destroyed",
+                resp.name, resp.destroyed_version
+            ),
+        );
+        Ok(())
+    }
+
+    async fn rollback(&self, app: &mut App, name: String, version: u64) -> Result<()> {
+        let done = values::rollback(&self.client, &self.ns, &name, version).await?;
+        app.hide();
+        let text = done.summary(&format!("the values of version {version}"));
+        match done.warning() {
+            Some(w) => app.message = Some((format!("{text}; warning: {w}"), Level::Error)),
+            None => info(app, text),
+        }
+        Ok(())
+    }
+
+    async fn restore(&self, app: &mut App, name: String) -> Result<()> {
+        let (s, _) = sent(self.client.restore(&self.ns, &name).await?)?;
+        info(app, format!("secret/{} restored", s.name));
+        Ok(())
     }
 
     /// Sends the open form (kept open, with the reason, if it fails).

@@ -92,6 +92,9 @@ impl App {
         });
     }
 
+    /// What a key does: whatever is being typed (a question, a form, a
+    /// filter, a reason) takes it first; else the keys every view shares,
+    /// then the open view's own, then those about the selected secret.
     pub fn on_key(&mut self, k: KeyEvent) -> Action {
         if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
             return Action::Quit;
@@ -100,54 +103,94 @@ impl App {
         if self.confirm.is_some() {
             return self.on_confirm(k);
         }
-        if let Some(form) = &mut self.form {
-            return match form.on_key(k) {
-                Outcome::Stay => Action::None,
-                Outcome::Submit => Action::Submit,
-                Outcome::Cancel => {
-                    self.form = None;
-                    self.say("cancelled: nothing was sent")
-                }
-            };
+        if self.form.is_some() {
+            return self.on_form(k);
         }
-        // Typing a filter or a reason takes every key but Enter/Esc.
         if self.filtering {
-            match k.code {
-                KeyCode::Enter | KeyCode::Esc => self.filtering = false,
-                KeyCode::Backspace => {
-                    self.filter.pop();
-                }
-                KeyCode::Char(c) => self.filter.push(c),
-                _ => {}
+            return self.on_filter(k.code);
+        }
+        if self.reason.is_some() {
+            return self.on_reason(k.code);
+        }
+        if let Some(a) = self.on_shared_key(k.code) {
+            return a;
+        }
+        let own = match self.view {
+            View::List => self.on_list_key(k.code),
+            View::Deleted => self.on_deleted_key(k.code),
+            View::Versions => self.on_versions_key(k.code),
+            View::Detail => self.on_detail_key(k.code),
+            View::Elevation => self.on_elevation_key(k.code),
+            _ => None,
+        };
+        own.or_else(|| self.on_secret_key(k.code))
+            .unwrap_or_else(|| match k.code {
+                KeyCode::Char('e') => self.go(View::Elevation),
+                _ => Action::None,
+            })
+    }
+
+    fn on_form(&mut self, k: KeyEvent) -> Action {
+        let Some(form) = &mut self.form else {
+            return Action::None;
+        };
+        match form.on_key(k) {
+            Outcome::Stay => Action::None,
+            Outcome::Submit => Action::Submit,
+            Outcome::Cancel => {
+                self.form = None;
+                self.say("cancelled: nothing was sent")
             }
-            if k.code == KeyCode::Esc {
+        }
+    }
+
+    /// Typing a filter takes every key; Enter keeps it, Esc drops it.
+    fn on_filter(&mut self, c: KeyCode) -> Action {
+        match c {
+            KeyCode::Enter => self.filtering = false,
+            KeyCode::Esc => {
+                self.filtering = false;
                 self.filter.clear();
             }
-            self.selected = 0;
-            self.clamp_selection();
-            return Action::None;
-        }
-        if let Some(reason) = &mut self.reason {
-            match k.code {
-                KeyCode::Esc => self.reason = None,
-                KeyCode::Backspace => {
-                    reason.pop();
-                }
-                KeyCode::Char(c) => reason.push(c),
-                KeyCode::Enter => {
-                    let r = self.reason.take().unwrap_or_default();
-                    if r.trim().is_empty() {
-                        self.message = Some(("an elevation needs a reason".into(), Level::Error));
-                        return Action::None;
-                    }
-                    return Action::Elevate(r);
-                }
-                _ => {}
+            KeyCode::Backspace => {
+                self.filter.pop();
             }
-            return Action::None;
+            KeyCode::Char(ch) => self.filter.push(ch),
+            _ => {}
         }
-        let name = self.current().map(|r| r.name.clone());
-        match (self.view, k.code) {
+        self.selected = 0;
+        self.clamp_selection();
+        Action::None
+    }
+
+    /// Typing an elevation's reason takes every key; Enter asks for it.
+    fn on_reason(&mut self, c: KeyCode) -> Action {
+        let Some(reason) = &mut self.reason else {
+            return Action::None;
+        };
+        match c {
+            KeyCode::Esc => self.reason = None,
+            KeyCode::Backspace => {
+                reason.pop();
+            }
+            KeyCode::Char(ch) => reason.push(ch),
+            KeyCode::Enter => {
+                let r = self.reason.take().unwrap_or_default();
+                if r.trim().is_empty() {
+                    self.message = Some(("an elevation needs a reason".into(), Level::Error));
+                    return Action::None;
+                }
+                return Action::Elevate(r);
+            }
+            _ => {}
+        }
+        Action::None
+    }
+
+    /// Keys every view shares: leave, help, refresh. In the help, any key
+    /// goes back.
+    fn on_shared_key(&mut self, c: KeyCode) -> Option<Action> {
+        Some(match (self.view, c) {
             (View::Help, _) => self.back(),
             (View::List, KeyCode::Char('q')) => Action::Quit,
             (_, KeyCode::Char('q') | KeyCode::Esc) => self.back(),
@@ -161,45 +204,65 @@ impl App {
                 self.hide();
                 Action::Refresh
             }
-            (View::List, KeyCode::Char('/')) => {
+            _ => return None,
+        })
+    }
+
+    fn on_list_key(&mut self, c: KeyCode) -> Option<Action> {
+        Some(match c {
+            KeyCode::Char('/') => {
                 self.filtering = true;
                 Action::None
             }
-            (View::List, KeyCode::Char('n')) => {
+            KeyCode::Char('n') => {
                 self.form = Some(Form::create(&self.namespace));
                 Action::None
             }
-            (View::List, KeyCode::Char('i')) => {
+            KeyCode::Char('i') => {
                 self.form = Some(Form::import(&self.namespace));
                 Action::None
             }
-            (View::List, KeyCode::Char('t')) => self.go(View::Deleted),
-            (View::List, c) if self.move_in_list(c) => Action::None,
-            (View::List, KeyCode::Enter) if name.is_some() => self.go(View::Detail),
-            (View::Deleted, c) if self.move_in_deleted(c) => Action::None,
-            (View::Deleted, KeyCode::Enter) => match self.deleted_current() {
-                Some(n) => {
+            KeyCode::Char('t') => self.go(View::Deleted),
+            c if self.move_in_list(c) => Action::None,
+            KeyCode::Enter if self.current().is_some() => self.go(View::Detail),
+            _ => return None,
+        })
+    }
+
+    fn on_deleted_key(&mut self, c: KeyCode) -> Option<Action> {
+        Some(match c {
+            c if self.move_in_deleted(c) => Action::None,
+            KeyCode::Enter => {
+                if let Some(n) = self.deleted_current().cloned() {
                     self.ask(
                         format!("Restore secret {n} with its value history? y/N"),
-                        Action::Restore(n.clone()),
+                        Action::Restore(n),
                     );
-                    Action::None
                 }
-                None => Action::None,
-            },
-            (View::Versions, c) if self.move_in_versions(c) => Action::None,
-            (View::Versions, KeyCode::Char('x')) => match self.version_current() {
+                Action::None
+            }
+            _ => return None,
+        })
+    }
+
+    fn on_versions_key(&mut self, c: KeyCode) -> Option<Action> {
+        Some(match c {
+            c if self.move_in_versions(c) => Action::None,
+            KeyCode::Char('x') => match self.version_current() {
                 Some((v, false)) => Action::AskDestroyVersion(v),
                 Some((v, true)) => self.say(&format!("version {v} is already destroyed")),
                 None => Action::None,
             },
-            (View::Versions, KeyCode::Char('b')) => {
+            KeyCode::Char('b') => {
+                let name = self.current().map(|r| r.name.clone());
                 match (self.version_current(), name) {
                     (Some((v, false)), Some(name)) => {
                         self.ask(
-                        format!("Write the values of version {v} of {name} again, as a new version? y/N"),
-                        Action::Rollback { name, version: v },
-                    );
+                            format!(
+                                "Write the values of version {v} of {name} again, as a new version? y/N"
+                            ),
+                            Action::Rollback { name, version: v },
+                        );
                         Action::None
                     }
                     (Some((v, true)), _) => self.say(&format!(
@@ -208,47 +271,58 @@ impl App {
                     _ => Action::None,
                 }
             }
-            (View::Detail, KeyCode::Char('r')) => Action::Reveal,
-            (View::Detail, KeyCode::Char('c')) => match &self.revealed {
+            _ => return None,
+        })
+    }
+
+    fn on_detail_key(&mut self, c: KeyCode) -> Option<Action> {
+        Some(match c {
+            KeyCode::Char('r') => Action::Reveal,
+            KeyCode::Char('c') => match &self.revealed {
                 Some(r) => match r.values.get(self.value_selected) {
                     Some((_, v)) => Action::Copy(v.clone()),
                     None => Action::None,
                 },
                 None => self.say("reveal the values first (r)"),
             },
-            (View::Detail, KeyCode::Char('s')) => match &self.detail {
-                Some(s) => {
+            KeyCode::Char('s') => {
+                if let Some(s) = &self.detail {
                     self.form = Some(Form::sync(s));
-                    Action::None
                 }
-                None => Action::None,
-            },
-            (View::Detail, c) if self.move_in_detail(c) => Action::None,
-            (View::List | View::Detail, KeyCode::Char('p')) if name.is_some() => Action::OpenPut,
-            (View::List | View::Detail, KeyCode::Char('v')) if name.is_some() => {
-                self.version_selected = 0;
-                self.go(View::Versions)
+                Action::None
             }
-            (View::List | View::Detail, KeyCode::Char('d')) if name.is_some() => {
-                Action::AskDelete { destroy: false }
-            }
-            (View::List | View::Detail, KeyCode::Char('D')) if name.is_some() => {
-                Action::AskDelete { destroy: true }
-            }
-            (View::List | View::Detail | View::Audit, KeyCode::Char('u')) if name.is_some() => {
-                self.go(View::UsedBy)
-            }
-            (View::List | View::Detail | View::UsedBy, KeyCode::Char('a')) if name.is_some() => {
-                self.go(View::Audit)
-            }
-            (View::Elevation, KeyCode::Char('e')) => {
+            c if self.move_in_detail(c) => Action::None,
+            _ => return None,
+        })
+    }
+
+    fn on_elevation_key(&mut self, c: KeyCode) -> Option<Action> {
+        Some(match c {
+            KeyCode::Char('e') => {
                 self.reason = Some(String::new());
                 Action::None
             }
-            (View::Elevation, KeyCode::Char('x')) => Action::Release,
-            (_, KeyCode::Char('e')) => self.go(View::Elevation),
-            _ => Action::None,
-        }
+            KeyCode::Char('x') => Action::Release,
+            _ => return None,
+        })
+    }
+
+    /// Keys about the selected secret, in the views that show one.
+    fn on_secret_key(&mut self, c: KeyCode) -> Option<Action> {
+        self.current()?;
+        let (list_or_detail, view) = (matches!(self.view, View::List | View::Detail), self.view);
+        Some(match c {
+            KeyCode::Char('p') if list_or_detail => Action::OpenPut,
+            KeyCode::Char('v') if list_or_detail => {
+                self.version_selected = 0;
+                self.go(View::Versions)
+            }
+            KeyCode::Char('d') if list_or_detail => Action::AskDelete { destroy: false },
+            KeyCode::Char('D') if list_or_detail => Action::AskDelete { destroy: true },
+            KeyCode::Char('u') if list_or_detail || view == View::Audit => self.go(View::UsedBy),
+            KeyCode::Char('a') if list_or_detail || view == View::UsedBy => self.go(View::Audit),
+            _ => return None,
+        })
     }
 
     /// ↑↓ jk g G Home End in the list; true if `c` was one of them.
