@@ -175,62 +175,104 @@ pub struct Export<'a> {
     pub rebind: bool,
 }
 
-/// The export itself.
+/// The export itself: exact pages after the cursor's hash where the
+/// installation offers them (kube-dc's `after` extension), else a time
+/// window (`time_window`).
 pub async fn export(job: Export<'_>, since_given: bool) -> Result<()> {
-    let Export {
-        ctx,
-        client,
-        org,
-        base,
-        cursor_path,
-        file,
-        rebind,
-    } = job;
-    let server = ctx.target()?.server_label();
-    let previous = read_cursor(cursor_path, org, &server, rebind)?;
+    let server = job.ctx.target()?.server_label();
+    let previous = read_cursor(job.cursor_path, job.org, &server, job.rebind)?;
     if previous.as_ref().is_some_and(|c| !c.exact) {
         return time_window(job, previous).await;
     }
     if let (Some(c), true) = (&previous, since_given) {
         return Err(CliError::usage(format!(
             "--since applies to the first export only: the cursor {} already starts after {} ({})",
-            cursor_path.display(),
+            job.cursor_path.display(),
             c.last_ts,
             c.last_request_id
         ))
         .hint("leave out --since, or give a new cursor file to start over"));
     }
-    let mut after = previous.as_ref().map(|c| c.last_hash.clone());
-    let mut sink = file.map(AtomicFile::create).transpose()?;
-    let p = &ctx.printer;
-    let put = |data: &[u8], sink: &mut Option<AtomicFile>| -> Result<()> {
+    let mut sink = job.file.map(AtomicFile::create).transpose()?;
+    let Some(pages) = exact_pages(&job, previous.as_ref(), &mut sink).await? else {
+        // An installation without the extension: its own export, by time.
+        drop(sink);
+        return time_window(job, previous).await;
+    };
+    if let Some(f) = sink {
+        f.finish()?;
+    }
+    let Some((last_hash, last_ts, last_request_id)) = pages.last else {
+        crate::output::note(&match &previous {
+            Some(c) => format!(
+                "no new events since the cursor ({}, {})",
+                c.last_ts, c.last_request_id
+            ),
+            None => "no events to export".to_string(),
+        });
+        return keep_at(job.cursor_path, previous, &server);
+    };
+    let cursor = Cursor {
+        kind: KIND.into(),
+        org: job.org.into(),
+        server,
+        last_hash,
+        last_ts,
+        last_request_id,
+        exported: pages.total,
+        exact: true,
+        boundary_request_ids: Vec::new(),
+    };
+    let text = serde_json::to_vec_pretty(&cursor).map_err(|e| CliError::other(e.to_string()))?;
+    crate::atomic::write(job.cursor_path, &text)?;
+    crate::output::note(&format!(
+        "exported {} events{}; cursor {} now after {} ({})",
+        pages.total,
+        job.file
+            .map(|f| format!(" to {}", f.display()))
+            .unwrap_or_default(),
+        job.cursor_path.display(),
+        cursor.last_ts,
+        cursor.last_request_id
+    ));
+    Ok(())
+}
+
+/// What the exact pages held: how many rows, and the last one's hash,
+/// time and request id.
+struct Pages {
+    total: u64,
+    last: Option<(String, String, String)>,
+}
+
+/// Pages of [`page_size`] events after the cursor, until a short page,
+/// each checked as an export is and written out (the header once). `None`:
+/// the installation has no `after` extension (its first answer has no
+/// trailer), and nothing was written.
+async fn exact_pages(
+    job: &Export<'_>,
+    previous: Option<&Cursor>,
+    sink: &mut Option<AtomicFile>,
+) -> Result<Option<Pages>> {
+    let p = &job.ctx.printer;
+    let mut put = |data: &[u8]| -> Result<()> {
         match sink {
             Some(f) => f.write_all(data),
             None => p.raw(data),
         }
     };
+    let mut after = previous.map(|c| c.last_hash.clone());
     let mut header: Option<Vec<u8>> = None;
-    let mut total = 0u64;
-    let mut last: Option<(String, String, String)> = None;
+    let mut pages = Pages {
+        total: 0,
+        last: None,
+    };
     let page = page_size();
     loop {
-        let mut q = base.to_string();
-        let mut add = |k: &str, v: &str| {
-            q.push(if q.is_empty() { '?' } else { '&' });
-            q.push_str(k);
-            q.push('=');
-            q.push_str(v);
-        };
-        add("limit", &page.to_string());
-        if let Some(a) = &after {
-            add("after", a);
-        }
-        let mut resp = csv_export(client, org, &q).await?;
-        // An installation without the extension: its own export, by time.
+        let q = page_query(job.base, page, after.as_deref());
+        let mut resp = csv_export(job.client, job.org, &q).await?;
         if !resp.trailer && header.is_none() {
-            drop(resp);
-            drop(sink);
-            return time_window(job, previous).await;
+            return Ok(None);
         }
         // Exactness rests on the server saying it honoured the cursor.
         if !resp.trailer || (after.is_some() && resp.after.as_deref() != after.as_deref()) {
@@ -244,32 +286,7 @@ pub async fn export(job: Export<'_>, since_given: bool) -> Result<()> {
                  the previous file already holds",
             ));
         }
-        let mut guard = Guard::tracking();
-        // Later pages repeat the header: it goes out once.
-        let mut skip = header.is_some();
-        let mut emit = |ready: &[u8], sink: &mut Option<AtomicFile>| -> Result<()> {
-            let ready = if skip {
-                match memchr::memchr(b'\n', ready) {
-                    Some(i) => {
-                        skip = false;
-                        &ready[i + 1..]
-                    }
-                    None => return Ok(()),
-                }
-            } else {
-                ready
-            };
-            put(ready, sink)
-        };
-        while let Some(chunk) = resp.body.next().await {
-            let chunk = chunk.map_err(|e| {
-                CliError::new(ErrorKind::Network, format!("the export broke off: {e}"))
-                    .hint("nothing was written, and the cursor is unchanged; run it again")
-            })?;
-            guard.feed(&chunk, |ready| emit(ready, &mut sink))?;
-        }
-        let (rest, rows) = guard.finish(resp.trailer)?;
-        emit(&rest, &mut sink)?;
+        let (guard, rows) = stream_page(&mut resp, header.is_some(), &mut put).await?;
         match &header {
             Some(h) if *h != guard.header => {
                 return Err(not_an_export("its pages have different headers"));
@@ -281,48 +298,66 @@ pub async fn export(job: Export<'_>, since_given: bool) -> Result<()> {
             let facts = row_facts(&guard.header, row)
                 .ok_or_else(|| not_an_export("its last row has no hash"))?;
             after = Some(facts.0.clone());
-            last = Some(facts);
+            pages.last = Some(facts);
         }
-        total += rows;
+        pages.total += rows;
         if (rows as usize) < page {
-            break;
+            return Ok(Some(pages));
         }
     }
-    if let Some(f) = sink {
-        f.finish()?;
+}
+
+/// The query of one page: the base, a limit, and the cursor's hash.
+fn page_query(base: &str, page: usize, after: Option<&str>) -> String {
+    let mut q = base.to_string();
+    let mut add = |k: &str, v: &str| {
+        q.push(if q.is_empty() { '?' } else { '&' });
+        q.push_str(k);
+        q.push('=');
+        q.push_str(v);
+    };
+    add("limit", &page.to_string());
+    if let Some(a) = after {
+        add("after", a);
     }
-    let Some((last_hash, last_ts, last_request_id)) = last else {
-        crate::output::note(&match &previous {
-            Some(c) => format!(
-                "no new events since the cursor ({}, {})",
-                c.last_ts, c.last_request_id
-            ),
-            None => "no events to export".to_string(),
-        });
-        return keep_at(cursor_path, previous, &server);
+    q
+}
+
+/// One page's rows through the export checks into `put`, its header left
+/// out when one went out already; the checker and how many rows it held.
+async fn stream_page(
+    resp: &mut crate::api::Streamed,
+    header_sent: bool,
+    put: &mut impl FnMut(&[u8]) -> Result<()>,
+) -> Result<(Guard, u64)> {
+    let mut guard = Guard::tracking();
+    let mut skip = header_sent;
+    let mut emit = |ready: &[u8]| -> Result<()> {
+        let ready = if skip {
+            match memchr::memchr(b'\n', ready) {
+                Some(i) => {
+                    skip = false;
+                    &ready[i + 1..]
+                }
+                None => return Ok(()),
+            }
+        } else {
+            ready
+        };
+        put(ready)
     };
-    let cursor = Cursor {
-        kind: KIND.into(),
-        org: org.into(),
-        server,
-        last_hash,
-        last_ts,
-        last_request_id,
-        exported: total,
-        exact: true,
-        boundary_request_ids: Vec::new(),
-    };
-    let text = serde_json::to_vec_pretty(&cursor).map_err(|e| CliError::other(e.to_string()))?;
-    crate::atomic::write(cursor_path, &text)?;
-    crate::output::note(&format!(
-        "exported {total} events{}; cursor {} now after {} ({})",
-        file.map(|f| format!(" to {}", f.display()))
-            .unwrap_or_default(),
-        cursor_path.display(),
-        cursor.last_ts,
-        cursor.last_request_id
-    ));
-    Ok(())
+    while let Some(chunk) = resp.body.next().await {
+        guard.feed(&chunk.map_err(broke_off)?, &mut emit)?;
+    }
+    let (rest, rows) = guard.finish(resp.trailer)?;
+    emit(&rest)?;
+    Ok((guard, rows))
+}
+
+/// The stream ended before its end.
+fn broke_off(e: String) -> CliError {
+    CliError::new(ErrorKind::Network, format!("the export broke off: {e}"))
+        .hint("nothing was written, and the cursor is unchanged; run it again")
 }
 
 /// The server's CSV export for `q`, refused when it is not CSV.
@@ -362,97 +397,22 @@ fn ts_nanos(ts: &str) -> Option<i128> {
 /// not honour `since`). The stream is checked as any export is, kept in a
 /// private temporary file, then filtered row by row into the output.
 async fn time_window(job: Export<'_>, previous: Option<Cursor>) -> Result<()> {
-    use std::io::{Seek, Write};
-    let (ctx, client, org) = (job.ctx, job.client, job.org);
-    let (base, cursor_path, file) = (job.base, job.cursor_path, job.file);
-    let server = ctx.target()?.server_label();
-    let mut q = base.to_string();
+    let server = job.ctx.target()?.server_label();
+    let mut q = job.base.to_string();
     if let Some(c) = &previous {
         q.push(if q.is_empty() { '?' } else { '&' });
         q.push_str(
             &serde_urlencoded::to_string([("since", c.last_ts.as_str())]).unwrap_or_default(),
         );
     }
-    let mut resp = csv_export(client, org, &q).await?;
-    let mut spool = tempfile::tempfile()
-        .map_err(|e| CliError::other(format!("cannot create a temporary file: {e}")))?;
-    let mut guard = Guard::new();
-    while let Some(chunk) = resp.body.next().await {
-        let chunk = chunk.map_err(|e| {
-            CliError::new(ErrorKind::Network, format!("the export broke off: {e}"))
-                .hint("nothing was written, and the cursor is unchanged; run it again")
-        })?;
-        guard.feed(&chunk, |ready| {
-            spool.write_all(ready).map_err(CliError::from)
-        })?;
-    }
-    let (rest, _) = guard.finish(resp.trailer)?;
-    spool.write_all(&rest)?;
-    spool.rewind()?;
-
-    let mut reader = csv::Reader::from_reader(spool);
-    let header = reader
-        .headers()
-        .map_err(|e| not_an_export(&e.to_string()))?
-        .clone();
-    let col = |name: &str| header.iter().position(|h| h == name);
-    let (ts_at, id_at) = (col("ts"), col("request_id"));
-    let (Some(ts_at), Some(id_at)) = (ts_at, id_at) else {
-        return Err(
-            not_an_export("its header names no ts or no request_id column")
-                .hint("without them an incremental export cannot tell which rows it already holds"),
-        );
-    };
-    let since = previous.as_ref().and_then(|c| ts_nanos(&c.last_ts));
-    let seen: std::collections::HashSet<&str> = previous
-        .iter()
-        .flat_map(|c| c.boundary_request_ids.iter().map(String::as_str))
-        .collect();
-    let mut out = Vec::new();
-    let mut w = csv::Writer::from_writer(&mut out);
-    w.write_record(&header)?;
-    let (mut kept, mut dropped) = (0u64, 0u64);
-    let mut last: Option<(i128, String)> = None;
-    let mut boundary: Vec<String> = Vec::new();
-    for rec in reader.records() {
-        let rec = rec.map_err(|e| not_an_export(&e.to_string()))?;
-        let (ts, id) = (rec.get(ts_at).unwrap_or(""), rec.get(id_at).unwrap_or(""));
-        let t = ts_nanos(ts);
-        let old = match (t, since) {
-            (Some(t), Some(s)) => t < s || (t == s && seen.contains(id)),
-            _ => false,
-        };
-        if old {
-            dropped += 1;
-            continue;
-        }
-        w.write_record(&rec)?;
-        kept += 1;
-        if let Some(t) = t {
-            match &last {
-                Some((lt, _)) if t < *lt => {}
-                Some((lt, _)) if t == *lt => boundary.push(id.to_string()),
-                _ => {
-                    last = Some((t, ts.to_string()));
-                    boundary = vec![id.to_string()];
-                }
-            }
-        }
-    }
-    w.flush()?;
-    drop(w);
-    match file {
-        Some(p) => {
-            let mut f = AtomicFile::create(p)?;
-            f.write_all(&out)?;
-            f.finish()?;
-        }
-        None => ctx.printer.raw(&out)?,
-    }
-    let Some((_, last_ts)) = last else {
+    let spool = spool(job.client, job.org, &q).await?;
+    let w = Window::filter(spool, previous.as_ref())?;
+    crate::output::Sink::of(job.file).write(&w.out)?;
+    let Some((_, last_ts)) = w.last else {
         crate::output::note("no new events since the cursor");
-        return keep_at(cursor_path, previous, &server);
+        return keep_at(job.cursor_path, previous, &server);
     };
+    let mut boundary = w.boundary;
     // The boundary carries over when the new export ends at the same time.
     if let Some(c) = &previous
         && ts_nanos(&c.last_ts) == ts_nanos(&last_ts)
@@ -461,22 +421,121 @@ async fn time_window(job: Export<'_>, previous: Option<Cursor>) -> Result<()> {
     }
     let cursor = Cursor {
         kind: KIND.into(),
-        org: org.into(),
+        org: job.org.into(),
         server,
         last_hash: String::new(),
         last_request_id: boundary.last().cloned().unwrap_or_default(),
         last_ts,
-        exported: kept,
+        exported: w.kept,
         exact: false,
         boundary_request_ids: boundary,
     };
     let text = serde_json::to_vec_pretty(&cursor).map_err(|e| CliError::other(e.to_string()))?;
-    crate::atomic::write(cursor_path, &text)?;
+    crate::atomic::write(job.cursor_path, &text)?;
     crate::output::note(&format!(
-        "exported {kept} events by time ({dropped} already exported dropped); this installation \
+        "exported {} events by time ({} already exported dropped); this installation \
          has no exact cursor, so events are told apart by time and request id; cursor {} now at {}",
-        cursor_path.display(),
+        w.kept,
+        w.dropped,
+        job.cursor_path.display(),
         cursor.last_ts
     ));
     Ok(())
+}
+
+/// The whole export for `q`, checked, in a private temporary file read
+/// from its start.
+async fn spool(client: &crate::api::Client, org: &str, q: &str) -> Result<std::fs::File> {
+    use std::io::{Seek, Write};
+    let mut resp = csv_export(client, org, q).await?;
+    let mut spool = tempfile::tempfile()
+        .map_err(|e| CliError::other(format!("cannot create a temporary file: {e}")))?;
+    let mut guard = Guard::new();
+    while let Some(chunk) = resp.body.next().await {
+        guard.feed(&chunk.map_err(broke_off)?, |ready| {
+            spool.write_all(ready).map_err(CliError::from)
+        })?;
+    }
+    let (rest, _) = guard.finish(resp.trailer)?;
+    spool.write_all(&rest)?;
+    spool.rewind()?;
+    Ok(spool)
+}
+
+/// A time window's rows less those the previous export held.
+struct Window {
+    /// The kept rows, as CSV with the export's header.
+    out: Vec<u8>,
+    kept: u64,
+    dropped: u64,
+    /// The newest time kept (nanoseconds, and as written).
+    last: Option<(i128, String)>,
+    /// The request ids of the rows at that time.
+    boundary: Vec<String>,
+}
+
+impl Window {
+    fn filter(spool: std::fs::File, previous: Option<&Cursor>) -> Result<Self> {
+        let mut reader = csv::Reader::from_reader(spool);
+        let header = reader
+            .headers()
+            .map_err(|e| not_an_export(&e.to_string()))?
+            .clone();
+        let col = |name: &str| header.iter().position(|h| h == name);
+        let (Some(ts_at), Some(id_at)) = (col("ts"), col("request_id")) else {
+            return Err(
+                not_an_export("its header names no ts or no request_id column").hint(
+                    "without them an incremental export cannot tell which rows it already holds",
+                ),
+            );
+        };
+        let since = previous.and_then(|c| ts_nanos(&c.last_ts));
+        let seen: std::collections::HashSet<&str> = previous
+            .iter()
+            .flat_map(|c| c.boundary_request_ids.iter().map(String::as_str))
+            .collect();
+        let mut w = Window {
+            out: Vec::new(),
+            kept: 0,
+            dropped: 0,
+            last: None,
+            boundary: Vec::new(),
+        };
+        let mut csv_out = csv::Writer::from_writer(Vec::new());
+        csv_out.write_record(&header)?;
+        for rec in reader.records() {
+            let rec = rec.map_err(|e| not_an_export(&e.to_string()))?;
+            let (ts, id) = (rec.get(ts_at).unwrap_or(""), rec.get(id_at).unwrap_or(""));
+            let t = ts_nanos(ts);
+            let old = match (t, since) {
+                (Some(t), Some(s)) => t < s || (t == s && seen.contains(id)),
+                _ => false,
+            };
+            if old {
+                w.dropped += 1;
+                continue;
+            }
+            csv_out.write_record(&rec)?;
+            w.kept += 1;
+            if let Some(t) = t {
+                w.note_time(t, ts, id);
+            }
+        }
+        w.out = csv_out
+            .into_inner()
+            .map_err(|e| CliError::other(format!("CSV: {e}")))?;
+        Ok(w)
+    }
+
+    /// Keeps the newest time and the request ids at it.
+    fn note_time(&mut self, t: i128, ts: &str, id: &str) {
+        match &self.last {
+            Some((lt, _)) if t < *lt => {}
+            Some((lt, _)) if t == *lt => self.boundary.push(id.to_string()),
+            _ => {
+                self.last = Some((t, ts.to_string()));
+                self.boundary = vec![id.to_string()];
+            }
+        }
+    }
 }
