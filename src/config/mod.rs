@@ -260,6 +260,8 @@ fn local_user() -> String {
         .unwrap_or_else(|| "local-user".into())
 }
 
+/// Where a command goes: the context (flag, current, or `local`), then the
+/// flags and the environment over it.
 pub fn resolve(g: &GlobalArgs) -> Result<Target> {
     let file = ConfigFile::load()?;
     let name = g
@@ -269,64 +271,9 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
         .unwrap_or_else(|| LOCAL_CONTEXT.to_string());
     let env_org = std::env::var("KUBE_DC_ORG").ok().filter(|s| !s.is_empty());
     let mut target = if name == LOCAL_CONTEXT && g.server.is_none() && g.domain.is_none() {
-        Target {
-            context: name,
-            backend: Backend::Local {
-                data_dir: std::env::var_os("KUBE_DC_LOCAL_DATA_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| data_dir().join(LOCAL_CONTEXT)),
-                user: local_user(),
-                act_as: g.act_as,
-            },
-            org: Some(LOCAL_ORG.into()),
-            project: Some(LOCAL_PROJECT.into()),
-            project_flag: None,
-            namespace_flag: None,
-            scope_explicit: false,
-            ca_cert: None,
-            insecure: false,
-            domain: None,
-            issuer: None,
-            client_id: None,
-            token_store: file.store_kind(),
-        }
+        local_target(g, name, &file)
     } else {
-        let ctx = file.context(&name).cloned();
-        if ctx.is_none() && name != LOCAL_CONTEXT {
-            let known: Vec<&str> = file.contexts.iter().map(|c| c.name.as_str()).collect();
-            return Err(CliError::usage(format!("no context named {name:?}")).hint(
-                if known.is_empty() {
-                    "log in first (kube-dc login --domain D --org O), or use --server URL"
-                        .to_string()
-                } else {
-                    format!("known contexts: local, {}", known.join(", "))
-                },
-            ));
-        }
-        let base_url = match (&g.server, &g.domain, &ctx) {
-            (Some(url), _, _) => url.trim_end_matches('/').to_string(),
-            (None, Some(d), _) => format!("https://backend.{}", normalize_domain(d)?),
-            (None, None, Some(c)) => c.server.trim_end_matches('/').to_string(),
-            (None, None, None) => unreachable!("local handled above"),
-        };
-        Target {
-            context: name,
-            backend: Backend::Remote { base_url },
-            org: ctx.as_ref().map(|c| c.org.clone()),
-            project: ctx.as_ref().and_then(|c| c.project.clone()),
-            project_flag: None,
-            namespace_flag: None,
-            scope_explicit: false,
-            ca_cert: ctx.as_ref().and_then(|c| c.ca_cert.clone()),
-            insecure: ctx.as_ref().is_some_and(|c| c.insecure),
-            domain: ctx
-                .as_ref()
-                .and_then(|c| c.domain.clone())
-                .or_else(|| g.domain.clone()),
-            issuer: ctx.as_ref().and_then(|c| c.issuer.clone()),
-            client_id: ctx.as_ref().and_then(|c| c.client_id.clone()),
-            token_store: file.store_kind(),
-        }
+        remote_target(g, name, &file)?
     };
     if let (Some(role), false) = (g.act_as, target.is_local()) {
         return Err(CliError::usage(format!(
@@ -340,8 +287,82 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
     if env_org.is_some() {
         target.org = env_org;
     }
-    // A flag typed on the command line beats the other one's default from
-    // the environment (KUBE_DC_PROJECT, KUBE_DC_NAMESPACE).
+    scope(g, &mut target)?;
+    if g.ca_cert.is_some() {
+        target.ca_cert = g.ca_cert.clone();
+    }
+    target.insecure |= g.insecure;
+    Ok(target)
+}
+
+/// The built-in context: the embedded backend in the data directory.
+fn local_target(g: &GlobalArgs, name: String, file: &ConfigFile) -> Target {
+    Target {
+        context: name,
+        backend: Backend::Local {
+            data_dir: std::env::var_os("KUBE_DC_LOCAL_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir().join(LOCAL_CONTEXT)),
+            user: local_user(),
+            act_as: g.act_as,
+        },
+        org: Some(LOCAL_ORG.into()),
+        project: Some(LOCAL_PROJECT.into()),
+        project_flag: None,
+        namespace_flag: None,
+        scope_explicit: false,
+        ca_cert: None,
+        insecure: false,
+        domain: None,
+        issuer: None,
+        client_id: None,
+        token_store: file.store_kind(),
+    }
+}
+
+/// A named context, or `--server`/`--domain` without one.
+fn remote_target(g: &GlobalArgs, name: String, file: &ConfigFile) -> Result<Target> {
+    let ctx = file.context(&name).cloned();
+    if ctx.is_none() && name != LOCAL_CONTEXT {
+        let known: Vec<&str> = file.contexts.iter().map(|c| c.name.as_str()).collect();
+        return Err(CliError::usage(format!("no context named {name:?}")).hint(
+            if known.is_empty() {
+                "log in first (kube-dc login --domain D --org O), or use --server URL".to_string()
+            } else {
+                format!("known contexts: local, {}", known.join(", "))
+            },
+        ));
+    }
+    let base_url = match (&g.server, &g.domain, &ctx) {
+        (Some(url), _, _) => url.trim_end_matches('/').to_string(),
+        (None, Some(d), _) => format!("https://backend.{}", normalize_domain(d)?),
+        (None, None, Some(c)) => c.server.trim_end_matches('/').to_string(),
+        (None, None, None) => unreachable!("local handled above"),
+    };
+    let ctx = ctx.as_ref();
+    Ok(Target {
+        context: name,
+        backend: Backend::Remote { base_url },
+        org: ctx.map(|c| c.org.clone()),
+        project: ctx.and_then(|c| c.project.clone()),
+        project_flag: None,
+        namespace_flag: None,
+        scope_explicit: false,
+        ca_cert: ctx.and_then(|c| c.ca_cert.clone()),
+        insecure: ctx.is_some_and(|c| c.insecure),
+        domain: ctx
+            .and_then(|c| c.domain.clone())
+            .or_else(|| g.domain.clone()),
+        issuer: ctx.and_then(|c| c.issuer.clone()),
+        client_id: ctx.and_then(|c| c.client_id.clone()),
+        token_store: file.store_kind(),
+    })
+}
+
+/// `-p` and `-n`: a flag typed on the command line beats the other one's
+/// default from the environment (KUBE_DC_PROJECT, KUBE_DC_NAMESPACE);
+/// typed together they must name the same project.
+fn scope(g: &GlobalArgs, target: &mut Target) -> Result<()> {
     let src = g.scope_source;
     let project = g
         .project
@@ -364,7 +385,6 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
     if let Some(ns) = namespace {
         kube_dc_api::validate::check_name("namespace", ns).map_err(CliError::usage)?;
         target.namespace_flag = Some(ns.clone());
-        // -n and -p together must name the same project.
         if let (Some(p), Some(org)) = (project, &target.org)
             && *ns != format!("{org}-{p}")
         {
@@ -374,11 +394,7 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
             .hint("give one of them"));
         }
     }
-    if g.ca_cert.is_some() {
-        target.ca_cert = g.ca_cert.clone();
-    }
-    target.insecure |= g.insecure;
-    Ok(target)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -90,122 +90,134 @@ impl Form {
     /// The request this form sends, or what is wrong with it.
     pub fn request(&self, ns: &str) -> Checked<Request> {
         match &self.kind {
-            Kind::Create => {
-                let name = self.text("Name");
-                validate::check_name("secret name", &name)?;
-                description(&self.text("Description"))?;
-                let sync = if self.toggle("Sync") {
-                    let target = self.text("Target");
-                    let keys = validate::split_keys(&self.text("Keys"));
-                    check_sync(&target, &self.text("Refresh"), &keys)?;
-                    SyncSpec {
-                        enabled: true,
-                        target_secret_name: opt(target),
-                        refresh_interval: opt(self.text("Refresh")),
-                        keys: (!keys.is_empty()).then_some(keys),
-                    }
-                } else {
-                    // Sync off means just that, as `create --sync-disabled`.
-                    SyncSpec {
-                        enabled: false,
-                        ..SyncSpec::default()
-                    }
-                };
-                let data = self.data()?;
-                Ok(Request::Create(
-                    name,
-                    CreateRequest {
-                        kind: self.choice("Type").to_string(),
-                        description: opt(self.text("Description")),
-                        sync,
-                        rotation: None,
-                        initial_values: (!data.is_empty()).then_some(data),
-                    },
-                ))
-            }
-            Kind::Import => {
-                let from = self.text("Source");
-                validate::check_name("Source", &from)?;
-                let cross = self.toggle("Cross-ns");
-                let source_ns = self.text("Namespace");
-                if cross {
-                    validate::check_name("Namespace", &source_ns)?;
-                } else if !source_ns.is_empty() && source_ns != ns {
-                    return Err(format!(
-                        "Namespace: the source is in {source_ns:?}, not {ns:?}; tick Cross-ns (an audited cross-namespace read) or clear the namespace"
-                    ));
-                }
-                let name = opt(self.text("Name")).unwrap_or_else(|| from.clone());
-                validate::check_name("Name", &name)?;
-                description(&self.text("Description"))?;
-                let kind = match self.choice("Type") {
-                    "(default)" => None,
-                    k => Some(k.to_string()),
-                };
-                Ok(Request::Import(
-                    name,
-                    ImportRequest {
-                        source_secret_name: from,
-                        source_secret_namespace: cross.then_some(source_ns),
-                        kind,
-                        description: opt(self.text("Description")),
-                        allow_cross_namespace: cross.then_some(true),
-                    },
-                ))
-            }
+            Kind::Create => self.create_request(),
+            Kind::Import => self.import_request(ns),
             Kind::Put {
                 name,
                 version,
                 before,
-            } => {
-                let data = self.data()?;
-                if data.is_empty() {
-                    return Err(format!(
-                        "no values: a version needs at least one key (to remove the secret, d deletes {name})"
-                    ));
-                }
-                let removed: Vec<String> = before
-                    .keys()
-                    .filter(|k| !data.contains_key(*k))
-                    .cloned()
-                    .collect();
-                let unchanged = data == *before;
-                Ok(Request::Put {
-                    name: name.clone(),
-                    req: PutValuesRequest {
-                        data,
-                        cas: Some(*version),
-                    },
-                    removed,
-                    unchanged,
-                })
-            }
-            Kind::Sync { name, before } => {
-                let now: Vec<&Input> = self.fields.iter().map(|f| &f.input).collect();
-                let changed = |i: usize| now.get(i) != before.get(i).as_ref();
-                let target = self.text("Target");
-                let refresh_text = self.text("Refresh");
-                let keys = validate::split_keys(&self.text("Keys"));
-                // Only what changed is sent, so only that is checked.
-                let none = String::new();
-                check_sync(
-                    if changed(1) { &target } else { &none },
-                    if changed(2) { &refresh_text } else { &none },
-                    &keys,
-                )?;
-                let patch = SyncPatch {
-                    enabled: changed(0).then(|| self.toggle("Enabled")),
-                    // Cleared: back to the default (the secret's name; 1h).
-                    target_secret_name: changed(1).then(|| target.clone()),
-                    refresh_interval: changed(2).then(|| refresh_text.clone()),
-                    keys: changed(3).then_some(keys),
-                };
-                if patch == SyncPatch::default() {
-                    return Err("nothing changed: change a setting, or Esc to leave".into());
-                }
-                Ok(Request::Sync(name.clone(), patch))
-            }
+            } => self.put_request(name, *version, before),
+            Kind::Sync { name, before } => self.sync_request(name, before),
         }
+    }
+
+    /// `secrets create NAME …`: the initial values in the same request.
+    fn create_request(&self) -> Checked<Request> {
+        let name = self.text("Name");
+        validate::check_name("secret name", &name)?;
+        description(&self.text("Description"))?;
+        let sync = if self.toggle("Sync") {
+            let target = self.text("Target");
+            let keys = validate::split_keys(&self.text("Keys"));
+            check_sync(&target, &self.text("Refresh"), &keys)?;
+            SyncSpec {
+                enabled: true,
+                target_secret_name: opt(target),
+                refresh_interval: opt(self.text("Refresh")),
+                keys: (!keys.is_empty()).then_some(keys),
+            }
+        } else {
+            // Sync off means just that, as `create --sync-disabled`.
+            SyncSpec {
+                enabled: false,
+                ..SyncSpec::default()
+            }
+        };
+        let data = self.data()?;
+        Ok(Request::Create(
+            name,
+            CreateRequest {
+                kind: self.choice("Type").to_string(),
+                description: opt(self.text("Description")),
+                sync,
+                rotation: None,
+                initial_values: (!data.is_empty()).then_some(data),
+            },
+        ))
+    }
+
+    /// `secrets import NAME --from …`; another namespace only when ticked.
+    fn import_request(&self, ns: &str) -> Checked<Request> {
+        let from = self.text("Source");
+        validate::check_name("Source", &from)?;
+        let cross = self.toggle("Cross-ns");
+        let source_ns = self.text("Namespace");
+        if cross {
+            validate::check_name("Namespace", &source_ns)?;
+        } else if !source_ns.is_empty() && source_ns != ns {
+            return Err(format!(
+                "Namespace: the source is in {source_ns:?}, not {ns:?}; tick Cross-ns (an audited cross-namespace read) or clear the namespace"
+            ));
+        }
+        let name = opt(self.text("Name")).unwrap_or_else(|| from.clone());
+        validate::check_name("Name", &name)?;
+        description(&self.text("Description"))?;
+        let kind = match self.choice("Type") {
+            "(default)" => None,
+            k => Some(k.to_string()),
+        };
+        Ok(Request::Import(
+            name,
+            ImportRequest {
+                source_secret_name: from,
+                source_secret_namespace: cross.then_some(source_ns),
+                kind,
+                description: opt(self.text("Description")),
+                allow_cross_namespace: cross.then_some(true),
+            },
+        ))
+    }
+
+    /// `secrets edit NAME`'s write: check-and-set on the version read.
+    fn put_request(&self, name: &str, version: u64, before: &Data) -> Checked<Request> {
+        let data = self.data()?;
+        if data.is_empty() {
+            return Err(format!(
+                "no values: a version needs at least one key (to remove the secret, d deletes {name})"
+            ));
+        }
+        let removed: Vec<String> = before
+            .keys()
+            .filter(|k| !data.contains_key(*k))
+            .cloned()
+            .collect();
+        let unchanged = data == *before;
+        Ok(Request::Put {
+            name: name.to_string(),
+            req: PutValuesRequest {
+                data,
+                cas: Some(version),
+            },
+            removed,
+            unchanged,
+        })
+    }
+
+    /// `secrets sync NAME …` with only the changed settings.
+    fn sync_request(&self, name: &str, before: &[Input]) -> Checked<Request> {
+        let now: Vec<&Input> = self.fields.iter().map(|f| &f.input).collect();
+        let changed = |i: usize| now.get(i) != before.get(i).as_ref();
+        let target = self.text("Target");
+        let refresh_text = self.text("Refresh");
+        let keys = validate::split_keys(&self.text("Keys"));
+        // Only what changed is sent, so only that is checked.
+        let none = String::new();
+        check_sync(
+            if changed(1) { &target } else { &none },
+            if changed(2) { &refresh_text } else { &none },
+            &keys,
+        )?;
+        let patch = SyncPatch {
+            enabled: changed(0).then(|| self.toggle("Enabled")),
+            // Cleared: back to the default (the secret's name; 1h).
+            target_secret_name: changed(1).then(|| target.clone()),
+            refresh_interval: changed(2).then(|| refresh_text.clone()),
+            keys: changed(3).then_some(keys),
+        };
+        if patch == SyncPatch::default() {
+            return Err("nothing changed: change a setting, or Esc to leave".into());
+        }
+        Ok(Request::Sync(name.to_string(), patch))
     }
 }
 

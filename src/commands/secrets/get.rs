@@ -1,6 +1,7 @@
 use clap::Args;
 use comfy_table::Cell;
 
+use crate::api::{Doc, Secret};
 use crate::commands::Ctx;
 use crate::error::{CliError, ErrorKind, Result};
 use crate::output::OutputFormat;
@@ -58,7 +59,7 @@ pub struct GetArgs {
 }
 
 pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
-    use OutputFormat::{Env, Json, JsonPath, Table, Yaml};
+    use OutputFormat::{Env, Json, Table, Yaml};
     let p = &ctx.printer;
     super::check_secret_name(&a.name)?;
     let reveal = a.value || a.key.is_some() || a.keys;
@@ -93,43 +94,7 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
         return super::print_secret(ctx, &secret, &raw);
     }
     let Some(value) = &secret.value else {
-        let none = || {
-            CliError::new(
-                ErrorKind::NotFound,
-                format!("secret {:?} has no readable value (none written yet, or the current version was destroyed)", a.name),
-            )
-            .hint(format!("write one with `kube-dc secrets put {} …`", a.name))
-        };
-        // One key, or one version, that is not there is an error; the
-        // whole document of a secret without values is simply empty, as
-        // scripts written for the Go CLI expect.
-        if a.key.is_some() || a.version.is_some() {
-            return Err(none());
-        }
-        return match p.format {
-            Json | Yaml | JsonPath => {
-                let mut doc = raw.value();
-                doc["value"] = serde_json::json!({"data": {}});
-                p.print_doc(&doc)
-            }
-            Env => Ok(()),
-            _ => {
-                crate::output::note(&match secret.openbao.as_ref().map(|o| o.current_version) {
-                    Some(v) if v > 0 => format!(
-                        "version {v}, the current version of {name}, was destroyed: it has no \
-                         readable value; older versions may be kept (`kube-dc secrets versions \
-                         {name}`): read one with `--version N`, or make it current again with \
-                         `kube-dc secrets rollback {name} --to-version N`",
-                        name = a.name
-                    ),
-                    _ => format!(
-                        "secret {} has no values yet: write some with `kube-dc secrets put {} …`",
-                        a.name, a.name
-                    ),
-                });
-                Ok(())
-            }
-        };
+        return no_value(ctx, &a, &secret, &raw);
     };
     // An installation that ignores the `version` extension answers with
     // the current version instead: never show that as the one asked for.
@@ -158,9 +123,23 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
         })?;
         return p.raw(v.expose().as_bytes());
     }
+    print_values(ctx, &a, value, &raw)
+}
+
+/// The values: the document, an env file, or a table (the version on
+/// stderr).
+fn print_values(
+    ctx: &Ctx,
+    a: &GetArgs,
+    value: &kube_dc_api::wire::SecretValue,
+    raw: &Doc,
+) -> Result<()> {
+    let p = &ctx.printer;
     match p.format {
-        Json | Yaml | JsonPath => p.print_doc(&raw.value()),
-        Env => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::JsonPath => {
+            p.print_doc(&raw.value())
+        }
+        OutputFormat::Env => {
             let tty = p.stdout_is_terminal();
             p.raw(crate::envfile::to_env(&value.data, a.env_dialect, tty)?.as_bytes())
         }
@@ -174,6 +153,43 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
             }
             p.print_table(&t)?;
             crate::output::note(&format!("version {}", value.metadata.version));
+            Ok(())
+        }
+    }
+}
+
+/// A secret without a readable value: one key, or one version, that is
+/// not there is an error; the whole document is simply empty (as scripts
+/// written for the Go CLI expect); people are told why and what to do.
+fn no_value(ctx: &Ctx, a: &GetArgs, secret: &Secret, raw: &Doc) -> Result<()> {
+    let p = &ctx.printer;
+    let name = &a.name;
+    if a.key.is_some() || a.version.is_some() {
+        return Err(CliError::new(
+            ErrorKind::NotFound,
+            format!("secret {name:?} has no readable value (none written yet, or the current version was destroyed)"),
+        )
+        .hint(format!("write one with `kube-dc secrets put {name} …`")));
+    }
+    match p.format {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::JsonPath => {
+            let mut doc = raw.value();
+            doc["value"] = serde_json::json!({"data": {}});
+            p.print_doc(&doc)
+        }
+        OutputFormat::Env => Ok(()),
+        _ => {
+            crate::output::note(&match secret.openbao.as_ref().map(|o| o.current_version) {
+                Some(v) if v > 0 => format!(
+                    "version {v}, the current version of {name}, was destroyed: it has no \
+                     readable value; older versions may be kept (`kube-dc secrets versions \
+                     {name}`): read one with `--version N`, or make it current again with \
+                     `kube-dc secrets rollback {name} --to-version N`"
+                ),
+                _ => format!(
+                    "secret {name} has no values yet: write some with `kube-dc secrets put {name} …`"
+                ),
+            });
             Ok(())
         }
     }
