@@ -15,19 +15,7 @@ pub fn main() -> i32 {
     clap_complete::CompleteEnv::with_factory(cli::command)
         .completer("kube-dc")
         .complete();
-    let parsed = cli::command().try_get_matches().and_then(|m| {
-        let mut c = <Cli as clap::FromArgMatches>::from_arg_matches(&m)?;
-        c.global.scope_source = config::ScopeSource::of(&m);
-        // The command as typed, without flags (`secrets list`).
-        let mut path = Vec::new();
-        let mut at = &m;
-        while let Some((name, sub)) = at.subcommand() {
-            path.push(name.to_string());
-            at = sub;
-        }
-        Ok((c, path.join(" ")))
-    });
-    let (cli, command_name) = match parsed {
+    let (cli, command_name) = match parse() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -56,37 +44,17 @@ pub fn main() -> i32 {
     match dry_run {
         Some(cli::DryRun::Refused) => {
             let e = CliError::usage(format!(
-                "`kube-dc {}` does not take --dry-run: what it changes cannot be shown as a plan",
-                command_name
+                "`kube-dc {command_name}` does not take --dry-run: what it changes cannot be shown as a plan"
             ))
             .hint("leave out --dry-run");
             return report(&e);
         }
         Some(cli::DryRun::NoEffect) => output::note(&format!(
-            "--dry-run has no effect: `kube-dc {}` makes no change",
-            command_name
+            "--dry-run has no effect: `kube-dc {command_name}` makes no change"
         )),
         _ => {}
     }
-    let result = rt.block_on(async {
-        match cli.command {
-            Command::Secrets(c) => commands::secrets::run(&ctx, c).await,
-            Command::Audit(c) => commands::audit::run(&ctx, c).await.map(|()| 0),
-            Command::Orgs(c) => commands::orgs::run(&ctx, c).await.map(|()| 0),
-            Command::Ui(a) => commands::ui::run(&ctx, a).await.map(|()| 0),
-            Command::Login(a) => commands::login::login(&ctx, a).await.map(|()| 0),
-            Command::Logout(a) => commands::logout::logout(&ctx, a).await.map(|()| 0),
-            Command::Use(a) => commands::context::use_context(&ctx, a).await.map(|()| 0),
-            Command::Config(c) => commands::context::config(&ctx, c).await.map(|()| 0),
-            Command::Whoami(a) => commands::context::whoami(&ctx, a).await.map(|()| 0),
-            Command::Version => commands::version::run(&ctx).await.map(|()| 0),
-            Command::Completion(a) => {
-                let script = docs::completion_script(&a.shell).unwrap_or_default();
-                ctx.printer.line(script.trim_end()).map(|()| 0)
-            }
-            Command::GenerateDocs => generate_docs().map(|()| 0),
-        }
-    });
+    let result = rt.block_on(run(&ctx, cli.command));
     let result = result.and_then(|code| match ctx.planned() {
         Some(plan) => commands::print_plan(&ctx, &plan).map(|()| code),
         None => Ok(code),
@@ -94,6 +62,43 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => report(&e),
+    }
+}
+
+/// The command line, and the command as typed without flags (`secrets
+/// list`) for messages.
+fn parse() -> Result<(Cli, String), clap::Error> {
+    let m = cli::command().try_get_matches()?;
+    let mut c = <Cli as clap::FromArgMatches>::from_arg_matches(&m)?;
+    c.global.scope_source = config::ScopeSource::of(&m);
+    let mut path = Vec::new();
+    let mut at = &m;
+    while let Some((name, sub)) = at.subcommand() {
+        path.push(name.to_string());
+        at = sub;
+    }
+    Ok((c, path.join(" ")))
+}
+
+/// Runs one command; its exit code when it succeeds (`secrets run`: the
+/// child's).
+async fn run(ctx: &Ctx, command: Command) -> crate::error::Result<i32> {
+    match command {
+        Command::Secrets(c) => commands::secrets::run(ctx, c).await,
+        Command::Audit(c) => commands::audit::run(ctx, c).await.map(|()| 0),
+        Command::Orgs(c) => commands::orgs::run(ctx, c).await.map(|()| 0),
+        Command::Ui(a) => commands::ui::run(ctx, a).await.map(|()| 0),
+        Command::Login(a) => commands::login::login(ctx, a).await.map(|()| 0),
+        Command::Logout(a) => commands::logout::logout(ctx, a).await.map(|()| 0),
+        Command::Use(a) => commands::context::use_context(ctx, a).await.map(|()| 0),
+        Command::Config(c) => commands::context::config(ctx, c).await.map(|()| 0),
+        Command::Whoami(a) => commands::context::whoami(ctx, a).await.map(|()| 0),
+        Command::Version => commands::version::run(ctx).await.map(|()| 0),
+        Command::Completion(a) => {
+            let script = docs::completion_script(&a.shell).unwrap_or_default();
+            ctx.printer.line(script.trim_end()).map(|()| 0)
+        }
+        Command::GenerateDocs => generate_docs().map(|()| 0),
     }
 }
 

@@ -125,6 +125,65 @@ impl<R: std::io::Read> std::io::Read for Newlines<R> {
 /// time, every displayed column against the event, and the links between
 /// rows.
 pub fn check_export(input: impl std::io::Read) -> Result<ExportCheck, String> {
+    let (header, mut rows) = read_rows(input)?;
+    let col = |name: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            format!("the file has no {name:?} column: it is not a kube-dc audit export with hashes")
+        })
+    };
+    let cols = Columns {
+        ts: col("ts")?,
+        prev: col("prev_hash")?,
+        hash: col("hash")?,
+        event: col("event")?,
+    };
+    // Exports run oldest first; listings (`-o csv`) newest first: follow
+    // the chain in whichever direction the rows link.
+    let link = |a: &csv::StringRecord, b: &csv::StringRecord| a.get(cols.hash) == b.get(cols.prev);
+    let forward = rows.windows(2).filter(|w| link(&w[0].1, &w[1].1)).count();
+    let backward = rows.windows(2).filter(|w| link(&w[1].1, &w[0].1)).count();
+    if backward > forward {
+        rows.reverse();
+    }
+    let mut out = ExportCheck::default();
+    let mut last_hash: Option<String> = None;
+    for (row, rec) in rows {
+        let get = |i: usize| rec.get(i).unwrap_or("");
+        let prev = get(cols.prev);
+        match &last_hash {
+            None => {
+                out.from_genesis = prev == GENESIS_HASH;
+                out.first_prev_hash = Some(prev.to_string());
+            }
+            Some(h) if h != prev => out.gaps.push(row),
+            Some(_) => {}
+        }
+        last_hash = Some(get(cols.hash).to_string());
+        match check_row(&header, &cols, &rec) {
+            Ok(()) => out.verified += 1,
+            Err(why) => out.failures.push((row, why)),
+        }
+    }
+    out.last_hash = last_hash;
+    Ok(out)
+}
+
+/// A row of an export and the file line it starts on.
+type Row = (usize, csv::StringRecord);
+
+/// Where an export's chain columns are.
+struct Columns {
+    ts: usize,
+    prev: usize,
+    hash: usize,
+    event: usize,
+}
+
+/// The header and the rows, each with the file line it starts on (a
+/// quoted value may span lines), counted from the newlines up to its first
+/// byte: the csv crate's own line count is one off in CRLF files, where a
+/// row's position is the `\n` of the `\r\n` before it.
+fn read_rows(input: impl std::io::Read) -> Result<(Vec<String>, Vec<Row>), String> {
     let newlines = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let mut rd = csv::Reader::from_reader(Newlines {
         inner: input,
@@ -137,85 +196,43 @@ pub fn check_export(input: impl std::io::Read) -> Result<ExportCheck, String> {
         .iter()
         .map(str::to_string)
         .collect();
-    let col = |name: &str| {
-        header.iter().position(|h| h == name).ok_or_else(|| {
-            format!("the file has no {name:?} column: it is not a kube-dc audit export with hashes")
-        })
-    };
-    let (ts_i, prev_i, hash_i, event_i) =
-        (col("ts")?, col("prev_hash")?, col("hash")?, col("event")?);
     let mut rows = Vec::new();
     for (n, rec) in rd.records().enumerate() {
         let rec = rec.map_err(|e| format!("row {}: {e}", n + 1))?;
-        // Named by the file line the row starts on (a quoted value may
-        // span lines), counted from the newlines up to its first byte: the
-        // csv crate's own line count is one off in CRLF files, where a
-        // row's position is the `\n` of the `\r\n` before it.
         let line = rec.position().map_or(n + 2, |p| {
             1 + newlines.borrow().partition_point(|&at| at <= p.byte())
         });
         rows.push((line, rec));
     }
-    // Exports run oldest first; listings (`-o csv`) newest first: follow
-    // the chain in whichever direction the rows link.
-    let link = |a: &csv::StringRecord, b: &csv::StringRecord| a.get(hash_i) == b.get(prev_i);
-    let forward = rows.windows(2).filter(|w| link(&w[0].1, &w[1].1)).count();
-    let backward = rows.windows(2).filter(|w| link(&w[1].1, &w[0].1)).count();
-    if backward > forward {
-        rows.reverse();
+    Ok((header, rows))
+}
+
+/// One row against its hash: the time readable, the hash over its time,
+/// previous hash and event, and every other column what the event says.
+fn check_row(header: &[String], c: &Columns, rec: &csv::StringRecord) -> Result<(), String> {
+    let get = |i: usize| rec.get(i).unwrap_or("");
+    let (prev, hash, event) = (get(c.prev), get(c.hash), get(c.event));
+    let ts_ms = parse_ts_ms(get(c.ts))
+        .ok_or_else(|| format!("ts {:?} is not an RFC 3339 time", get(c.ts)))?;
+    if chain_hash(prev, ts_ms, event) != hash {
+        return Err("its event, time or prev_hash does not match its hash".into());
     }
-    let mut out = ExportCheck::default();
-    let mut last_hash: Option<String> = None;
-    for (row, rec) in rows {
-        let get = |i: usize| rec.get(i).unwrap_or("");
-        let (prev, hash, event) = (get(prev_i), get(hash_i), get(event_i));
-        match &last_hash {
-            None => {
-                out.from_genesis = prev == GENESIS_HASH;
-                out.first_prev_hash = Some(prev.to_string());
-            }
-            Some(h) if h != prev => out.gaps.push(row),
-            Some(_) => {}
-        }
-        last_hash = Some(hash.to_string());
-        let Some(ts_ms) = parse_ts_ms(get(ts_i)) else {
-            out.failures
-                .push((row, format!("ts {:?} is not an RFC 3339 time", get(ts_i))));
-            continue;
-        };
-        if chain_hash(prev, ts_ms, event) != hash {
-            out.failures.push((
-                row,
-                "its event, time or prev_hash does not match its hash".into(),
-            ));
-            continue;
-        }
-        let body: Map<String, Value> = match serde_json::from_str(event) {
-            Ok(b) => b,
-            Err(_) => {
-                out.failures
-                    .push((row, "its event is not a JSON object".into()));
-                continue;
-            }
-        };
-        let edited: Vec<&str> = header
-            .iter()
-            .enumerate()
-            .filter(|(i, h)| ![ts_i, prev_i, hash_i, event_i].contains(i) && !h.is_empty())
-            .filter(|(i, h)| csv_cell(&field_text(&body, h)) != get(*i))
-            .map(|(_, h)| h.as_str())
-            .collect();
-        if !edited.is_empty() {
-            out.failures.push((
-                row,
-                format!("column {} differs from its hashed event", edited.join(", ")),
-            ));
-            continue;
-        }
-        out.verified += 1;
+    let body: Map<String, Value> =
+        serde_json::from_str(event).map_err(|_| "its event is not a JSON object".to_string())?;
+    let edited: Vec<&str> = header
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| ![c.ts, c.prev, c.hash, c.event].contains(i) && !h.is_empty())
+        .filter(|(i, h)| csv_cell(&field_text(&body, h)) != get(*i))
+        .map(|(_, h)| h.as_str())
+        .collect();
+    if !edited.is_empty() {
+        return Err(format!(
+            "column {} differs from its hashed event",
+            edited.join(", ")
+        ));
     }
-    out.last_hash = last_hash;
-    Ok(out)
+    Ok(())
 }
 
 fn parse_ts_ms(text: &str) -> Option<i64> {

@@ -61,6 +61,20 @@ pub struct Client {
     plan: Option<Plan>,
 }
 
+/// Why a retryable answer was not retried again.
+fn gave_up(attempt: u32, wait: Duration) -> String {
+    let why = if attempt >= MAX_ATTEMPTS {
+        format!("gave up after {attempt} attempts")
+    } else {
+        format!(
+            "it asked to wait {}s, longer than kube-dc waits ({}s)",
+            wait.as_secs(),
+            MAX_RETRY_WAIT.as_secs()
+        )
+    };
+    format!("{why}; try again later")
+}
+
 /// A 2xx response, body read in full.
 pub struct Raw {
     pub status: u16,
@@ -249,45 +263,24 @@ impl Client {
             let keyed = key.is_some() && a.key_echo.as_deref() == key.as_deref();
             let retryable =
                 a.status == 429 || (a.status == 503 && (method == Method::GET || keyed));
-            if let Some(wait) = a.retry_after.filter(|_| retryable) {
+            let wait = a.retry_after.filter(|_| retryable);
+            if let Some(wait) = wait.filter(|w| attempt < MAX_ATTEMPTS && *w <= MAX_RETRY_WAIT) {
                 let reason = StatusCode::from_u16(a.status)
                     .ok()
                     .and_then(|s| s.canonical_reason())
                     .unwrap_or("");
-                if attempt < MAX_ATTEMPTS && wait <= MAX_RETRY_WAIT {
-                    crate::output::note(&format!(
-                        "the server answered {} {reason} and asked to retry in {}s; retrying ({} of {MAX_ATTEMPTS})",
-                        a.status,
-                        wait.as_secs(),
-                        attempt + 1
-                    ));
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                    continue;
-                }
-                let body = collect(a.body, 64 * 1024).await.unwrap_or_default();
-                let e = api_error(
+                crate::output::note(&format!(
+                    "the server answered {} {reason} and asked to retry in {}s; retrying ({} of {MAX_ATTEMPTS})",
                     a.status,
-                    a.request_id.or(Some(request_id)),
-                    &a.content_type,
-                    &body,
-                    extension,
-                    &method,
-                    path,
-                );
-                let why = if attempt >= MAX_ATTEMPTS {
-                    format!("gave up after {attempt} attempts")
-                } else {
-                    format!(
-                        "it asked to wait {}s, longer than kube-dc waits ({}s)",
-                        wait.as_secs(),
-                        MAX_RETRY_WAIT.as_secs()
-                    )
-                };
-                return Err(e.hint(format!("{why}; try again later")));
+                    wait.as_secs(),
+                    attempt + 1
+                ));
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
             }
             let body = collect(a.body, 64 * 1024).await.unwrap_or_default();
-            return Err(api_error(
+            let e = api_error(
                 a.status,
                 a.request_id.or(Some(request_id)),
                 &a.content_type,
@@ -295,7 +288,11 @@ impl Client {
                 extension,
                 &method,
                 path,
-            ));
+            );
+            return Err(match wait {
+                Some(wait) => e.hint(gave_up(attempt, wait)),
+                None => e,
+            });
         }
     }
 

@@ -157,6 +157,40 @@ pub async fn whoami(ctx: &Ctx, _a: WhoamiArgs) -> Result<()> {
         })?;
     let token = credential.bearer().await?;
     let c = peek_claims(token.expose()).unwrap_or(Value::Null);
+    let v = identity(target, &c, credential.source());
+    if p.is_machine() {
+        return p.print_doc(&v);
+    }
+    let exp = c.get("exp").and_then(Value::as_i64);
+    let mut t = p.table(&[]);
+    for (label, key) in [
+        ("Context", "context"),
+        ("User", "user"),
+        ("Email", "email"),
+        ("Organization", "org"),
+        ("Groups", "groups"),
+        ("Projects", "projects"),
+        ("Token expires", "expiresAt"),
+        ("Signed in by", "credential"),
+    ] {
+        let mut val = sanitize(&cell_text(&v[key]));
+        if key == "expiresAt"
+            && let Some(e) = exp
+        {
+            let left = e - crate::auth::now();
+            val = if left > 0 {
+                format!("{val} (in {}m {}s)", left / 60, left % 60)
+            } else {
+                format!("{val} (expired)")
+            };
+        }
+        t.add_row(vec![Cell::new(format!("{label}:")), Cell::new(val)]);
+    }
+    p.print_table(&t)
+}
+
+/// Who the token says the caller is (`whoami -o json`'s document).
+fn identity(target: &crate::config::Target, c: &Value, credential: String) -> Value {
     let s = |k: &str| c.get(k).and_then(Value::as_str).map(String::from);
     let list = |k: &str| -> Vec<String> {
         c.get(k)
@@ -173,22 +207,29 @@ pub async fn whoami(ctx: &Ctx, _a: WhoamiArgs) -> Result<()> {
         .iter()
         .map(|n| n.strip_prefix(&format!("{org}-")).unwrap_or(n).to_string())
         .collect();
-    let exp = c.get("exp").and_then(Value::as_i64);
-    let v = json!({
+    let expires = c
+        .get("exp")
+        .and_then(Value::as_i64)
+        .and_then(|e| time::OffsetDateTime::from_unix_timestamp(e).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    json!({
         "context": target.context,
         "user": s("preferred_username").or(s("sub")),
         "email": s("email"),
         "org": org,
         "groups": list("groups"),
         "projects": projects,
-        "expiresAt": exp.and_then(|e| time::OffsetDateTime::from_unix_timestamp(e).ok()).and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
-        "credential": credential.source(),
-    });
-    if p.is_machine() {
-        return p.print_doc(&v);
-    }
-    let mut t = p.table(&[]);
-    let text = |v: &Value| match v {
+        "expiresAt": expires,
+        "credential": credential,
+    })
+}
+
+/// A field of that document as a table cell: lists joined, none as `-`.
+fn cell_text(v: &Value) -> String {
+    match v {
         Value::Array(a) => a
             .iter()
             .filter_map(|x| x.as_str())
@@ -199,29 +240,5 @@ pub async fn whoami(ctx: &Ctx, _a: WhoamiArgs) -> Result<()> {
             .as_str()
             .map(String::from)
             .unwrap_or_else(|| other.to_string()),
-    };
-    for (label, key) in [
-        ("Context", "context"),
-        ("User", "user"),
-        ("Email", "email"),
-        ("Organization", "org"),
-        ("Groups", "groups"),
-        ("Projects", "projects"),
-        ("Token expires", "expiresAt"),
-        ("Signed in by", "credential"),
-    ] {
-        let mut val = sanitize(&text(&v[key]));
-        if key == "expiresAt"
-            && let Some(e) = exp
-        {
-            let left = e - crate::auth::now();
-            val = if left > 0 {
-                format!("{val} (in {}m {}s)", left / 60, left % 60)
-            } else {
-                format!("{val} (expired)")
-            };
-        }
-        t.add_row(vec![Cell::new(format!("{label}:")), Cell::new(val)]);
     }
-    p.print_table(&t)
 }

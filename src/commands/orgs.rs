@@ -104,90 +104,103 @@ fn project(ctx: &Ctx, arg: Option<&str>, org: &str) -> Result<String> {
 
 pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
     use crate::output::OutputFormat::{Json, Table, Yaml};
-    let p = &ctx.printer;
-    p.require(&[Table, Json, Yaml], "orgs")?;
+    ctx.printer.require(&[Table, Json, Yaml], "orgs")?;
     match cmd {
-        OrgsCommand::Elevate(a) => {
-            if a.reason.trim().is_empty() {
-                return Err(
-                    CliError::usage("--reason is empty").hint("give an incident or ticket number")
-                );
-            }
-            let org = org(ctx, &a.org)?;
-            let project = project(ctx, a.project.as_deref(), &org)?;
-            let client = ctx.client().await?;
-            let Some((g, raw)) = client.elevate(&org, &project, &a.reason).await? else {
-                return Ok(()); // --dry-run: planned
-            };
-            if p.is_machine() {
-                return p.print_doc(&raw.value());
-            }
-            p.line(&format!(
-                "elevated into {}/{} until {} (id {})",
-                sanitize(&g.org),
-                sanitize(&g.project),
-                sanitize(&g.expires_at),
-                sanitize(&g.elevation_id)
-            ))
-        }
-        OrgsCommand::Release(a) => {
-            let org = org(ctx, &a.org)?;
-            let project = project(ctx, a.project.as_deref(), &org)?;
-            let Some((g, raw)) = ctx.client().await?.release(&org, &project).await? else {
-                return Ok(()); // --dry-run: planned
-            };
-            if p.is_machine() {
-                return p.print_doc(&raw.value());
-            }
-            p.line(&format!(
-                "released {}/{} (id {})",
-                sanitize(&g.org),
-                sanitize(&g.project),
-                sanitize(&g.elevation_id)
-            ))
-        }
-        OrgsCommand::Status(a) => {
-            let org = org(ctx, &a.org)?;
-            let project = project(ctx, a.project.as_deref(), &org)?;
-            let (s, raw) = ctx.client().await?.elevation_status(&org, &project).await?;
-            if p.is_machine() {
-                return p.print_doc(&raw.value());
-            }
-            match s.grant.filter(|_| s.active) {
-                Some(g) => p.line(&format!(
-                    "active until {} (reason: {}; id {})",
-                    sanitize(&g.expires_at),
-                    sanitize(&g.reason),
-                    sanitize(&g.elevation_id)
-                )),
-                None => p.line(&format!("no active elevation for {org}/{project}")),
-            }
-        }
-        OrgsCommand::Elevations(a) => {
-            ctx.target()?.project_scope_ignored(
-                "orgs elevations",
-                "lists the whole organization's windows (`kube-dc orgs status PROJECT` shows one project's)",
-            );
-            let org = org(ctx, &a)?;
-            let (list, raw) = ctx.client().await?.elevations(&org).await?;
-            if p.is_machine() {
-                return p.print_doc(&raw.value());
-            }
-            if list.items.is_empty() {
-                crate::output::note(&format!("no active elevations in {org}"));
-                return Ok(());
-            }
-            let mut t = p.table(&["PROJECT", "USER", "REASON", "EXPIRES", "ID"]);
-            for g in &list.items {
-                t.add_row(vec![
-                    Cell::new(sanitize(&g.project)),
-                    Cell::new(sanitize(&g.user)),
-                    Cell::new(sanitize(&g.reason)),
-                    Cell::new(sanitize(&g.expires_at)),
-                    Cell::new(sanitize(&g.elevation_id)),
-                ]);
-            }
-            p.print_table(&t)
-        }
+        OrgsCommand::Elevate(a) => elevate(ctx, a).await,
+        OrgsCommand::Release(a) => release(ctx, a).await,
+        OrgsCommand::Status(a) => status(ctx, a).await,
+        OrgsCommand::Elevations(a) => elevations(ctx, a).await,
     }
+}
+
+/// Opens an elevation window (audited).
+async fn elevate(ctx: &Ctx, a: ElevateArgs) -> Result<()> {
+    let p = &ctx.printer;
+    if a.reason.trim().is_empty() {
+        return Err(CliError::usage("--reason is empty").hint("give an incident or ticket number"));
+    }
+    let org = org(ctx, &a.org)?;
+    let project = project(ctx, a.project.as_deref(), &org)?;
+    let client = ctx.client().await?;
+    let Some((g, raw)) = client.elevate(&org, &project, &a.reason).await? else {
+        return Ok(()); // --dry-run: planned
+    };
+    if p.is_machine() {
+        return p.print_doc(&raw.value());
+    }
+    p.line(&format!(
+        "elevated into {}/{} until {} (id {})",
+        sanitize(&g.org),
+        sanitize(&g.project),
+        sanitize(&g.expires_at),
+        sanitize(&g.elevation_id)
+    ))
+}
+
+/// Closes the caller's window early.
+async fn release(ctx: &Ctx, a: ProjectArgs) -> Result<()> {
+    let p = &ctx.printer;
+    let org = org(ctx, &a.org)?;
+    let project = project(ctx, a.project.as_deref(), &org)?;
+    let Some((g, raw)) = ctx.client().await?.release(&org, &project).await? else {
+        return Ok(()); // --dry-run: planned
+    };
+    if p.is_machine() {
+        return p.print_doc(&raw.value());
+    }
+    p.line(&format!(
+        "released {}/{} (id {})",
+        sanitize(&g.org),
+        sanitize(&g.project),
+        sanitize(&g.elevation_id)
+    ))
+}
+
+/// The caller's window in a project.
+async fn status(ctx: &Ctx, a: ProjectArgs) -> Result<()> {
+    let p = &ctx.printer;
+    let org = org(ctx, &a.org)?;
+    let project = project(ctx, a.project.as_deref(), &org)?;
+    let (s, raw) = ctx.client().await?.elevation_status(&org, &project).await?;
+    if p.is_machine() {
+        return p.print_doc(&raw.value());
+    }
+    match s.grant.filter(|_| s.active) {
+        Some(g) => p.line(&format!(
+            "active until {} (reason: {}; id {})",
+            sanitize(&g.expires_at),
+            sanitize(&g.reason),
+            sanitize(&g.elevation_id)
+        )),
+        None => p.line(&format!("no active elevation for {org}/{project}")),
+    }
+}
+
+/// Every active window of the organization.
+async fn elevations(ctx: &Ctx, a: OrgArgs) -> Result<()> {
+    let p = &ctx.printer;
+    ctx.target()?.project_scope_ignored(
+            "orgs elevations",
+            "lists the whole organization's windows (`kube-dc orgs status PROJECT` shows one project's)",
+        );
+    let org = org(ctx, &a)?;
+    let (list, raw) = ctx.client().await?.elevations(&org).await?;
+    if p.is_machine() {
+        return p.print_doc(&raw.value());
+    }
+    if list.items.is_empty() {
+        crate::output::note(&format!("no active elevations in {org}"));
+        return Ok(());
+    }
+    let mut t = p.table(&["PROJECT", "USER", "REASON", "EXPIRES", "ID"]);
+    for g in &list.items {
+        t.add_row(vec![
+            Cell::new(sanitize(&g.project)),
+            Cell::new(sanitize(&g.user)),
+            Cell::new(sanitize(&g.reason)),
+            Cell::new(sanitize(&g.expires_at)),
+            Cell::new(sanitize(&g.elevation_id)),
+        ]);
+    }
+    p.print_table(&t)
 }

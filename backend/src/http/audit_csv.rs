@@ -39,52 +39,7 @@ pub(crate) async fn audit_csv(
     let stream = futures_util::stream::once(async move {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
         let store = b.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let fail = tx.clone();
-            let mut w = csv::Writer::from_writer(ChunkSender {
-                buf: Vec::with_capacity(CHUNK),
-                tx,
-            });
-            let mut open = w.write_record(CSV_COLUMNS).is_ok();
-            let mut rows = 0u64;
-            let res = store.scan_audit(&f, false, |row| {
-                // Every cell neutralised against spreadsheet formulas; the
-                // event column holds the event exactly as it was hashed, so
-                // `kube-dc audit verify FILE` can check the file offline.
-                let Ok(body) = row.body() else {
-                    open = false;
-                    return false;
-                };
-                let rec: Vec<String> = CSV_COLUMNS
-                    .iter()
-                    .map(|&k| match k {
-                        "ts" => rfc3339(row.ts),
-                        "event" => row.text.clone(),
-                        k => csv_cell(&field_text(&body, k)).into_owned(),
-                    })
-                    .collect();
-                open = open && w.write_record(&rec).is_ok();
-                rows += 1;
-                open
-            });
-            match res {
-                Ok(()) => {
-                    // The announced trailer: a client can tell a complete
-                    // export from one cut short at a row boundary.
-                    if let Ok(mut sink) = w.into_inner() {
-                        use std::io::Write as _;
-                        let _ = writeln!(sink, "{TRAILER_PREFIX}{rows}");
-                        // Flushing hands the last partial chunk to the channel.
-                        let _ = sink.send();
-                    }
-                }
-                Err(e) => {
-                    // Fail the body, so the client sees a broken transfer rather
-                    // than a short file that looks complete.
-                    let _ = fail.blocking_send(Err(std::io::Error::other(e.to_string())));
-                }
-            }
-        });
+        tokio::task::spawn_blocking(move || write_rows(&store, &f, tx));
         tokio_stream::wrappers::ReceiverStream::new(rx)
     })
     .flatten();
@@ -112,6 +67,60 @@ pub(crate) async fn audit_csv(
         }
         resp
     })
+}
+
+/// Writes the filtered events as CSV rows into `tx`, then the trailer; a
+/// failed scan fails the body instead, so the client sees a broken
+/// transfer rather than a short file that looks complete.
+fn write_rows(
+    store: &crate::store::Store,
+    f: &crate::store::AuditFilter,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let fail = tx.clone();
+    let mut w = csv::Writer::from_writer(ChunkSender {
+        buf: Vec::with_capacity(CHUNK),
+        tx,
+    });
+    let mut open = w.write_record(CSV_COLUMNS).is_ok();
+    let mut rows = 0u64;
+    let res = store.scan_audit(f, false, |row| {
+        // Every cell neutralised against spreadsheet formulas; the
+        // event column holds the event exactly as it was hashed, so
+        // `kube-dc audit verify FILE` can check the file offline.
+        let Ok(body) = row.body() else {
+            open = false;
+            return false;
+        };
+        let rec: Vec<String> = CSV_COLUMNS
+            .iter()
+            .map(|&k| match k {
+                "ts" => rfc3339(row.ts),
+                "event" => row.text.clone(),
+                k => csv_cell(&field_text(&body, k)).into_owned(),
+            })
+            .collect();
+        open = open && w.write_record(&rec).is_ok();
+        rows += 1;
+        open
+    });
+    match res {
+        Ok(()) => {
+            // The announced trailer: a client can tell a complete
+            // export from one cut short at a row boundary.
+            if let Ok(mut sink) = w.into_inner() {
+                use std::io::Write as _;
+                let _ = writeln!(sink, "{TRAILER_PREFIX}{rows}");
+                // Flushing hands the last partial chunk to the channel.
+                let _ = sink.send();
+            }
+        }
+        Err(e) => {
+            // Fail the body, so the client sees a broken transfer rather
+            // than a short file that looks complete.
+            let _ = fail.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    }
 }
 
 const CHUNK: usize = 64 * 1024;

@@ -154,34 +154,7 @@ pub fn to_wire(rec: &SecretRecord, is_project: bool) -> Secret {
         ..Default::default()
     };
     let at = Some(rfc3339(rec.updated_at));
-    if !is_project {
-        status.conditions.push(condition(
-            "Ready",
-            false,
-            "ProjectAnnotationMissing",
-            format!(
-                "namespace {:?} is not a Kube-DC project, so nothing is reconciled there",
-                rec.namespace
-            ),
-            &at,
-        ));
-    } else if rec.sync.enabled {
-        status.conditions.push(condition(
-            "Ready",
-            true,
-            "Reconciled",
-            format!("KV metadata ready; projection into Secret {target} wired"),
-            &at,
-        ));
-    } else {
-        status.conditions.push(condition(
-            "Ready",
-            true,
-            "Reconciled",
-            "KV metadata ready; values stay in the platform store".into(),
-            &at,
-        ));
-    }
+    status.conditions.push(ready(rec, is_project, &target, &at));
     if !rec.sync.enabled {
         status.conditions.push(condition(
             "Synced",
@@ -201,27 +174,10 @@ pub fn to_wire(rec: &SecretRecord, is_project: bool) -> Secret {
         }
     }
     if let Some(r) = rec.rotation.as_ref().filter(|r| r.enabled) {
-        status.conditions.push(if rec.kind != "password" {
-            condition(
-                "RotationScheduled",
-                false,
-                "RotationConfigInvalid",
-                format!("rotation applies only to type password, not {:?}", rec.kind),
-                &at,
-            )
-        } else {
-            condition(
-                "RotationScheduled",
-                true,
-                "Scheduled",
-                format!(
-                    "every {}; next at {}",
-                    r.interval,
-                    status.next_rotation_time.as_deref().unwrap_or("-")
-                ),
-                &at,
-            )
-        });
+        let next = status.next_rotation_time.as_deref().unwrap_or("-");
+        status
+            .conditions
+            .push(rotation_scheduled(rec, r, next, &at));
     }
     Secret {
         name: rec.name.clone(),
@@ -255,4 +211,52 @@ pub fn to_wire(rec: &SecretRecord, is_project: bool) -> Secret {
         imported_from: None,
         deleted_time: rec.deleted_at.map(rfc3339),
     }
+}
+
+/// `Ready`: reconciled in a Kube-DC project (the projection wired when
+/// sync is on), or not, outside one.
+fn ready(rec: &SecretRecord, is_project: bool, target: &str, at: &Option<String>) -> Condition {
+    if !is_project {
+        return condition(
+            "Ready",
+            false,
+            "ProjectAnnotationMissing",
+            format!(
+                "namespace {:?} is not a Kube-DC project, so nothing is reconciled there",
+                rec.namespace
+            ),
+            at,
+        );
+    }
+    let message = if rec.sync.enabled {
+        format!("KV metadata ready; projection into Secret {target} wired")
+    } else {
+        "KV metadata ready; values stay in the platform store".into()
+    };
+    condition("Ready", true, "Reconciled", message, at)
+}
+
+/// `RotationScheduled`: for type password only.
+fn rotation_scheduled(
+    rec: &SecretRecord,
+    r: &kube_dc_api::wire::Rotation,
+    next: &str,
+    at: &Option<String>,
+) -> Condition {
+    if rec.kind != "password" {
+        return condition(
+            "RotationScheduled",
+            false,
+            "RotationConfigInvalid",
+            format!("rotation applies only to type password, not {:?}", rec.kind),
+            at,
+        );
+    }
+    condition(
+        "RotationScheduled",
+        true,
+        "Scheduled",
+        format!("every {}; next at {next}", r.interval),
+        at,
+    )
 }

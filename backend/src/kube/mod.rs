@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Pod, PodSpec, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
 use kube_dc_api::wire::Consumer;
@@ -156,97 +157,41 @@ impl Manifests {
             .and_then(|k| k.as_str())
             .unwrap_or("")
             .to_string();
-        macro_rules! workload {
-            ($ty:ty, $kind:literal, $spec:expr) => {{
-                let obj: $ty =
-                    serde_norway::from_value(value).map_err(|e| format!("{}: {e}", $kind))?;
-                let name = obj.metadata.name.clone().unwrap_or_default();
-                let namespace = obj
-                    .metadata
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| default_ns.to_string());
-                let spec_of: fn(&$ty) -> Option<PodSpec> = $spec;
-                if let Some(spec) = spec_of(&obj) {
-                    self.workloads.push(Workload {
-                        kind: $kind,
-                        name,
-                        namespace,
-                        spec,
-                    });
-                }
-            }};
-        }
-        match kind.as_str() {
+        let w = match kind.as_str() {
             "Namespace" => {
-                let n: Namespace =
-                    serde_norway::from_value(value).map_err(|e| format!("Namespace: {e}"))?;
-                let meta = n.metadata;
-                let key = |k: &str| {
-                    meta.labels
-                        .as_ref()
-                        .and_then(|l| l.get(k))
-                        .or_else(|| meta.annotations.as_ref().and_then(|a| a.get(k)))
-                        .cloned()
-                };
-                self.namespaces.push(ManifestNamespace {
-                    org: key(ORG_KEY),
-                    project: key(PROJECT_KEY),
-                    name: meta.name.clone().unwrap_or_default(),
-                });
+                self.namespaces.push(namespace_of(value)?);
+                return Ok(());
             }
             "Secret" => {
-                let s: Secret =
-                    serde_norway::from_value(value).map_err(|e| format!("Secret: {e}"))?;
-                let mut data: BTreeMap<String, Vec<u8>> = s
-                    .data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.0))
-                    .collect();
-                for (k, v) in s.string_data.unwrap_or_default() {
-                    data.insert(k, v.into_bytes());
-                }
-                self.secrets.push(ManifestSecret {
-                    name: s.metadata.name.unwrap_or_default(),
-                    namespace: s
-                        .metadata
-                        .namespace
-                        .unwrap_or_else(|| default_ns.to_string()),
-                    data,
-                });
+                self.secrets.push(secret_of(value, default_ns)?);
+                return Ok(());
             }
-            "Deployment" => workload!(Deployment, "Deployment", |o| o
-                .spec
-                .as_ref()?
-                .template
-                .spec
-                .clone()),
-            "StatefulSet" => workload!(StatefulSet, "StatefulSet", |o| o
-                .spec
-                .as_ref()?
-                .template
-                .spec
-                .clone()),
-            "DaemonSet" => workload!(DaemonSet, "DaemonSet", |o| o
-                .spec
-                .as_ref()?
-                .template
-                .spec
-                .clone()),
-            "Job" => workload!(Job, "Job", |o| o.spec.as_ref()?.template.spec.clone()),
-            "CronJob" => workload!(CronJob, "CronJob", |o| o
-                .spec
-                .as_ref()?
-                .job_template
-                .spec
-                .as_ref()?
-                .template
-                .spec
-                .clone()),
-            "Pod" => workload!(Pod, "Pod", |o| o.spec.clone()),
-            _ => {} // other kinds are not part of the model
-        }
+            "Deployment" => workload::<Deployment>(value, "Deployment", default_ns, |o| {
+                o.spec.as_ref()?.template.spec.clone()
+            }),
+            "StatefulSet" => workload::<StatefulSet>(value, "StatefulSet", default_ns, |o| {
+                o.spec.as_ref()?.template.spec.clone()
+            }),
+            "DaemonSet" => workload::<DaemonSet>(value, "DaemonSet", default_ns, |o| {
+                o.spec.as_ref()?.template.spec.clone()
+            }),
+            "Job" => workload::<Job>(value, "Job", default_ns, |o| {
+                o.spec.as_ref()?.template.spec.clone()
+            }),
+            "CronJob" => workload::<CronJob>(value, "CronJob", default_ns, |o| {
+                o.spec
+                    .as_ref()?
+                    .job_template
+                    .spec
+                    .as_ref()?
+                    .template
+                    .spec
+                    .clone()
+            }),
+            "Pod" => workload::<Pod>(value, "Pod", default_ns, |o| o.spec.clone()),
+            _ => return Ok(()), // other kinds are not part of the model
+        };
+        self.workloads.extend(w?);
         Ok(())
     }
 
@@ -317,6 +262,73 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+/// A Namespace: its name and the organization and project it belongs to
+/// (labels, else annotations).
+fn namespace_of(value: serde_norway::Value) -> Result<ManifestNamespace, String> {
+    let n: Namespace = serde_norway::from_value(value).map_err(|e| format!("Namespace: {e}"))?;
+    let meta = n.metadata;
+    let key = |k: &str| {
+        meta.labels
+            .as_ref()
+            .and_then(|l| l.get(k))
+            .or_else(|| meta.annotations.as_ref().and_then(|a| a.get(k)))
+            .cloned()
+    };
+    Ok(ManifestNamespace {
+        org: key(ORG_KEY),
+        project: key(PROJECT_KEY),
+        name: meta.name.clone().unwrap_or_default(),
+    })
+}
+
+/// A Secret: `data` (base64) and `stringData`, the latter winning.
+fn secret_of(value: serde_norway::Value, default_ns: &str) -> Result<ManifestSecret, String> {
+    let s: Secret = serde_norway::from_value(value).map_err(|e| format!("Secret: {e}"))?;
+    let mut data: BTreeMap<String, Vec<u8>> = s
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    for (k, v) in s.string_data.unwrap_or_default() {
+        data.insert(k, v.into_bytes());
+    }
+    Ok(ManifestSecret {
+        name: s.metadata.name.unwrap_or_default(),
+        namespace: s
+            .metadata
+            .namespace
+            .unwrap_or_else(|| default_ns.to_string()),
+        data,
+    })
+}
+
+/// A workload of `kind` with its pod template (`spec_of`); none when it
+/// has no template.
+fn workload<T>(
+    value: serde_norway::Value,
+    kind: &'static str,
+    default_ns: &str,
+    spec_of: fn(&T) -> Option<PodSpec>,
+) -> Result<Option<Workload>, String>
+where
+    T: serde::de::DeserializeOwned + k8s_openapi::Metadata<Ty = ObjectMeta>,
+{
+    let obj: T = serde_norway::from_value(value).map_err(|e| format!("{kind}: {e}"))?;
+    let meta = obj.metadata();
+    let name = meta.name.clone().unwrap_or_default();
+    let namespace = meta
+        .namespace
+        .clone()
+        .unwrap_or_else(|| default_ns.to_string());
+    Ok(spec_of(&obj).map(|spec| Workload {
+        kind,
+        name,
+        namespace,
+        spec,
+    }))
 }
 
 #[cfg(test)]

@@ -243,6 +243,16 @@ impl Drop for OpenBaoValues {
     }
 }
 
+/// How one attempt on one node went.
+enum Attempt {
+    /// An answer to act on (2xx, or a 4xx that is the node's word).
+    Answered(Answer),
+    /// The node is upgrading: not applied, and it takes it shortly.
+    Upgrading(String),
+    /// No usable answer; a write may have been applied all the same.
+    Failed { why: String, maybe_applied: bool },
+}
+
 impl Client {
     fn mount_of(&self, ns: &str) -> String {
         format!("{}{ns}", self.cfg.mount_prefix)
@@ -321,63 +331,26 @@ impl Client {
         // One node may not take the whole budget while others could answer.
         let per_attempt = (self.cfg.failover / n as u32).max(Duration::from_millis(500));
         loop {
-            let url = self.url(at, path);
-            let mut req = self
-                .http
-                .request(method.clone(), url.clone())
-                .header("X-Vault-Token", self.token.clone());
-            if let Some(b) = body {
-                req = req.json(b);
-            }
             let until = deadline.min(Instant::now() + per_attempt);
-            let sent = tokio::time::timeout_at(until, async {
-                let resp = req.send().await?;
-                let status = resp.status().as_u16();
-                let bytes = resp.bytes().await.unwrap_or_default();
-                Ok::<_, reqwest::Error>((status, bytes))
-            })
-            .await;
-            let mut retry_here = false;
-            let last = match sent {
-                Ok(Ok((status, bytes))) => {
-                    let a = Answer {
-                        status,
-                        bytes,
-                        uncertain,
-                    };
-                    if a.upgrading() {
-                        // Not applied; the same node will take it shortly.
-                        retry_here = true;
-                        format!("{url}: {}", a.errors())
-                    } else if !a.unusable() {
-                        if at != first {
-                            self.failovers.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(
-                                "OpenBao: moved to {} after {tried} failed attempt(s)",
-                                self.cfg.addrs[at]
-                            );
-                        }
-                        self.preferred.store(at, Ordering::Relaxed);
-                        return Ok(a);
-                    } else {
-                        // A 5xx from a standby or during an election: the
-                        // request may have been forwarded and applied.
-                        uncertain |= method != reqwest::Method::GET;
-                        format!("{url}: {}", a.errors())
+            let attempt = self.attempt(at, (&method, path, body), until, per_attempt);
+            let (last, retry_here) = match attempt.await {
+                Attempt::Answered(mut a) => {
+                    if at != first {
+                        self.failovers.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            "OpenBao: moved to {} after {tried} failed attempt(s)",
+                            self.cfg.addrs[at]
+                        );
                     }
+                    self.preferred.store(at, Ordering::Relaxed);
+                    a.uncertain = uncertain;
+                    return Ok(a);
                 }
-                Ok(Err(e)) => {
-                    // Refused before sending is certain; a connection cut
-                    // after sending is not.
-                    if !e.is_connect() {
-                        uncertain |= method != reqwest::Method::GET;
-                    }
-                    format!("{url}: {e}")
-                }
-                Err(_) => {
-                    // No answer in time: a hung node (or a slow election).
-                    uncertain |= method != reqwest::Method::GET;
-                    format!("{url}: no answer within {:?}", per_attempt)
+                // Not applied; the same node will take it shortly.
+                Attempt::Upgrading(why) => (why, true),
+                Attempt::Failed { why, maybe_applied } => {
+                    uncertain |= maybe_applied && method != reqwest::Method::GET;
+                    (why, false)
                 }
             };
             tried += 1;
@@ -395,6 +368,64 @@ impl Client {
                 tokio::time::sleep_until(deadline.min(Instant::now() + Duration::from_millis(200)))
                     .await;
             }
+        }
+    }
+
+    /// One attempt on node `at`, answered by `until` (at most `patience`
+    /// from now).
+    async fn attempt(
+        &self,
+        at: usize,
+        (method, path, body): (&reqwest::Method, &str, Option<&Value>),
+        until: Instant,
+        patience: Duration,
+    ) -> Attempt {
+        let url = self.url(at, path);
+        let mut req = self
+            .http
+            .request(method.clone(), url.clone())
+            .header("X-Vault-Token", self.token.clone());
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let sent = tokio::time::timeout_at(until, async {
+            let resp = req.send().await?;
+            let status = resp.status().as_u16();
+            let bytes = resp.bytes().await.unwrap_or_default();
+            Ok::<_, reqwest::Error>((status, bytes))
+        })
+        .await;
+        match sent {
+            Ok(Ok((status, bytes))) => {
+                let a = Answer {
+                    status,
+                    bytes,
+                    uncertain: false,
+                };
+                if a.upgrading() {
+                    Attempt::Upgrading(format!("{url}: {}", a.errors()))
+                } else if a.unusable() {
+                    // A 5xx from a standby or during an election: the
+                    // request may have been forwarded and applied.
+                    Attempt::Failed {
+                        why: format!("{url}: {}", a.errors()),
+                        maybe_applied: true,
+                    }
+                } else {
+                    Attempt::Answered(a)
+                }
+            }
+            // Refused before sending is certain; a connection cut after
+            // sending is not.
+            Ok(Err(e)) => Attempt::Failed {
+                maybe_applied: !e.is_connect(),
+                why: format!("{url}: {e}"),
+            },
+            // No answer in time: a hung node (or a slow election).
+            Err(_) => Attempt::Failed {
+                why: format!("{url}: no answer within {patience:?}"),
+                maybe_applied: true,
+            },
         }
     }
 }

@@ -37,6 +37,20 @@ fn live_versions(meta: &Value) -> Vec<u64> {
     live
 }
 
+/// A check-and-set write OpenBao refused, and what is known of it.
+struct Refused<'a> {
+    ns: &'a str,
+    name: &'a str,
+    path: &'a str,
+    data: &'a Data,
+    /// The version the backend's record holds as current.
+    current: u64,
+    /// An attempt so far may have been applied with its answer lost.
+    maybe_applied: bool,
+    started: Instant,
+    deadline: Instant,
+}
+
 impl Client {
     /// How long a node that is behind the backend's record (just elected,
     /// still applying the log) is waited for.
@@ -89,68 +103,20 @@ impl Client {
                     break got;
                 }
                 400 if a.errors().contains("check-and-set") => {
-                    let meta = self
-                        .metadata(ns, name, deadline)
-                        .await?
-                        .unwrap_or(Value::Null);
-                    let there = meta["current_version"].as_u64().unwrap_or(0);
-                    // Applied already by an attempt whose answer was lost?
-                    if maybe_applied && there == cas + 1 {
-                        match self.read_data(ns, name, there, deadline).await? {
-                            Some(d) if d == *data => break there,
-                            // Listed, but not readable yet where it was
-                            // asked: wait for that node, as below.
-                            None if started.elapsed() < self.stale_wait() => {
-                                Self::pause(deadline).await;
-                                continue;
-                            }
-                            _ => {}
-                        }
+                    let refused = Refused {
+                        ns,
+                        name,
+                        path: &path,
+                        data,
+                        current,
+                        maybe_applied,
+                        started,
+                        deadline,
+                    };
+                    match self.after_refusal(refused, &mut cas).await? {
+                        Some(v) => break v,
+                        None => continue,
                     }
-                    // Versions that writes which never committed left
-                    // behind, each destroyed by its undo: write after them.
-                    let skippable = there > cas
-                        && (cas + 1..=there).all(|v| {
-                            meta["versions"][v.to_string()]["destroyed"].as_bool() == Some(true)
-                        });
-                    if skippable && cas == current {
-                        cas = there;
-                        continue;
-                    }
-                    // Behind the record, or refusing the version it
-                    // reports as current: right after an election the
-                    // node that answers may not have applied every
-                    // committed entry yet. Wait for it, within the whole
-                    // failover budget; a node still behind then is
-                    // unavailable (503, retry), never a change of someone
-                    // else's (only a version beyond the record is that).
-                    if there <= cas {
-                        if Instant::now() < deadline {
-                            Self::pause(deadline).await;
-                            continue;
-                        }
-                        return Err(StoreError::Unavailable {
-                            message: if there == cas {
-                                format!(
-                                    "OpenBao refused to write {path} on version {cas}, which it \
-                                     reports as current: its nodes do not agree yet (an \
-                                     election?)"
-                                )
-                            } else {
-                                format!(
-                                    "OpenBao shows {path} at version {there}, behind the \
-                                     backend's record ({cas}): the node that answers has not \
-                                     caught up yet (an election?)"
-                                )
-                            },
-                            retry_after: self.cfg.failover.as_secs().clamp(1, 30),
-                        });
-                    }
-                    return Err(StoreError::Unrecorded {
-                        path,
-                        found: there,
-                        recorded: current,
-                    });
                 }
                 403 => return Err(self.denied(&format!("writing {path}"), &a)),
                 _ => {
@@ -162,6 +128,74 @@ impl Client {
             }
         };
         Ok(version)
+    }
+
+    /// OpenBao refused a check-and-set on `cas`: the version written (an
+    /// attempt whose answer was lost had written exactly these values), or
+    /// `None` to try again (on a later `cas` past versions that undone
+    /// writes left behind, or after a pause for a node that is behind);
+    /// else why not.
+    async fn after_refusal(&self, r: Refused<'_>, cas: &mut u64) -> Result<Option<u64>> {
+        let at = *cas;
+        let meta = self
+            .metadata(r.ns, r.name, r.deadline)
+            .await?
+            .unwrap_or(Value::Null);
+        let there = meta["current_version"].as_u64().unwrap_or(0);
+        // Applied already by an attempt whose answer was lost?
+        if r.maybe_applied && there == at + 1 {
+            match self.read_data(r.ns, r.name, there, r.deadline).await? {
+                Some(d) if d == *r.data => return Ok(Some(there)),
+                // Listed, but not readable yet where it was asked: wait
+                // for that node, as below.
+                None if r.started.elapsed() < self.stale_wait() => {
+                    Self::pause(r.deadline).await;
+                    return Ok(None);
+                }
+                _ => {}
+            }
+        }
+        // Versions that writes which never committed left behind, each
+        // destroyed by its undo: write after them.
+        let skippable = there > at
+            && (at + 1..=there)
+                .all(|v| meta["versions"][v.to_string()]["destroyed"].as_bool() == Some(true));
+        if skippable && at == r.current {
+            *cas = there;
+            return Ok(None);
+        }
+        // Behind the record, or refusing the version it reports as
+        // current: right after an election the node that answers may not
+        // have applied every committed entry yet. Wait for it, within the
+        // whole failover budget; a node still behind then is unavailable
+        // (503, retry), never a change of someone else's (only a version
+        // beyond the record is that).
+        if there <= at {
+            if Instant::now() < r.deadline {
+                Self::pause(r.deadline).await;
+                return Ok(None);
+            }
+            let path = r.path;
+            return Err(StoreError::Unavailable {
+                message: if there == at {
+                    format!(
+                        "OpenBao refused to write {path} on version {at}, which it reports as \
+                         current: its nodes do not agree yet (an election?)"
+                    )
+                } else {
+                    format!(
+                        "OpenBao shows {path} at version {there}, behind the backend's record \
+                         ({at}): the node that answers has not caught up yet (an election?)"
+                    )
+                },
+                retry_after: self.cfg.failover.as_secs().clamp(1, 30),
+            });
+        }
+        Err(StoreError::Unrecorded {
+            path: r.path.to_string(),
+            found: there,
+            recorded: r.current,
+        })
     }
 
     /// Before a secret's first version: marks its path as this backend's
