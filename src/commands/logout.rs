@@ -30,30 +30,7 @@ pub async fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
         .require(&[crate::output::OutputFormat::Table], "logout")?;
     let mut file = ConfigFile::load()?;
     let kind = file.store_kind();
-    let mut sessions: Vec<(String, String)> = Vec::new();
-    if a.all {
-        for c in &file.contexts {
-            if let (Some(i), Some(cl)) = (&c.issuer, &c.client_id)
-                && !sessions.contains(&(i.clone(), cl.clone()))
-            {
-                sessions.push((i.clone(), cl.clone()));
-            }
-        }
-    } else {
-        let t = ctx.target()?;
-        match (&t.issuer, &t.client_id) {
-            (Some(i), Some(c)) => sessions.push((i.clone(), c.clone())),
-            _ if t.is_local() => {
-                return Err(CliError::usage("the local context has no login to end"));
-            }
-            _ => {
-                return Err(CliError::usage(format!(
-                    "context {} has no login",
-                    t.context
-                )));
-            }
-        }
-    }
+    let sessions = sessions(ctx, &a, &file)?;
     if sessions.is_empty() {
         note("Not logged in anywhere.");
         return Ok(());
@@ -62,30 +39,10 @@ pub async fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
         let key = session_key(issuer, client_id);
         let k = key.clone();
         let tokens = with_store(kind, move |s| s.load(&k)).await?;
-        let mut revoked = "no tokens were stored";
-        if let Some(rt) = tokens.and_then(|t| t.refresh_token) {
-            let http = oidc::http_client(
-                ctx.global.ca_cert.as_deref(),
-                ctx.global.insecure,
-                ctx.timeout()?,
-            )?;
-            revoked = match Provider::discover(issuer, client_id, http).await {
-                Ok(p) => match p.revoke(&rt).await {
-                    Ok(true) => "refresh token revoked",
-                    Ok(false) => "the provider has no revocation endpoint",
-                    Err(e) => {
-                        warn(&format!("could not revoke the refresh token: {e}"));
-                        "revocation failed"
-                    }
-                },
-                Err(e) => {
-                    warn(&format!(
-                        "could not reach {issuer} to revoke the refresh token: {e}"
-                    ));
-                    "provider unreachable"
-                }
-            };
-        }
+        let revoked = match tokens.and_then(|t| t.refresh_token) {
+            Some(rt) => revoke(ctx, issuer, client_id, &rt).await?,
+            None => "no tokens were stored",
+        };
         let k = key.clone();
         with_store(kind, move |s| s.delete(&k)).await?;
         note(&format!(
@@ -113,4 +70,61 @@ pub async fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The logins to end, as (issuer, client id): every one (`--all`), or the
+/// current context's.
+fn sessions(ctx: &Ctx, a: &LogoutArgs, file: &ConfigFile) -> Result<Vec<(String, String)>> {
+    let mut sessions: Vec<(String, String)> = Vec::new();
+    if a.all {
+        for c in &file.contexts {
+            if let (Some(i), Some(cl)) = (&c.issuer, &c.client_id)
+                && !sessions.contains(&(i.clone(), cl.clone()))
+            {
+                sessions.push((i.clone(), cl.clone()));
+            }
+        }
+        return Ok(sessions);
+    }
+    let t = ctx.target()?;
+    match (&t.issuer, &t.client_id) {
+        (Some(i), Some(c)) => Ok(vec![(i.clone(), c.clone())]),
+        _ if t.is_local() => Err(CliError::usage("the local context has no login to end")),
+        _ => Err(CliError::usage(format!(
+            "context {} has no login",
+            t.context
+        ))),
+    }
+}
+
+/// Revokes a refresh token at its provider; what became of it. A provider
+/// that cannot be reached or refuses is warned about: the stored tokens
+/// are deleted all the same.
+async fn revoke(
+    ctx: &Ctx,
+    issuer: &str,
+    client_id: &str,
+    rt: &crate::redact::Sensitive,
+) -> Result<&'static str> {
+    let http = oidc::http_client(
+        ctx.global.ca_cert.as_deref(),
+        ctx.global.insecure,
+        ctx.timeout()?,
+    )?;
+    Ok(match Provider::discover(issuer, client_id, http).await {
+        Ok(p) => match p.revoke(rt).await {
+            Ok(true) => "refresh token revoked",
+            Ok(false) => "the provider has no revocation endpoint",
+            Err(e) => {
+                warn(&format!("could not revoke the refresh token: {e}"));
+                "revocation failed"
+            }
+        },
+        Err(e) => {
+            warn(&format!(
+                "could not reach {issuer} to revoke the refresh token: {e}"
+            ));
+            "provider unreachable"
+        }
+    })
 }

@@ -188,6 +188,9 @@ pub fn draw(f: &mut Frame, app: &App, look: &Look) {
     );
 }
 
+/// The secrets list: header, rows with their sync cell, the selection and
+/// the scroll position. Long: one table drawn in one place, its widths
+/// and its rows computed together.
 fn list(f: &mut Frame, area: Rect, app: &App, look: &Look) {
     let visible = app.visible();
     if visible.is_empty() {

@@ -30,6 +30,9 @@ fn cell(text: String, focused: bool, min: usize, look: &Look) -> Span<'static> {
     }
 }
 
+/// Long: one form drawn top to bottom — its fields, its value rows, the
+/// error and the keys — in the order the eye reads them; split, the layout
+/// arithmetic would be passed between pieces.
 pub(super) fn form(f: &mut Frame, area: Rect, form: &Form, look: &Look) {
     let width = usize::from(area.width).saturating_sub(1);
     let bold = Style::default().add_modifier(Modifier::BOLD);

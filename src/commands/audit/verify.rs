@@ -117,7 +117,19 @@ fn verify_one(
     };
     let check = kube_dc_api::audit::check_export(reader)
         .map_err(|e| CliError::usage(format!("{shown}: {e}")))?;
-    let p = &ctx.printer;
+    print_verdict(&ctx.printer, shown, &check, allow_gaps)?;
+    let err = verdict_error(shown, &check, allow_gaps);
+    Ok((check, err))
+}
+
+/// The verdict first, then the lines that make it, then what the file
+/// covers.
+fn print_verdict(
+    p: &crate::output::Printer,
+    shown: &str,
+    check: &kube_dc_api::audit::ExportCheck,
+    allow_gaps: bool,
+) -> Result<()> {
     let lines = |v: &[usize]| {
         v.iter()
             .map(usize::to_string)
@@ -125,7 +137,6 @@ fn verify_one(
             .join(", ")
     };
     let gaps_fail = !check.gaps.is_empty() && !allow_gaps;
-    // The verdict first, then the lines that make it.
     if !check.failures.is_empty() {
         p.line(&format!(
             "ALTERED: {shown}: {} row(s) do not match their hashes",
@@ -166,7 +177,17 @@ fn verify_one(
             "last hash: {h} (rows cut from the end cannot be seen in this file: the next export's first prev_hash must equal it)"
         ))?;
     }
-    let err = if !check.failures.is_empty() {
+    Ok(())
+}
+
+/// The error a file earns: altered rows, or gaps not allowed.
+fn verdict_error(
+    shown: &str,
+    check: &kube_dc_api::audit::ExportCheck,
+    allow_gaps: bool,
+) -> Option<CliError> {
+    let gaps_fail = !check.gaps.is_empty() && !allow_gaps;
+    if !check.failures.is_empty() {
         Some(CliError::new(
             ErrorKind::Tampered,
             format!(
@@ -184,6 +205,5 @@ fn verify_one(
         )
     } else {
         None
-    };
-    Ok((check, err))
+    }
 }

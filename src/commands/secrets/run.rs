@@ -36,17 +36,17 @@ fn env_name_ok(k: &str) -> bool {
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
-pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
-    ctx.printer
-        .require(&[crate::output::OutputFormat::Table], "secrets run")?;
-    for n in &a.names {
-        super::check_secret_name(n)?;
-    }
-    let ns = ctx.namespace()?;
-    let client = ctx.client().await?;
+/// Each secret's keys as variables, named after their keys: an audited
+/// value read per secret; a key that is no variable name is skipped (and
+/// said), one in two secrets refused.
+async fn environment(
+    client: &crate::api::Client,
+    ns: &str,
+    names: &[String],
+) -> Result<BTreeMap<String, (String, crate::api::Sensitive)>> {
     let mut env: BTreeMap<String, (String, crate::api::Sensitive)> = BTreeMap::new();
-    for name in &a.names {
-        let (s, _) = client.get_secret(&ns, name, true, None).await?;
+    for name in names {
+        let (s, _) = client.get_secret(ns, name, true, None).await?;
         let Some(v) = s.value else {
             return Err(CliError::new(
                 crate::error::ErrorKind::NotFound,
@@ -69,6 +69,18 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
             env.insert(k, (name.clone(), val));
         }
     }
+    Ok(env)
+}
+
+pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
+    ctx.printer
+        .require(&[crate::output::OutputFormat::Table], "secrets run")?;
+    for n in &a.names {
+        super::check_secret_name(n)?;
+    }
+    let ns = ctx.namespace()?;
+    let client = ctx.client().await?;
+    let env = environment(&client, &ns, &a.names).await?;
     let (program, args) = a
         .command
         .split_first()
