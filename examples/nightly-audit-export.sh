@@ -17,7 +17,10 @@ set -eu
 kube="${KUBE_DC:-kube-dc}"
 dir="${AUDIT_DIR:-audit}"
 mkdir -p "$dir"
-out="$dir/audit-$(date -u +%Y%m%dT%H%M%SZ).csv"
+# Numbered, then dated: two runs in the same second never share a name,
+# and the files sort in the order they were written.
+n=$(($(ls "$dir"/audit-*.csv 2>/dev/null | wc -l) + 1))
+out="$dir/audit-$(printf %06d "$n")-$(date -u +%Y%m%dT%H%M%SZ).csv"
 
 # The events after the cursor's, into a new file; the cursor moves only once
 # the file is complete.

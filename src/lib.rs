@@ -4,6 +4,7 @@ pub mod api;
 pub mod atomic;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod completion;
 pub mod config;

@@ -406,7 +406,7 @@ pub fn age(rfc3339: Option<&str>) -> String {
     }) else {
         return "-".into();
     };
-    let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0);
+    let secs = (crate::clock::utc() - t).whole_seconds().max(0);
     match secs {
         s if s < 120 => format!("{s}s"),
         s if s < 7200 => format!("{}m", s / 60),

@@ -78,9 +78,7 @@ pub(super) fn parse_retry_after(v: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
-    let secs = (at - time::OffsetDateTime::now_utc())
-        .whole_seconds()
-        .max(0);
+    let secs = (at - crate::clock::utc()).whole_seconds().max(0);
     Some(Duration::from_secs(secs as u64))
 }
 

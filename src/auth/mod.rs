@@ -22,11 +22,9 @@ use store::{StoreKind, TokenSet, TokenStore};
 /// Refresh when the access token expires within this many seconds.
 pub const REFRESH_MARGIN: i64 = 30;
 
+/// Now, in epoch seconds (the CLI's clock: tests move it).
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    crate::clock::unix()
 }
 
 /// One login session: tokens are shared by every context it created.

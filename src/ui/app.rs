@@ -282,7 +282,7 @@ impl App {
             .and_then(|n| self.visible().iter().position(|r| r.name == n))
             .unwrap_or(0);
         self.clamp_selection();
-        self.loaded_at = Some(Instant::now());
+        self.loaded_at = Some(crate::clock::instant());
     }
 
     pub(super) fn clamp_selection(&mut self) {

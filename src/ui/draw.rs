@@ -117,7 +117,7 @@ fn status(app: &App, look: &Look) -> Line<'static> {
         (None, Some(r)) => {
             let left = r.at + REVEAL_FOR;
             let secs = left
-                .saturating_duration_since(std::time::Instant::now())
+                .saturating_duration_since(crate::clock::instant())
                 .as_secs_f64()
                 .ceil();
             Line::from(format!(

@@ -18,7 +18,7 @@ mod session;
 mod submit;
 mod text;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossterm::event::{self, Event, KeyEventKind};
 use crossterm::{cursor, execute, terminal};
@@ -104,23 +104,23 @@ pub async fn run(ctx: &Ctx, refresh: Duration) -> Result<()> {
         color: ctx.printer.color,
     };
     if let Err(e) = session.load_rows(&mut app).await {
-        app.loaded_at = Some(Instant::now());
+        app.loaded_at = Some(crate::clock::instant());
         app.problem = Some(app::Problem::of(&e));
     }
     let _screen = Screen::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(crate::output::terminal())).map_err(io)?;
-    let mut pace = Pacer::new(refresh, Instant::now());
+    let mut pace = Pacer::new(refresh, crate::clock::instant());
     loop {
-        app.held = pace.held_by(&app, Instant::now());
+        app.held = pace.held_by(&app, crate::clock::instant());
         term.draw(|f| draw(f, &app, &look)).map_err(io)?;
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let wake = pace.wake(&app, now);
         // Blocks in poll(2) until a key, a resize, a focus change or the
         // next deadline: no CPU is used while idle.
         let action = if event::poll(wake.saturating_duration_since(now)).map_err(io)? {
             match event::read().map_err(io)? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
-                    pace.key(Instant::now());
+                    pace.key(crate::clock::instant());
                     app.message = None;
                     app.on_key(k)
                 }
@@ -136,7 +136,7 @@ pub async fn run(ctx: &Ctx, refresh: Duration) -> Result<()> {
                 _ => continue,
             }
         } else {
-            let now = Instant::now();
+            let now = crate::clock::instant();
             app.expire(now);
             if pace.due(&app, now) {
                 Action::Refresh
@@ -145,7 +145,7 @@ pub async fn run(ctx: &Ctx, refresh: Duration) -> Result<()> {
             }
         };
         if action == Action::Refresh {
-            pace.refreshed(Instant::now());
+            pace.refreshed(crate::clock::instant());
         }
         if !session.run(&mut app, action).await {
             break;

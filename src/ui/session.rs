@@ -3,7 +3,6 @@
 //! as the CLI's. Loads are here; changes in `changes.rs`.
 
 use std::io::Write;
-use std::time::Instant;
 
 use super::app::{self, Action, App, Level, Problem, Revealed, Row};
 use crate::api::Client;
@@ -133,7 +132,7 @@ impl Session<'_> {
                 app.revealed = Some(Revealed {
                     values: v.data.into_iter().collect(),
                     version: v.metadata.version,
-                    at: Instant::now(),
+                    at: crate::clock::instant(),
                 });
                 app.value_selected = 0;
                 app.follow.set(true);

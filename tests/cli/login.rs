@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::idp::{Idp, oidc_dir};
 use crate::common::*;
@@ -65,21 +65,16 @@ impl Running {
     /// Waits for a stderr line containing `needle` and returns the first
     /// URL on it.
     fn url_after(&self, needle: &str) -> String {
-        let start = Instant::now();
-        loop {
+        let line = until(20, &format!("{needle:?} in stderr"), || {
             let text = self.stderr.lock().unwrap().clone();
-            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
-                let at = line
-                    .find("http")
-                    .unwrap_or_else(|| panic!("no URL in {line:?}"));
-                return line[at..].split_whitespace().next().unwrap().to_string();
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "no {needle:?} in stderr:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            text.lines()
+                .find(|l| l.contains(needle))
+                .map(str::to_string)
+        });
+        let at = line
+            .find("http")
+            .unwrap_or_else(|| panic!("no URL in {line:?}"));
+        line[at..].split_whitespace().next().unwrap().to_string()
     }
 
     fn finish(mut self) -> Run {
@@ -263,11 +258,13 @@ fn device_login_refresh_concurrency_and_logout() {
     );
     let before = idp.count("grant.success", Some("refresh_token"));
 
-    // Near expiry: two processes at once; one refreshes, both succeed, and
-    // the rotated refresh token is never replayed.
-    std::thread::sleep(Duration::from_millis(3500));
-    let a = Running::spawn(&h, &["secrets", "list"], &[]);
-    let b = Running::spawn(&h, &["secrets", "list"], &[]);
+    // Near expiry (kube-dc's clock moved 4 s on, into the refresh
+    // margin): two processes at once; one refreshes, both succeed, and the
+    // rotated refresh token is never replayed.
+    let clock = TestClock::new();
+    clock.advance(4.0);
+    let a = Running::spawn(&h, &["secrets", "list"], &[clock.env()]);
+    let b = Running::spawn(&h, &["secrets", "list"], &[clock.env()]);
     let (ra, rb) = (a.finish(), b.finish());
     assert_eq!((ra.code, rb.code), (0, 0), "{}\n{}", ra.stderr, rb.stderr);
     let refreshes = idp.count("grant.success", Some("refresh_token"));
@@ -392,15 +389,9 @@ fn browser_flow_in_headless_chromium() {
     assert_eq!(r.code, 0, "{}\nbrowser: {}", r.stderr, read_log());
     // The browser runs in the background, as a desktop one would: its
     // report of the success page may land just after kube-dc exits.
-    let start = Instant::now();
-    while !read_log().contains("You are signed in") {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "browser: {}",
-            read_log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    until(20, "the browser's report of the success page", || {
+        read_log().contains("You are signed in").then_some(())
+    });
     h.run(&["secrets", "list"]).ok();
 }
 

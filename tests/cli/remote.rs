@@ -346,14 +346,10 @@ fn a_token_for_another_audience_names_both_and_the_backend_logs_it() {
     );
     assert!(r.stderr.contains("audience mapper"), "{}", r.stderr);
     assert!(!r.stderr.contains("kube-dc login"), "{}", r.stderr);
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let text = loop {
+    let text = until(10, "the warning in the backend's log", || {
         let text = std::fs::read_to_string(&log).unwrap();
-        if text.contains("another audience") || std::time::Instant::now() > until {
-            break text;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+        text.contains("another audience").then_some(text)
+    });
     let line = text
         .lines()
         .find(|l| l.contains("another audience"))

@@ -164,8 +164,10 @@ fn elvish_loads_the_script_and_completes() {
         &format!("eval (slurp < {})", script("kube-dc.elv")),
     ]);
     t.tmux(&["send-keys", "-t", "t", "Enter"]);
-    std::thread::sleep(Duration::from_millis(500));
-    let s = t.screen();
+    // A marker the shell prints only once the eval is done (the typed
+    // line shows it split by quotes, so only the output matches).
+    t.run_line("echo eval''-done");
+    let s = t.wait_for(&["eval-done"], "the script loaded");
     assert!(!s.contains("Exception") && !s.contains("rror"), "{s}");
     t.complete("kube-dc secrets get ", &["app-config", "db-creds"]);
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 
@@ -67,15 +67,12 @@ impl Term {
         assert!(st.success());
         let t = Term { socket, _dir: dir };
         // Any of the '|'-separated prompts (elvish shows '>' or, for root, '#').
-        let start = Instant::now();
-        while !prompt.split('|').any(|p| t.screen().contains(p)) {
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "no prompt {prompt:?}:\n{}",
-                t.screen()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        until(15, &format!("the prompt {prompt:?}"), || {
+            prompt
+                .split('|')
+                .any(|p| t.screen().contains(p))
+                .then_some(())
+        });
         t
     }
 
@@ -120,14 +117,11 @@ impl Term {
             .spawn()
             .expect("script (util-linux)");
         let client = Attached(child);
-        let start = Instant::now();
-        while !self.tmux(&["list-clients"]).contains("focused") {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "the client never attached"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        until(10, "the client attached", || {
+            self.tmux(&["list-clients"])
+                .contains("focused")
+                .then_some(())
+        });
         client
     }
 
@@ -150,19 +144,16 @@ impl Term {
         self.tmux(&["capture-pane", "-p", "-t", "t"])
     }
 
+    #[track_caller]
     pub fn wait_for(&self, words: &[&str], what: &str) -> String {
-        let start = Instant::now();
-        loop {
+        until_seen(15, &format!("{what}: {words:?}"), || {
             let s = self.screen();
             if words.iter().all(|w| s.contains(w)) {
-                return s;
+                Ok(s)
+            } else {
+                Err(s)
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "{what}: {words:?} never appeared:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
     }
 
     /// Types `line`, presses Tab (twice: bash lists on the second), and

@@ -45,10 +45,7 @@ fn ui_in_a_real_terminal() {
     assert!(!s.contains("ui-secret-4417"));
 
     // Filter to db-creds, open it, reveal.
-    for k in ["/", "d", "b", "-", "c", "Enter", "Enter"] {
-        t.tmux(&["send-keys", "-t", "t", k]);
-        std::thread::sleep(Duration::from_millis(60));
-    }
+    send(&t, &["/", "d", "b", "-", "c", "Enter", "Enter"]);
     let s = t.wait_for(&["db-creds · detail", "Values", "••••"], "the detail");
     assert!(!s.contains("ui-secret-4417"), "masked until r:\n{s}");
     t.tmux(&["send-keys", "-t", "t", "r"]);
@@ -64,10 +61,7 @@ fn ui_in_a_real_terminal() {
     // Help lists the keys.
     t.tmux(&["send-keys", "-t", "t", "?"]);
     t.wait_for(&["reveal the values", "OSC 52", "filter the list"], "help");
-    for k in ["Escape", "q", "q", "q"] {
-        t.tmux(&["send-keys", "-t", "t", k]);
-        std::thread::sleep(Duration::from_millis(150));
-    }
+    send(&t, &["Escape", "q", "q", "q"]);
     // Back at the prompt, with the whole history free of the value.
     t.wait_for(&["bash$ kube-dc ui", "bash$"], "the prompt after q");
     let history = t.tmux(&["capture-pane", "-p", "-S", "-", "-E", "-", "-t", "t"]);
@@ -224,7 +218,9 @@ fn ui_changes_secrets_as_the_cli_verbs_do() {
     need("bash");
     let (h, path) = world_to_change();
     let start = last_seq(&h);
-    let t = Term::bash_running(&h, &path, "kube-dc ui --refresh 2");
+    let clock = TestClock::new();
+    let (var, file) = clock.env();
+    let t = Term::bash_running(&h, &path, &format!("{var}={file} kube-dc ui --refresh 2"));
     t.wait_for(&["tls-cert", "app-config"], "the list");
 
     // n: a new secret with two values, written with the create.
@@ -406,16 +402,18 @@ fn ui_changes_secrets_as_the_cli_verbs_do() {
         .expect(&s);
     assert_eq!(rows[begin + 1], "MIIBszCCAVmgAwIBAgIUui77", "{s}");
     assert_eq!(rows[begin + 2], "-----END CERTIFICATE-----", "{s}");
-    std::thread::sleep(Duration::from_secs(5));
+    // Twelve seconds on (six refresh periods): the countdown has moved
+    // past them and the values are still shown.
+    clock.advance(12.0);
     t.wait_for(
-        &["MIIBszCCAVmgAwIBAgIUui77", "revealed (audited) · hidden in"],
-        "the reveal after 2 refresh periods",
+        &[
+            "MIIBszCCAVmgAwIBAgIUui77",
+            "revealed (audited) · hidden in 1",
+        ],
+        "the reveal after 6 refresh periods",
     );
 
-    for k in ["q", "Escape", "q"] {
-        send(&t, &[k]);
-        std::thread::sleep(Duration::from_millis(150));
-    }
+    send(&t, &["q", "Escape", "q"]);
     t.wait_for(&["bash$"], "the prompt after q");
     let history = t.tmux(&["capture-pane", "-p", "-S", "-", "-E", "-", "-t", "t"]);
     for secret in ["pa$word 1", "MIIBszCCAVmgAwIBAgIUui77", "legacy-token-5521"] {

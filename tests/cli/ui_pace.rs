@@ -2,7 +2,7 @@
 //! each refresh is an audited list, so the view refreshes on its period
 //! only while its terminal has the focus, and at once when it is back.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 use crate::term::{Term, need, world};
@@ -26,14 +26,7 @@ fn lists_after(h: &Home, after: u64) -> usize {
 
 /// Waits (up to `secs`) until `ok` holds.
 fn until(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "{what} within {secs} s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    crate::common::until(secs, what, || ok().then_some(()));
 }
 
 #[test]

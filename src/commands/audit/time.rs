@@ -48,10 +48,7 @@ pub fn parse_when(flag: &str, v: &str) -> Result<When> {
         .and_then(|n| n.parse::<u64>().ok())
         .map(|n| std::time::Duration::from_secs(n.saturating_mul(7 * 86_400)));
     if let Some(d) = weeks.or_else(|| kube_dc_api::validate::parse_interval(v).ok()) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|n| n.as_secs())
-            .unwrap_or(0);
+        let now = crate::clock::unix().max(0) as u64;
         return computed(now.saturating_sub(d.as_secs()) as i64);
     }
     Err(CliError::usage(format!(

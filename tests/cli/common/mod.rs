@@ -11,6 +11,62 @@ use kube_dc_testsupport::testing::TestIssuer;
 
 pub mod idp;
 
+/// Waits up to `secs` until `ok` gives a value, looking every 50 ms;
+/// fails naming `what` when it never does. The one place the CLI's tests
+/// poll: everything else waits for what it needs, or moves the clock.
+#[track_caller]
+pub fn until<T>(secs: u64, what: &str, mut ok: impl FnMut() -> Option<T>) -> T {
+    until_seen(secs, what, || ok().ok_or_else(String::new))
+}
+
+/// [`until`], where each look that fails says what it saw (the last one
+/// is in the failure).
+#[track_caller]
+pub fn until_seen<T>(secs: u64, what: &str, mut ok: impl FnMut() -> Result<T, String>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        let seen = match ok() {
+            Ok(v) => return v,
+            Err(seen) => seen,
+        };
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(secs),
+            "{what}: not within {secs} s\n{seen}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A clock the tests move instead of sleeping: the `kube-dc` processes
+/// given [`TestClock::env`] take now as the system clock plus what
+/// [`TestClock::advance`] added (read again at every look).
+pub struct TestClock {
+    file: tempfile::NamedTempFile,
+    ahead: std::cell::Cell<f64>,
+}
+
+impl TestClock {
+    pub fn new() -> Self {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "0").unwrap();
+        Self {
+            file,
+            ahead: std::cell::Cell::new(0.0),
+        }
+    }
+
+    /// Moves now forward by `secs` for every process using this clock.
+    pub fn advance(&self, secs: f64) {
+        self.ahead.set(self.ahead.get() + secs);
+        std::fs::write(self.file.path(), self.ahead.get().to_string()).unwrap();
+    }
+
+    /// The variable to give a process (`KUBE_DC_TEST_CLOCK`).
+    pub fn env(&self) -> (&'static str, &str) {
+        ("KUBE_DC_TEST_CLOCK", self.file.path().to_str().unwrap())
+    }
+}
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_kube-dc");
 
 /// A user's world: its own HOME, config and data directories.

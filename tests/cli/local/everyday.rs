@@ -234,14 +234,9 @@ fn edit_writes_what_the_editor_changed_and_nothing_else() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::fs::read_dir(&runtime).unwrap().next().is_none() {
-        assert!(
-            std::time::Instant::now() < until,
-            "no temporary file appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    until(20, "the temporary file appeared", || {
+        std::fs::read_dir(&runtime).unwrap().next().map(|_| ())
+    });
     std::thread::sleep(std::time::Duration::from_millis(200));
     let group = format!("-{}", child.id());
     assert!(

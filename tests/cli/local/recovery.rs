@@ -4,7 +4,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 
@@ -75,11 +75,7 @@ fn edit_killed_by(signal: &str, number: i32) {
         ),
     );
     let child = spawn_edit(&h, &tmp, &slow);
-    let until = Instant::now() + Duration::from_secs(20);
-    while !seen.exists() {
-        assert!(Instant::now() < until, "the editor never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until(20, "the editor started", || seen.exists().then_some(()));
     let modes = std::fs::read_to_string(&seen).unwrap();
     let mut lines = modes.lines();
     let dir_line = lines.next().unwrap();
@@ -98,14 +94,9 @@ fn edit_killed_by(signal: &str, number: i32) {
             .success()
     );
     let mut child = child;
-    let until = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < until, "kube-dc did not end on {signal}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = until(20, &format!("kube-dc ended on {signal}"), || {
+        child.try_wait().unwrap()
+    });
     // What the editor script left running (its sleep) holds stderr open.
     let _ = std::process::Command::new("kill")
         .args(["-KILL", "--", &format!("-{}", child.id())])
@@ -147,16 +138,14 @@ fn edit_gives_up_on_an_editor_that_keeps_breaking_the_file() {
             c = count.display()
         ),
     );
-    let start = Instant::now();
     let mut child = spawn_edit(&h, &tmp, &bad);
-    // Bounded here, so a regression fails instead of hanging the suite.
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("secrets edit kept reopening the editor");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Bounded here, so a regression fails instead of hanging the suite
+    // (the child is killed when the wait fails: kill_on_drop below).
+    let guard = KillOnDrop(&mut child);
+    until(60, "secrets edit gave up on the editor", || {
+        guard.0.try_wait().unwrap()
+    });
+    drop(guard);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -515,4 +504,15 @@ fn set_of_the_values_a_secret_has_writes_nothing() {
     // A real change still writes.
     h.run(&["secrets", "set", "s", "A=2"]).ok();
     assert_eq!(current_version(&h, "s"), 2);
+}
+
+/// Kills a child still running when a wait for it fails.
+struct KillOnDrop<'a>(&'a mut std::process::Child);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.kill();
+        }
+    }
 }
