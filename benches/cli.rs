@@ -21,6 +21,16 @@ use kube_dc_testsupport::bench::{Server, bin, row, seed_secrets, sqlite3_time};
 
 const RUNS: usize = 40;
 
+/// B4's reference: the secrets of the namespace joined with their KV
+/// metadata, every column the list reads from those two tables, in the
+/// list's order.
+const PLAIN_JOIN: &str = "SELECT m.namespace, m.name, m.type, m.description, m.sync, \
+    m.rotation, m.imported_from, m.created_at, m.updated_at, m.last_synced, m.last_rotated, \
+    m.next_rotation, m.deleted_at, k.current_version, k.max_versions, k.created_at, \
+    k.updated_at FROM managed_secrets m LEFT JOIN kv_meta k ON k.namespace = m.namespace \
+    AND k.name = m.name WHERE m.namespace = 'local-default' AND m.deleted_at IS NULL \
+    ORDER BY m.name";
+
 fn time_runs(label: &str, mut make: impl FnMut() -> Command) -> Duration {
     let mut samples = Vec::with_capacity(RUNS);
     for i in 0..RUNS + 3 {
@@ -231,17 +241,26 @@ fn main() {
         "(the sqlite3 shell's own timer for the query)",
         ms(sqlite3_time(&data.join(Store::DB_FILE), query))
     );
-    let ratio = ms(list) / ms(reference);
+    // The target's reference: the plain join of the same two tables (the
+    // secret and its KV metadata), without the current version's row.
+    let plain = time_runs("sqlite3 plain join of the same tables", || {
+        let mut c = Command::new("sqlite3");
+        c.arg(data.join(Store::DB_FILE)).arg(PLAIN_JOIN);
+        c
+    });
+    let ratio = ms(list) / ms(plain);
     rows.push((
         "B4",
         "local secrets list, 10,000 secrets".to_string(),
         format!(
-            "{:.1} ms = {ratio:.2}× sqlite3 ({:.1} ms); peak RSS {:.1} MiB",
+            "{:.1} ms = {ratio:.2}× sqlite3's plain join ({:.1} ms), {:.2}× the store's list query ({:.1} ms); peak RSS {:.1} MiB",
             ms(list),
+            ms(plain),
+            ms(list) / ms(reference),
             ms(reference),
             list_rss as f64 / 1024.0
         ),
-        "≤ 2× sqlite3; ≤ 32 MiB",
+        "≤ 2× the plain join; ≤ 32 MiB",
         ratio <= 2.0 && list_rss <= 32 * 1024,
     ));
 

@@ -8,6 +8,7 @@ use comfy_table::Color;
 use serde::Deserialize;
 
 use crate::output::{GridCell, sanitize};
+use kube_dc_api::wire::Readiness;
 
 /// The seed's status dot: green Ready (the projection holds the values and
 /// keys asked for), amber Pending (sync on, not yet or not any more), grey
@@ -71,8 +72,8 @@ pub struct Row<'a> {
     kind: Cow<'a, str>,
     #[serde(default, borrow)]
     sync: RowSync<'a>,
-    #[serde(default, borrow)]
-    status: RowStatus<'a>,
+    #[serde(default)]
+    status: RowStatus,
     #[serde(default, borrow)]
     openbao: Option<RowVersion<'a>>,
     #[serde(rename = "deletedTime", default, borrow)]
@@ -102,9 +103,37 @@ impl Default for RowSync<'_> {
 }
 
 #[derive(Default, Deserialize)]
-struct RowStatus<'a> {
-    #[serde(default, borrow)]
-    conditions: Vec<RowCondition<'a>>,
+struct RowStatus {
+    #[serde(default)]
+    conditions: Conditions,
+}
+
+/// The conditions, folded into whether the projection is ready as they
+/// are decoded: none is kept (10,000 rows, 10,000 vectors fewer).
+#[derive(Default)]
+struct Conditions(Readiness);
+
+impl<'de> Deserialize<'de> for Conditions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fold;
+        impl<'de> serde::de::Visitor<'de> for Fold {
+            type Value = Conditions;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of conditions")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Conditions, A::Error> {
+                let mut r = Readiness::default();
+                while let Some(c) = seq.next_element::<RowCondition<'de>>()? {
+                    r.see(&c.kind, &c.status);
+                }
+                Ok(Conditions(r))
+            }
+        }
+        d.deserialize_seq(Fold)
+    }
 }
 
 #[derive(Deserialize)]
@@ -135,12 +164,7 @@ pub struct Rows<'a> {
 impl Row<'_> {
     /// Whether the projection is ready (`Ready` true, `Synced` not false).
     fn ready(&self) -> bool {
-        kube_dc_api::wire::projection_ready(
-            self.status
-                .conditions
-                .iter()
-                .map(|c| (c.kind.as_ref(), c.status.as_ref())),
-        )
+        self.status.conditions.0.ready()
     }
 
     /// The Secret it is projected into (`-` with sync off).

@@ -17,6 +17,11 @@ use crate::error::{CliError, Result};
 /// Removes terminal control sequences (ESC … sequences, other C0 and C1
 /// controls except newline and tab) from text that came from a server.
 pub fn sanitize(text: &str) -> String {
+    // Most text has no control character at all: no C0 byte, no DEL, and
+    // no 0xC2 lead byte (every C1 control starts with it in UTF-8).
+    if text.bytes().all(|b| b >= 0x20 && b != 0x7f && b != 0xc2) {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -426,6 +431,10 @@ mod tests {
         assert_eq!(sanitize("a\u{1b}]8;;http://x\u{1b}\\b"), "ab");
         assert_eq!(sanitize("bell\u{7} del\u{7f} c1\u{9b}x"), "bell del c1x");
         assert_eq!(sanitize("line\nnext\ttab"), "line\nnext\ttab");
+        // Plain text, and text with other non-ASCII, is kept as it is.
+        assert_eq!(sanitize("secret-00042"), "secret-00042");
+        assert_eq!(sanitize("© Grüße ✓"), "© Grüße ✓");
+        assert_eq!(sanitize("x\u{85}y\u{9f}z"), "xyz");
         assert_eq!(escape_value("a\u{1b}[2J"), "a\\u{1b}[2J");
     }
 }

@@ -19,7 +19,7 @@ mod status;
 pub use org::{
     AuditEvent, AuditResponse, ElevateRequest, ElevationStatus, ErrorBody, Grant, KubeSecretInfo,
 };
-pub use status::{Condition, SecretStatus, projection_ready};
+pub use status::{Condition, Readiness, SecretStatus, projection_ready};
 
 /// A secret value. Its `Debug` never shows the content, so a value cannot
 /// leak through `{:?}` in a log line or an error.

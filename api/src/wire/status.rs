@@ -1,16 +1,21 @@
 //! A secret's status as the platform's controller reports it, and the one
 //! rule for whether its projection is ready.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
+    /// `Ready`, `Synced`, `RotationScheduled`, … (a server's own words are
+    /// kept as they came; the backend's are static, and a list of 10,000
+    /// secrets makes none of them).
     #[serde(rename = "type")]
-    pub kind: String,
-    pub status: String,
+    pub kind: Cow<'static, str>,
+    pub status: Cow<'static, str>,
     #[serde(default)]
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     #[serde(default)]
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,15 +48,44 @@ pub struct SecretStatus {
 /// controller reports `Ready=True` as soon as the projection is wired, even
 /// before a value exists; `Synced` says whether it holds the values.
 pub fn projection_ready<'a>(conditions: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
-    let (mut ready, mut synced) = (false, true);
+    let mut r = Readiness::default();
     for (kind, status) in conditions {
+        r.see(kind, status);
+    }
+    r.ready()
+}
+
+/// [`projection_ready`] one condition at a time (a client reading a list
+/// folds each condition as it is decoded, keeping none).
+#[derive(Clone, Copy, Debug)]
+pub struct Readiness {
+    ready: bool,
+    synced: bool,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self {
+            ready: false,
+            synced: true,
+        }
+    }
+}
+
+impl Readiness {
+    /// One condition's type and status.
+    pub fn see(&mut self, kind: &str, status: &str) {
         match kind {
-            "Ready" => ready = status == "True",
-            "Synced" => synced = status != "False",
+            "Ready" => self.ready = status == "True",
+            "Synced" => self.synced = status != "False",
             _ => {}
         }
     }
-    ready && synced
+
+    /// `Ready` true, and `Synced` not false.
+    pub fn ready(self) -> bool {
+        self.ready && self.synced
+    }
 }
 
 impl SecretStatus {
@@ -64,7 +98,7 @@ impl SecretStatus {
         projection_ready(
             self.conditions
                 .iter()
-                .map(|c| (c.kind.as_str(), c.status.as_str())),
+                .map(|c| (c.kind.as_ref(), c.status.as_ref())),
         )
     }
 

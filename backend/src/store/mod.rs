@@ -271,11 +271,19 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
-        // Schema creation is idempotent; run it under the write lock so two
+        // A store at the current schema version opens with reads only (the
+        // CLI opens its store at every command); an older or new one runs
+        // the schema and its migrations under the write lock, so two
         // processes opening a fresh directory at once do not trip over it.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(SCHEMA)?;
-        migrate(&tx)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let tx = if version == schema::CURRENT {
+            conn.transaction_with_behavior(TransactionBehavior::Deferred)?
+        } else {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(SCHEMA)?;
+            migrate(&tx)?;
+            tx
+        };
         check_key(&tx, &cipher)?;
         values::check_engine(&tx, &*values)?;
         tx.commit()?;

@@ -86,6 +86,10 @@ CREATE TABLE IF NOT EXISTS idempotent_writes (
 CREATE INDEX IF NOT EXISTS idempotent_writes_age ON idempotent_writes (created_at);
 "#;
 
+/// The schema version [`migrate`] leaves: a store at it has every table
+/// and index of [`SCHEMA`], so opening it runs neither.
+pub(super) const CURRENT: i64 = 7;
+
 /// The schema's migrations, in order, each once.
 pub(super) fn migrate(tx: &Transaction) -> Result<()> {
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -100,6 +104,11 @@ pub(super) fn migrate(tx: &Transaction) -> Result<()> {
     }
     if version < 6 {
         audit_filter_indexes(tx)?;
+    }
+    if version < CURRENT {
+        // Version 7: `idempotent_writes` (created by SCHEMA above, which
+        // every open ran until the version said it was there).
+        tx.execute_batch("PRAGMA user_version = 7")?;
     }
     Ok(())
 }
