@@ -12,7 +12,7 @@ use clap::Parser;
 use clap_complete::CompletionCandidate;
 
 use crate::config::{ConfigFile, GlobalArgs, LOCAL_CONTEXT};
-use crate::session::Ctx;
+use crate::session::Session;
 
 /// How long a live lookup may take before the shell gets nothing.
 const DEADLINE: Duration = Duration::from_millis(1500);
@@ -43,7 +43,7 @@ fn starting_with(
 /// The global flags as the environment sets them (KUBE_DC_CONTEXT, …),
 /// overridden by those on the command line being completed, so that
 /// `kube-dc -p other secrets get <TAB>` offers `other`'s names.
-fn env_ctx() -> Option<Ctx> {
+fn env_ctx() -> Option<Session> {
     #[derive(Parser)]
     struct Globals {
         #[command(flatten)]
@@ -54,7 +54,7 @@ fn env_ctx() -> Option<Ctx> {
     let line: Vec<String> = std::env::args().skip_while(|a| a != "--").skip(1).collect();
     apply_scope_flags(&mut g, &line);
     g.timeout = "1s".into();
-    Some(Ctx::new(g, false))
+    Some(Session::new(g, false))
 }
 
 /// Sets the scope flags (`-p`, `-n`, `--context`, `--server`, `--domain`)

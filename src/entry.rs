@@ -3,7 +3,7 @@
 //! and returns the exit code.
 
 use crate::cli::{self, Cli, Command};
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::{CliError, ErrorKind};
 use crate::{commands, config, docs, output};
 
@@ -40,7 +40,7 @@ pub fn main() -> i32 {
         }
     };
     let dry_run = cli.global.dry_run.then(|| cli.command.dry_run());
-    let ctx = Ctx::new(cli.global.clone(), dry_run == Some(cli::DryRun::Plans));
+    let ctx = Session::new(cli.global.clone(), dry_run == Some(cli::DryRun::Plans));
     match dry_run {
         Some(cli::DryRun::Refused) => {
             let e = CliError::usage(format!(
@@ -82,7 +82,7 @@ fn parse() -> Result<(Cli, String), clap::Error> {
 
 /// Runs one command; its exit code when it succeeds (`secrets run`: the
 /// child's).
-async fn run(ctx: &Ctx, command: Command) -> crate::error::Result<i32> {
+async fn run(ctx: &Session, command: Command) -> crate::error::Result<i32> {
     match command {
         Command::Secrets(c) => commands::secrets::run(ctx, c).await,
         Command::Audit(c) => commands::audit::run(ctx, c).await.map(|()| 0),

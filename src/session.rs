@@ -13,7 +13,7 @@ use crate::output::Printer;
 
 /// What every command gets: the global flags, the printer, and — built
 /// only when a command needs it — the resolved target and API client.
-pub struct Ctx {
+pub struct Session {
     pub global: GlobalArgs,
     pub printer: Printer,
     target: OnceCell<Target>,
@@ -21,7 +21,7 @@ pub struct Ctx {
     plan: Option<Plan>,
 }
 
-impl Ctx {
+impl Session {
     /// `plans`: the command's changes are planned (`--dry-run` on a
     /// command that makes changes); its output is then the plan, which
     /// every format can show.

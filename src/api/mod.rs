@@ -23,7 +23,7 @@ pub use kube_dc_api::wire::{
 };
 
 use crate::auth::Credential;
-use crate::config::{Backend, Target};
+use crate::config::{Endpoint, Target};
 use crate::error::{CliError, ErrorKind, Result};
 
 mod answers;
@@ -104,7 +104,7 @@ impl Client {
     ) -> Result<Self> {
         let transport = match &target.backend {
             #[cfg(feature = "local")]
-            Backend::Local {
+            Endpoint::Local {
                 data_dir,
                 user,
                 act_as,
@@ -129,13 +129,13 @@ impl Client {
                 Transport::Local(kube_dc_backend::router(backend))
             }
             #[cfg(not(feature = "local"))]
-            Backend::Local { .. } => {
+            Endpoint::Local { .. } => {
                 return Err(CliError::usage(
                     "this kube-dc was built without the local context (cargo feature `local`)",
                 )
                 .hint("use a remote context: kube-dc login --domain DOMAIN --org ORG, or --server URL"));
             }
-            Backend::Remote { base_url } => {
+            Endpoint::Remote { base_url } => {
                 check_credential_url("server URL", base_url)?;
                 let http = if base_url.starts_with("http://") {
                     crate::net::plain_http_client(timeout)?

@@ -5,7 +5,7 @@ use comfy_table::Cell;
 use serde_json::{Value, json};
 
 use crate::auth::oidc::peek_claims;
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::config::{ConfigFile, LOCAL_CONTEXT, config_path};
 use crate::error::{CliError, Result};
 use crate::output::sanitize;
@@ -45,7 +45,7 @@ Examples:
   kube-dc whoami -o json")]
 pub struct WhoamiArgs {}
 
-pub async fn use_context(ctx: &Ctx, a: UseArgs) -> Result<()> {
+pub async fn use_context(ctx: &Session, a: UseArgs) -> Result<()> {
     let mut file = ConfigFile::load()?;
     let current = file
         .current_context
@@ -115,7 +115,7 @@ pub async fn use_context(ctx: &Ctx, a: UseArgs) -> Result<()> {
     ctx.printer.line(&format!("Switched to context {name}."))
 }
 
-pub async fn config(ctx: &Ctx, c: ConfigCommand) -> Result<()> {
+pub async fn config(ctx: &Session, c: ConfigCommand) -> Result<()> {
     match c {
         ConfigCommand::View => {
             let file = ConfigFile::load()?;
@@ -133,10 +133,10 @@ pub async fn config(ctx: &Ctx, c: ConfigCommand) -> Result<()> {
     }
 }
 
-pub async fn whoami(ctx: &Ctx, _a: WhoamiArgs) -> Result<()> {
+pub async fn whoami(ctx: &Session, _a: WhoamiArgs) -> Result<()> {
     let target = ctx.target()?;
     let p = &ctx.printer;
-    if let crate::config::Backend::Local { user, .. } = &target.backend {
+    if let crate::config::Endpoint::Local { user, .. } = &target.backend {
         let v = json!({"context": LOCAL_CONTEXT, "user": user, "org": "local", "projects": ["default"], "role": "admin"});
         if p.is_machine() {
             return p.print_doc(&v);

@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::auth::oidc::{self, Provider};
 use crate::auth::{session_key, with_store};
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::config::ConfigFile;
 use crate::error::{CliError, Result};
 use crate::output::{note, warn};
@@ -25,7 +25,7 @@ pub struct LogoutArgs {
     pub remove_contexts: bool,
 }
 
-pub async fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
+pub async fn logout(ctx: &Session, a: LogoutArgs) -> Result<()> {
     ctx.printer
         .require(&[crate::output::OutputFormat::Table], "logout")?;
     let mut file = ConfigFile::load()?;
@@ -74,7 +74,7 @@ pub async fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
 
 /// The logins to end, as (issuer, client id): every one (`--all`), or the
 /// current context's.
-fn sessions(ctx: &Ctx, a: &LogoutArgs, file: &ConfigFile) -> Result<Vec<(String, String)>> {
+fn sessions(ctx: &Session, a: &LogoutArgs, file: &ConfigFile) -> Result<Vec<(String, String)>> {
     let mut sessions: Vec<(String, String)> = Vec::new();
     if a.all {
         for c in &file.contexts {
@@ -101,7 +101,7 @@ fn sessions(ctx: &Ctx, a: &LogoutArgs, file: &ConfigFile) -> Result<Vec<(String,
 /// that cannot be reached or refuses is warned about: the stored tokens
 /// are deleted all the same.
 async fn revoke(
-    ctx: &Ctx,
+    ctx: &Session,
     issuer: &str,
     client_id: &str,
     rt: &crate::redact::Sensitive,

@@ -10,11 +10,11 @@ pub mod ui;
 pub mod version;
 
 use crate::error::{CliError, Result};
-pub use crate::session::Ctx;
+pub use crate::session::Session;
 
 /// Prints a dry run's plan: a document for `-o json|yaml|jsonpath`, else
 /// each change (method, URL, audit action, body) and that nothing was sent.
-pub fn print_plan(ctx: &Ctx, plan: &[crate::api::PlannedChange]) -> Result<()> {
+pub fn print_plan(ctx: &Session, plan: &[crate::api::PlannedChange]) -> Result<()> {
     let p = &ctx.printer;
     if p.is_machine() {
         let doc = serde_json::json!({ "dryRun": true, "changes": plan });
@@ -43,7 +43,7 @@ pub fn print_plan(ctx: &Ctx, plan: &[crate::api::PlannedChange]) -> Result<()> {
 
 /// Asks "yes/no" on the terminal. Without a terminal it refuses, naming
 /// `--yes` as the way for scripts. A dry run asks nothing: nothing is sent.
-pub fn confirm(ctx: &Ctx, question: &str, yes_flag: bool) -> Result<()> {
+pub fn confirm(ctx: &Session, question: &str, yes_flag: bool) -> Result<()> {
     if yes_flag || ctx.printer.plan_only {
         return Ok(());
     }

@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 use comfy_table::Cell;
 
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::{CliError, Result};
 use crate::output::sanitize;
 
@@ -72,7 +72,7 @@ pub struct ProjectArgs {
     pub org: OrgArgs,
 }
 
-fn org(ctx: &Ctx, a: &OrgArgs) -> Result<String> {
+fn org(ctx: &Session, a: &OrgArgs) -> Result<String> {
     let env = crate::config::env_org();
     ctx.target()?.org(a.org.as_deref().or(env.as_deref()))
 }
@@ -80,7 +80,7 @@ fn org(ctx: &Ctx, a: &OrgArgs) -> Result<String> {
 /// The project a window is about: the argument, else the one -p/-n (or
 /// the context) names. An argument that a typed -p/-n contradicts is
 /// refused; one from the environment is a default the argument overrides.
-fn project(ctx: &Ctx, arg: Option<&str>, org: &str) -> Result<String> {
+fn project(ctx: &Session, arg: Option<&str>, org: &str) -> Result<String> {
     let target = ctx.target()?;
     let scoped =
         target.scope_explicit && (target.project_flag.is_some() || target.namespace_flag.is_some());
@@ -102,7 +102,7 @@ fn project(ctx: &Ctx, arg: Option<&str>, org: &str) -> Result<String> {
     Ok(p)
 }
 
-pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
+pub async fn run(ctx: &Session, cmd: OrgsCommand) -> Result<()> {
     use crate::output::OutputFormat::{Json, Table, Yaml};
     ctx.printer.require(&[Table, Json, Yaml], "orgs")?;
     match cmd {
@@ -114,7 +114,7 @@ pub async fn run(ctx: &Ctx, cmd: OrgsCommand) -> Result<()> {
 }
 
 /// Opens an elevation window (audited).
-async fn elevate(ctx: &Ctx, a: ElevateArgs) -> Result<()> {
+async fn elevate(ctx: &Session, a: ElevateArgs) -> Result<()> {
     let p = &ctx.printer;
     if a.reason.trim().is_empty() {
         return Err(CliError::usage("--reason is empty").hint("give an incident or ticket number"));
@@ -138,7 +138,7 @@ async fn elevate(ctx: &Ctx, a: ElevateArgs) -> Result<()> {
 }
 
 /// Closes the caller's window early.
-async fn release(ctx: &Ctx, a: ProjectArgs) -> Result<()> {
+async fn release(ctx: &Session, a: ProjectArgs) -> Result<()> {
     let p = &ctx.printer;
     let org = org(ctx, &a.org)?;
     let project = project(ctx, a.project.as_deref(), &org)?;
@@ -157,7 +157,7 @@ async fn release(ctx: &Ctx, a: ProjectArgs) -> Result<()> {
 }
 
 /// The caller's window in a project.
-async fn status(ctx: &Ctx, a: ProjectArgs) -> Result<()> {
+async fn status(ctx: &Session, a: ProjectArgs) -> Result<()> {
     let p = &ctx.printer;
     let org = org(ctx, &a.org)?;
     let project = project(ctx, a.project.as_deref(), &org)?;
@@ -177,7 +177,7 @@ async fn status(ctx: &Ctx, a: ProjectArgs) -> Result<()> {
 }
 
 /// Every active window of the organization.
-async fn elevations(ctx: &Ctx, a: OrgArgs) -> Result<()> {
+async fn elevations(ctx: &Session, a: OrgArgs) -> Result<()> {
     let p = &ctx.printer;
     ctx.target()?.project_scope_ignored(
             "orgs elevations",

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::error::{CliError, Result};
-use crate::session::Ctx;
+use crate::session::Session;
 
 /// Browse and change the project's secrets in a terminal view.
 ///
@@ -42,7 +42,7 @@ pub struct UiArgs {
     pub refresh: u64,
 }
 
-pub async fn run(ctx: &Ctx, a: UiArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: UiArgs) -> Result<()> {
     ctx.printer
         .require(&[crate::output::OutputFormat::Table], "ui")?;
     if !crate::output::terminal().is_terminal() || !std::io::stdin().is_terminal() {

@@ -2,10 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::Result;
 
-pub async fn run(ctx: &Ctx) -> Result<()> {
+pub async fn run(ctx: &Session) -> Result<()> {
     let client_version = env!("CARGO_PKG_VERSION");
     // The server is asked without credentials being required: a missing
     // login or an unreachable server is reported, not an error.

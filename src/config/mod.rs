@@ -117,7 +117,7 @@ impl ConfigFile {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Backend {
+pub enum Endpoint {
     /// The embedded backend over a data directory.
     Local {
         data_dir: PathBuf,
@@ -133,7 +133,7 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Target {
     pub context: String,
-    pub backend: Backend,
+    pub backend: Endpoint,
     pub org: Option<String>,
     pub project: Option<String>,
     /// The project `-p` (or KUBE_DC_PROJECT) named, if any.
@@ -152,14 +152,14 @@ pub struct Target {
 
 impl Target {
     pub fn is_local(&self) -> bool {
-        matches!(self.backend, Backend::Local { .. })
+        matches!(self.backend, Endpoint::Local { .. })
     }
 
     /// Which installation this is: the server's URL, or `local`.
     pub fn server_label(&self) -> String {
         match &self.backend {
-            Backend::Remote { base_url } => base_url.clone(),
-            Backend::Local { .. } => LOCAL_CONTEXT.to_string(),
+            Endpoint::Remote { base_url } => base_url.clone(),
+            Endpoint::Local { .. } => LOCAL_CONTEXT.to_string(),
         }
     }
 
@@ -299,7 +299,7 @@ pub fn resolve(g: &GlobalArgs) -> Result<Target> {
 fn local_target(g: &GlobalArgs, name: String, file: &ConfigFile) -> Target {
     Target {
         context: name,
-        backend: Backend::Local {
+        backend: Endpoint::Local {
             data_dir: std::env::var_os("KUBE_DC_LOCAL_DATA_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir().join(LOCAL_CONTEXT)),
@@ -342,7 +342,7 @@ fn remote_target(g: &GlobalArgs, name: String, file: &ConfigFile) -> Result<Targ
     let ctx = ctx.as_ref();
     Ok(Target {
         context: name,
-        backend: Backend::Remote { base_url },
+        backend: Endpoint::Remote { base_url },
         org: ctx.map(|c| c.org.clone()),
         project: ctx.and_then(|c| c.project.clone()),
         project_flag: None,

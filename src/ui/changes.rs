@@ -5,8 +5,8 @@
 //! reloads what it shows.
 
 use super::app::{Action, App, Confirm, Level, View};
+use super::driver::Driver;
 use super::form::Form;
-use super::session::Session;
 use super::submit::Request;
 use crate::error::Result;
 use crate::ops::{secret, sent, values};
@@ -17,7 +17,7 @@ fn info(app: &mut App, text: String) {
     app.message = Some((text, Level::Info));
 }
 
-impl Session<'_> {
+impl Driver<'_> {
     pub(super) async fn change(&self, app: &mut App, action: Action) -> Result<bool> {
         let name = app.current().map(|r| r.name.clone());
         // Asking and opening forms change nothing yet; a change made

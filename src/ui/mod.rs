@@ -8,13 +8,13 @@ mod app;
 mod changes;
 mod detail;
 mod draw;
+mod driver;
 mod form;
 mod form_view;
 mod keys;
 mod look;
 mod pace;
 mod panels;
-mod session;
 mod submit;
 mod text;
 
@@ -26,12 +26,12 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
 use crate::error::{CliError, Result};
-use crate::session::Ctx;
+use crate::session::Session;
 pub use app::{Action, App, Level, Row, View};
 pub use draw::draw;
+use driver::Driver;
 pub use look::Look;
 use pace::Pacer;
-use session::Session;
 
 /// Restores the terminal however the view ends (return, error, panic).
 struct Screen;
@@ -92,9 +92,9 @@ pub(super) fn say(e: &CliError) -> String {
 
 /// Runs the view until the user leaves it; `refresh`: between automatic
 /// refreshes. The caller has checked that there is a terminal.
-pub async fn run(ctx: &Ctx, refresh: Duration) -> Result<()> {
+pub async fn run(ctx: &Session, refresh: Duration) -> Result<()> {
     let ns = ctx.namespace()?;
-    let session = Session {
+    let session = Driver {
         ctx,
         client: ctx.client().await?,
         ns: ns.clone(),

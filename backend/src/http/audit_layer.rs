@@ -36,7 +36,7 @@ pub struct Resolved {
 }
 
 /// What an API request is about, for its audit event.
-struct Target {
+struct EventTarget {
     service: &'static str,
     action: &'static str,
     resource: String,
@@ -55,7 +55,7 @@ fn target(
     route: Route,
     action: &'static str,
     params: &HashMap<String, String>,
-) -> Target {
+) -> EventTarget {
     let ep = route.endpoint();
     let p = |k: &str| params.get(k).cloned().unwrap_or_default();
     match ep.scope {
@@ -68,7 +68,7 @@ fn target(
                 Ok(o) => (o.org.clone(), o.project.clone()),
                 Err(_) => (id.org.clone().unwrap_or_default(), None),
             };
-            Target {
+            EventTarget {
                 service: ep.service,
                 action,
                 resource: params.get("name").cloned().unwrap_or_else(|| ns.clone()),
@@ -77,7 +77,7 @@ fn target(
                 namespace: Some(ns),
             }
         }
-        Scope::Org => Target {
+        Scope::Org => EventTarget {
             service: ep.service,
             action,
             resource: p("org"),
@@ -85,7 +85,7 @@ fn target(
             project: None,
             namespace: None,
         },
-        Scope::OrgProject => Target {
+        Scope::OrgProject => EventTarget {
             service: ep.service,
             action,
             resource: p("project"),
@@ -263,7 +263,7 @@ pub(crate) async fn unmatched_layer(State(b): State<Shared>, req: Request, next:
         return resp;
     }
     let identity = authenticate(&b, authz.as_deref()).await.unwrap_or_default();
-    let target = Target {
+    let target = EventTarget {
         service: "api",
         action: UNMATCHED_ACTION,
         resource: printable(&origin.path),
@@ -281,7 +281,7 @@ fn printable(path: &str) -> String {
 
 fn record(
     identity: &Identity,
-    target: &Target,
+    target: &EventTarget,
     origin: &Origin,
     status: StatusCode,
     note: Option<&AuditNote>,
@@ -313,7 +313,7 @@ fn record(
 async fn audit(
     b: &Backend,
     identity: Identity,
-    target: Target,
+    target: EventTarget,
     origin: Origin,
     resp: Response,
     durable: bool,

@@ -5,11 +5,11 @@
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{Answer, Client, POLICY_FILE};
+use super::{Answer, BaoClient, POLICY_FILE};
 use crate::store::{Result, StoreError};
 use kube_dc_api::wire::Data;
 
-impl Client {
+impl BaoClient {
     pub(super) fn denied(&self, what: &str, a: &Answer) -> StoreError {
         // The server's set-up, not the request: an internal error.
         StoreError::Internal(format!(

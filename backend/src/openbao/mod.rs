@@ -54,7 +54,7 @@ pub struct OpenBaoConfig {
 
 /// The engine: the client and the runtime its calls run on.
 pub struct OpenBaoValues {
-    client: Arc<Client>,
+    client: Arc<BaoClient>,
     /// The server's own runtime when it has worker threads; else one of
     /// the engine's own, taken (and shut down without waiting) when the
     /// engine is dropped, which may happen on an async thread.
@@ -63,7 +63,7 @@ pub struct OpenBaoValues {
 }
 
 /// The HTTP side: addresses, failover, KV v2 calls.
-struct Client {
+struct BaoClient {
     http: reqwest::Client,
     cfg: OpenBaoConfig,
     /// `cfg.addrs` parsed once, each with `/v1/` after its path.
@@ -175,7 +175,7 @@ impl OpenBaoValues {
             }
         };
         Ok(Self {
-            client: Arc::new(Client {
+            client: Arc::new(BaoClient {
                 http,
                 cfg,
                 apis,
@@ -203,7 +203,7 @@ impl OpenBaoValues {
     /// result (for async callers on any runtime).
     fn spawn<T, F>(
         &self,
-        op: impl FnOnce(Arc<Client>) -> F,
+        op: impl FnOnce(Arc<BaoClient>) -> F,
     ) -> futures_util::future::BoxFuture<'static, Result<T>>
     where
         T: Send + 'static,
@@ -253,7 +253,7 @@ enum Attempt {
     Failed { why: String, maybe_applied: bool },
 }
 
-impl Client {
+impl BaoClient {
     fn mount_of(&self, ns: &str) -> String {
         format!("{}{ns}", self.cfg.mount_prefix)
     }

@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{Client, OpenBaoValues};
+use super::{BaoClient, OpenBaoValues};
 use crate::store::{EngineHealth, EngineVersions, Result, Sealed, StoreError, Values};
 use kube_dc_api::wire::Data;
 
@@ -51,7 +51,7 @@ struct Refused<'a> {
     deadline: Instant,
 }
 
-impl Client {
+impl BaoClient {
     /// How long a node that is behind the backend's record (just elected,
     /// still applying the log) is waited for.
     fn stale_wait(&self) -> Duration {
@@ -203,7 +203,7 @@ impl Client {
     /// which OpenBao then keeps itself, unless the path holds live versions
     /// (the write then finds them, and the path is left as it is). The
     /// mark is what lets a create that was cut off before it was recorded
-    /// be told from another tool's secret ([`Client::claim_leftover`]).
+    /// be told from another tool's secret ([`BaoClient::claim_leftover`]).
     async fn claim_path(
         &self,
         ns: &str,
@@ -231,7 +231,7 @@ impl Client {
     }
 
     /// Live versions at a path that no secret owns: if this backend made
-    /// them ([`Client::claim_path`]'s mark), they are a create cut off
+    /// them ([`BaoClient::claim_path`]'s mark), they are a create cut off
     /// before it was recorded, whose undo never ran. They are destroyed now,
     /// as that undo would have (the next write goes after them), and
     /// `true` is returned; anything else (another tool's) is left alone.

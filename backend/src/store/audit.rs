@@ -1,7 +1,7 @@
 //! The audit log: one hash chain per organization, appended in the same
 //! transaction as the change it records.
 
-use super::writer::Ctx;
+use super::writer::JobCtx;
 use super::{
     AUDIT_QUERY_FIELDS, AuditFilter, AuditRow, Cached, GENESIS_HASH, Result, SecretRecord, Store,
     StoreError, VersionData, chain_hash,
@@ -326,7 +326,7 @@ fn audit_query(
 
 /// Appends `rec` (plus `facts`) to its organization's chain, inside `tx`.
 pub(super) fn append_in(
-    ctx: &Ctx,
+    ctx: &JobCtx,
     tx: &Connection,
     rec: &AuditRecord,
     facts: &[(&'static str, Value)],
@@ -373,7 +373,7 @@ pub(super) fn append_in(
 }
 
 /// The actor's id in `audit_actors`, added (and indexed) on first sight.
-fn actor_id(ctx: &Ctx, tx: &Connection, a: &Actor) -> Result<i64> {
+fn actor_id(ctx: &JobCtx, tx: &Connection, a: &Actor) -> Result<i64> {
     let who = format!("{}\n{}\n{}", a.name(), a.email(), a.subject());
     if let Some(id) = ctx.audit.borrow().actor(&who) {
         return Ok(id);

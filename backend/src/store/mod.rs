@@ -47,7 +47,7 @@ use conn::{Cached, connect};
 use schema::{SCHEMA, check_key, migrate, owner_only_files};
 use secrets::{get_any, mark_synced, not_found, require_live};
 use versions::{read_version_in, readable_version};
-use writer::{Ctx, Effects, Isolation, Writer, run_effects};
+use writer::{Effects, Isolation, JobCtx, Writer, run_effects};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -287,7 +287,7 @@ impl Store {
         check_key(&tx, &cipher)?;
         values::check_engine(&tx, &*values)?;
         tx.commit()?;
-        let writer = Writer::start(conn, Ctx::new(values.clone()))?;
+        let writer = Writer::start(conn, JobCtx::new(values.clone()))?;
         Ok(Self {
             writer,
             readers: Mutex::new(Vec::new()),
@@ -346,10 +346,10 @@ impl Store {
         audit: Option<AuditRecord>,
         durable: bool,
         isolation: Isolation,
-        f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
         reply: impl FnOnce(Result<T>, Effects) + Send + 'static,
     ) {
-        let job = move |ctx: &Ctx, c: &Connection| {
+        let job = move |ctx: &JobCtx, c: &Connection| {
             let out = f(ctx, c)?;
             if let Some(a) = &audit {
                 append_in(ctx, c, a, &out.audit_facts())?;
@@ -365,7 +365,7 @@ impl Store {
         &self,
         audit: Option<AuditRecord>,
         durable: bool,
-        f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         self.job_async(audit, durable, Isolation::Savepoint, f)
             .await
@@ -378,7 +378,7 @@ impl Store {
         &self,
         audit: Option<AuditRecord>,
         durable: bool,
-        f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         self.job_async(audit, durable, Isolation::Append, f).await
     }
@@ -388,7 +388,7 @@ impl Store {
         audit: Option<AuditRecord>,
         durable: bool,
         isolation: Isolation,
-        f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.submit(audit, durable, isolation, f, move |r, steps| {
@@ -408,7 +408,7 @@ impl Store {
     fn write<T: AuditFacts + Send + 'static>(
         &self,
         audit: Option<&AuditRecord>,
-        f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.submit(

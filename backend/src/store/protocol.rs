@@ -33,14 +33,14 @@
 //!    key and its audit event: one transaction, or nothing.
 //!
 //! Destroying (one version, or every version) runs the other way round: the
-//! record commits first, then the engine erases (`Ctx::after_commit`); a
+//! record commits first, then the engine erases (`JobCtx::after_commit`); a
 //! value that then stays in the engine is unreadable through the backend,
 //! and the failure is logged.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    AsyncStore, AuditRecord, Cached, Conflict, Ctx, DEFAULT_MAX_VERSIONS, Result, Sealed, Store,
+    AsyncStore, AuditRecord, Cached, Conflict, DEFAULT_MAX_VERSIONS, JobCtx, Result, Sealed, Store,
     StoreError, json,
 };
 use kube_dc_api::wire::Data;
@@ -68,7 +68,7 @@ pub(super) enum Staged {
 impl Staged {
     /// Registers the engine's change to be reverted should the job not
     /// commit. First thing in the job: whatever then fails, it is undone.
-    pub(super) fn undo_unless_committed(&self, ctx: &Ctx, ns: &str, name: &str) {
+    pub(super) fn undo_unless_committed(&self, ctx: &JobCtx, ns: &str, name: &str) {
         match *self {
             Staged::Version { version, .. } => undo_version(ctx, ns, name, version),
             Staged::Deleted { version, deleted } => undo_deleted(ctx, ns, name, version, deleted),
@@ -286,7 +286,7 @@ impl AsyncStore {
 /// writes that never committed) are listed as destroyed.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn record_version(
-    ctx: &Ctx,
+    ctx: &JobCtx,
     tx: &Connection,
     ns: &str,
     name: &str,
@@ -342,7 +342,7 @@ pub(super) fn record_version(
 /// engine follow now (undone if the job does not commit), or checks that
 /// the version the engine marked beforehand is still the current one.
 pub(super) fn record_deleted(
-    ctx: &Ctx,
+    ctx: &JobCtx,
     tx: &Connection,
     ns: &str,
     name: &str,
@@ -372,7 +372,7 @@ pub(super) fn record_deleted(
 }
 
 /// Destroys `version` in the engine if the running job does not commit.
-fn undo_version(ctx: &Ctx, ns: &str, name: &str, version: u64) {
+fn undo_version(ctx: &JobCtx, ns: &str, name: &str, version: u64) {
     let (values, ns, name) = (ctx.values.clone(), ns.to_owned(), name.to_owned());
     ctx.on_undo(move || {
         if let Err(e) = values.destroy_version(&ns, &name, version) {
@@ -386,7 +386,7 @@ fn undo_version(ctx: &Ctx, ns: &str, name: &str, version: u64) {
 
 /// Reverts a soft delete (or restore) in the engine if the running job
 /// does not commit.
-fn undo_deleted(ctx: &Ctx, ns: &str, name: &str, version: u64, deleted: bool) {
+fn undo_deleted(ctx: &JobCtx, ns: &str, name: &str, version: u64, deleted: bool) {
     let (values, ns, name) = (ctx.values.clone(), ns.to_owned(), name.to_owned());
     ctx.on_undo(move || {
         if let Err(e) = values.set_deleted(&ns, &name, version, !deleted) {

@@ -4,8 +4,8 @@
 use super::idempotency::{IdempotencyKey, check_unused, remember};
 use super::protocol::{Staged, check_cas, kv_meta, record_version};
 use super::{
-    AsyncStore, AuditRecord, Cached, Ctx, Result, Sealed, Store, StoreError, StoredVersion, Values,
-    VersionData, mark_synced, require_live,
+    AsyncStore, AuditRecord, Cached, JobCtx, Result, Sealed, Store, StoreError, StoredVersion,
+    Values, VersionData, mark_synced, require_live,
 };
 use crate::clock::rfc3339;
 use kube_dc_api::wire::{Data, VersionInfo};
@@ -84,7 +84,7 @@ fn put_values_job(
     now: i64,
     staged: Staged,
     key: Option<IdempotencyKey>,
-) -> impl FnOnce(&Ctx, &Connection) -> Result<u64> + Send + 'static {
+) -> impl FnOnce(&JobCtx, &Connection) -> Result<u64> + Send + 'static {
     let (ns, name) = (ns.to_owned(), name.to_owned());
     move |ctx, tx| {
         let (ns, name) = (ns.as_str(), name.as_str());

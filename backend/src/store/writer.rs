@@ -16,8 +16,8 @@
 //!
 //! The writer never waits for an external value engine: its calls are made
 //! before the job (the write protocol, `protocol`), and a job only records
-//! what the engine is to do once its outcome is known ([`Ctx::on_undo`],
-//! [`Ctx::after_commit`]), which its caller runs, on its own thread, before
+//! what the engine is to do once its outcome is known ([`JobCtx::on_undo`],
+//! [`JobCtx::after_commit`]), which its caller runs, on its own thread, before
 //! it answers. (The in-process engine is called inside the job: it only
 //! seals in memory.)
 
@@ -34,7 +34,7 @@ use super::{Result, StoreError};
 use std::cell::RefCell;
 
 /// What a job may use besides the connection.
-pub(super) struct Ctx {
+pub(super) struct JobCtx {
     pub values: Arc<dyn Values>,
     /// Engine changes the running job made, to undo if it does not commit.
     undo: RefCell<Vec<Effect>>,
@@ -48,7 +48,7 @@ pub(super) struct Ctx {
 /// outcome is known (never on the writer thread).
 pub(super) type Effect = Box<dyn FnOnce() + Send>;
 
-impl Ctx {
+impl JobCtx {
     pub fn new(values: Arc<dyn Values>) -> Self {
         Self {
             values,
@@ -104,7 +104,7 @@ type Answer = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 /// Runs the job inside the batch's transaction (or, given nothing, skips it
 /// because the batch failed): whether it succeeded (else its savepoint is
 /// rolled back) and how to answer it.
-type Work = Box<dyn FnOnce(Option<(&Ctx, &Connection)>) -> (bool, Answer) + Send>;
+type Work = Box<dyn FnOnce(Option<(&JobCtx, &Connection)>) -> (bool, Answer) + Send>;
 
 /// How a job's changes are kept apart from the rest of its batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,7 +147,7 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection, ctx: Ctx) -> Result<Self> {
+    pub fn start(conn: Connection, ctx: JobCtx) -> Result<Self> {
         let (tx, rx) = mpsc::channel();
         let arrivals = Arc::new(Arrivals::default());
         let counted = arrivals.clone();
@@ -176,7 +176,7 @@ impl Writer {
         &self,
         durable: bool,
         isolation: Isolation,
-        f: impl FnOnce(&Ctx, &Connection) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
         reply: impl FnOnce(Result<T>, Effects) + Send + 'static,
     ) {
         let work: Work = Box::new(move |run| {
@@ -240,7 +240,7 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
     conn.prepare_cached(sql)?.execute([])
 }
 
-fn serve(conn: Connection, ctx: Ctx, rx: mpsc::Receiver<Job>, arrivals: &Arrivals) {
+fn serve(conn: Connection, ctx: JobCtx, rx: mpsc::Receiver<Job>, arrivals: &Arrivals) {
     let mut full_sync = true;
     while let Ok(first) = rx.recv() {
         let batch = gather(&rx, first, arrivals, LINGER, MAX_BATCH);
@@ -255,7 +255,7 @@ fn serve(conn: Connection, ctx: Ctx, rx: mpsc::Receiver<Job>, arrivals: &Arrival
     }
 }
 
-fn run_batch(conn: &Connection, ctx: &Ctx, batch: Vec<Job>) {
+fn run_batch(conn: &Connection, ctx: &JobCtx, batch: Vec<Job>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = StoreError::Db(e);
         for job in batch {
@@ -343,7 +343,7 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER)")
             .unwrap();
-        let writer = Writer::start(conn, Ctx::new(Arc::new(NoValues))).unwrap();
+        let writer = Writer::start(conn, JobCtx::new(Arc::new(NoValues))).unwrap();
         let (go, wait) = mpsc::channel::<()>();
         let (held, holding) = mpsc::channel::<()>();
         writer.submit(

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::export::{Guard, not_an_export};
 use crate::atomic::AtomicFile;
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::{CliError, ErrorKind, Result};
 
 /// Events asked for per request: `KUBE_DC_AUDIT_PAGE` (1–5000), default
@@ -162,7 +162,7 @@ fn row_facts(header: &[u8], row: &[u8]) -> Option<(String, String, String)> {
 
 /// One incremental export: where from and where to.
 pub struct Export<'a> {
-    pub ctx: &'a Ctx,
+    pub ctx: &'a Session,
     pub client: &'a crate::api::Client,
     pub org: &'a str,
     /// The query without `after` and `limit`.

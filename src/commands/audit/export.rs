@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use kube_dc_api::audit::TRAILER_PREFIX;
 
 use crate::atomic::AtomicFile;
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::{CliError, ErrorKind, Result};
 
 /// Watches an export as it streams: counts records (newlines outside
@@ -213,7 +213,7 @@ fn truncated(why: &str) -> CliError {
 /// chunk: memory stays flat however many events there are. A file is kept
 /// only when the export is complete.
 pub async fn export_csv(
-    ctx: &Ctx,
+    ctx: &Session,
     client: &crate::api::Client,
     org: &str,
     q: &str,

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::time::{When, parse_when, ts_text};
 use crate::api::query;
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::{CliError, Result};
 use crate::output::sanitize;
 use crate::output::{OutputFormat, Printer, Sink};
@@ -163,7 +163,7 @@ fn keep(a: &ListArgs, body: &serde_json::Map<String, Value>) -> bool {
     is(&a.request_id, &e.request_id) && is(&a.action, &e.action) && is(&a.resource, &e.resource)
 }
 
-pub(super) async fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
+pub(super) async fn run(ctx: &Session, a: ListArgs) -> Result<()> {
     check_flags(ctx, &a)?;
     let (since, until) = time_bounds(&a)?;
     let q = query(&[
@@ -228,7 +228,7 @@ pub(super) async fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
 
 /// Refuses flags that cannot work together before any request; says when
 /// a project does not narrow an organization-wide listing.
-fn check_flags(ctx: &Ctx, a: &ListArgs) -> Result<()> {
+fn check_flags(ctx: &Session, a: &ListArgs) -> Result<()> {
     use OutputFormat::{Csv, Json, Jsonl, Table, Wide, Yaml};
     let p = &ctx.printer;
     let target = ctx.target()?;

@@ -10,7 +10,7 @@ mod verify;
 
 use clap::Subcommand;
 
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::Result;
 
 #[derive(Subcommand, Debug)]
@@ -19,7 +19,7 @@ pub enum AuditCommand {
     Verify(verify::VerifyArgs),
 }
 
-pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
+pub async fn run(ctx: &Session, cmd: AuditCommand) -> Result<()> {
     match cmd {
         AuditCommand::List(a) => list::run(ctx, *a).await,
         AuditCommand::Verify(a) => verify::run(ctx, a),

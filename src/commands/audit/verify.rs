@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::{CliError, ErrorKind, Result};
 
 /// Verify an exported audit CSV offline: every event's hash, every row's
@@ -45,7 +45,7 @@ pub struct VerifyArgs {
     pub allow_gaps: bool,
 }
 
-pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
+pub fn run(ctx: &Session, a: VerifyArgs) -> Result<()> {
     let p = &ctx.printer;
     let mut failed: Option<CliError> = None;
     // The previous file's name and last hash, for the link to the next.
@@ -102,7 +102,7 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
 
 /// Checks one file and prints its verdict; the error it earns, if any.
 fn verify_one(
-    ctx: &Ctx,
+    ctx: &Session,
     file: &std::path::Path,
     shown: &str,
     allow_gaps: bool,

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::auth::oidc::{self, Provider, TokenResp};
 use crate::auth::store::{StoreKind, TokenSet};
 use crate::auth::{session_key, with_store};
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::config::{ConfigFile, Context, normalize_domain};
 use crate::error::{CliError, Result};
 use crate::output::{note, sanitize, warn};
@@ -60,7 +60,7 @@ pub struct LoginArgs {
     pub login_timeout: String,
 }
 
-pub async fn login(ctx: &Ctx, a: LoginArgs) -> Result<()> {
+pub async fn login(ctx: &Session, a: LoginArgs) -> Result<()> {
     ctx.printer
         .require(&[crate::output::OutputFormat::Table], "login")?;
     let g = &ctx.global;
@@ -233,7 +233,7 @@ fn add_contexts(
     at: &Where,
     who: &Who,
     tokens: &TokenSet,
-    ctx: &Ctx,
+    ctx: &Session,
 ) -> Vec<String> {
     let label = at.label();
     let org = &who.org;

@@ -2,7 +2,7 @@ use std::io::Read;
 
 use clap::Args;
 
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::{CliError, Result};
 use crate::ops::apply;
 
@@ -40,7 +40,7 @@ pub struct ApplyArgs {
     pub file: String,
 }
 
-pub async fn run(ctx: &Ctx, a: ApplyArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: ApplyArgs) -> Result<()> {
     use crate::output::OutputFormat::Table;
     ctx.printer.require(&[Table], "secrets apply")?;
     let text = if a.file == "-" {

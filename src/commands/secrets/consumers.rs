@@ -1,7 +1,7 @@
 use clap::Args;
 use comfy_table::Cell;
 
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::Result;
 use crate::output::{note, sanitize};
 
@@ -23,7 +23,7 @@ pub struct ConsumersArgs {
     pub name: String,
 }
 
-pub async fn run(ctx: &Ctx, a: ConsumersArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: ConsumersArgs) -> Result<()> {
     use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets consumers")?;

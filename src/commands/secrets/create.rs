@@ -1,7 +1,7 @@
 use clap::Args;
 
 use crate::api::{CreateRequest, SyncSpec};
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::Result;
 use crate::input::{self, ValueArgs};
 use crate::output::note;
@@ -58,7 +58,7 @@ pub struct CreateArgs {
     pub values: ValueArgs,
 }
 
-pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: CreateArgs) -> Result<()> {
     let p = &ctx.printer;
     use crate::output::OutputFormat::{Json, Table, Yaml};
     p.require(&[Table, Json, Yaml], "secrets create")?;

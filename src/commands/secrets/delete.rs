@@ -1,7 +1,7 @@
 use clap::Args;
 
 use crate::api::Client;
-use crate::commands::{Ctx, confirm};
+use crate::commands::{Session, confirm};
 use crate::error::Result;
 use crate::output::{note, sanitize};
 
@@ -37,7 +37,7 @@ pub struct DeleteArgs {
     pub yes: bool,
 }
 
-pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: DeleteArgs) -> Result<()> {
     use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets delete")?;

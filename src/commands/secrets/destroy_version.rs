@@ -1,6 +1,6 @@
 use clap::Args;
 
-use crate::commands::{Ctx, confirm};
+use crate::commands::{Session, confirm};
 use crate::error::Result;
 
 /// Erase one stored version of a secret, irreversibly.
@@ -31,7 +31,7 @@ pub struct DestroyVersionArgs {
     pub yes: bool,
 }
 
-pub async fn run(ctx: &Ctx, a: DestroyVersionArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: DestroyVersionArgs) -> Result<()> {
     use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets destroy-version")?;

@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::envfile::{EnvDialect, parse_env, to_env};
 use crate::error::{CliError, ErrorKind, Result};
 use crate::ops::values;
@@ -59,7 +59,7 @@ fn header(name: &str, version: u64, error: Option<&str>) -> String {
     h
 }
 
-pub async fn run(ctx: &Ctx, a: EditArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: EditArgs) -> Result<()> {
     {
         use crate::output::OutputFormat::{Json, Table, Yaml};
         ctx.printer.require(&[Table, Json, Yaml], "secrets edit")?;

@@ -2,7 +2,7 @@ use clap::Args;
 use comfy_table::Cell;
 
 use crate::api::{Doc, Secret};
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::{CliError, ErrorKind, Result};
 use crate::output::OutputFormat;
 use crate::output::escape_value;
@@ -58,7 +58,7 @@ pub struct GetArgs {
     pub env_dialect: crate::envfile::EnvDialect,
 }
 
-pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: GetArgs) -> Result<()> {
     use OutputFormat::{Env, Json, Table, Yaml};
     let p = &ctx.printer;
     super::check_secret_name(&a.name)?;
@@ -129,7 +129,7 @@ pub async fn run(ctx: &Ctx, a: GetArgs) -> Result<()> {
 /// The values: the document, an env file, or a table (the version on
 /// stderr).
 fn print_values(
-    ctx: &Ctx,
+    ctx: &Session,
     a: &GetArgs,
     value: &kube_dc_api::wire::SecretValue,
     raw: &Doc,
@@ -161,7 +161,7 @@ fn print_values(
 /// A secret without a readable value: one key, or one version, that is
 /// not there is an error; the whole document is simply empty (as scripts
 /// written for the Go CLI expect); people are told why and what to do.
-fn no_value(ctx: &Ctx, a: &GetArgs, secret: &Secret, raw: &Doc) -> Result<()> {
+fn no_value(ctx: &Session, a: &GetArgs, secret: &Secret, raw: &Doc) -> Result<()> {
     let p = &ctx.printer;
     let name = &a.name;
     if a.key.is_some() || a.version.is_some() {
@@ -214,7 +214,7 @@ fn kind_of(v: &str) -> &'static str {
 }
 
 /// `get --keys`: each key's name, size and kind; no value.
-fn print_keys(ctx: &Ctx, name: &str, value: &kube_dc_api::wire::SecretValue) -> Result<()> {
+fn print_keys(ctx: &Session, name: &str, value: &kube_dc_api::wire::SecretValue) -> Result<()> {
     let p = &ctx.printer;
     let keys: Vec<serde_json::Value> = value
         .data

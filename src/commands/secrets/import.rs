@@ -1,7 +1,7 @@
 use clap::Args;
 
 use crate::api::ImportRequest;
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::{CliError, Result};
 
 /// Import an existing Kubernetes Secret so the platform manages it.
@@ -38,7 +38,7 @@ pub struct ImportArgs {
     pub description: Option<String>,
 }
 
-pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: ImportArgs) -> Result<()> {
     use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets import")?;

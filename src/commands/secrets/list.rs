@@ -1,6 +1,6 @@
 use clap::Args;
 
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::{CliError, ErrorKind, Result};
 use crate::listing::Rows;
 use crate::output::{GridCell, age};
@@ -30,7 +30,7 @@ pub struct ListArgs {
     pub deleted: bool,
 }
 
-pub async fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: ListArgs) -> Result<()> {
     use crate::output::OutputFormat::{Csv, Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml, Csv], "secrets list")?;

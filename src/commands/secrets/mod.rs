@@ -18,7 +18,7 @@ mod versions;
 
 use clap::Subcommand;
 
-use super::Ctx;
+use super::Session;
 use crate::api::Secret;
 use crate::error::{CliError, Result};
 use crate::listing::SyncState;
@@ -45,7 +45,7 @@ pub enum SecretsCommand {
     Run(run::RunArgs),
 }
 
-pub async fn run(ctx: &Ctx, cmd: SecretsCommand) -> Result<i32> {
+pub async fn run(ctx: &Session, cmd: SecretsCommand) -> Result<i32> {
     match cmd {
         SecretsCommand::Create(a) => create::run(ctx, a).await,
         SecretsCommand::List(a) => list::run(ctx, a).await,
@@ -87,7 +87,7 @@ pub(crate) fn invalid_flag(e: kube_dc_api::validate::Invalid, flags: [&str; 3]) 
 }
 
 /// Prints a secret's metadata as `Field:  value` rows, or the raw document.
-pub fn print_secret(ctx: &Ctx, s: &Secret, raw: &crate::api::Doc) -> Result<()> {
+pub fn print_secret(ctx: &Session, s: &Secret, raw: &crate::api::Doc) -> Result<()> {
     use comfy_table::Cell;
 
     use crate::output::sanitize;

@@ -2,7 +2,7 @@ use clap::Args;
 
 use crate::api::Client;
 use crate::api::PutValuesRequest;
-use crate::commands::{Ctx, confirm};
+use crate::commands::{Session, confirm};
 use crate::error::{CliError, Result};
 use crate::input::{self, ValueArgs};
 
@@ -42,7 +42,7 @@ pub struct PutArgs {
     pub values: ValueArgs,
 }
 
-pub async fn run(ctx: &Ctx, a: PutArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: PutArgs) -> Result<()> {
     use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets put")?;

@@ -1,6 +1,6 @@
 use clap::Args;
 
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::Result;
 
 /// Bring back a soft-deleted secret with its value history.
@@ -16,7 +16,7 @@ pub struct RestoreArgs {
     pub name: String,
 }
 
-pub async fn run(ctx: &Ctx, a: RestoreArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: RestoreArgs) -> Result<()> {
     use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets restore")?;

@@ -3,7 +3,7 @@ use std::process::Command;
 
 use clap::Args;
 
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::{CliError, Result};
 use crate::output::warn;
 
@@ -72,7 +72,7 @@ async fn environment(
     Ok(env)
 }
 
-pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
+pub async fn run(ctx: &Session, a: RunArgs) -> Result<i32> {
     ctx.printer
         .require(&[crate::output::OutputFormat::Table], "secrets run")?;
     for n in &a.names {

@@ -4,7 +4,7 @@
 
 use clap::Args;
 
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::{CliError, ErrorKind, Result};
 use crate::input::{self, ValueArgs};
 use crate::ops::values::{self, Changed, Outcome};
@@ -80,7 +80,7 @@ pub struct RollbackArgs {
     pub to_version: u64,
 }
 
-pub async fn set(ctx: &Ctx, a: SetArgs) -> Result<()> {
+pub async fn set(ctx: &Session, a: SetArgs) -> Result<()> {
     {
         use crate::output::OutputFormat::{Json, Table, Yaml};
         ctx.printer.require(&[Table, Json, Yaml], "secrets set")?;
@@ -114,7 +114,7 @@ pub async fn set(ctx: &Ctx, a: SetArgs) -> Result<()> {
     report_change(ctx, &done, &format!("set {}", keys.join(", ")))
 }
 
-pub async fn unset(ctx: &Ctx, a: UnsetArgs) -> Result<()> {
+pub async fn unset(ctx: &Session, a: UnsetArgs) -> Result<()> {
     {
         use crate::output::OutputFormat::{Json, Table, Yaml};
         ctx.printer.require(&[Table, Json, Yaml], "secrets unset")?;
@@ -126,7 +126,7 @@ pub async fn unset(ctx: &Ctx, a: UnsetArgs) -> Result<()> {
     report_change(ctx, &done, &format!("removed {}", a.keys.join(", ")))
 }
 
-pub async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<()> {
+pub async fn rollback(ctx: &Session, a: RollbackArgs) -> Result<()> {
     {
         use crate::output::OutputFormat::{Json, Table, Yaml};
         ctx.printer
@@ -147,7 +147,7 @@ pub async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<()> {
 /// `-o json|yaml`, else its summary; when nothing was written, `{name,
 /// namespace, version, unchanged: true}` for machines; its warnings on
 /// stderr. A planned one prints nothing: the plan is printed at the end.
-pub(super) fn report_change(ctx: &Ctx, done: &Changed, what: &str) -> Result<()> {
+pub(super) fn report_change(ctx: &Session, done: &Changed, what: &str) -> Result<()> {
     if let Some(w) = done.warning() {
         crate::output::warn(w);
     }

@@ -1,7 +1,7 @@
 use clap::Args;
 
 use crate::api::{Client, SyncPatch};
-use crate::commands::{Ctx, confirm};
+use crate::commands::{Session, confirm};
 use crate::error::{CliError, Result};
 use kube_dc_api::validate;
 
@@ -43,7 +43,7 @@ pub struct SyncArgs {
     pub yes: bool,
 }
 
-pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: SyncArgs) -> Result<()> {
     use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets sync")?;
@@ -88,7 +88,7 @@ pub async fn run(ctx: &Ctx, a: SyncArgs) -> Result<()> {
 /// away from the workloads that reference it, as deleting the secret does:
 /// the same list of them, and the same question, before anything changes.
 async fn ask_if_it_cuts_off(
-    ctx: &Ctx,
+    ctx: &Session,
     client: &Client,
     ns: &str,
     name: &str,

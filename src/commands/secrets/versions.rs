@@ -1,7 +1,7 @@
 use clap::Args;
 use comfy_table::Cell;
 
-use crate::commands::Ctx;
+use crate::commands::Session;
 use crate::error::Result;
 
 /// List the stored versions of a secret (within its history window).
@@ -18,7 +18,7 @@ pub struct VersionsArgs {
     pub name: String,
 }
 
-pub async fn run(ctx: &Ctx, a: VersionsArgs) -> Result<()> {
+pub async fn run(ctx: &Session, a: VersionsArgs) -> Result<()> {
     use crate::output::OutputFormat::{Json, Table, Yaml};
     let p = &ctx.printer;
     p.require(&[Table, Json, Yaml], "secrets versions")?;

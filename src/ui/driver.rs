@@ -7,16 +7,16 @@ use std::io::Write;
 use super::app::{self, Action, App, Level, Problem, Revealed, Row};
 use crate::api::Client;
 use crate::error::Result;
-use crate::session::Ctx;
+use crate::session::Session;
 use kube_dc_api::event::Shown;
 
-pub(super) struct Session<'a> {
-    pub ctx: &'a Ctx,
+pub(super) struct Driver<'a> {
+    pub ctx: &'a Session,
     pub client: Client,
     pub ns: String,
 }
 
-impl Session<'_> {
+impl Driver<'_> {
     pub async fn load_rows(&self, app: &mut App) -> Result<()> {
         let doc = self.client.list_secrets(&self.ns).await?;
         let rows: crate::listing::Rows = doc.typed()?;
