@@ -4,6 +4,7 @@
 
 /// Server default and maximum of an audit query's `limit`.
 pub const DEFAULT_LIMIT: usize = 500;
+/// The most events one audit query answers, whatever `limit` asks.
 pub const MAX_LIMIT: usize = 5000;
 
 use serde_json::{Map, Value};
@@ -43,6 +44,7 @@ pub const TRAILER_HEADER: &str = "x-kube-dc-export-trailer";
 /// The response header of a CSV export that honoured `after=HASH` (its
 /// value: that hash): its rows are exactly the events after that event.
 pub const AFTER_HEADER: &str = "x-kube-dc-export-after";
+/// The text that starts an export's trailer line, before its row count.
 pub const TRAILER_PREFIX: &str = "#kube-dc-export-end rows=";
 
 /// The hash of an event: SHA-256 over the previous event's hash, the event

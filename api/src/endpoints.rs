@@ -13,7 +13,9 @@ use crate::roles::Op;
 /// own backend does (a client must degrade on 404/405 from those).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
+    /// The production platform serves it.
     Production,
+    /// Only this project's backend serves it; a client degrades on 404/405.
     Extension,
 }
 
@@ -45,13 +47,18 @@ pub enum Scope {
 /// `true` after decoding (`?includeValue=true` reads values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Flag {
+    /// The query parameter, true after decoding.
     pub param: &'static str,
+    /// The audit action the request is then recorded as.
     pub action: &'static str,
+    /// The permission it then needs.
     pub permission: Permission,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One route: what it is, how it is audited and who may call it.
 pub struct Endpoint {
+    /// The HTTP method.
     pub method: &'static str,
     /// Path template; parameters in braces, e.g. `/api/secrets/{ns}/{name}`.
     pub path: &'static str,
@@ -59,9 +66,13 @@ pub struct Endpoint {
     pub service: &'static str,
     /// The audit event's `action`.
     pub action: &'static str,
+    /// What the caller must be allowed to do.
     pub permission: Permission,
+    /// A query flag that makes it another operation (`includeValue=true`).
     pub flag: Option<Flag>,
+    /// Which path parameters say what its event is about.
     pub scope: Scope,
+    /// Whether production serves it.
     pub origin: Origin,
 }
 
@@ -69,11 +80,21 @@ macro_rules! routes {
     ($($route:ident => $ep:expr,)*) => {
         /// Every route of the API.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Route { $($route,)* }
+        pub enum Route {
+            $(
+                #[doc = concat!(
+                    "The `", stringify!($route), "` route: its method, path, audit action ",
+                    "and permission are its row of the table ([`Route::endpoint`])."
+                )]
+                $route,
+            )*
+        }
 
         impl Route {
+            /// Every route, in the table's order.
             pub const ALL: &'static [Route] = &[$(Route::$route,)*];
 
+            /// The route's row of the table.
             pub const fn endpoint(self) -> Endpoint {
                 match self { $(Route::$route => $ep,)* }
             }

@@ -34,6 +34,7 @@ impl Outcome {
         }
     }
 
+    /// The result as written in an event (`allowed`, `denied`, `error`).
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Allowed => "allowed",
@@ -60,6 +61,7 @@ pub enum SystemActor {
 }
 
 impl SystemActor {
+    /// The actor name its events carry (`system:rotation`).
     pub fn name(self) -> &'static str {
         match self {
             SystemActor::Rotation => "system:rotation",
@@ -73,8 +75,11 @@ impl SystemActor {
 pub enum Actor {
     /// A caller whose token was verified.
     User {
+        /// Its username (`preferred_username`, else the subject).
         name: String,
+        /// Its email, when the token has one.
         email: String,
+        /// The token's subject (`sub`).
         subject: String,
     },
     /// A request without (valid) credentials.
@@ -127,8 +132,11 @@ impl Actor {
 /// The HTTP request an event records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestInfo {
+    /// The request id (`X-Request-Id`, given or made).
     pub id: String,
+    /// The caller's address as the backend saw it.
     pub source_ip: String,
+    /// The HTTP method.
     pub method: String,
     /// The path, printable and bounded.
     pub path: String,
@@ -139,19 +147,28 @@ pub struct RequestInfo {
 /// What an event is about: its service, action, resource and place.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subject {
+    /// The audited service (`secrets`, `audit`, `org-admin`).
     pub service: String,
+    /// The action, `service.object.verb`.
     pub action: String,
+    /// The secret, or the project or organization, the event is about.
     pub resource: String,
+    /// The organization whose chain records it.
     pub org: String,
+    /// The project, when the event is about one.
     pub project: Option<String>,
+    /// The project's backing namespace, when the event is about one.
     pub namespace: Option<String>,
 }
 
 /// One audit event. It never holds a secret value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditEvent {
+    /// What it is about.
     pub about: Subject,
+    /// Its result.
     pub result: Outcome,
+    /// Who acted.
     pub actor: Actor,
     /// None for the backend's own events.
     pub request: Option<RequestInfo>,
@@ -195,17 +212,24 @@ impl AuditEvent {
 /// others (kept in the raw body, not here).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Shown {
+    /// The audited service.
     pub service: String,
+    /// The action, `service.object.verb`.
     pub action: String,
     /// As sent; [`Shown::outcome`] reads it.
     pub result: String,
+    /// What the event is about.
     pub resource: String,
+    /// Who acted, as the installation names them.
     pub actor: String,
+    /// The request's id.
     pub request_id: String,
+    /// The elevation window the request used, if any.
     pub elevation_id: String,
 }
 
 impl Shown {
+    /// Reads the fields from a listed event's body; a missing one is empty.
     pub fn of(body: &Map<String, Value>) -> Self {
         let text = |k: &str| crate::audit::field_text(body, k);
         Shown {

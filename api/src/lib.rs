@@ -3,6 +3,8 @@
 //! defaults, the audit CSV columns, and the one table of endpoints that the
 //! backend's router, its audit layer and the CLI's client are built from.
 
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod endpoints;
 pub mod event;

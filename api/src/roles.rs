@@ -11,14 +11,23 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+/// A project role, as a binding grants it.
 pub enum Role {
+    /// Lists secrets and reads their metadata.
     User,
+    /// Also reveals and writes values, and deletes (softly: the history
+    /// is kept).
     Developer,
+    /// As a developer here; the role table lists its delete as full where
+    /// a developer's is soft.
     ProjectManager,
+    /// Also restores soft-deleted secrets, and destroys secrets and
+    /// versions irreversibly.
     Admin,
 }
 
 impl Role {
+    /// The role's name in bindings and tokens (`project-manager`).
     pub fn as_str(self) -> &'static str {
         match self {
             Role::User => "user",
@@ -30,17 +39,26 @@ impl Role {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// An operation on a project's secrets, as the role table allows it.
 pub enum Op {
+    /// List the project's secrets.
     List,
+    /// Read a secret's metadata, versions and consumers.
     ReadMetadata,
+    /// Read a secret's values (an audited value read).
     RevealValues,
+    /// Create a secret, write values, change sync or rotation.
     Write,
+    /// Delete a secret (soft: its history is kept).
     Delete,
+    /// Restore a soft-deleted secret.
     Restore,
+    /// Destroy a secret, or a version, irreversibly.
     Destroy,
 }
 
 impl Op {
+    /// What the operation is, for a denial's message.
     pub fn describe(self) -> &'static str {
         match self {
             Op::List => "list secrets",

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 /// Kubernetes caps a Secret's total data at 1 MiB; so do we.
 pub const MAX_TOTAL_VALUE_BYTES: usize = 1024 * 1024;
+/// The longest description a secret may have, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 256;
+/// The longest Kubernetes name or key, in bytes.
 pub const MAX_NAME_LEN: usize = 253;
 
 /// A DNS-1123 subdomain, as Kubernetes validates a Secret's name: labels of
@@ -98,6 +100,7 @@ pub fn check_key(key: &str) -> Result<(), String> {
     }
 }
 
+/// A secret type this API knows ([`crate::wire::SECRET_TYPES`]).
 pub fn check_type(kind: &str) -> Result<(), String> {
     if crate::wire::SECRET_TYPES.contains(&kind) {
         Ok(())
@@ -129,7 +132,9 @@ pub enum Field {
 /// A refused field and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invalid {
+    /// Which field.
     pub field: Field,
+    /// Why, for people.
     pub message: String,
 }
 
@@ -254,6 +259,7 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
 /// continuously; above 7 days a changed value would effectively never reach
 /// the workloads.
 pub const MIN_REFRESH: Duration = Duration::from_secs(10);
+/// The longest sync refresh interval the CRD allows.
 pub const MAX_REFRESH: Duration = Duration::from_secs(7 * 86_400);
 
 /// `refreshInterval`: the CRD syntax, from 10s to 7d.
@@ -267,11 +273,13 @@ pub fn check_refresh_interval(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The character sets a password generator draws from.
 pub const CHARSETS: &[&str] = &["alnum", "alnum-symbol", "hex"];
 
 /// Bounds of a rotation interval: at most one rotation a minute (the
 /// platform's own suite uses `1m`), at least one every ten years.
 pub const MIN_ROTATION: Duration = Duration::from_secs(60);
+/// The longest rotation interval the CRD allows.
 pub const MAX_ROTATION: Duration = Duration::from_secs(3650 * 86_400);
 
 /// The largest version number (stores keep versions as signed 64-bit).
@@ -287,6 +295,7 @@ pub fn check_version(what: &str, v: u64) -> Result<u64, String> {
     Ok(v)
 }
 
+/// A rotation's interval and generator, as the CRD checks them; its interval.
 pub fn check_rotation(r: &crate::wire::Rotation) -> Result<Duration, String> {
     if !(8..=128).contains(&r.generator.length) {
         return Err(format!(

@@ -7,35 +7,47 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+/// One condition of a secret's status, as the platform's controller sets it.
 pub struct Condition {
     /// `Ready`, `Synced`, `RotationScheduled`, … (a server's own words are
     /// kept as they came; the backend's are static, and a list of 10,000
     /// secrets makes none of them).
     #[serde(rename = "type")]
     pub kind: Cow<'static, str>,
+    /// `True`, `False` or `Unknown`.
     pub status: Cow<'static, str>,
     #[serde(default)]
+    /// A one-word reason (`Reconciled`, `KeysMissing`, …).
     pub reason: Cow<'static, str>,
     #[serde(default)]
+    /// What it means, for people.
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When it last changed.
     pub last_transition_time: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+/// What the platform reports of a secret.
 pub struct SecretStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Its conditions (`Ready`, `Synced`, `RotationScheduled`).
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The Kubernetes Secret the values are projected into.
     pub synced_secret_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The current version.
     pub current_version: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When the projection was last refreshed.
     pub last_synced_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When rotation last wrote a value.
     pub last_rotated_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When rotation writes the next one.
     pub next_rotation_time: Option<String>,
     /// **Extension**: the current version's key names (never values), so a
     /// client can say what a `put` removes without reading values.
@@ -89,6 +101,7 @@ impl Readiness {
 }
 
 impl SecretStatus {
+    /// The condition of type `kind`, if reported.
     pub fn condition(&self, kind: &str) -> Option<&Condition> {
         self.conditions.iter().find(|c| c.kind == kind)
     }
