@@ -129,7 +129,7 @@ pub struct Generator {
     /// How many characters.
     pub length: u32,
     #[serde(default = "default_charset")]
-    /// Which characters ([`crate::validate::CHARSETS`]).
+    /// Which characters: `alnum`, `alnum-symbol` or `hex`.
     pub charset: String,
 }
 
