@@ -222,6 +222,25 @@ fn main() {
     ));
 
     println!("\n== B4: local secrets list at 10,000 secrets (seeded in {seeded:.1?}) ==");
+    // The seeding's last commits are still in the WAL (the writer copies
+    // it into the main file every 1,000 pages), which the first process to
+    // open the store reads whole: shown, but not the row's figure.
+    let wal_pages = std::fs::metadata(&wal).map_or(0, |m| m.len() / 4096);
+    time_runs(
+        &format!("kube-dc secrets list, seeding's WAL ({wal_pages} pages)"),
+        || local(&data, &["secrets", "list"]),
+    );
+    // Like for like: the sqlite3 shell copies the WAL into the main file
+    // when it closes, so after its first run the references read a store
+    // without one; the list is timed on that state too (each list then
+    // appends its audit event to a fresh WAL, as a user's commands do).
+    let status = Command::new("sqlite3")
+        .arg(data.join(Store::DB_FILE))
+        .arg("PRAGMA wal_checkpoint(TRUNCATE)")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "checkpoint failed");
     let list = time_runs("kube-dc secrets list", || {
         local(&data, &["secrets", "list"])
     });

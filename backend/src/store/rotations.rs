@@ -4,6 +4,7 @@
 use super::protocol::{kv_meta, record_version};
 use super::{AuditRecord, Cached, Result, Store, StoreError, get_any, mark_synced, not_found};
 use crate::clock::add_ms;
+use kube_dc_api::event::Version;
 use kube_dc_api::wire::{Data, Rotation};
 use rusqlite::{Connection, params};
 
@@ -33,7 +34,7 @@ impl Store {
             let due = rows.collect::<Result<Vec<_>, _>>()?;
             let next: Option<i64> = c.row(
                 "SELECT MIN(next_rotation) FROM managed_secrets
-                 WHERE deleted_at IS NULL AND next_rotation > ?1",
+                 WHERE deleted_at IS NULL AND next_rotation IS NOT NULL AND next_rotation > ?1",
                 params![now],
                 |r| r.get(0),
             )?;
@@ -59,7 +60,7 @@ impl Store {
         now: i64,
         generate: impl FnOnce(&Rotation) -> Data + Send + 'static,
         audit: Option<&AuditRecord>,
-    ) -> Result<Option<u64>> {
+    ) -> Result<Option<Version>> {
         // Through the write protocol (`protocol`): what is due and the
         // value generated, the version staged (written to an external
         // engine first), then recorded if the rotation is still due.
@@ -95,7 +96,7 @@ impl Store {
             };
             let v = record_version(ctx, tx, ns, name, &data, None, now, staged)?;
             record_rotation(tx, ns, name, now, interval)?;
-            Ok(Some(v))
+            Ok(Some(Version(v)))
         })
     }
 }

@@ -21,11 +21,14 @@ macro_rules! secret_columns {
     };
 }
 
-// The current version's row (`cv`), for whether it is readable and its keys.
+// The current version's row (`cv`), for whether it is readable and its keys,
+// read from the index that holds those columns (schema version 8): without
+// statistics the planner prefers the primary key, whose row also holds the
+// sealed value.
 macro_rules! current_version_join {
     () => {
-        " LEFT JOIN kv_versions cv ON cv.namespace = m.namespace AND cv.name = m.name
-        AND cv.version = k.current_version"
+        " LEFT JOIN kv_versions cv INDEXED BY kv_versions_shown
+        ON cv.namespace = m.namespace AND cv.name = m.name AND cv.version = k.current_version"
     };
 }
 
