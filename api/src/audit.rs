@@ -69,6 +69,10 @@ pub fn csv_cell(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Fields a query adds to every listed event (its place in the chain); no
+/// event's own text has them.
+pub const QUERY_FIELDS: [&str; 3] = ["seq", "prev_hash", "hash"];
+
 /// The text of one event field for a CSV cell (before neutralisation).
 pub fn field_text(body: &Map<String, Value>, key: &str) -> String {
     match body.get(key) {

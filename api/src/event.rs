@@ -10,7 +10,11 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+mod fact;
 mod text;
+
+pub use fact::{Fact, FactKey, Facts, Version};
+pub use text::TYPED_FIELDS;
 
 /// The result of the request an event records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -174,7 +178,7 @@ pub struct AuditEvent {
     pub request: Option<RequestInfo>,
     /// What the handler, the write or the backend adds: the caller's role,
     /// the elevation and its reason, the version written, an error message.
-    pub extra: Map<String, Value>,
+    pub facts: Facts,
 }
 
 impl AuditEvent {
@@ -185,7 +189,7 @@ impl AuditEvent {
             about,
             actor,
             request: Some(request),
-            extra: Map::new(),
+            facts: Facts::default(),
         }
     }
 
@@ -196,13 +200,13 @@ impl AuditEvent {
             result,
             actor: Actor::System(actor),
             request: None,
-            extra: Map::new(),
+            facts: Facts::default(),
         }
     }
 
-    /// Adds (or replaces) a field of [`AuditEvent::extra`].
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.extra.insert(key.into(), value.into());
+    /// Adds `fact` to [`AuditEvent::facts`] (replacing one of its key).
+    pub fn with(mut self, fact: Fact) -> Self {
+        self.facts.put(fact);
         self
     }
 }
@@ -226,6 +230,10 @@ pub struct Shown {
     pub request_id: String,
     /// The elevation window the request used, if any.
     pub elevation_id: String,
+    /// The caller's role, when the installation records one.
+    pub role: String,
+    /// The version the request wrote or read, when it records one.
+    pub version: Option<Version>,
 }
 
 impl Shown {
@@ -239,7 +247,9 @@ impl Shown {
             resource: text("resource"),
             actor: text("actor"),
             request_id: text("request_id"),
-            elevation_id: text("elevation_id"),
+            elevation_id: FactKey::ElevationId.text_in(body),
+            role: FactKey::Role.text_in(body),
+            version: FactKey::Version.version_in(body),
         }
     }
 
@@ -299,7 +309,7 @@ mod tests {
             Actor::caller("ada", "ada@example.com", "sub-ada"),
             request,
         )
-        .with("role", "admin");
+        .with(Fact::Role("admin".into()));
         assert_eq!(
             e.to_text(),
             r#"{"action":"secrets.value.read","actor":"ada","actor_email":"ada@example.com","actor_sub":"sub-ada","method":"GET","namespace":"acme-demo","org":"acme","path":"/api/secrets/acme-demo/db","project":"demo","request_id":"r-1","resource":"db","result":"allowed","role":"admin","service":"secrets","source_ip":"127.0.0.1","status":200}"#
@@ -331,45 +341,57 @@ mod tests {
     #[test]
     fn text_with_facts_is_the_changed_events_text() {
         let e = AuditEvent::system(about(), SystemActor::Backend, Outcome::Error)
-            .with("message", "a \"quoted\" line\nand\u{7f} more, caf\u{e9}")
-            .with("seq", 7)
-            .with(
-                "nested",
-                serde_json::json!({"b": [1, null, true], "a": {"z": 1.5}}),
-            )
-            .with("role", "viewer");
-        let facts = [
-            ("role", Value::from("admin")),
-            ("version", Value::from(3)),
-            ("result", Value::from("allowed")),
-            ("hash", Value::from("h")),
-        ];
+            .with(Fact::Message(
+                "a \"quoted\" line\nand\u{7f} more, caf\u{e9}".into(),
+            ))
+            .with(Fact::RecordedVersion(Version(7)))
+            .with(Fact::Replayed(true))
+            .with(Fact::Role("viewer".into()));
+        let facts = [Fact::Role("admin".into()), Fact::Version(Version(3))];
         let mut changed = e.clone();
-        for (k, v) in &facts {
-            changed.extra.insert((*k).into(), v.clone());
-        }
-        for k in ["seq", "hash", "prev_hash"] {
-            changed.extra.remove(k);
-        }
-        let text = e.text_with(&facts, &["seq", "hash", "prev_hash"]);
+        changed.facts.extend(facts.clone());
+        let text = e.text_with(&facts);
         assert_eq!(text, changed.to_text());
         let parsed: Map<String, Value> = serde_json::from_str(&text).unwrap();
-        assert_eq!(parsed["role"], "admin");
-        assert_eq!(
-            parsed["result"], "error",
-            "a fact cannot replace a typed field"
-        );
-        assert!(!parsed.contains_key("seq") && !parsed.contains_key("hash"));
-        assert_eq!(e.text_with(&[], &[]), e.to_text());
+        assert_eq!(parsed["role"], "admin", "a later fact replaces an earlier");
+        assert_eq!(parsed["version"], 3);
+        assert_eq!(parsed["recorded_version"], 7);
+        assert_eq!(parsed["replayed"], true);
+        assert_eq!(parsed["result"], "error");
+        assert_eq!(e.text_with(&[]), e.to_text());
     }
 
+    /// A fact cannot take the place of a field the event has by type, nor
+    /// of one a query adds (`seq`, `prev_hash`, `hash`), and each key is
+    /// one fact's: checked over every key.
     #[test]
-    fn extra_fields_cannot_replace_typed_ones() {
-        let e = AuditEvent::system(about(), SystemActor::Backend, Outcome::Error)
-            .with("result", "allowed")
-            .with("message", "m");
-        let o: Map<String, Value> = serde_json::from_str(&e.to_text()).unwrap();
-        assert_eq!(o["result"], "error");
-        assert_eq!(o["message"], "m");
+    fn fact_keys_are_their_own() {
+        let keys: Vec<&str> = FactKey::ALL.iter().map(|k| k.as_str()).collect();
+        for k in &keys {
+            assert!(!TYPED_FIELDS.contains(k), "{k} is a typed field");
+            assert!(!crate::audit::QUERY_FIELDS.contains(k), "{k}");
+        }
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "two facts share a key");
+    }
+
+    /// What a listed event records is read back by the same keys: an
+    /// event's text, parsed as a client parses a listed body, shows its
+    /// role, elevation and version.
+    #[test]
+    fn a_listed_event_shows_the_facts_it_was_written_with() {
+        let e = AuditEvent::system(about(), SystemActor::Rotation, Outcome::Allowed)
+            .with(Fact::Role("admin".into()))
+            .with(Fact::ElevationId("el-1".into()))
+            .with(Fact::Version(Version(4)));
+        let body: Map<String, Value> = serde_json::from_str(&e.to_text()).unwrap();
+        let shown = Shown::of(&body);
+        assert_eq!(shown.role, "admin");
+        assert_eq!(shown.elevation_id, "el-1");
+        assert_eq!(shown.version, Some(Version(4)));
+        assert_eq!(shown.outcome(), Some(Outcome::Allowed));
+        assert_eq!(shown.actor, "system:rotation");
     }
 }

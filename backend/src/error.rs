@@ -1,7 +1,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use kube_dc_api::event::{Fact, Facts};
+use serde_json::{Value, json};
 
 use crate::store::StoreError;
 
@@ -56,13 +57,13 @@ impl ApiError {
     }
 }
 
-/// Extra fields a handler adds to the audit event of its request.
+/// The facts a handler adds to the audit event of its request.
 #[derive(Clone, Debug, Default)]
-pub struct AuditNote(pub Map<String, Value>);
+pub struct AuditNote(pub Facts);
 
 impl AuditNote {
-    pub fn with(mut self, k: &str, v: impl Into<Value>) -> Self {
-        self.0.insert(k.into(), v.into());
+    pub fn with(mut self, fact: Fact) -> Self {
+        self.0.put(fact);
         self
     }
 }
@@ -82,9 +83,9 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, s.into());
         }
-        let mut note = AuditNote::default().with("error", self.message);
+        let mut note = AuditNote::default().with(Fact::Error(self.message));
         if let Some(r) = self.role {
-            note = note.with("role", r);
+            note = note.with(Fact::Role(r.into()));
         }
         resp.extensions_mut().insert(note);
         resp

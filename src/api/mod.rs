@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 pub use crate::net::{check_credential_url, http_client};
 pub use kube_dc_api::endpoints::{Origin, Route};
 pub use kube_dc_api::wire::{
-    AuditEvent, Consumer, CreateRequest, ElevationStatus, ImportRequest, PutValuesRequest,
+    Consumer, CreateRequest, ElevationStatus, ImportRequest, ListedEvent, PutValuesRequest,
     Rotation, Secret, Sensitive, SyncPatch, SyncSpec, UpdateRequest, VersionInfo,
 };
 

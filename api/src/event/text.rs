@@ -6,43 +6,55 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::Value;
 
-use super::AuditEvent;
+use super::{AuditEvent, Fact};
+
+/// The fields an event has by type, which no [`Fact`] can take the name of
+/// (a test checks the keys).
+pub const TYPED_FIELDS: [&str; 15] = [
+    "service",
+    "action",
+    "result",
+    "resource",
+    "org",
+    "project",
+    "namespace",
+    "actor",
+    "actor_email",
+    "actor_sub",
+    "request_id",
+    "source_ip",
+    "method",
+    "path",
+    "status",
+];
 
 impl AuditEvent {
-    /// The text that is hashed and stored: a JSON object, keys sorted;
-    /// `extra` cannot replace a field the event has by type.
+    /// The text that is hashed and stored: a JSON object, keys sorted.
     pub fn to_text(&self) -> String {
-        self.text_with(&[], &[])
+        self.text_with(&[])
     }
 
-    /// The text of the event with `facts` added to [`AuditEvent::extra`]
-    /// (replacing fields of the same name) and the fields named in
-    /// `without` left out of it: what [`AuditEvent::to_text`] gives for
-    /// the event so changed, without copying it (the store writer's hot
-    /// path).
-    pub fn text_with(&self, facts: &[(&str, Value)], without: &[&str]) -> String {
+    /// The text of the event with `facts` added to [`AuditEvent::facts`]
+    /// (replacing facts of the same key): what [`AuditEvent::to_text`]
+    /// gives for the event so changed, without copying it (the store
+    /// writer's hot path).
+    pub fn text_with(&self, facts: &[Fact]) -> String {
         // Written from borrowed fields (a map of JSON values would copy
         // every string first), keys sorted by bytes as serde_json's map
         // sorted them when the stored events were written.
-        serde_json::to_string(&self.fields(facts, without))
+        serde_json::to_string(&self.fields(facts))
             .expect("an audit event's fields always serialize")
     }
 
-    /// Every field, borrowed, keyed in canonical (sorted) order: `extra`
-    /// and `facts` first, then the typed fields over them.
-    fn fields<'a>(
-        &'a self,
-        facts: &'a [(&'a str, Value)],
-        without: &[&str],
-    ) -> BTreeMap<&'a str, Field<'a>> {
+    /// Every field, borrowed, keyed in canonical (sorted) order: the
+    /// event's facts, then `facts`, then the typed fields.
+    fn fields<'a>(&'a self, facts: &'a [Fact]) -> BTreeMap<&'a str, Field<'a>> {
         let mut o: BTreeMap<&str, Field> = self
-            .extra
+            .facts
             .iter()
-            .map(|(k, v)| (k.as_str(), Field::Json(v)))
-            .chain(facts.iter().map(|(k, v)| (*k, Field::Json(v))))
-            .filter(|(k, _)| !without.contains(k))
+            .chain(facts)
+            .map(|f| (f.key().as_str(), Field::Fact(f)))
             .collect();
         let about = &self.about;
         let mut put = |k: &'static str, v: Field<'a>| {
@@ -84,7 +96,7 @@ enum Field<'a> {
     Text(&'a str),
     Name(Cow<'a, str>),
     Status(u16),
-    Json(&'a Value),
+    Fact(&'a Fact),
 }
 
 impl Serialize for Field<'_> {
@@ -93,7 +105,7 @@ impl Serialize for Field<'_> {
             Field::Text(t) => s.serialize_str(t),
             Field::Name(t) => s.serialize_str(t),
             Field::Status(n) => s.serialize_u16(*n),
-            Field::Json(v) => v.serialize(s),
+            Field::Fact(f) => f.serialize(s),
         }
     }
 }

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 mod org;
 mod status;
 pub use org::{
-    AuditEvent, AuditResponse, ElevateRequest, ElevationStatus, ErrorBody, Grant, KubeSecretInfo,
+    AuditResponse, ElevateRequest, ElevationStatus, ErrorBody, Grant, KubeSecretInfo, ListedEvent,
 };
 pub use status::{Condition, Readiness, SecretStatus, projection_ready};
 

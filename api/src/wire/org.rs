@@ -49,8 +49,10 @@ pub struct ElevationStatus {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-/// One listed audit event.
-pub struct AuditEvent {
+/// One listed audit event as the server sent it: every field kept, read
+/// leniently through the event module's `Shown` (what the backend writes
+/// is that module's `AuditEvent`).
+pub struct ListedEvent {
     /// ISO 8601, or epoch nanoseconds when all digits (production).
     pub ts: Value,
     /// Every field the server sent, known or not.
@@ -61,7 +63,7 @@ pub struct AuditEvent {
 /// An audit query's answer.
 pub struct AuditResponse {
     /// The events, newest first.
-    pub events: Vec<AuditEvent>,
+    pub events: Vec<ListedEvent>,
     #[serde(default)]
     /// The query as the server understood it.
     pub query: Value,

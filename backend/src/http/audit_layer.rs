@@ -244,7 +244,7 @@ impl Draft {
     pub fn allowed(&self, note: &AuditNote) -> AuditRecord {
         let mut rec = self.0.clone();
         rec.ts = self.1.now_ms();
-        rec.event.extra.extend(note.0.clone());
+        rec.event.facts.extend(note.0.clone());
         rec
     }
 }
@@ -305,7 +305,7 @@ fn record(
     };
     let mut event = AuditEvent::request(about, actor, request);
     if let Some(note) = note {
-        event.extra.extend(note.0.clone());
+        event.facts.extend(note.0.clone());
     }
     AuditRecord { ts: now, event }
 }

@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
+use kube_dc_api::event::Fact;
 use kube_dc_api::validate;
 
 use super::audit_layer::Draft;
@@ -43,7 +44,7 @@ pub(crate) async fn elevate(
     }
     let ttl = b.config.elevation_ttl;
     let user = id.username.clone();
-    let event = d.allowed(&AuditNote::default().with("reason", reason.clone()));
+    let event = d.allowed(&AuditNote::default().with(Fact::Reason(reason.clone())));
     let g = b
         .db()
         .elevate(user, org, project, reason, ttl, now, event)

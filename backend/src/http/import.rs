@@ -3,6 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::{Extension, Json};
+use kube_dc_api::event::Fact;
 use kube_dc_api::validate;
 use serde_json::json;
 
@@ -44,8 +45,8 @@ pub(crate) async fn import_secret(
     let cross = src_ns != ns;
     let note = a
         .note()
-        .with("source", format!("{src_ns}/{}", req.source_secret_name))
-        .with("cross_namespace", cross);
+        .with(Fact::Source(format!("{src_ns}/{}", req.source_secret_name)))
+        .with(Fact::CrossNamespace(cross));
     if cross {
         if req.allow_cross_namespace != Some(true) {
             return Err(ApiError::bad_request(format!(

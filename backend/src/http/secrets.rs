@@ -7,6 +7,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use kube_dc_api::Permission;
+use kube_dc_api::event::Fact;
 use kube_dc_api::validate;
 use serde::Deserialize;
 
@@ -268,7 +269,7 @@ pub(crate) async fn put_values(
             let resp = Json(answer(w.version, w.created_at)).into_response();
             replay(k, &w, (&ns, &name), a.note(), || Ok(resp))
         }
-        (put, _) => Ok(committed(Json(answer(put?, now)))),
+        (put, _) => Ok(committed(Json(answer(put?.get(), now)))),
     }
 }
 
@@ -300,7 +301,7 @@ pub(crate) async fn sync_secret(
         }
     }
     check_sync(&sync)?;
-    let event = d.allowed(&a.note().with("sync_enabled", sync.enabled));
+    let event = d.allowed(&a.note().with(Fact::SyncEnabled(sync.enabled)));
     let rec = b.db().update_sync(ns, name, sync, now, event).await?;
     Ok(committed(Json(view(&b, &rec))))
 }

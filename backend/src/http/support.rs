@@ -13,6 +13,7 @@ use crate::authn::Identity;
 use crate::authz::{Access, Decision, Op};
 use crate::error::{ApiError, AuditNote};
 use crate::store::SecretRecord;
+use kube_dc_api::event::{Fact, Version};
 use kube_dc_api::validate::{self, MAX_TOTAL_VALUE_BYTES};
 use kube_dc_api::wire::{Data, Grant, SyncSpec};
 
@@ -48,14 +49,14 @@ impl Authorized {
     pub(crate) fn note(&self) -> AuditNote {
         let mut n = AuditNote::default();
         match &self.access {
-            Some(Access::ProjectRole(r)) => n = n.with("role", r.as_str()),
-            Some(Access::OrgAdmin { .. }) => n = n.with("role", "org-admin"),
+            Some(Access::ProjectRole(r)) => n = n.with(Fact::Role(r.as_str().into())),
+            Some(Access::OrgAdmin { .. }) => n = n.with(Fact::Role("org-admin".into())),
             None => {}
         }
         if let Some(g) = &self.elevation {
             n = n
-                .with("elevation_id", g.elevation_id.clone())
-                .with("reason", g.reason.clone());
+                .with(Fact::ElevationId(g.elevation_id.clone()))
+                .with(Fact::Reason(g.reason.clone()));
         }
         n
     }
@@ -324,6 +325,7 @@ pub(crate) fn replay(
     let resp = answer()?;
     Ok(with_note(
         resp,
-        note.with("replayed", true).with("version", w.version),
+        note.with(Fact::Replayed(true))
+            .with(Fact::Version(Version(w.version))),
     ))
 }

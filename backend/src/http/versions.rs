@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
+use kube_dc_api::event::{Fact, Version};
 use kube_dc_api::validate;
 
 use super::audit_layer::Draft;
@@ -36,7 +37,7 @@ pub(crate) async fn destroy_version(
             ))
         })?;
     load_live(&b, &ns, &name).await?;
-    let event = d.allowed(&a.note().with("version", version));
+    let event = d.allowed(&a.note().with(Fact::Version(Version(version))));
     b.db()
         .destroy_version(ns.clone(), name.clone(), version, now, event)
         .await?;

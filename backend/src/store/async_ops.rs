@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use kube_dc_api::event::Version;
 use kube_dc_api::wire::{Data, Grant, Rotation, SyncSpec, VersionInfo};
 
 use super::{AsyncStore, AuditFilter, AuditRecord, AuditRow, NewSecret, Result, SecretRecord};
@@ -193,7 +194,7 @@ impl AsyncStore {
         now: i64,
         generate: impl FnOnce(&Rotation) -> Data + Send + 'static,
         audit: AuditRecord,
-    ) -> Result<Option<u64>> {
+    ) -> Result<Option<Version>> {
         self.call(move |s| s.rotate_if_due(&ns, &name, now, generate, Some(&audit)))
             .await
     }

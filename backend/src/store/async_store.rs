@@ -4,7 +4,6 @@ use super::{
     AuditFacts, AuditRecord, Result, SecretRecord, Store, StoreError, VersionData, append_in,
     get_any, not_found, read_version_in, readable_version,
 };
-use serde_json::Value;
 
 /// The store for async code: reads run on a blocking thread (SQLite calls
 /// block), so no caller stalls the runtime and none forgets to; changes go
@@ -168,7 +167,7 @@ fn require_live_record(c: &rusqlite::Connection, ns: &str, name: &str) -> Result
 struct Revealed(SecretRecord, Option<VersionData>);
 
 impl AuditFacts for Revealed {
-    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
+    fn audit_facts(&self) -> Vec<kube_dc_api::event::Fact> {
         self.1.audit_facts()
     }
 }

@@ -3,13 +3,12 @@
 
 use super::writer::JobCtx;
 use super::{
-    AUDIT_QUERY_FIELDS, AuditFilter, AuditRow, Cached, GENESIS_HASH, Result, SecretRecord, Store,
-    StoreError, VersionData, chain_hash,
+    AuditFilter, AuditRow, Cached, GENESIS_HASH, Result, SecretRecord, Store, StoreError,
+    VersionData, chain_hash,
 };
-use kube_dc_api::event::{Actor, AuditEvent};
+use kube_dc_api::event::{Actor, AuditEvent, Fact, Version};
 use kube_dc_api::wire::Grant;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
 
 impl Store {
     /// Appends one event to its organization's hash chain, durably (the
@@ -141,40 +140,40 @@ pub struct AuditRecord {
 /// What a write transaction knows that its audit event should record
 /// (the version it wrote, the elevation it opened).
 pub trait AuditFacts {
-    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
+    fn audit_facts(&self) -> Vec<Fact> {
         Vec::new()
     }
 }
 
 impl AuditFacts for () {}
-impl AuditFacts for u64 {
-    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
-        vec![("version", (*self).into())]
+impl AuditFacts for Version {
+    fn audit_facts(&self) -> Vec<Fact> {
+        vec![Fact::Version(*self)]
     }
 }
 impl<T: AuditFacts> AuditFacts for Option<T> {
-    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
+    fn audit_facts(&self) -> Vec<Fact> {
         self.as_ref().map(T::audit_facts).unwrap_or_default()
     }
 }
 impl AuditFacts for VersionData {
-    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
-        self.version.audit_facts()
+    fn audit_facts(&self) -> Vec<Fact> {
+        Version(self.version).audit_facts()
     }
 }
 impl AuditFacts for SecretRecord {
-    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
+    fn audit_facts(&self) -> Vec<Fact> {
         self.kv
             .as_ref()
-            .map(|k| vec![("version", k.current_version.into())])
+            .map(|k| vec![Fact::Version(Version(k.current_version))])
             .unwrap_or_default()
     }
 }
 impl AuditFacts for Grant {
-    fn audit_facts(&self) -> Vec<(&'static str, Value)> {
+    fn audit_facts(&self) -> Vec<Fact> {
         vec![
-            ("elevation_id", self.elevation_id.clone().into()),
-            ("expires_at", self.expires_at.clone().into()),
+            Fact::ElevationId(self.elevation_id.clone()),
+            Fact::ExpiresAt(self.expires_at.clone()),
         ]
     }
 }
@@ -329,11 +328,10 @@ pub(super) fn append_in(
     ctx: &JobCtx,
     tx: &Connection,
     rec: &AuditRecord,
-    facts: &[(&'static str, Value)],
+    facts: &[Fact],
 ) -> Result<()> {
     let event = &rec.event;
-    // A query adds these; an event that carried them would repeat a key.
-    let body_text = event.text_with(facts, &AUDIT_QUERY_FIELDS);
+    let body_text = event.text_with(facts);
     let org = &event.about.org;
     // The writer keeps the chain's head and the actors' ids (audit_cache).
     let cached = ctx.audit.borrow().head(org);
@@ -402,7 +400,7 @@ fn actor_id(ctx: &JobCtx, tx: &Connection, a: &Actor) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Map;
+    use serde_json::{Map, Value};
 
     /// The spliced body is the parsed one: same object, whatever the event
     /// holds (nothing, escapes, nesting).

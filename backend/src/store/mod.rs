@@ -169,10 +169,6 @@ pub struct AuditRow {
     pub hash: String,
 }
 
-/// Fields a query adds to every event; an appended event never carries
-/// them itself (see `audit::append_in`).
-pub const AUDIT_QUERY_FIELDS: [&str; 3] = ["seq", "prev_hash", "hash"];
-
 impl AuditRow {
     /// The event with `seq`, `prev_hash` and `hash` added, as a map.
     pub fn body(&self) -> Result<Map<String, Value>> {
@@ -429,11 +425,14 @@ impl Store {
     #[cfg(feature = "test-support")]
     pub fn execute_raw(&self, sql: &str) -> Result<usize> {
         let sql = sql.to_owned();
-        self.write(None, move |_, c| Ok(c.execute(&sql, [])? as u64))
-            .map(|n| {
+        /// The rows a statement changed: nothing to audit.
+        struct Rows(usize);
+        impl AuditFacts for Rows {}
+        self.write(None, move |_, c| Ok(Rows(c.execute(&sql, [])?)))
+            .map(|Rows(n)| {
                 // It may have changed anything, schedules included.
                 self.schedules_changed();
-                n as usize
+                n
             })
     }
 }

@@ -8,7 +8,7 @@ use super::protocol::set_current;
 use super::values::EngineVersions;
 use super::{Conflict, DEFAULT_MAX_VERSIONS, Result, Store, StoreError};
 use kube_dc_api::endpoints::RECONCILE_ACTION;
-use kube_dc_api::event::{AuditEvent, Outcome, Subject, SystemActor};
+use kube_dc_api::event::{AuditEvent, Fact, Outcome, Subject, SystemActor, Version};
 use rusqlite::{OptionalExtension, params};
 
 /// A secret whose engine disagrees with the SQL store's record of it.
@@ -58,9 +58,9 @@ impl Discrepancy {
         super::AuditRecord {
             ts,
             event: AuditEvent::system(about, SystemActor::Backend, Outcome::Error)
-                .with("recorded_version", self.recorded)
-                .with("openbao_version", self.engine)
-                .with("message", self.message()),
+                .with(Fact::RecordedVersion(Version(self.recorded)))
+                .with(Fact::EngineVersion(Version(self.engine)))
+                .with(Fact::Message(self.message())),
         }
     }
 }

@@ -8,6 +8,7 @@ use super::{
     Values, VersionData, mark_synced, require_live,
 };
 use crate::clock::rfc3339;
+use kube_dc_api::event::Version;
 use kube_dc_api::wire::{Data, VersionInfo};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -26,7 +27,7 @@ impl Store {
         now: i64,
         audit: Option<&AuditRecord>,
         key: Option<IdempotencyKey>,
-    ) -> Result<u64> {
+    ) -> Result<Version> {
         let _turn = self.engine_turn_blocking(ns, name);
         let plan = |c: &Connection| put_plan(c, ns, name, cas);
         let staged = self.stage_version((ns, name), data, plan, audit, key.is_some())?;
@@ -52,7 +53,7 @@ impl AsyncStore {
         now: i64,
         audit: AuditRecord,
         key: Option<IdempotencyKey>,
-    ) -> Result<u64> {
+    ) -> Result<Version> {
         let store = &self.0;
         let _turn = store.engine_turn_async(ns, name).await;
         let (n, m) = (ns.to_owned(), name.to_owned());
@@ -84,7 +85,7 @@ fn put_values_job(
     now: i64,
     staged: Staged,
     key: Option<IdempotencyKey>,
-) -> impl FnOnce(&JobCtx, &Connection) -> Result<u64> + Send + 'static {
+) -> impl FnOnce(&JobCtx, &Connection) -> Result<Version> + Send + 'static {
     let (ns, name) = (ns.to_owned(), name.to_owned());
     move |ctx, tx| {
         let (ns, name) = (ns.as_str(), name.as_str());
@@ -98,7 +99,7 @@ fn put_values_job(
             params![ns, name, now],
         )?;
         mark_synced(tx, ns, name, now)?;
-        Ok(v)
+        Ok(Version(v))
     }
 }
 

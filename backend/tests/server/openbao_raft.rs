@@ -252,15 +252,17 @@ fn acknowledged_writes_survive_the_leader_being_killed() {
                     let res = if n.is_multiple_of(5) {
                         create(&store, NS, &name, &value)
                     } else {
-                        store.put_values(
-                            NS,
-                            &name,
-                            &d,
-                            None,
-                            kube_dc_backend::clock::now_ms(),
-                            None,
-                            None,
-                        )
+                        store
+                            .put_values(
+                                NS,
+                                &name,
+                                &d,
+                                None,
+                                kube_dc_backend::clock::now_ms(),
+                                None,
+                                None,
+                            )
+                            .map(|v| v.get())
                     };
                     match res {
                         Ok(v) => {

@@ -84,6 +84,7 @@ fn put(s: &Store, name: &str, value: &str, key: Option<&str>) -> Result<u64, Sto
         Some(&event("secrets.value.write", name)),
         key,
     )
+    .map(|v| v.get())
 }
 
 /// The store opened again on the same engine, as after a crash, with the

@@ -324,7 +324,7 @@ fn document(a: &ListArgs, mut v: Value, kept: usize) -> Value {
 }
 
 /// `-o csv`: the export's columns, one row per event.
-fn csv_rows(events: &[kube_dc_api::wire::AuditEvent]) -> Result<Vec<u8>> {
+fn csv_rows(events: &[kube_dc_api::wire::ListedEvent]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut w = csv::Writer::from_writer(&mut out);
     let cols = kube_dc_api::AUDIT_CSV_COLUMNS;
@@ -346,7 +346,7 @@ fn csv_rows(events: &[kube_dc_api::wire::AuditEvent]) -> Result<Vec<u8>> {
 }
 
 /// The table (`-o wide` adds the request id); the result coloured.
-fn print_table(p: &Printer, events: &[kube_dc_api::wire::AuditEvent]) -> Result<()> {
+fn print_table(p: &Printer, events: &[kube_dc_api::wire::ListedEvent]) -> Result<()> {
     if events.is_empty() {
         crate::output::note("no events match");
         return Ok(());

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::api::AuditEvent;
+use crate::api::ListedEvent;
 use crate::error::{CliError, Result};
 
 /// A time given to --since/--until: when, in epoch seconds, and how it is
@@ -59,7 +59,7 @@ pub fn parse_when(flag: &str, v: &str) -> Result<When> {
 /// `ts` is ISO 8601, or (all digits) epoch nanoseconds; shown as UTC with
 /// milliseconds, always the same width (`2026-05-12T08:00:00.000Z`). A
 /// text that is not a time is shown as it is.
-pub fn ts_text(e: &AuditEvent) -> String {
+pub fn ts_text(e: &ListedEvent) -> String {
     use time::format_description::well_known::Rfc3339;
     let nanos = |n: i128| time::OffsetDateTime::from_unix_timestamp_nanos(n).ok();
     let t = match &e.ts {
@@ -113,12 +113,12 @@ mod tests {
 
     #[test]
     fn epoch_nanosecond_timestamps_are_shown_as_times() {
-        let e = AuditEvent {
+        let e = ListedEvent {
             ts: Value::String("1778572800000000000".into()),
             body: Default::default(),
         };
         assert_eq!(ts_text(&e), "2026-05-12T08:00:00.000Z");
-        let e = AuditEvent {
+        let e = ListedEvent {
             ts: Value::String("2026-05-12T10:00:00.5+02:00".into()),
             body: Default::default(),
         };
