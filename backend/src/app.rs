@@ -18,9 +18,14 @@ use crate::{clock, crypto, kube, openbao, projects};
 pub const DEFAULT_ELEVATION_TTL: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Clone, Debug)]
+/// How a backend is set up: where its data lives and how it behaves.
 pub struct Config {
+    /// The data directory: the SQLite store and the master key.
     pub data_dir: PathBuf,
+    /// Kubernetes manifests that model the cluster (namespaces, Secrets,
+    /// workloads), if any.
     pub manifests_dir: Option<PathBuf>,
+    /// How long an elevation window lasts.
     pub elevation_ttl: Duration,
     /// Org admins need an elevation window to read values (false: "tag
     /// only" — reads are allowed and tagged with the window if one is open).
@@ -43,6 +48,8 @@ pub struct Config {
 }
 
 impl Config {
+    /// The defaults for a data directory: values sealed in SQLite, elevation
+    /// enforced, the system clock.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -60,16 +67,25 @@ impl Config {
     }
 }
 
+/// A running backend: its store, who may call it and what they may do,
+/// and its configuration. Shared by every request.
 pub struct Backend {
+    /// Secrets, versions, elevations and the audit chains.
     pub store: Arc<Store>,
+    /// How callers are identified.
     pub auth: Authenticator,
+    /// Who holds which role where.
     pub bindings: Bindings,
     /// Which organization and project own each namespace.
     pub projects: projects::Projects,
+    /// What it was opened with.
     pub config: Config,
 }
 
 impl Backend {
+    /// Opens the data directory (made owner-only if new), its master key and
+    /// store, the value engine and the manifests, and checks the engine
+    /// against the records.
     pub fn open(
         config: Config,
         auth: Authenticator,

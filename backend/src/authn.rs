@@ -10,31 +10,49 @@ use serde::Deserialize;
 use tokio::sync::RwLock;
 
 #[derive(Clone, Debug, Default, PartialEq)]
+/// A verified caller.
 pub struct Identity {
+    /// The token's subject (`sub`).
     pub subject: String,
+    /// `preferred_username`, else the subject.
     pub username: String,
+    /// The token's email, empty when it has none.
     pub email: String,
+    /// The token's groups (Keycloak group paths without the leading `/`).
     pub groups: Vec<String>,
+    /// The organization the token names, if any.
     pub org: Option<String>,
+    /// The namespaces the token names, if any.
     pub namespaces: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a request's caller could not be identified (401, or 503 when the
+/// identity provider cannot be reached).
 pub enum AuthError {
     #[error("authentication required: send a bearer token (Authorization: Bearer …)")]
+    /// No bearer token.
     Missing,
     #[error("invalid token: {0}")]
+    /// The token is malformed or its signature or claims do not verify.
     Invalid(String),
     #[error("token expired")]
+    /// The token's `exp` has passed.
     Expired,
     #[error("cannot verify tokens right now: {0}")]
+    /// The issuer's keys cannot be fetched just now.
     Unavailable(String),
     /// Signed by the issuer, but for another audience (the identity
     /// provider's client and this backend's `--audience` do not match).
     #[error(
         "invalid token: it is for audience {got}, but this backend accepts {want:?} (its --audience)"
     )]
-    WrongAudience { got: String, want: String },
+    WrongAudience {
+        /// The token's audience.
+        got: String,
+        /// The audience this backend accepts.
+        want: String,
+    },
 }
 
 impl AuthError {
@@ -52,14 +70,17 @@ impl AuthError {
     }
 }
 
+/// How a backend identifies its callers.
 pub enum Authenticator {
     /// Every request is this identity (the CLI's embedded local backend:
     /// nothing crosses a process boundary, so there is nothing to verify).
     Fixed(Identity),
+    /// Bearer tokens verified against an OpenID Connect issuer.
     Oidc(Arc<OidcVerifier>),
 }
 
 impl Authenticator {
+    /// The caller of a request, from its `Authorization` header.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Identity, AuthError> {
         match self {
             Authenticator::Fixed(id) => Ok(id.clone()),
@@ -167,6 +188,8 @@ fn find_key(set: &JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<DecodingK
     DecodingKey::from_jwk(jwk).ok()
 }
 
+/// Verifies OIDC access tokens: signature (the issuer's JWKS, fetched
+/// and refreshed on an unknown key id), issuer, audience and expiry.
 pub struct OidcVerifier {
     issuer: String,
     audience: String,
@@ -180,6 +203,7 @@ const BAD_SIGNATURE: &str = "bad signature";
 const LEEWAY_SECS: u64 = 5;
 
 impl OidcVerifier {
+    /// A verifier for `issuer`'s tokens meant for `audience`.
     pub fn new(issuer: &str, audience: &str, http: reqwest::Client) -> Self {
         Self {
             issuer: issuer.trim_end_matches('/').to_string(),
@@ -267,6 +291,7 @@ impl OidcVerifier {
         self.verified.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The identity a token carries, once verified.
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         if let Some(id) = self.verified().get(token, unix_now()) {
             return Ok(id);

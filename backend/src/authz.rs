@@ -28,10 +28,14 @@ pub use kube_dc_api::roles::{Op, Role};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Bindings {
     #[serde(default = "default_org_admin_group")]
+    /// The token group that makes its members admins of the token's
+    /// organization.
     pub org_admin_group: String,
     #[serde(default)]
+    /// Each organization's admins and projects.
     pub orgs: BTreeMap<String, OrgAdmins>,
     #[serde(default)]
+    /// Project roles, by user or group and namespace.
     pub bindings: Vec<Binding>,
 }
 
@@ -41,10 +45,13 @@ fn default_org_admin_group() -> String {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// An organization's admins and projects.
 pub struct OrgAdmins {
     #[serde(default)]
+    /// Groups whose members are its admins.
     pub admin_groups: Vec<String>,
     #[serde(default)]
+    /// Users (username, subject or email) who are its admins.
     pub admin_users: Vec<String>,
     /// The organization's projects: project P's namespace is `ORG-P`.
     #[serde(default)]
@@ -53,17 +60,23 @@ pub struct OrgAdmins {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// One role given to a user or a group in a namespace (or namespaces).
 pub struct Binding {
     #[serde(default)]
+    /// The group it is given to (exactly one of `group` and `user`).
     pub group: Option<String>,
     #[serde(default)]
+    /// The user it is given to (username, subject or email).
     pub user: Option<String>,
     /// A namespace, or a prefix ending in `*`.
     pub namespace: String,
+    /// The role.
     pub role: Role,
 }
 
 impl Bindings {
+    /// Reads a bindings file (YAML), refusing a binding that names both or
+    /// neither of a group and a user.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read bindings file {}: {e}", path.display()))?;
@@ -101,6 +114,8 @@ impl Bindings {
             .max()
     }
 
+    /// Whether the caller administers the organization (by the token's
+    /// group or the file's admins).
     pub fn is_org_admin(&self, id: &Identity, org: &str) -> bool {
         if id.org.as_deref() == Some(org) && id.groups.contains(&self.org_admin_group) {
             return true;
@@ -115,24 +130,35 @@ impl Bindings {
 /// Why a caller may do what they asked.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Access {
+    /// A project role bound to the caller.
     ProjectRole(Role),
     /// An org admin; `elevated` when inside an elevation window.
     OrgAdmin {
+        /// Inside an elevation window.
         elevated: bool,
     },
 }
 
 #[derive(Clone, Debug)]
+/// A refusal (403): what was refused and what to do about it.
 pub struct Denied {
+    /// What was refused.
     pub message: String,
+    /// What to do about it, if anything can be done.
     pub hint: Option<String>,
 }
 
+/// What decides whether a caller may perform an operation in a project.
 pub struct Decision<'a> {
+    /// The role bindings.
     pub bindings: &'a Bindings,
+    /// The caller.
     pub id: &'a Identity,
+    /// The project's organization.
     pub org: &'a str,
+    /// The project.
     pub project: &'a str,
+    /// The project's namespace.
     pub namespace: &'a str,
     /// Whether the caller has an active elevation for this project.
     pub elevated: bool,
@@ -142,6 +168,9 @@ pub struct Decision<'a> {
 }
 
 impl Decision<'_> {
+    /// Whether the caller may perform `op`: by project role, or as an
+    /// organization admin (value reads inside an elevation window when it
+    /// is enforced).
     pub fn check(&self, op: Op) -> Result<Access, Denied> {
         let role = self.bindings.project_role(self.id, self.namespace);
         if let Some(role) = role

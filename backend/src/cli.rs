@@ -11,10 +11,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "kube-dc-backend", version)]
 pub struct Cli {
     #[command(subcommand)]
+    /// What to do.
     pub command: Command,
 }
 
 #[derive(Subcommand)]
+/// The backend's commands.
 pub enum Command {
     /// Serve the API over HTTP.
     ///
@@ -31,6 +33,7 @@ pub enum Command {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+/// Whether organization admins need an elevation window to read values.
 pub enum ElevationMode {
     /// Org admins read values only inside an elevation window.
     Enforce,
@@ -39,6 +42,7 @@ pub enum ElevationMode {
 }
 
 #[derive(clap::Args)]
+/// `kube-dc-backend serve`'s options.
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080", env = "KUBE_DC_BACKEND_LISTEN")]
@@ -127,6 +131,7 @@ pub fn default_workers() -> usize {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// Where values live.
 pub enum StoreKind {
     /// Values sealed with the data directory's master key, in its SQLite file.
     Sqlite,

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 #[derive(Clone, Debug, Default)]
+/// What "now" is for the backend.
 pub enum Clock {
     /// The system clock.
     #[default]
@@ -40,6 +41,7 @@ impl Clock {
     }
 }
 
+/// The system clock, in epoch milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -56,6 +58,7 @@ pub fn add_ms(now: i64, d: Duration) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
+/// Epoch milliseconds as RFC 3339 UTC.
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .ok()

@@ -17,7 +17,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use zeroize::Zeroizing;
 
+/// The variable that may hold the master key (base64) instead of its
+/// file.
 pub const MASTER_KEY_ENV: &str = "KUBE_DC_BACKEND_MASTER_KEY";
+/// The master key's file in the data directory (owner-only).
 pub const MASTER_KEY_FILE: &str = "master.key";
 
 /// Why the master key cannot be used.
@@ -31,11 +34,13 @@ pub enum KeyError {
     Unusable(String),
 }
 
+/// AES-256-GCM under the data directory's master key.
 pub struct Cipher {
     aead: Aes256Gcm,
 }
 
 impl Cipher {
+    /// A cipher for a 32-byte key.
     pub fn new(key: &[u8; 32]) -> Self {
         Self {
             aead: Aes256Gcm::new(key.into()),
@@ -88,6 +93,8 @@ impl Cipher {
         Ok(Self::new(&key))
     }
 
+    /// Seals `plaintext` bound to `aad`: (nonce, ciphertext), a fresh random
+    /// nonce each time.
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> (Vec<u8>, Vec<u8>) {
         // A fresh random 96-bit nonce per version, from the OS-seeded CSPRNG.
         let mut bytes = [0u8; 12];
@@ -106,6 +113,8 @@ impl Cipher {
         (nonce.to_vec(), ct)
     }
 
+    /// Opens what [`Cipher::seal`] sealed with the same `aad`; an error when
+    /// it was altered or sealed for another place.
     pub fn open(&self, nonce: &[u8], ciphertext: &[u8], aad: &[u8]) -> Result<Vec<u8>, String> {
         let nonce =
             Nonce::try_from(nonce).map_err(|_| "stored nonce has the wrong length".to_string())?;

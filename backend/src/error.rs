@@ -10,8 +10,11 @@ use crate::store::StoreError;
 /// contains a secret value).
 #[derive(Debug)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// What went wrong.
     pub message: String,
+    /// What to do about it, if the message does not say.
     pub hint: Option<String>,
     /// Seconds after which the same request may succeed (a 503's
     /// `Retry-After`).
@@ -24,6 +27,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error of `status`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -34,24 +38,30 @@ impl ApiError {
             reason: None,
         }
     }
+    /// 400.
     pub fn bad_request(m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, m)
     }
+    /// 404.
     pub fn not_found(m: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, m)
     }
+    /// 403, with what the caller can do about it.
     pub fn forbidden(m: impl Into<String>, hint: Option<String>) -> Self {
         Self {
             hint,
             ..Self::new(StatusCode::FORBIDDEN, m)
         }
     }
+    /// 409.
     pub fn conflict(m: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, m)
     }
+    /// 413.
     pub fn too_large(m: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, m)
     }
+    /// 500.
     pub fn internal(m: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, m)
     }
@@ -62,6 +72,7 @@ impl ApiError {
 pub struct AuditNote(pub Facts);
 
 impl AuditNote {
+    /// Adds `fact` (replacing one of its key).
     pub fn with(mut self, fact: Fact) -> Self {
         self.0.put(fact);
         self

@@ -6,6 +6,8 @@
 //! backend itself is `app` (its configuration and state) and `http::router`
 //! (its requests).
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod authn;
 pub mod authz;
@@ -13,6 +15,7 @@ pub mod cli;
 pub mod clock;
 pub mod crypto;
 pub mod dirs;
+/// API errors and the facts a handler adds to its request's audit event.
 pub mod error;
 pub mod file_error;
 pub mod http;

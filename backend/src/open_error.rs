@@ -8,6 +8,7 @@ use crate::file_error::FileError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
+/// Why a backend could not open.
 pub enum OpenError {
     /// A file or folder of the data directory could not be made or read.
     #[error(transparent)]
@@ -19,7 +20,9 @@ pub enum OpenError {
     /// audit log, a database error).
     #[error("the store in {}: {source}", path.display())]
     Store {
+        /// The data directory.
         path: PathBuf,
+        /// Why the store refused.
         #[source]
         source: StoreError,
     },
@@ -30,6 +33,7 @@ pub enum OpenError {
 }
 
 impl OpenError {
+    /// A file error of `what` at `path`.
     pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         OpenError::Io(FileError::new(what, path, source))
     }

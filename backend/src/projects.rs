@@ -12,20 +12,25 @@ use crate::authz::Bindings;
 use crate::kube::ManifestNamespace;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// The organization and project that own a namespace.
 pub struct Owner {
+    /// The organization.
     pub org: String,
     /// None: a namespace of the organization that is not a project.
     pub project: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
+/// Why a namespace's owner is not known.
 pub enum OwnerError {
+    /// No configuration claims it.
     Unknown,
     /// The owners that claim it.
     Ambiguous(Vec<Owner>),
 }
 
 impl OwnerError {
+    /// The message for the caller, naming the namespace.
     pub fn message(&self, ns: &str) -> String {
         match self {
             OwnerError::Unknown => format!(
@@ -50,11 +55,14 @@ impl OwnerError {
 }
 
 #[derive(Clone, Debug, Default)]
+/// Which organization and project own each namespace, from the bindings
+/// file and the Namespace manifests.
 pub struct Projects {
     claims: BTreeMap<String, Vec<Owner>>,
 }
 
 impl Projects {
+    /// The owners the bindings and the manifests declare.
     pub fn build(bindings: &Bindings, namespaces: &[ManifestNamespace]) -> Self {
         let mut p = Projects::default();
         for (org, o) in &bindings.orgs {
@@ -89,6 +97,7 @@ impl Projects {
         }
     }
 
+    /// The namespace's one owner.
     pub fn owner(&self, ns: &str) -> Result<&Owner, OwnerError> {
         match self.claims.get(ns).map(Vec::as_slice) {
             Some([one]) => Ok(one),

@@ -37,6 +37,7 @@ use support::BODY_LIMIT;
 
 type Shared = Arc<Backend>;
 
+/// The request id header: given by the caller, or made, and echoed.
 pub const REQUEST_ID: &str = "x-request-id";
 
 /// The handler of each route. The match is exhaustive: a route added to the
@@ -73,6 +74,9 @@ fn handler(route: Route) -> MethodRouter<Shared> {
 /// The OpenAPI 3 description of every route this backend serves.
 pub const OPENAPI: &str = include_str!("../../openapi.yaml");
 
+/// The HTTP API of a backend: every route of the endpoint table, with
+/// request ids, authentication, authorization and one audit event per
+/// request.
 pub fn router(b: Shared) -> Router {
     let mut api = Router::new();
     for &route in Route::ALL {

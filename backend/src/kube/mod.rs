@@ -16,20 +16,30 @@ use kube_dc_api::wire::Consumer;
 mod references;
 pub use references::references;
 
+/// What the workload scan that finds a secret's consumers reports as
+/// its version (`consumers` answers carry it).
 pub const SCANNER_VERSION: &str = "kube-dc-backend/1";
 
+/// A workload found in the manifests (Deployment, StatefulSet, …).
 pub struct Workload {
+    /// Its kind.
     pub kind: &'static str,
+    /// Its name.
     pub name: String,
+    /// Its namespace.
     pub namespace: String,
+    /// Its pod template's spec (where Secrets are referenced).
     pub spec: PodSpec,
 }
 
 /// A Kubernetes Secret found in the manifests. Values are bytes, as in
 /// Kubernetes (`stringData` merged over `data`).
 pub struct ManifestSecret {
+    /// Its name.
     pub name: String,
+    /// Its namespace.
     pub namespace: String,
+    /// Its values by key.
     pub data: BTreeMap<String, Vec<u8>>,
 }
 
@@ -43,10 +53,12 @@ pub struct ManifestError {
     pub file: String,
     /// 1-based position of the document in its file; 0: the file itself.
     pub document: usize,
+    /// Why it could not be read (never the parser's message).
     pub reason: &'static str,
 }
 
 impl ManifestError {
+    /// The error as an answer's JSON (`error`, `file`, `document`).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "error": format!("{} document {}: {}", self.file, self.document, self.reason),
@@ -59,18 +71,27 @@ impl ManifestError {
 /// A Namespace manifest: who owns it (see `projects`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ManifestNamespace {
+    /// The namespace.
     pub name: String,
+    /// Its organization's label, if any.
     pub org: Option<String>,
+    /// Its project's label, if any.
     pub project: Option<String>,
 }
 
+/// The label naming a namespace's organization.
 pub const ORG_KEY: &str = "kube-dc.com/organization";
+/// The label naming a namespace's project.
 pub const PROJECT_KEY: &str = "kube-dc.com/project";
 
 #[derive(Default)]
+/// What the manifests folder models of a cluster.
 pub struct Manifests {
+    /// Namespaces and their owners.
     pub namespaces: Vec<ManifestNamespace>,
+    /// Kubernetes Secrets.
     pub secrets: Vec<ManifestSecret>,
+    /// Workloads (consumers of Secrets).
     pub workloads: Vec<Workload>,
     /// Documents that could not be read.
     pub errors: Vec<ManifestError>,
@@ -113,6 +134,8 @@ impl Manifests {
         out
     }
 
+    /// Adds the documents of one file's text (`source` names it in errors;
+    /// `default_ns` is the namespace of a document that names none).
     pub fn add_documents(&mut self, text: &str, source: &str, default_ns: &str) {
         for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
             let value = match serde_norway::Value::deserialize(doc) {
@@ -195,6 +218,7 @@ impl Manifests {
         Ok(())
     }
 
+    /// The Secret `name` in `ns`, if the manifests hold one.
     pub fn secret(&self, ns: &str, name: &str) -> Option<&ManifestSecret> {
         self.secrets
             .iter()

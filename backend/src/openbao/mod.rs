@@ -40,10 +40,13 @@ use crate::store::{EngineHealth, Result, StoreError};
 pub const POLICY_FILE: &str = "backend/packaging/openbao-policy.hcl";
 
 #[derive(Clone, Debug)]
+/// How to reach OpenBao.
 pub struct OpenBaoConfig {
     /// Base URLs (`http://127.0.0.1:8200`), tried in order.
     pub addrs: Vec<String>,
+    /// The token the backend uses (see [`POLICY_FILE`]).
     pub token: Zeroizing<String>,
+    /// A CA certificate to trust for `https://` addresses.
     pub ca_cert: Option<PathBuf>,
     /// How long one operation may take, failovers included (an election).
     pub failover: Duration,
@@ -124,6 +127,7 @@ impl Answer {
 }
 
 impl OpenBaoValues {
+    /// Values in OpenBao as `cfg` says; refused without an address.
     pub fn new(cfg: OpenBaoConfig) -> std::result::Result<Self, String> {
         if cfg.addrs.is_empty() {
             return Err("--openbao-addr: give at least one address".into());

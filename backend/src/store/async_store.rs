@@ -12,6 +12,7 @@ use super::{
 pub struct AsyncStore(pub std::sync::Arc<Store>);
 
 impl AsyncStore {
+    /// Runs `f` on the store on a blocking thread and awaits its result.
     pub async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T> + Send + 'static,

@@ -133,13 +133,16 @@ impl Store {
 /// One audit event and its time (epoch ms), as the store appends it.
 #[derive(Clone, Debug)]
 pub struct AuditRecord {
+    /// When it happened (epoch ms).
     pub ts: i64,
+    /// The event.
     pub event: AuditEvent,
 }
 
 /// What a write transaction knows that its audit event should record
 /// (the version it wrote, the elevation it opened).
 pub trait AuditFacts {
+    /// The facts to add to the event.
     fn audit_facts(&self) -> Vec<Fact> {
         Vec::new()
     }

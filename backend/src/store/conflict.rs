@@ -8,11 +8,21 @@
 pub enum Conflict {
     /// Check-and-set: the caller expected another current version.
     #[error("check-and-set failed: the current version is {current}, not {expected}")]
-    CasMismatch { expected: u64, current: u64 },
+    CasMismatch {
+        /// The version the caller sent as `cas`.
+        expected: u64,
+        /// The secret's current version.
+        current: u64,
+    },
     /// Another change of the same secret landed while this one was being
     /// made.
     #[error("secret {name:?} changed while it was being {doing}")]
-    ChangedMeanwhile { name: String, doing: &'static str },
+    ChangedMeanwhile {
+        /// The secret.
+        name: String,
+        /// What was being done (`updated`, `deleted`).
+        doing: &'static str,
+    },
     /// The engine held versions the backend never recorded (a write cut
     /// off before it was recorded): they are now listed and audited.
     #[error(
@@ -21,9 +31,13 @@ pub enum Conflict {
          off, e.g. by an election). They are now listed and audited (secrets.reconcile)"
     )]
     Adopted {
+        /// The secret.
         name: String,
+        /// The engine's current version.
         engine: u64,
+        /// The version the backend had recorded.
         recorded: u64,
+        /// The versions now listed and audited.
         adopted: Vec<u64>,
     },
     /// The engine holds versions beyond the record that could not be
@@ -34,8 +48,11 @@ pub enum Conflict {
          now. Nothing was changed"
     )]
     Unlisted {
+        /// The engine's path of the secret.
         path: String,
+        /// The engine's current version.
         found: u64,
+        /// The version the backend recorded.
         recorded: u64,
     },
     /// A create over engine versions that no secret of this backend owns
@@ -45,22 +62,41 @@ pub enum Conflict {
          and which the backend did not write (another tool's secret, or a create of a backend \
          from before it marked its paths). Nothing was changed"
     )]
-    Foreign { path: String, found: u64 },
+    Foreign {
+        /// The engine's path.
+        path: String,
+        /// The engine's current version there.
+        found: u64,
+    },
     /// The name is taken by a live secret.
     #[error("secret {name:?} already exists")]
-    Exists { name: String },
+    Exists {
+        /// The name.
+        name: String,
+    },
     /// The name is taken by a soft-deleted secret whose history is kept.
     #[error(
         "secret {name:?} was soft-deleted and its history is kept: restore it (kube-dc secrets \
          restore {name}) or destroy it first"
     )]
-    SoftDeleted { name: String },
+    SoftDeleted {
+        /// The name.
+        name: String,
+    },
     /// A restore of a secret that is not deleted.
     #[error("secret {name:?} is not deleted; there is nothing to restore")]
-    NotDeleted { name: String },
+    NotDeleted {
+        /// The secret.
+        name: String,
+    },
     /// Another managed secret already projects into the Kubernetes Secret.
     #[error("Kubernetes Secret {target:?} is already the projection of managed secret {other:?}")]
-    ProjectionTaken { target: String, other: String },
+    ProjectionTaken {
+        /// The Kubernetes Secret.
+        target: String,
+        /// The managed secret that projects into it.
+        other: String,
+    },
 }
 
 impl Conflict {

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 impl Store {
     #[allow(clippy::too_many_arguments)]
+    /// Opens a window of `ttl` for `user` in a project, recorded with its
+    /// audit event.
     pub fn elevate(
         &self,
         user: &str,
@@ -44,6 +46,7 @@ impl Store {
         })
     }
 
+    /// The user's open window in the project at `now`, if any.
     pub fn active_elevation(
         &self,
         user: &str,
@@ -64,6 +67,8 @@ impl Store {
         })
     }
 
+    /// Closes the user's open window in the project and answers it,
+    /// recorded with its audit event.
     pub fn release(
         &self,
         user: &str,
@@ -102,6 +107,7 @@ impl Store {
         })
     }
 
+    /// Every window open in the organization at `now`.
     pub fn active_elevations(&self, org: &str, now: i64) -> Result<Vec<Grant>> {
         self.read(|c| {
             let mut st = c.prepare(&format!(

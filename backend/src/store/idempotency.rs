@@ -16,7 +16,9 @@ pub const KEEP_MS: i64 = 24 * 3600 * 1000;
 /// never meet), the key, and the route it was sent to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdempotencyKey {
+    /// The caller's subject.
     pub subject: String,
+    /// The `Idempotency-Key` as sent.
     pub key: String,
     /// `create` or `put`.
     pub route: &'static str,
@@ -25,8 +27,11 @@ pub struct IdempotencyKey {
 /// What a keyed write became.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyedWrite {
+    /// The route it was sent to (`create` or `put`).
     pub route: String,
+    /// The secret's namespace.
     pub namespace: String,
+    /// The secret's name.
     pub name: String,
     /// The version it wrote (0: a create without values).
     pub version: u64,

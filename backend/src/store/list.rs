@@ -6,6 +6,7 @@ use super::{Result, SecretRecord, Store};
 use rusqlite::params;
 
 impl Store {
+    /// The live secrets of `ns`, by name.
     pub fn list(&self, ns: &str) -> Result<Vec<SecretRecord>> {
         let mut out = Vec::new();
         self.list_each(ns, |rec| out.push(rec))?;

@@ -59,13 +59,17 @@ use serde_json::{Map, Value};
 use crate::crypto::Cipher;
 use kube_dc_api::wire::{Data, Rotation, SyncSpec};
 
+/// How many versions a secret keeps unless told otherwise.
 pub const DEFAULT_MAX_VERSIONS: u32 = 10;
 pub use kube_dc_api::audit::{GENESIS_HASH, chain_hash};
 
+/// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The secret (or version, or window) does not exist (404).
     #[error("{0}")]
     NotFound(String),
+    /// Refused because of the secret's state (409).
     #[error("{0}")]
     Conflict(#[from] Conflict),
     /// The engine holds versions of the secret beyond the record: writes
@@ -78,18 +82,27 @@ pub enum StoreError {
         path: String,
         /// The engine's current version.
         found: u64,
+        /// The version the backend recorded.
         recorded: u64,
     },
+    /// The request cannot be done as asked (400).
     #[error("{0}")]
     Invalid(String),
+    /// The database failed.
     #[error("storage error: {0}")]
     Db(#[from] rusqlite::Error),
+    /// Something that should not happen happened (500).
     #[error("{0}")]
     Internal(String),
     /// The value engine could not answer within its budget: try again
     /// after `retry_after` seconds.
     #[error("{message}")]
-    Unavailable { message: String, retry_after: u64 },
+    Unavailable {
+        /// What happened.
+        message: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// A write whose `Idempotency-Key` was recorded already, with what it
     /// became: the caller answers as the first attempt was answered (never
     /// answered to a client as such).
@@ -101,24 +114,39 @@ pub enum StoreError {
     Stale,
 }
 
+/// A store operation's result.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A ManagedSecret row joined with its KV metadata.
 #[derive(Clone, Debug)]
 pub struct SecretRecord {
+    /// Its namespace.
     pub namespace: String,
+    /// Its name.
     pub name: String,
+    /// Its type (`opaque`, `database`, …).
     pub kind: String,
+    /// What it is for.
     pub description: Option<String>,
+    /// Its projection into a Kubernetes Secret.
     pub sync: SyncSpec,
+    /// Its scheduled rotation, if any.
     pub rotation: Option<Rotation>,
+    /// The Kubernetes Secret it was imported from (`namespace/name`).
     pub imported_from: Option<String>,
+    /// When it was created (epoch ms).
     pub created_at: i64,
+    /// When it last changed (epoch ms).
     pub updated_at: i64,
+    /// When its projection was last written (epoch ms).
     pub last_synced: Option<i64>,
+    /// When it was last rotated (epoch ms).
     pub last_rotated: Option<i64>,
+    /// When its next rotation is due (epoch ms).
     pub next_rotation: Option<i64>,
+    /// When it was soft-deleted (epoch ms), if it was.
     pub deleted_at: Option<i64>,
+    /// Its KV metadata, once it has a version.
     pub kv: Option<KvMeta>,
     /// Whether the current version still holds values (not destroyed).
     pub current_readable: bool,
@@ -130,42 +158,64 @@ pub struct SecretRecord {
 }
 
 #[derive(Clone, Debug)]
+/// A secret's KV metadata (OpenBao's `metadata` of the path).
 pub struct KvMeta {
+    /// The current version.
     pub current_version: u64,
+    /// How many versions are kept.
     pub max_versions: u32,
+    /// When the first version was written (epoch ms).
     pub created_at: i64,
+    /// When the last version was written (epoch ms).
     pub updated_at: i64,
 }
 
+/// A secret to create.
 pub struct NewSecret {
+    /// Its namespace.
     pub namespace: String,
+    /// Its name.
     pub name: String,
     /// The create's `Idempotency-Key`, if it carried one.
     pub key: Option<IdempotencyKey>,
+    /// Its type.
     pub kind: String,
+    /// What it is for.
     pub description: Option<String>,
+    /// Its projection.
     pub sync: SyncSpec,
+    /// Its rotation, if scheduled.
     pub rotation: Option<Rotation>,
+    /// The rotation's interval.
     pub rotation_interval: Option<Duration>,
+    /// The Kubernetes Secret it is imported from, if it is.
     pub imported_from: Option<String>,
 }
 
 /// created_at, nonce, ciphertext, destroyed
 type StoredVersion = (i64, Option<Vec<u8>>, Option<Vec<u8>>, bool);
 
+/// One version's values.
 pub struct VersionData {
+    /// The version.
     pub version: u64,
+    /// When it was written (epoch ms).
     pub created_at: i64,
+    /// Its values.
     pub data: Data,
 }
 
 /// One audit row as stored.
 pub struct AuditRow {
+    /// Its place in the log (all organizations).
     pub seq: i64,
+    /// When it happened (epoch ms).
     pub ts: i64,
     /// The event exactly as it was hashed (a JSON object).
     pub text: String,
+    /// The hash of the organization's previous event.
     pub prev_hash: String,
+    /// Its hash (over the previous hash, the time and the text).
     pub hash: String,
 }
 
@@ -207,14 +257,24 @@ impl AuditRow {
 }
 
 #[derive(Default, Clone, Debug)]
+/// What an audit query asks for: one organization, narrowed by each
+/// filter given.
 pub struct AuditFilter {
+    /// The organization.
     pub org: String,
+    /// Only this project's events.
     pub project: Option<String>,
+    /// Only this service's events.
     pub service: Option<String>,
+    /// Only events whose actor (name, email or subject) contains this.
     pub actor: Option<String>,
+    /// Only events with this result.
     pub result: Option<String>,
+    /// Only events at or after (epoch ms).
     pub since_ms: Option<i64>,
+    /// Only events before (epoch ms).
     pub until_ms: Option<i64>,
+    /// At most this many (newest first).
     pub limit: Option<usize>,
     /// Only events with a greater `seq` (an incremental export's cursor).
     pub after_seq: Option<i64>,
@@ -247,6 +307,7 @@ pub(super) fn aad(ns: &str, name: &str, version: u64) -> Vec<u8> {
 }
 
 impl Store {
+    /// The store's file in the data directory.
     pub const DB_FILE: &'static str = "kube-dc.db";
 
     /// Opens the store with its values sealed in SQLite ([`SqliteValues`]).
@@ -323,6 +384,7 @@ impl Store {
         out
     }
 
+    /// The store's file.
     pub fn db_path(&self) -> &Path {
         &self.path
     }

@@ -14,7 +14,9 @@ use rusqlite::{OptionalExtension, params};
 /// A secret whose engine disagrees with the SQL store's record of it.
 #[derive(Debug, Clone)]
 pub struct Discrepancy {
+    /// The secret's namespace.
     pub namespace: String,
+    /// The secret's name.
     pub name: String,
     /// The current version the SQL store recorded (0: none).
     pub recorded: u64,

@@ -169,6 +169,8 @@ impl Store {
         out
     }
 
+    /// Soft-deletes the secret (its history is kept until it is destroyed),
+    /// with its audit event.
     pub fn soft_delete(
         &self,
         ns: &str,
@@ -220,6 +222,7 @@ impl Store {
         self.checkpoint()
     }
 
+    /// Restores a soft-deleted secret, with its audit event.
     pub fn restore(
         &self,
         ns: &str,
@@ -256,6 +259,7 @@ impl Store {
         out
     }
 
+    /// Replaces the secret's projection settings, with its audit event.
     pub fn update_sync(
         &self,
         ns: &str,
@@ -278,6 +282,7 @@ impl Store {
         })
     }
 
+    /// Replaces the secret's description and rotation, with its audit event.
     pub fn update_spec(
         &self,
         ns: &str,

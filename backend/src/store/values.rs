@@ -28,6 +28,8 @@ use zeroize::Zeroizing;
 /// A value sealed for the version's own row (`nonce`, `ciphertext`).
 pub type Sealed = (Vec<u8>, Vec<u8>);
 
+/// Where values live: sealed in SQLite, or an external engine (OpenBao).
+/// The store records versions; an engine holds their values.
 pub trait Values: Send + Sync + 'static {
     /// `sqlite` or `openbao`: recorded in the data directory at first open,
     /// which then refuses the other.
@@ -151,11 +153,13 @@ pub trait Values: Send + Sync + 'static {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EngineHealth {
+    /// Whether it answers and is unsealed.
     pub ready: bool,
     /// The node that answered (or the last one tried).
     pub node: String,
     /// What it said, or why it said nothing.
     pub detail: String,
+    /// How long its answer took.
     pub latency_ms: u64,
     /// Operations that moved on to another node since the start.
     pub failovers: u64,
@@ -164,6 +168,7 @@ pub struct EngineHealth {
 /// What an external engine holds of one secret.
 #[derive(Debug, Default, Clone)]
 pub struct EngineVersions {
+    /// The current version it holds.
     pub current: u64,
     /// (version, created at, destroyed) for every version it still lists.
     pub versions: Vec<(u64, i64, bool)>,
@@ -175,6 +180,7 @@ pub struct SqliteValues {
 }
 
 impl SqliteValues {
+    /// Values sealed with `cipher`.
     pub fn new(cipher: Arc<Cipher>) -> Self {
         Self { cipher }
     }

@@ -190,6 +190,7 @@ impl Store {
         self.read(|c| read_version_in(c, &*self.values, ns, name, version))
     }
 
+    /// Every version the secret keeps, oldest first.
     pub fn versions(&self, ns: &str, name: &str) -> Result<Vec<VersionInfo>> {
         self.read(|c| {
             let mut st = c.prepare(
@@ -209,6 +210,8 @@ impl Store {
         })
     }
 
+    /// Erases one version's values (its record stays, marked destroyed),
+    /// with its audit event.
     pub fn destroy_version(
         &self,
         ns: &str,
