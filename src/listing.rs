@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use comfy_table::Color;
 use serde::Deserialize;
 
-use crate::output::{GridCell, sanitize};
+use crate::output::{GridCell, sanitized};
 use kube_dc_api::wire::Readiness;
 
 /// The seed's status dot: green Ready (the projection holds the values and
@@ -204,24 +204,23 @@ impl Row<'_> {
 
     /// NAME, TYPE, SYNC (with its colour), TARGET, VERSION and the raw
     /// update time.
-    pub fn cells(&self) -> [GridCell; 6] {
+    pub fn cells(&self) -> [GridCell<'_>; 6] {
         let state = self.sync_state();
-        let target = sanitize(self.target());
         let (version, updated) = match &self.openbao {
             Some(o) => (
-                o.current_version.to_string(),
-                o.updated_time.as_deref().unwrap_or_default().to_string(),
+                Cow::Owned(o.current_version.to_string()),
+                Cow::Borrowed(o.updated_time.as_deref().unwrap_or_default()),
             ),
-            None => ("-".into(), String::new()),
+            None => (Cow::Borrowed("-"), Cow::Borrowed("")),
         };
         [
-            sanitize(&self.name).into(),
-            sanitize(&self.kind).into(),
+            sanitized(&self.name).into(),
+            sanitized(&self.kind).into(),
             GridCell {
                 text: state.label().into(),
                 color: Some(state.color()),
             },
-            target.into(),
+            sanitized(self.target()).into(),
             version.into(),
             updated.into(),
         ]
@@ -256,7 +255,7 @@ mod tests {
         let got: Vec<[String; 6]> = rows
             .items
             .iter()
-            .map(|r| r.cells().map(|c| c.text))
+            .map(|r| r.cells().map(|c| c.text.into_owned()))
             .collect();
         assert_eq!(
             got[0],

@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
 
 pub use crate::format::{OutputArg, OutputFormat, OutputParser};
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
@@ -17,10 +18,27 @@ use crate::error::{CliError, Result};
 /// Removes terminal control sequences (ESC … sequences, other C0 and C1
 /// controls except newline and tab) from text that came from a server.
 pub fn sanitize(text: &str) -> String {
+    sanitized(text).into_owned()
+}
+
+/// How many terminal columns `text` takes: its length when it is printable
+/// ASCII (nearly every cell; the Unicode tables cost a lookup per
+/// character), else its Unicode width.
+fn columns(text: &str) -> usize {
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        text.len()
+    } else {
+        unicode_width::UnicodeWidthStr::width(text)
+    }
+}
+
+/// [`sanitize`], borrowing `text` when it has nothing to strip (most text:
+/// a table of 10,000 rows then copies none of its cells).
+pub fn sanitized(text: &str) -> Cow<'_, str> {
     // Most text has no control character at all: no C0 byte, no DEL, and
     // no 0xC2 lead byte (every C1 control starts with it in UTF-8).
     if text.bytes().all(|b| b >= 0x20 && b != 0x7f && b != 0xc2) {
-        return text.to_owned();
+        return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -60,7 +78,7 @@ pub fn sanitize(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// A value shown in a table: control characters made visible, never
@@ -84,13 +102,22 @@ pub fn terminal() -> std::io::Stdout {
 }
 
 /// One cell of [`Printer::print_grid`].
-pub struct GridCell {
-    pub text: String,
+pub struct GridCell<'a> {
+    pub text: Cow<'a, str>,
     pub color: Option<Color>,
 }
 
-impl From<String> for GridCell {
+impl From<String> for GridCell<'_> {
     fn from(text: String) -> Self {
+        Self {
+            text: Cow::Owned(text),
+            color: None,
+        }
+    }
+}
+
+impl<'a> From<Cow<'a, str>> for GridCell<'a> {
+    fn from(text: Cow<'a, str>) -> Self {
         Self { text, color: None }
     }
 }
@@ -182,11 +209,10 @@ impl Printer {
         headers: [&str; N],
         rows: &[[GridCell; N]],
     ) -> Result<()> {
-        use unicode_width::UnicodeWidthStr;
-        let mut widths = headers.map(UnicodeWidthStr::width);
+        let mut widths = headers.map(columns);
         for row in rows {
             for (w, c) in widths.iter_mut().zip(row) {
-                *w = (*w).max(c.text.width());
+                *w = (*w).max(columns(&c.text));
             }
         }
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
@@ -194,7 +220,7 @@ impl Printer {
         let mut draw = |cells: [(&str, Option<Color>); N]| -> std::io::Result<()> {
             line.clear();
             for ((text, color), w) in cells.into_iter().zip(widths) {
-                let pad = w - text.width().min(w);
+                let pad = w - columns(text).min(w);
                 match color.filter(|_| self.color) {
                     Some(c) => {
                         let cell = format!(" {text}{:pad$} ", "");
@@ -212,9 +238,7 @@ impl Printer {
         };
         draw(headers.map(|h| (h, None)))?;
         for row in rows {
-            draw(std::array::from_fn(|i| {
-                (row[i].text.as_str(), row[i].color)
-            }))?;
+            draw(std::array::from_fn(|i| (&*row[i].text, row[i].color)))?;
         }
         out.flush()?;
         Ok(())
@@ -406,12 +430,17 @@ pub fn ask(question: &str) -> Result<String> {
 
 /// "3m", "2h", "5d" since an RFC 3339 time, as kubectl shows ages.
 pub fn age(rfc3339: Option<&str>) -> String {
+    age_at(crate::clock::utc(), rfc3339)
+}
+
+/// [`age`] as of `now` (a table reads the clock once, not once per row).
+pub fn age_at(now: time::OffsetDateTime, rfc3339: Option<&str>) -> String {
     let Some(t) = rfc3339.and_then(|s| {
         time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
     }) else {
         return "-".into();
     };
-    let secs = (crate::clock::utc() - t).whole_seconds().max(0);
+    let secs = (now - t).whole_seconds().max(0);
     match secs {
         s if s < 120 => format!("{s}s"),
         s if s < 7200 => format!("{}m", s / 60),
@@ -423,6 +452,24 @@ pub fn age(rfc3339: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_are_the_unicode_width() {
+        for text in [
+            "",
+            "db-password",
+            "● Ready",
+            "日本語",
+            "e\u{301}",
+            "tab\there",
+        ] {
+            assert_eq!(
+                columns(text),
+                unicode_width::UnicodeWidthStr::width(text),
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn control_sequences_are_stripped() {

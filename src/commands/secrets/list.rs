@@ -3,7 +3,7 @@ use clap::Args;
 use crate::commands::Session;
 use crate::error::{CliError, ErrorKind, Result};
 use crate::listing::Rows;
-use crate::output::{GridCell, age};
+use crate::output::{GridCell, age_at};
 
 /// List the secrets of the project: name, type, sync state, target Secret,
 /// current version and last update.
@@ -83,29 +83,30 @@ pub async fn run(ctx: &Session, a: ListArgs) -> Result<()> {
         return Ok(());
     }
     if a.deleted {
+        let now = crate::clock::utc();
         let rows: Vec<[GridCell; 4]> = list
             .items
             .iter()
             .map(|s| {
                 let c = s.cells();
                 let [name, kind, _, _, version, _] = c;
-                [name, kind, version, age(s.deleted_time()).into()]
+                [name, kind, version, age_at(now, s.deleted_time()).into()]
             })
             .collect();
         p.print_grid(["NAME", "TYPE", "VERSION", "DELETED"], &rows)?;
         crate::output::note("restore one with `kube-dc secrets restore NAME` (admin)");
         return Ok(());
     }
+    let now = crate::clock::utc();
     let rows: Vec<[GridCell; 6]> = list
         .items
         .iter()
         .map(|s| {
             let mut cells = s.cells();
-            cells[5].text = age(Some(&cells[5].text));
+            cells[5].text = age_at(now, Some(&cells[5].text)).into();
             cells
         })
         .collect();
-    drop(list);
     p.print_grid(
         ["NAME", "TYPE", "SYNC", "TARGET", "VERSION", "UPDATED"],
         &rows,
