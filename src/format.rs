@@ -21,11 +21,14 @@ pub enum OutputFormat {
     JsonPath,
 }
 
-/// `-o`'s value: a format, and `jsonpath=`'s template.
+/// `-o`'s value: a format, and `jsonpath=`'s template; or, for the one
+/// verb whose `-o` names a file (`secrets inject`, as `op inject -o`), the
+/// file.
 #[derive(Clone, Debug)]
 pub struct OutputArg {
     pub format: OutputFormat,
     pub jsonpath: Option<String>,
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// Parses `-o`: a format name (any case), or `jsonpath=TEMPLATE`.
@@ -52,6 +55,7 @@ impl clap::builder::TypedValueParser for OutputParser {
             return Ok(OutputArg {
                 format: OutputFormat::JsonPath,
                 jsonpath: Some(t.to_string()),
+                file: None,
             });
         }
         let format = clap::builder::EnumValueParser::<OutputFormat>::new().parse_ref(
@@ -62,6 +66,7 @@ impl clap::builder::TypedValueParser for OutputParser {
         Ok(OutputArg {
             format,
             jsonpath: None,
+            file: None,
         })
     }
 
@@ -78,5 +83,34 @@ impl clap::builder::TypedValueParser for OutputParser {
                         .help("kubectl's template over the JSON document"),
                 )),
         ))
+    }
+}
+
+/// Parses a verb's `-o FILE` (`secrets inject`). It shares `-o`'s id with
+/// the global format flag (clap then does not add the global one to that
+/// verb), so it yields the same type: the table format and the file.
+#[derive(Clone)]
+pub struct OutputFileParser;
+
+impl clap::builder::TypedValueParser for OutputFileParser {
+    type Value = OutputArg;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<OutputArg, clap::Error> {
+        if value.is_empty() {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                "-o needs a file name (leave -o out to write to stdout)\n",
+            ));
+        }
+        Ok(OutputArg {
+            format: OutputFormat::Table,
+            jsonpath: None,
+            file: Some(value.into()),
+        })
     }
 }

@@ -6,7 +6,7 @@
 
 #![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
 
-pub use crate::format::{OutputArg, OutputFormat, OutputParser};
+pub use crate::format::{OutputArg, OutputFileParser, OutputFormat, OutputParser};
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
@@ -146,7 +146,11 @@ fn crossterm_color(c: Color) -> crossterm::style::Color {
 }
 
 pub struct Printer {
-    pub format: OutputFormat,
+    /// `-o`'s format; see [`Printer::format`].
+    format: std::cell::Cell<OutputFormat>,
+    /// `-o` was typed; a format from `KUBE_DC_OUTPUT` is a preference, and a
+    /// command that cannot print it prints its own default instead.
+    explicit: bool,
     pub color: bool,
     pub stderr_is_tty: bool,
     /// `-o jsonpath=TEMPLATE`'s template.
@@ -156,7 +160,7 @@ pub struct Printer {
 }
 
 impl Printer {
-    pub fn new(output: Option<OutputArg>, no_color: bool) -> Self {
+    pub fn new(output: Option<OutputArg>, no_color: bool, explicit: bool) -> Self {
         let no_color = no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let (format, jsonpath) = match output {
             Some(o) => (Some(o.format), o.jsonpath),
@@ -164,7 +168,8 @@ impl Printer {
         };
         Self {
             jsonpath,
-            format: format.unwrap_or(OutputFormat::Table),
+            format: std::cell::Cell::new(format.unwrap_or(OutputFormat::Table)),
+            explicit,
             color: !no_color && std::io::stdout().is_terminal(),
             stderr_is_tty: std::io::stderr().is_terminal(),
             plan_only: false,
@@ -247,7 +252,7 @@ impl Printer {
     /// A document as the chosen format renders it: JSON (pretty, one
     /// trailing newline), YAML, or a `-o jsonpath` template's text.
     pub fn render_doc(&self, v: &Value) -> Result<Vec<u8>> {
-        match (self.format, &self.jsonpath) {
+        match (self.format(), &self.jsonpath) {
             (OutputFormat::JsonPath, Some(t)) => Ok(crate::jsonpath::render(t, v)?.into_bytes()),
             (OutputFormat::Yaml, _) => serde_norway::to_string(v)
                 .map(String::into_bytes)
@@ -269,17 +274,39 @@ impl Printer {
 
     pub fn is_machine(&self) -> bool {
         matches!(
-            self.format,
+            self.format(),
             OutputFormat::Json | OutputFormat::Yaml | OutputFormat::JsonPath
         )
     }
 
-    /// Refuses a format a command cannot produce.
+    /// The output format (after [`Printer::require`], one the command
+    /// prints).
+    pub fn format(&self) -> OutputFormat {
+        self.format.get()
+    }
+
+    /// `-o` was typed on the command line (not taken from `KUBE_DC_OUTPUT`).
+    pub fn explicit(&self) -> bool {
+        self.explicit
+    }
+
+    /// Refuses a format a command cannot produce when `-o` asked for it; a
+    /// format from `KUBE_DC_OUTPUT` that the command cannot produce gives
+    /// way to the command's default (the table, or the first it prints).
     pub fn require(&self, allowed: &[OutputFormat], command: &str) -> Result<()> {
+        let format = self.format();
         // A template over the JSON document, wherever there is one.
-        let json_path =
-            self.format == OutputFormat::JsonPath && allowed.contains(&OutputFormat::Json);
-        if allowed.contains(&self.format) || json_path || self.plan_only {
+        let json_path = format == OutputFormat::JsonPath && allowed.contains(&OutputFormat::Json);
+        if allowed.contains(&format) || json_path || self.plan_only {
+            return Ok(());
+        }
+        if !self.explicit {
+            let fallback = if allowed.contains(&OutputFormat::Table) {
+                OutputFormat::Table
+            } else {
+                allowed.first().copied().unwrap_or(OutputFormat::Table)
+            };
+            self.format.set(fallback);
             return Ok(());
         }
         let names: Vec<String> = allowed
@@ -289,13 +316,13 @@ impl Printer {
         if allowed == [OutputFormat::Table] {
             return Err(CliError::usage(format!(
                 "{command} cannot print -o {}: it prints no document of its own",
-                format!("{:?}", self.format).to_lowercase()
+                format!("{format:?}").to_lowercase()
             ))
             .hint("leave out -o"));
         }
         Err(CliError::usage(format!(
             "{command} cannot print -o {}; use one of: {}",
-            format!("{:?}", self.format).to_lowercase(),
+            format!("{format:?}").to_lowercase(),
             names.join(", ")
         )))
     }
@@ -353,6 +380,16 @@ impl<'a> Sink<'a> {
 /// A message for people, on stderr.
 pub fn note(text: &str) {
     eprintln!("{text}");
+}
+
+/// The CLI's own stdout, for relaying a child's output (`secrets run`).
+pub fn relay_stdout() -> std::io::Stdout {
+    std::io::stdout()
+}
+
+/// The CLI's own stderr, for relaying a child's output (`secrets run`).
+pub fn relay_stderr() -> std::io::Stderr {
+    std::io::stderr()
 }
 
 /// Bytes to stdout as they are (for code without a [`Printer`]).

@@ -26,7 +26,11 @@ impl Session {
     /// command that makes changes); its output is then the plan, which
     /// every format can show.
     pub fn new(global: GlobalArgs, plans: bool) -> Self {
-        let mut printer = Printer::new(global.output.clone(), global.no_color);
+        let mut printer = Printer::new(
+            global.output.clone(),
+            global.no_color,
+            global.scope_source.output_explicit,
+        );
         printer.plan_only = plans;
         let plan = global.dry_run.then(|| Plan::new(global.show_values));
         Self {

@@ -101,12 +101,15 @@ pub struct GlobalArgs {
     pub scope_source: ScopeSource,
 }
 
-/// Whether `-p`/`-n` were typed on the command line (see
-/// [`GlobalArgs::scope_source`]).
+/// Whether `-p`/`-n` (and `-o`) were typed on the command line or came
+/// from their `KUBE_DC_*` variables (see [`GlobalArgs::scope_source`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ScopeSource {
     pub project_explicit: bool,
     pub namespace_explicit: bool,
+    /// `-o` was typed: a format the command cannot print is refused (from
+    /// `KUBE_DC_OUTPUT`, it gives way to the command's default).
+    pub output_explicit: bool,
 }
 
 impl ScopeSource {
@@ -127,6 +130,7 @@ impl ScopeSource {
         Self {
             project_explicit: explicit("project"),
             namespace_explicit: explicit("namespace"),
+            output_explicit: explicit("output"),
         }
     }
 }

@@ -202,7 +202,7 @@ pub(super) async fn run(ctx: &Session, a: ListArgs) -> Result<()> {
     let (mut resp, raw) = client.audit(&org, project.as_deref(), &q).await?;
     resp.events.retain(|e| keep(&a, &e.body));
     let p = &ctx.printer;
-    let out = match p.format {
+    let out = match p.format() {
         OutputFormat::Jsonl => jsonl(&a, &raw.value())?,
         OutputFormat::Json | OutputFormat::Yaml | OutputFormat::JsonPath => {
             p.render_doc(&document(&a, raw.value(), resp.events.len()))?
@@ -246,7 +246,7 @@ fn check_flags(ctx: &Session, a: &ListArgs) -> Result<()> {
             "lists the whole organization's events (leave out --org for one project's)",
         );
     }
-    if a.csv && !matches!(p.format, Table | Csv) {
+    if a.csv && p.explicit() && !matches!(p.format(), Table | Csv) {
         return Err(CliError::usage("--csv exports CSV; leave out -o"));
     }
     p.require(&[Table, Wide, Json, Jsonl, Yaml, Csv], "audit list")?;
@@ -351,7 +351,7 @@ fn print_table(p: &Printer, events: &[kube_dc_api::wire::ListedEvent]) -> Result
         crate::output::note("no events match");
         return Ok(());
     }
-    let wide = p.format == OutputFormat::Wide;
+    let wide = p.format() == OutputFormat::Wide;
     let mut head = vec![
         "TIME",
         "SERVICE",

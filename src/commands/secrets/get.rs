@@ -135,7 +135,7 @@ fn print_values(
     raw: &Doc,
 ) -> Result<()> {
     let p = &ctx.printer;
-    match p.format {
+    match p.format() {
         OutputFormat::Json | OutputFormat::Yaml | OutputFormat::JsonPath => {
             p.print_doc(&raw.value())
         }
@@ -171,7 +171,7 @@ fn no_value(ctx: &Session, a: &GetArgs, secret: &Secret, raw: &Doc) -> Result<()
         )
         .hint(format!("write one with `kube-dc secrets put {name} …`")));
     }
-    match p.format {
+    match p.format() {
         OutputFormat::Json | OutputFormat::Yaml | OutputFormat::JsonPath => {
             let mut doc = raw.value();
             doc["value"] = serde_json::json!({"data": {}});

@@ -54,7 +54,7 @@ pub async fn run(ctx: &Session, a: ListArgs) -> Result<()> {
         drop(list);
         return p.print_doc(&doc.value());
     }
-    if p.format == Csv {
+    if p.format() == Csv {
         let mut w = csv::Writer::from_writer(p.stdout());
         w.write_record(["name", "type", "sync", "target", "version", "updated"])?;
         for s in &list.items {

@@ -52,6 +52,8 @@ fn apply_rotation_manifest_and_run() {
             "run",
             "cfg",
             "app-password",
+            // The values as they are (masking is tested with references).
+            "--no-masking",
             "--",
             "sh",
             "-c",
@@ -150,4 +152,24 @@ fn an_output_format_a_command_cannot_print_is_refused_before_anything_runs() {
     // The formats they can print still work.
     let r = h.run(&["secrets", "set", "db", "K2=w", "-o", "json"]).ok();
     assert_eq!(r.json()["version"], 2);
+
+    // KUBE_DC_OUTPUT is a preference, not a command line: where a command
+    // cannot print it, the command prints its own default.
+    let csv = [("KUBE_DC_OUTPUT", "csv")];
+    let r = h.run_env(&["secrets", "get", "db"], &csv).ok();
+    assert!(r.stdout.contains("Name:"), "{}", r.stdout);
+    let r = h
+        .run_env(&["secrets", "run", "db", "--", "true"], &csv)
+        .ok();
+    assert!(!r.stderr.contains("-o"), "{}", r.stderr);
+    let r = h.run_env(&["secrets", "list"], &csv).ok();
+    assert!(
+        r.stdout.starts_with("name,type,"),
+        "list prints CSV: {}",
+        r.stdout
+    );
+    let r = h
+        .run_env(&["secrets", "get", "db"], &[("KUBE_DC_OUTPUT", "json")])
+        .ok();
+    assert_eq!(r.json()["name"], "db");
 }
