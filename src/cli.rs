@@ -127,6 +127,10 @@ pub enum DryRun {
     /// The command changes what a plan cannot show (a terminal session,
     /// the keyring, the config file, a child process): refused.
     Refused,
+    /// The command shows what it would do in its own terms and does
+    /// nothing else (`secrets inject` lists its references and whether
+    /// each resolves, reading no value).
+    Previews,
 }
 
 impl Command {
@@ -150,12 +154,15 @@ impl Command {
                 | S::Apply(_),
             )
             | Command::Orgs(O::Elevate(_) | O::Release(_)) => DryRun::Plans,
+            Command::Secrets(S::Inject(_)) => DryRun::Previews,
             Command::Secrets(S::Run(_))
             | Command::Ui(_)
             | Command::Login(_)
             | Command::Logout(_)
             | Command::Use(_) => DryRun::Refused,
-            Command::Secrets(S::List(_) | S::Get(_) | S::Versions(_) | S::Consumers(_))
+            Command::Secrets(
+                S::List(_) | S::Get(_) | S::Versions(_) | S::Consumers(_) | S::Diff(_),
+            )
             | Command::Orgs(O::Status(_) | O::Elevations(_))
             | Command::Audit(_)
             | Command::Config(_)

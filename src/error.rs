@@ -116,6 +116,12 @@ impl CliError {
         self.hints.push(hint.into());
         self
     }
+    /// The same error, its message led by what was being done (`reading
+    /// secret db in acme-shop: …`).
+    pub fn context(mut self, doing: &str) -> Self {
+        self.message = format!("{doing}: {}", self.message);
+        self
+    }
 }
 
 impl fmt::Display for CliError {

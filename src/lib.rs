@@ -16,6 +16,7 @@ pub mod format;
 pub mod input;
 pub mod jsonpath;
 pub mod listing;
+pub mod mask;
 pub mod net;
 pub mod ops;
 pub mod output;

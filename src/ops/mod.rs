@@ -10,7 +10,9 @@
 //! would make: a dry run of `apply` with three manifests plans three.
 
 pub mod apply;
+pub mod refs;
 pub mod secret;
+pub mod template;
 pub mod values;
 
 use crate::error::{CliError, Result};

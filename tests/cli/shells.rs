@@ -36,6 +36,8 @@ const VERBS: &[&str] = &[
     "consumers",
     "apply",
     "run",
+    "inject",
+    "diff",
 ];
 const SERVICES: &[&str] = &["secrets", "org-admin", "audit", "kms", "db-credentials"];
 
@@ -62,6 +64,15 @@ fn bash_with_bash_completion() {
     );
     t.complete("kube-dc secrets ", VERBS);
     t.complete("kube-dc secrets get ", &["app-config", "db-creds"]);
+    t.complete("kube-dc secrets diff ", &["app-config", "db-creds"]);
+    t.complete(
+        "kube-dc secrets run --",
+        &["--env-file", "--only", "--prefix", "--no-masking"],
+    );
+    t.complete(
+        "kube-dc secrets inject --",
+        &["--in-file", "--output", "--force"],
+    );
     t.complete("kube-dc audit list --service ", SERVICES);
     t.complete("kube-dc u", &["ui", "use"]);
     t.complete("kube-dc ui --", &["--refresh", "--context"]);

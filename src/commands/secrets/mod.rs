@@ -5,9 +5,11 @@ mod consumers;
 pub(crate) mod create;
 pub(crate) mod delete;
 mod destroy_version;
+mod diff;
 pub(crate) mod edit;
 mod get;
 mod import;
+mod inject;
 mod list;
 mod put;
 mod restore;
@@ -43,6 +45,8 @@ pub enum SecretsCommand {
     Consumers(consumers::ConsumersArgs),
     Apply(apply::ApplyArgs),
     Run(run::RunArgs),
+    Inject(inject::InjectArgs),
+    Diff(diff::DiffArgs),
 }
 
 pub async fn run(ctx: &Session, cmd: SecretsCommand) -> Result<i32> {
@@ -64,6 +68,8 @@ pub async fn run(ctx: &Session, cmd: SecretsCommand) -> Result<i32> {
         SecretsCommand::Consumers(a) => consumers::run(ctx, a).await,
         SecretsCommand::Apply(a) => apply::run(ctx, a).await,
         SecretsCommand::Run(a) => return run::run(ctx, a).await,
+        SecretsCommand::Inject(a) => inject::run(ctx, a).await,
+        SecretsCommand::Diff(a) => return diff::run(ctx, a).await,
     }
     .map(|()| 0)
 }

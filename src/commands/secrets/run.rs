@@ -12,19 +12,54 @@ use crate::output::warn;
 /// Values go only into the child's environment. Signals (INT, TERM, HUP,
 /// QUIT, USR1, USR2) are forwarded to the child, and kube-dc exits with the
 /// child's exit code (128+N when it died of signal N).
+///
+/// Sources, later ones overriding earlier ones: the NAMEd secrets (all
+/// their keys, or --only's; a key in two of them is an error), then each
+/// --env-file in the order given. In an env file, a value that is exactly a
+/// reference (kube-dc://PROJECT/SECRET/KEY, see `secrets inject --help`) is
+/// resolved; every other value is passed through unchanged. Each secret is
+/// read once (one audited read), whether named or referenced.
+///
+/// Every injected secret value that appears in the child's stdout or
+/// stderr is replaced by <concealed by kube-dc>, also when it is split
+/// across writes; --no-masking turns that off. When stdin is a terminal
+/// the child may be interactive, so its output is not masked (it keeps its
+/// terminal) and kube-dc says so.
 #[derive(Args, Debug)]
 #[command(after_help = "\
 Examples:
   kube-dc secrets run db-creds -- psql \"$DATABASE_URL\"
   kube-dc secrets run app-config api-keys -- ./server --port 8080
+  kube-dc secrets run db-creds --only USER,PASSWORD --prefix DB_ -- ./migrate
+  kube-dc secrets run --env-file .env -- ./server
+      (.env: PORT=8080 and DB_PASSWORD=kube-dc://default/db-creds/PASSWORD)
+
+Equivalents: `op run --env-file .env -- cmd` (1Password),
+`doppler run -- cmd` (Doppler).
 
 Keys that are not valid variable names (e.g. tls.crt) are skipped with a
-warning; a key present in two secrets is an error.
+warning. Values shorter than 4 characters are not masked (they would blank
+unrelated output); kube-dc names those keys.
 Role: developer, project-manager or admin (values are read).")]
 pub struct RunArgs {
     /// Secrets whose values to export.
-    #[arg(required = true, value_name = "NAME", add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
+    #[arg(value_name = "NAME", required_unless_present = "env_file", add = clap_complete::ArgValueCompleter::new(crate::completion::secret_names))]
     pub names: Vec<String>,
+    /// An env file: plain values pass through, values that are references
+    /// are resolved. Repeatable; later files override earlier ones and the
+    /// secrets.
+    #[arg(long = "env-file", value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// Only these keys of the NAMEd secrets (comma-separated).
+    #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Put this before each variable name taken from a NAMEd secret
+    /// (`--prefix DB_`: PASSWORD becomes DB_PASSWORD).
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Let the child's output through unmasked.
+    #[arg(long)]
+    pub no_masking: bool,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -36,40 +71,168 @@ fn env_name_ok(k: &str) -> bool {
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
-/// Each secret's keys as variables, named after their keys: an audited
-/// value read per secret; a key that is no variable name is skipped (and
-/// said), one in two secrets refused.
+/// One variable for the child: its value, where it came from (for
+/// messages) and whether it is a secret's (masked) or plain.
+struct Var {
+    value: crate::api::Sensitive,
+    from: String,
+    secret: bool,
+}
+
+/// An env file's entries, each value a reference or plain text.
+fn read_env_file(path: &std::path::Path) -> Result<Vec<(String, String, u32)>> {
+    let what = format!("--env-file {}", path.display());
+    let text = crate::input::file_value(&path.display().to_string(), &what)?;
+    crate::envfile::parse_env(&text).map_err(|e| CliError::usage(format!("{what}: {e}")))
+}
+
+/// Every variable of every source, later sources overriding earlier ones;
+/// each secret read once.
 async fn environment(
+    ctx: &Session,
     client: &crate::api::Client,
+    a: &RunArgs,
+) -> Result<BTreeMap<String, Var>> {
+    use crate::ops::refs::{Reference, Source, is_reference, lookup, read_sources};
+    let ns = if a.names.is_empty() {
+        String::new()
+    } else {
+        ctx.namespace()?
+    };
+    let files = a
+        .env_file
+        .iter()
+        .map(|p| read_env_file(p).map(|e| (p, e)))
+        .collect::<Result<Vec<_>>>()?;
+    // Every reference, parsed before anything is read: a value that is
+    // exactly one. A value that only starts like one passes through as it
+    // is (as documented), with a warning that names the variable.
+    let mut refs: Vec<(Reference, String)> = Vec::new();
+    let mut parsed: Vec<Vec<Option<usize>>> = Vec::new();
+    for (path, entries) in &files {
+        let mut here = Vec::new();
+        for (k, v, line) in entries {
+            here.push(match Reference::parse(v) {
+                Ok(r) => {
+                    refs.push((r, format!("{}:{line}", path.display())));
+                    Some(refs.len() - 1)
+                }
+                Err((col, e)) => {
+                    if is_reference(v) {
+                        warn(&format!(
+                            "{}:{line}:{}: {k} is passed through unchanged: its value starts like a reference but is not one ({e})",
+                            path.display(),
+                            col + 1
+                        ));
+                    }
+                    None
+                }
+            });
+        }
+        parsed.push(here);
+    }
+    let org = if refs.is_empty() {
+        String::new()
+    } else {
+        ctx.target()?.org(None)?
+    };
+    let named = a.names.iter().map(|n| Source {
+        namespace: ns.clone(),
+        secret: n.clone(),
+        version: None,
+    });
+    let read = read_sources(
+        client,
+        named.chain(refs.iter().map(|(r, _)| r.source(&org))),
+    )
+    .await
+    .map_err(|(failed, e)| {
+        // A secret that is not NAMEd was read for an env file's line.
+        match refs.iter().find(|(r, _)| r.source(&org) == failed) {
+            Some((_, from)) if !(failed.namespace == ns && a.names.contains(&failed.secret)) => {
+                e.context(from)
+            }
+            _ => e,
+        }
+    })?;
+    let mut env: BTreeMap<String, Var> = BTreeMap::new();
+    whole_secrets(&mut env, &read, &ns, a)?;
+    for ((path, entries), parsed) in files.iter().zip(&parsed) {
+        for ((k, v, line), r) in entries.iter().zip(parsed) {
+            let from = format!("{}:{line}", path.display());
+            let var = match r {
+                Some(i) => {
+                    let value = lookup(&read, &refs[*i].0, &org).map_err(|e| e.context(&from))?;
+                    Var {
+                        value: value.clone(),
+                        from,
+                        secret: true,
+                    }
+                }
+                None => Var {
+                    value: crate::api::Sensitive::new(v.clone()),
+                    from,
+                    secret: false,
+                },
+            };
+            env.insert(k.clone(), var);
+        }
+    }
+    Ok(env)
+}
+
+/// The NAMEd secrets' keys (--only's, if given) as variables, --prefix
+/// before each name; a key that is no variable name is skipped (and
+/// said), one in two secrets refused.
+fn whole_secrets(
+    env: &mut BTreeMap<String, Var>,
+    read: &BTreeMap<crate::ops::refs::Source, kube_dc_api::wire::Data>,
     ns: &str,
-    names: &[String],
-) -> Result<BTreeMap<String, (String, crate::api::Sensitive)>> {
-    let mut env: BTreeMap<String, (String, crate::api::Sensitive)> = BTreeMap::new();
-    for name in names {
-        let (s, _) = client.get_secret(ns, name, true, None).await?;
-        let Some(v) = s.value else {
-            return Err(CliError::new(
-                crate::error::ErrorKind::NotFound,
-                format!("secret {name:?} has no readable value"),
-            ));
+    a: &RunArgs,
+) -> Result<()> {
+    let prefix = a.prefix.as_deref().unwrap_or("");
+    let mut found_only = std::collections::BTreeSet::new();
+    for name in &a.names {
+        let src = crate::ops::refs::Source {
+            namespace: ns.to_string(),
+            secret: name.clone(),
+            version: None,
         };
-        for (k, val) in v.data {
-            if !env_name_ok(&k) {
+        for (k, val) in read.get(&src).into_iter().flatten() {
+            if !a.only.is_empty() && !a.only.contains(k) {
+                continue;
+            }
+            found_only.insert(k.clone());
+            let var = format!("{prefix}{k}");
+            if !env_name_ok(&var) {
                 warn(&format!(
                     "key {k} of {name} is not a valid environment variable name; skipped"
                 ));
                 continue;
             }
-            if let Some((other, _)) = env.get(&k) {
-                return Err(
-                    CliError::usage(format!("key {k} is in both {other} and {name}"))
-                        .hint("run with one of them, or rename the key"),
-                );
+            if let Some(other) = env.get(&var) {
+                return Err(CliError::usage(format!(
+                    "key {k} is in both {} and {name}",
+                    other.from
+                ))
+                .hint("run with one of them, pick keys with --only, or rename the key"));
             }
-            env.insert(k, (name.clone(), val));
+            env.insert(
+                var,
+                Var {
+                    value: val.clone(),
+                    from: name.clone(),
+                    secret: true,
+                },
+            );
         }
     }
-    Ok(env)
+    if let Some(k) = a.only.iter().find(|k| !found_only.contains(*k)) {
+        return Err(CliError::usage(format!(
+            "--only {k}: no secret named here has that key"
+        )));
+    }
+    Ok(())
 }
 
 pub async fn run(ctx: &Session, a: RunArgs) -> Result<i32> {
@@ -78,17 +241,21 @@ pub async fn run(ctx: &Session, a: RunArgs) -> Result<i32> {
     for n in &a.names {
         super::check_secret_name(n)?;
     }
-    let ns = ctx.namespace()?;
     let client = ctx.client().await?;
-    let env = environment(&client, &ns, &a.names).await?;
+    let env = environment(ctx, &client, &a).await?;
     let (program, args) = a
         .command
         .split_first()
         .ok_or_else(|| CliError::usage("no command given after --"))?;
     let mut cmd = Command::new(program);
     cmd.args(args);
-    for (k, (_, v)) in &env {
-        cmd.env(k, v.expose());
+    for (k, v) in &env {
+        cmd.env(k, v.value.expose());
+    }
+    let masker = masking(&a, &env);
+    if masker.is_some() {
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
     }
     // Catch signals before the child exists: one that lands between spawn and
     // registration would otherwise kill kube-dc and orphan the child. Caught
@@ -111,6 +278,7 @@ pub async fn run(ctx: &Session, a: RunArgs) -> Result<i32> {
         )
     })?;
     drop(env);
+    let pumps = masker.map(|m| pump_masked(&mut child, m));
     let pid = child.id() as libc::pid_t;
     let handle = signals.handle();
     let forwarder = std::thread::spawn(move || {
@@ -126,8 +294,90 @@ pub async fn run(ctx: &Session, a: RunArgs) -> Result<i32> {
         .map_err(|e| CliError::other(format!("waiting for {program}: {e}")))?;
     handle.close();
     let _ = forwarder.join();
+    // The child is gone; its pipes end once every process holding them
+    // has closed them, and the masks write what they still hold.
+    for p in pumps.into_iter().flatten() {
+        let _ = p.join();
+    }
     use std::os::unix::process::ExitStatusExt;
     Ok(status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// The mask for the child's output, unless it is turned off (or stdin is a
+/// terminal: the child may be interactive and keeps its terminal).
+fn masking(a: &RunArgs, env: &BTreeMap<String, Var>) -> Option<crate::mask::Masker> {
+    use std::io::IsTerminal;
+    if a.no_masking {
+        return None;
+    }
+    if std::io::stdin().is_terminal() {
+        crate::output::note(
+            "the child's output is not masked: stdin is a terminal, so it may be interactive and keeps the terminal (pass --no-masking to say you know)",
+        );
+        return None;
+    }
+    let secrets = env.iter().filter(|(_, v)| v.secret);
+    let short: Vec<&str> = secrets
+        .clone()
+        .filter(|(_, v)| {
+            let n = v.value.expose().len();
+            n > 0 && n < crate::mask::MIN_MASKED_LEN
+        })
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !short.is_empty() {
+        warn(&format!(
+            "not masked in the child's output (shorter than {} characters): {}",
+            crate::mask::MIN_MASKED_LEN,
+            short.join(", ")
+        ));
+    }
+    crate::mask::Masker::new(secrets.map(|(_, v)| v.value.expose()))
+}
+
+/// Copies the child's stdout and stderr to ours through a mask each, one
+/// thread per stream, writing each read as soon as it is masked.
+fn pump_masked(
+    child: &mut std::process::Child,
+    mask: crate::mask::Masker,
+) -> Vec<std::thread::JoinHandle<()>> {
+    fn pump(
+        mut from: impl std::io::Read,
+        mut to: impl std::io::Write,
+        mut mask: crate::mask::Masker,
+    ) {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut out = Vec::with_capacity(buf.len() + 1024);
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            out.clear();
+            mask.push(&buf[..n], &mut out);
+            if to.write_all(&out).and_then(|()| to.flush()).is_err() {
+                break;
+            }
+        }
+        out.clear();
+        mask.finish(&mut out);
+        let _ = to.write_all(&out).and_then(|()| to.flush());
+    }
+    let mut threads = Vec::new();
+    if let Some(o) = child.stdout.take() {
+        let m = mask.clone();
+        threads.push(std::thread::spawn(move || {
+            pump(o, crate::output::relay_stdout(), m)
+        }));
+    }
+    if let Some(e) = child.stderr.take() {
+        threads.push(std::thread::spawn(move || {
+            pump(e, crate::output::relay_stderr(), mask)
+        }));
+    }
+    threads
 }

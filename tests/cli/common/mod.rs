@@ -148,28 +148,33 @@ impl Home {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.cmd().args(args).output().unwrap())
+        self.run_with(args, &[], None)
     }
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut c = self.cmd();
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        Run::from(c.args(args).output().unwrap())
+        self.run_with(args, env, None)
     }
 
     pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
+        self.run_with(args, &[], Some(stdin))
+    }
+
+    /// With more environment, and `stdin` written to its stdin (else
+    /// stdin is empty).
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
         use std::io::Write;
-        let mut child = self
-            .cmd()
-            .args(args)
+        let mut c = self.cmd();
+        c.envs(env.iter().copied()).args(args);
+        let Some(input) = stdin else {
+            return Run::from(c.output().unwrap());
+        };
+        let mut child = c
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
         Run::from(child.wait_with_output().unwrap())
     }
 
@@ -360,6 +365,27 @@ impl Remote {
 
     /// Runs kube-dc against this backend as `user`.
     pub fn run(&self, home: &Home, user: (&str, &[&str]), args: &[&str]) -> Run {
+        self.run_stdin_opt(home, user, args, None)
+    }
+
+    /// The same, with `stdin` written to its stdin.
+    pub fn run_stdin(
+        &self,
+        home: &Home,
+        user: (&str, &[&str]),
+        args: &[&str],
+        stdin: &[u8],
+    ) -> Run {
+        self.run_stdin_opt(home, user, args, Some(stdin))
+    }
+
+    fn run_stdin_opt(
+        &self,
+        home: &Home,
+        user: (&str, &[&str]),
+        args: &[&str],
+        stdin: Option<&[u8]>,
+    ) -> Run {
         let token = self.token(user.0, user.1);
         // The project's namespace, except for organization-wide commands,
         // which say -n/-p does not narrow them.
@@ -368,7 +394,11 @@ impl Remote {
             all.extend(["-n", "acme-demo"]);
         }
         all.extend_from_slice(args);
-        home.run_env(&all, &[("KUBE_DC_TOKEN", &token), ("KUBE_DC_ORG", "acme")])
+        home.run_with(
+            &all,
+            &[("KUBE_DC_TOKEN", &token), ("KUBE_DC_ORG", "acme")],
+            stdin,
+        )
     }
 }
 

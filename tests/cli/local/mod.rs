@@ -6,6 +6,7 @@ mod everyday;
 mod files;
 mod inputs;
 mod recovery;
+mod references;
 mod truth;
 
 use crate::common::*;
