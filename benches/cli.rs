@@ -9,6 +9,10 @@
 //!   making the same request.
 //! - B7: CSV export of a million events from `kube-dc-backend serve`
 //!   beside `curl -o`, with the CLI's peak memory at 10,000 and 1,000,000.
+//! - B15: local `secrets inject` of 50 references over 10 secrets: the
+//!   requests it makes, and its time beside 10 `get --value` run at once.
+//! - B16: `secrets run` relaying 100 MiB of a child's stdout through the
+//!   mask beside `--no-masking`, and the latency the mask adds to a line.
 
 #![allow(clippy::disallowed_macros)] // benchmarks and tests print their figures
 
@@ -180,6 +184,18 @@ fn main() {
     };
     let mut rows = Vec::new();
 
+    let refs_data = home.join("local-refs");
+    rows.push(bench_inject(&refs_data, &local));
+    rows.extend(bench_masking(&refs_data, &local));
+    // BENCH_ONLY_REFS=1: B15 and B16 only.
+    if std::env::var_os("BENCH_ONLY_REFS").is_some() {
+        println!();
+        for (id, measure, figure, target, met) in rows {
+            row(id, &measure, &figure, target, met);
+        }
+        return;
+    }
+
     // B4: list at 10,000 secrets.
     let data = home.join("local-10k");
     let t = Instant::now();
@@ -283,7 +299,7 @@ fn main() {
         ratio <= 2.0 && list_rss <= 32 * 1024,
     ));
 
-    // BENCH_SKIP_SERVER=1: B4 and B5 only (B7 seeds a million events).
+    // BENCH_SKIP_SERVER=1: B15, B16, B4 and B5 only (B7 seeds a million events).
     if std::env::var_os("BENCH_SKIP_SERVER").is_some() {
         println!();
         for (id, measure, figure, target, met) in rows {
@@ -429,4 +445,220 @@ fn main() {
     for (id, measure, figure, target, met) in rows {
         row(id, &measure, &figure, target, met);
     }
+}
+
+/// One row of the summary table: id, measure, figure, target, met.
+type Row = (&'static str, String, String, &'static str, bool);
+
+/// B15: a template of 50 references over 10 secrets (5 keys each), rendered
+/// by one `inject`, beside the 10 `get --value` it replaces run at once.
+fn bench_inject(data: &Path, local: &dyn Fn(&Path, &[&str]) -> Command) -> Row {
+    println!("\n== B15: secrets inject, 50 references over 10 secrets, {RUNS} runs each ==");
+    let mut template = String::new();
+    for s in 0..10 {
+        let mut c = local(data, &["secrets", "create", &format!("app-{s}")]);
+        for k in 0..5 {
+            c.arg(format!(
+                "--from-literal=KEY_{k}=value-{s}-{k}-{}",
+                "x".repeat(40)
+            ));
+        }
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        assert!(c.status().unwrap().success(), "seeding app-{s}");
+        for k in 0..5 {
+            template.push_str(&format!(
+                "s{s}k{k}: {{{{ kube-dc://default/app-{s}/KEY_{k} }}}}\n"
+            ));
+        }
+    }
+    let tpl = data.join("bench.tpl");
+    std::fs::write(&tpl, &template).unwrap();
+    let tpl = tpl.display().to_string();
+    // The requests it makes, from its own -v trace.
+    let out = local(data, &["-v", "secrets", "inject", "-i", &tpl])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "inject failed");
+    let requests = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("> GET ") || l.starts_with("> POST ") || l.starts_with("> PUT "))
+        .count();
+    println!("requests made by one inject: {requests}");
+    let inject = time_runs("kube-dc secrets inject (50 references)", || {
+        local(data, &["secrets", "inject", "-i", &tpl])
+    });
+    // The reference: the same 10 reads as 10 processes started together.
+    let mut samples = Vec::with_capacity(RUNS);
+    for i in 0..RUNS + 3 {
+        let t = Instant::now();
+        let children: Vec<_> = (0..10)
+            .map(|s| {
+                local(data, &["secrets", "get", &format!("app-{s}"), "--value"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut c in children {
+            assert!(c.wait().unwrap().success(), "get --value failed");
+        }
+        if i >= 3 {
+            samples.push(t.elapsed());
+        }
+    }
+    let gets = kube_dc_testsupport::bench::median(samples);
+    println!(
+        "{:<48} median {:>7.2} ms",
+        "10 × kube-dc secrets get --value, at once",
+        ms(gets)
+    );
+    let ratio = ms(inject) / ms(gets);
+    (
+        "B15",
+        "local inject, 50 references over 10 secrets".to_string(),
+        format!(
+            "{requests} requests; {:.1} ms = {ratio:.2}× 10 concurrent `get --value` ({:.1} ms)",
+            ms(inject),
+            ms(gets)
+        ),
+        "10 requests; ≤ 1.5×",
+        requests == 10 && ratio <= 1.5,
+    )
+}
+
+/// B16: a child writing 100 MiB of log lines (some holding the value) to
+/// stdout, read by this process from a pipe, through the mask and with
+/// --no-masking; then 200 lines written 5 ms apart, each stamped by the
+/// child, and how late each reaches the reader.
+fn bench_masking(data: &Path, local: &dyn Fn(&Path, &[&str]) -> Command) -> Vec<Row> {
+    use std::io::{BufRead, Read};
+    println!("\n== B16: secrets run, the child's stdout through the mask ==");
+    let c = local(
+        data,
+        &[
+            "secrets",
+            "create",
+            "masked",
+            "--from-literal=TOKEN=tok-3f9a2c71e8b54d06",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .status()
+    .unwrap();
+    assert!(c.success(), "seeding masked");
+    const SIZE: u64 = 100 << 20;
+    // A line in 64 holds the value.
+    let writer = format!(
+        "awk 'BEGIN {{ l = \"2026-12-07T11:00:00Z INFO request served in 3 ms path=/api/v1/items status=200\"; \
+         for (i = 0; ; i++) {{ if (i % 64 == 0) print l \" token=\" ENVIRON[\"TOKEN\"]; else print l }} }}' | head -c {SIZE}"
+    );
+    let relay = |masking: bool| -> (Duration, u64) {
+        let mut args = vec!["secrets", "run", "masked"];
+        if !masking {
+            args.push("--no-masking");
+        }
+        args.extend(["--", "sh", "-c", &writer]);
+        let mut samples = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let mut child = local(data, &args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut out = child.stdout.take().unwrap();
+            let mut buf = vec![0u8; 1 << 16];
+            bytes = 0;
+            loop {
+                match out.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => bytes += n as u64,
+                }
+            }
+            child.wait().unwrap();
+            samples.push(t.elapsed());
+        }
+        (kube_dc_testsupport::bench::median(samples), bytes)
+    };
+    let (plain, plain_bytes) = relay(false);
+    let (masked, masked_bytes) = relay(true);
+    let mib = SIZE as f64 / (1 << 20) as f64;
+    let (plain_rate, masked_rate) = (mib / plain.as_secs_f64(), mib / masked.as_secs_f64());
+    println!(
+        "{:<48} {:>8.1} MiB/s ({plain_bytes} bytes out)",
+        "--no-masking", plain_rate
+    );
+    println!(
+        "{:<48} {:>8.1} MiB/s ({masked_bytes} bytes out)",
+        "masked", masked_rate
+    );
+    // The marker is 2 bytes longer than the value, once in 64 lines.
+    assert_ne!(masked_bytes, plain_bytes, "the value was not masked");
+    let ratio = masked_rate / plain_rate;
+
+    // Per line: the child stamps each line with the wall clock as it
+    // writes it; the reader compares with its own on arrival.
+    let stamper = "i=0; while [ $i -lt 200 ]; do date +%s%N; sleep 0.005; i=$((i+1)); done";
+    let lateness = |masking: bool| -> Vec<f64> {
+        let mut args = vec!["secrets", "run", "masked"];
+        if !masking {
+            args.push("--no-masking");
+        }
+        args.extend(["--", "sh", "-c", stamper]);
+        let mut child = local(data, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut late = Vec::new();
+        for line in out.lines().map_while(std::result::Result::ok) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as f64;
+            if let Ok(sent) = line.trim().parse::<f64>() {
+                late.push((now - sent) / 1e6);
+            }
+        }
+        child.wait().unwrap();
+        late.sort_by(f64::total_cmp);
+        late
+    };
+    let q = |v: &[f64], q: f64| v[((v.len() - 1) as f64 * q) as usize];
+    let plain_late = lateness(false);
+    let masked_late = lateness(true);
+    println!(
+        "{:<48} p50 {:.3} ms  p99 {:.3} ms",
+        "line lateness, --no-masking",
+        q(&plain_late, 0.5),
+        q(&plain_late, 0.99)
+    );
+    println!(
+        "{:<48} p50 {:.3} ms  p99 {:.3} ms",
+        "line lateness, masked",
+        q(&masked_late, 0.5),
+        q(&masked_late, 0.99)
+    );
+    let added = q(&masked_late, 0.5) - q(&plain_late, 0.5);
+    let added99 = q(&masked_late, 0.99) - q(&plain_late, 0.99);
+    vec![
+        (
+            "B16",
+            "run, 100 MiB of stdout through the mask".to_string(),
+            format!("{masked_rate:.0} MiB/s = {ratio:.2}× --no-masking ({plain_rate:.0} MiB/s)"),
+            "≥ 0.5×",
+            ratio >= 0.5,
+        ),
+        (
+            "B16'",
+            "run, latency the mask adds to a line".to_string(),
+            format!("p50 {added:+.3} ms, p99 {added99:+.3} ms"),
+            "≤ 1 ms",
+            added <= 1.0,
+        ),
+    ]
 }
