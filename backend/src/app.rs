@@ -45,6 +45,9 @@ pub struct Config {
     pub openbao: Option<openbao::OpenBaoConfig>,
     /// Open without values (any engine accepted; `verify-audit`).
     pub without_values: bool,
+    /// How many batches of changes an open change stream may fall behind
+    /// before it reads what it missed from the audit log instead.
+    pub watch_backlog: usize,
 }
 
 impl Config {
@@ -63,6 +66,7 @@ impl Config {
             relax_read_events: false,
             openbao: None,
             without_values: false,
+            watch_backlog: crate::changes::BACKLOG,
         }
     }
 }
@@ -80,6 +84,8 @@ pub struct Backend {
     pub projects: projects::Projects,
     /// What it was opened with.
     pub config: Config,
+    /// The change stream's hub (started by the first stream).
+    pub changes: crate::changes::Hub,
 }
 
 impl Backend {
@@ -129,6 +135,7 @@ impl Backend {
             bindings,
             projects,
             config,
+            changes: Default::default(),
         });
         if b.config.openbao.is_some() && !b.config.without_values {
             let b2 = b.clone();

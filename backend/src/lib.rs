@@ -11,6 +11,7 @@
 pub mod app;
 pub mod authn;
 pub mod authz;
+pub mod changes;
 pub mod cli;
 pub mod clock;
 pub mod crypto;

@@ -14,6 +14,7 @@ pub mod refs;
 pub mod secret;
 pub mod template;
 pub mod values;
+pub mod watch;
 
 use crate::error::{CliError, Result};
 

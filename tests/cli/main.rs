@@ -15,4 +15,5 @@ mod shells;
 mod term;
 mod ui;
 mod ui_pace;
+mod watch;
 mod wire;

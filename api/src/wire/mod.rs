@@ -14,8 +14,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod changes;
 mod org;
 mod status;
+pub use changes::ChangeLine;
 pub use org::{
     AuditResponse, ElevateRequest, ElevationStatus, ErrorBody, Grant, KubeSecretInfo, ListedEvent,
 };

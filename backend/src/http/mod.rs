@@ -26,6 +26,7 @@ mod secrets;
 mod support;
 mod versions;
 mod view;
+mod watch;
 
 pub use view::to_wire;
 
@@ -59,6 +60,7 @@ fn handler(route: Route) -> MethodRouter<Shared> {
         Route::DestroyVersion => on(f, versions::destroy_version),
         Route::Consumers => on(f, consumers::consumers),
         Route::RestoreSecret => on(f, secrets::restore_secret),
+        Route::WatchSecrets => on(f, watch::watch_secrets),
         Route::KubernetesSecrets => on(f, consumers::kube_secrets),
         Route::AuditOrg => on(f, audit::audit_org),
         Route::AuditProject => on(f, audit::audit_project),

@@ -20,6 +20,7 @@ mod async_ops;
 mod async_store;
 mod audit;
 mod audit_cache;
+mod changes;
 mod conflict;
 mod conn;
 mod elevations;
@@ -37,6 +38,7 @@ mod writer;
 
 pub use async_store::AsyncStore;
 pub use audit::{AuditFacts, AuditRecord};
+pub use changes::ChangeRow;
 pub use conflict::Conflict;
 pub use idempotency::{IdempotencyKey, KeyedWrite};
 pub use reconcile::Discrepancy;
@@ -284,6 +286,8 @@ pub struct AuditFilter {
 /// readers never wait for the writer, and each sees only committed data.
 pub struct Store {
     writer: Writer,
+    /// Counts the writer's commits (see [`Store::commit_signal`]).
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
     readers: Mutex<Vec<Connection>>,
     values: Arc<dyn Values>,
     path: PathBuf,
@@ -344,9 +348,12 @@ impl Store {
         check_key(&tx, &cipher)?;
         values::check_engine(&tx, &*values)?;
         tx.commit()?;
-        let writer = Writer::start(conn, JobCtx::new(values.clone()))?;
+        let ctx = JobCtx::new(values.clone());
+        let commits = ctx.commits.clone();
+        let writer = Writer::start(conn, ctx)?;
         Ok(Self {
             writer,
+            commits,
             readers: Mutex::new(Vec::new()),
             values,
             path,

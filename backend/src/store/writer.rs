@@ -42,6 +42,8 @@ pub(super) struct JobCtx {
     after: RefCell<Vec<Effect>>,
     /// The audit chain's heads and actor ids as this writer left them.
     pub audit: RefCell<AuditCache>,
+    /// Counts this writer's commits, for the change stream to wake on.
+    pub commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// A change to the value engine, run by the job's caller once the job's
@@ -55,6 +57,7 @@ impl JobCtx {
             undo: RefCell::default(),
             after: RefCell::default(),
             audit: RefCell::default(),
+            commits: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
@@ -321,6 +324,9 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, batch: Vec<Job>) {
         }),
     };
     ctx.audit.borrow_mut().end_batch(failed.is_none());
+    if failed.is_none() {
+        ctx.commits.send_modify(|n| *n += 1);
+    }
     // Each caller runs the engine steps its job's outcome calls for.
     for answer in answers {
         answer(failed.as_ref());

@@ -56,6 +56,14 @@ pub struct GetArgs {
     /// With -o env: who reads the file.
     #[arg(long, value_enum, default_value_t, value_name = "DIALECT")]
     pub env_dialect: crate::envfile::EnvDialect,
+    /// After the metadata, print each change of this secret as it happens
+    /// (no value is ever shown; see `secrets list --watch`).
+    #[arg(short = 'w', long, conflicts_with_all = ["value", "key", "keys", "version"])]
+    pub watch: bool,
+    /// With --watch, where the installation has no change stream: seconds
+    /// between two looks at the list.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    pub poll: u64,
 }
 
 pub async fn run(ctx: &Session, a: GetArgs) -> Result<()> {
@@ -76,9 +84,14 @@ pub async fn run(ctx: &Session, a: GetArgs) -> Result<()> {
         p.require(&[Table, Json, Yaml], "secrets get")?;
     }
     let ns = ctx.namespace()?;
-    let (secret, raw) = ctx
-        .client()
-        .await?
+    let client = ctx.client().await?;
+    let watcher = if a.watch {
+        let poll = std::time::Duration::from_secs(a.poll);
+        Some(crate::ops::watch::Watcher::open(&client, &ns, poll).await?)
+    } else {
+        None
+    };
+    let (secret, raw) = client
         .get_secret(&ns, &a.name, reveal, a.version)
         .await
         .map_err(|e| {
@@ -90,6 +103,14 @@ pub async fn run(ctx: &Session, a: GetArgs) -> Result<()> {
                 e
             }
         })?;
+    if let Some(mut w) = watcher {
+        if p.is_machine() {
+            p.line(&raw.value().to_string())?;
+        } else {
+            super::print_secret(ctx, &secret, &raw)?;
+        }
+        return super::list::follow(ctx, &mut w, Some(&a.name)).await;
+    }
     if !reveal {
         return super::print_secret(ctx, &secret, &raw);
     }

@@ -232,6 +232,9 @@ pub struct Remote {
     pub issuer_url: String,
     child: std::process::Child,
     _data: tempfile::TempDir,
+    /// How it was started, for [`Remote::restart`].
+    command: Vec<std::ffi::OsString>,
+    env: Vec<(String, String)>,
 }
 
 impl Drop for Remote {
@@ -321,25 +324,32 @@ impl Remote {
         }
         let bindings = data.path().join("bindings.yaml");
         std::fs::write(&bindings, bindings_yaml).unwrap();
+        let mut command: Vec<std::ffi::OsString> = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--audience",
+            "kube-dc",
+            "--oidc-issuer",
+            &issuer_url,
+            "--data-dir",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        command.push(data.path().join("store").into());
+        command.push("--bindings".into());
+        command.push(bindings.into());
+        command.push("--manifests".into());
+        command.push(mdir.into());
+        command.extend(extra.iter().map(Into::into));
+        let env: Vec<(String, String)> = std::iter::once(("KUBE_DC_BACKEND_LOG", "warn"))
+            .chain(env.iter().copied())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut child = Command::new(backend_bin())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--audience",
-                "kube-dc",
-                "--oidc-issuer",
-                &issuer_url,
-            ])
-            .arg("--data-dir")
-            .arg(data.path().join("store"))
-            .arg("--bindings")
-            .arg(&bindings)
-            .arg("--manifests")
-            .arg(&mdir)
-            .args(extra)
-            .env("KUBE_DC_BACKEND_LOG", "warn")
-            .envs(env.iter().copied())
+            .args(&command)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -350,7 +360,36 @@ impl Remote {
             issuer_url,
             child,
             _data: data,
+            command,
+            env,
         }
+    }
+
+    /// Kills it (SIGKILL) and starts it again on the same data and port.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let command: Vec<std::ffi::OsString> = self
+            .command
+            .iter()
+            .map(|a| {
+                if a == "127.0.0.1:0" {
+                    addr.clone().into()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        let mut child = Command::new(backend_bin())
+            .args(&command)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        self.url = kube_dc_testsupport::testing::ready_url(&mut child);
+        self.child = child;
     }
 
     /// A token for `user` in `groups` of org acme, from the test issuer.
@@ -379,6 +418,36 @@ impl Remote {
         self.run_stdin_opt(home, user, args, Some(stdin))
     }
 
+    /// kube-dc against this backend as `user`, not started: for a command
+    /// that runs on (`--watch`).
+    pub fn cli(&self, home: &Home, user: (&str, &[&str]), args: &[&str]) -> Command {
+        let (all, env) = self.cli_args(user, args);
+        let mut c = home.cmd();
+        c.args(&all).envs(env);
+        c
+    }
+
+    /// The arguments and environment of kube-dc against this backend.
+    fn cli_args(
+        &self,
+        user: (&str, &[&str]),
+        args: &[&str],
+    ) -> (Vec<String>, [(String, String); 2]) {
+        let token = self.token(user.0, user.1);
+        // The project's namespace, except for organization-wide commands,
+        // which say -n/-p does not narrow them.
+        let mut all = vec!["--server".to_string(), self.url.clone()];
+        if !org_wide(args) {
+            all.extend(["-n".to_string(), "acme-demo".to_string()]);
+        }
+        all.extend(args.iter().map(|a| a.to_string()));
+        let env = [
+            ("KUBE_DC_TOKEN".to_string(), token),
+            ("KUBE_DC_ORG".to_string(), "acme".to_string()),
+        ];
+        (all, env)
+    }
+
     fn run_stdin_opt(
         &self,
         home: &Home,
@@ -386,19 +455,10 @@ impl Remote {
         args: &[&str],
         stdin: Option<&[u8]>,
     ) -> Run {
-        let token = self.token(user.0, user.1);
-        // The project's namespace, except for organization-wide commands,
-        // which say -n/-p does not narrow them.
-        let mut all = vec!["--server", &self.url];
-        if !org_wide(args) {
-            all.extend(["-n", "acme-demo"]);
-        }
-        all.extend_from_slice(args);
-        home.run_with(
-            &all,
-            &[("KUBE_DC_TOKEN", &token), ("KUBE_DC_ORG", "acme")],
-            stdin,
-        )
+        let (all, env) = self.cli_args(user, args);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        home.run_with(&all, &env, stdin)
     }
 }
 

@@ -446,3 +446,92 @@ fn set_retries_only_conflicts_the_server_calls_retryable() {
         assert_eq!(sent, puts, "{body}");
     }
 }
+
+/// Production has no change stream: `secrets list --watch` says once that
+/// it polls, polls the list at --poll, and reports what changed between
+/// two looks (no value is ever read).
+#[test]
+fn watch_against_production_polls_the_list_and_says_so() {
+    let looks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = looks.clone();
+    let stub = Stub::start(move |s| match (s.method.as_str(), s.path.as_str()) {
+        ("GET", "/api/secrets/acme-demo") => {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // From the third look on, db has version 2 and new exists.
+            let (v, extra) = if i >= 2 { (2, true) } else { (1, false) };
+            let mut items = vec![
+                json!({"name": "db", "namespace": "acme-demo", "type": "opaque",
+                "sync": {"enabled": true}, "status": {"currentVersion": v}}),
+            ];
+            if extra {
+                items.push(
+                    json!({"name": "new", "namespace": "acme-demo", "type": "opaque",
+                    "sync": {"enabled": true}, "status": {"currentVersion": 1}}),
+                );
+            }
+            ok_json(json!({ "items": items }))
+        }
+        _ => (404, "text/plain", b"404 page not found".to_vec()),
+    });
+    let h = Home::new();
+    let mut child = h
+        .cmd()
+        .args([
+            "--server",
+            &stub.url,
+            "-n",
+            "acme-demo",
+            "secrets",
+            "list",
+            "--watch",
+            "--poll",
+            "1",
+            "-o",
+            "json",
+        ])
+        .env("KUBE_DC_TOKEN", "t")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = std::io::BufRead::lines(out);
+    let list: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(list["items"][0]["name"], "db");
+    let mut changes = Vec::new();
+    while changes.len() < 2 {
+        let v: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        changes.push((
+            v["secret"].clone(),
+            v["change"].clone(),
+            v["version"].clone(),
+        ));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no change stream; polling the list every 1s"),
+        "{stderr}"
+    );
+    assert_eq!(
+        changes,
+        [
+            (json!("db"), json!("new-version"), json!(2)),
+            (json!("new"), json!("created"), json!(1)),
+        ]
+    );
+    let seen = stub.take();
+    assert!(
+        seen.iter()
+            .all(|s| !s.query.as_deref().unwrap_or("").contains("includeValue")),
+        "no value read"
+    );
+    assert_eq!(
+        seen.iter()
+            .filter(|s| s.path.starts_with("/api/watch/"))
+            .count(),
+        1,
+        "the stream is asked for once"
+    );
+}

@@ -10,6 +10,7 @@ mod lifecycle;
 mod outcomes;
 mod retries;
 mod status;
+mod watch;
 
 use crate::common::*;
 use serde_json::Value;

@@ -1,0 +1,155 @@
+//! `GET /api/watch/secrets/{ns}` (**extension**): a project's changes as
+//! JSON lines over one long-lived response (`kube_dc_api::wire::changes`).
+//! Opening it is one audit event; its notices are not events of their own.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::support::{ApiResult, Authorized, Shared, blocking, owner, with_note};
+use crate::changes::{Batch, PAGE, decode};
+use crate::error::{ApiError, parse_query};
+use kube_dc_api::wire::ChangeLine;
+use kube_dc_api::wire::changes::CONTENT_TYPE;
+
+/// How often an idle stream says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+pub(crate) async fn watch_secrets(
+    State(b): State<Shared>,
+    a: Authorized,
+    Path(ns): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    /// `after`: the cursor of the last line seen.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Q {
+        after: Option<String>,
+    }
+    let q = parse_query::<Q>(q.as_deref())?;
+    let o = owner(&b, &ns)?;
+    let (org, project) = (o.org.clone(), o.project.clone().unwrap_or_default());
+    // Subscribed before the head is read: nothing committed after it is
+    // missed.
+    let rx = b.changes.subscribe(&b.store, b.config.watch_backlog);
+    let store = b.store.clone();
+    let head = blocking(move || Ok(store.audit_head()?)).await?;
+    let after = match q.after.as_deref() {
+        None => head,
+        Some(c) => {
+            let n: i64 = c.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "after={c:?} is not a cursor of this stream (a cursor is a line's \"cursor\")"
+                ))
+            })?;
+            if n > head {
+                return Err(ApiError::new(
+                    StatusCode::GONE,
+                    format!(
+                        "cursor {n} was not given by this backend (its log ends at {head}): list again and watch from now"
+                    ),
+                ));
+            }
+            n
+        }
+    };
+    let watch = Watch {
+        b,
+        org,
+        project,
+        cursor: after,
+        pending: VecDeque::from([ChangeLine::heartbeat(after.to_string())]),
+        catch_up: after < head,
+        rx,
+        tick: tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT),
+    };
+    let body = Body::from_stream(futures_util::stream::unfold(watch, Watch::next));
+    let headers = [
+        (header::CONTENT_TYPE, CONTENT_TYPE),
+        (header::CACHE_CONTROL, "no-cache"),
+    ];
+    Ok(with_note((headers, body), a.note()))
+}
+
+/// One open stream.
+struct Watch {
+    b: Shared,
+    org: String,
+    project: String,
+    /// The last change sent (or where the stream started).
+    cursor: i64,
+    pending: VecDeque<ChangeLine>,
+    /// Read the log from `cursor` before taking batches again.
+    catch_up: bool,
+    rx: tokio::sync::broadcast::Receiver<Batch>,
+    tick: tokio::time::Interval,
+}
+
+impl Watch {
+    async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Self)> {
+        loop {
+            if let Some(line) = self.pending.pop_front() {
+                let mut out = serde_json::to_vec(&line).expect("a line is JSON");
+                out.push(b'\n');
+                return Some((Ok(Bytes::from(out)), self));
+            }
+            if self.catch_up {
+                self.read_log().await?;
+                continue;
+            }
+            tokio::select! {
+                r = self.rx.recv() => match r {
+                    Ok(batch) => self.take(&batch),
+                    // Fallen behind: what it missed is in the log.
+                    Err(RecvError::Lagged(_)) => self.catch_up = true,
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = self.tick.tick() => {
+                    self.pending.push_back(ChangeLine::heartbeat(self.cursor.to_string()));
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, batch: &Batch) {
+        for c in batch.iter() {
+            let seq = c.line.cursor.parse::<i64>().unwrap_or(0);
+            if seq > self.cursor && c.org == self.org && c.project == self.project {
+                self.cursor = seq;
+                self.pending.push_back(c.line.clone());
+            }
+        }
+    }
+
+    /// One page of the project's changes after the cursor; the last page
+    /// ends the catching up. None: the log cannot be read (the stream ends;
+    /// the client resumes from its cursor).
+    async fn read_log(&mut self) -> Option<()> {
+        let store = self.b.store.clone();
+        let (org, project, after) = (self.org.clone(), self.project.clone(), self.cursor);
+        let rows = tokio::task::spawn_blocking(move || {
+            let head = store.audit_head()?;
+            store.secret_changes(Some((&org, &project)), after, head, PAGE)
+        })
+        .await
+        .ok()?
+        .ok()?;
+        if rows.len() < PAGE {
+            self.catch_up = false;
+        }
+        for row in &rows {
+            if let Some(c) = decode(row) {
+                self.pending.push_back(c.line);
+            }
+            self.cursor = self.cursor.max(row.seq);
+        }
+        Some(())
+    }
+}

@@ -1,0 +1,85 @@
+//! What the change stream reads: the audit log's committed changes of
+//! secrets, in sequence order, and a signal when this process commits.
+
+use rusqlite::params;
+
+use super::{Result, Store};
+
+/// One committed change of a secret, as its audit event recorded it.
+#[derive(Clone, Debug)]
+pub struct ChangeRow {
+    /// The event's sequence number: the stream's cursor.
+    pub seq: i64,
+    /// When it committed (epoch ms).
+    pub ts: i64,
+    /// Its organization.
+    pub org: String,
+    /// Its project.
+    pub project: String,
+    /// The event's text.
+    pub body: String,
+}
+
+/// The events a change can be: the secrets service's, allowed. (Which
+/// actions are changes is decided on the body, by the contract's table.)
+const CHANGE_ROWS: &str = "SELECT seq, ts, org, coalesce(project, ''), body FROM audit";
+
+impl Store {
+    /// A receiver that sees a new number after each commit of this
+    /// process's writer (another process's commits are seen by polling
+    /// [`Store::audit_head`]).
+    pub fn commit_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    /// The audit log's newest sequence number (0 when it is empty).
+    pub fn audit_head(&self) -> Result<i64> {
+        self.read(|c| Ok(c.query_row("SELECT coalesce(max(seq), 0) FROM audit", [], |r| r.get(0))?))
+    }
+
+    /// The secrets service's allowed events after `after` up to `upto`,
+    /// oldest first, at most `limit`; of one organization's project when
+    /// `scope` is given, else of all.
+    pub fn secret_changes(
+        &self,
+        scope: Option<(&str, &str)>,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<ChangeRow>> {
+        self.read(|c| {
+            let row = |r: &rusqlite::Row<'_>| {
+                Ok(ChangeRow {
+                    seq: r.get(0)?,
+                    ts: r.get(1)?,
+                    org: r.get(2)?,
+                    project: r.get(3)?,
+                    body: r.get(4)?,
+                })
+            };
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = match scope {
+                Some((org, project)) => {
+                    let mut st = c.prepare_cached(&format!(
+                        "{CHANGE_ROWS} INDEXED BY audit_org_project
+                         WHERE org = ?1 AND project = ?2 AND seq > ?3 AND seq <= ?4
+                           AND service = 'secrets' AND result = 'allowed'
+                         ORDER BY seq LIMIT ?5"
+                    ))?;
+                    st.query_map(params![org, project, after, upto, limit], row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?
+                }
+                None => {
+                    let mut st = c.prepare_cached(&format!(
+                        "{CHANGE_ROWS} WHERE seq > ?1 AND seq <= ?2
+                           AND service = 'secrets' AND result = 'allowed'
+                         ORDER BY seq LIMIT ?3"
+                    ))?;
+                    st.query_map(params![after, upto, limit], row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?
+                }
+            };
+            Ok(rows)
+        })
+    }
+}

@@ -1,0 +1,326 @@
+//! Following changes: `secrets list --watch` and `secrets get --watch`
+//! through the built binaries against `kube-dc-backend serve` (its change
+//! stream: order, once, no values, resumed across a restart, refused
+//! without access, a slow reader that holds no writer back) and on the
+//! local context (another process's change, seen promptly).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+const ADMIN: (&str, &[&str]) = ("ada", &["acme-project-admins"]);
+
+/// A running `kube-dc … --watch -o json`: its stdout's lines as they come.
+struct Watching {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Watching {
+    fn start(mut c: std::process::Command) -> Self {
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pipe = |r: Box<dyn std::io::Read + Send>| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        };
+        let lines = pipe(Box::new(child.stdout.take().unwrap()));
+        let stderr = pipe(Box::new(child.stderr.take().unwrap()));
+        Watching {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next line as JSON, waiting up to 20 s.
+    #[track_caller]
+    fn next(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| {
+                let err: Vec<String> = self.stderr.try_iter().collect();
+                panic!("no line from the watcher; its stderr: {err:?}")
+            });
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    }
+
+    /// The next change: (secret, change, version).
+    #[track_caller]
+    fn change(&self) -> (String, String, Option<u64>) {
+        let v = self.next();
+        assert_eq!(v["type"], "change", "{v}");
+        (
+            v["secret"].as_str().unwrap().to_string(),
+            v["change"].as_str().unwrap().to_string(),
+            v["version"].as_u64(),
+        )
+    }
+
+    fn stderr_so_far(&self) -> String {
+        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn change(secret: &str, change: &str, version: Option<u64>) -> (String, String, Option<u64>) {
+    (secret.to_string(), change.to_string(), version)
+}
+
+#[test]
+fn a_watcher_sees_each_change_once_in_order_and_no_value_also_across_a_restart() {
+    let mut be = Remote::start(&[]);
+    let h = Home::new();
+    let w = Watching::start(be.cli(&h, ADMIN, &["secrets", "list", "-w", "-o", "json"]));
+    let list = w.next();
+    assert_eq!(
+        list["items"],
+        serde_json::json!([]),
+        "the list first: {list}"
+    );
+
+    for args in [
+        &[
+            "secrets",
+            "create",
+            "db",
+            "--from-literal=PASSWORD=hunter22-secret",
+        ][..],
+        &[
+            "secrets",
+            "put",
+            "db",
+            "--from-literal=PASSWORD=rotated-v2-pass",
+        ],
+        &["secrets", "sync", "db", "--enabled", "false"],
+        &["secrets", "delete", "db", "--yes"],
+        &["secrets", "restore", "db"],
+        &["secrets", "destroy-version", "db", "1", "--yes"],
+        &["secrets", "create", "marker"],
+    ] {
+        be.run(&h, ADMIN, args).ok();
+    }
+    let seen: Vec<_> = (0..7).map(|_| w.change()).collect();
+    let what: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|(s, c, _)| (s.as_str(), c.as_str()))
+        .collect();
+    assert_eq!(
+        what,
+        [
+            ("db", "created"),
+            ("db", "new-version"),
+            ("db", "sync-changed"),
+            ("db", "deleted"),
+            ("db", "restored"),
+            ("db", "version-destroyed"),
+            ("marker", "created"),
+        ],
+        "each change once, in order, the marker last: {seen:?}"
+    );
+    assert_eq!(seen[0].2, Some(1));
+    assert_eq!(seen[1].2, Some(2));
+    assert_eq!(seen[5].2, Some(1), "the version destroyed");
+
+    // Killed and started again: a change made before the watcher is back
+    // arrives once, and nothing before it again.
+    be.restart();
+    be.run(
+        &h,
+        ADMIN,
+        &[
+            "secrets",
+            "put",
+            "db",
+            "--from-literal=PASSWORD=rotated-v3-pass",
+        ],
+    )
+    .ok();
+    be.run(&h, ADMIN, &["secrets", "create", "marker-2"]).ok();
+    assert_eq!(w.change(), change("db", "new-version", Some(3)));
+    assert_eq!(w.change().0, "marker-2");
+    assert!(
+        w.stderr_so_far().contains("reconnecting"),
+        "the watcher says it lost the stream"
+    );
+
+    // No value anywhere in what it printed.
+    drop(w);
+    let audit = be
+        .run(
+            &h,
+            ADMIN,
+            &[
+                "audit",
+                "list",
+                "--action",
+                "secrets.change.watch",
+                "-o",
+                "json",
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(
+        audit["events"].as_array().unwrap().len(),
+        2,
+        "one event per stream opened (first, and after the restart), none per change: {audit}"
+    );
+}
+
+#[test]
+fn values_never_reach_the_stream_and_a_stranger_is_refused() {
+    let be = Remote::start(&[]);
+    let h = Home::new();
+    let w = Watching::start(be.cli(&h, ADMIN, &["secrets", "get", "db", "-w", "-o", "json"]));
+    // get -w of a secret that does not exist yet: not found, said.
+    let status = {
+        let mut w = w;
+        w.child.wait().unwrap()
+    };
+    assert_eq!(status.code(), Some(3));
+
+    be.run(
+        &h,
+        ADMIN,
+        &[
+            "secrets",
+            "create",
+            "db",
+            "--from-literal=K=first-secret-value",
+        ],
+    )
+    .ok();
+    let w = Watching::start(be.cli(&h, ADMIN, &["secrets", "get", "db", "-w", "-o", "json"]));
+    assert_eq!(w.next()["name"], "db");
+    be.run(&h, ADMIN, &["secrets", "create", "other"]).ok();
+    be.run(
+        &h,
+        ADMIN,
+        &["secrets", "set", "db", "K=second-secret-value"],
+    )
+    .ok();
+    let v = w.next();
+    assert_eq!(v["secret"], "db", "only db's changes: {v}");
+    assert_eq!(v["change"], "new-version");
+    let text = v.to_string();
+    assert!(!text.contains("secret-value"), "{text}");
+
+    let stranger = ("eve", &["other-team"][..]);
+    let r = be.run(&h, stranger, &["secrets", "list", "-w"]).code(4);
+    assert!(
+        r.stderr.contains("denied") || r.stderr.contains("403"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A reader that does not read holds no writer back, and when it reads
+/// again it gets every change, in order, once.
+#[test]
+fn a_slow_watcher_holds_no_writer_back_and_misses_nothing() {
+    let be = Remote::start(&[]);
+    let h = Home::new();
+    be.run(
+        &h,
+        ADMIN,
+        &["secrets", "create", "busy", "--from-literal=N=0"],
+    )
+    .ok();
+    let token = be.token(ADMIN.0, ADMIN.1);
+    let url = be.url.clone();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    rt.block_on(async move {
+        let http = reqwest::Client::new();
+        let mut stream = http
+            .get(format!("{url}/api/watch/secrets/acme-demo"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        // 1,500 versions written while the watcher reads nothing.
+        const N: usize = 1500;
+        for i in 1..=N {
+            let r = http
+                .put(format!("{url}/api/secrets/acme-demo/busy/values"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"data": {"N": i.to_string()}}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "write {i}: {}", r.status());
+        }
+        // Now it reads: every version, once, in order.
+        let mut buf = Vec::new();
+        let mut versions = Vec::new();
+        while versions.len() < N {
+            let chunk = tokio::time::timeout(Duration::from_secs(20), stream.chunk())
+                .await
+                .expect("the stream went quiet")
+                .unwrap()
+                .expect("the stream ended");
+            buf.extend_from_slice(&chunk);
+            while let Some(at) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=at).collect();
+                let v: Value = serde_json::from_slice(&line).unwrap();
+                if v["type"] == "change" {
+                    versions.push(v["version"].as_u64().unwrap());
+                }
+            }
+        }
+        let want: Vec<u64> = (2..=N as u64 + 1).collect();
+        assert_eq!(versions, want);
+    });
+}
+
+#[test]
+fn on_the_local_context_another_process_change_is_seen() {
+    let h = Home::new();
+    h.run(&["secrets", "create", "db", "--from-literal=K=v1-value"])
+        .ok();
+    let mut c = h.cmd();
+    c.args(["secrets", "list", "--watch"]);
+    let w = Watching::start(c);
+    // The table first.
+    let header = w
+        .lines
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the list");
+    assert!(header.contains("NAME"), "{header}");
+    let _row = w.lines.recv_timeout(Duration::from_secs(20)).unwrap();
+    h.run(&["secrets", "set", "db", "K=v2-value"]).ok();
+    let line = w
+        .lines
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the change");
+    assert!(
+        line.contains("new-version") && line.contains("db") && line.contains("v2"),
+        "{line}"
+    );
+    assert!(!line.contains("v2-value"));
+}
