@@ -324,3 +324,109 @@ fn on_the_local_context_another_process_change_is_seen() {
     );
     assert!(!line.contains("v2-value"));
 }
+
+/// `secrets run --watch`: a burst of three changes restarts the command
+/// once, with the new value, after one audited read; a change of the
+/// projection only does not restart it; Ctrl-C ends it with its code.
+#[test]
+fn run_watch_restarts_once_for_a_burst_with_the_new_value() {
+    let h = Home::new();
+    h.run(&[
+        "secrets",
+        "create",
+        "db",
+        "--from-literal=PASSWORD=first-pass",
+    ])
+    .ok();
+    let starts = h.path().join("starts");
+    let script = format!(
+        "printf '%s\\n' \"$PASSWORD\" >> {}; trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        starts.display()
+    );
+    let mut c = h.cmd();
+    c.args([
+        "-v", "secrets", "run", "db", "--watch", "--grace", "5s", "--", "sh", "-c", &script,
+    ]);
+    let w = Watching::start(c);
+    let read = || std::fs::read_to_string(&starts).unwrap_or_default();
+    until(20, "the command started", || {
+        (!read().is_empty()).then_some(())
+    });
+    for v in ["burst-1", "burst-2", "burst-3"] {
+        h.run(&[
+            "secrets",
+            "put",
+            "db",
+            &format!("--from-literal=PASSWORD={v}"),
+        ])
+        .ok();
+    }
+    until_seen(20, "restarted with the last value", || {
+        let s = read();
+        (s == "first-pass\nburst-3\n").then_some(()).ok_or(s)
+    });
+    // The projection only: no restart (the value change after it shows
+    // the watcher has seen it).
+    h.run(&["secrets", "sync", "db", "--refresh", "2h"]).ok();
+    h.run(&["secrets", "put", "db", "--from-literal=PASSWORD=after-sync"])
+        .ok();
+    until_seen(20, "restarted once more, for the value only", || {
+        let s = read();
+        (s == "first-pass\nburst-3\nafter-sync\n")
+            .then_some(())
+            .ok_or(s)
+    });
+    // One audited value read at the start and one per restart: the
+    // requests the command made (its -v trace names their ids).
+    let stderr = w.stderr_so_far();
+    let ids: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("> x-request-id: "))
+        .collect();
+    let a = h
+        .run(&[
+            "audit",
+            "list",
+            "--action",
+            "secrets.value.read",
+            "--limit",
+            "100",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let reads = a["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| ids.contains(&e["body"]["request_id"].as_str().unwrap_or("")))
+        .count();
+    assert_eq!(reads, 3, "{stderr}");
+    assert_eq!(
+        stderr.matches("restarting the command").count(),
+        2,
+        "{stderr}"
+    );
+
+    // A re-read that fails keeps the command running, and says why.
+    h.run(&["secrets", "delete", "db", "--yes"]).ok();
+    let mut said = String::new();
+    until_seen(20, "the failed re-read said", || {
+        said.push_str(&w.stderr_so_far());
+        said.contains("reading the values again failed")
+            .then_some(())
+            .ok_or(said.clone())
+    });
+    assert!(said.contains("keeps running with the old ones"), "{said}");
+    assert_eq!(read(), "first-pass\nburst-3\nafter-sync\n", "not restarted");
+
+    // Ctrl-C: forwarded; the command's code comes back.
+    let mut w = w;
+    // SAFETY: kill(2) with the pid of a child we spawned.
+    unsafe {
+        libc::kill(w.child.id() as i32, libc::SIGINT);
+    }
+    let status = w.child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "sh ends with 130 on SIGINT");
+}

@@ -34,8 +34,19 @@ Examples:
   kube-dc secrets run --env-file .env -- ./server
       (.env: PORT=8080 and DB_PASSWORD=kube-dc://default/db-creds/PASSWORD)
 
+  kube-dc secrets run db-creds --watch --restart-jitter 30s -- ./server
+
+With --watch, a change of the values of a secret the command uses (not of
+its description or projection) reads them again, one audited read, and
+restarts the command: SIGTERM, --grace, SIGKILL. Changes within a second
+restart it once; --restart-jitter spreads the restarts of many instances.
+A re-read that fails keeps the command running and says why. Against an
+installation without a change stream kube-dc polls the list (--poll) and
+reads values only after a version changed. When the command ends by
+itself, or on Ctrl-C, kube-dc exits with its code.
+
 Equivalents: `op run --env-file .env -- cmd` (1Password),
-`doppler run -- cmd` (Doppler).
+`doppler run -- cmd`, `doppler run --watch -- cmd` (Doppler).
 
 Keys that are not valid variable names (e.g. tls.crt) are skipped with a
 warning. Values shorter than 4 characters are not masked (they would blank
@@ -60,9 +71,35 @@ pub struct RunArgs {
     /// Let the child's output through unmasked.
     #[arg(long)]
     pub no_masking: bool,
+    /// Restart the command when a secret it uses changes: its values read
+    /// again (audited), then SIGTERM, --grace, SIGKILL, and started with
+    /// the new values. Changes within a second restart it once.
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: how long the command may take to stop after SIGTERM
+    /// before it is killed (e.g. 10s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", requires = "watch", value_parser = duration)]
+    pub grace: std::time::Duration,
+    /// With --watch: wait a random time up to this long before restarting,
+    /// so that many instances do not restart at the same moment.
+    #[arg(long, value_name = "DURATION", default_value = "0s", requires = "watch", value_parser = duration)]
+    pub restart_jitter: std::time::Duration,
+    /// With --watch, where the installation has no change stream: seconds
+    /// between two looks at the list (values are read only after a version
+    /// changed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    pub poll: u64,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// A duration flag (`10s`, `1m`, `0s`).
+fn duration(text: &str) -> std::result::Result<std::time::Duration, String> {
+    if text == "0" || text == "0s" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    kube_dc_api::validate::parse_interval(text)
 }
 
 fn env_name_ok(k: &str) -> bool {
@@ -77,6 +114,9 @@ struct Var {
     value: crate::api::Sensitive,
     from: String,
     secret: bool,
+    /// The secret (namespace, name) whose current version it comes from:
+    /// what `--watch` follows.
+    watched: Option<(String, String)>,
 }
 
 /// An env file's entries, each value a reference or plain text.
@@ -162,17 +202,21 @@ async fn environment(
             let from = format!("{}:{line}", path.display());
             let var = match r {
                 Some(i) => {
-                    let value = lookup(&read, &refs[*i].0, &org).map_err(|e| e.context(&from))?;
+                    let r = &refs[*i].0;
+                    let value = lookup(&read, r, &org).map_err(|e| e.context(&from))?;
+                    let src = r.source(&org);
                     Var {
                         value: value.clone(),
                         from,
                         secret: true,
+                        watched: src.version.is_none().then_some((src.namespace, src.secret)),
                     }
                 }
                 None => Var {
                     value: crate::api::Sensitive::new(v.clone()),
                     from,
                     secret: false,
+                    watched: None,
                 },
             };
             env.insert(k.clone(), var);
@@ -223,6 +267,7 @@ fn whole_secrets(
                     value: val.clone(),
                     from: name.clone(),
                     secret: true,
+                    watched: Some((ns.to_string(), name.clone())),
                 },
             );
         }
@@ -243,66 +288,289 @@ pub async fn run(ctx: &Session, a: RunArgs) -> Result<i32> {
     }
     let client = ctx.client().await?;
     let env = environment(ctx, &client, &a).await?;
-    let (program, args) = a
-        .command
-        .split_first()
-        .ok_or_else(|| CliError::usage("no command given after --"))?;
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    for (k, v) in &env {
-        cmd.env(k, v.value.expose());
-    }
-    let masker = masking(&a, &env);
-    if masker.is_some() {
-        cmd.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+    if a.command.is_empty() {
+        return Err(CliError::usage("no command given after --"));
     }
     // Catch signals before the child exists: one that lands between spawn and
     // registration would otherwise kill kube-dc and orphan the child. Caught
     // signals are queued and forwarded once the pid is known; the child
     // starts with default dispositions (exec resets handlers).
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2])
-            .map_err(|e| CliError::other(format!("cannot forward signals: {e}")))?;
-    // Exit as a shell would: 127 for no such command, 126 for one that
-    // cannot be run.
-    let mut child = cmd.spawn().map_err(|e| {
-        CliError::new(
-            if e.kind() == std::io::ErrorKind::NotFound {
-                crate::error::ErrorKind::NoSuchCommand
-            } else {
-                crate::error::ErrorKind::CannotExecute
-            },
-            format!("cannot run {program}: {e}"),
-        )
-    })?;
+    let forward = Forward::start()?;
+    if a.watch {
+        let code = watch(ctx, &client, &a, env, &forward).await;
+        forward.stop();
+        return code;
+    }
+    let mut child = Child::spawn(&a, &env)?;
     drop(env);
-    let pumps = masker.map(|m| pump_masked(&mut child, m));
-    let pid = child.id() as libc::pid_t;
-    let handle = signals.handle();
-    let forwarder = std::thread::spawn(move || {
-        for sig in signals.forever() {
-            // SAFETY: kill(2) with a pid we spawned and a valid signal number.
+    forward.to(child.pid());
+    let status = child.wait()?;
+    forward.stop();
+    Ok(status)
+}
+
+/// Signals to kube-dc (INT, TERM, HUP, QUIT, USR1, USR2) sent on to the
+/// child of the moment; whether one that ends it (INT, TERM, HUP, QUIT)
+/// came. They are caught from [`Forward::start`] on and held until the
+/// first child exists.
+struct Forward {
+    pid: std::sync::Arc<std::sync::atomic::AtomicI32>,
+    ending: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: signal_hook::iterator::Handle,
+    signals: std::sync::Mutex<Option<signal_hook::iterator::Signals>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Forward {
+    fn start() -> Result<Self> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+        let signals = signal_hook::iterator::Signals::new([
+            SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+        ])
+        .map_err(|e| CliError::other(format!("cannot forward signals: {e}")))?;
+        Ok(Forward {
+            pid: Default::default(),
+            ending: Default::default(),
+            handle: signals.handle(),
+            signals: std::sync::Mutex::new(Some(signals)),
+            thread: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Forwards to `pid` from now on (what came before the first child,
+    /// to it).
+    fn to(&self, pid: libc::pid_t) {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+        use std::sync::atomic::Ordering;
+        self.pid.store(pid, Ordering::SeqCst);
+        let Some(mut signals) = self.signals.lock().ok().and_then(|mut s| s.take()) else {
+            return;
+        };
+        let (p, e) = (self.pid.clone(), self.ending.clone());
+        let thread = std::thread::spawn(move || {
+            for sig in signals.forever() {
+                if matches!(sig, SIGINT | SIGTERM | SIGHUP | SIGQUIT) {
+                    e.store(true, Ordering::SeqCst);
+                }
+                // SAFETY: kill(2) with a pid we spawned and a valid signal
+                // number.
+                unsafe {
+                    libc::kill(p.load(Ordering::SeqCst), sig);
+                }
+            }
+        });
+        if let Ok(mut t) = self.thread.lock() {
+            *t = Some(thread);
+        }
+    }
+
+    fn ending(&self) -> bool {
+        self.ending.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn stop(self) {
+        self.handle.close();
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The command, running, with the masks over its output.
+struct Child {
+    child: std::process::Child,
+    pumps: Option<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Child {
+    fn spawn(a: &RunArgs, env: &BTreeMap<String, Var>) -> Result<Self> {
+        let (program, args) = a
+            .command
+            .split_first()
+            .ok_or_else(|| CliError::usage("no command given after --"))?;
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v.value.expose());
+        }
+        let masker = masking(a, env);
+        if masker.is_some() {
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+        }
+        // Exit as a shell would: 127 for no such command, 126 for one that
+        // cannot be run.
+        let mut child = cmd.spawn().map_err(|e| {
+            CliError::new(
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    crate::error::ErrorKind::NoSuchCommand
+                } else {
+                    crate::error::ErrorKind::CannotExecute
+                },
+                format!("cannot run {program}: {e}"),
+            )
+        })?;
+        let pumps = masker.map(|m| pump_masked(&mut child, m));
+        Ok(Child { child, pumps })
+    }
+
+    fn pid(&self) -> libc::pid_t {
+        self.child.id() as libc::pid_t
+    }
+
+    /// Its exit status as a shell reports it (128+N for signal N), once it
+    /// and its output are done.
+    fn wait(&mut self) -> Result<i32> {
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| CliError::other(format!("waiting for the command: {e}")))?;
+        // The child is gone; its pipes end once every process holding them
+        // has closed them, and the masks write what they still hold.
+        for p in self.pumps.take().into_iter().flatten() {
+            let _ = p.join();
+        }
+        use std::os::unix::process::ExitStatusExt;
+        Ok(status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    }
+}
+
+/// `--watch`: runs the command, and on a change of a secret it uses reads
+/// the values again and restarts it.
+async fn watch(
+    ctx: &Session,
+    client: &crate::api::Client,
+    a: &RunArgs,
+    mut env: BTreeMap<String, Var>,
+    forward: &Forward,
+) -> Result<i32> {
+    use crate::ops::watch::Watcher;
+    // Which secrets the command uses, per namespace (versions pinned by a
+    // reference do not change).
+    let mut used: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for (_, v) in env.iter().filter(|(_, v)| v.secret) {
+        if let Some((ns, name)) = &v.watched {
+            used.entry(ns.clone()).or_default().insert(name.clone());
+        }
+    }
+    let poll = std::time::Duration::from_secs(a.poll);
+    let mut watchers = Vec::new();
+    for ns in used.keys() {
+        watchers.push((ns.clone(), Watcher::open(client, ns, poll).await?));
+    }
+    if watchers.is_empty() {
+        crate::output::note(
+            "--watch: the command uses no secret that can change (only pinned versions); it is not restarted",
+        );
+    }
+    loop {
+        let mut child = Child::spawn(a, &env)?;
+        forward.to(child.pid());
+        let pid = child.pid();
+        let (done_tx, mut done) = tokio::sync::oneshot::channel();
+        let waiter = std::thread::spawn(move || {
+            let code = child.wait();
+            let _ = done_tx.send(());
+            code
+        });
+        // Until the command ends by itself, or a change calls for new values.
+        let next_env = loop {
+            let change = async {
+                if watchers.is_empty() {
+                    return std::future::pending().await;
+                }
+                let nexts = watchers.iter_mut().map(|(ns, w)| {
+                    let ns = ns.clone();
+                    Box::pin(async move { (ns, w.next().await) })
+                });
+                futures_util::future::select_all(nexts).await.0
+            };
+            tokio::select! {
+                _ = &mut done => break None,
+                (ns, c) = change => {
+                    let c = c?;
+                    if !restarts(&used, &ns, &c) {
+                        continue;
+                    }
+                    // Several changes in one second restart once.
+                    settle(&mut watchers, std::time::Duration::from_secs(1)).await;
+                    if !a.restart_jitter.is_zero() {
+                        let ms = fastrand::u64(0..=a.restart_jitter.as_millis() as u64);
+                        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    }
+                    match environment(ctx, client, a).await {
+                        Ok(new) => {
+                            crate::output::note(&format!(
+                                "{} changed ({}); restarting the command",
+                                c.secret.as_deref().unwrap_or("a secret"),
+                                c.change.as_deref().unwrap_or("changed")
+                            ));
+                            break Some(new);
+                        }
+                        Err(e) => crate::output::warn(&format!(
+                            "{} changed, but reading the values again failed: {}; the command keeps running with the old ones",
+                            c.secret.as_deref().unwrap_or("a secret"),
+                            e.message
+                        )),
+                    }
+                }
+            }
+        };
+        let Some(new) = next_env else {
+            // It ended by itself (or was told to by a signal): its code.
+            return waiter
+                .join()
+                .map_err(|_| CliError::other("the command's waiter panicked"))?;
+        };
+        // SIGTERM, the grace period, then SIGKILL.
+        // SAFETY: kill(2) with the pid we spawned, not yet reaped (the
+        // waiter reaps it, and tells `done`).
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        if tokio::time::timeout(a.grace, &mut done).await.is_err() {
+            crate::output::warn(&format!(
+                "the command did not stop within {}s of SIGTERM; killing it",
+                a.grace.as_secs_f32()
+            ));
+            // SAFETY: as above.
             unsafe {
-                libc::kill(pid, sig);
+                libc::kill(pid, libc::SIGKILL);
             }
         }
-    });
-    let status = child
-        .wait()
-        .map_err(|e| CliError::other(format!("waiting for {program}: {e}")))?;
-    handle.close();
-    let _ = forwarder.join();
-    // The child is gone; its pipes end once every process holding them
-    // has closed them, and the masks write what they still hold.
-    for p in pumps.into_iter().flatten() {
-        let _ = p.join();
+        let _ = waiter.join();
+        if forward.ending() {
+            return Ok(130);
+        }
+        env = new;
     }
-    use std::os::unix::process::ExitStatusExt;
-    Ok(status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// Whether a change calls for the values again: a change of the values of
+/// a secret the command uses (not of its description or projection).
+fn restarts(
+    used: &BTreeMap<String, std::collections::BTreeSet<String>>,
+    ns: &str,
+    c: &kube_dc_api::wire::ChangeLine,
+) -> bool {
+    let uses = c
+        .secret
+        .as_deref()
+        .is_some_and(|s| used.get(ns).is_some_and(|names| names.contains(s)));
+    uses && !matches!(c.change.as_deref(), Some("sync-changed" | "updated"))
+}
+
+/// Takes what else arrives within `quiet` (a burst restarts once).
+async fn settle(
+    watchers: &mut [(String, crate::ops::watch::Watcher<'_>)],
+    quiet: std::time::Duration,
+) {
+    let until = tokio::time::Instant::now() + quiet;
+    for (_, w) in watchers.iter_mut() {
+        while tokio::time::timeout_at(until, w.next()).await.is_ok() {}
+    }
 }
 
 /// The mask for the child's output, unless it is turned off (or stdin is a
