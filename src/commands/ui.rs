@@ -28,16 +28,20 @@ Examples:
   kube-dc ui -p staging --refresh 30
   NO_COLOR=1 kube-dc ui
 
-Refreshes: every refresh is an audited list request, so the view refreshes
-on its own only while the terminal has the focus (where the terminal reports
-it), nothing is being typed, no values are revealed, and a key was pressed
-in the last 10 minutes; R refreshes at once.
+Refreshes: every refresh is an audited list request. Where the backend has
+a change stream (kube-dc's own, and the local context) the view refreshes
+when a secret of the project changes, and never on a timer: an idle view
+makes no request. Elsewhere it refreshes every --refresh seconds, and says
+so. Either way only while the terminal has the focus (where the terminal
+reports it), nothing is being typed, no values are revealed, and a key was
+pressed in the last 10 minutes; R refreshes at once.
 
 Role: any project role (user and up), or organization admin, to browse;
 revealing and changing values needs developer or more (organization admins:
 an elevation window); destroy needs admin.")]
 pub struct UiArgs {
-    /// Seconds between automatic refreshes of the list and the open view.
+    /// Seconds between automatic refreshes of the list and the open view,
+    /// where the installation has no change stream.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub refresh: u64,
 }

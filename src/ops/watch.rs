@@ -77,6 +77,26 @@ impl<'a> Watcher<'a> {
         Ok(w)
     }
 
+    /// The stream only: None where the installation has none (the caller
+    /// has its own way to poll, e.g. the terminal view's refresh period).
+    pub async fn open_stream(client: &'a Client, ns: &str) -> Result<Option<Self>> {
+        let mut w = Watcher {
+            client,
+            ns: ns.to_string(),
+            cursor: None,
+            feed: Feed::Poll {
+                every: DEFAULT_POLL,
+                seen: BTreeMap::new(),
+            },
+            pending: VecDeque::new(),
+        };
+        match w.connect().await {
+            Ok(()) => Ok(Some(w)),
+            Err(e) if e.kind == ErrorKind::NotSupported => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether changes come by polling (no stream here).
     pub fn polling(&self) -> bool {
         matches!(self.feed, Feed::Poll { .. })

@@ -20,6 +20,8 @@ mod text;
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use crossterm::event::{self, Event, KeyEventKind};
 use crossterm::{cursor, execute, terminal};
 use ratatui::Terminal;
@@ -107,41 +109,80 @@ pub async fn run(ctx: &Session, refresh: Duration) -> Result<()> {
         app.loaded_at = Some(crate::clock::instant());
         app.problem = Some(app::Problem::of(&e));
     }
+    let mut pace = Pacer::new(refresh, crate::clock::instant());
+    // Refreshes on the change stream's notices where there is one; else on
+    // the period, and the status line says so once.
+    let mut notices = crate::ops::watch::Watcher::open_stream(&session.client, &ns)
+        .await
+        .ok()
+        .flatten();
+    if notices.is_some() {
+        pace.on_notices(crate::clock::instant());
+    } else {
+        app.message = Some((
+            format!(
+                "no change stream here: refreshing every {}s (--refresh)",
+                refresh.as_secs()
+            ),
+            app::Level::Info,
+        ));
+    }
     let _screen = Screen::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(crate::output::terminal())).map_err(io)?;
-    let mut pace = Pacer::new(refresh, crate::clock::instant());
+    let mut events = event::EventStream::new();
     loop {
         app.held = pace.held_by(&app, crate::clock::instant());
         term.draw(|f| draw(f, &app, &look)).map_err(io)?;
         let now = crate::clock::instant();
         let wake = pace.wake(&app, now);
-        // Blocks in poll(2) until a key, a resize, a focus change or the
-        // next deadline: no CPU is used while idle.
-        let action = if event::poll(wake.saturating_duration_since(now)).map_err(io)? {
-            match event::read().map_err(io)? {
-                Event::Key(k) if k.kind != KeyEventKind::Release => {
+        let notice = async {
+            match notices.as_mut() {
+                Some(w) => w.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        // Waits for a key, a resize, a focus change, a notice or the next
+        // deadline: no CPU is used while idle.
+        let action = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
                     pace.key(crate::clock::instant());
                     app.message = None;
                     app.on_key(k)
                 }
-                Event::FocusLost => {
+                Some(Ok(Event::FocusLost)) => {
                     pace.focused = false;
                     Action::None
                 }
-                Event::FocusGained => {
+                Some(Ok(Event::FocusGained)) => {
                     pace.focused = true;
                     Action::None
                 }
-                Event::Resize(..) => Action::None,
-                _ => continue,
-            }
-        } else {
-            let now = crate::clock::instant();
-            app.expire(now);
-            if pace.due(&app, now) {
-                Action::Refresh
-            } else {
-                Action::None
+                Some(Ok(_)) => Action::None,
+                Some(Err(e)) => return Err(io(e)),
+                None => break,
+            },
+            n = notice => {
+                match n {
+                    Ok(_) => pace.notice(crate::clock::instant()),
+                    // The stream is gone for good (access taken away):
+                    // back to the period.
+                    Err(_) => {
+                        notices = None;
+                        pace = Pacer::new(refresh, crate::clock::instant());
+                    }
+                }
+                let now = crate::clock::instant();
+                if pace.due(&app, now) { Action::Refresh } else { Action::None }
+            },
+            () = tokio::time::sleep(wake.saturating_duration_since(now)) => {
+                let now = crate::clock::instant();
+                app.expire(now);
+                if pace.due(&app, now) {
+                    Action::Refresh
+                } else {
+                    Action::None
+                }
             }
         };
         if action == Action::Refresh {

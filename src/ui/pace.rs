@@ -6,6 +6,10 @@
 //! key was pressed in the last 10 minutes. A refresh missed for any of
 //! these happens as soon as the reason is gone. The API offers no
 //! conditional requests (no ETag), so a refresh cannot be made cheaper.
+//!
+//! Where the backend has a change stream (kube-dc's own), the view does not
+//! refresh on a period at all: a notice of a change makes the refresh due,
+//! under the same conditions. An idle view then makes no request.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +17,9 @@ use super::app::App;
 
 /// No automatic refresh after this long without a key.
 pub const IDLE_PAUSE: Duration = Duration::from_secs(600);
+
+/// The period of a view that refreshes on notices only.
+const NEVER: Duration = Duration::from_secs(365 * 86_400);
 
 pub struct Pacer {
     every: Duration,
@@ -79,6 +86,18 @@ impl Pacer {
         }
         self.refreshed(now);
         true
+    }
+
+    /// Refreshes come from change notices, not from the period.
+    pub fn on_notices(&mut self, now: Instant) {
+        self.every = NEVER;
+        self.next = now + NEVER;
+    }
+
+    /// A change was noticed: the refresh is due now (and waits, like a
+    /// periodic one, while something holds it back).
+    pub fn notice(&mut self, now: Instant) {
+        self.next = self.next.min(now);
     }
 
     /// A refresh was made (by `R` or after a change): the next is a full

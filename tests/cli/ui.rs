@@ -171,6 +171,7 @@ fn changes_since(h: &Home, after: u64) -> Vec<String> {
                     | "secrets.metadata.read"
                     | "secrets.version.list"
                     | "secrets.consumer.list"
+                    | "secrets.change.watch"
                     | "audit.event.list"
             )
         })
