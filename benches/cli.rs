@@ -13,6 +13,9 @@
 //!   requests it makes, and its time beside 10 `get --value` run at once.
 //! - B16: `secrets run` relaying 100 MiB of a child's stdout through the
 //!   mask beside `--no-masking`, and the latency the mask adds to a line.
+//! - B19: `secrets run --watch`: from a `secrets put` returning to the
+//!   command started again with the new value (it stops at once on
+//!   SIGTERM: no grace period used).
 
 #![allow(clippy::disallowed_macros)] // benchmarks and tests print their figures
 
@@ -187,7 +190,8 @@ fn main() {
     let refs_data = home.join("local-refs");
     rows.push(bench_inject(&refs_data, &local));
     rows.extend(bench_masking(&refs_data, &local));
-    // BENCH_ONLY_REFS=1: B15 and B16 only.
+    rows.push(bench_run_watch(&refs_data, &local));
+    // BENCH_ONLY_REFS=1: B15, B16 and B19 only.
     if std::env::var_os("BENCH_ONLY_REFS").is_some() {
         println!();
         for (id, measure, figure, target, met) in rows {
@@ -661,4 +665,86 @@ fn bench_masking(data: &Path, local: &dyn Fn(&Path, &[&str]) -> Command) -> Vec<
             added <= 1.0,
         ),
     ]
+}
+
+/// B19: a put, then the watched command restarted with its value: 10
+/// times, the time from the put's return to the new start.
+fn bench_run_watch(data: &Path, local: &dyn Fn(&Path, &[&str]) -> Command) -> Row {
+    println!("\n== B19: secrets run --watch, change → command restarted ==");
+    let st = local(
+        data,
+        &["secrets", "create", "watched", "--from-literal=V=0"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .status()
+    .unwrap();
+    assert!(st.success(), "seeding watched");
+    let starts = data.join("starts");
+    let script = format!(
+        "printf '%s\\n' \"$V\" >> {}; trap 'exit 0' TERM; while :; do sleep 0.01; done",
+        starts.display()
+    );
+    let mut child = local(
+        data,
+        &[
+            "secrets", "run", "watched", "--watch", "--", "sh", "-c", &script,
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let lines = || std::fs::read_to_string(&starts).unwrap_or_default();
+    let wait_for = |want: &str| {
+        let t = Instant::now();
+        while !lines().ends_with(&format!("{want}\n")) {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "no restart with {want}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    wait_for("0");
+    let mut samples = Vec::new();
+    for i in 1..=10 {
+        let st = local(
+            data,
+            &[
+                "secrets",
+                "put",
+                "watched",
+                &format!("--from-literal=V={i}"),
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+        assert!(st.success());
+        let t = Instant::now();
+        wait_for(&i.to_string());
+        samples.push(t.elapsed());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    samples.sort();
+    let (p50, max) = (samples[samples.len() / 2], samples[samples.len() - 1]);
+    println!(
+        "put returned → restarted with the value: median {:.0} ms, worst {:.0} ms (of which the burst window: 400 ms)",
+        ms(p50),
+        ms(max)
+    );
+    (
+        "B19",
+        "run --watch, change → command restarted".to_string(),
+        format!(
+            "median {:.0} ms, worst {:.0} ms (grace unused)",
+            ms(p50),
+            ms(max)
+        ),
+        "≤ 1 s plus the grace period",
+        max <= Duration::from_secs(1),
+    )
 }

@@ -32,15 +32,17 @@ pub const BACKLOG: usize = 256;
 /// Rows read from the log at once.
 pub const PAGE: usize = 512;
 
-/// One change, decoded once for every stream.
+/// One change, decoded and encoded once for every stream.
 #[derive(Debug)]
 pub struct Change {
     /// Its organization.
     pub org: String,
     /// Its project.
     pub project: String,
-    /// Its line.
-    pub line: ChangeLine,
+    /// Its cursor (the audit event's sequence number).
+    pub seq: i64,
+    /// Its line, as the stream sends it (JSON and a newline).
+    pub line: bytes::Bytes,
 }
 
 /// The changes of one look at the log, oldest first.
@@ -127,17 +129,26 @@ pub fn decode(row: &ChangeRow) -> Option<Change> {
     if body.get(FactKey::Replayed.as_str()) == Some(&Value::Bool(true)) {
         return None;
     }
+    let line = ChangeLine {
+        kind: CHANGE.into(),
+        cursor: row.seq.to_string(),
+        secret: text("resource").map(str::to_string),
+        change: Some(change.into()),
+        version: FactKey::Version.version_in(&body).map(|v| v.get()),
+        time: Some(crate::clock::rfc3339(row.ts)),
+        actor: text("actor").map(str::to_string),
+    };
     Some(Change {
         org: row.org.clone(),
         project: row.project.clone(),
-        line: ChangeLine {
-            kind: CHANGE.into(),
-            cursor: row.seq.to_string(),
-            secret: text("resource").map(str::to_string),
-            change: Some(change.into()),
-            version: FactKey::Version.version_in(&body).map(|v| v.get()),
-            time: Some(crate::clock::rfc3339(row.ts)),
-            actor: text("actor").map(str::to_string),
-        },
+        seq: row.seq,
+        line: encode(&line),
     })
+}
+
+/// A line as the stream sends it.
+pub fn encode(line: &ChangeLine) -> bytes::Bytes {
+    let mut out = serde_json::to_vec(line).expect("a line is JSON");
+    out.push(b'\n');
+    out.into()
 }

@@ -10,16 +10,22 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::support::{ApiResult, Authorized, Shared, blocking, owner, with_note};
-use crate::changes::{Batch, PAGE, decode};
+use crate::changes::{Batch, PAGE, decode, encode};
 use crate::error::{ApiError, parse_query};
 use kube_dc_api::wire::ChangeLine;
 use kube_dc_api::wire::changes::CONTENT_TYPE;
 
 /// How often an idle stream says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// The least time between two writes of one stream.
+const GAP: Duration = Duration::from_millis(10);
+
+/// The most one write of a stream holds (lines are never split).
+const CHUNK: usize = 256 * 1024;
 
 pub(crate) async fn watch_secrets(
     State(b): State<Shared>,
@@ -65,10 +71,11 @@ pub(crate) async fn watch_secrets(
         org,
         project,
         cursor: after,
-        pending: VecDeque::from([ChangeLine::heartbeat(after.to_string())]),
+        pending: VecDeque::from([encode(&ChangeLine::heartbeat(after.to_string()))]),
         catch_up: after < head,
         rx,
         tick: tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT),
+        sent: None,
     };
     let body = Body::from_stream(futures_util::stream::unfold(watch, Watch::next));
     let headers = [
@@ -85,44 +92,81 @@ struct Watch {
     project: String,
     /// The last change sent (or where the stream started).
     cursor: i64,
-    pending: VecDeque<ChangeLine>,
+    /// Lines to send, encoded.
+    pending: VecDeque<Bytes>,
     /// Read the log from `cursor` before taking batches again.
     catch_up: bool,
     rx: tokio::sync::broadcast::Receiver<Batch>,
     tick: tokio::time::Interval,
+    /// When the last write went out.
+    sent: Option<tokio::time::Instant>,
 }
 
 impl Watch {
     async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Self)> {
         loop {
-            if let Some(line) = self.pending.pop_front() {
-                let mut out = serde_json::to_vec(&line).expect("a line is JSON");
-                out.push(b'\n');
-                return Some((Ok(Bytes::from(out)), self));
+            if !self.pending.is_empty() {
+                let chunk = self.chunk();
+                self.sent = Some(tokio::time::Instant::now());
+                return Some((Ok(chunk), self));
             }
             if self.catch_up {
                 self.read_log().await?;
                 continue;
             }
+            // At most one write per GAP: under a storm of changes a stream
+            // sends them in a few large writes, and its task is not woken
+            // for each commit (writers keep the CPU).
+            if let Some(t) = self.sent {
+                tokio::time::sleep_until(t + GAP).await;
+            }
             tokio::select! {
                 r = self.rx.recv() => match r {
-                    Ok(batch) => self.take(&batch),
+                    Ok(batch) => {
+                        self.take(&batch);
+                        // And whatever else is already there.
+                        loop {
+                            match self.rx.try_recv() {
+                                Ok(batch) => self.take(&batch),
+                                Err(TryRecvError::Lagged(_)) => {
+                                    self.catch_up = true;
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     // Fallen behind: what it missed is in the log.
                     Err(RecvError::Lagged(_)) => self.catch_up = true,
                     Err(RecvError::Closed) => return None,
                 },
                 _ = self.tick.tick() => {
-                    self.pending.push_back(ChangeLine::heartbeat(self.cursor.to_string()));
+                    self.pending.push_back(encode(&ChangeLine::heartbeat(self.cursor.to_string())));
                 }
             }
         }
     }
 
+    /// The pending lines as one write, up to [`CHUNK`] bytes.
+    fn chunk(&mut self) -> Bytes {
+        if self.pending.len() == 1 {
+            return self.pending.pop_front().unwrap_or_default();
+        }
+        let mut out = Vec::with_capacity(CHUNK.min(self.pending.iter().map(Bytes::len).sum()));
+        while let Some(line) = self.pending.front() {
+            if !out.is_empty() && out.len() + line.len() > CHUNK {
+                break;
+            }
+            out.extend_from_slice(line);
+            self.pending.pop_front();
+        }
+        out.into()
+    }
+
     fn take(&mut self, batch: &Batch) {
         for c in batch.iter() {
-            let seq = c.line.cursor.parse::<i64>().unwrap_or(0);
-            if seq > self.cursor && c.org == self.org && c.project == self.project {
-                self.cursor = seq;
+            if c.seq > self.cursor && c.org == self.org && c.project == self.project {
+                self.cursor = c.seq;
                 self.pending.push_back(c.line.clone());
             }
         }

@@ -38,8 +38,8 @@ Examples:
 
 With --watch, a change of the values of a secret the command uses (not of
 its description or projection) reads them again, one audited read, and
-restarts the command: SIGTERM, --grace, SIGKILL. Changes within a second
-restart it once; --restart-jitter spreads the restarts of many instances.
+restarts the command: SIGTERM, --grace, SIGKILL. A burst of changes (each
+within 0.4 s of the last, for up to a second) restarts it once; --restart-jitter spreads the restarts of many instances.
 A re-read that fails keeps the command running and says why. Against an
 installation without a change stream kube-dc polls the list (--poll) and
 reads values only after a version changed. When the command ends by
@@ -73,7 +73,7 @@ pub struct RunArgs {
     pub no_masking: bool,
     /// Restart the command when a secret it uses changes: its values read
     /// again (audited), then SIGTERM, --grace, SIGKILL, and started with
-    /// the new values. Changes within a second restart it once.
+    /// the new values. A burst of changes restarts it once.
     #[arg(long)]
     pub watch: bool,
     /// With --watch: how long the command may take to stop after SIGTERM
@@ -494,8 +494,8 @@ async fn watch(
                     if !restarts(&used, &ns, &c) {
                         continue;
                     }
-                    // Several changes in one second restart once.
-                    settle(&mut watchers, std::time::Duration::from_secs(1)).await;
+                    // A burst of changes restarts once.
+                    settle(&mut watchers).await;
                     if !a.restart_jitter.is_zero() {
                         let ms = fastrand::u64(0..=a.restart_jitter.as_millis() as u64);
                         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
@@ -562,14 +562,22 @@ fn restarts(
     uses && !matches!(c.change.as_deref(), Some("sync-changed" | "updated"))
 }
 
-/// Takes what else arrives within `quiet` (a burst restarts once).
-async fn settle(
-    watchers: &mut [(String, crate::ops::watch::Watcher<'_>)],
-    quiet: std::time::Duration,
-) {
-    let until = tokio::time::Instant::now() + quiet;
-    for (_, w) in watchers.iter_mut() {
-        while tokio::time::timeout_at(until, w.next()).await.is_ok() {}
+/// A burst ends after this long without another change…
+const QUIET: std::time::Duration = std::time::Duration::from_millis(400);
+/// …or this long after its first change, whichever is first.
+const BURST: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Takes the rest of a burst of changes (a burst restarts once): until
+/// [`QUIET`] passes without one, at most [`BURST`] after the first.
+async fn settle(watchers: &mut [(String, crate::ops::watch::Watcher<'_>)]) {
+    let cap = tokio::time::Instant::now() + BURST;
+    loop {
+        let until = cap.min(tokio::time::Instant::now() + QUIET);
+        let nexts = watchers.iter_mut().map(|(_, w)| Box::pin(w.next()));
+        let any = futures_util::future::select_all(nexts);
+        if tokio::time::timeout_at(until, any).await.is_err() {
+            return;
+        }
     }
 }
 
