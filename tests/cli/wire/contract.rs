@@ -379,7 +379,9 @@ fn requests_match_the_contract() {
         }
     }
     // Every route of the table is used by some verb, but for the local
-    // backend's own inspection and audit-chain routes.
+    // backend's own inspection and audit-chain routes, and the change
+    // stream, whose verbs run until stopped (tests/cli/watch.rs against the
+    // backend; wire::compat's watch test against production).
     let unused: BTreeSet<Route> = Route::ALL
         .iter()
         .copied()
@@ -387,7 +389,11 @@ fn requests_match_the_contract() {
         .collect();
     assert_eq!(
         unused,
-        BTreeSet::from([Route::KubernetesSecrets, Route::AuditVerify]),
+        BTreeSet::from([
+            Route::KubernetesSecrets,
+            Route::AuditVerify,
+            Route::WatchSecrets
+        ]),
         "routes no CLI verb exercises"
     );
     // A duration becomes epoch seconds; unknown event fields survive -o json.

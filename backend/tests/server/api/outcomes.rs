@@ -357,6 +357,33 @@ async fn every_request_has_exactly_one_event_whose_result_is_its_outcome() {
         }
         sent.push((id, c));
     }
+    // The change stream: its answer never ends, so it is opened, its
+    // first line read, and closed; one event all the same.
+    let resp = s
+        .http
+        .get(format!("{}/api/watch/secrets/{NS}", s.url))
+        .bearer_auth(s.token(DEV))
+        .header("x-request-id", "outcome-watch")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut resp = resp;
+    let first = resp.chunk().await.unwrap().unwrap();
+    assert!(first.starts_with(br#"{"type":"heartbeat""#), "{first:?}");
+    drop(resp);
+    covered.insert(Route::WatchSecrets);
+    sent.push((
+        "outcome-watch".into(),
+        case(
+            Some(DEV),
+            Method::GET,
+            format!("/api/watch/secrets/{NS}"),
+            None,
+            200,
+        ),
+    ));
+
     // An oversized body: refused before any handler, one event.
     let big = vec![b'x'; 5 * 1024 * 1024];
     let token = s.token(ADMIN);
