@@ -52,7 +52,33 @@ impl<'a> Watcher<'a> {
     /// this returns misses no change; where the installation has no stream
     /// (404/405), says so on stderr and polls every `poll` instead.
     pub async fn open(client: &'a Client, ns: &str, poll: Duration) -> Result<Self> {
-        let mut w = Watcher {
+        if let Some(w) = Self::open_stream(client, ns).await? {
+            return Ok(w);
+        }
+        crate::output::note(&format!(
+            "this installation has no change stream; polling the list every {}s (--poll)",
+            poll.as_secs_f32()
+        ));
+        let mut w = Self::new(client, ns, poll);
+        let seen = w.snapshot().await?;
+        w.feed = Feed::Poll { every: poll, seen };
+        Ok(w)
+    }
+
+    /// The stream only: None where the installation has none (the caller
+    /// has its own way to poll, e.g. the terminal view's refresh period).
+    pub async fn open_stream(client: &'a Client, ns: &str) -> Result<Option<Self>> {
+        let mut w = Self::new(client, ns, DEFAULT_POLL);
+        match w.connect().await {
+            Ok(()) => Ok(Some(w)),
+            Err(e) if e.kind == ErrorKind::NotSupported => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Not connected yet: a poll of nothing seen.
+    fn new(client: &'a Client, ns: &str, poll: Duration) -> Self {
+        Watcher {
             client,
             ns: ns.to_string(),
             cursor: None,
@@ -61,45 +87,7 @@ impl<'a> Watcher<'a> {
                 seen: BTreeMap::new(),
             },
             pending: VecDeque::new(),
-        };
-        match w.connect().await {
-            Ok(()) => {}
-            Err(e) if e.kind == ErrorKind::NotSupported => {
-                crate::output::note(&format!(
-                    "this installation has no change stream; polling the list every {}s (--poll)",
-                    poll.as_secs_f32()
-                ));
-                let seen = w.snapshot().await?;
-                w.feed = Feed::Poll { every: poll, seen };
-            }
-            Err(e) => return Err(e),
         }
-        Ok(w)
-    }
-
-    /// The stream only: None where the installation has none (the caller
-    /// has its own way to poll, e.g. the terminal view's refresh period).
-    pub async fn open_stream(client: &'a Client, ns: &str) -> Result<Option<Self>> {
-        let mut w = Watcher {
-            client,
-            ns: ns.to_string(),
-            cursor: None,
-            feed: Feed::Poll {
-                every: DEFAULT_POLL,
-                seen: BTreeMap::new(),
-            },
-            pending: VecDeque::new(),
-        };
-        match w.connect().await {
-            Ok(()) => Ok(Some(w)),
-            Err(e) if e.kind == ErrorKind::NotSupported => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Whether changes come by polling (no stream here).
-    pub fn polling(&self) -> bool {
-        matches!(self.feed, Feed::Poll { .. })
     }
 
     /// Opens the stream after the cursor, and reads up to its first line.
