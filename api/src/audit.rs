@@ -101,13 +101,23 @@ pub struct ExportCheck {
     pub last_hash: Option<String>,
     /// The first row's `prev_hash`: where this file's chain starts.
     pub first_prev_hash: Option<String>,
+    /// How many rows it holds.
+    pub rows: usize,
+    /// The file line of the last row in chain order.
+    pub last_line: Option<usize>,
+    /// The last row's `org` column, when the file has one.
+    pub org: Option<String>,
+    /// The file line of the row whose hash [`check_export_reaching`] looked
+    /// for, and how many rows there are up to and including it.
+    pub reached: Option<(usize, usize)>,
 }
 
-/// A reader that notes the offset of every `\n` it passes on.
+/// A reader that notes the offset of every `\n` it passes on, for the
+/// rows still to be numbered ([`Lines`]).
 struct Newlines<R> {
     inner: R,
     at: u64,
-    seen: std::rc::Rc<std::cell::RefCell<Vec<u64>>>,
+    seen: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
 }
 
 impl<R: std::io::Read> std::io::Read for Newlines<R> {
@@ -131,7 +141,24 @@ impl<R: std::io::Read> std::io::Read for Newlines<R> {
 /// time, every displayed column against the event, and the links between
 /// rows.
 pub fn check_export(input: impl std::io::Read) -> Result<ExportCheck, String> {
-    let (header, mut rows) = read_rows(input)?;
+    check_export_reaching(input, None)
+}
+
+/// Rows looked at before deciding which way the file's chain runs.
+const LOOKAHEAD: usize = 64;
+
+/// [`check_export`], also noting where the row whose hash is `want` is (a
+/// checkpoint's event): [`ExportCheck::reached`].
+///
+/// The file is read once, row by row, in constant memory: exports run
+/// oldest first and listings (`-o csv`) newest first, and which way the
+/// chain runs is decided on the first rows.
+pub fn check_export_reaching(
+    input: impl std::io::Read,
+    want: Option<&str>,
+) -> Result<ExportCheck, String> {
+    let mut rows = Lines::open(input)?;
+    let header = rows.header.clone();
     let col = |name: &str| {
         header.iter().position(|h| h == name).ok_or_else(|| {
             format!("the file has no {name:?} column: it is not a kube-dc audit export with hashes")
@@ -143,35 +170,108 @@ pub fn check_export(input: impl std::io::Read) -> Result<ExportCheck, String> {
         hash: col("hash")?,
         event: col("event")?,
     };
-    // Exports run oldest first; listings (`-o csv`) newest first: follow
-    // the chain in whichever direction the rows link.
-    let link = |a: &csv::StringRecord, b: &csv::StringRecord| a.get(cols.hash) == b.get(cols.prev);
-    let forward = rows.windows(2).filter(|w| link(&w[0].1, &w[1].1)).count();
-    let backward = rows.windows(2).filter(|w| link(&w[1].1, &w[0].1)).count();
-    if backward > forward {
-        rows.reverse();
+    let org_col = header.iter().position(|h| h == "org");
+    let mut first: Vec<Row> = Vec::with_capacity(LOOKAHEAD);
+    while first.len() < LOOKAHEAD {
+        match rows.next_row()? {
+            Some(r) => first.push(r),
+            None => break,
+        }
     }
-    let mut out = ExportCheck::default();
-    let mut last_hash: Option<String> = None;
-    for (row, rec) in rows {
+    let link = |a: &csv::StringRecord, b: &csv::StringRecord| a.get(cols.hash) == b.get(cols.prev);
+    let forward = first.windows(2).filter(|w| link(&w[0].1, &w[1].1)).count();
+    let backward = first.windows(2).filter(|w| link(&w[1].1, &w[0].1)).count();
+    let mut walk = Walk {
+        header: &header,
+        cols: &cols,
+        org_col,
+        want,
+        newest_first: backward > forward,
+        out: ExportCheck::default(),
+        before: None,
+        reached_at: None,
+    };
+    for r in first {
+        walk.row(r);
+    }
+    while let Some(r) = rows.next_row()? {
+        walk.row(r);
+    }
+    Ok(walk.finish())
+}
+
+/// The rows as they are read, in either direction of the chain.
+struct Walk<'a> {
+    header: &'a [String],
+    cols: &'a Columns,
+    org_col: Option<usize>,
+    want: Option<&'a str>,
+    /// A listing: each row is the one before the previous in the chain.
+    newest_first: bool,
+    out: ExportCheck,
+    /// The previous row read: its line, hash and prev_hash.
+    before: Option<(usize, String, String)>,
+    /// The read index of the wanted row.
+    reached_at: Option<(usize, usize)>,
+}
+
+impl Walk<'_> {
+    fn row(&mut self, (line, rec): Row) {
         let get = |i: usize| rec.get(i).unwrap_or("");
-        let prev = get(cols.prev);
-        match &last_hash {
-            None => {
+        let (prev, hash) = (get(self.cols.prev), get(self.cols.hash));
+        let out = &mut self.out;
+        match &self.before {
+            // The chain's first row: where the file starts.
+            None if !self.newest_first => {
                 out.from_genesis = prev == GENESIS_HASH;
                 out.first_prev_hash = Some(prev.to_string());
             }
-            Some(h) if h != prev => out.gaps.push(row),
+            // A listing's first row is the chain's last.
+            None => {
+                out.last_hash = Some(hash.to_string());
+                out.last_line = Some(line);
+                out.org = self.org_col.map(|i| get(i).to_string());
+            }
+            Some((_, h, _)) if !self.newest_first && h != prev => out.gaps.push(line),
+            // Newest first: the row read before is the next in the chain.
+            Some((l, _, p)) if self.newest_first && p != hash => out.gaps.push(*l),
             Some(_) => {}
         }
-        last_hash = Some(get(cols.hash).to_string());
-        match check_row(&header, &cols, &rec) {
-            Ok(()) => out.verified += 1,
-            Err(why) => out.failures.push((row, why)),
+        if !self.newest_first {
+            out.last_hash = Some(hash.to_string());
+            out.last_line = Some(line);
+            if let Some(i) = self.org_col {
+                out.org = Some(get(i).to_string());
+            }
         }
+        if self.want.is_some_and(|w| w == hash) {
+            self.reached_at = Some((line, out.rows));
+        }
+        out.rows += 1;
+        match check_row(self.header, self.cols, &rec) {
+            Ok(()) => out.verified += 1,
+            Err(why) => out.failures.push((line, why)),
+        }
+        self.before = Some((line, hash.to_string(), prev.to_string()));
     }
-    out.last_hash = last_hash;
-    Ok(out)
+
+    fn finish(mut self) -> ExportCheck {
+        let rows = self.out.rows;
+        if self.newest_first {
+            // The last row read is the chain's first; gaps and failures in
+            // chain order (oldest first), as for an export.
+            if let Some((_, _, prev)) = &self.before {
+                self.out.from_genesis = prev == GENESIS_HASH;
+                self.out.first_prev_hash = Some(prev.clone());
+            }
+            self.out.gaps.reverse();
+            self.out.failures.reverse();
+            self.out.reached = self.reached_at.map(|(line, i)| (line, rows - i));
+        } else {
+            self.out.reached = self.reached_at.map(|(line, i)| (line, i + 1));
+        }
+        self.out
+    }
 }
 
 /// A row of an export and the file line it starts on.
@@ -185,32 +285,65 @@ struct Columns {
     event: usize,
 }
 
-/// The header and the rows, each with the file line it starts on (a
-/// quoted value may span lines), counted from the newlines up to its first
-/// byte: the csv crate's own line count is one off in CRLF files, where a
-/// row's position is the `\n` of the `\r\n` before it.
-fn read_rows(input: impl std::io::Read) -> Result<(Vec<String>, Vec<Row>), String> {
-    let newlines = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let mut rd = csv::Reader::from_reader(Newlines {
-        inner: input,
-        at: 0,
-        seen: newlines.clone(),
-    });
-    let header: Vec<String> = rd
-        .headers()
-        .map_err(|e| format!("cannot read the header row: {e}"))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let mut rows = Vec::new();
-    for (n, rec) in rd.records().enumerate() {
-        let rec = rec.map_err(|e| format!("row {}: {e}", n + 1))?;
-        let line = rec.position().map_or(n + 2, |p| {
-            1 + newlines.borrow().partition_point(|&at| at <= p.byte())
+/// The header, then the rows one at a time, each with the file line it
+/// starts on (a quoted value may span lines), counted from the newlines up
+/// to its first byte: the csv crate's own line count is one off in CRLF
+/// files, where a row's position is the `\n` of the `\r\n` before it.
+struct Lines<R: std::io::Read> {
+    rd: csv::Reader<Newlines<R>>,
+    newlines: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
+    /// Newlines before the offsets still in `newlines`.
+    counted: usize,
+    read: usize,
+    header: Vec<String>,
+}
+
+impl<R: std::io::Read> Lines<R> {
+    fn open(input: R) -> Result<Self, String> {
+        let newlines = std::rc::Rc::new(std::cell::RefCell::new(Default::default()));
+        let mut rd = csv::Reader::from_reader(Newlines {
+            inner: input,
+            at: 0,
+            seen: newlines.clone(),
         });
-        rows.push((line, rec));
+        let header: Vec<String> = rd
+            .headers()
+            .map_err(|e| format!("cannot read the header row: {e}"))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        Ok(Self {
+            rd,
+            newlines,
+            counted: 0,
+            read: 0,
+            header,
+        })
     }
-    Ok((header, rows))
+
+    fn next_row(&mut self) -> Result<Option<Row>, String> {
+        let mut rec = csv::StringRecord::new();
+        let more = self
+            .rd
+            .read_record(&mut rec)
+            .map_err(|e| format!("row {}: {e}", self.read + 1))?;
+        if !more {
+            return Ok(None);
+        }
+        self.read += 1;
+        let line = match rec.position() {
+            Some(p) => {
+                let mut seen = self.newlines.borrow_mut();
+                while seen.front().is_some_and(|&at| at <= p.byte()) {
+                    seen.pop_front();
+                    self.counted += 1;
+                }
+                1 + self.counted
+            }
+            None => self.read + 1,
+        };
+        Ok(Some((line, rec)))
+    }
 }
 
 /// One row against its hash: the time readable, the hash over its time,
@@ -291,6 +424,53 @@ mod tests {
             prev = hash;
         }
         String::from_utf8(w.into_inner().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_row_is_found_and_counted_the_same_in_either_order_and_gaps_named_in_chain_order() {
+        let rows: Vec<(i64, String)> = (1..=200)
+            .map(|i| {
+                (
+                    1_700_000_000_000 + i,
+                    format!(r#"{{"action":"a{i}","org":"acme"}}"#),
+                )
+            })
+            .collect();
+        let refs: Vec<(i64, &str)> = rows.iter().map(|(t, b)| (*t, b.as_str())).collect();
+        let text = export(&refs);
+        let lines: Vec<&str> = text.lines().collect();
+        // The hash of the 150th event: its row's second-to-last hash column.
+        let want = {
+            let mut rd = csv::Reader::from_reader(text.as_bytes());
+            let rec = rd.records().nth(149).unwrap().unwrap();
+            rec.get(CSV_COLUMNS.len() - 2).unwrap().to_string()
+        };
+        let fwd = check_export_reaching(text.as_bytes(), Some(&want)).unwrap();
+        assert_eq!(fwd.reached, Some((151, 150)), "{fwd:?}");
+        assert_eq!(
+            (fwd.rows, fwd.from_genesis, fwd.org.as_deref()),
+            (200, true, Some("acme"))
+        );
+        // Newest first (a listing): the same row, the same count.
+        let mut rev = lines.clone();
+        rev[1..].reverse();
+        let bwd = check_export_reaching(rev.join("\n").as_bytes(), Some(&want)).unwrap();
+        assert_eq!(bwd.reached, Some((52, 150)), "{bwd:?}");
+        assert_eq!(
+            (bwd.last_hash, bwd.first_prev_hash),
+            (fwd.last_hash, fwd.first_prev_hash)
+        );
+        assert!(bwd.gaps.is_empty() && bwd.from_genesis);
+        // Two rows cut, newest first: the gaps named at the rows after them
+        // in chain order, oldest first, as for an export.
+        let cut: Vec<&str> = rev
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 10 && *i != 100)
+            .map(|(_, l)| *l)
+            .collect();
+        let g = check_export(cut.join("\n").as_bytes()).unwrap();
+        assert_eq!(g.gaps, vec![99, 10], "{g:?}");
     }
 
     #[test]

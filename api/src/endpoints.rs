@@ -169,6 +169,11 @@ routes! {
     AuditProject => ep("GET", "/api/audit/orgs/{org}/projects/{project}", "audit", "audit.event.list", ProjectMember, OrgProject, Production),
     AuditCsv => ep("GET", "/api/audit/orgs/{org}/csv", "audit", "audit.event.export", OrgAdmin, Org, Production),
     AuditVerify => ep("GET", "/api/audit/orgs/{org}/verify", "audit", "audit.chain.verify", OrgAdmin, Org, Extension),
+    AuditKey => ep("GET", "/api/audit/orgs/{org}/key", "audit", "audit.key.read", Caller, Org, Extension),
+    ListCheckpoints => ep("GET", "/api/audit/orgs/{org}/checkpoints", "audit", "audit.checkpoint.list", OrgAdmin, Org, Extension),
+    SignCheckpoint => ep("POST", "/api/audit/orgs/{org}/checkpoints", "audit", "audit.checkpoint.create", OrgAdmin, Org, Extension),
+    FollowAuditOrg => ep("GET", "/api/watch/audit/orgs/{org}", "audit", "audit.event.follow", OrgAdmin, Org, Extension),
+    FollowAuditProject => ep("GET", "/api/watch/audit/orgs/{org}/projects/{project}", "audit", "audit.event.follow", ProjectMember, OrgProject, Extension),
     Elevate => ep("POST", "/api/orgs/{org}/projects/{project}/elevate", "org-admin", "org-admin.elevation.create", OrgAdmin, OrgProject, Production),
     ElevationStatus => ep("GET", "/api/orgs/{org}/projects/{project}/elevate", "org-admin", "org-admin.elevation.read", Caller, OrgProject, Production),
     Release => ep("DELETE", "/api/orgs/{org}/projects/{project}/elevate", "org-admin", "org-admin.elevation.release", Caller, OrgProject, Production),
@@ -206,6 +211,7 @@ impl Route {
                 | Route::RestoreSecret
                 | Route::Elevate
                 | Route::Release
+                | Route::SignCheckpoint
         )
     }
 }
@@ -356,6 +362,10 @@ fn describe(action: &str) -> &'static str {
         "audit.event.list" => "query audit events",
         "audit.event.export" => "export audit events as CSV",
         "audit.chain.verify" => "verify the audit hash chain",
+        "audit.key.read" => "read the backend's audit signing key",
+        "audit.checkpoint.list" => "list the signed checkpoints of the chain",
+        "audit.checkpoint.create" => "sign a checkpoint of the chain's head",
+        "audit.event.follow" => "open the live feed of audit events",
         "org-admin.elevation.create" => "open an elevation window",
         "org-admin.elevation.read" => "read one's elevation status",
         "org-admin.elevation.release" => "close an elevation window early",

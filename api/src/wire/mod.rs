@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub mod changes;
+pub mod feed;
 mod org;
 mod status;
 pub use changes::ChangeLine;
