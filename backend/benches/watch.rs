@@ -18,24 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use kube_dc_testsupport::bench::{Server, row, wrk};
-
-/// The server's resident memory (KiB), from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn quantile(v: &mut [f64], q: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * q) as usize]
-}
+use kube_dc_testsupport::bench::{Server, quantile, row, rss_kib, wrk};
 
 /// When each watcher received each version.
 type Seen = Arc<Mutex<Vec<HashMap<u64, Instant>>>>;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit_key::AuditKey;
 use crate::authn::{Authenticator, Identity};
 use crate::authz::{Binding, Bindings, OrgAdmins, Role};
 use crate::dirs::{private_dir, restrict_dir};
@@ -48,6 +49,9 @@ pub struct Config {
     /// How many batches of changes an open change stream may fall behind
     /// before it reads what it missed from the audit log instead.
     pub watch_backlog: usize,
+    /// The audit signing key the operator supplies (PKCS#8 PEM), instead
+    /// of the data directory's own.
+    pub audit_key_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -67,6 +71,7 @@ impl Config {
             openbao: None,
             without_values: false,
             watch_backlog: crate::changes::BACKLOG,
+            audit_key_file: None,
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct Backend {
     pub config: Config,
     /// The change stream's hub (started by the first stream).
     pub changes: crate::changes::Hub,
+    /// The audit signing key, loaded (or made) when first needed.
+    audit_key: std::sync::OnceLock<Arc<AuditKey>>,
 }
 
 impl Backend {
@@ -136,6 +143,7 @@ impl Backend {
             projects,
             config,
             changes: Default::default(),
+            audit_key: Default::default(),
         });
         if b.config.openbao.is_some() && !b.config.without_values {
             let b2 = b.clone();
@@ -237,6 +245,19 @@ impl Backend {
     /// Now, in epoch milliseconds, by the configured clock.
     pub fn now(&self) -> i64 {
         self.config.clock.now_ms()
+    }
+
+    /// The audit signing key: the operator's (`audit_key_file`), else the
+    /// data directory's, made on first use.
+    pub fn audit_key(&self) -> Result<Arc<AuditKey>, crate::crypto::KeyError> {
+        if let Some(k) = self.audit_key.get() {
+            return Ok(k.clone());
+        }
+        let k = Arc::new(AuditKey::load_or_create(
+            &self.config.data_dir,
+            self.config.audit_key_file.as_deref(),
+        )?);
+        Ok(self.audit_key.get_or_init(|| k).clone())
     }
 
     /// The store for async callers.

@@ -30,6 +30,29 @@ pub enum Command {
         #[arg(long, env = "KUBE_DC_BACKEND_DATA_DIR")]
         data_dir: PathBuf,
     },
+    /// Print the audit signing key's public half (JSON: key id, base64 key,
+    /// retired keys), making the key if the data directory has none.
+    ///
+    /// Give the printed document (or its publicKey) to `kube-dc audit
+    /// verify --key` on a machine the backend's operator does not control.
+    /// With --rotate: the current key is retired (its public half stays
+    /// published, so the checkpoints it signed still verify) and a new one
+    /// signs from the next start of the backend on.
+    AuditKey {
+        /// The data directory whose key it is.
+        #[arg(long, env = "KUBE_DC_BACKEND_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The operator's key file (as for serve), instead of the data directory's.
+        #[arg(
+            long,
+            env = "KUBE_DC_BACKEND_AUDIT_KEY_FILE",
+            conflicts_with = "rotate"
+        )]
+        audit_key_file: Option<PathBuf>,
+        /// Retire the data directory's key and make a new one (stop the backend first).
+        #[arg(long)]
+        rotate: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -112,6 +135,19 @@ pub struct ServeArgs {
     /// that only take turns on the same cores.
     #[arg(long, env = "KUBE_DC_BACKEND_WORKERS")]
     pub workers: Option<std::num::NonZeroUsize>,
+    /// Sign a checkpoint of each organization's audit chain this often (in
+    /// seconds) when it has new events; 0: only on request.
+    #[arg(long, default_value_t = 300, env = "KUBE_DC_BACKEND_CHECKPOINT_EVERY")]
+    pub checkpoint_every: u64,
+    /// The audit signing key (Ed25519, PKCS#8 PEM, owner-only), instead of
+    /// the one made in the data directory.
+    #[arg(long, env = "KUBE_DC_BACKEND_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
+    /// Also append every committed audit event to this file as a JSON line
+    /// (with its chain fields), for log shippers; reopened on SIGHUP (after
+    /// logrotate moves it).
+    #[arg(long, env = "KUBE_DC_BACKEND_AUDIT_FILE")]
+    pub audit_file: Option<PathBuf>,
 }
 
 impl ServeArgs {

@@ -63,24 +63,8 @@ impl Cipher {
         if !path.exists() {
             let mut key = Zeroizing::new([0u8; 32]);
             rand::fill(&mut key[..]);
-            let tmp = dir.join(format!(".{MASTER_KEY_FILE}.{}", uuid::Uuid::new_v4()));
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(|e| FileError::new("cannot create", &tmp, e))?;
             let text = Zeroizing::new(B64.encode(&key[..]));
-            f.write_all(text.as_bytes())
-                .and_then(|_| f.sync_all())
-                .map_err(|e| FileError::new("cannot write", &tmp, e))?;
-            let linked = fs::hard_link(&tmp, &path);
-            let _ = fs::remove_file(&tmp);
-            match linked {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(FileError::new("cannot create", &path, e).into()),
-            }
+            create_private_once(&path, text.as_bytes())?;
         }
         refuse_shared_key_file(&path)?;
         let text = Zeroizing::new(
@@ -134,14 +118,19 @@ impl Cipher {
 
 /// A master key that others can read is no secret: refuse to use it.
 fn refuse_shared_key_file(path: &Path) -> Result<(), KeyError> {
+    refuse_shared("master key", path)
+}
+
+/// Refuses a key file (`what`) others may read.
+pub(crate) fn refuse_shared(what: &str, path: &Path) -> Result<(), KeyError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(path)
-        .map_err(|e| FileError::new("cannot read master key", path, e))?
+        .map_err(|e| FileError::new("cannot read key file", path, e))?
         .permissions()
         .mode();
     if mode & 0o077 != 0 {
         return Err(KeyError::Unusable(format!(
-            "master key {} is readable by other users (mode {:o}); restrict it with \
+            "{what} {} is readable by other users (mode {:o}); restrict it with \
              `chmod 600 {}` and start again (and consider the key exposed)",
             path.display(),
             mode & 0o777,
@@ -149,6 +138,35 @@ fn refuse_shared_key_file(path: &Path) -> Result<(), KeyError> {
         )));
     }
     Ok(())
+}
+
+/// Creates `path` (mode 0600) holding `bytes`, unless it exists. Race-free
+/// across processes: written to a private temporary file beside it and
+/// hard-linked into place, which fails if another process got there
+/// first; everyone then reads the one file that won.
+pub(crate) fn create_private_once(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    let tmp = dir.join(format!(".{name}.{}", uuid::Uuid::new_v4()));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| FileError::new("cannot create", &tmp, e))?;
+    let written = f.write_all(bytes).and_then(|_| f.sync_all());
+    let linked = written
+        .map_err(|e| FileError::new("cannot write", &tmp, e))
+        .and_then(|()| {
+            fs::hard_link(&tmp, path).map_err(|e| FileError::new("cannot create", path, e))
+        });
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Err(e) if e.source.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn decode_key(text: &str) -> Result<Zeroizing<[u8; 32]>, String> {

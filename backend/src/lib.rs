@@ -9,6 +9,8 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod audit_file;
+pub mod audit_key;
 pub mod authn;
 pub mod authz;
 pub mod changes;

@@ -35,6 +35,11 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Serve(a) => runtime(a.workers()).and_then(|rt| rt.block_on(serve(*a))),
         Command::VerifyAudit { data_dir } => verify(data_dir),
+        Command::AuditKey {
+            data_dir,
+            audit_key_file,
+            rotate,
+        } => audit_key(data_dir, audit_key_file, rotate),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -80,6 +85,28 @@ fn verify(data_dir: PathBuf) -> Result<(), String> {
     }
 }
 
+/// `kube-dc-backend audit-key`: the public half as JSON on stdout.
+fn audit_key(data_dir: PathBuf, supplied: Option<PathBuf>, rotate: bool) -> Result<(), String> {
+    use kube_dc_backend::audit_key::AuditKey;
+    kube_dc_backend::private_dir(&data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let doc = if rotate {
+        let (old, new) = AuditKey::rotate(&data_dir).map_err(|e| e.to_string())?;
+        eprintln!(
+            "retired {} (still published, for the checkpoints it signed); new key {} signs from the backend's next start",
+            old.key_id, new.key_id
+        );
+        new
+    } else {
+        AuditKey::load_or_create(&data_dir, supplied.as_deref())
+            .map_err(|e| e.to_string())?
+            .doc()
+    };
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
 async fn serve(a: ServeArgs) -> Result<(), String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let bindings = Bindings::load(&a.bindings)?;
@@ -99,12 +126,24 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     config.enforce_elevation = matches!(a.elevation_mode, ElevationMode::Enforce);
     config.master_key = std::env::var(kube_dc_backend::crypto::MASTER_KEY_ENV).ok();
     config.openbao = openbao_config(&a)?;
+    config.audit_key_file = a.audit_key_file.clone();
     let auth = Authenticator::Oidc(Arc::new(OidcVerifier::new(
         &a.oidc_issuer,
         &a.audience,
         http,
     )));
     let backend = Backend::open(config, auth, bindings).map_err(|e| e.to_string())?;
+    // A key that cannot sign stops the start, not the first checkpoint.
+    let key = backend.audit_key().map_err(|e| e.to_string())?;
+    tracing::info!("audit checkpoints signed with {}", key.public().id);
+    let mirror = match &a.audit_file {
+        Some(p) => Some(tokio::spawn(
+            kube_dc_backend::audit_file::mirror(backend.clone(), p.clone())
+                .await
+                .map_err(|e| format!("--audit-file {}: {e}", p.display()))?,
+        )),
+        None => None,
+    };
 
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
@@ -121,6 +160,19 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
             }
         })
     };
+    let checkpoints = (a.checkpoint_every > 0).then(|| {
+        let b = backend.clone();
+        let every = Duration::from_secs(a.checkpoint_every);
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                iv.tick().await;
+                if let Err(e) = kube_dc_backend::http::sign_due_checkpoints(&b).await {
+                    tracing::warn!("signing audit checkpoints: {e}");
+                }
+            }
+        })
+    });
     let app = kube_dc_backend::router(backend.clone())
         .into_make_service_with_connect_info::<SocketAddr>();
     let shutdown = shutdown_signal()?;
@@ -142,6 +194,9 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("server error: {e}"))?;
     ticker.abort();
+    for t in checkpoints.into_iter().chain(mirror) {
+        t.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -132,6 +132,27 @@ impl Drop for Server {
     }
 }
 
+/// A process's resident memory (KiB), from /proc.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The `q` quantile of `v` (sorted in place); NaN for none.
+pub fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q) as usize]
+}
+
 /// One row of the results table; `scripts/bench.sh` gathers the rows of
 /// every benchmark into one table.
 pub fn row(id: &str, measure: &str, figure: &str, target: &str, met: bool) {

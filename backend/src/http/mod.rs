@@ -18,7 +18,9 @@ use serde_json::{Map, Value, json};
 
 mod audit;
 mod audit_csv;
+mod audit_follow;
 pub(crate) mod audit_layer;
+mod checkpoints;
 mod consumers;
 mod elevation;
 mod import;
@@ -28,6 +30,7 @@ mod versions;
 mod view;
 mod watch;
 
+pub use checkpoints::sign_due as sign_due_checkpoints;
 pub use view::to_wire;
 
 use audit_layer::{route_layer, unmatched_layer};
@@ -66,6 +69,11 @@ fn handler(route: Route) -> MethodRouter<Shared> {
         Route::AuditProject => on(f, audit::audit_project),
         Route::AuditCsv => on(f, audit_csv::audit_csv),
         Route::AuditVerify => on(f, audit::audit_verify),
+        Route::AuditKey => on(f, checkpoints::audit_key),
+        Route::ListCheckpoints => on(f, checkpoints::list_checkpoints),
+        Route::SignCheckpoint => on(f, checkpoints::sign_checkpoint),
+        Route::FollowAuditOrg => on(f, audit_follow::follow_org),
+        Route::FollowAuditProject => on(f, audit_follow::follow_project),
         Route::Elevate => on(f, elevation::elevate),
         Route::ElevationStatus => on(f, elevation::elevation_status),
         Route::Release => on(f, elevation::release),

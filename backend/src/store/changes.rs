@@ -37,6 +37,35 @@ impl Store {
         self.read(|c| Ok(c.query_row("SELECT coalesce(max(seq), 0) FROM audit", [], |r| r.get(0))?))
     }
 
+    /// The sequence number and hash of `org`'s newest event, if it has
+    /// one.
+    pub fn audit_head_of(&self, org: &str) -> Result<Option<(i64, String)>> {
+        self.read(|c| Ok(head_in(c, org)?))
+    }
+
+    /// Every organization's events after `after`, oldest first, at most
+    /// `limit` (the `--audit-file` mirror).
+    pub fn audit_after(&self, after: i64, limit: usize) -> Result<Vec<super::AuditRow>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, ts, body, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = st
+                .query_map(params![after, limit], |r| {
+                    Ok(super::AuditRow {
+                        seq: r.get(0)?,
+                        ts: r.get(1)?,
+                        text: r.get(2)?,
+                        prev_hash: r.get(3)?,
+                        hash: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
     /// The secrets service's allowed events after `after` up to `upto`,
     /// oldest first, at most `limit`; of one organization's project when
     /// `scope` is given, else of all.
@@ -82,4 +111,18 @@ impl Store {
             Ok(rows)
         })
     }
+}
+
+/// The sequence number and hash of `org`'s newest event, read in `c`.
+pub(super) fn head_in(
+    c: &rusqlite::Connection,
+    org: &str,
+) -> rusqlite::Result<Option<(i64, String)>> {
+    use rusqlite::OptionalExtension as _;
+    c.prepare_cached(
+        "SELECT seq, hash FROM audit INDEXED BY audit_org_seq WHERE org = ?1
+         ORDER BY seq DESC LIMIT 1",
+    )?
+    .query_row([org], |r| Ok((r.get(0)?, r.get(1)?)))
+    .optional()
 }

@@ -88,7 +88,7 @@ CREATE INDEX IF NOT EXISTS idempotent_writes_age ON idempotent_writes (created_a
 
 /// The schema version [`migrate`] leaves: a store at it has every table
 /// and index of [`SCHEMA`], so opening it runs neither.
-pub(super) const CURRENT: i64 = 8;
+pub(super) const CURRENT: i64 = 9;
 
 /// The schema's migrations, in order, each once.
 pub(super) fn migrate(tx: &Transaction) -> Result<()> {
@@ -113,6 +113,30 @@ pub(super) fn migrate(tx: &Transaction) -> Result<()> {
     if version < 8 {
         read_path_indexes(tx)?;
     }
+    if version < 9 {
+        checkpoints(tx)?;
+    }
+    Ok(())
+}
+
+/// Schema version 9: `audit_checkpoints`, the signed statements of each
+/// organization's chain head (`kube_dc_api::checkpoint`), one per signed
+/// event at most.
+fn checkpoints(tx: &Transaction) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS audit_checkpoints (
+             org       TEXT NOT NULL,
+             seq       INTEGER NOT NULL,
+             events    INTEGER NOT NULL,
+             hash      TEXT NOT NULL,
+             ts        INTEGER NOT NULL,
+             time      TEXT NOT NULL,
+             key_id    TEXT NOT NULL,
+             signature TEXT NOT NULL,
+             PRIMARY KEY (org, seq)
+         );
+         PRAGMA user_version = 9;",
+    )?;
     Ok(())
 }
 

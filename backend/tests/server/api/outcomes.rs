@@ -273,6 +273,39 @@ fn cases() -> Vec<Case> {
         case(a, M::GET, "/api/audit/orgs/acme/csv", None, 403),
         case(oa, M::GET, "/api/audit/orgs/acme/verify", None, 200),
         case(a, M::GET, "/api/audit/orgs/acme/verify", None, 403),
+        case(a, M::GET, "/api/audit/orgs/acme/key", None, 200),
+        case(oa, M::POST, "/api/audit/orgs/acme/checkpoints", None, 200),
+        case(a, M::POST, "/api/audit/orgs/acme/checkpoints", None, 403),
+        case(
+            oa,
+            M::GET,
+            "/api/audit/orgs/acme/checkpoints?limit=5",
+            None,
+            200,
+        ),
+        case(
+            oa,
+            M::GET,
+            "/api/audit/orgs/acme/checkpoints?limit=0",
+            None,
+            400,
+        ),
+        case(a, M::GET, "/api/audit/orgs/acme/checkpoints", None, 403),
+        case(a, M::GET, "/api/watch/audit/orgs/acme", None, 403),
+        case(
+            oa,
+            M::GET,
+            "/api/watch/audit/orgs/acme?after=nothex",
+            None,
+            400,
+        ),
+        case(
+            oa,
+            M::GET,
+            "/api/watch/audit/orgs/acme?since=1&after=00",
+            None,
+            400,
+        ),
         // Elevation
         case(oa, M::POST, elevate, Some(json!({"reason": "IR-1"})), 200),
         case(oa, M::POST, elevate, Some(json!({"reason": " "})), 400),
@@ -383,6 +416,35 @@ async fn every_request_has_exactly_one_event_whose_result_is_its_outcome() {
             200,
         ),
     ));
+
+    // The audit feeds: opened, their first line read, closed.
+    for (who, path, id) in [
+        (
+            ORG_ADMIN,
+            "/api/watch/audit/orgs/acme".to_string(),
+            "outcome-feed-org",
+        ),
+        (
+            DEV,
+            "/api/watch/audit/orgs/acme/projects/demo".to_string(),
+            "outcome-feed-project",
+        ),
+    ] {
+        let mut resp = s
+            .http
+            .get(format!("{}{path}", s.url))
+            .bearer_auth(s.token(who))
+            .header("x-request-id", id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let first = resp.chunk().await.unwrap().unwrap();
+        assert!(first.starts_with(br#"{"type":"heartbeat""#), "{first:?}");
+        drop(resp);
+        covered.insert(Route::recognize("GET", &path).unwrap().0);
+        sent.push((id.into(), case(Some(who), Method::GET, path, None, 200)));
+    }
 
     // An oversized body: refused before any handler, one event.
     let big = vec![b'x'; 5 * 1024 * 1024];
