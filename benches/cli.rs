@@ -359,6 +359,31 @@ fn main() {
         ratio <= 0.6,
     ));
 
+    // B20's checkpoint, signed before the exports: they reach it.
+    let checkpoint = home.join("checkpoint.json");
+    let signed = {
+        let mut c = Command::new(&kube_dc);
+        base(&mut c);
+        c.args([
+            "--server",
+            &url,
+            "audit",
+            "checkpoint",
+            "--org-name",
+            "acme",
+            "--output-file",
+        ])
+        .arg(&checkpoint)
+        .env("KUBE_DC_TOKEN", &token)
+        .output()
+        .unwrap()
+    };
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+
     println!("\n== B7: CSV export of 1,000,000 events from the server ==");
     let csv_url = format!("{url}/api/audit/orgs/acme/csv");
     let curl_out = home.join("curl.csv");
@@ -408,6 +433,7 @@ fn main() {
         cli_rss as f64 / 1024.0
     );
     drop(server);
+    rows.push(bench_verify(&kube_dc, &cli_out, &checkpoint, &base));
     // The same export at 10,000 events: memory must not grow with size.
     let small_dir = home.join("srv-10k");
     seed_audit(&small_dir.join("data"), "acme", 10_000);
@@ -449,6 +475,76 @@ fn main() {
     for (id, measure, figure, target, met) in rows {
         row(id, &measure, &figure, target, met);
     }
+}
+
+/// B20: `audit verify` of the million-event export with its checkpoint,
+/// beside the same verify without it (three of each, alternating: the
+/// medians), and the events verified per second.
+fn bench_verify(
+    kube_dc: &Path,
+    export: &Path,
+    checkpoint: &Path,
+    base: &dyn Fn(&mut Command),
+) -> Row {
+    println!("\n== B20: audit verify of 1,000,000 events, with and without the checkpoint ==");
+    let verify = |with: bool| {
+        let mut c = Command::new(kube_dc);
+        base(&mut c);
+        c.args(["audit", "verify"]).arg(export);
+        if with {
+            c.arg("--checkpoint").arg(checkpoint);
+        }
+        c
+    };
+    let (mut plain, mut checked, mut rss) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..3 {
+        let (wall, r) = peak_rss(verify(false));
+        plain.push(wall);
+        let (wall, r2) = peak_rss(verify(true));
+        checked.push(wall);
+        rss = rss.max(r).max(r2);
+    }
+    let out = verify(true).output().unwrap();
+    assert!(
+        out.status.success(),
+        "verify --checkpoint: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: f64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            l.split_once(" event(s) verified")?
+                .0
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0);
+    use kube_dc_testsupport::bench::median;
+    let (plain, checked) = (median(plain), median(checked));
+    let ratio = checked.as_secs_f64() / plain.as_secs_f64();
+    let rate = events / checked.as_secs_f64();
+    println!(
+        "verify: {:.2} s; with the checkpoint: {:.2} s ({ratio:.2}×); {:.0} events/s; peak RSS {:.0} MiB",
+        plain.as_secs_f64(),
+        checked.as_secs_f64(),
+        rate,
+        rss as f64 / 1024.0
+    );
+    (
+        "B20",
+        "audit verify, 1M events, --checkpoint".to_string(),
+        format!(
+            "{:.2} s = {ratio:.2}× without ({:.2} s); {:.0}k events/s; peak RSS {:.0} MiB",
+            checked.as_secs_f64(),
+            plain.as_secs_f64(),
+            rate / 1000.0,
+            rss as f64 / 1024.0
+        ),
+        "≤ 1.2×; ≥ 200k events/s",
+        ratio <= 1.2 && rate >= 200_000.0,
+    )
 }
 
 /// One row of the summary table: id, measure, figure, target, met.

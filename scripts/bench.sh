@@ -37,7 +37,7 @@ export KUBE_DC_BAO
 cargo build --release --workspace --locked
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for bench in server audit audit_live openbao watch; do
+for bench in server audit audit_live openbao watch feed; do
   cargo bench --locked -p kube-dc-backend --bench "$bench" | tee -a "$log"
 done
 for bench in cli ui; do

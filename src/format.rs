@@ -16,6 +16,8 @@ pub enum OutputFormat {
     /// One JSON object per line (`audit list`: one event per line, for log
     /// shippers).
     Jsonl,
+    /// OCSF API Activity events, one per line (`audit list`, for SIEMs).
+    Ocsf,
     /// `jsonpath=TEMPLATE`: kubectl's template over the JSON document.
     #[value(skip)]
     JsonPath,

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod audit_feed;
 mod ci;
 mod generated;
 mod local;

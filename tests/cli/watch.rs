@@ -16,14 +16,14 @@ use crate::common::*;
 const ADMIN: (&str, &[&str]) = ("ada", &["acme-project-admins"]);
 
 /// A running `kube-dc … --watch -o json`: its stdout's lines as they come.
-struct Watching {
+pub(crate) struct Watching {
     child: Child,
     lines: mpsc::Receiver<String>,
     stderr: mpsc::Receiver<String>,
 }
 
 impl Watching {
-    fn start(mut c: std::process::Command) -> Self {
+    pub(crate) fn start(mut c: std::process::Command) -> Self {
         let mut child = c
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -51,7 +51,7 @@ impl Watching {
 
     /// The next line as JSON, waiting up to 20 s.
     #[track_caller]
-    fn next(&self) -> Value {
+    pub(crate) fn next(&self) -> Value {
         let line = self
             .lines
             .recv_timeout(Duration::from_secs(20))
@@ -74,7 +74,24 @@ impl Watching {
         )
     }
 
-    fn stderr_so_far(&self) -> String {
+    /// Stops it as a service manager does (SIGTERM) and waits: its exit
+    /// status.
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+
+    /// The lines it printed that were not read yet (after it stopped).
+    pub(crate) fn drain(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            out.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}")));
+        }
+        out
+    }
+
+    pub(crate) fn stderr_so_far(&self) -> String {
         self.stderr.try_iter().collect::<Vec<_>>().join("\n")
     }
 }

@@ -34,7 +34,7 @@ fn page_size() -> usize {
         .filter(|n| (1..=kube_dc_api::AUDIT_MAX_LIMIT).contains(n))
         .unwrap_or(kube_dc_api::AUDIT_MAX_LIMIT)
 }
-const KIND: &str = "kube-dc audit cursor v1";
+pub(super) const KIND: &str = "kube-dc audit cursor v1";
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -69,7 +69,12 @@ fn exact_default() -> bool {
 /// be checked there (an exact cursor: the server answers 400 for a hash it
 /// does not hold) or when the user says it is the same installation
 /// (`rebind`); another organization's never is.
-fn read_cursor(path: &Path, org: &str, server: &str, rebind: bool) -> Result<Option<Cursor>> {
+pub(super) fn read_cursor(
+    path: &Path,
+    org: &str,
+    server: &str,
+    rebind: bool,
+) -> Result<Option<Cursor>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -8,6 +8,7 @@ use clap::builder::TypedValueParser as _;
 use comfy_table::{Cell, Color};
 use serde_json::Value;
 
+use super::filter::Filters;
 use super::time::{When, parse_when, ts_text};
 use crate::api::query;
 use crate::commands::Session;
@@ -73,7 +74,9 @@ pub struct ListArgs {
     /// dropping the rows at that time the previous export held by request
     /// id — exact as long as the installation's times order its events and
     /// each has a request id.
-    #[arg(long, value_name = "FILE", requires = "csv")]
+    /// With --follow: continue after the last event the cursor FILE
+    /// records (the same file works for both), and record each new one.
+    #[arg(long, value_name = "FILE")]
     pub cursor: Option<PathBuf>,
     /// With --cursor: the cursor was written for this organization at
     /// another address of the same installation (`localhost` for
@@ -84,6 +87,16 @@ pub struct ListArgs {
     /// taken without it.
     #[arg(long, requires = "cursor")]
     pub cursor_rebind: bool,
+    /// Keep printing events as they are appended, until Ctrl-C (kube-dc's
+    /// live feed; elsewhere the query polled every --poll). From now, or
+    /// --since, or --cursor. With --output-file the lines are appended.
+    #[arg(short = 'f', long, conflicts_with_all = ["csv", "until", "limit"])]
+    pub follow: bool,
+    /// With --follow on an installation without the live feed: seconds
+    /// between two queries.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, requires = "follow",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub poll: u64,
 }
 
 /// Examples, then every audit action with what it records — from the
@@ -104,6 +117,9 @@ Examples:
   # Nightly: exactly the events since the last run, then check the chain:
   kube-dc audit list --csv --cursor audit.cursor --output-file audit-$(date +%F).csv
   kube-dc audit verify audit-2026-05-11.csv audit-2026-05-12.csv
+
+  # A live feed for a SIEM or log shipper, resumable (Ctrl-C, restart):
+  kube-dc audit list --org --follow -o ocsf --cursor feed.cursor >> audit.ocsf.jsonl
 
   # Denied requests by one person since a date, as JSON:
   kube-dc audit list --actor alice --result denied --since 2026-05-01T00:00:00Z -o json
@@ -126,7 +142,8 @@ default 500): raise --limit (up to 5000) or narrow --since to look further
 back. They are refused with --csv, whose export is streamed as it is.
 
 -o wide adds the REQUEST ID column; -o jsonl prints one event per line
-(ts and body, oldest first), for log shippers.
+(ts and body, oldest first), for log shippers; -o ocsf one OCSF 1.3.0 API
+Activity event (class 6003) per line, for SIEMs (mapping in the README).
 Role: project events: any project member; --org and --csv: organization admin.",
     );
     h
@@ -156,11 +173,21 @@ fn time_bounds(a: &ListArgs) -> Result<(Option<When>, Option<When>)> {
     Ok((since, until))
 }
 
+/// The filters asked for.
+fn filters(a: &ListArgs) -> Filters<'_> {
+    Filters {
+        service: a.service.as_deref(),
+        actor: a.actor.as_deref(),
+        result: a.result.as_deref(),
+        request_id: a.request_id.as_deref(),
+        action: a.action.as_deref(),
+        resource: a.resource.as_deref(),
+    }
+}
+
 /// Whether an event passes the filters kube-dc applies itself.
 fn keep(a: &ListArgs, body: &serde_json::Map<String, Value>) -> bool {
-    let e = Shown::of(body);
-    let is = |want: &Option<String>, got: &str| want.as_deref().is_none_or(|w| w == got);
-    is(&a.request_id, &e.request_id) && is(&a.action, &e.action) && is(&a.resource, &e.resource)
+    filters(a).local(body)
 }
 
 pub(super) async fn run(ctx: &Session, a: ListArgs) -> Result<()> {
@@ -170,7 +197,7 @@ pub(super) async fn run(ctx: &Session, a: ListArgs) -> Result<()> {
         ("service", a.service.clone()),
         ("actor", a.actor.clone()),
         ("result", a.result.clone()),
-        ("since", since.map(|s| s.wire)),
+        ("since", since.as_ref().map(|s| s.wire.clone())),
         ("until", until.map(|s| s.wire)),
         ("limit", a.limit.map(|l| l.to_string())),
     ]);
@@ -183,6 +210,21 @@ pub(super) async fn run(ctx: &Session, a: ListArgs) -> Result<()> {
         Some(target.project_in(&org)?)
     };
     let client = ctx.client().await?;
+    if a.follow {
+        let job = super::follow::Follow {
+            ctx,
+            client: &client,
+            org: &org,
+            project: project.as_deref(),
+            filters: filters(&a),
+            cursor: a.cursor.as_deref(),
+            rebind: a.cursor_rebind,
+            output_file: a.output_file.as_deref(),
+            since: since.map(|s| s.wire),
+            poll: std::time::Duration::from_secs(a.poll),
+        };
+        return super::follow::follow(job).await;
+    }
     if let Some(cursor) = &a.cursor {
         check_cursor_flags(&a)?;
         let job = super::cursor::Export {
@@ -203,7 +245,7 @@ pub(super) async fn run(ctx: &Session, a: ListArgs) -> Result<()> {
     resp.events.retain(|e| keep(&a, &e.body));
     let p = &ctx.printer;
     let out = match p.format() {
-        OutputFormat::Jsonl => jsonl(&a, &raw.value())?,
+        OutputFormat::Jsonl | OutputFormat::Ocsf => jsonl(&a, &raw.value(), p.format())?,
         OutputFormat::Json | OutputFormat::Yaml | OutputFormat::JsonPath => {
             p.render_doc(&document(&a, raw.value(), resp.events.len()))?
         }
@@ -229,7 +271,7 @@ pub(super) async fn run(ctx: &Session, a: ListArgs) -> Result<()> {
 /// Refuses flags that cannot work together before any request; says when
 /// a project does not narrow an organization-wide listing.
 fn check_flags(ctx: &Session, a: &ListArgs) -> Result<()> {
-    use OutputFormat::{Csv, Json, Jsonl, Table, Wide, Yaml};
+    use OutputFormat::{Csv, Json, Jsonl, Ocsf, Table, Wide, Yaml};
     let p = &ctx.printer;
     let target = ctx.target()?;
     // The CSV export and --org are organization-wide: a project typed
@@ -249,7 +291,16 @@ fn check_flags(ctx: &Session, a: &ListArgs) -> Result<()> {
     if a.csv && p.explicit() && !matches!(p.format(), Table | Csv) {
         return Err(CliError::usage("--csv exports CSV; leave out -o"));
     }
-    p.require(&[Table, Wide, Json, Jsonl, Yaml, Csv], "audit list")?;
+    if a.follow {
+        p.require(&[Table, Wide, Json, Jsonl, Ocsf], "audit list --follow")?;
+    } else {
+        p.require(&[Table, Wide, Json, Jsonl, Ocsf, Yaml, Csv], "audit list")?;
+    }
+    if a.cursor.is_some() && !(a.csv || a.follow) {
+        return Err(CliError::usage(
+            "--cursor needs --csv (an incremental export) or --follow (a resumable feed)",
+        ));
+    }
     if a.csv
         && let Some(flag) = [
             ("--request-id", &a.request_id),
@@ -289,7 +340,7 @@ fn check_cursor_flags(a: &ListArgs) -> Result<()> {
 
 /// `-o jsonl`: each event as the server sent it (`ts`, `body` with every
 /// field, known or not), oldest first as a log is read.
-fn jsonl(a: &ListArgs, raw: &Value) -> Result<Vec<u8>> {
+fn jsonl(a: &ListArgs, raw: &Value, format: OutputFormat) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let events = raw.get("events").and_then(Value::as_array);
     for e in events.into_iter().flatten().rev() {
@@ -297,10 +348,17 @@ fn jsonl(a: &ListArgs, raw: &Value) -> Result<Vec<u8>> {
             .get("body")
             .and_then(Value::as_object)
             .is_some_and(|b| keep(a, b));
-        if kept {
-            serde_json::to_writer(&mut out, e).map_err(|e| CliError::other(e.to_string()))?;
-            out.push(b'\n');
+        if !kept {
+            continue;
         }
+        let line = match (format, e.get("ts").and_then(Value::as_str), e.get("body")) {
+            (OutputFormat::Ocsf, Some(ts), Some(Value::Object(body))) => {
+                super::ocsf::event(ts, body)
+            }
+            _ => e.clone(),
+        };
+        serde_json::to_writer(&mut out, &line).map_err(|e| CliError::other(e.to_string()))?;
+        out.push(b'\n');
     }
     Ok(out)
 }

@@ -32,9 +32,15 @@ form one unbroken chain); 10 when the file was altered (a row does not match
 its hash, or rows are missing between verified ones), naming the file lines;
 2 when the file is not an export with hashes.
 
-What one file cannot show: rows cut from its end leave no trace in it.
-Keep the last hash this command prints, and check that the next export's
-first prev_hash continues it — giving both files does that.
+What a chain alone cannot show: rows cut from its end leave no trace in it.
+A signed checkpoint can: `kube-dc audit checkpoint --output-file cp.json`
+(kube-dc's backend), kept where the backend's operator cannot rewrite it,
+then `kube-dc audit verify audit.csv --checkpoint cp.json`: the files must
+hold the checkpoint's event, and from the organization's first event, that
+many events (exit 10 names what is missing). The signature is checked with
+--key, else with the key pinned for the installation the checkpoint came
+from (by `audit checkpoint`, on first use); a checkpoint signed by another
+key is refused, naming the pinned key's fingerprint.
 Role: none (offline).")]
 pub struct VerifyArgs {
     /// The exported CSV file(s), oldest first ('-' for standard input).
@@ -43,16 +49,33 @@ pub struct VerifyArgs {
     /// Accept missing rows between verified ones (a filtered export).
     #[arg(long)]
     pub allow_gaps: bool,
+    /// A signed checkpoint (`kube-dc audit checkpoint`) the files must reach.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// The backend's public key for --checkpoint: a file (what
+    /// `kube-dc-backend audit-key` prints, or a PEM public key) or the
+    /// base64 key itself. Default: the key pinned for the installation.
+    #[arg(long, value_name = "KEY", requires = "checkpoint")]
+    pub key: Option<String>,
 }
 
 pub fn run(ctx: &Session, a: VerifyArgs) -> Result<()> {
     let p = &ctx.printer;
     let mut failed: Option<CliError> = None;
+    // The checkpoint's signature first: a forged one proves nothing.
+    let checkpoint = a
+        .checkpoint
+        .as_deref()
+        .map(|f| super::reach::load(p, f, a.key.as_deref()))
+        .transpose()?;
+    let want = checkpoint.as_ref().map(|c| c.hash.as_str());
+    let mut checks: Vec<(String, kube_dc_api::audit::ExportCheck)> = Vec::new();
+    let mut continuous = true;
     // The previous file's name and last hash, for the link to the next.
     let mut before: Option<(String, Option<String>)> = None;
     for file in &a.files {
         let shown = file.display().to_string();
-        let check = match verify_one(ctx, file, &shown, a.allow_gaps) {
+        let check = match verify_one(ctx, file, &shown, a.allow_gaps, want) {
             Ok((check, None)) => check,
             Ok((check, Some(e))) => {
                 failed.get_or_insert(e);
@@ -69,6 +92,7 @@ pub fn run(ctx: &Session, a: VerifyArgs) -> Result<()> {
             } else {
                 "MISSING ROWS"
             };
+            continuous = false;
             p.line(&format!(
                 "{verdict}: {shown} does not continue {prev_name}: its first prev_hash is {first}, \
                  not {prev_name}'s last hash {last}"
@@ -92,7 +116,13 @@ pub fn run(ctx: &Session, a: VerifyArgs) -> Result<()> {
             .last_hash
             .clone()
             .or_else(|| before.as_ref().and_then(|(_, h)| h.clone()));
-        before = Some((shown, last));
+        before = Some((shown.clone(), last));
+        checks.push((shown, check));
+    }
+    if let Some(c) = &checkpoint
+        && let Some(e) = super::reach::reached(p, c, &checks, continuous && !a.allow_gaps)?
+    {
+        failed.get_or_insert(e);
     }
     match failed {
         Some(e) => Err(e),
@@ -106,6 +136,7 @@ fn verify_one(
     file: &std::path::Path,
     shown: &str,
     allow_gaps: bool,
+    want: Option<&str>,
 ) -> Result<(kube_dc_api::audit::ExportCheck, Option<CliError>)> {
     let reader: Box<dyn std::io::Read> = if shown == "-" {
         Box::new(std::io::stdin().lock())
@@ -115,7 +146,7 @@ fn verify_one(
                 .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")))?,
         )
     };
-    let check = kube_dc_api::audit::check_export(reader)
+    let check = kube_dc_api::audit::check_export_reaching(reader, want)
         .map_err(|e| CliError::usage(format!("{shown}: {e}")))?;
     print_verdict(&ctx.printer, shown, &check, allow_gaps)?;
     let err = verdict_error(shown, &check, allow_gaps);

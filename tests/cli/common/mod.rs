@@ -365,6 +365,11 @@ impl Remote {
         }
     }
 
+    /// Its process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills it (SIGKILL) and starts it again on the same data and port.
     pub fn restart(&mut self) {
         let _ = self.child.kill();
@@ -464,7 +469,10 @@ impl Remote {
 
 /// Whether a command line is organization-wide (-n/-p do not narrow it).
 pub fn org_wide(args: &[&str]) -> bool {
-    args.contains(&"--csv") || args.contains(&"--org") || args.starts_with(&["orgs", "elevations"])
+    args.contains(&"--csv")
+        || args.contains(&"--org")
+        || args.starts_with(&["orgs", "elevations"])
+        || args.starts_with(&["audit", "checkpoint"])
 }
 
 /// One request as a stub server saw it.

@@ -379,9 +379,11 @@ fn requests_match_the_contract() {
         }
     }
     // Every route of the table is used by some verb, but for the local
-    // backend's own inspection and audit-chain routes, and the change
-    // stream, whose verbs run until stopped (tests/cli/watch.rs against the
-    // backend; wire::compat's watch test against production).
+    // backend's own inspection and audit-chain routes; the change stream
+    // and the audit feed, whose verbs run until stopped (tests/cli/watch.rs
+    // and tests/cli/audit_feed.rs against the backend; wire::compat
+    // against production); and the signed checkpoints, which a stub cannot
+    // sign (tests/cli/audit_feed.rs against the backend).
     let unused: BTreeSet<Route> = Route::ALL
         .iter()
         .copied()
@@ -392,7 +394,12 @@ fn requests_match_the_contract() {
         BTreeSet::from([
             Route::KubernetesSecrets,
             Route::AuditVerify,
-            Route::WatchSecrets
+            Route::WatchSecrets,
+            Route::AuditKey,
+            Route::ListCheckpoints,
+            Route::SignCheckpoint,
+            Route::FollowAuditOrg,
+            Route::FollowAuditProject,
         ]),
         "routes no CLI verb exercises"
     );
