@@ -288,7 +288,10 @@ async fn poll(job: &Follow<'_>, pos: &mut Position, out: &mut Out) -> Result<()>
         for e in resp.events.iter().rev() {
             let ts = super::time::ts_text(e);
             let rid = Shown::of(&e.body).request_id;
-            if ts == pos.ts && pos.boundary.contains(&rid) {
+            // Older than the last time shown (a server that ignores
+            // `since`), or at that time and shown already: a repeat. The
+            // times are ts_text's canonical UTC form, ordered as text.
+            if ts.as_str() < pos.ts.as_str() || (ts == pos.ts && pos.boundary.contains(&rid)) {
                 continue;
             }
             if ts != pos.ts {

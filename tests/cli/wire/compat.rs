@@ -535,3 +535,91 @@ fn watch_against_production_polls_the_list_and_says_so() {
         "the stream is asked for once"
     );
 }
+
+#[test]
+fn follow_against_production_polls_since_the_last_time_and_drops_repeats_by_request_id() {
+    // Production's audit query, newest first: r1 and r2 share a time; from
+    // the third look on, r3 (the same time as r2) and r4 (later) exist.
+    let looks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen_since = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (n, since) = (looks.clone(), seen_since.clone());
+    let ev = |rid: &str, ts: &str| {
+        json!({"ts": ts, "body": {"service": "secrets", "action": "secrets.value.read",
+               "result": "allowed", "actor": "ada", "resource": "db", "request_id": rid}})
+    };
+    let stub = Stub::start(move |s| match (s.method.as_str(), s.path.as_str()) {
+        ("GET", "/api/audit/orgs/acme") => {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            since
+                .lock()
+                .unwrap()
+                .push(s.query.clone().unwrap_or_default());
+            let mut events = vec![
+                ev("r2", "2026-05-12T08:00:01Z"),
+                ev("r1", "2026-05-12T08:00:01Z"),
+                ev("r0", "2026-05-12T08:00:00Z"),
+            ];
+            if i >= 2 {
+                events.insert(0, ev("r3", "2026-05-12T08:00:01Z"));
+                events.insert(0, ev("r4", "2026-05-12T08:00:02Z"));
+            }
+            ok_json(json!({"events": events, "returned": events.len(), "limit": 5000}))
+        }
+        _ => (404, "text/plain", b"404 page not found".to_vec()),
+    });
+    let h = Home::new();
+    let mut child = h
+        .cmd()
+        .args([
+            "--server",
+            &stub.url,
+            "audit",
+            "list",
+            "--org",
+            "--org-name",
+            "acme",
+            "-f",
+            "--poll",
+            "1",
+            "-o",
+            "jsonl",
+        ])
+        .env("KUBE_DC_TOKEN", "t")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = std::io::BufRead::lines(out);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let v: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        got.push(v["body"]["request_id"].as_str().unwrap().to_string());
+    }
+    // A few more looks: nothing printed twice.
+    while looks.load(std::sync::atomic::Ordering::SeqCst) < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let rest = String::from_utf8_lossy(&out.stdout);
+    assert!(rest.trim().is_empty(), "nothing more: {rest}");
+    assert_eq!(
+        got,
+        ["r3", "r4"],
+        "from now: only the new events, each once"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no live audit feed") && stderr.contains("polling every 1s"),
+        "{stderr}"
+    );
+    let since = seen_since.lock().unwrap();
+    assert!(
+        since
+            .iter()
+            .skip(1)
+            .all(|q| q.contains("since=2026-05-12T08%3A00%3A0")),
+        "each look asks from the last time: {since:?}"
+    );
+}
