@@ -187,6 +187,12 @@ fn main() {
     };
     let mut rows = Vec::new();
 
+    // BENCH_ONLY_MIGRATE=1: B23 only.
+    if std::env::var_os("BENCH_ONLY_MIGRATE").is_some() {
+        let r = bench_migrate(&kube_dc, &home, &base);
+        row(r.0, &r.1, &r.2, r.3, r.4);
+        return;
+    }
     let refs_data = home.join("local-refs");
     rows.push(bench_inject(&refs_data, &local));
     rows.extend(bench_masking(&refs_data, &local));
@@ -456,6 +462,7 @@ fn main() {
         c
     });
     drop(small);
+    rows.push(bench_migrate(&kube_dc, &home, &base));
     let ratio = cli_wall.as_secs_f64() / curl_wall.as_secs_f64();
     rows.push((
         "B7",
@@ -544,6 +551,166 @@ fn bench_verify(
         ),
         "≤ 1.2×; ≥ 200k events/s",
         ratio <= 1.2 && rate >= 200_000.0,
+    )
+}
+
+/// B23: `secrets migrate` of 1,000 KV v2 paths from a `bao server -dev`
+/// into `kube-dc-backend serve`, beside a shell loop of `curl` making the
+/// same reads (OpenBao) and writes (the backend) one at a time; the
+/// migrating process's peak memory at 100 and at 1,000 paths; and the same
+/// migration into the local context.
+fn bench_migrate(kube_dc: &Path, home: &Path, base: &dyn Fn(&mut Command)) -> Row {
+    println!("\n== B23: secrets migrate, 1,000 KV paths from OpenBao ==");
+    let bao =
+        std::env::var("KUBE_DC_BAO").expect("KUBE_DC_BAO (scripts/install-openbao.sh prints it)");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("http://127.0.0.1:{port}");
+    let mut dev = Command::new(&bao)
+        .args(["server", "-dev", "-dev-root-token-id=root"])
+        .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let curl = |args: &[&str]| {
+        Command::new("curl")
+            .args(["-sf", "-o", "/dev/null"])
+            .args(args)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    let t = Instant::now();
+    while !curl(&[&format!("{addr}/v1/sys/health")]) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "bao server -dev did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // 1,000 paths (and 100 under their own prefix), written through one
+    // keep-alive connection by a script curl reads from stdin.
+    let seed = |prefix: &str, n: usize| {
+        let mut cfg = String::new();
+        for i in 0..n {
+            cfg.push_str(&format!(
+                "next\nurl = \"{addr}/v1/secret/data/{prefix}/svc-{i:04}\"\nheader = \"X-Vault-Token: root\"\n\
+                 data = \"{{\\\"data\\\":{{\\\"TOKEN\\\":\\\"token-{i}-abcdefghijklmnop\\\",\\\"N\\\":\\\"{i}\\\"}}}}\"\n\
+                 output = \"/dev/null\"\n"
+            ));
+        }
+        let mut c = Command::new("curl")
+            .args(["-sf", "-K", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(cfg.trim_start_matches("next\n").as_bytes())
+            .unwrap();
+        assert!(c.wait().unwrap().success(), "seeding {prefix}");
+    };
+    seed("b1000", 1000);
+    seed("b100", 100);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let migrate = |srv: &Server, prefix: &str| {
+        let mut c = Command::new(kube_dc);
+        base(&mut c);
+        c.args([
+            "--server",
+            &srv.url,
+            "-n",
+            "acme-demo",
+            "secrets",
+            "migrate",
+        ])
+        .arg(format!("vault://secret/{prefix}"))
+        .args(["--recursive", "--yes"])
+        .env("KUBE_DC_TOKEN", &srv.token)
+        .env("VAULT_ADDR", &addr)
+        .env("VAULT_TOKEN", "root");
+        c
+    };
+    // The reference: per path, one curl GET from OpenBao, one curl POST
+    // to the backend, one after the other.
+    let loop_script = |srv: &Server, prefix: &str| {
+        let script = format!(
+            "for i in $(seq -f %04g 0 999); do \
+               v=$(curl -sf -H 'X-Vault-Token: root' {addr}/v1/secret/data/{prefix}/svc-$i) || exit 1; \
+               d=$(printf '%s' \"$v\" | sed -e 's/.*\"data\":{{\"data\":\\({{[^}}]*}}\\).*/\\1/'); \
+               curl -sf -o /dev/null -H \"Authorization: Bearer {token}\" -H 'Content-Type: application/json' \
+                 -d \"{{\\\"type\\\":\\\"opaque\\\",\\\"initialValues\\\":$d}}\" \
+                 {url}/api/secrets/acme-demo/curl-$i || exit 1; \
+             done",
+            token = srv.token,
+            url = srv.url
+        );
+        let mut c = Command::new("sh");
+        c.args(["-c", &script]);
+        c
+    };
+    let (mut clis, mut loops) = (Vec::new(), Vec::new());
+    let mut rss_1000 = 0;
+    for round in 0..2 {
+        let srv = Server::start(&rt, &home.join(format!("b23-{round}")));
+        let (wall, rss) = peak_rss(migrate(&srv, "b1000"));
+        clis.push(wall);
+        rss_1000 = rss_1000.max(rss);
+        loops.push(peak_rss(loop_script(&srv, "b1000")).0);
+    }
+    let srv = Server::start(&rt, &home.join("b23-100"));
+    let (_, rss_100) = peak_rss(migrate(&srv, "b100"));
+    drop(srv);
+    // Into the local context (the embedded backend).
+    let local_data = home.join("b23-local");
+    let local_wall = {
+        let mut c = Command::new(kube_dc);
+        base(&mut c);
+        c.env("KUBE_DC_LOCAL_DATA_DIR", &local_data)
+            .args([
+                "secrets",
+                "migrate",
+                "vault://secret/b1000",
+                "--recursive",
+                "--yes",
+            ])
+            .env("VAULT_ADDR", &addr)
+            .env("VAULT_TOKEN", "root");
+        peak_rss(c).0
+    };
+    let _ = dev.kill();
+    let _ = dev.wait();
+    use kube_dc_testsupport::bench::median;
+    let (cli, reference) = (median(clis), median(loops));
+    let ratio = cli.as_secs_f64() / reference.as_secs_f64();
+    println!(
+        "migrate: {:.2} s; curl loop: {:.2} s ({ratio:.2}×); into the local context: {:.2} s; \
+         peak RSS {:.1} MiB at 100 paths, {:.1} MiB at 1,000",
+        cli.as_secs_f64(),
+        reference.as_secs_f64(),
+        local_wall.as_secs_f64(),
+        rss_100 as f64 / 1024.0,
+        rss_1000 as f64 / 1024.0
+    );
+    (
+        "B23",
+        "secrets migrate, 1,000 KV paths".to_string(),
+        format!(
+            "{:.2} s = {ratio:.2}× a curl loop ({:.2} s); local {:.2} s; RSS {:.1} → {:.1} MiB (100 → 1,000)",
+            cli.as_secs_f64(),
+            reference.as_secs_f64(),
+            local_wall.as_secs_f64(),
+            rss_100 as f64 / 1024.0,
+            rss_1000 as f64 / 1024.0
+        ),
+        "≤ 0.5×; memory flat",
+        ratio <= 0.5 && rss_1000 <= rss_100 + 8 * 1024,
     )
 }
 

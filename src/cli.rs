@@ -154,7 +154,8 @@ impl Command {
                 | S::Apply(_),
             )
             | Command::Orgs(O::Elevate(_) | O::Release(_)) => DryRun::Plans,
-            Command::Secrets(S::Inject(_)) => DryRun::Previews,
+            Command::Audit(crate::commands::audit::AuditCommand::Checkpoint(_)) => DryRun::Plans,
+            Command::Secrets(S::Inject(_) | S::Migrate(_) | S::Export(_)) => DryRun::Previews,
             Command::Secrets(S::Run(_))
             | Command::Ui(_)
             | Command::Login(_)

@@ -18,6 +18,9 @@ pub enum OutputFormat {
     Jsonl,
     /// OCSF API Activity events, one per line (`audit list`, for SIEMs).
     Ocsf,
+    /// Kubernetes Secret manifests (`secrets export`).
+    #[value(name = "k8s")]
+    K8s,
     /// `jsonpath=TEMPLATE`: kubectl's template over the JSON document.
     #[value(skip)]
     JsonPath,

@@ -10,6 +10,7 @@
 //! would make: a dry run of `apply` with three manifests plans three.
 
 pub mod apply;
+pub mod migrate;
 pub mod refs;
 pub mod secret;
 pub mod template;

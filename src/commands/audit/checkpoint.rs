@@ -64,13 +64,20 @@ pub async fn run(ctx: &Session, a: CheckpointArgs) -> Result<()> {
     target.project_scope_ignored("audit checkpoint", "signs the whole organization's chain");
     let server = pin_label(target);
     let client = ctx.client().await?;
+    if ctx.printer.plan_only && !a.latest {
+        // --dry-run: the signing request is planned, nothing pinned.
+        client
+            .change::<Checkpoint>(Call::new(Route::SignCheckpoint, &[&org]), None::<&()>)
+            .await?;
+        return Ok(());
+    }
     let (doc, _) = client
         .call::<KeyDoc>(Call::new(Route::AuditKey, &[&org]), None::<&()>)
         .await
         .map_err(unsupported)?;
     let key = PublicKey::parse(&doc.public_key)
         .map_err(|e| CliError::other(format!("the backend's audit key: {e}")))?;
-    let trusted = pin(&server, &key, a.trust_new_key)?;
+    let trusted = pin(&server, &key, a.trust_new_key, !ctx.printer.plan_only)?;
     let mut c = if a.latest {
         let (list, _) = client
             .call::<CheckpointList>(
@@ -198,11 +205,12 @@ pub fn read_pins(path: &Path) -> Result<BTreeMap<String, Pinned>> {
 /// Pins `key` for `server` when none is (or when `replace`); says so, or
 /// warns that it differs from the pinned one. Whether `key` is the pinned
 /// one afterwards.
-fn pin(server: &str, key: &PublicKey, replace: bool) -> Result<bool> {
+fn pin(server: &str, key: &PublicKey, replace: bool, save: bool) -> Result<bool> {
     let path = pins_path();
     let mut pins = read_pins(&path)?;
     match pins.get(server) {
         Some(p) if p.key_id == key.id => return Ok(true),
+        _ if !save => return Ok(false),
         Some(p) if !replace => {
             crate::output::warn(&format!(
                 "the audit key of {server} has CHANGED: pinned {} (since {}), now {}. A checkpoint it \
@@ -233,10 +241,6 @@ fn pin(server: &str, key: &PublicKey, replace: bool) -> Result<bool> {
         },
     );
     let text = serde_json::to_vec_pretty(&pins).map_err(|e| CliError::other(e.to_string()))?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError::other(format!("cannot create {}: {e}", dir.display())))?;
-    }
     crate::atomic::write(&path, &text)?;
     Ok(true)
 }

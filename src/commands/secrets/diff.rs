@@ -51,7 +51,7 @@ pub struct DiffArgs {
 
 /// What happened to one key from one side to the other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Change {
+pub(crate) enum Change {
     Added,
     Removed,
     Changed,
@@ -59,7 +59,7 @@ enum Change {
 }
 
 impl Change {
-    fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Change::Added => "added",
             Change::Removed => "removed",
@@ -70,7 +70,7 @@ impl Change {
 }
 
 /// Each key of either side and its change, by key.
-fn compare<'a>(
+pub(crate) fn compare<'a>(
     from: &'a Data,
     to: &'a Data,
 ) -> Vec<(

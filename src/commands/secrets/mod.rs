@@ -7,10 +7,12 @@ pub(crate) mod delete;
 mod destroy_version;
 mod diff;
 pub(crate) mod edit;
+mod export;
 mod get;
 mod import;
 mod inject;
 mod list;
+mod migrate;
 mod put;
 mod restore;
 mod run;
@@ -47,6 +49,8 @@ pub enum SecretsCommand {
     Run(run::RunArgs),
     Inject(inject::InjectArgs),
     Diff(diff::DiffArgs),
+    Migrate(migrate::MigrateArgs),
+    Export(export::ExportArgs),
 }
 
 pub async fn run(ctx: &Session, cmd: SecretsCommand) -> Result<i32> {
@@ -70,6 +74,8 @@ pub async fn run(ctx: &Session, cmd: SecretsCommand) -> Result<i32> {
         SecretsCommand::Run(a) => return run::run(ctx, a).await,
         SecretsCommand::Inject(a) => inject::run(ctx, a).await,
         SecretsCommand::Diff(a) => return diff::run(ctx, a).await,
+        SecretsCommand::Migrate(a) => return migrate::run(ctx, a).await,
+        SecretsCommand::Export(a) => export::run(ctx, a).await,
     }
     .map(|()| 0)
 }

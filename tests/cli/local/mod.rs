@@ -5,6 +5,7 @@ mod apply_run;
 mod everyday;
 mod files;
 mod inputs;
+mod migrate;
 mod recovery;
 mod references;
 mod truth;
