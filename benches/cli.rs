@@ -660,6 +660,13 @@ fn bench_migrate(kube_dc: &Path, home: &Path, base: &dyn Fn(&mut Command)) -> Ro
     for round in 0..2 {
         let srv = Server::start(&rt, &home.join(format!("b23-{round}")));
         let (wall, rss) = peak_rss(migrate(&srv, "b1000"));
+        let listed = srv.curl(&["-s", &format!("{}/api/secrets/acme-demo", srv.url)]);
+        let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        assert_eq!(
+            listed["items"].as_array().map(Vec::len),
+            Some(1000),
+            "migrate wrote every path"
+        );
         clis.push(wall);
         rss_1000 = rss_1000.max(rss);
         loops.push(peak_rss(loop_script(&srv, "b1000")).0);
