@@ -46,36 +46,19 @@ fn a_kv_tree_migrates_with_every_version_refusals_listed_values_masked_and_a_rer
     let pem_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(pem_file.path(), PEM).unwrap();
     let pem_arg = format!("CERT=@{}", pem_file.path().display());
-    bao(
-        dev,
-        &[
-            "kv",
-            "put",
-            &format!("secret/{p}/apps/web/db"),
-            "PASSWORD=first-pass-1",
-            "USER=app",
-        ],
-    );
-    bao(
-        dev,
-        &[
-            "kv",
-            "put",
-            &format!("secret/{p}/apps/web/db"),
-            "PASSWORD=second-pass-2",
-            "USER=app",
-        ],
-    );
-    bao(
-        dev,
-        &[
-            "kv",
-            "put",
-            &format!("secret/{p}/apps/web/db"),
-            "PASSWORD=third-pass-3",
-            "USER=app",
-        ],
-    );
+    for pass in ["first-pass-1", "second-pass-2", "third-pass-3"] {
+        let password = format!("PASSWORD={pass}");
+        bao(
+            dev,
+            &[
+                "kv",
+                "put",
+                &format!("secret/{p}/apps/web/db"),
+                &password,
+                "USER=app",
+            ],
+        );
+    }
     bao(
         dev,
         &[
