@@ -365,25 +365,22 @@ fn main() {
         ratio <= 0.6,
     ));
 
-    // B20's checkpoint, signed before the exports: they reach it.
-    let checkpoint = home.join("checkpoint.json");
-    let signed = {
+    // Organization-wide commands against the server: no namespace (it
+    // would name a project).
+    let org_cli = |args: &[&str]| {
         let mut c = Command::new(&kube_dc);
         base(&mut c);
-        c.args([
-            "--server",
-            &url,
-            "audit",
-            "checkpoint",
-            "--org-name",
-            "acme",
-            "--output-file",
-        ])
-        .arg(&checkpoint)
-        .env("KUBE_DC_TOKEN", &token)
-        .output()
-        .unwrap()
+        c.args(["--server", &url])
+            .args(args)
+            .env("KUBE_DC_TOKEN", &token);
+        c
     };
+    // B20's checkpoint, signed before the exports: they reach it.
+    let checkpoint = home.join("checkpoint.json");
+    let signed = org_cli(&["audit", "checkpoint", "--org-name", "acme", "--output-file"])
+        .arg(&checkpoint)
+        .output()
+        .unwrap();
     assert!(
         signed.status.success(),
         "{}",
@@ -402,21 +399,15 @@ fn main() {
         c
     };
     let cli_export = || {
-        // The organization's export: no namespace (it would name a project).
-        let mut c = Command::new(&kube_dc);
-        base(&mut c);
-        c.args([
-            "--server",
-            &url,
+        let mut c = org_cli(&[
             "audit",
             "list",
             "--org-name",
             "acme",
             "--csv",
-        ])
-        .arg("--output-file")
-        .arg(&cli_out)
-        .env("KUBE_DC_TOKEN", &token);
+            "--output-file",
+        ]);
+        c.arg(&cli_out);
         c
     };
     // Three of each, alternating: the medians.

@@ -60,13 +60,7 @@ impl Store {
             let mut st = c.prepare(&sql)?;
             let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
             while let Some(r) = rows.next()? {
-                if !each(AuditRow {
-                    seq: r.get(0)?,
-                    ts: r.get(1)?,
-                    text: r.get(2)?,
-                    prev_hash: r.get(3)?,
-                    hash: r.get(4)?,
-                }) {
+                if !each(AuditRow::of(r)?) {
                     break;
                 }
             }

@@ -52,15 +52,7 @@ impl Store {
             )?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = st
-                .query_map(params![after, limit], |r| {
-                    Ok(super::AuditRow {
-                        seq: r.get(0)?,
-                        ts: r.get(1)?,
-                        text: r.get(2)?,
-                        prev_hash: r.get(3)?,
-                        hash: r.get(4)?,
-                    })
-                })?
+                .query_map(params![after, limit], super::AuditRow::of)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })

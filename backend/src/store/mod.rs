@@ -224,6 +224,18 @@ pub struct AuditRow {
 }
 
 impl AuditRow {
+    /// The row of a query selecting `seq, ts, body, prev_hash, hash`, in
+    /// that order (the audit queries and the `--audit-file` mirror).
+    pub(crate) fn of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(AuditRow {
+            seq: r.get(0)?,
+            ts: r.get(1)?,
+            text: r.get(2)?,
+            prev_hash: r.get(3)?,
+            hash: r.get(4)?,
+        })
+    }
+
     /// The event with `seq`, `prev_hash` and `hash` added, as a map.
     pub fn body(&self) -> Result<Map<String, Value>> {
         let mut body: Map<String, Value> = serde_json::from_str(&self.text)

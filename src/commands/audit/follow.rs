@@ -44,6 +44,8 @@ pub struct Follow<'a> {
     pub ctx: &'a Session,
     pub client: &'a Client,
     pub org: &'a str,
+    /// Which installation it is (the cursor file records it).
+    pub server: String,
     pub project: Option<&'a str>,
     pub filters: Filters<'a>,
     /// `--cursor`: where the position is kept.
@@ -92,10 +94,10 @@ impl Out {
 }
 
 pub async fn follow(job: Follow<'_>) -> Result<()> {
-    let server = job.ctx.target()?.server_label();
+    let server = job.server.as_str();
     let mut pos = Position::default();
     if let Some(path) = job.cursor
-        && let Some(c) = read_cursor(path, job.org, &server, job.rebind)?
+        && let Some(c) = read_cursor(path, job.org, server, job.rebind)?
     {
         if job.since.is_some() {
             return Err(CliError::usage(format!(
@@ -130,7 +132,7 @@ pub async fn follow(job: Follow<'_>) -> Result<()> {
         () = &mut stop => Ok(()),
     };
     out.sync()?;
-    save(&job, &server, &mut pos)?;
+    save(&job, &mut pos)?;
     res
 }
 
@@ -230,7 +232,7 @@ async fn run(job: &Follow<'_>, pos: &mut Position, out: &mut Out) -> Result<()> 
             }
             if pos.dirty && last_save.elapsed() >= CURSOR_EVERY {
                 out.sync()?;
-                save(job, &job.ctx.target()?.server_label(), pos)?;
+                save(job, pos)?;
                 last_save = crate::clock::instant();
             }
         }
@@ -304,7 +306,7 @@ async fn poll(job: &Follow<'_>, pos: &mut Position, out: &mut Out) -> Result<()>
         if !text.is_empty() {
             out.write(&text)?;
             out.sync()?;
-            save(job, &job.ctx.target()?.server_label(), pos)?;
+            save(job, pos)?;
         }
         if !pos.ts.is_empty() {
             since = Some(pos.ts.clone());
@@ -367,14 +369,14 @@ fn emit(
 
 /// Records the position in the cursor file (when one was given and the
 /// position moved).
-fn save(job: &Follow<'_>, server: &str, pos: &mut Position) -> Result<()> {
+fn save(job: &Follow<'_>, pos: &mut Position) -> Result<()> {
     let Some(path) = job.cursor else {
         return Ok(());
     };
     if !pos.dirty {
         return Ok(());
     }
-    write_cursor(path, job.org, server, pos)?;
+    write_cursor(path, job.org, &job.server, pos)?;
     pos.dirty = false;
     Ok(())
 }

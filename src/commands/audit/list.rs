@@ -215,6 +215,7 @@ pub(super) async fn run(ctx: &Session, a: ListArgs) -> Result<()> {
             ctx,
             client: &client,
             org: &org,
+            server: target.server_label(),
             project: project.as_deref(),
             filters: filters(&a),
             cursor: a.cursor.as_deref(),
