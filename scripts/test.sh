@@ -13,13 +13,18 @@
 #    throwaway HOME,
 #  - runs `cargo test --workspace --locked` inside it, then the backend's
 #    API suite once more with values in OpenBao (KUBE_DC_TEST_STORE), and
-#    the Raft failover test.
+#    the Raft failover test;
+#  - starts a throwaway PostgreSQL (scripts/postgres.sh, Debian's package)
+#    and runs the API suite once more with the records there
+#    (KUBE_DC_TEST_DATABASE), and the replica tests (two `serve` processes
+#    on one database, HAProxy in front, a PostgreSQL restart, migrate-store).
 # `--fast` skips the login suite (no browser, no keyring).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(dbus gnome-keyring libsecret-tools chromium
-  bash-completion zsh fish elvish tmux man-db groff-base bsdutils)
+  bash-completion zsh fish elvish tmux man-db groff-base bsdutils
+  postgresql haproxy)
 missing=()
 if command -v dpkg-query >/dev/null; then
   for p in "${packages[@]}"; do
@@ -51,11 +56,27 @@ on_openbao() {
   cargo test --locked -p kube-dc-backend --test server openbao_raft:: -- --ignored --nocapture
 }
 
+# The same API suite with the records on PostgreSQL, and the replica
+# tests, on a server of their own in a temporary directory.
+pg_dir=$(mktemp -d)
+stop_pg() { ./scripts/postgres.sh stop "$pg_dir/data" >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
+on_postgres() {
+  local url
+  url=$(./scripts/postgres.sh start "$pg_dir/data" "${KUBE_DC_TEST_PG_PORT:-55433}")
+  KUBE_DC_TEST_DATABASE="$url" KUBE_DC_SKIP_POSTGRES= \
+    cargo test --locked -p kube-dc-backend --test server "$@" -- api:: replicas::
+  stop_pg
+}
+# The main runs leave the replica tests to on_postgres.
+export KUBE_DC_SKIP_POSTGRES=1
+
 # The fast tier: everything but the login suite (no browser, no keyring).
 if [ "${1:-}" = "--fast" ]; then
   shift
+  trap stop_pg EXIT
   cargo test --locked -p kube-dc-api -p kube-dc-backend "$@"
   on_openbao "$@"
+  on_postgres "$@"
   exec cargo test --locked -p kube-dc --lib --bins \
     --test cli "$@" -- --skip login::
 fi
@@ -68,10 +89,11 @@ done
 export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
 keyring_home=$(mktemp -d)
-trap 'rm -rf "$keyring_home"' EXIT
+trap 'rm -rf "$keyring_home"; stop_pg' EXIT
 
 HOME="$keyring_home" dbus-run-session -- sh -c '
   echo -n test-keyring-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null &&
   cargo test --workspace --locked "$@"
 ' sh "$@"
 on_openbao "$@"
+on_postgres "$@"

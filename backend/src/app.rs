@@ -52,6 +52,13 @@ pub struct Config {
     /// The audit signing key the operator supplies (PKCS#8 PEM), instead
     /// of the data directory's own.
     pub audit_key_file: Option<PathBuf>,
+    /// A PostgreSQL server for the records, elevations and audit chains
+    /// (`postgres://…`), instead of the data directory's SQLite file:
+    /// several replicas may share it.
+    pub database: Option<String>,
+    /// The master key's file, instead of the data directory's (every
+    /// replica on one database is given the same one).
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -72,6 +79,8 @@ impl Config {
             without_values: false,
             watch_backlog: crate::changes::BACKLOG,
             audit_key_file: None,
+            database: None,
+            master_key_file: None,
         }
     }
 }
@@ -93,6 +102,27 @@ pub struct Backend {
     pub changes: crate::changes::Hub,
     /// The audit signing key, loaded (or made) when first needed.
     audit_key: std::sync::OnceLock<Arc<AuditKey>>,
+    /// This process among the replicas on one database (a lease holder).
+    replica: String,
+}
+
+/// The machine's name, for lease holders' names.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into())
+}
+
+/// A database URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "the --database URL".into(),
+    }
 }
 
 impl Backend {
@@ -107,8 +137,10 @@ impl Backend {
         private_dir(&config.data_dir)
             .map_err(|e| OpenError::io("cannot create data directory", &config.data_dir, e))?;
         restrict_dir(&config.data_dir);
-        let cipher =
-            crypto::Cipher::load_or_create(&config.data_dir, config.master_key.as_deref())?;
+        let cipher = match (&config.master_key, &config.master_key_file) {
+            (None, Some(file)) => crypto::Cipher::load_file(file)?,
+            (key, _) => crypto::Cipher::load_or_create(&config.data_dir, key.as_deref())?,
+        };
         let cipher = Arc::new(cipher);
         let values: Arc<dyn store::Values> = match (&config.openbao, config.without_values) {
             (_, true) => Arc::new(store::NoValues),
@@ -119,11 +151,16 @@ impl Backend {
                 Arc::new(openbao::OpenBaoValues::new(cfg.clone()).map_err(OpenError::Engine)?)
             }
         };
-        let mut store = Store::open_with(&config.data_dir, cipher, values).map_err(|source| {
-            OpenError::Store {
-                path: config.data_dir.clone(),
-                source,
-            }
+        let opened = match &config.database {
+            None => Store::open_with(&config.data_dir, cipher, values),
+            Some(url) => Store::open_postgres(url, cipher, values),
+        };
+        let mut store = opened.map_err(|source| OpenError::Store {
+            path: match &config.database {
+                None => config.data_dir.clone(),
+                Some(url) => PathBuf::from(redact_url(url)),
+            },
+            source,
         })?;
         if config.relax_read_events {
             store = store.relax_read_events();
@@ -144,6 +181,12 @@ impl Backend {
             config,
             changes: Default::default(),
             audit_key: Default::default(),
+            replica: format!(
+                "{}:{}:{}",
+                hostname(),
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
         });
         if b.config.openbao.is_some() && !b.config.without_values {
             let b2 = b.clone();
@@ -155,11 +198,33 @@ impl Backend {
         Ok(b)
     }
 
+    /// This process's name as a lease holder (see `Store::lease`).
+    pub fn replica_id(&self) -> &str {
+        &self.replica
+    }
+
     /// Finds the writes OpenBao kept that the SQL store never recorded
     /// (nor audited), lists them, and reports each: in the log, and as an
     /// audit event `secrets.reconcile` of the owning organization, which
     /// commits with the listing.
     fn reconcile_values(&self) -> Result<(), String> {
+        // One replica at a time compares: another that holds the lease is
+        // doing the same comparison of the same database.
+        let lease = "reconcile";
+        let held = self
+            .store
+            .lease(lease, &self.replica, 5 * 60 * 1000)
+            .map_err(|e| format!("taking the reconciliation lease: {e}"))?;
+        if !held {
+            tracing::info!("another replica is reconciling the store with OpenBao");
+            return Ok(());
+        }
+        let out = self.reconcile_values_held();
+        let _ = self.store.release_lease(lease, &self.replica);
+        out
+    }
+
+    fn reconcile_values_held(&self) -> Result<(), String> {
         let owner = |ns: &str| match self.projects.owner(ns) {
             Ok(o) => (o.org.clone(), o.project.clone().unwrap_or_default()),
             Err(_) => (String::new(), String::new()),

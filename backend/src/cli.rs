@@ -24,11 +24,33 @@ pub enum Command {
     /// stdout once it accepts connections; logs go to stderr. Stops cleanly
     /// on SIGINT or SIGTERM.
     Serve(Box<ServeArgs>),
-    /// Check the audit log's hash chain in a data directory.
+    /// Check the audit log's hash chain in a data directory (or in a
+    /// PostgreSQL database, with --database).
     VerifyAudit {
         /// The data directory to check.
         #[arg(long, env = "KUBE_DC_BACKEND_DATA_DIR")]
         data_dir: PathBuf,
+        /// The PostgreSQL database to check instead of the data directory's file.
+        #[arg(long, env = "KUBE_DC_BACKEND_DATABASE", value_parser = database_url)]
+        database: Option<String>,
+        /// The master key's file, as for serve (with --database).
+        #[arg(long, env = "KUBE_DC_BACKEND_MASTER_KEY_FILE")]
+        master_key_file: Option<PathBuf>,
+    },
+    /// Move an installation's records, elevation windows and audit chains
+    /// from a data directory's SQLite file to an empty PostgreSQL database,
+    /// then check that every organization's chain arrived intact.
+    ///
+    /// Stop the backend first. Values sealed in the SQLite file move sealed:
+    /// start the replicas with the source's master key (--master-key-file
+    /// DIR/master.key). Values in OpenBao stay where they are.
+    MigrateStore {
+        /// The source: `sqlite:DIR` (a data directory).
+        #[arg(long, value_parser = sqlite_source)]
+        from: PathBuf,
+        /// The destination: a `postgres://` URL of an empty database.
+        #[arg(long, value_parser = database_url)]
+        to: String,
     },
     /// Print the audit signing key's public half (JSON: key id, base64 key,
     /// retired keys), making the key if the data directory has none.
@@ -98,9 +120,10 @@ pub struct ServeArgs {
     /// CA certificate (PEM) to trust for the issuer, in addition to the system roots.
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
-    /// Where secret values live: sealed in the data directory's SQLite file,
-    /// or in OpenBao (a KV v2 mount `kv-<namespace>` per project). Metadata,
-    /// elevation grants and the audit log stay in SQLite either way.
+    /// Where secret values live: sealed in the database (the data
+    /// directory's SQLite file, or --database), or in OpenBao (a KV v2 mount
+    /// `kv-<namespace>` per project). Metadata, elevation grants and the
+    /// audit log stay in the database either way.
     #[arg(
         long,
         value_enum,
@@ -143,11 +166,43 @@ pub struct ServeArgs {
     /// the one made in the data directory.
     #[arg(long, env = "KUBE_DC_BACKEND_AUDIT_KEY_FILE")]
     pub audit_key_file: Option<PathBuf>,
+    /// Where the records, elevation windows and audit chains live: the data
+    /// directory's SQLite file (the default), or a PostgreSQL server
+    /// (`postgres://USER:PASSWORD@HOST:PORT/DB`) that several replicas of
+    /// the backend share.
+    #[arg(long, env = "KUBE_DC_BACKEND_DATABASE", value_parser = database_url)]
+    pub database: Option<String>,
+    /// The master key's file (base64 of 32 random bytes, owner-only) instead
+    /// of the data directory's master.key: every replica on one database is
+    /// given the same one.
+    #[arg(long, env = "KUBE_DC_BACKEND_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
     /// Also append every committed audit event to this file as a JSON line
     /// (with its chain fields), for log shippers; reopened on SIGHUP (after
     /// logrotate moves it).
     #[arg(long, env = "KUBE_DC_BACKEND_AUDIT_FILE")]
     pub audit_file: Option<PathBuf>,
+}
+
+/// `--database`: a PostgreSQL URL.
+fn database_url(s: &str) -> Result<String, String> {
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(s.to_owned())
+    } else {
+        Err(
+            "expected a postgres:// URL (without --database the records live in the SQLite \
+             file of --data-dir)"
+                .into(),
+        )
+    }
+}
+
+/// `--from sqlite:DIR`.
+fn sqlite_source(s: &str) -> Result<PathBuf, String> {
+    match s.strip_prefix("sqlite:") {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+        _ => Err("expected sqlite:DIR, the data directory to move".into()),
+    }
 }
 
 impl ServeArgs {

@@ -77,6 +77,21 @@ impl Cipher {
         Ok(Self::new(&key))
     }
 
+    /// Loads the master key from `file` (base64 of 32 bytes, owner-only),
+    /// which the operator made (`head -c 32 /dev/urandom | base64`) and
+    /// gives every replica on one database.
+    pub fn load_file(file: &Path) -> Result<Self, KeyError> {
+        refuse_shared_key_file(file)?;
+        let text = Zeroizing::new(
+            fs::read_to_string(file)
+                .map_err(|e| FileError::new("cannot read master key", file, e))?,
+        );
+        let key = decode_key(text.trim()).map_err(|e| {
+            KeyError::Unusable(format!("master key {} is not usable: {e}", file.display()))
+        })?;
+        Ok(Self::new(&key))
+    }
+
     /// Seals `plaintext` bound to `aad`: (nonce, ciphertext), a fresh random
     /// nonce each time.
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> (Vec<u8>, Vec<u8>) {

@@ -118,20 +118,13 @@ impl From<StoreError> for ApiError {
                 recorded,
             }),
             StoreError::Invalid(m) => ApiError::bad_request(m),
-            StoreError::Db(rusqlite::Error::SqliteFailure(f, _))
-                if matches!(
-                    f.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) =>
-            {
-                ApiError {
-                    retry_after: Some(1),
-                    ..ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the data directory is busy; try again",
-                    )
-                }
-            }
+            StoreError::Db(e) if e.is_contention() => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is busy; try again",
+                )
+            },
             StoreError::Db(e) => ApiError::internal(format!("storage error: {e}")),
             StoreError::Internal(m) => ApiError::internal(m),
             e @ StoreError::Stale => ApiError::conflict(e.to_string()),
@@ -141,9 +134,16 @@ impl From<StoreError> for ApiError {
                 message,
                 retry_after,
             } => ApiError {
-                hint: Some(format!(
-                    "the value engine (OpenBao) did not answer in time; try again in {retry_after} s"
-                )),
+                hint: Some(if message.contains("the database cannot be reached") {
+                    format!(
+                        "the database did not answer; try again in {retry_after} s (a write \
+                         retried with the same Idempotency-Key gets its first answer if it landed)"
+                    )
+                } else {
+                    format!(
+                        "the value engine (OpenBao) did not answer in time; try again in {retry_after} s"
+                    )
+                }),
                 retry_after: Some(retry_after),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
             },

@@ -34,7 +34,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Serve(a) => runtime(a.workers()).and_then(|rt| rt.block_on(serve(*a))),
-        Command::VerifyAudit { data_dir } => verify(data_dir),
+        Command::VerifyAudit {
+            data_dir,
+            database,
+            master_key_file,
+        } => verify(data_dir, database, master_key_file),
+        Command::MigrateStore { from, to } => migrate_store(&from, &to),
         Command::AuditKey {
             data_dir,
             audit_key_file,
@@ -60,8 +65,15 @@ fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start {workers} worker thread(s): {e}"))
 }
 
-fn verify(data_dir: PathBuf) -> Result<(), String> {
+fn verify(
+    data_dir: PathBuf,
+    database: Option<String>,
+    master_key_file: Option<PathBuf>,
+) -> Result<(), String> {
     let mut config = Config::new(data_dir);
+    config.database = database;
+    config.master_key_file = master_key_file;
+    config.master_key = std::env::var(kube_dc_backend::crypto::MASTER_KEY_ENV).ok();
     // Only the log is read: whichever engine holds the values.
     config.without_values = true;
     let b = Backend::open(
@@ -127,6 +139,8 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     config.master_key = std::env::var(kube_dc_backend::crypto::MASTER_KEY_ENV).ok();
     config.openbao = openbao_config(&a)?;
     config.audit_key_file = a.audit_key_file.clone();
+    config.database = a.database.clone();
+    config.master_key_file = a.master_key_file.clone();
     let auth = Authenticator::Oidc(Arc::new(OidcVerifier::new(
         &a.oidc_issuer,
         &a.audience,
@@ -152,21 +166,30 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     let ticker = {
         let b = backend.clone();
         let every = Duration::from_millis(a.rotation_tick_ms.max(50));
+        // One replica at a time runs due rotations; the lease outlives a
+        // few missed ticks, then passes to the next replica that asks.
+        let ttl = lease_ttl(every * 5);
         tokio::spawn(async move {
             let mut iv = tokio::time::interval(every);
             loop {
                 iv.tick().await;
-                rotation::run_due(&b).await;
+                if holds(&b, "rotations", ttl).await {
+                    rotation::run_due(&b).await;
+                }
             }
         })
     };
     let checkpoints = (a.checkpoint_every > 0).then(|| {
         let b = backend.clone();
         let every = Duration::from_secs(a.checkpoint_every);
+        let ttl = lease_ttl(every + Duration::from_secs(30));
         tokio::spawn(async move {
             let mut iv = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             loop {
                 iv.tick().await;
+                if !holds(&b, "checkpoints", ttl).await {
+                    continue;
+                }
                 if let Err(e) = kube_dc_backend::http::sign_due_checkpoints(&b).await {
                     tracing::warn!("signing audit checkpoints: {e}");
                 }
@@ -181,9 +204,12 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         serde_json::json!({"ready": true, "url": format!("http://{addr}")})
     );
     tracing::info!(
-        "listening on http://{addr} ({} request thread(s)), data in {}, values in {}",
+        "listening on http://{addr} ({} request thread(s)), records in {}, values in {}",
         tokio::runtime::Handle::current().metrics().num_workers(),
-        a.data_dir.display(),
+        match &a.database {
+            Some(url) => kube_dc_backend::app::redact_url(url),
+            None => a.data_dir.display().to_string(),
+        },
         match &a.store {
             StoreKind::Sqlite => "sqlite".to_string(),
             StoreKind::Openbao => format!("OpenBao at {}", a.openbao_addr.join(", ")),
@@ -267,4 +293,46 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
             _ = int.recv() => {}
         }
     })
+}
+
+/// A lease's length in milliseconds.
+fn lease_ttl(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Whether this replica holds (or now takes) the lease for `work`; a
+/// database that does not answer means no.
+async fn holds(b: &Arc<Backend>, work: &'static str, ttl_ms: i64) -> bool {
+    let (store, me) = (b.store.clone(), b.replica_id().to_owned());
+    match tokio::task::spawn_blocking(move || store.lease(work, &me, ttl_ms)).await {
+        Ok(Ok(held)) => held,
+        Ok(Err(e)) => {
+            tracing::warn!("the {work} lease: {e}");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+/// `kube-dc-backend migrate-store`: a data directory's SQLite file into an
+/// empty PostgreSQL database, chains checked after the move.
+fn migrate_store(from: &std::path::Path, to: &str) -> Result<(), String> {
+    let key = std::env::var(kube_dc_backend::crypto::MASTER_KEY_ENV).ok();
+    let cipher = kube_dc_backend::crypto::Cipher::load_or_create(from, key.as_deref())
+        .map_err(|e| e.to_string())?;
+    let report =
+        kube_dc_backend::store::copy_to_postgres(from, to, cipher).map_err(|e| e.to_string())?;
+    for (table, rows) in &report.tables {
+        println!("{table}: {rows} row(s)");
+    }
+    for (org, events) in &report.chains {
+        println!("audit chain of {org:?} intact after the move: {events} events");
+    }
+    eprintln!(
+        "moved to {}; start every replica with --database and --master-key-file {}",
+        kube_dc_backend::app::redact_url(to),
+        from.join(kube_dc_backend::crypto::MASTER_KEY_FILE)
+            .display()
+    );
+    Ok(())
 }

@@ -57,31 +57,7 @@ impl Server {
         env: &[(&str, &str)],
     ) -> Self {
         let issuer = rt.block_on(TestIssuer::start());
-        std::fs::create_dir_all(dir).unwrap();
-        let bindings = dir.join("bindings.yaml");
-        std::fs::write(
-            &bindings,
-            "orgs:\n  acme: { projects: [demo], adminUsers: [dev] }\nbindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n",
-        )
-        .unwrap();
-        let mut child = Command::new(exe)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--oidc-issuer",
-                &issuer.url,
-            ])
-            .arg("--bindings")
-            .arg(&bindings)
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(args)
-            .envs(env.iter().copied())
-            .env("KUBE_DC_BACKEND_LOG", "error")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_serve(exe, &issuer.url, dir, args, env);
         let url = crate::testing::ready_url(&mut child);
         let token = issuer.token("dev", &["devs"], Some("acme"));
         Server {
@@ -433,4 +409,40 @@ fn stat_cpu_secs(path: &str) -> f64 {
         .and_then(|(u, s)| Some(u.parse::<f64>().ok()? + s.parse::<f64>().ok()?))
         .unwrap_or(0.0);
     ticks / 100.0
+}
+
+impl Server {
+    /// Another `serve` of the same installation (its database and master
+    /// key in `args`), trusting this server's issuer, with a data
+    /// directory of its own in `dir`: a second replica. Its URL; killed
+    /// when the returned child is.
+    pub fn replica(&self, dir: &Path, args: &[&str]) -> (Child, String) {
+        let mut child = spawn_serve(&bin("kube-dc-backend"), &self.issuer.url, dir, args, &[]);
+        let url = crate::testing::ready_url(&mut child);
+        (child, url)
+    }
+}
+
+/// `exe serve` on a loopback port, trusting `issuer`, with the bench's
+/// bindings and a data directory in `dir`.
+fn spawn_serve(exe: &Path, issuer: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
+    std::fs::create_dir_all(dir).unwrap();
+    let bindings = dir.join("bindings.yaml");
+    std::fs::write(
+        &bindings,
+        "orgs:\n  acme: { projects: [demo], adminUsers: [dev] }\nbindings:\n  - { group: devs, namespace: acme-demo, role: admin }\n",
+    )
+    .unwrap();
+    Command::new(exe)
+        .args(["serve", "--listen", "127.0.0.1:0", "--oidc-issuer", issuer])
+        .arg("--bindings")
+        .arg(&bindings)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("KUBE_DC_BACKEND_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
 }

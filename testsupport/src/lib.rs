@@ -7,5 +7,7 @@
 
 pub mod bao_dev;
 pub mod bench;
+pub mod haproxy;
+pub mod pg;
 pub mod scripted;
 pub mod testing;

@@ -328,6 +328,12 @@ async fn audit(
     );
     match b.db().append_audit(rec, durable).await {
         Ok(()) => resp,
+        // The database is away: nothing of the request was acknowledged;
+        // the caller may try again.
+        Err(e @ crate::store::StoreError::Unavailable { .. }) => {
+            tracing::warn!("audit write failed: {e}");
+            crate::error::ApiError::from(e).into_response()
+        }
         Err(e) => {
             tracing::error!("audit write failed: {e}");
             refused()

@@ -126,26 +126,53 @@ pub fn router(b: Shared) -> Router {
 /// stays liveness: the process answers.
 async fn readyz(axum::extract::State(b): axum::extract::State<Shared>) -> Response {
     use axum::response::IntoResponse;
-    match b.store.engine_health() {
-        None => Json(json!({"ready": true, "engine": "sqlite"})).into_response(),
-        Some(check) => {
-            let h = check.await;
-            let status = if h.ready {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            let mut resp = (
-                status,
-                Json(json!({"ready": h.ready, "engine": "openbao", "openbao": h})),
-            )
-                .into_response();
-            if !h.ready {
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            }
-            resp
+    let database = database_health(&b).await;
+    let engine = match b.store.engine_health() {
+        None => None,
+        Some(check) => Some(check.await),
+    };
+    let ready =
+        database.get("reachable") == Some(&json!(true)) && engine.as_ref().is_none_or(|h| h.ready);
+    let mut body = json!({"ready": ready, "database": database});
+    match engine {
+        None => body["engine"] = json!("sqlite"),
+        Some(h) => {
+            body["engine"] = json!("openbao");
+            body["openbao"] = json!(h);
         }
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        // An error body keeps its fields (the error layer adds requestId).
+        body["error"] = json!(if database.get("reachable") == Some(&json!(true)) {
+            "not ready: the value engine is not ready"
+        } else {
+            "not ready: the database cannot be reached"
+        });
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut resp = (status, Json(body)).into_response();
+    if !ready {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    resp
+}
+
+/// Whether the store's database answers: a PostgreSQL server is asked
+/// (within 3 s); the SQLite file is this process's own.
+async fn database_health(b: &Shared) -> serde_json::Value {
+    let kind = match b.store.dialect() {
+        crate::store::Dialect::Sqlite => return json!({"kind": "sqlite", "reachable": true}),
+        crate::store::Dialect::Postgres => "postgres",
+    };
+    let store = b.store.clone();
+    let ping = tokio::task::spawn_blocking(move || store.ping());
+    match tokio::time::timeout(std::time::Duration::from_secs(3), ping).await {
+        Ok(Ok(Ok(()))) => json!({"kind": kind, "reachable": true}),
+        Ok(Ok(Err(e))) => json!({"kind": kind, "reachable": false, "error": e.to_string()}),
+        _ => json!({"kind": kind, "reachable": false, "error": "no answer within 3 s"}),
     }
 }
 

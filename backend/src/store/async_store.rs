@@ -157,7 +157,7 @@ impl AsyncStore {
 }
 
 /// The live secret, or not found.
-fn require_live_record(c: &rusqlite::Connection, ns: &str, name: &str) -> Result<SecretRecord> {
+fn require_live_record(c: &super::db::Connection, ns: &str, name: &str) -> Result<SecretRecord> {
     get_any(c, ns, name)?
         .filter(|r| r.deleted_at.is_none())
         .ok_or_else(|| not_found(ns, name))

@@ -1,14 +1,15 @@
 //! The audit log: one hash chain per organization, appended in the same
 //! transaction as the change it records.
 
+use super::db::{Connection, Dialect, OptionalExtension};
 use super::writer::JobCtx;
 use super::{
-    AuditFilter, AuditRow, Cached, GENESIS_HASH, Result, SecretRecord, Store, StoreError,
-    VersionData, chain_hash,
+    AuditFilter, AuditRow, GENESIS_HASH, Result, SecretRecord, Store, StoreError, VersionData,
+    chain_hash,
 };
 use kube_dc_api::event::{Actor, AuditEvent, Fact, Version};
 use kube_dc_api::wire::Grant;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::params;
 
 impl Store {
     /// Appends one event to its organization's hash chain, durably (the
@@ -57,13 +58,7 @@ impl Store {
     ) -> Result<()> {
         self.read(|c| {
             let (sql, args) = audit_query(c, f, newest_first)?;
-            let mut st = c.prepare(&sql)?;
-            let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
-            while let Some(r) = rows.next()? {
-                if !each(AuditRow::of(r)?) {
-                    break;
-                }
-            }
+            c.each(&sql, args, |r| Ok(each(AuditRow::of(r)?)))?;
             Ok(())
         })
     }
@@ -72,31 +67,28 @@ impl Store {
     /// `Err(seq)`: the first event whose hash or link does not match.
     pub fn verify_audit(&self, org: &str) -> Result<std::result::Result<u64, (i64, String)>> {
         self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT seq, ts, body, prev_hash, hash FROM audit WHERE org = ?1 ORDER BY seq",
-            )?;
-            let mut rows = st.query([org])?;
             let mut prev = GENESIS_HASH.to_string();
             let mut n = 0u64;
-            while let Some(r) = rows.next()? {
-                let seq: i64 = r.get(0)?;
-                let ts: i64 = r.get(1)?;
-                let body: String = r.get(2)?;
-                let prev_hash: String = r.get(3)?;
-                let hash: String = r.get(4)?;
-                if prev_hash != prev {
-                    return Ok(Err((
-                        seq,
-                        "its prev_hash does not match the previous event".into(),
-                    )));
-                }
-                if chain_hash(&prev_hash, ts, &body) != hash {
-                    return Ok(Err((seq, "its content does not match its hash".into())));
-                }
-                prev = hash;
-                n += 1;
-            }
-            Ok(Ok(n))
+            let mut broken = None;
+            c.each(
+                "SELECT seq, ts, body, prev_hash, hash FROM audit WHERE org = ?1 ORDER BY seq",
+                [org],
+                |r| {
+                    let row = AuditRow::of(r)?;
+                    if row.prev_hash != prev {
+                        broken = Some((
+                            row.seq,
+                            "its prev_hash does not match the previous event".into(),
+                        ));
+                    } else if chain_hash(&row.prev_hash, row.ts, &row.text) != row.hash {
+                        broken = Some((row.seq, "its content does not match its hash".into()));
+                    }
+                    prev = row.hash;
+                    n += 1;
+                    Ok(broken.is_none())
+                },
+            )?;
+            Ok(broken.map_or(Ok(n), Err))
         })
     }
 
@@ -117,9 +109,11 @@ impl Store {
     /// Every organization that has events.
     pub fn audit_orgs(&self) -> Result<Vec<String>> {
         self.read(|c| {
-            let mut st = c.prepare("SELECT DISTINCT org FROM audit ORDER BY org")?;
-            let rows = st.query_map([], |r| r.get(0))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            Ok(
+                c.query_map("SELECT DISTINCT org FROM audit ORDER BY org", (), |r| {
+                    r.get(0)
+                })?,
+            )
         })
     }
 }
@@ -194,8 +188,7 @@ const PROBE_CAP: i64 = 2_000;
 /// many is served as well by walking the log newest first.
 fn filter_index(c: &Connection, f: &AuditFilter) -> Result<&'static str> {
     let probe = |sql: &str, arg: &dyn rusqlite::ToSql| -> Result<i64> {
-        Ok(c.prepare_cached(sql)?
-            .query_row(rusqlite::params![f.org, arg], |r| r.get(0))?)
+        Ok(c.query_row(sql, params![f.org, arg], |r| r.get(0))?)
     };
     let mut best: Option<(i64, &'static str)> = None;
     let mut consider = |count: i64, index: &'static str| {
@@ -217,7 +210,7 @@ fn filter_index(c: &Connection, f: &AuditFilter) -> Result<&'static str> {
         let n = probe(
             &format!(
                 "SELECT count(*) FROM (SELECT 1 FROM audit INDEXED BY {index}
-                 WHERE org = ?1 AND {column} = ?2 LIMIT {PROBE_CAP})"
+                 WHERE org = ?1 AND {column} = ?2 LIMIT {PROBE_CAP}) probe"
             ),
             v,
         )?;
@@ -228,12 +221,14 @@ fn filter_index(c: &Connection, f: &AuditFilter) -> Result<&'static str> {
             f.since_ms.unwrap_or(i64::MIN),
             f.until_ms.unwrap_or(i64::MAX),
         );
-        let n: i64 = c
-            .prepare_cached(&format!(
+        let n: i64 = c.query_row(
+            &format!(
                 "SELECT count(*) FROM (SELECT 1 FROM audit INDEXED BY audit_org_ts
-                 WHERE org = ?1 AND ts >= ?2 AND ts <= ?3 LIMIT {PROBE_CAP})"
-            ))?
-            .query_row(rusqlite::params![f.org, since, until], |r| r.get(0))?;
+                 WHERE org = ?1 AND ts >= ?2 AND ts <= ?3 LIMIT {PROBE_CAP}) probe"
+            ),
+            params![f.org, since, until],
+            |r| r.get(0),
+        )?;
         if n < PROBE_CAP {
             consider(n, "audit_org_ts");
         }
@@ -268,16 +263,33 @@ fn audit_query(
         // actors finds who matches (case-insensitively, anywhere in name,
         // email or subject), then their events.
         Some(a) if a.chars().count() >= 3 => {
-            let pattern = format!("\"{}\"", a.replace('"', "\"\""));
-            let ids: Vec<i64> = c
-                .prepare_cached("SELECT rowid FROM audit_actors_fts WHERE who MATCH ?1")?
-                .query_map([&pattern], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let ids: Vec<i64> = match c.dialect() {
+                Dialect::Sqlite => {
+                    let pattern = format!("\"{}\"", a.replace('"', "\"\""));
+                    c.query_map(
+                        "SELECT rowid FROM audit_actors_fts WHERE who MATCH ?1",
+                        [&pattern],
+                        |r| r.get(0),
+                    )?
+                }
+                // The distinct actors are few: a scan of them finds who
+                // matches, as the trigram index does on SQLite.
+                Dialect::Postgres => c.query_map(
+                    "SELECT id FROM audit_actors WHERE strpos(lower(who), ?1) > 0",
+                    [a.to_lowercase()],
+                    |r| r.get(0),
+                )?,
+            };
+            // No actor matches: `IN (NULL)` matches no event on either
+            // database (PostgreSQL refuses an empty list).
+            let list = match ids.is_empty() {
+                true => "NULL".to_owned(),
+                false => ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
+            };
             let events: i64 = c.query_row(
                 &format!(
                     "SELECT count(*) FROM (SELECT 1 FROM audit INDEXED BY audit_org_actor
-                     WHERE org = ?1 AND actor_id IN ({list}) LIMIT {ACTOR_INDEX_MAX_EVENTS})"
+                     WHERE org = ?1 AND actor_id IN ({list}) LIMIT {ACTOR_INDEX_MAX_EVENTS}) probe"
                 ),
                 [&f.org],
                 |r| r.get(0),
@@ -288,7 +300,14 @@ fn audit_query(
             sql.push_str(&format!(" AND actor_id IN ({list})"));
         }
         Some(a) => push(
-            " AND (instr(lower(actor), ?) > 0 OR instr(lower(actor_email), ?) > 0 OR instr(lower(actor_sub), ?) > 0)",
+            match c.dialect() {
+                Dialect::Sqlite => {
+                    " AND (instr(lower(actor), ?) > 0 OR instr(lower(actor_email), ?) > 0 OR instr(lower(actor_sub), ?) > 0)"
+                }
+                Dialect::Postgres => {
+                    " AND (strpos(lower(actor), ?) > 0 OR strpos(lower(actor_email), ?) > 0 OR strpos(lower(actor_sub), ?) > 0)"
+                }
+            },
             a.to_lowercase().into(),
             &mut sql,
         ),
@@ -381,12 +400,17 @@ fn actor_id(ctx: &JobCtx, tx: &Connection, a: &Actor) -> Result<i64> {
     let id = match known {
         Some(id) => id,
         None => {
-            tx.exec("INSERT INTO audit_actors (who) VALUES (?1)", [&who])?;
-            let id = tx.last_insert_rowid();
-            tx.exec(
-                "INSERT INTO audit_actors_fts (rowid, who) VALUES (?1, ?2)",
-                params![id, who],
+            let id: i64 = tx.row(
+                "INSERT INTO audit_actors (who) VALUES (?1) RETURNING id",
+                [&who],
+                |r| r.get(0),
             )?;
+            if tx.dialect() == Dialect::Sqlite {
+                tx.exec(
+                    "INSERT INTO audit_actors_fts (rowid, who) VALUES (?1, ?2)",
+                    params![id, who],
+                )?;
+            }
             id
         }
     };

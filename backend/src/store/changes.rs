@@ -34,7 +34,7 @@ impl Store {
 
     /// The audit log's newest sequence number (0 when it is empty).
     pub fn audit_head(&self) -> Result<i64> {
-        self.read(|c| Ok(c.query_row("SELECT coalesce(max(seq), 0) FROM audit", [], |r| r.get(0))?))
+        self.read(|c| Ok(c.query_row("SELECT coalesce(max(seq), 0) FROM audit", (), |r| r.get(0))?))
     }
 
     /// The sequence number and hash of `org`'s newest event, if it has
@@ -47,14 +47,12 @@ impl Store {
     /// `limit` (the `--audit-file` mirror).
     pub fn audit_after(&self, after: i64, limit: usize) -> Result<Vec<super::AuditRow>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT seq, ts, body, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = st
-                .query_map(params![after, limit], super::AuditRow::of)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
+            Ok(c.query_map(
+                "SELECT seq, ts, body, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                params![after, limit],
+                super::AuditRow::of,
+            )?)
         })
     }
 
@@ -69,7 +67,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<ChangeRow>> {
         self.read(|c| {
-            let row = |r: &rusqlite::Row<'_>| {
+            let row = |r: &super::db::Row<'_>| {
                 Ok(ChangeRow {
                     seq: r.get(0)?,
                     ts: r.get(1)?,
@@ -80,25 +78,25 @@ impl Store {
             };
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = match scope {
-                Some((org, project)) => {
-                    let mut st = c.prepare_cached(&format!(
+                Some((org, project)) => c.query_map(
+                    &format!(
                         "{CHANGE_ROWS} INDEXED BY audit_org_project
-                         WHERE org = ?1 AND project = ?2 AND seq > ?3 AND seq <= ?4
-                           AND service = 'secrets' AND result = 'allowed'
-                         ORDER BY seq LIMIT ?5"
-                    ))?;
-                    st.query_map(params![org, project, after, upto, limit], row)?
-                        .collect::<rusqlite::Result<Vec<_>>>()?
-                }
-                None => {
-                    let mut st = c.prepare_cached(&format!(
+                             WHERE org = ?1 AND project = ?2 AND seq > ?3 AND seq <= ?4
+                               AND service = 'secrets' AND result = 'allowed'
+                             ORDER BY seq LIMIT ?5"
+                    ),
+                    params![org, project, after, upto, limit],
+                    row,
+                )?,
+                None => c.query_map(
+                    &format!(
                         "{CHANGE_ROWS} WHERE seq > ?1 AND seq <= ?2
-                           AND service = 'secrets' AND result = 'allowed'
-                         ORDER BY seq LIMIT ?3"
-                    ))?;
-                    st.query_map(params![after, upto, limit], row)?
-                        .collect::<rusqlite::Result<Vec<_>>>()?
-                }
+                               AND service = 'secrets' AND result = 'allowed'
+                             ORDER BY seq LIMIT ?3"
+                    ),
+                    params![after, upto, limit],
+                    row,
+                )?,
             };
             Ok(rows)
         })
@@ -107,14 +105,15 @@ impl Store {
 
 /// The sequence number and hash of `org`'s newest event, read in `c`.
 pub(super) fn head_in(
-    c: &rusqlite::Connection,
+    c: &super::db::Connection,
     org: &str,
-) -> rusqlite::Result<Option<(i64, String)>> {
-    use rusqlite::OptionalExtension as _;
-    c.prepare_cached(
+) -> super::db::Result<Option<(i64, String)>> {
+    use super::db::OptionalExtension as _;
+    c.query_row(
         "SELECT seq, hash FROM audit INDEXED BY audit_org_seq WHERE org = ?1
          ORDER BY seq DESC LIMIT 1",
-    )?
-    .query_row([org], |r| Ok((r.get(0)?, r.get(1)?)))
+        [org],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
     .optional()
 }

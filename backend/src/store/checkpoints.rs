@@ -3,9 +3,10 @@
 //! (and, when a request asked for it, that appends the request's event —
 //! after the head it signs).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension};
+use rusqlite::params;
 
-use super::{AuditFacts, AuditRecord, Cached, Result, Store, StoreError};
+use super::{AuditFacts, AuditRecord, Result, Store, StoreError};
 use kube_dc_api::checkpoint::{Checkpoint, KIND};
 use kube_dc_api::event::Fact;
 
@@ -44,9 +45,9 @@ impl Store {
                 return Ok(NoHead(None));
             };
             tx.exec(
-                "INSERT OR IGNORE INTO audit_checkpoints
+                "INSERT INTO audit_checkpoints
                      (org, seq, events, hash, ts, time, key_id, signature)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
                 params![
                     c.org,
                     c.seq,
@@ -67,40 +68,37 @@ impl Store {
     /// checkpoint (or that have none), for the periodic signing.
     pub fn orgs_past_checkpoint(&self) -> Result<Vec<String>> {
         self.read(|c| {
-            let mut st = c.prepare(
+            Ok(c.query_map(
                 "SELECT a.org FROM (SELECT org, max(seq) AS head FROM audit GROUP BY org) a
                  WHERE a.head > coalesce((SELECT max(seq) FROM audit_checkpoints k WHERE k.org = a.org), 0)",
-            )?;
-            let orgs = st
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(orgs)
+                (),
+                |r| r.get(0),
+            )?)
         })
     }
 
     /// `org`'s checkpoints, newest first, at most `limit`.
     pub fn checkpoints(&self, org: &str, limit: usize) -> Result<Vec<Checkpoint>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = c.query_map(
                 "SELECT org, seq, events, hash, time, key_id, signature FROM audit_checkpoints
                  WHERE org = ?1 ORDER BY seq DESC LIMIT ?2",
-            )?;
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = st
-                .query_map(params![org, limit], |r| {
+                params![org, limit],
+                |r| {
                     Ok(Checkpoint {
                         kind: KIND.into(),
                         org: r.get(0)?,
                         seq: r.get(1)?,
-                        events: r.get::<_, i64>(2)?.max(0) as u64,
+                        events: r.get::<i64>(2)?.max(0) as u64,
                         hash: r.get(3)?,
                         time: r.get(4)?,
                         key_id: r.get(5)?,
                         signature: r.get(6)?,
                         server: None,
                     })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                },
+            )?;
             Ok(rows)
         })
     }

@@ -1,39 +1,113 @@
-//! Connections: the settings every connection shares, the pool of read
-//! connections, and statements through the per-connection cache.
+//! Connections: where the store's database is, the settings every SQLite
+//! connection shares, and the pool of read connections.
 
-use super::{Result, Store};
-use rusqlite::{Connection, Row};
-use std::path::Path;
+use super::db::{Connection, Pg};
+use super::{Result, Store, StoreError};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
+/// Read sessions one replica holds open on a PostgreSQL server at most
+/// (besides its writer's): reads beyond them wait for one, so N replicas
+/// need `N × (MAX_PG_READERS + 1)` of the server's `max_connections`.
+pub(super) const MAX_PG_READERS: usize = 16;
+
+/// A count of open read sessions that waits at its bound.
+#[derive(Default)]
+pub(super) struct Slots {
+    open: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Slots {
+    fn take(&self, max: usize) -> SlotGuard<'_> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        while *open >= max {
+            open = self.freed.wait(open).unwrap_or_else(|p| p.into_inner());
+        }
+        *open += 1;
+        SlotGuard(self)
+    }
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.open.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// Where the store's database is.
+#[derive(Clone, Debug)]
+pub(super) enum Source {
+    /// The SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server (its URL holds the password: never shown).
+    Postgres(String),
+}
+
+impl Source {
+    /// A new connection for reads.
+    pub(super) fn reader(&self) -> Result<Connection> {
+        match self {
+            Source::Sqlite(path) => {
+                let c = connect(path)?;
+                c.pragma_update(None, "query_only", "ON")?;
+                Ok(Connection::Sqlite(c))
+            }
+            Source::Postgres(url) => pg_connect(url),
+        }
+    }
+}
+
+/// A PostgreSQL session; a server that cannot be reached is a 503.
+pub(super) fn pg_connect(url: &str) -> Result<Connection> {
+    Pg::connect(url)
+        .map(|pg| Connection::Postgres(Box::new(pg)))
+        .map_err(|e| {
+            if e.is_unreachable() {
+                StoreError::Unavailable {
+                    message: format!("the database cannot be reached: {e}"),
+                    retry_after: 1,
+                }
+            } else {
+                e.into()
+            }
+        })
+}
+
 impl Store {
     /// A read on a pooled connection.
     pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let _slot = matches!(self.source, Source::Postgres(_))
+            .then(|| self.reader_slots.take(MAX_PG_READERS));
         let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match idle {
             Some(c) => c,
-            None => {
-                let c = connect(&self.path)?;
-                c.pragma_update(None, "query_only", "ON")?;
-                c
-            }
+            None => self.source.reader()?,
         };
         let out = f(&conn);
+        // A PostgreSQL session that lost its server is not kept.
+        let broken = matches!(&conn, Connection::Postgres(pg) if pg.is_closed());
         let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < MAX_IDLE_READERS {
+        if pool.len() < MAX_IDLE_READERS && !broken {
             pool.push(conn);
         }
         out
     }
 
     /// Moves everything from the WAL into the main file and truncates the
-    /// WAL, so erased pages are not kept in the log either.
+    /// WAL, so erased pages are not kept in the log either (SQLite; a
+    /// PostgreSQL server vacuums on its own).
     pub fn checkpoint(&self) -> Result<()> {
         self.read(|c| {
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            if let Some(c) = c.sqlite() {
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            }
             Ok(())
         })
     }
@@ -43,8 +117,8 @@ impl Store {
 /// shares. No connection checkpoints on close: closing must not write (a
 /// read command leaves the files as it found them); the writer checkpoints
 /// as it commits.
-pub(super) fn connect(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
+pub(super) fn connect(path: &Path) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -53,30 +127,4 @@ pub(super) fn connect(path: &Path) -> Result<Connection> {
         true,
     )?;
     Ok(conn)
-}
-
-/// `execute` and `query_row` through the connection's statement cache:
-/// the statements of every request are parsed once per connection.
-pub(super) trait Cached {
-    fn exec(&self, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize>;
-    fn row<T>(
-        &self,
-        sql: &str,
-        p: impl rusqlite::Params,
-        f: impl FnOnce(&Row) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T>;
-}
-
-impl Cached for Connection {
-    fn exec(&self, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
-        self.prepare_cached(sql)?.execute(p)
-    }
-    fn row<T>(
-        &self,
-        sql: &str,
-        p: impl rusqlite::Params,
-        f: impl FnOnce(&Row) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
-        self.prepare_cached(sql)?.query_row(p, f)
-    }
 }

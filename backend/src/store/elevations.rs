@@ -1,9 +1,10 @@
 //! Organization admin elevation windows.
 
-use super::{AuditRecord, Cached, Result, Store, StoreError};
+use super::db::{OptionalExtension, Row};
+use super::{AuditRecord, Result, Store, StoreError};
 use crate::clock::{add_ms, rfc3339};
 use kube_dc_api::wire::Grant;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::params;
 use std::time::Duration;
 
 impl Store {
@@ -32,13 +33,13 @@ impl Store {
             // A new elevation replaces the caller's active one.
             tx.exec(
                 "UPDATE elevations SET released_at = ?4
-                 WHERE user = ?1 AND org = ?2 AND project = ?3 AND released_at IS NULL AND expires_at > ?4",
+                 WHERE \"user\" = ?1 AND org = ?2 AND project = ?3 AND released_at IS NULL AND expires_at > ?4",
                 params![user, org, project, now],
             )?;
             let id = format!("elv-{}", uuid::Uuid::new_v4().simple());
             let expires = add_ms(now, ttl);
             tx.exec(
-                "INSERT INTO elevations (id, user, org, project, reason, granted_at, expires_at)
+                "INSERT INTO elevations (id, \"user\", org, project, reason, granted_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![id, user, org, project, reason, now, expires],
             )?;
@@ -57,7 +58,7 @@ impl Store {
         self.read(|c| {
             Ok(c.row(
                 &format!(
-                    "{SELECT_GRANT} WHERE user = ?1 AND org = ?2 AND project = ?3
+                    "{SELECT_GRANT} WHERE \"user\" = ?1 AND org = ?2 AND project = ?3
                   AND released_at IS NULL AND expires_at > ?4 ORDER BY granted_at DESC LIMIT 1"
                 ),
                 params![user, org, project, now],
@@ -83,7 +84,7 @@ impl Store {
             let g = tx
                 .row(
                     &format!(
-                        "{SELECT_GRANT} WHERE user = ?1 AND org = ?2 AND project = ?3
+                        "{SELECT_GRANT} WHERE \"user\" = ?1 AND org = ?2 AND project = ?3
                       AND released_at IS NULL AND expires_at > ?4 ORDER BY granted_at DESC LIMIT 1"
                     ),
                     params![user, org, project, now],
@@ -110,17 +111,18 @@ impl Store {
     /// Every window open in the organization at `now`.
     pub fn active_elevations(&self, org: &str, now: i64) -> Result<Vec<Grant>> {
         self.read(|c| {
-            let mut st = c.prepare(&format!(
-                "{SELECT_GRANT} WHERE org = ?1 AND released_at IS NULL AND expires_at > ?2 ORDER BY granted_at"
-            ))?;
-            let rows = st.query_map(params![org, now], grant_from_row)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            Ok(c.query_map(
+                &format!(
+                    "{SELECT_GRANT} WHERE org = ?1 AND released_at IS NULL AND expires_at > ?2 ORDER BY granted_at"
+                ),
+                params![org, now],
+                grant_from_row,
+            )?)
         })
     }
 }
 
-const SELECT_GRANT: &str =
-    "SELECT id, user, org, project, reason, granted_at, expires_at, released_at FROM elevations";
+const SELECT_GRANT: &str = "SELECT id, \"user\", org, project, reason, granted_at, expires_at, released_at FROM elevations";
 
 #[allow(clippy::too_many_arguments)]
 fn grant(
@@ -146,13 +148,13 @@ fn grant(
     }
 }
 
-fn grant_from_row(r: &Row) -> rusqlite::Result<Grant> {
+fn grant_from_row(r: &Row) -> super::db::Result<Grant> {
     Ok(grant(
-        &r.get::<_, String>(0)?,
-        &r.get::<_, String>(1)?,
-        &r.get::<_, String>(2)?,
-        &r.get::<_, String>(3)?,
-        &r.get::<_, String>(4)?,
+        &r.get::<String>(0)?,
+        &r.get::<String>(1)?,
+        &r.get::<String>(2)?,
+        &r.get::<String>(3)?,
+        &r.get::<String>(4)?,
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,

@@ -5,9 +5,10 @@
 //! crash) then finds it and is answered as the first attempt was, instead
 //! of writing again or meeting a conflict. Keys are kept for a day.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension};
+use rusqlite::params;
 
-use super::{Cached, Result, Store, StoreError};
+use super::{Result, Store, StoreError};
 
 /// How long a key is remembered (ms).
 pub const KEEP_MS: i64 = 24 * 3600 * 1000;

@@ -33,10 +33,10 @@ impl Store {
             Self::LIST_SQL
         };
         self.read(|c| {
-            let mut st = c.prepare_cached(sql)?;
-            for rec in st.query_map(params![ns], secret_from_row)? {
-                each(rec?);
-            }
+            c.each(sql, params![ns], |r| {
+                each(secret_from_row(r)?);
+                Ok(true)
+            })?;
             Ok(())
         })
     }

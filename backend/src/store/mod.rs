@@ -24,15 +24,20 @@ mod changes;
 mod checkpoints;
 mod conflict;
 mod conn;
+mod copy;
+mod db;
 mod elevations;
 mod idempotency;
+mod leases;
 mod linger;
 mod list;
+mod pg_schema;
 mod protocol;
 mod reconcile;
 mod rotations;
 mod schema;
 mod secrets;
+mod turns;
 mod values;
 mod versions;
 mod writer;
@@ -42,12 +47,15 @@ pub use audit::{AuditFacts, AuditRecord};
 pub use changes::ChangeRow;
 pub use checkpoints::Sign;
 pub use conflict::Conflict;
+pub use copy::{CopyReport, copy_to_postgres};
+pub use db::Dialect;
 pub use idempotency::{IdempotencyKey, KeyedWrite};
 pub use reconcile::Discrepancy;
 pub use values::{EngineHealth, EngineVersions, NoValues, Sealed, SqliteValues, Values};
 
 use audit::append_in;
-use conn::{Cached, connect};
+use conn::{Source, connect, pg_connect};
+use db::Connection;
 use schema::{SCHEMA, check_key, migrate, owner_only_files};
 use secrets::{get_any, mark_synced, not_found, require_live};
 use versions::{read_version_in, readable_version};
@@ -57,7 +65,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior};
 use serde_json::{Map, Value};
 
 use crate::crypto::Cipher;
@@ -94,7 +101,7 @@ pub enum StoreError {
     Invalid(String),
     /// The database failed.
     #[error("storage error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(db::Error),
     /// Something that should not happen happened (500).
     #[error("{0}")]
     Internal(String),
@@ -116,6 +123,27 @@ pub enum StoreError {
     /// reads again (never answered to a client as such).
     #[error("the secret changed while it was being read; read it again")]
     Stale,
+}
+
+impl From<db::Error> for StoreError {
+    /// A database that cannot be reached is a 503 with `Retry-After`,
+    /// never an acknowledgement: nothing was committed.
+    fn from(e: db::Error) -> Self {
+        if e.is_unreachable() {
+            StoreError::Unavailable {
+                message: format!("the database cannot be reached: {e}"),
+                retry_after: 1,
+            }
+        } else {
+            StoreError::Db(e)
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.into())
+    }
 }
 
 /// A store operation's result.
@@ -226,7 +254,7 @@ pub struct AuditRow {
 impl AuditRow {
     /// The row of a query selecting `seq, ts, body, prev_hash, hash`, in
     /// that order (the audit queries and the `--audit-file` mirror).
-    pub(crate) fn of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn of(r: &db::Row<'_>) -> db::Result<Self> {
         Ok(AuditRow {
             seq: r.get(0)?,
             ts: r.get(1)?,
@@ -304,7 +332,11 @@ pub struct Store {
     commits: Arc<tokio::sync::watch::Sender<u64>>,
     readers: Mutex<Vec<Connection>>,
     values: Arc<dyn Values>,
+    /// The SQLite file (empty on PostgreSQL).
     path: PathBuf,
+    source: Source,
+    /// Open read sessions on PostgreSQL (bounded, see `conn`).
+    reader_slots: conn::Slots,
     relaxed_reads: bool,
     /// Before this time (epoch ms) no rotation can be due: the earliest
     /// scheduled one, or a second after the last look, whichever is first.
@@ -315,6 +347,8 @@ pub struct Store {
     /// before the writer records it, so two changes of one secret must not
     /// interleave. Changes of different secrets run at once.
     engine_turns: Box<[tokio::sync::Mutex<()>]>,
+    /// On PostgreSQL, the same turns among all replicas (`turns`).
+    turns: Option<Arc<turns::TurnPool>>,
 }
 
 /// How many secrets' changes can wait on the engine at once, at most.
@@ -342,7 +376,7 @@ impl Store {
             .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(Self::DB_FILE);
         owner_only_files(&path)?;
-        let mut conn = connect(&path)?;
+        let conn = connect(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
@@ -351,32 +385,81 @@ impl Store {
         // the schema and its migrations under the write lock, so two
         // processes opening a fresh directory at once do not trip over it.
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let tx = if version == schema::CURRENT {
-            conn.transaction_with_behavior(TransactionBehavior::Deferred)?
-        } else {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(SCHEMA)?;
-            migrate(&tx)?;
-            tx
-        };
-        check_key(&tx, &cipher)?;
-        values::check_engine(&tx, &*values)?;
-        tx.commit()?;
+        let conn = Connection::Sqlite(conn);
+        let opened = in_transaction(&conn, version != schema::CURRENT, |conn| {
+            if version != schema::CURRENT {
+                let lite = conn.sqlite().expect("a SQLite connection");
+                lite.execute_batch(SCHEMA)?;
+                migrate(lite)?;
+            }
+            check_key(conn, &cipher)?;
+            values::check_engine(conn, &*values)
+        });
+        opened?;
+        Self::start(conn, Source::Sqlite(path), values)
+    }
+
+    /// Opens the store on a PostgreSQL server (`url`): the schema is
+    /// created or brought up to date by one replica at a time (under an
+    /// advisory lock), and the master key checked, as for a data
+    /// directory. Several replicas may open the same database.
+    pub fn open_postgres(url: &str, cipher: Arc<Cipher>, values: Arc<dyn Values>) -> Result<Self> {
+        // The driver's blocking calls must not run on an async runtime's
+        // thread (the caller may be on one): opening runs on a thread of
+        // its own, as every later statement runs on the writer's thread or
+        // a blocking one.
+        std::thread::scope(|s| {
+            s.spawn(|| Self::open_postgres_here(url, cipher, values))
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Internal("opening the store panicked".into())))
+        })
+    }
+
+    fn open_postgres_here(url: &str, cipher: Arc<Cipher>, values: Arc<dyn Values>) -> Result<Self> {
+        let conn = pg_connect(url)?;
+        pg_schema::migrate(&conn)?;
+        in_transaction(&conn, true, |conn| {
+            check_key(conn, &cipher)?;
+            values::check_engine(conn, &*values)
+        })?;
+        Self::start(conn, Source::Postgres(url.to_owned()), values)
+    }
+
+    fn start(conn: Connection, source: Source, values: Arc<dyn Values>) -> Result<Self> {
         let ctx = JobCtx::new(values.clone());
         let commits = ctx.commits.clone();
+        let path = match &source {
+            Source::Sqlite(p) => p.clone(),
+            Source::Postgres(_) => PathBuf::new(),
+        };
         let writer = Writer::start(conn, ctx)?;
+        let turns = match &source {
+            Source::Postgres(_) if values.external() => Some(turns::TurnPool::new(source.clone())),
+            _ => None,
+        };
         Ok(Self {
             writer,
             commits,
             readers: Mutex::new(Vec::new()),
             values,
             path,
+            source,
+            reader_slots: Default::default(),
             relaxed_reads: false,
             rotation_hint: Default::default(),
             engine_turns: (0..ENGINE_TURNS)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            turns,
         })
+    }
+
+    /// Which database the store is on.
+    pub fn dialect(&self) -> db::Dialect {
+        match self.source {
+            Source::Sqlite(_) => db::Dialect::Sqlite,
+            Source::Postgres(_) => db::Dialect::Postgres,
+        }
     }
 
     /// Lets the events of requests that reveal no value (lists, metadata,
@@ -504,6 +587,12 @@ impl Store {
         r
     }
 
+    /// A count read with raw SQL, for tests that look at the tables.
+    #[cfg(feature = "test-support")]
+    pub fn count_raw(&self, sql: &str) -> Result<i64> {
+        self.read(|c| Ok(c.query_row(sql, (), |r| r.get(0))?))
+    }
+
     /// Raw access for tests that tamper with the log.
     #[cfg(feature = "test-support")]
     pub fn execute_raw(&self, sql: &str) -> Result<usize> {
@@ -511,12 +600,42 @@ impl Store {
         /// The rows a statement changed: nothing to audit.
         struct Rows(usize);
         impl AuditFacts for Rows {}
-        self.write(None, move |_, c| Ok(Rows(c.execute(&sql, [])?)))
-            .map(|Rows(n)| {
-                // It may have changed anything, schedules included.
-                self.schedules_changed();
-                n
-            })
+        self.write(None, move |_, c| {
+            Ok(Rows(match c.dialect() {
+                // Several statements (a function and its trigger) at once.
+                db::Dialect::Postgres => c.execute_batch(&sql).map(|()| 0)?,
+                db::Dialect::Sqlite => c.execute(&sql, ())?,
+            }))
+        })
+        .map(|Rows(n)| {
+            // It may have changed anything, schedules included.
+            self.schedules_changed();
+            n
+        })
+    }
+}
+
+/// Runs `f` in one transaction (`write`: holding the write lock from the
+/// start, on SQLite), committed if it succeeds and rolled back if not.
+fn in_transaction<T>(
+    conn: &Connection,
+    write: bool,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    conn.execute_batch(match (conn.dialect(), write) {
+        (db::Dialect::Sqlite, true) => "BEGIN IMMEDIATE",
+        (db::Dialect::Sqlite, false) => "BEGIN DEFERRED",
+        (db::Dialect::Postgres, _) => "BEGIN",
+    })?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }
 

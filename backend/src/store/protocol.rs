@@ -37,10 +37,11 @@
 //! value that then stays in the engine is unreadable through the backend,
 //! and the failure is logged.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension};
+use rusqlite::params;
 
 use super::{
-    AsyncStore, AuditRecord, Cached, Conflict, DEFAULT_MAX_VERSIONS, JobCtx, Result, Sealed, Store,
+    AsyncStore, AuditRecord, Conflict, DEFAULT_MAX_VERSIONS, JobCtx, Result, Sealed, Store,
     StoreError, json,
 };
 use kube_dc_api::wire::Data;
@@ -85,6 +86,13 @@ impl Staged {
     }
 }
 
+/// A change's turn at its secret on an external engine: this process's,
+/// and on PostgreSQL every replica's. Held until dropped.
+pub(super) struct Turn<'a>(
+    #[allow(dead_code)] tokio::sync::MutexGuard<'a, ()>,
+    #[allow(dead_code)] Option<super::turns::SharedTurn>,
+);
+
 impl Store {
     /// The turn a change of secret `name` in `ns` takes on an external
     /// engine (step 1; see `Store::engine_turns`).
@@ -95,28 +103,38 @@ impl Store {
         &self.engine_turns[h.finish() as usize % self.engine_turns.len()]
     }
 
-    /// [`Self::engine_turn`], waited for on this (blocking) thread; none
-    /// on an in-process engine, whose changes run whole in the writer.
-    pub(super) fn engine_turn_blocking(
-        &self,
-        ns: &str,
-        name: &str,
-    ) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        self.values
-            .external()
-            .then(|| self.engine_turn(ns, name).blocking_lock())
+    /// [`Self::engine_turn`], waited for on this (blocking) thread, and on
+    /// PostgreSQL the secret's turn among the replicas (`turns`); none on
+    /// an in-process engine, whose changes run whole in the writer.
+    pub(super) fn engine_turn_blocking(&self, ns: &str, name: &str) -> Result<Option<Turn<'_>>> {
+        if !self.values.external() {
+            return Ok(None);
+        }
+        let local = self.engine_turn(ns, name).blocking_lock();
+        let shared = match &self.turns {
+            Some(pool) => Some(pool.take(ns, name)?),
+            None => None,
+        };
+        Ok(Some(Turn(local, shared)))
     }
 
-    /// [`Self::engine_turn`], awaited; none on an in-process engine.
-    pub(super) async fn engine_turn_async(
-        &self,
-        ns: &str,
-        name: &str,
-    ) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.values.external() {
-            true => Some(self.engine_turn(ns, name).lock().await),
-            false => None,
+    /// [`Self::engine_turn_blocking`], awaited.
+    pub(super) async fn engine_turn_async(&self, ns: &str, name: &str) -> Result<Option<Turn<'_>>> {
+        if !self.values.external() {
+            return Ok(None);
         }
+        let local = self.engine_turn(ns, name).lock().await;
+        let shared = match &self.turns {
+            Some(pool) => {
+                let (pool, ns, name) = (pool.clone(), ns.to_owned(), name.to_owned());
+                let taken = tokio::task::spawn_blocking(move || pool.take(&ns, &name))
+                    .await
+                    .map_err(|e| StoreError::Internal(format!("taking a turn failed: {e}")))?;
+                Some(taken?)
+            }
+            None => None,
+        };
+        Ok(Some(Turn(local, shared)))
     }
 
     /// Stages the next version of a recorded secret (step 3) on the
@@ -317,8 +335,8 @@ pub(super) fn record_version(
     };
     for skipped in current + 1..version {
         tx.exec(
-            "INSERT OR IGNORE INTO kv_versions (namespace, name, version, created_at, destroyed, destroyed_at)
-             VALUES (?1, ?2, ?3, ?4, 1, ?4)",
+            "INSERT INTO kv_versions (namespace, name, version, created_at, destroyed, destroyed_at)
+             VALUES (?1, ?2, ?3, ?4, 1, ?4) ON CONFLICT DO NOTHING",
             params![ns, name, skipped, now],
         )?;
     }

@@ -3,13 +3,13 @@
 //! the same for one secret when a write finds versions it never recorded
 //! ([`Store::adopt_unrecorded`]).
 
-use super::conn::Cached;
+use super::db::{MetaText, OptionalExtension};
 use super::protocol::set_current;
 use super::values::EngineVersions;
 use super::{Conflict, DEFAULT_MAX_VERSIONS, Result, Store, StoreError};
 use kube_dc_api::endpoints::RECONCILE_ACTION;
 use kube_dc_api::event::{AuditEvent, Fact, Outcome, Subject, SystemActor, Version};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 /// A secret whose engine disagrees with the SQL store's record of it.
 #[derive(Debug, Clone)]
@@ -103,18 +103,18 @@ impl Store {
             return Ok(Vec::new());
         }
         let (secrets, after): (Vec<(String, String, u64)>, Option<String>) = self.read(|c| {
-            let mut st = c.prepare(
+            let secrets = c.query_map(
                 "SELECT m.namespace, m.name, COALESCE(k.current_version, 0) FROM managed_secrets m
                  LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name
                  ORDER BY m.namespace, m.name",
+                (),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            let secrets = rows.collect::<Result<Vec<_>, _>>()?;
             let after = c
                 .query_row(
-                    "SELECT CAST(value AS TEXT) FROM meta WHERE key = ?1",
+                    "SELECT value FROM meta WHERE key = ?1",
                     [RECONCILE_CURSOR],
-                    |r| r.get(0),
+                    |r| Ok(r.get::<MetaText>(0)?.0),
                 )
                 .optional()?;
             Ok((secrets, after))
@@ -257,8 +257,8 @@ impl Store {
             }
             for (v, created, destroyed) in &extra {
                 tx.exec(
-                    "INSERT OR IGNORE INTO kv_versions (namespace, name, version, created_at, destroyed)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO kv_versions (namespace, name, version, created_at, destroyed)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                     params![ns, name, v, created, destroyed],
                 )?;
             }

@@ -1,12 +1,13 @@
 //! Scheduled rotation: which secrets are due, and writing a generated
 //! version if one still is.
 
+use super::db::Connection;
 use super::protocol::{kv_meta, record_version};
-use super::{AuditRecord, Cached, Result, Store, StoreError, get_any, mark_synced, not_found};
+use super::{AuditRecord, Result, Store, StoreError, get_any, mark_synced, not_found};
 use crate::clock::add_ms;
 use kube_dc_api::event::Version;
 use kube_dc_api::wire::{Data, Rotation};
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 impl Store {
     /// Whether a rotation may be due at `now` (false: certainly not, known
@@ -26,12 +27,12 @@ impl Store {
     /// Secrets whose rotation is due, across all namespaces.
     pub fn due_rotations(&self, now: i64) -> Result<Vec<(String, String)>> {
         let (due, next) = self.read(|c| {
-            let mut st = c.prepare_cached(
+            let due = c.query_map(
                 "SELECT namespace, name FROM managed_secrets
                  WHERE deleted_at IS NULL AND next_rotation IS NOT NULL AND next_rotation <= ?1",
+                params![now],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let rows = st.query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let due = rows.collect::<Result<Vec<_>, _>>()?;
             let next: Option<i64> = c.row(
                 "SELECT MIN(next_rotation) FROM managed_secrets
                  WHERE deleted_at IS NULL AND next_rotation IS NOT NULL AND next_rotation > ?1",
@@ -64,7 +65,7 @@ impl Store {
         // Through the write protocol (`protocol`): what is due and the
         // value generated, the version staged (written to an external
         // engine first), then recorded if the rotation is still due.
-        let _turn = self.engine_turn_blocking(ns, name);
+        let _turn = self.engine_turn_blocking(ns, name)?;
         let plan = self.read(|c| {
             let Some(_) = rotation_due(c, ns, name, now)? else {
                 return Ok(None);

@@ -1,9 +1,10 @@
 //! The schema, its migrations, and the checks made when a store opens:
 //! owner-only files and the master key check value.
 
+use super::db::{Connection, OptionalExtension};
 use super::{GENESIS_HASH, Result, StoreError, aad, chain_hash};
 use crate::crypto::Cipher;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection as Lite, params};
 use std::path::{Path, PathBuf};
 
 pub(super) const SCHEMA: &str = r#"
@@ -91,8 +92,8 @@ CREATE INDEX IF NOT EXISTS idempotent_writes_age ON idempotent_writes (created_a
 pub(super) const CURRENT: i64 = 9;
 
 /// The schema's migrations, in order, each once.
-pub(super) fn migrate(tx: &Transaction) -> Result<()> {
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+pub(super) fn migrate(tx: &Lite) -> Result<()> {
+    let version: i64 = tx.query_row("PRAGMA user_version", (), |r| r.get(0))?;
     if version < 2 {
         per_org_chains(tx)?;
     }
@@ -122,7 +123,7 @@ pub(super) fn migrate(tx: &Transaction) -> Result<()> {
 /// Schema version 9: `audit_checkpoints`, the signed statements of each
 /// organization's chain head (`kube_dc_api::checkpoint`), one per signed
 /// event at most.
-fn checkpoints(tx: &Transaction) -> Result<()> {
+fn checkpoints(tx: &Lite) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS audit_checkpoints (
              org       TEXT NOT NULL,
@@ -151,7 +152,7 @@ fn checkpoints(tx: &Transaction) -> Result<()> {
 ///   index instead of seeking each version's row with its sealed value.
 ///
 /// Measured with B4 (docs/benchmarks.md).
-fn read_path_indexes(tx: &Transaction) -> Result<()> {
+fn read_path_indexes(tx: &Lite) -> Result<()> {
     tx.execute_batch(
         "CREATE INDEX IF NOT EXISTS managed_secrets_due ON managed_secrets (next_rotation)
              WHERE deleted_at IS NULL AND next_rotation IS NOT NULL;
@@ -167,7 +168,7 @@ fn read_path_indexes(tx: &Transaction) -> Result<()> {
 /// filtered page is read newest first without a sort, and one on time for
 /// `since`/`until`. `audit_query` picks the one that visits the fewest
 /// events. Measured on a log made by real requests (B3').
-fn audit_filter_indexes(tx: &Transaction) -> Result<()> {
+fn audit_filter_indexes(tx: &Lite) -> Result<()> {
     tx.execute_batch(
         "CREATE INDEX IF NOT EXISTS audit_org_project ON audit (org, project, seq);
          CREATE INDEX IF NOT EXISTS audit_org_result ON audit (org, result, seq);
@@ -184,7 +185,7 @@ fn audit_filter_indexes(tx: &Transaction) -> Result<()> {
 /// organization. An event then costs one lookup instead of one index row
 /// per trigram; the filter matches the few actors, then their events.
 /// Replaces version 3's per-event trigram table.
-fn actors(tx: &Transaction) -> Result<()> {
+fn actors(tx: &Lite) -> Result<()> {
     let has_column: bool = tx.query_row(
         "SELECT count(*) FROM pragma_table_info('audit') WHERE name = 'actor_id'",
         [],
@@ -219,7 +220,7 @@ fn actors(tx: &Transaction) -> Result<()> {
 /// names (names are not values: a Kubernetes Secret shows them too), so the
 /// status can say whether the projection holds the keys it is asked for.
 /// Versions written before it have none (NULL: not known).
-fn version_keys(tx: &Transaction) -> Result<()> {
+fn version_keys(tx: &Lite) -> Result<()> {
     let has_column: bool = tx.query_row(
         "SELECT count(*) FROM pragma_table_info('kv_versions') WHERE name = 'keys'",
         [],
@@ -235,7 +236,7 @@ fn version_keys(tx: &Transaction) -> Result<()> {
 /// Schema version 2: one hash chain per organization (version 1 had one
 /// chain for the whole installation). An intact version-1 log is re-linked
 /// per organization; a broken one is refused, never silently re-hashed.
-fn per_org_chains(tx: &Transaction) -> Result<()> {
+fn per_org_chains(tx: &Lite) -> Result<()> {
     let rows: Vec<(i64, i64, String, String, String, String)> = {
         let mut st =
             tx.prepare("SELECT seq, ts, org, body, prev_hash, hash FROM audit ORDER BY seq")?;
@@ -312,17 +313,18 @@ const KEY_CHECK_PLAIN: &[u8] = b"kube-dc-backend master key check v1";
 /// before anything is read or written: a known text sealed under the key
 /// is kept in `meta`. A store from before the check value proves its key
 /// with any readable version instead.
-pub(super) fn check_key(tx: &Transaction, cipher: &Cipher) -> Result<()> {
+pub(super) fn check_key(tx: &Connection, cipher: &Cipher) -> Result<()> {
     let wrong = || {
         StoreError::Internal(
             "the master key does not match this data directory: its values were sealed with \
-             another key. Start with the original key (the data directory's master.key, or \
+             another key. Start with the original key (the data directory's master.key, \
+             --master-key-file — the same file for every replica on one database — or \
              KUBE_DC_BACKEND_MASTER_KEY); nothing was read or written"
                 .into(),
         )
     };
     let stored: Option<Vec<u8>> = tx
-        .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| {
+        .query_row("SELECT value FROM meta WHERE key = 'key_check'", (), |r| {
             r.get(0)
         })
         .optional()?;
@@ -340,7 +342,7 @@ pub(super) fn check_key(tx: &Transaction, cipher: &Cipher) -> Result<()> {
         .query_row(
             "SELECT namespace, name, version, nonce, ciphertext FROM kv_versions
              WHERE ciphertext IS NOT NULL LIMIT 1",
-            [],
+            (),
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;

@@ -1,14 +1,15 @@
 //! Managed secrets: the resource, its sync and rotation settings, delete
 //! and restore.
 
+use super::db::{Connection, OptionalExtension, Row};
 use super::idempotency::{check_unused, remember};
 use super::protocol::{Staged, record_deleted, record_version};
 use super::{
-    AuditRecord, Cached, Conflict, KvMeta, NewSecret, Result, SecretRecord, Store, StoreError, json,
+    AuditRecord, Conflict, KvMeta, NewSecret, Result, SecretRecord, Store, StoreError, json,
 };
 use crate::clock::{add_ms, rfc3339};
 use kube_dc_api::wire::{Data, Rotation, SyncSpec};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::params;
 use std::time::Duration;
 
 // The columns of a secret's row (`secret_from_row`), over `m` and `k`.
@@ -108,7 +109,7 @@ impl Store {
         // the first version is written there first, once the name is found
         // free.
         let (ns, name) = (new.namespace.as_str(), new.name.as_str());
-        let _turn = self.engine_turn_blocking(ns, name);
+        let _turn = self.engine_turn_blocking(ns, name)?;
         let staged = match &data {
             Some(d) => self.stage_first_version((ns, name), d, |c| name_free(c, ns, name))?,
             None => Staged::Nothing,
@@ -178,7 +179,7 @@ impl Store {
         now: i64,
         audit: Option<&AuditRecord>,
     ) -> Result<()> {
-        let _turn = self.engine_turn_blocking(ns, name);
+        let _turn = self.engine_turn_blocking(ns, name)?;
         let staged = self.stage_deleted(ns, name, true)?;
         let (ns, name) = (ns.to_owned(), name.to_owned());
         self.write(audit, move |ctx, tx| {
@@ -230,7 +231,7 @@ impl Store {
         now: i64,
         audit: Option<&AuditRecord>,
     ) -> Result<SecretRecord> {
-        let turn = self.engine_turn_blocking(ns, name);
+        let turn = self.engine_turn_blocking(ns, name)?;
         let staged = self.stage_deleted(ns, name, false)?;
         let (ns, name) = (ns.to_owned(), name.to_owned());
         let out = self.write(audit, move |ctx, tx| {
@@ -334,13 +335,12 @@ pub(super) fn projection_free(
         return Ok(());
     }
     let target = sync.target(name);
-    let mut st = tx.prepare(
+    let others: Vec<(String, String)> = tx.query_map(
         "SELECT name, sync FROM managed_secrets WHERE namespace = ?1 AND name != ?2 AND deleted_at IS NULL",
+        params![ns, name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let mut rows = st.query(params![ns, name])?;
-    while let Some(r) = rows.next()? {
-        let other: String = r.get(0)?;
-        let text: String = r.get(1)?;
+    for (other, text) in others {
         let theirs: SyncSpec = serde_json::from_str(&text).unwrap_or_default();
         if theirs.enabled && theirs.target(&other) == target {
             return Err(Conflict::ProjectionTaken {
@@ -385,7 +385,7 @@ pub(super) fn get_any(c: &Connection, ns: &str, name: &str) -> Result<Option<Sec
     .optional()?)
 }
 
-pub(super) fn secret_from_row(r: &Row) -> rusqlite::Result<SecretRecord> {
+pub(super) fn secret_from_row(r: &Row) -> super::db::Result<SecretRecord> {
     let sync: String = r.get(4)?;
     let rotation: Option<String> = r.get(5)?;
     let current: Option<u64> = r.get(13)?;
@@ -412,10 +412,10 @@ pub(super) fn secret_from_row(r: &Row) -> rusqlite::Result<SecretRecord> {
             }),
             None => None,
         },
-        current_readable: r.get::<_, Option<bool>>(17)?.unwrap_or(false),
+        current_readable: r.get::<Option<bool>>(17)?.unwrap_or(false),
         current_created_at: r.get(19)?,
         current_keys: r
-            .get::<_, Option<String>>(18)?
+            .get::<Option<String>>(18)?
             .and_then(|t| serde_json::from_str(&t).ok()),
     })
 }

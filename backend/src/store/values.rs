@@ -17,11 +17,11 @@
 //! found by the next write to that secret, or at the next start
 //! (`store::reconcile`).
 
+use super::db::{Connection, MetaText, OptionalExtension};
 use super::{Result, StoreError, aad};
 use crate::crypto::Cipher;
 use futures_util::future::BoxFuture;
 use kube_dc_api::wire::Data;
-use rusqlite::{Connection, OptionalExtension};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -242,9 +242,9 @@ impl Values for SqliteValues {
 pub(super) fn check_engine(tx: &Connection, values: &dyn Values) -> Result<()> {
     let recorded: Option<String> = tx
         .query_row(
-            "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'value_store'",
-            [],
-            |r| r.get(0),
+            "SELECT value FROM meta WHERE key = 'value_store'",
+            (),
+            |r| Ok(r.get::<MetaText>(0)?.0),
         )
         .optional()?;
     match recorded {
@@ -258,7 +258,7 @@ pub(super) fn check_engine(tx: &Connection, values: &dyn Values) -> Result<()> {
         None => {
             // A directory from before the choice existed holds SQLite values.
             let has_versions: bool =
-                tx.query_row("SELECT EXISTS (SELECT 1 FROM kv_versions)", [], |r| {
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM kv_versions)", (), |r| {
                     r.get(0)
                 })?;
             if has_versions && values.kind() != "sqlite" {

@@ -1,16 +1,17 @@
 //! Stored versions: write (through the write protocol, `protocol`, with
 //! check-and-set), read, list, and destroy one.
 
+use super::db::{Connection, OptionalExtension};
 use super::idempotency::{IdempotencyKey, check_unused, remember};
 use super::protocol::{Staged, check_cas, kv_meta, record_version};
 use super::{
-    AsyncStore, AuditRecord, Cached, JobCtx, Result, Sealed, Store, StoreError, StoredVersion,
-    Values, VersionData, mark_synced, require_live,
+    AsyncStore, AuditRecord, JobCtx, Result, Sealed, Store, StoreError, StoredVersion, Values,
+    VersionData, mark_synced, require_live,
 };
 use crate::clock::rfc3339;
 use kube_dc_api::event::Version;
 use kube_dc_api::wire::{Data, VersionInfo};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::params;
 
 impl Store {
     /// Writes a new version, through the write protocol (`protocol`).
@@ -28,7 +29,7 @@ impl Store {
         audit: Option<&AuditRecord>,
         key: Option<IdempotencyKey>,
     ) -> Result<Version> {
-        let _turn = self.engine_turn_blocking(ns, name);
+        let _turn = self.engine_turn_blocking(ns, name)?;
         let plan = |c: &Connection| put_plan(c, ns, name, cas);
         let staged = self.stage_version((ns, name), data, plan, audit, key.is_some())?;
         self.write(
@@ -55,7 +56,7 @@ impl AsyncStore {
         key: Option<IdempotencyKey>,
     ) -> Result<Version> {
         let store = &self.0;
-        let _turn = store.engine_turn_async(ns, name).await;
+        let _turn = store.engine_turn_async(ns, name).await?;
         let (n, m) = (ns.to_owned(), name.to_owned());
         let plan = move |c: &Connection| put_plan(c, &n, &m, cas);
         let staged = self
@@ -193,20 +194,20 @@ impl Store {
     /// Every version the secret keeps, oldest first.
     pub fn versions(&self, ns: &str, name: &str) -> Result<Vec<VersionInfo>> {
         self.read(|c| {
-            let mut st = c.prepare(
+            Ok(c.query_map(
                 "SELECT version, created_at, destroyed, destroyed_at FROM kv_versions
                  WHERE namespace = ?1 AND name = ?2 ORDER BY version",
-            )?;
-            let rows = st.query_map(params![ns, name], |r| {
-                let destroyed_at: Option<i64> = r.get(3)?;
-                Ok(VersionInfo {
-                    version: r.get(0)?,
-                    created_time: rfc3339(r.get(1)?),
-                    destroyed: r.get(2)?,
-                    deletion_time: destroyed_at.map(rfc3339),
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                params![ns, name],
+                |r| {
+                    let destroyed_at: Option<i64> = r.get(3)?;
+                    Ok(VersionInfo {
+                        version: r.get(0)?,
+                        created_time: rfc3339(r.get(1)?),
+                        destroyed: r.get(2)?,
+                        deletion_time: destroyed_at.map(rfc3339),
+                    })
+                },
+            )?)
         })
     }
 

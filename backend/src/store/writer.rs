@@ -25,7 +25,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use rusqlite::Connection;
+use super::db::{Connection, Dialect};
 
 use super::Values;
 use super::audit_cache::AuditCache;
@@ -230,7 +230,17 @@ impl Drop for Writer {
 }
 
 fn not_saved(e: &StoreError) -> StoreError {
-    StoreError::Internal(format!("the change was not saved: {e}"))
+    match e {
+        // The database is away: the caller may try again (503).
+        StoreError::Unavailable {
+            message,
+            retry_after,
+        } => StoreError::Unavailable {
+            message: format!("the change was not saved: {message}"),
+            retry_after: *retry_after,
+        },
+        e => StoreError::Internal(format!("the change was not saved: {e}")),
+    }
 }
 
 /// A closed answer channel: the writer stopped.
@@ -239,49 +249,84 @@ pub(super) fn writer_gone() -> StoreError {
 }
 
 /// One statement through the statement cache (parsed once).
-fn run(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
-    conn.prepare_cached(sql)?.execute([])
+fn run(conn: &Connection, sql: &str) -> super::db::Result<usize> {
+    conn.execute(sql, ())
 }
 
-fn serve(conn: Connection, ctx: JobCtx, rx: mpsc::Receiver<Job>, arrivals: &Arrivals) {
+/// The advisory lock every replica's write transaction takes first on
+/// PostgreSQL: writes from all replicas commit one transaction at a time,
+/// as SQLite's write lock makes them on one machine. Version numbers,
+/// check-and-set and each organization's chain head are then decided by
+/// one writer at a time, in the transaction that records them.
+const WRITE_LOCK: i64 = 0x6b75_6265_6463_0002;
+
+fn serve(mut conn: Connection, ctx: JobCtx, rx: mpsc::Receiver<Job>, arrivals: &Arrivals) {
     let mut full_sync = true;
     while let Ok(first) = rx.recv() {
         let batch = gather(&rx, first, arrivals, LINGER, MAX_BATCH);
         let durable = batch.iter().any(|j| j.durable);
-        if durable != full_sync {
+        if durable != full_sync && conn.dialect() == Dialect::Sqlite {
             let mode = if durable { "FULL" } else { "NORMAL" };
-            if conn.pragma_update(None, "synchronous", mode).is_ok() {
+            if conn.pragma_update("synchronous", mode).is_ok() {
                 full_sync = durable;
             }
+        }
+        if let Err(e) = conn.reconnect_if_closed() {
+            let e = StoreError::from(e);
+            for job in batch {
+                let (_, answer) = (job.work)(None);
+                answer(Some(&e));
+            }
+            continue;
         }
         run_batch(&conn, &ctx, batch);
     }
 }
 
+/// Starts a batch's transaction holding the write lock.
+fn begin(conn: &Connection) -> super::db::Result<()> {
+    match conn.dialect() {
+        Dialect::Sqlite => conn.execute_batch("BEGIN IMMEDIATE"),
+        Dialect::Postgres => {
+            conn.execute_batch("BEGIN")?;
+            conn.query_row("SELECT pg_advisory_xact_lock(?1)", [WRITE_LOCK], |_| Ok(()))
+        }
+    }
+}
+
 fn run_batch(conn: &Connection, ctx: &JobCtx, batch: Vec<Job>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let e = StoreError::Db(e);
+    if let Err(e) = begin(conn) {
+        let _ = conn.execute_batch("ROLLBACK");
+        let e = StoreError::from(e);
         for job in batch {
             let (_, answer) = (job.work)(None);
             answer(Some(&e));
         }
         return;
     }
-    // Holding the write lock: has another process committed since?
-    match conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)) {
-        Ok(v) => ctx.audit.borrow_mut().start_batch(v),
+    // Holding the write lock: has another process committed since? (On
+    // PostgreSQL other replicas commit all the time: nothing is kept from
+    // one batch to the next.)
+    match conn
+        .sqlite()
+        .map(|c| c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)))
+    {
+        Some(Ok(v)) => ctx.audit.borrow_mut().start_batch(v),
         // Unknown: trust nothing kept.
-        Err(_) => *ctx.audit.borrow_mut() = AuditCache::default(),
+        _ => *ctx.audit.borrow_mut() = AuditCache::default(),
     }
     let mut answers = Vec::with_capacity(batch.len());
     let mut lost: Option<StoreError> = None;
     for job in batch {
-        let savepoint = job.isolation == Isolation::Savepoint;
+        // On PostgreSQL a failed statement spoils the whole transaction
+        // until a savepoint is rolled back to: every job gets one.
+        let savepoint =
+            job.isolation == Isolation::Savepoint || conn.dialect() == Dialect::Postgres;
         if lost.is_none()
             && savepoint
             && let Err(e) = run(conn, "SAVEPOINT job")
         {
-            lost = Some(StoreError::Db(e));
+            lost = Some(StoreError::from(e));
         }
         if lost.is_some() {
             // The transaction is gone: nothing more runs in this batch.
@@ -292,10 +337,10 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, batch: Vec<Job>) {
         let (ok, answer) = (job.work)(Some((ctx, conn)));
         answers.push(answer);
         let undo = match (savepoint, ok) {
-            (true, true) => run(conn, "RELEASE job").map_err(StoreError::Db),
+            (true, true) => run(conn, "RELEASE job").map_err(StoreError::from),
             (true, false) => run(conn, "ROLLBACK TO job")
                 .and_then(|_| run(conn, "RELEASE job"))
-                .map_err(StoreError::Db),
+                .map_err(StoreError::from),
             (false, _) if ok || conn.total_changes() == changes => Ok(0),
             (false, _) => Err(StoreError::Internal(
                 "a job that was to change nothing but its audit event failed after \
@@ -320,7 +365,7 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, batch: Vec<Job>) {
         }
         None => conn.execute_batch("COMMIT").err().map(|e| {
             let _ = conn.execute_batch("ROLLBACK");
-            StoreError::Db(e)
+            StoreError::from(e)
         }),
     };
     ctx.audit.borrow_mut().end_batch(failed.is_none());
@@ -346,7 +391,7 @@ mod tests {
     fn one_batch(steps: &[Step]) -> (Vec<std::result::Result<(), String>>, Vec<i64>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
-        let conn = Connection::open(&path).unwrap();
+        let conn = Connection::Sqlite(rusqlite::Connection::open(&path).unwrap());
         conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER)")
             .unwrap();
         let writer = Writer::start(conn, JobCtx::new(Arc::new(NoValues))).unwrap();
@@ -385,13 +430,8 @@ mod tests {
         go.send(()).unwrap();
         let outcomes = answers.iter().map(|rx| rx.recv().unwrap()).collect();
         drop(writer);
-        let rows = Connection::open(&path)
-            .unwrap()
-            .prepare("SELECT x FROM t ORDER BY x")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<Vec<i64>>>()
+        let rows = Connection::Sqlite(rusqlite::Connection::open(&path).unwrap())
+            .query_map("SELECT x FROM t ORDER BY x", (), |r| r.get(0))
             .unwrap();
         (outcomes, rows)
     }

@@ -12,4 +12,5 @@ mod openbao;
 mod openbao_crash;
 mod openbao_raft;
 mod protocol;
+mod replicas;
 mod serve;

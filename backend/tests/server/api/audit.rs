@@ -126,9 +126,17 @@ async fn audit_filters_export_and_hash_chain() {
 async fn a_request_whose_audit_event_cannot_be_written_fails() {
     let s = Server::start().await;
     s.create("guarded", json!({"K": "must-not-leak-77"})).await;
+    let postgres = s.backend.store.dialect() == kube_dc_backend::store::Dialect::Postgres;
     s.backend
         .store
-        .execute_raw("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        .execute_raw(if postgres {
+            "CREATE FUNCTION no_audit() RETURNS trigger LANGUAGE plpgsql AS
+                 'BEGIN RAISE EXCEPTION ''disk full''; END';
+             CREATE TRIGGER no_audit BEFORE INSERT ON audit
+                 FOR EACH ROW EXECUTE FUNCTION no_audit()"
+        } else {
+            "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        })
         .unwrap();
     let r = s
         .http
@@ -185,7 +193,11 @@ async fn a_request_whose_audit_event_cannot_be_written_fails() {
     }
     s.backend
         .store
-        .execute_raw("DROP TRIGGER no_audit")
+        .execute_raw(if postgres {
+            "DROP TRIGGER no_audit ON audit"
+        } else {
+            "DROP TRIGGER no_audit"
+        })
         .unwrap();
     let r = s.get(DEV, &secrets("/guarded?includeValue=true")).await;
     assert_eq!(r.status, 200);

@@ -132,12 +132,15 @@ async fn failed_import_leaves_nothing_behind() {
     assert_eq!(r, 500);
     assert_eq!(s.get(DEV, &secrets("/app-config")).await.status, 404);
     assert_eq!(s.get(DEV, &secrets("")).await.body["items"], json!([]));
-    let db = s.backend.store.db_path().to_path_buf();
-    let c = rusqlite::Connection::open(&db).unwrap();
     for table in ["managed_secrets", "kv_meta", "kv_versions"] {
-        let n: i64 = c
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap();
+        let store = s.backend.store.clone();
+        let n = std::thread::spawn(move || {
+            store
+                .count_raw(&format!("SELECT count(*) FROM {table}"))
+                .unwrap()
+        })
+        .join()
+        .unwrap();
         assert_eq!(n, 0, "{table} is empty after the failed import");
     }
     let ev = s.audit("actor=dev").await;

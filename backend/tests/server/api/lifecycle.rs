@@ -233,10 +233,12 @@ async fn values_are_encrypted_at_rest_and_erased_on_destroy() {
     assert!(!serde_json::to_string(&ev).unwrap().contains(marker));
 
     // Destroy erases the ciphertext rows, not just a flag.
-    let db = s.backend.store.db_path().to_path_buf();
+    let store = s.backend.store.clone();
     let count = |sql: &str| -> i64 {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.query_row(sql, [], |r| r.get(0)).unwrap()
+        let (store, sql) = (store.clone(), sql.to_owned());
+        std::thread::spawn(move || store.count_raw(&sql).unwrap())
+            .join()
+            .unwrap()
     };
     // Sealed in the version rows on SQLite; on OpenBao, none at all here.
     let sealed_here = |n: i64| {

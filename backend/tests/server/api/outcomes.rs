@@ -330,16 +330,24 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// Every event of every organization, by request id.
+/// Every event of every organization, by request id (read on a thread of
+/// its own: the store's calls block).
 fn events_by_request(s: &Server) -> BTreeMap<String, Vec<Value>> {
+    let store = s.backend.store.clone();
+    std::thread::spawn(move || events_in(&store))
+        .join()
+        .unwrap()
+}
+
+fn events_in(store: &kube_dc_backend::store::Store) -> BTreeMap<String, Vec<Value>> {
     let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for org in s.backend.store.audit_orgs().unwrap() {
+    for org in store.audit_orgs().unwrap() {
         let f = AuditFilter {
             org,
             limit: Some(1_000_000),
             ..Default::default()
         };
-        for row in s.backend.store.query_audit(&f).unwrap() {
+        for row in store.query_audit(&f).unwrap() {
             let body: Value = serde_json::from_str(&row.text).unwrap();
             let id = body["request_id"].as_str().unwrap_or_default().to_string();
             by_id.entry(id).or_default().push(body);

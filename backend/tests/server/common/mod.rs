@@ -88,6 +88,12 @@ impl Server {
         config.manifests_dir = Some(mdir.path().to_path_buf());
         // The same suite on either value engine (KUBE_DC_TEST_STORE).
         config.openbao = kube_dc_testsupport::bao_dev::test_store_config();
+        // And on either database (KUBE_DC_TEST_DATABASE: a PostgreSQL
+        // server, a fresh database on it per test).
+        config.database = kube_dc_testsupport::pg::test_database();
+        if config.database.is_some() {
+            config.master_key_file = Some(kube_dc_testsupport::pg::master_key_file(dir.path()));
+        }
         tweak(&mut config);
         let bindings: Bindings = serde_norway::from_str(bindings).unwrap();
         let http = reqwest::Client::builder()

@@ -1,0 +1,175 @@
+//! B24: B1 and B2 with the records on PostgreSQL (`serve --database`),
+//! beside the same on SQLite in the same run: one replica, then two
+//! replicas on one database behind HAProxy.
+//! `cargo bench -p kube-dc-backend --bench postgres` (after `cargo build
+//! --release --workspace`); PostgreSQL and HAProxy from Debian's packages
+//! (`scripts/postgres.sh` starts a server of its own in a temporary
+//! directory).
+//!
+//! `BENCH_SECONDS` (default 20) sets each run's length; connections are 64.
+//! `BENCH_BASELINE_BIN=PATH` also measures one replica of another build
+//! of the backend on PostgreSQL, beside this one (before/after a change).
+
+#![allow(clippy::disallowed_macros)] // benchmarks print their figures
+
+use kube_dc_testsupport::bench::{CONNECTIONS, Load, Server, row, wrk};
+use kube_dc_testsupport::haproxy::Haproxy;
+use kube_dc_testsupport::pg::{TempServer, master_key_file, new_database};
+
+/// B1's read and B2's write against `secret` (its URL through `base`).
+fn load(
+    label: &str,
+    base: &str,
+    secret_path: &str,
+    token: &str,
+    put: &std::path::Path,
+) -> (Load, Load) {
+    let url = format!("{base}{secret_path}");
+    let read = wrk(
+        &format!("{label}: GET ?includeValue=true"),
+        &format!("{url}?includeValue=true"),
+        token,
+        None,
+    );
+    let write = wrk(
+        &format!("{label}: PUT …/values"),
+        &format!("{url}/values"),
+        token,
+        Some(put),
+    );
+    (read, write)
+}
+
+fn main() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let put = work.path().join("put.lua");
+    std::fs::write(
+        &put,
+        "wrk.method = \"PUT\"\nwrk.body = '{\"data\":{\"PASSWORD\":\"rotated-bench-value\"}}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
+    )
+    .unwrap();
+    let path = "/api/secrets/acme-demo/db";
+    let pg = TempServer::start();
+    println!(
+        "\n== B1/B2 on SQLite and on PostgreSQL: {CONNECTIONS} connections, wrk on the same machine =="
+    );
+
+    let sqlite = Server::start(&rt, &work.path().join("sqlite"));
+    sqlite.create_db("bench-value");
+    let (lite_read, lite_write) = load("sqlite", &sqlite.url, path, &sqlite.token, &put);
+    drop(sqlite);
+
+    let database = new_database(&pg.url);
+    let key = master_key_file(work.path());
+    let key = key.to_str().unwrap();
+    let args = ["--database", &database, "--master-key-file", key];
+    let one = Server::start_with(&rt, &work.path().join("pg-a"), &args, &[]);
+    one.create_db("bench-value");
+    let (pg_read, pg_write) = load("postgres, 1 replica", &one.url, path, &one.token, &put);
+
+    let baseline = std::env::var_os("BENCH_BASELINE_BIN").map(|bin| {
+        let database = new_database(&pg.url);
+        let args = ["--database", &database, "--master-key-file", key];
+        let base = Server::start_bin(
+            std::path::Path::new(&bin),
+            &rt,
+            &work.path().join("pg-baseline"),
+            &args,
+            &[],
+        );
+        base.create_db("bench-value");
+        load(
+            "postgres, 1 replica, baseline build",
+            &base.url,
+            path,
+            &base.token,
+            &put,
+        )
+    });
+
+    let (mut second, second_url) = one.replica(&work.path().join("pg-b"), &args);
+    let lb = Haproxy::start(work.path(), &[&one.url, &second_url]);
+    let (two_read, two_write) = load(
+        "postgres, 2 replicas + HAProxy",
+        &lb.url,
+        path,
+        &one.token,
+        &put,
+    );
+    drop(lb);
+    let _ = second.kill();
+    let _ = second.wait();
+    drop(one);
+
+    // SQLite once more, so that neither side had the machine to itself.
+    let sqlite = Server::start(&rt, &work.path().join("sqlite2"));
+    sqlite.create_db("bench-value");
+    let (lite_read2, lite_write2) = load("sqlite (again)", &sqlite.url, path, &sqlite.token, &put);
+    drop(sqlite);
+
+    let lite_r = lite_read.rps.max(lite_read2.rps);
+    let lite_w = lite_write.rps.max(lite_write2.rps);
+    println!();
+    let b1 = pg_read.rps / lite_r;
+    let b2 = pg_write.rps / lite_w;
+    row(
+        "B24 B1",
+        "GET includeValue on PostgreSQL, 1 replica",
+        &format!(
+            "{:.0} req/s = {b1:.2}× SQLite ({lite_r:.0}); p99 {:.1} ms; {} errors",
+            pg_read.rps, pg_read.p99_ms, pg_read.errors
+        ),
+        "≥ 0.5×",
+        b1 >= 0.5 && pg_read.errors == 0,
+    );
+    row(
+        "B24 B2",
+        "PUT values on PostgreSQL, 1 replica",
+        &format!(
+            "{:.0} req/s = {b2:.2}× SQLite ({lite_w:.0}); p99 {:.1} ms; {} errors",
+            pg_write.rps, pg_write.p99_ms, pg_write.errors
+        ),
+        "≥ 0.5×",
+        b2 >= 0.5 && pg_write.errors == 0,
+    );
+    row(
+        "B24 B1×2",
+        "GET includeValue, 2 replicas behind HAProxy",
+        &format!(
+            "{:.0} req/s = {:.2}× one replica; p99 {:.1} ms; {} errors",
+            two_read.rps,
+            two_read.rps / pg_read.rps,
+            two_read.p99_ms,
+            two_read.errors
+        ),
+        "reported (2 cores: no scaling expected)",
+        two_read.errors == 0,
+    );
+    row(
+        "B24 B2×2",
+        "PUT values, 2 replicas behind HAProxy",
+        &format!(
+            "{:.0} req/s = {:.2}× one replica; p99 {:.1} ms; {} errors",
+            two_write.rps,
+            two_write.rps / pg_write.rps,
+            two_write.p99_ms,
+            two_write.errors
+        ),
+        "reported (2 cores: no scaling expected)",
+        two_write.errors == 0,
+    );
+    if let Some((read, write)) = baseline {
+        println!(
+            "this build against the baseline build on PostgreSQL: B1 {:.2}× ({:.0} vs {:.0} req/s), \
+             B2 {:.2}× ({:.0} vs {:.0} req/s)",
+            pg_read.rps / read.rps,
+            pg_read.rps,
+            read.rps,
+            pg_write.rps / write.rps,
+            pg_write.rps,
+            write.rps
+        );
+    }
+    drop(pg);
+}
