@@ -7,8 +7,11 @@
 //! directory).
 //!
 //! `BENCH_SECONDS` (default 20) sets each run's length; connections are 64.
-//! `BENCH_BASELINE_BIN=PATH` also measures one replica of another build
-//! of the backend on PostgreSQL, beside this one (before/after a change).
+//! `BENCH_BASELINE=PATH` also measures another build of the backend beside
+//! this one (before/after a change): on SQLite, and on PostgreSQL when
+//! that build has `--database` (`BENCH_BASELINE_POSTGRES=1`).
+//! `BENCH_ONLY_SQLITE=1` with `BENCH_BASELINE`: SQLite only, the two builds
+//! alternating twice.
 
 #![allow(clippy::disallowed_macros)] // benchmarks print their figures
 
@@ -40,6 +43,11 @@ fn load(
     (read, write)
 }
 
+/// This build's `kube-dc-backend`.
+fn super_bin() -> std::path::PathBuf {
+    kube_dc_testsupport::bench::bin("kube-dc-backend")
+}
+
 fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let work = tempfile::tempdir().unwrap();
@@ -50,6 +58,48 @@ fn main() {
     )
     .unwrap();
     let path = "/api/secrets/acme-demo/db";
+    if std::env::var("BENCH_ONLY_SQLITE").as_deref() == Ok("1") {
+        let base =
+            std::env::var_os("BENCH_BASELINE").expect("BENCH_ONLY_SQLITE needs BENCH_BASELINE");
+        let mut this = Vec::new();
+        let mut that = Vec::new();
+        for round in 0..2 {
+            for (label, exe, out) in [
+                ("sqlite, this build", super_bin(), &mut this),
+                (
+                    "sqlite, baseline build",
+                    std::path::PathBuf::from(&base),
+                    &mut that,
+                ),
+            ] {
+                let s = Server::start_bin(
+                    &exe,
+                    &rt,
+                    &work.path().join(format!("{label}-{round}")),
+                    &[],
+                    &[],
+                );
+                s.create_db("bench-value");
+                out.push(load(label, &s.url, path, &s.token, &put));
+            }
+        }
+        let best = |v: &[(Load, Load)], w: bool| {
+            v.iter()
+                .map(|(r, p)| if w { p.rps } else { r.rps })
+                .fold(0.0, f64::max)
+        };
+        println!(
+            "this build against the baseline on SQLite, the better of two alternating runs: \
+             B1 {:.2}× ({:.0} vs {:.0} req/s), B2 {:.2}× ({:.0} vs {:.0} req/s)",
+            best(&this, false) / best(&that, false),
+            best(&this, false),
+            best(&that, false),
+            best(&this, true) / best(&that, true),
+            best(&this, true),
+            best(&that, true)
+        );
+        return;
+    }
     let pg = TempServer::start();
     println!(
         "\n== B1/B2 on SQLite and on PostgreSQL: {CONNECTIONS} connections, wrk on the same machine =="
@@ -60,6 +110,19 @@ fn main() {
     let (lite_read, lite_write) = load("sqlite", &sqlite.url, path, &sqlite.token, &put);
     drop(sqlite);
 
+    let baseline_bin = std::env::var_os("BENCH_BASELINE");
+    let lite_baseline = baseline_bin.as_ref().map(|bin| {
+        let base = Server::start_bin(
+            std::path::Path::new(bin),
+            &rt,
+            &work.path().join("sqlite-baseline"),
+            &[],
+            &[],
+        );
+        base.create_db("bench-value");
+        load("sqlite, baseline build", &base.url, path, &base.token, &put)
+    });
+
     let database = new_database(&pg.url);
     let key = master_key_file(work.path());
     let key = key.to_str().unwrap();
@@ -68,7 +131,8 @@ fn main() {
     one.create_db("bench-value");
     let (pg_read, pg_write) = load("postgres, 1 replica", &one.url, path, &one.token, &put);
 
-    let baseline = std::env::var_os("BENCH_BASELINE_BIN").map(|bin| {
+    let pg_baseline = std::env::var("BENCH_BASELINE_POSTGRES").as_deref() == Ok("1");
+    let baseline = baseline_bin.filter(|_| pg_baseline).map(|bin| {
         let database = new_database(&pg.url);
         let args = ["--database", &database, "--master-key-file", key];
         let base = Server::start_bin(
@@ -159,6 +223,18 @@ fn main() {
         "reported (2 cores: no scaling expected)",
         two_write.errors == 0,
     );
+    if let Some((read, write)) = lite_baseline {
+        println!(
+            "this build against the baseline build on SQLite: B1 {:.2}× ({:.0} vs {:.0} req/s), \
+             B2 {:.2}× ({:.0} vs {:.0} req/s)",
+            lite_read.rps / read.rps,
+            lite_read.rps,
+            read.rps,
+            lite_write.rps / write.rps,
+            lite_write.rps,
+            write.rps
+        );
+    }
     if let Some((read, write)) = baseline {
         println!(
             "this build against the baseline build on PostgreSQL: B1 {:.2}× ({:.0} vs {:.0} req/s), \

@@ -49,6 +49,12 @@ impl AuditCache {
         }
     }
 
+    /// This writer's own commit made the database's version `version`:
+    /// what it keeps is still right at that version.
+    pub fn committed_at(&mut self, version: i64) {
+        self.seen = Some(version);
+    }
+
     /// The last hash of `org`'s chain, if known.
     pub fn head(&self, org: &str) -> Option<String> {
         self.heads.get(org)

@@ -153,6 +153,9 @@ pub struct Pg {
     /// Rows changed by this session's statements (SQLite's
     /// `total_changes`).
     changes: Cell<u64>,
+    /// A statement failed since the transaction (or its savepoint) began:
+    /// PostgreSQL refuses everything in it until it is rolled back.
+    spoiled: Cell<bool>,
 }
 
 impl Pg {
@@ -172,6 +175,7 @@ impl Pg {
             client: RefCell::new(client),
             statements: RefCell::default(),
             changes: Cell::new(0),
+            spoiled: Cell::new(false),
         })
     }
 
@@ -190,7 +194,29 @@ impl Pg {
         Ok(st)
     }
 
+    /// Notes a failed statement (the transaction is spoiled until rolled
+    /// back), or a statement that ends one or rolls back to a savepoint.
+    fn track<T>(&self, sql: &str, out: Result<T>) -> Result<T> {
+        match &out {
+            Err(_) => self.spoiled.set(true),
+            Ok(_) => {
+                let head = sql.trim_start();
+                if ["BEGIN", "COMMIT", "ROLLBACK"]
+                    .iter()
+                    .any(|w| head.len() >= w.len() && head[..w.len()].eq_ignore_ascii_case(w))
+                {
+                    self.spoiled.set(false);
+                }
+            }
+        }
+        out
+    }
+
     fn query(&self, sql: &str, p: &dyn Params) -> Result<Vec<postgres::Row>> {
+        self.track(sql, self.query_untracked(sql, p))
+    }
+
+    fn query_untracked(&self, sql: &str, p: &dyn Params) -> Result<Vec<postgres::Row>> {
         let st = self.statement(sql)?;
         let args = pg_args(p)?;
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args.iter().map(|a| a as _).collect();
@@ -198,6 +224,10 @@ impl Pg {
     }
 
     fn execute(&self, sql: &str, p: &dyn Params) -> Result<usize> {
+        self.track(sql, self.execute_untracked(sql, p))
+    }
+
+    fn execute_untracked(&self, sql: &str, p: &dyn Params) -> Result<usize> {
         let st = self.statement(sql)?;
         let args = pg_args(p)?;
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args.iter().map(|a| a as _).collect();
@@ -446,7 +476,14 @@ impl Connection {
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match self {
             Connection::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Connection::Postgres(pg) => Ok(pg.client.borrow_mut().batch_execute(sql)?),
+            Connection::Postgres(pg) => {
+                let out = pg
+                    .client
+                    .borrow_mut()
+                    .batch_execute(sql)
+                    .map_err(Error::from);
+                pg.track(sql, out)
+            }
         }
     }
 
@@ -529,13 +566,14 @@ impl Connection {
         }
     }
 
-    /// Whether no transaction is open (SQLite rolls one back on its own
-    /// after some errors). On PostgreSQL a spoiled transaction is found by
-    /// the savepoint every job runs in instead.
-    pub fn is_autocommit(&self) -> bool {
+    /// Whether the open transaction can no longer commit what it did:
+    /// SQLite rolled it back on its own (I/O error, disk full), or a
+    /// statement failed on PostgreSQL, which then refuses the rest of it
+    /// until it is rolled back (to a savepoint).
+    pub fn transaction_lost(&self) -> bool {
         match self {
             Connection::Sqlite(c) => c.is_autocommit(),
-            Connection::Postgres(_) => false,
+            Connection::Postgres(pg) => pg.spoiled.get(),
         }
     }
 
@@ -548,6 +586,31 @@ impl Connection {
             **pg = Pg::connect(&pg.url.clone())?;
         }
         Ok(())
+    }
+
+    /// Statements without parameters, in one round trip (PostgreSQL's
+    /// simple query): the first column of the last row any of them
+    /// returned, as text. On SQLite, [`Connection::execute_batch`] and
+    /// `None`.
+    pub fn batch_value(&self, sql: &str) -> Result<Option<String>> {
+        match self {
+            Connection::Sqlite(c) => {
+                c.execute_batch(sql)?;
+                Ok(None)
+            }
+            Connection::Postgres(pg) => {
+                let out = pg
+                    .client
+                    .borrow_mut()
+                    .simple_query(sql)
+                    .map_err(Error::from);
+                let last = pg.track(sql, out)?.into_iter().rev().find_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+                    _ => None,
+                });
+                Ok(last)
+            }
+        }
     }
 
     /// Rows changed by this connection so far.

@@ -127,6 +127,10 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE TABLE IF NOT EXISTS schema_version (
     version BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS write_epoch (
+    n BIGINT NOT NULL
+);
+INSERT INTO write_epoch (n) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM write_epoch);
 "#;
 
 /// Creates the schema, or checks that it is one this build reads, holding

@@ -283,45 +283,56 @@ fn serve(mut conn: Connection, ctx: JobCtx, rx: mpsc::Receiver<Job>, arrivals: &
     }
 }
 
-/// Starts a batch's transaction holding the write lock.
-fn begin(conn: &Connection) -> super::db::Result<()> {
+/// Starts a batch's transaction holding the write lock. On PostgreSQL, in
+/// one round trip, it also counts the batch in `write_epoch`: the count it
+/// answers, one more than this writer's last commit, says no other replica
+/// has written since, and what the writer keeps of the audit chains
+/// (`audit_cache`) still holds.
+fn begin(conn: &Connection) -> super::db::Result<Option<i64>> {
     match conn.dialect() {
-        Dialect::Sqlite => conn.execute_batch("BEGIN IMMEDIATE"),
+        Dialect::Sqlite => conn.execute_batch("BEGIN IMMEDIATE").map(|()| None),
         Dialect::Postgres => {
-            conn.execute_batch("BEGIN")?;
-            conn.query_row("SELECT pg_advisory_xact_lock(?1)", [WRITE_LOCK], |_| Ok(()))
+            let n = conn.batch_value(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK});
+                 UPDATE write_epoch SET n = n + 1 RETURNING n"
+            ))?;
+            Ok(n.and_then(|n| n.parse().ok()))
         }
     }
 }
 
 fn run_batch(conn: &Connection, ctx: &JobCtx, batch: Vec<Job>) {
-    if let Err(e) = begin(conn) {
-        let _ = conn.execute_batch("ROLLBACK");
-        let e = StoreError::from(e);
-        for job in batch {
-            let (_, answer) = (job.work)(None);
-            answer(Some(&e));
+    let epoch = match begin(conn) {
+        Ok(epoch) => epoch,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            let e = StoreError::from(e);
+            for job in batch {
+                let (_, answer) = (job.work)(None);
+                answer(Some(&e));
+            }
+            return;
         }
-        return;
-    }
-    // Holding the write lock: has another process committed since? (On
-    // PostgreSQL other replicas commit all the time: nothing is kept from
-    // one batch to the next.)
-    match conn
-        .sqlite()
-        .map(|c| c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)))
-    {
-        Some(Ok(v)) => ctx.audit.borrow_mut().start_batch(v),
+    };
+    // Holding the write lock: has another process committed since? On
+    // SQLite `data_version` says; on PostgreSQL the epoch before this
+    // batch's.
+    let seen = match (epoch, conn.sqlite()) {
+        (Some(n), _) => Some(n - 1),
+        (None, Some(c)) => c
+            .query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+            .ok(),
+        (None, None) => None,
+    };
+    match seen {
+        Some(v) => ctx.audit.borrow_mut().start_batch(v),
         // Unknown: trust nothing kept.
-        _ => *ctx.audit.borrow_mut() = AuditCache::default(),
+        None => *ctx.audit.borrow_mut() = AuditCache::default(),
     }
     let mut answers = Vec::with_capacity(batch.len());
     let mut lost: Option<StoreError> = None;
     for job in batch {
-        // On PostgreSQL a failed statement spoils the whole transaction
-        // until a savepoint is rolled back to: every job gets one.
-        let savepoint =
-            job.isolation == Isolation::Savepoint || conn.dialect() == Dialect::Postgres;
+        let savepoint = job.isolation == Isolation::Savepoint;
         if lost.is_none()
             && savepoint
             && let Err(e) = run(conn, "SAVEPOINT job")
@@ -351,8 +362,10 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, batch: Vec<Job>) {
         ctx.audit.borrow_mut().end_job(ok && undo.is_ok());
         if let Err(e) = undo {
             lost = Some(e);
-        } else if conn.is_autocommit() {
-            // SQLite rolled the whole transaction back (I/O error, disk full).
+        } else if conn.transaction_lost() {
+            // SQLite rolled the whole transaction back (I/O error, disk
+            // full), or a statement of a job without a savepoint failed on
+            // PostgreSQL: nothing of the batch can commit.
             lost = Some(StoreError::Internal(
                 "the database rolled the transaction back".into(),
             ));
@@ -369,6 +382,10 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, batch: Vec<Job>) {
         }),
     };
     ctx.audit.borrow_mut().end_batch(failed.is_none());
+    if let (Some(n), None) = (epoch, &failed) {
+        // This commit is the epoch the next batch will find before its own.
+        ctx.audit.borrow_mut().committed_at(n);
+    }
     if failed.is_none() {
         ctx.commits.send_modify(|n| *n += 1);
     }

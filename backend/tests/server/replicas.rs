@@ -719,3 +719,46 @@ async fn migrate_store_moves_a_data_directory_with_its_chains() {
     assert_eq!(status, 200);
     c.assert_chains_intact(&["acme"]);
 }
+
+#[test]
+fn a_lease_is_held_by_one_replica_and_moves_when_it_runs_out() {
+    let Some(admin) = admin_url() else { return };
+    let database = kube_dc_testsupport::pg::new_database(&admin);
+    let open = || {
+        kube_dc_backend::store::Store::open_postgres(
+            &database,
+            Arc::new(kube_dc_backend::crypto::Cipher::new(&[7u8; 32])),
+            Arc::new(kube_dc_backend::store::NoValues),
+        )
+        .unwrap()
+    };
+    let (a, b) = (open(), open());
+    assert!(
+        a.lease("rotations", "a", 300).unwrap(),
+        "a takes the free lease"
+    );
+    assert!(
+        !b.lease("rotations", "b", 300).unwrap(),
+        "b waits while a holds it"
+    );
+    assert!(a.lease("rotations", "a", 300).unwrap(), "a renews it");
+    assert!(
+        b.lease("checkpoints", "b", 300).unwrap(),
+        "another lease is another's"
+    );
+    // a stops renewing (it died): the lease runs out and moves to b.
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        b.lease("rotations", "b", 300).unwrap(),
+        "b takes it once it ran out"
+    );
+    assert!(
+        !a.lease("rotations", "a", 300).unwrap(),
+        "a, back, does not take it over"
+    );
+    b.release_lease("rotations", "b").unwrap();
+    assert!(
+        a.lease("rotations", "a", 300).unwrap(),
+        "released: free at once"
+    );
+}
