@@ -9,7 +9,9 @@
 #  - runs the backend's benches/server.rs (B1, B2: wrk against
 #    kube-dc-backend serve), benches/audit.rs (B3), benches/audit_live.rs
 #    (B3': a log made by real requests) and benches/openbao.rs (B10–B14:
-#    --store openbao beside OpenBao itself), then the CLI's
+#    --store openbao beside OpenBao itself), benches/postgres.rs (B24–B26:
+#    B1, B2 with the records on PostgreSQL, one replica and two behind
+#    HAProxy; PostgreSQL and HAProxy from Debian's packages), then the CLI's
 #    benches/cli.rs (B4–B7) and benches/ui.rs (B8, B9: kube-dc ui's first
 #    paint and idle CPU, in a pty of its own).
 # BENCH_SECONDS (default 20) sets the length of each wrk run.
@@ -17,9 +19,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in wrk sqlite3 strace curl; do
+for tool in wrk sqlite3 strace curl haproxy; do
   command -v "$tool" >/dev/null || need+=("$tool")
 done
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v script >/dev/null || need+=(bsdutils)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -37,7 +40,7 @@ export KUBE_DC_BAO
 cargo build --release --workspace --locked
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for bench in server audit audit_live openbao watch feed; do
+for bench in server audit audit_live openbao watch feed postgres; do
   cargo bench --locked -p kube-dc-backend --bench "$bench" | tee -a "$log"
 done
 for bench in cli ui; do
