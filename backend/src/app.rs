@@ -137,9 +137,17 @@ impl Backend {
         private_dir(&config.data_dir)
             .map_err(|e| OpenError::io("cannot create data directory", &config.data_dir, e))?;
         restrict_dir(&config.data_dir);
-        let cipher = match (&config.master_key, &config.master_key_file) {
-            (None, Some(file)) => crypto::Cipher::load_file(file)?,
-            (key, _) => crypto::Cipher::load_or_create(&config.data_dir, key.as_deref())?,
+        let cipher = match (&config.master_key_file, &config.master_key) {
+            (Some(file), key) => {
+                if key.is_some() {
+                    tracing::warn!(
+                        "{} is set and --master-key-file is given: the file's key is used",
+                        crypto::MASTER_KEY_ENV
+                    );
+                }
+                crypto::Cipher::load_file(file)?
+            }
+            (None, key) => crypto::Cipher::load_or_create(&config.data_dir, key.as_deref())?,
         };
         let cipher = Arc::new(cipher);
         let values: Arc<dyn store::Values> = match (&config.openbao, config.without_values) {

@@ -22,12 +22,24 @@ pub(super) struct Slots {
 }
 
 impl Slots {
-    fn take(&self, max: usize) -> SlotGuard<'_> {
+    /// Waits until fewer than `max` are open, and counts one more.
+    pub(super) fn acquire(&self, max: usize) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         while *open >= max {
             open = self.freed.wait(open).unwrap_or_else(|p| p.into_inner());
         }
         *open += 1;
+    }
+
+    /// One fewer open; a waiter goes on.
+    pub(super) fn release(&self) {
+        *self.open.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.freed.notify_one();
+    }
+
+    /// [`Slots::acquire`], released when the guard is dropped.
+    fn take(&self, max: usize) -> SlotGuard<'_> {
+        self.acquire(max);
         SlotGuard(self)
     }
 }
@@ -36,8 +48,7 @@ struct SlotGuard<'a>(&'a Slots);
 
 impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
-        *self.0.open.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-        self.0.freed.notify_one();
+        self.0.release();
     }
 }
 
@@ -64,20 +75,12 @@ impl Source {
     }
 }
 
-/// A PostgreSQL session; a server that cannot be reached is a 503.
+/// A PostgreSQL session; a server that cannot be reached is a 503
+/// (`StoreError::from`).
 pub(super) fn pg_connect(url: &str) -> Result<Connection> {
     Pg::connect(url)
         .map(|pg| Connection::Postgres(Box::new(pg)))
-        .map_err(|e| {
-            if e.is_unreachable() {
-                StoreError::Unavailable {
-                    message: format!("the database cannot be reached: {e}"),
-                    retry_after: 1,
-                }
-            } else {
-                e.into()
-            }
-        })
+        .map_err(StoreError::from)
 }
 
 impl Store {

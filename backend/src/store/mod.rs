@@ -61,7 +61,7 @@ use secrets::{get_any, mark_synced, not_found, require_live};
 use versions::{read_version_in, readable_version};
 use writer::{Effects, Isolation, JobCtx, Writer, run_effects};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -332,8 +332,7 @@ pub struct Store {
     commits: Arc<tokio::sync::watch::Sender<u64>>,
     readers: Mutex<Vec<Connection>>,
     values: Arc<dyn Values>,
-    /// The SQLite file (empty on PostgreSQL).
-    path: PathBuf,
+    /// Where the database is.
     source: Source,
     /// Open read sessions on PostgreSQL (bounded, see `conn`).
     reader_slots: conn::Slots,
@@ -428,10 +427,6 @@ impl Store {
     fn start(conn: Connection, source: Source, values: Arc<dyn Values>) -> Result<Self> {
         let ctx = JobCtx::new(values.clone());
         let commits = ctx.commits.clone();
-        let path = match &source {
-            Source::Sqlite(p) => p.clone(),
-            Source::Postgres(_) => PathBuf::new(),
-        };
         let writer = Writer::start(conn, ctx)?;
         let turns = match &source {
             Source::Postgres(_) if values.external() => Some(turns::TurnPool::new(source.clone())),
@@ -442,7 +437,6 @@ impl Store {
             commits,
             readers: Mutex::new(Vec::new()),
             values,
-            path,
             source,
             reader_slots: Default::default(),
             relaxed_reads: false,
@@ -490,7 +484,10 @@ impl Store {
 
     /// The store's file.
     pub fn db_path(&self) -> &Path {
-        &self.path
+        match &self.source {
+            Source::Sqlite(path) => path,
+            Source::Postgres(_) => Path::new(""),
+        }
     }
 
     /// The value engine's state, for `/readyz` (`None`: in-process).

@@ -11,10 +11,10 @@
 //! its locks with it.
 
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 use super::Result;
-use super::conn::Source;
+use super::conn::{Slots, Source};
 use super::db::Connection;
 
 /// Turn sessions one replica holds at most: more changes at once wait for
@@ -29,8 +29,7 @@ const TURN_CLASS: i32 = 0x6b64;
 pub(super) struct TurnPool {
     source: Source,
     idle: Mutex<Vec<Connection>>,
-    open: Mutex<usize>,
-    freed: Condvar,
+    open: Slots,
     release: Mutex<mpsc::Sender<(Connection, i32)>>,
 }
 
@@ -63,8 +62,7 @@ impl TurnPool {
         let pool = Arc::new(TurnPool {
             source,
             idle: Mutex::default(),
-            open: Mutex::new(0),
-            freed: Condvar::new(),
+            open: Slots::default(),
             release: Mutex::new(tx),
         });
         let weak = Arc::downgrade(&pool);
@@ -91,8 +89,7 @@ impl TurnPool {
         if let Some(c) = conn {
             self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(c);
         }
-        *self.open.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-        self.freed.notify_one();
+        self.open.release();
     }
 
     /// Waits for the turn of secret `ns/name` (blocking).
@@ -101,13 +98,7 @@ impl TurnPool {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (ns, name).hash(&mut h);
         let key = h.finish() as i32;
-        {
-            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-            while *open >= MAX_TURN_SESSIONS {
-                open = self.freed.wait(open).unwrap_or_else(|p| p.into_inner());
-            }
-            *open += 1;
-        }
+        self.open.acquire(MAX_TURN_SESSIONS);
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let locked = idle
             .map_or_else(|| self.source.reader(), Ok)

@@ -268,8 +268,8 @@ impl Connection {
         Ok(out)
     }
 
-    /// Calls `f` for each row as it is read (SQLite) or once all are
-    /// fetched (PostgreSQL), until it returns `false`.
+    /// Calls `f` for each row as it is read, one row in memory at a time,
+    /// until it returns `false`. `f` must not use this connection.
     pub fn each(
         &self,
         sql: &str,
@@ -287,14 +287,7 @@ impl Connection {
                 }
                 Ok(())
             }
-            Connection::Postgres(pg) => {
-                for r in &pg.query(sql, &p)? {
-                    if !f(&Row::Postgres(r))? {
-                        break;
-                    }
-                }
-                Ok(())
-            }
+            Connection::Postgres(pg) => pg.each(sql, &p, &mut |r| f(&Row::Postgres(r))),
         }
     }
 

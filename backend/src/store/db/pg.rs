@@ -90,6 +90,31 @@ impl Pg {
         self.track(sql, self.query_untracked(sql, p))
     }
 
+    /// Calls `f` for each row as the server sends it (memory: one row at a
+    /// time, however many there are), until it returns `false`. `f` must
+    /// not use this session.
+    pub(super) fn each(
+        &self,
+        sql: &str,
+        p: &dyn Params,
+        f: &mut dyn FnMut(&postgres::Row) -> Result<bool>,
+    ) -> Result<()> {
+        let out = (|| {
+            use postgres::fallible_iterator::FallibleIterator as _;
+            let st = self.statement(sql)?;
+            let args = pg_args(p)?;
+            let mut client = self.client.borrow_mut();
+            let mut rows = client.query_raw(&st, args.iter())?;
+            while let Some(r) = rows.next()? {
+                if !f(&r)? {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        self.track(sql, out)
+    }
+
     pub(super) fn query_untracked(&self, sql: &str, p: &dyn Params) -> Result<Vec<postgres::Row>> {
         let st = self.statement(sql)?;
         let args = pg_args(p)?;
