@@ -16,8 +16,9 @@
 #    the Raft failover test;
 #  - starts a throwaway PostgreSQL (scripts/postgres.sh, Debian's package)
 #    and runs the API suite once more with the records there
-#    (KUBE_DC_TEST_DATABASE), and the replica tests (two `serve` processes
-#    on one database, HAProxy in front, a PostgreSQL restart, migrate-store).
+#    (KUBE_DC_TEST_DATABASE), once more with the values in OpenBao beside
+#    them, and the replica tests (two `serve` processes on one database,
+#    HAProxy in front, a PostgreSQL restart, migrate-store).
 # `--fast` skips the login suite (no browser, no keyring).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +66,9 @@ on_postgres() {
   url=$(./scripts/postgres.sh start "$pg_dir/data" "${KUBE_DC_TEST_PG_PORT:-55433}")
   KUBE_DC_TEST_DATABASE="$url" KUBE_DC_SKIP_POSTGRES= \
     cargo test --locked -p kube-dc-backend --test server "$@" -- api:: replicas::
+  # The team deployment: records on PostgreSQL, values in OpenBao.
+  KUBE_DC_TEST_DATABASE="$url" KUBE_DC_TEST_STORE=openbao \
+    cargo test --locked -p kube-dc-backend --test server "$@" -- api::
   stop_pg
 }
 # The main runs leave the replica tests to on_postgres.
