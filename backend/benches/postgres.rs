@@ -43,6 +43,16 @@ fn load(
     (read, write)
 }
 
+/// This build's B1 and B2 (req/s) against a baseline build's, on `on`.
+fn compare(on: &str, (read, write): (f64, f64), (base_read, base_write): (f64, f64)) {
+    println!(
+        "this build against the baseline build on {on}: B1 {:.2}× ({read:.0} vs {base_read:.0} \
+         req/s), B2 {:.2}× ({write:.0} vs {base_write:.0} req/s)",
+        read / base_read,
+        write / base_write,
+    );
+}
+
 /// This build's `kube-dc-backend`.
 fn super_bin() -> std::path::PathBuf {
     kube_dc_testsupport::bench::bin("kube-dc-backend")
@@ -88,15 +98,10 @@ fn main() {
                 .map(|(r, p)| if w { p.rps } else { r.rps })
                 .fold(0.0, f64::max)
         };
-        println!(
-            "this build against the baseline on SQLite, the better of two alternating runs: \
-             B1 {:.2}× ({:.0} vs {:.0} req/s), B2 {:.2}× ({:.0} vs {:.0} req/s)",
-            best(&this, false) / best(&that, false),
-            best(&this, false),
-            best(&that, false),
-            best(&this, true) / best(&that, true),
-            best(&this, true),
-            best(&that, true)
+        compare(
+            "SQLite (the better of two alternating runs)",
+            (best(&this, false), best(&this, true)),
+            (best(&that, false), best(&that, true)),
         );
         return;
     }
@@ -175,28 +180,32 @@ fn main() {
     let lite_r = lite_read.rps.max(lite_read2.rps);
     let lite_w = lite_write.rps.max(lite_write2.rps);
     println!();
-    let b1 = pg_read.rps / lite_r;
-    let b2 = pg_write.rps / lite_w;
-    row(
-        "B24",
-        "GET includeValue on PostgreSQL, 1 replica",
-        &format!(
-            "{:.0} req/s = {b1:.2}× SQLite ({lite_r:.0}); p99 {:.1} ms; {} errors",
-            pg_read.rps, pg_read.p99_ms, pg_read.errors
+    for (id, what, pg, lite) in [
+        (
+            "B24",
+            "GET includeValue on PostgreSQL, 1 replica",
+            &pg_read,
+            lite_r,
         ),
-        "≥ 0.5×",
-        b1 >= 0.5 && pg_read.errors == 0,
-    );
-    row(
-        "B25",
-        "PUT values on PostgreSQL, 1 replica",
-        &format!(
-            "{:.0} req/s = {b2:.2}× SQLite ({lite_w:.0}); p99 {:.1} ms; {} errors",
-            pg_write.rps, pg_write.p99_ms, pg_write.errors
+        (
+            "B25",
+            "PUT values on PostgreSQL, 1 replica",
+            &pg_write,
+            lite_w,
         ),
-        "≥ 0.5×",
-        b2 >= 0.5 && pg_write.errors == 0,
-    );
+    ] {
+        let ratio = pg.rps / lite;
+        row(
+            id,
+            what,
+            &format!(
+                "{:.0} req/s = {ratio:.2}× SQLite ({lite:.0}); p99 {:.1} ms; {} errors",
+                pg.rps, pg.p99_ms, pg.errors
+            ),
+            "≥ 0.5×",
+            ratio >= 0.5 && pg.errors == 0,
+        );
+    }
     row(
         "B26",
         "B1 and B2 with 2 replicas behind HAProxy",
@@ -214,28 +223,18 @@ fn main() {
         "reported (2 cores: no scaling expected); 0 errors",
         two_read.errors + two_write.errors == 0,
     );
-    if let Some((read, write)) = lite_baseline {
-        println!(
-            "this build against the baseline build on SQLite: B1 {:.2}× ({:.0} vs {:.0} req/s), \
-             B2 {:.2}× ({:.0} vs {:.0} req/s)",
-            lite_read.rps / read.rps,
-            lite_read.rps,
-            read.rps,
-            lite_write.rps / write.rps,
-            lite_write.rps,
-            write.rps
+    if let Some(base) = lite_baseline {
+        compare(
+            "SQLite",
+            (lite_read.rps, lite_write.rps),
+            (base.0.rps, base.1.rps),
         );
     }
-    if let Some((read, write)) = baseline {
-        println!(
-            "this build against the baseline build on PostgreSQL: B1 {:.2}× ({:.0} vs {:.0} req/s), \
-             B2 {:.2}× ({:.0} vs {:.0} req/s)",
-            pg_read.rps / read.rps,
-            pg_read.rps,
-            read.rps,
-            pg_write.rps / write.rps,
-            pg_write.rps,
-            write.rps
+    if let Some(base) = baseline {
+        compare(
+            "PostgreSQL",
+            (pg_read.rps, pg_write.rps),
+            (base.0.rps, base.1.rps),
         );
     }
     drop(pg);

@@ -208,14 +208,7 @@ impl Connection {
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match self {
             Connection::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Connection::Postgres(pg) => {
-                let out = pg
-                    .client
-                    .borrow_mut()
-                    .batch_execute(sql)
-                    .map_err(Error::from);
-                pg.track(sql, out)
-            }
+            Connection::Postgres(_) => self.batch_value(sql).map(|_| ()),
         }
     }
 
