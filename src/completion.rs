@@ -134,7 +134,7 @@ fn names_of(current: &OsStr, deleted: bool) -> Vec<CompletionCandidate> {
                 } else {
                     client.list_secrets(&ns).await.ok()?
                 };
-                let list: crate::listing::Rows = doc.typed().ok()?;
+                let list: crate::listing::Rows = doc.typed_long().ok()?;
                 // An installation that ignored `deleted=true` answered with
                 // the live ones: never offer those to `restore`.
                 if deleted && !list.deleted {

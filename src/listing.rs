@@ -280,4 +280,33 @@ mod tests {
             assert_eq!(row[2], SyncState::of_secret(s).label(), "{}", s.name);
         }
     }
+
+    /// The SIMD decoder the list uses reads every string as serde_json
+    /// does: escapes, `\u` escapes (a surrogate pair among them), text
+    /// outside ASCII, and a condition's fields in any order.
+    #[test]
+    fn the_long_decoder_reads_what_serde_json_reads() {
+        let text = r#"{"items": [
+            {"name": "a\"b\\c\/d\n", "type": "op\u00e9n", "sync": {"enabled": true, "targetSecretName": "t\ud83d\ude00"},
+             "status": {"conditions": [{"status": "True", "type": "Ready", "message": "\u0000 x"}, {"type": "Synced", "status": "True"}]},
+             "openbao": {"currentVersion": 18446744073709551615, "updatedTime": "2026-01-01T00:00:00Z", "customMetadata": {"k": [null, 1.5e3, false]}}},
+            {"name": "héllo ☃", "type": "opaque", "deletedTime": null}
+        ], "deleted": true}"#;
+        let doc = crate::api::Doc::of("GET /x", text.as_bytes().to_vec());
+        let cells = |rows: &Rows| -> Vec<[String; 6]> {
+            rows.items
+                .iter()
+                .map(|r| r.cells().map(|c| c.text.into_owned()))
+                .collect()
+        };
+        let slow: Rows = doc.typed().unwrap();
+        let fast: Rows = doc.typed_long().unwrap();
+        assert_eq!(cells(&fast), cells(&slow));
+        assert_eq!(fast.items[0].name, "a\"b\\c/d\n");
+        assert_eq!(fast.items[0].target(), "t\u{1f600}");
+        assert!(fast.deleted);
+        let bad = crate::api::Doc::of("GET /x", b"{\"items\": [{\"name\": 1}]}".to_vec());
+        let e = bad.typed_long::<Rows>().err().unwrap();
+        assert!(e.to_string().contains("unexpected shape"), "{e}");
+    }
 }

@@ -19,7 +19,7 @@ pub(super) struct Driver<'a> {
 impl Driver<'_> {
     pub async fn load_rows(&self, app: &mut App) -> Result<()> {
         let doc = self.client.list_secrets(&self.ns).await?;
-        let rows: crate::listing::Rows = doc.typed()?;
+        let rows: crate::listing::Rows = doc.typed_long()?;
         app.set_rows(rows.items.iter().map(Row::of).collect());
         Ok(())
     }
@@ -110,7 +110,7 @@ impl Driver<'_> {
     /// The soft-deleted secrets (an installation that ignores `?deleted=true` is said to lack them).
     async fn load_deleted(&self, app: &mut App) -> Result<bool> {
         let doc = self.client.list_deleted_secrets(&self.ns).await?;
-        let rows: crate::listing::Rows = doc.typed()?;
+        let rows: crate::listing::Rows = doc.typed_long()?;
         if !rows.deleted {
             app.deleted = Some(Vec::new());
             return Err(crate::error::CliError::new(

@@ -18,11 +18,12 @@ pub(crate) fn is_project(b: &Backend, ns: &str) -> bool {
 }
 
 /// `{"items": [...]}` of the live secrets of `ns` (or, `deleted`, of the
-/// soft-deleted ones, with `"deleted": true`). The store reads the
-/// rows on a blocking thread and hands them over in batches while this
-/// task serializes the views, so reading and encoding overlap; neither
-/// the records nor their views are held (10,000 secrets make about 6 MB
-/// of JSON).
+/// soft-deleted ones, with `"deleted": true`). The store reads the rows on
+/// a blocking thread and hands them over in batches, copied but not
+/// decoded, while this task turns them into records and views and
+/// serializes them: reading and the rest overlap, on two cores about
+/// evenly, and neither the records nor their views are held (10,000
+/// secrets make about 7 MB of JSON).
 pub(crate) async fn list_json(
     db: &crate::store::AsyncStore,
     ns: String,
@@ -30,31 +31,23 @@ pub(crate) async fn list_json(
     deleted: bool,
 ) -> crate::store::Result<Vec<u8>> {
     const BATCH: usize = 256;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<SecretRecord>>(4);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<crate::store::PackedRows>(4);
     let read = db.call(move |s| {
-        let mut batch = Vec::with_capacity(BATCH);
-        s.list_each_of(&ns, deleted, |rec| {
-            batch.push(rec);
-            if batch.len() == BATCH {
-                // A closed channel means the encoder is gone: nothing to do.
-                let _ = tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
-            }
-        })?;
-        if !batch.is_empty() {
-            let _ = tx.blocking_send(batch);
-        }
-        Ok(())
+        s.list_packed(&ns, deleted, BATCH, |rows| {
+            // A closed channel means the encoder is gone: nothing to do.
+            let _ = tx.blocking_send(rows);
+        })
     });
     let encode = async {
         let mut out = Vec::with_capacity(64 * 1024);
         out.extend_from_slice(b"{\"items\":[");
         let mut first = true;
-        while let Some(batch) = rx.recv().await {
-            for rec in batch {
+        while let Some(rows) = rx.recv().await {
+            for rec in crate::store::secret_records(&rows) {
                 if !std::mem::take(&mut first) {
                     out.push(b',');
                 }
-                serde_json::to_writer(&mut out, &into_wire(rec, is_project))
+                serde_json::to_writer(&mut out, &into_wire(rec?, is_project))
                     .expect("a view serializes to memory");
             }
         }
@@ -66,10 +59,10 @@ pub(crate) async fn list_json(
         } else {
             b"]}".as_slice()
         });
-        out
+        Ok(out)
     };
     let (read, out) = tokio::join!(read, encode);
-    read.map(|()| out)
+    read.and(out)
 }
 
 fn condition(

@@ -48,8 +48,9 @@ pub use changes::ChangeRow;
 pub use checkpoints::Sign;
 pub use conflict::Conflict;
 pub use copy::{CopyReport, copy_to_postgres};
-pub use db::Dialect;
+pub use db::{Dialect, PackedRows};
 pub use idempotency::{IdempotencyKey, KeyedWrite};
+pub use list::secret_records;
 pub use reconcile::Discrepancy;
 pub use values::{EngineHealth, EngineVersions, NoValues, Sealed, SqliteValues, Values};
 

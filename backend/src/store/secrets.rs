@@ -22,6 +22,9 @@ macro_rules! secret_columns {
     };
 }
 
+/// The columns of [`secret_columns`], which [`secret_from_row`] reads.
+pub(super) const SECRET_COLUMNS: usize = 20;
+
 // The current version's row (`cv`), for whether it is readable and its keys,
 // read from the index that holds those columns (schema version 8): without
 // statistics the planner prefers the primary key, whose row also holds the

@@ -114,7 +114,7 @@ async fn print_list(
     } else {
         client.list_secrets(ns).await?
     };
-    let list: Rows = doc.typed()?;
+    let list: Rows = doc.typed_long()?;
     if a.deleted && !list.deleted {
         // It answered with the live secrets: never show those as deleted.
         return Err(CliError::new(
