@@ -10,7 +10,14 @@
 //!   log by its cursor, so it misses nothing and its memory stays bounded.
 //! - It runs only while a stream is open; with none, it only remembers
 //!   the log's head.
+//! - New versions of one secret in a row are sent as the newest
+//!   ([`coalesce`]): of those read from the log together here, and of
+//!   those a stream has not sent yet when a newer one arrives, so under a
+//!   storm of writes to one secret (thousands a second) no stream is sent
+//!   a line per version; the version number says how many came between.
+//!   A stream opened with `every=true` is sent each.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -20,7 +27,7 @@ use tokio::sync::broadcast;
 use crate::store::{ChangeRow, Store};
 use kube_dc_api::event::FactKey;
 use kube_dc_api::wire::ChangeLine;
-use kube_dc_api::wire::changes::{CHANGE, change_of};
+use kube_dc_api::wire::changes::{CHANGE, NEW_VERSION, change_of};
 
 /// How often the hub looks at the log for other processes' commits.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -32,8 +39,14 @@ pub const BACKLOG: usize = 256;
 /// Rows read from the log at once.
 pub const PAGE: usize = 512;
 
+/// The least time between two looks at the log: under a storm of commits
+/// the hub sends a batch per look, not per commit, so each stream takes
+/// a few batches per write instead of hundreds (a change waits up to this
+/// long more).
+pub const LOOK_GAP: Duration = Duration::from_millis(5);
+
 /// One change, decoded and encoded once for every stream.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Change {
     /// Its organization.
     pub org: String,
@@ -43,10 +56,83 @@ pub struct Change {
     pub seq: i64,
     /// Its line, as the stream sends it (JSON and a newline).
     pub line: bytes::Bytes,
+    /// The secret that changed.
+    pub secret: Option<Arc<str>>,
+    /// Whether the change is a new version (`new-version`), which a newer
+    /// one of the same secret supersedes.
+    pub new_version: bool,
+}
+
+impl Change {
+    /// Whether `later`, a change after this one with nothing else of this
+    /// secret between them, makes this one unnecessary to send: both are
+    /// new versions of the same secret of the same project.
+    pub fn superseded_by(&self, later: &Change) -> bool {
+        self.new_version
+            && later.new_version
+            && self.secret.is_some()
+            && self.secret == later.secret
+            && self.project == later.project
+            && self.org == later.org
+    }
+}
+
+/// `batch` without each new version that a later new version of the same
+/// secret supersedes (nothing else of that secret between them), in order.
+pub fn coalesce(batch: &[Change]) -> Vec<Change> {
+    // From the newest back: the next change of each secret, if it is a
+    // new version, supersedes this one.
+    let mut keep = vec![true; batch.len()];
+    let mut next: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for (i, c) in batch.iter().enumerate().rev() {
+        let Some(secret) = c.secret.as_deref() else {
+            continue;
+        };
+        let key = (c.org.as_str(), c.project.as_str(), secret);
+        if let Some(&j) = next.get(&key) {
+            keep[i] = !c.superseded_by(&batch[j]);
+        }
+        next.insert(key, i);
+    }
+    batch
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(c, _)| c.clone())
+        .collect()
 }
 
 /// The changes of one look at the log, oldest first.
-pub type Batch = Arc<Vec<Change>>;
+pub type Batch = Arc<Looked>;
+
+/// The changes of one look at the log: each, and without the new
+/// versions a newer one in the same look supersedes.
+#[derive(Debug)]
+pub struct Looked {
+    /// Every change.
+    pub all: Vec<Change>,
+    /// [`coalesce`]d, where that dropped any.
+    pub newest: Option<Vec<Change>>,
+}
+
+impl Looked {
+    /// Of `all`, with its coalesced form when that is shorter.
+    pub fn new(all: Vec<Change>) -> Self {
+        let newest = coalesce(&all);
+        Looked {
+            newest: (newest.len() < all.len()).then_some(newest),
+            all,
+        }
+    }
+
+    /// The changes a stream is sent: each (`every`), or the newest.
+    pub fn changes(&self, every: bool) -> &[Change] {
+        match (&self.newest, every) {
+            (Some(n), false) => n,
+            _ => &self.all,
+        }
+    }
+}
 
 /// The hub: started by the first stream.
 #[derive(Default)]
@@ -71,11 +157,14 @@ impl Hub {
 async fn run(store: Arc<Store>, tx: broadcast::Sender<Batch>) {
     let mut commits = store.commit_signal();
     let mut last = read_head(&store).await.unwrap_or(0);
+    let mut looked = tokio::time::Instant::now();
     loop {
+        tokio::time::sleep_until(looked + LOOK_GAP).await;
         tokio::select! {
             changed = commits.changed() => if changed.is_err() { return },
             () = tokio::time::sleep(POLL) => {}
         }
+        looked = tokio::time::Instant::now();
         let Some(head) = read_head(&store).await else {
             continue;
         };
@@ -106,7 +195,7 @@ async fn run(store: Arc<Store>, tx: broadcast::Sender<Batch>) {
             last = through;
             if !batch.is_empty() {
                 // No receiver left is not an error: the next look resets.
-                let _ = tx.send(Arc::new(batch));
+                let _ = tx.send(Arc::new(Looked::new(batch)));
             }
         }
     }
@@ -142,6 +231,8 @@ pub fn decode(row: &ChangeRow) -> Option<Change> {
         org: row.org.clone(),
         project: row.project.clone(),
         seq: row.seq,
+        secret: line.secret.as_deref().map(Arc::from),
+        new_version: change == NEW_VERSION,
         line: encode(&line),
     })
 }
@@ -151,4 +242,50 @@ pub fn encode(line: &ChangeLine) -> bytes::Bytes {
     let mut out = serde_json::to_vec(line).expect("a line is JSON");
     out.push(b'\n');
     out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(seq: i64, project: &str, secret: &str, new_version: bool) -> Change {
+        Change {
+            org: "acme".into(),
+            project: project.into(),
+            seq,
+            line: bytes::Bytes::from(seq.to_string()),
+            secret: Some(Arc::from(secret)),
+            new_version,
+        }
+    }
+
+    /// A new version goes when a newer one of the same secret follows with
+    /// nothing else of that secret between; every other change stays, and
+    /// the order is kept.
+    #[test]
+    fn only_superseded_new_versions_are_dropped() {
+        let batch = vec![
+            change(1, "demo", "a", true),
+            change(2, "demo", "b", true),
+            change(3, "demo", "a", true),
+            change(4, "demo", "a", false), // sync changed: a line of its own
+            change(5, "demo", "a", true),
+            change(6, "other", "a", true), // another project's "a"
+            change(7, "demo", "a", true),
+            change(8, "demo", "b", false),
+        ];
+        let kept: Vec<i64> = coalesce(&batch).iter().map(|c| c.seq).collect();
+        assert_eq!(kept, [2, 3, 4, 6, 7, 8]);
+        let looked = Looked::new(batch);
+        assert_eq!(looked.changes(true).len(), 8, "every=true: each");
+        assert_eq!(looked.changes(false).len(), 6);
+        let plain = Looked::new(vec![
+            change(1, "demo", "a", true),
+            change(2, "demo", "b", true),
+        ]);
+        assert!(
+            plain.newest.is_none(),
+            "nothing dropped: nothing kept twice"
+        );
+    }
 }

@@ -255,8 +255,10 @@ fn values_never_reach_the_stream_and_a_stranger_is_refused() {
     );
 }
 
-/// A reader that does not read holds no writer back, and when it reads
-/// again it gets every change, in order, once.
+/// A reader that does not read holds no writer back. When it reads again,
+/// with `every=true` it gets every version, in order, once; without, the
+/// versions it had not been sent come as the newest (fewer lines, in
+/// order, none twice, ending at the last version).
 #[test]
 fn a_slow_watcher_holds_no_writer_back_and_misses_nothing() {
     let be = Remote::start(&[]);
@@ -273,14 +275,22 @@ fn a_slow_watcher_holds_no_writer_back_and_misses_nothing() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     rt.block_on(async move {
         let http = reqwest::Client::new();
-        let mut stream = http
-            .get(format!("{url}/api/watch/secrets/acme-demo"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(stream.status(), 200);
-        // 1,500 versions written while the watcher reads nothing.
+        let open = |query: &'static str| {
+            let (http, url, token) = (http.clone(), url.clone(), token.clone());
+            async move {
+                let s = http
+                    .get(format!("{url}/api/watch/secrets/acme-demo{query}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(s.status(), 200);
+                s
+            }
+        };
+        let mut every = open("?every=true").await;
+        let mut newest = open("").await;
+        // 1,500 versions written while the watchers read nothing.
         const N: usize = 1500;
         for i in 1..=N {
             let r = http
@@ -292,27 +302,51 @@ fn a_slow_watcher_holds_no_writer_back_and_misses_nothing() {
                 .unwrap();
             assert!(r.status().is_success(), "write {i}: {}", r.status());
         }
-        // Now it reads: every version, once, in order.
-        let mut buf = Vec::new();
-        let mut versions = Vec::new();
-        while versions.len() < N {
-            let chunk = tokio::time::timeout(Duration::from_secs(20), stream.chunk())
-                .await
-                .expect("the stream went quiet")
-                .unwrap()
-                .expect("the stream ended");
-            buf.extend_from_slice(&chunk);
-            while let Some(at) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=at).collect();
-                let v: Value = serde_json::from_slice(&line).unwrap();
-                if v["type"] == "change" {
-                    versions.push(v["version"].as_u64().unwrap());
-                }
+        let last = N as u64 + 1;
+        // Now they read: every version, once, in order…
+        let versions = read_versions(&mut every, last).await;
+        let want: Vec<u64> = (2..=last).collect();
+        assert_eq!(versions, want);
+        // …or the newest of what was not sent yet.
+        let versions = read_versions(&mut newest, last).await;
+        assert_eq!(versions.last(), Some(&last));
+        assert!(
+            versions.windows(2).all(|w| w[0] < w[1]),
+            "in order, none twice: {versions:?}"
+        );
+        assert!(
+            versions.len() < N,
+            "{} lines for {N} versions: nothing was coalesced",
+            versions.len()
+        );
+    });
+}
+
+/// The versions in a stream's change lines, until `last`.
+async fn read_versions(stream: &mut reqwest::Response, last: u64) -> Vec<u64> {
+    let mut buf = Vec::new();
+    let mut versions = Vec::new();
+    let began = std::time::Instant::now();
+    while versions.last() != Some(&last) {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "version {last} never came: {versions:?}"
+        );
+        let chunk = tokio::time::timeout(Duration::from_secs(20), stream.chunk())
+            .await
+            .expect("the stream went quiet")
+            .unwrap()
+            .expect("the stream ended");
+        buf.extend_from_slice(&chunk);
+        while let Some(at) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=at).collect();
+            let v: Value = serde_json::from_slice(&line).unwrap();
+            if v["type"] == "change" {
+                versions.push(v["version"].as_u64().unwrap());
             }
         }
-        let want: Vec<u64> = (2..=N as u64 + 1).collect();
-        assert_eq!(versions, want);
-    });
+    }
+    versions
 }
 
 #[test]

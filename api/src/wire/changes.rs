@@ -11,6 +11,11 @@
 //! - `?after=CURSOR` resumes: every change after it, none twice, also
 //!   across a restart of the backend (cursors are the audit log's sequence
 //!   numbers). A cursor this backend never gave is answered 410.
+//! - New versions of one secret in a row ([`NEW_VERSION`] with no other
+//!   change of that secret between them) may arrive as the newest only,
+//!   when they commit close together or the stream has fallen behind:
+//!   its `version` says how many came between. Every other change is
+//!   sent, each once.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +23,9 @@ use serde::{Deserialize, Serialize};
 pub const CHANGE: &str = "change";
 /// A `type` of [`ChangeLine`]: the stream is alive; its cursor so far.
 pub const HEARTBEAT: &str = "heartbeat";
+
+/// The `change` word of a new version of a secret's values.
+pub const NEW_VERSION: &str = "new-version";
 
 /// The content type of the stream.
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
@@ -51,7 +59,7 @@ pub struct ChangeLine {
 /// Every `change` word, with the audit action it is recorded as.
 pub const CHANGES: [(&str, &str); 10] = [
     ("secrets.secret.create", "created"),
-    ("secrets.value.write", "new-version"),
+    ("secrets.value.write", NEW_VERSION),
     ("secrets.sync.update", "sync-changed"),
     ("secrets.secret.update", "updated"),
     ("secrets.secret.import", "imported"),

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::support::{ApiResult, Authorized, Shared, blocking, owner, with_note};
-use crate::changes::{Batch, PAGE, decode, encode};
+use crate::changes::{Batch, Change, PAGE, decode, encode};
 use crate::error::{ApiError, parse_query};
 use kube_dc_api::wire::ChangeLine;
 use kube_dc_api::wire::changes::CONTENT_TYPE;
@@ -21,11 +21,20 @@ use kube_dc_api::wire::changes::CONTENT_TYPE;
 /// How often an idle stream says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
-/// The least time between two writes of one stream.
+/// The least time between two writes of one stream, after a quiet spell.
 const GAP: Duration = Duration::from_millis(10);
+
+/// The most it grows to while every write is followed by another at once
+/// (a storm of changes): the lines wait up to this long, and a thousand
+/// streams make ten writes a second each instead of a hundred.
+const MAX_GAP: Duration = Duration::from_millis(100);
 
 /// The most one write of a stream holds (lines are never split).
 const CHUNK: usize = 256 * 1024;
+
+/// How far back among its unsent lines a stream looks for a new version
+/// that a newer one supersedes.
+const LOOK_BACK: usize = 64;
 
 pub(crate) async fn watch_secrets(
     State(b): State<Shared>,
@@ -33,11 +42,14 @@ pub(crate) async fn watch_secrets(
     Path(ns): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    /// `after`: the cursor of the last line seen.
+    /// `after`: the cursor of the last line seen; `every`: each new
+    /// version, not only the newest of a run.
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Q {
         after: Option<String>,
+        #[serde(default)]
+        every: bool,
     }
     let q = parse_query::<Q>(q.as_deref())?;
     let o = owner(&b, &ns)?;
@@ -71,11 +83,15 @@ pub(crate) async fn watch_secrets(
         org,
         project,
         cursor: after,
-        pending: VecDeque::from([encode(&ChangeLine::heartbeat(after.to_string()))]),
+        every: q.every,
+        pending: VecDeque::from([Pending::other(encode(&ChangeLine::heartbeat(
+            after.to_string(),
+        )))]),
         catch_up: after < head,
         rx,
         tick: tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT),
         sent: None,
+        gap: GAP,
     };
     let body = Body::from_stream(futures_util::stream::unfold(watch, Watch::next));
     let headers = [
@@ -85,6 +101,26 @@ pub(crate) async fn watch_secrets(
     Ok(with_note((headers, body), a.note()))
 }
 
+/// A line a stream has yet to send.
+struct Pending {
+    line: Bytes,
+    /// The secret it is a change of.
+    secret: Option<std::sync::Arc<str>>,
+    /// Whether it is a new version of that secret.
+    new_version: bool,
+}
+
+impl Pending {
+    /// A line that is not a change (a heartbeat).
+    fn other(line: Bytes) -> Self {
+        Pending {
+            line,
+            secret: None,
+            new_version: false,
+        }
+    }
+}
+
 /// One open stream.
 struct Watch {
     b: Shared,
@@ -92,14 +128,20 @@ struct Watch {
     project: String,
     /// The last change sent (or where the stream started).
     cursor: i64,
+    /// Each new version is sent (else a newer one supersedes an unsent
+    /// one).
+    every: bool,
     /// Lines to send, encoded.
-    pending: VecDeque<Bytes>,
+    pending: VecDeque<Pending>,
     /// Read the log from `cursor` before taking batches again.
     catch_up: bool,
     rx: tokio::sync::broadcast::Receiver<Batch>,
     tick: tokio::time::Interval,
     /// When the last write went out.
     sent: Option<tokio::time::Instant>,
+    /// The least time until the next write: [`GAP`], doubled up to
+    /// [`MAX_GAP`] while writes follow each other without a pause.
+    gap: Duration,
 }
 
 impl Watch {
@@ -107,18 +149,23 @@ impl Watch {
         loop {
             if !self.pending.is_empty() {
                 let chunk = self.chunk();
-                self.sent = Some(tokio::time::Instant::now());
+                let now = tokio::time::Instant::now();
+                self.gap = match self.sent {
+                    Some(t) if now < t + 2 * self.gap => (2 * self.gap).min(MAX_GAP),
+                    _ => GAP,
+                };
+                self.sent = Some(now);
                 return Some((Ok(chunk), self));
             }
             if self.catch_up {
                 self.read_log().await?;
                 continue;
             }
-            // At most one write per GAP: under a storm of changes a stream
+            // At most one write per gap: under a storm of changes a stream
             // sends them in a few large writes, and its task is not woken
             // for each commit (writers keep the CPU).
             if let Some(t) = self.sent {
-                tokio::time::sleep_until(t + GAP).await;
+                tokio::time::sleep_until(t + self.gap).await;
             }
             tokio::select! {
                 r = self.rx.recv() => match r {
@@ -141,7 +188,8 @@ impl Watch {
                     Err(RecvError::Closed) => return None,
                 },
                 _ = self.tick.tick() => {
-                    self.pending.push_back(encode(&ChangeLine::heartbeat(self.cursor.to_string())));
+                    let beat = encode(&ChangeLine::heartbeat(self.cursor.to_string()));
+                    self.pending.push_back(Pending::other(beat));
                 }
             }
         }
@@ -150,26 +198,52 @@ impl Watch {
     /// The pending lines as one write, up to [`CHUNK`] bytes.
     fn chunk(&mut self) -> Bytes {
         if self.pending.len() == 1 {
-            return self.pending.pop_front().unwrap_or_default();
+            return self.pending.pop_front().map(|p| p.line).unwrap_or_default();
         }
-        let mut out = Vec::with_capacity(CHUNK.min(self.pending.iter().map(Bytes::len).sum()));
-        while let Some(line) = self.pending.front() {
-            if !out.is_empty() && out.len() + line.len() > CHUNK {
+        let held = self.pending.iter().map(|p| p.line.len()).sum();
+        let mut out = Vec::with_capacity(CHUNK.min(held));
+        while let Some(p) = self.pending.front() {
+            if !out.is_empty() && out.len() + p.line.len() > CHUNK {
                 break;
             }
-            out.extend_from_slice(line);
+            out.extend_from_slice(&p.line);
             self.pending.pop_front();
         }
         out.into()
     }
 
     fn take(&mut self, batch: &Batch) {
-        for c in batch.iter() {
+        for c in batch.changes(self.every) {
             if c.seq > self.cursor && c.org == self.org && c.project == self.project {
                 self.cursor = c.seq;
-                self.pending.push_back(c.line.clone());
+                self.push(c);
             }
         }
+    }
+
+    /// Queues a change of this stream's project; a new version drops the
+    /// unsent line of the same secret's previous new version, if nothing
+    /// else of that secret came between (`changes::coalesce`).
+    fn push(&mut self, c: &Change) {
+        if c.new_version && !self.every {
+            let last_of_secret = self
+                .pending
+                .iter()
+                .rev()
+                .take(LOOK_BACK)
+                .position(|p| p.secret.is_some() && p.secret == c.secret);
+            if let Some(back) = last_of_secret {
+                let i = self.pending.len() - 1 - back;
+                if self.pending[i].new_version {
+                    self.pending.remove(i);
+                }
+            }
+        }
+        self.pending.push_back(Pending {
+            line: c.line.clone(),
+            secret: c.secret.clone(),
+            new_version: c.new_version,
+        });
     }
 
     /// One page of the project's changes after the cursor; the last page
@@ -190,7 +264,7 @@ impl Watch {
         }
         for row in &rows {
             if let Some(c) = decode(row) {
-                self.pending.push_back(c.line);
+                self.push(&c);
             }
             self.cursor = self.cursor.max(row.seq);
         }

@@ -13,13 +13,32 @@ use crate::common::*;
 
 #[tokio::test]
 async fn a_stream_not_read_falls_behind_and_still_gets_every_change_once() {
+    const N: u64 = 200;
+    let versions = lagging_stream("?every=true", N).await;
+    assert_eq!(versions, (2..=N + 1).collect::<Vec<_>>());
+}
+
+/// Without `every=true`, the versions a stream had not sent come as the
+/// newest: in order, none twice, ending at the last.
+#[tokio::test]
+async fn a_stream_not_read_gets_the_newest_of_a_run_of_versions() {
+    const N: u64 = 200;
+    let versions = lagging_stream("", N).await;
+    assert_eq!(versions.last(), Some(&(N + 1)));
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    assert!(versions.len() < N as usize, "{versions:?}");
+}
+
+/// The versions a stream opened with `query`, not read while `n` versions
+/// of one secret are written, then gets (until the last).
+async fn lagging_stream(query: &str, n: u64) -> Vec<u64> {
     // A backlog of 2 batches: the stream below falls behind at once.
     let s = Server::start_with(|c| c.watch_backlog = 2, &[]).await;
     s.create("busy", serde_json::json!({"N": "0"})).await;
     // Through the router itself: nobody reads the body until the writes
     // are done (over a socket, the server would drain it into the kernel's
     // buffers).
-    let req = Request::get(format!("/api/watch/secrets/{NS}"))
+    let req = Request::get(format!("/api/watch/secrets/{NS}{query}"))
         .header("authorization", format!("Bearer {}", s.token(ADMIN)))
         .body(Body::empty())
         .unwrap();
@@ -32,8 +51,7 @@ async fn a_stream_not_read_falls_behind_and_still_gets_every_change_once() {
         resp.headers()["content-type"],
         kube_dc_api::wire::changes::CONTENT_TYPE
     );
-    const N: u64 = 200;
-    for i in 1..=N {
+    for i in 1..=n {
         let r = s
             .put(
                 ADMIN,
@@ -49,7 +67,13 @@ async fn a_stream_not_read_falls_behind_and_still_gets_every_change_once() {
     let mut buf = Vec::new();
     let mut versions = Vec::new();
     let mut heartbeats = 0;
-    while versions.len() < N as usize {
+    let began = std::time::Instant::now();
+    while versions.last() != Some(&(n + 1)) {
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(60),
+            "version {} never came: {versions:?}",
+            n + 1
+        );
         let chunk = tokio::time::timeout(std::time::Duration::from_secs(20), body.next())
             .await
             .expect("the stream went quiet")
@@ -70,7 +94,7 @@ async fn a_stream_not_read_falls_behind_and_still_gets_every_change_once() {
         }
     }
     assert_eq!(heartbeats, 1, "the first line is a heartbeat");
-    assert_eq!(versions, (2..=N + 1).collect::<Vec<_>>());
+    versions
 }
 
 #[tokio::test]
