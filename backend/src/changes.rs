@@ -80,9 +80,24 @@ impl Change {
 /// `batch` without each new version that a later new version of the same
 /// secret supersedes (nothing else of that secret between them), in order.
 pub fn coalesce(batch: &[Change]) -> Vec<Change> {
+    kept(batch, &superseded(batch))
+}
+
+/// The changes of `batch` not `gone`.
+fn kept(batch: &[Change], gone: &[bool]) -> Vec<Change> {
+    batch
+        .iter()
+        .zip(gone)
+        .filter(|(_, gone)| !**gone)
+        .map(|(c, _)| c.clone())
+        .collect()
+}
+
+/// For each change of `batch`, whether a later one supersedes it.
+fn superseded(batch: &[Change]) -> Vec<bool> {
     // From the newest back: the next change of each secret, if it is a
     // new version, supersedes this one.
-    let mut keep = vec![true; batch.len()];
+    let mut gone = vec![false; batch.len()];
     let mut next: HashMap<(&str, &str, &str), usize> = HashMap::new();
     for (i, c) in batch.iter().enumerate().rev() {
         let Some(secret) = c.secret.as_deref() else {
@@ -90,16 +105,11 @@ pub fn coalesce(batch: &[Change]) -> Vec<Change> {
         };
         let key = (c.org.as_str(), c.project.as_str(), secret);
         if let Some(&j) = next.get(&key) {
-            keep[i] = !c.superseded_by(&batch[j]);
+            gone[i] = c.superseded_by(&batch[j]);
         }
         next.insert(key, i);
     }
-    batch
-        .iter()
-        .zip(keep)
-        .filter(|(_, k)| *k)
-        .map(|(c, _)| c.clone())
-        .collect()
+    gone
 }
 
 /// The changes of one look at the log, oldest first.
@@ -116,13 +126,11 @@ pub struct Looked {
 }
 
 impl Looked {
-    /// Of `all`, with its coalesced form when that is shorter.
+    /// Of `all`, with its coalesced form when that is shorter (only then
+    /// is a change copied).
     pub fn new(all: Vec<Change>) -> Self {
-        let newest = coalesce(&all);
-        Looked {
-            newest: (newest.len() < all.len()).then_some(newest),
-            all,
-        }
+        let newest = superseded(&all).contains(&true).then(|| coalesce(&all));
+        Looked { all, newest }
     }
 
     /// The changes a stream is sent: each (`every`), or the newest.
