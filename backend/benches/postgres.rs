@@ -12,6 +12,8 @@
 //! that build has `--database` (`BENCH_BASELINE_POSTGRES=1`).
 //! `BENCH_ONLY_SQLITE=1` with `BENCH_BASELINE`: SQLite only, the two builds
 //! alternating twice.
+//! `BENCH_ONLY_POSTGRES=1`: PostgreSQL with one replica only, this build and
+//! (with `BENCH_BASELINE`) the baseline build alternating twice.
 
 #![allow(clippy::disallowed_macros)] // benchmarks print their figures
 
@@ -51,6 +53,42 @@ fn compare(on: &str, (read, write): (f64, f64), (base_read, base_write): (f64, f
         read / base_read,
         write / base_write,
     );
+}
+
+/// `BENCH_ONLY_POSTGRES=1`: B1 and B2 on PostgreSQL, one replica, this
+/// build and (with `BENCH_BASELINE`) the baseline build alternating twice
+/// — for measuring a change to the PostgreSQL path alone.
+fn only_postgres(
+    rt: &tokio::runtime::Runtime,
+    pg: &TempServer,
+    work: &std::path::Path,
+    path: &str,
+    put: &std::path::Path,
+) {
+    let key = master_key_file(work);
+    let key = key.to_str().unwrap();
+    let mut builds = vec![("this build", super_bin())];
+    if let Some(base) = std::env::var_os("BENCH_BASELINE") {
+        builds.push(("baseline build", base.into()));
+    }
+    let mut best: Vec<(f64, f64)> = vec![(0.0, 0.0); builds.len()];
+    for round in 0..2 {
+        for (i, (label, exe)) in builds.iter().enumerate() {
+            let database = new_database(&pg.url);
+            let args = ["--database", &database, "--master-key-file", key];
+            let s = Server::start_bin(exe, rt, &work.join(format!("{label}-{round}")), &args, &[]);
+            s.create_db("bench-value");
+            let (r, w) = load(&format!("postgres, {label}"), &s.url, path, &s.token, put);
+            best[i] = (best[i].0.max(r.rps), best[i].1.max(w.rps));
+        }
+    }
+    if best.len() == 2 {
+        compare(
+            "PostgreSQL (the better of two alternating runs)",
+            best[0],
+            best[1],
+        );
+    }
 }
 
 /// This build's `kube-dc-backend`.
@@ -106,6 +144,10 @@ fn main() {
         return;
     }
     let pg = TempServer::start();
+    if std::env::var("BENCH_ONLY_POSTGRES").as_deref() == Ok("1") {
+        only_postgres(&rt, &pg, work.path(), path, &put);
+        return;
+    }
     println!(
         "\n== B1/B2 on SQLite and on PostgreSQL: {CONNECTIONS} connections, wrk on the same machine =="
     );

@@ -1,8 +1,12 @@
 //! The store for async code.
 
+use super::secrets::REVEAL_SQL;
+use super::versions::{reveal_in, reveal_params};
+use super::writer::Isolation;
+
 use super::{
     AuditFacts, AuditRecord, Result, SecretRecord, Store, StoreError, VersionData, append_in,
-    get_any, not_found, read_version_in, readable_version,
+    get_any, not_found, readable_version,
 };
 
 /// The store for async code: reads run on a blocking thread (SQLite calls
@@ -47,12 +51,19 @@ impl AsyncStore {
     ) -> Result<(SecretRecord, Option<VersionData>)> {
         let store = &self.0;
         if !store.values.external() {
+            let hint = (REVEAL_SQL, reveal_params(&ns, &name, version));
             return store
-                .record_async(Some(audit), true, move |ctx, c| {
-                    let rec = require_live_record(c, &ns, &name)?;
-                    let value = read_version_in(c, &*ctx.values, &ns, &name, version)?;
-                    Ok(Revealed(rec, value))
-                })
+                // A read's job (`Isolation::Append`, as `record_async`),
+                // its query read ahead with the batch's others.
+                .job_async(
+                    Some(audit),
+                    true,
+                    (Isolation::Append, Some(hint)),
+                    move |ctx, c| {
+                        reveal_in(c, &*ctx.values, (&ns, &name), version)
+                            .map(|(rec, value)| Revealed(rec, value))
+                    },
+                )
                 .await
                 .map(|Revealed(rec, value)| (rec, value));
         }

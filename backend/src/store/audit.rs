@@ -364,7 +364,9 @@ pub(super) fn append_in(
     };
     let hash = chain_hash(&prev, rec.ts, &body_text);
     let actor = actor_id(ctx, tx, &event.actor)?;
-    tx.exec(
+    // Nothing is read back: on PostgreSQL it goes out with the next
+    // statement (`Connection::append_later`).
+    tx.append_later(
         "INSERT INTO audit (ts, org, project, service, result, actor, actor_email, actor_sub, body, prev_hash, hash, actor_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![

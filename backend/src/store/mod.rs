@@ -59,7 +59,7 @@ use conn::{Source, connect, pg_connect};
 use db::Connection;
 use schema::{SCHEMA, check_key, migrate, owner_only_files};
 use secrets::{get_any, mark_synced, not_found, require_live};
-use versions::{read_version_in, readable_version};
+use versions::readable_version;
 use writer::{Effects, Isolation, JobCtx, Writer, run_effects};
 
 use std::path::Path;
@@ -505,7 +505,7 @@ impl Store {
         &self,
         audit: Option<AuditRecord>,
         durable: bool,
-        isolation: Isolation,
+        (isolation, prefetch): (Isolation, Option<writer::Prefetch>),
         f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
         reply: impl FnOnce(Result<T>, Effects) + Send + 'static,
     ) {
@@ -516,7 +516,7 @@ impl Store {
             }
             Ok(out)
         };
-        self.writer.submit(durable, isolation, job, reply)
+        self.writer.submit(durable, isolation, prefetch, job, reply)
     }
 
     /// One change, awaited; its engine steps run on a blocking thread
@@ -527,7 +527,7 @@ impl Store {
         durable: bool,
         f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.job_async(audit, durable, Isolation::Savepoint, f)
+        self.job_async(audit, durable, (Isolation::Savepoint, None), f)
             .await
     }
 
@@ -540,14 +540,15 @@ impl Store {
         durable: bool,
         f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.job_async(audit, durable, Isolation::Append, f).await
+        self.job_async(audit, durable, (Isolation::Append, None), f)
+            .await
     }
 
     async fn job_async<T: AuditFacts + Send + 'static>(
         &self,
         audit: Option<AuditRecord>,
         durable: bool,
-        isolation: Isolation,
+        isolation: (Isolation, Option<writer::Prefetch>),
         f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -574,7 +575,7 @@ impl Store {
         self.submit(
             audit.cloned(),
             true,
-            Isolation::Savepoint,
+            (Isolation::Savepoint, None),
             f,
             move |r, steps| {
                 let _ = tx.send((r, steps));

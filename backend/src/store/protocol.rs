@@ -313,7 +313,23 @@ pub(super) fn record_version(
     now: i64,
     staged: Staged,
 ) -> Result<u64> {
-    let (current, max_versions) = kv_meta(tx, ns, name)?;
+    let meta = kv_meta(tx, ns, name)?;
+    record_version_on(ctx, tx, (ns, name), data, cas, now, staged, meta)
+}
+
+/// [`record_version`] on the `(current, max_versions)` of the secret's
+/// record, read already in the same transaction (`KvMeta`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn record_version_on(
+    ctx: &JobCtx,
+    tx: &Connection,
+    (ns, name): (&str, &str),
+    data: &Data,
+    cas: Option<u64>,
+    now: i64,
+    staged: Staged,
+    (current, max_versions): (u64, u32),
+) -> Result<u64> {
     check_cas(cas, current)?;
     let (version, sealed) = match staged {
         Staged::Version { based_on, .. } if based_on != current => {
@@ -333,8 +349,10 @@ pub(super) fn record_version(
             (version, sealed)
         }
     };
+    // Nothing below is read back: on PostgreSQL these go out together with
+    // the next statement waited for (`Connection::exec_later`).
     for skipped in current + 1..version {
-        tx.exec(
+        tx.exec_later(
             "INSERT INTO kv_versions (namespace, name, version, created_at, destroyed, destroyed_at)
              VALUES (?1, ?2, ?3, ?4, 1, ?4) ON CONFLICT DO NOTHING",
             params![ns, name, skipped, now],
@@ -342,14 +360,14 @@ pub(super) fn record_version(
     }
     let (nonce, ct) = sealed.unzip();
     let keys = json(&data.keys().collect::<Vec<_>>());
-    tx.exec(
+    tx.exec_later(
         "INSERT INTO kv_versions (namespace, name, version, created_at, nonce, ciphertext, keys)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![ns, name, version, now, nonce, ct, keys],
     )?;
     set_current(tx, (ns, name), version, max_versions, now)?;
     // History window: keep the newest `max_versions`.
-    tx.exec(
+    tx.exec_later(
         "DELETE FROM kv_versions WHERE namespace = ?1 AND name = ?2 AND version <= ?3",
         params![ns, name, version as i64 - max_versions as i64],
     )?;
@@ -414,7 +432,7 @@ fn undo_deleted(ctx: &JobCtx, ns: &str, name: &str, version: u64, deleted: bool)
 }
 
 /// The secret's current version in `kv_meta` (none before its first).
-fn current_version(c: &Connection, ns: &str, name: &str) -> Result<Option<u64>> {
+pub(super) fn current_version(c: &Connection, ns: &str, name: &str) -> Result<Option<u64>> {
     Ok(c.row(
         "SELECT current_version FROM kv_meta WHERE namespace = ?1 AND name = ?2",
         params![ns, name],
@@ -453,7 +471,7 @@ pub(super) fn set_current(
     max_versions: u32,
     at: i64,
 ) -> Result<()> {
-    tx.exec(
+    tx.exec_later(
         "INSERT INTO kv_meta (namespace, name, current_version, max_versions, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)
          ON CONFLICT (namespace, name) DO UPDATE SET current_version = ?3, updated_at = ?5",

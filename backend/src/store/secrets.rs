@@ -56,6 +56,20 @@ macro_rules! select_secret {
     };
 }
 
+/// A read's one statement (`versions::reveal_in`): a secret's row, as
+/// [`get_any`] reads it, and then the row of the version read (`?3`, or
+/// the current one when NULL).
+pub(super) const REVEAL_SQL: &str = concat!(
+    "WITH p(ns, n, v) AS (SELECT ?1, ?2, CAST(?3 AS BIGINT))\n    SELECT ",
+    secret_columns!(),
+    ", rv.created_at, rv.nonce, rv.ciphertext, rv.destroyed
+    FROM p JOIN managed_secrets m ON m.namespace = p.ns AND m.name = p.n
+    LEFT JOIN kv_meta k ON k.namespace = m.namespace AND k.name = m.name",
+    current_version_join!(),
+    "\n    LEFT JOIN kv_versions rv ON rv.namespace = m.namespace AND rv.name = m.name
+        AND rv.version = COALESCE(p.v, k.current_version)"
+);
+
 impl Store {
     /// The live secrets of namespace `?1` in name order. It walks the
     /// `(namespace, name)` key in order (no sort); the benchmark runs this
@@ -371,8 +385,9 @@ pub(super) fn require_live(c: &Connection, ns: &str, name: &str) -> Result<Secre
     }
 }
 
+/// Inside a writer's job (sent later on PostgreSQL: `exec_later`).
 pub(super) fn mark_synced(c: &Connection, ns: &str, name: &str, now: i64) -> Result<()> {
-    c.exec(
+    c.exec_later(
         "UPDATE managed_secrets SET last_synced = ?3 WHERE namespace = ?1 AND name = ?2",
         params![ns, name, now],
     )?;

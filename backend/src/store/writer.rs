@@ -125,9 +125,15 @@ pub(super) enum Isolation {
     Append,
 }
 
+/// A query a job will make first, with its parameters: a batch's writer
+/// on PostgreSQL reads them all ahead in one round trip
+/// (`Connection::prefetch`).
+pub(super) type Prefetch = (&'static str, Vec<rusqlite::types::Value>);
+
 struct Job {
     work: Work,
     isolation: Isolation,
+    prefetch: Option<Prefetch>,
     /// Whether the commit must reach the disk before the answer (always,
     /// except for the events of reads that reveal nothing, on a backend
     /// configured to relax those).
@@ -179,6 +185,7 @@ impl Writer {
         &self,
         durable: bool,
         isolation: Isolation,
+        prefetch: Option<Prefetch>,
         f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
         reply: impl FnOnce(Result<T>, Effects) + Send + 'static,
     ) {
@@ -213,6 +220,7 @@ impl Writer {
             let _ = q.send(Job {
                 work,
                 isolation,
+                prefetch,
                 durable,
             });
         }
@@ -301,8 +309,15 @@ fn begin(conn: &Connection) -> super::db::Result<Option<i64>> {
     }
 }
 
-fn run_batch(conn: &Connection, ctx: &JobCtx, batch: Vec<Job>) {
-    let epoch = match begin(conn) {
+fn run_batch(conn: &Connection, ctx: &JobCtx, mut batch: Vec<Job>) {
+    let ahead: Vec<Prefetch> = batch.iter_mut().filter_map(|j| j.prefetch.take()).collect();
+    let started = begin(conn).and_then(|epoch| {
+        if !ahead.is_empty() {
+            conn.prefetch(&ahead)?;
+        }
+        Ok(epoch)
+    });
+    let epoch = match started {
         Ok(epoch) => epoch,
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
@@ -335,7 +350,7 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, batch: Vec<Job>) {
         let savepoint = job.isolation == Isolation::Savepoint;
         if lost.is_none()
             && savepoint
-            && let Err(e) = run(conn, "SAVEPOINT job")
+            && let Err(e) = conn.savepoint_later("SAVEPOINT job")
         {
             lost = Some(StoreError::from(e));
         }
@@ -348,7 +363,10 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, batch: Vec<Job>) {
         let (ok, answer) = (job.work)(Some((ctx, conn)));
         answers.push(answer);
         let undo = match (savepoint, ok) {
-            (true, true) => run(conn, "RELEASE job").map_err(StoreError::from),
+            (true, true) => conn
+                .savepoint_later("RELEASE job")
+                .map(|()| 0)
+                .map_err(StoreError::from),
             (true, false) => run(conn, "ROLLBACK TO job")
                 .and_then(|_| run(conn, "RELEASE job"))
                 .map_err(StoreError::from),
@@ -417,6 +435,7 @@ mod tests {
         writer.submit(
             true,
             Isolation::Savepoint,
+            None,
             move |_, _| {
                 held.send(()).unwrap();
                 wait.recv().unwrap();
@@ -431,6 +450,7 @@ mod tests {
             writer.submit(
                 true,
                 isolation,
+                None,
                 move |_, c| {
                     if x > 0 {
                         c.execute("INSERT INTO t VALUES (?1)", [x])?;

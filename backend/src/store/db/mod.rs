@@ -19,7 +19,7 @@ use rusqlite::types::{FromSql, ValueRef};
 mod pg;
 
 pub use pg::Pg;
-use pg::{pg_message, pg_value};
+use pg::{Later, pg_message, pg_value};
 
 /// Which database a connection talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub enum Error {
     /// PostgreSQL's error: its code and message (never its detail, which
     /// may quote a row).
     #[error("{}", pg_message(.0))]
-    Postgres(#[from] postgres::Error),
+    Postgres(#[from] tokio_postgres::Error),
     /// A column could not be read as the type asked for.
     #[error("column {0}: {1}")]
     Column(usize, String),
@@ -156,7 +156,7 @@ pub enum Row<'a> {
     /// SQLite's row.
     Sqlite(&'a rusqlite::Row<'a>),
     /// PostgreSQL's row.
-    Postgres(&'a postgres::Row),
+    Postgres(&'a tokio_postgres::Row),
     /// A row of [`PackedRows`].
     Packed(&'a PackedRows, usize),
 }
@@ -323,6 +323,51 @@ impl Connection {
         self.execute(sql, p)
     }
 
+    /// A change whose row count nobody needs, inside a transaction. On
+    /// PostgreSQL it is sent with the next statement waited for (or the
+    /// commit) in one round trip, and should it fail, the whole
+    /// transaction is lost ([`Connection::transaction_lost`]), whatever
+    /// savepoint is rolled back to. So only a statement that is not
+    /// expected to fail is run this way, never one whose failure a caller
+    /// handles. On SQLite it runs at once.
+    pub fn exec_later(&self, sql: &str, p: impl Params) -> Result<()> {
+        match self {
+            Connection::Sqlite(_) => self.execute(sql, p).map(|_| ()),
+            Connection::Postgres(pg) => pg.execute_later(sql, &p, Later::Change),
+        }
+    }
+
+    /// An audit event's insert, sent as [`Connection::exec_later`] sends a
+    /// change; rows read ahead ([`Connection::prefetch`]) stay, since none
+    /// is read from the audit log.
+    pub fn append_later(&self, sql: &str, p: impl Params) -> Result<()> {
+        match self {
+            Connection::Sqlite(_) => self.execute(sql, p).map(|_| ()),
+            Connection::Postgres(pg) => pg.execute_later(sql, &p, Later::Append),
+        }
+    }
+
+    /// Reads ahead, in one round trip, what `queries` will answer (a
+    /// batch's reads), for the batch's jobs to find without a round trip
+    /// each, until a statement might change them. Nothing on SQLite, which
+    /// reads in-process. Only for statements that read nothing from the
+    /// audit log ([`Connection::append_later`]).
+    pub fn prefetch(&self, queries: &[(&str, Vec<rusqlite::types::Value>)]) -> Result<()> {
+        match self {
+            Connection::Sqlite(_) => Ok(()),
+            Connection::Postgres(pg) => pg.prefetch(queries),
+        }
+    }
+
+    /// A savepoint's statement (`SAVEPOINT`, `RELEASE`), sent as
+    /// [`Connection::exec_later`] sends a change; it changes no row.
+    pub fn savepoint_later(&self, sql: &str) -> Result<()> {
+        match self {
+            Connection::Sqlite(_) => self.execute(sql, ()).map(|_| ()),
+            Connection::Postgres(pg) => pg.execute_later(sql, &(), Later::Savepoint),
+        }
+    }
+
     /// Statements without parameters, separated by `;`.
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match self {
@@ -410,7 +455,7 @@ impl Connection {
     pub fn transaction_lost(&self) -> bool {
         match self {
             Connection::Sqlite(c) => c.is_autocommit(),
-            Connection::Postgres(pg) => pg.spoiled.get(),
+            Connection::Postgres(pg) => pg.transaction_lost(),
         }
     }
 
@@ -436,13 +481,8 @@ impl Connection {
                 Ok(None)
             }
             Connection::Postgres(pg) => {
-                let out = pg
-                    .client
-                    .borrow_mut()
-                    .simple_query(sql)
-                    .map_err(Error::from);
-                let last = pg.track(sql, out)?.into_iter().rev().find_map(|m| match m {
-                    postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+                let last = pg.simple(sql)?.into_iter().rev().find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
                     _ => None,
                 });
                 Ok(last)
