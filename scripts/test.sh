@@ -66,9 +66,10 @@ on_postgres() {
   url=$(./scripts/postgres.sh start "$pg_dir/data" "${KUBE_DC_TEST_PG_PORT:-55433}")
   KUBE_DC_TEST_DATABASE="$url" KUBE_DC_SKIP_POSTGRES= \
     cargo test --locked -p kube-dc-backend --test server "$@" -- api:: replicas::
-  # The session's own rules: statements held for later, rows read ahead.
+  # The store's own rules on PostgreSQL: statements held for later, rows
+  # read ahead, a batch of writes to one secret.
   KUBE_DC_TEST_DATABASE="$url" KUBE_DC_SKIP_POSTGRES= \
-    cargo test --locked -p kube-dc-backend --lib "$@" -- store::db::
+    cargo test --locked -p kube-dc-backend --lib "$@" -- store::
   # The team deployment: records on PostgreSQL, values in OpenBao.
   KUBE_DC_TEST_DATABASE="$url" KUBE_DC_TEST_STORE=openbao \
     cargo test --locked -p kube-dc-backend --test server "$@" -- api::

@@ -2,7 +2,7 @@
 
 use super::secrets::REVEAL_SQL;
 use super::versions::{reveal_in, reveal_params};
-use super::writer::Isolation;
+use super::writer::Shape;
 
 use super::{
     AuditFacts, AuditRecord, Result, SecretRecord, Store, StoreError, VersionData, append_in,
@@ -53,12 +53,15 @@ impl AsyncStore {
         if !store.values.external() {
             let hint = (REVEAL_SQL, reveal_params(&ns, &name, version));
             return store
-                // A read's job (`Isolation::Append`, as `record_async`),
+                // A read's job (`Isolation::ChecksFirst`, as `record_async`),
                 // its query read ahead with the batch's others.
                 .job_async(
                     Some(audit),
                     true,
-                    (Isolation::Append, Some(hint)),
+                    Shape {
+                        prefetch: Some(hint),
+                        ..Shape::READ
+                    },
                     move |ctx, c| {
                         reveal_in(c, &*ctx.values, (&ns, &name), version)
                             .map(|(rec, value)| Revealed(rec, value))

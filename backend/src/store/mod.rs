@@ -28,6 +28,7 @@ mod copy;
 mod db;
 mod elevations;
 mod idempotency;
+mod known;
 mod leases;
 mod linger;
 mod list;
@@ -60,7 +61,7 @@ use db::Connection;
 use schema::{SCHEMA, check_key, migrate, owner_only_files};
 use secrets::{get_any, mark_synced, not_found, require_live};
 use versions::readable_version;
-use writer::{Effects, Isolation, JobCtx, Writer, run_effects};
+use writer::{Effects, JobCtx, Shape, Writer, run_effects};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -505,7 +506,7 @@ impl Store {
         &self,
         audit: Option<AuditRecord>,
         durable: bool,
-        (isolation, prefetch): (Isolation, Option<writer::Prefetch>),
+        shape: Shape,
         f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
         reply: impl FnOnce(Result<T>, Effects) + Send + 'static,
     ) {
@@ -516,43 +517,30 @@ impl Store {
             }
             Ok(out)
         };
-        self.writer.submit(durable, isolation, prefetch, job, reply)
-    }
-
-    /// One change, awaited; its engine steps run on a blocking thread
-    /// before it is answered.
-    async fn write_async<T: AuditFacts + Send + 'static>(
-        &self,
-        audit: Option<AuditRecord>,
-        durable: bool,
-        f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        self.job_async(audit, durable, (Isolation::Savepoint, None), f)
-            .await
+        self.writer.submit(durable, shape, job, reply)
     }
 
     /// A read whose one change is its audit event (`audit`, or the one `f`
     /// appends last), awaited: it needs no savepoint of its own (see
-    /// [`Isolation::Append`]).
+    /// [`writer::Isolation::ChecksFirst`]).
     async fn record_async<T: AuditFacts + Send + 'static>(
         &self,
         audit: Option<AuditRecord>,
         durable: bool,
         f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.job_async(audit, durable, (Isolation::Append, None), f)
-            .await
+        self.job_async(audit, durable, Shape::READ, f).await
     }
 
     async fn job_async<T: AuditFacts + Send + 'static>(
         &self,
         audit: Option<AuditRecord>,
         durable: bool,
-        isolation: (Isolation, Option<writer::Prefetch>),
+        shape: Shape,
         f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(audit, durable, isolation, f, move |r, steps| {
+        self.submit(audit, durable, shape, f, move |r, steps| {
             let _ = tx.send((r, steps));
         });
         let (r, steps) = rx.await.map_err(|_| writer::writer_gone())?;
@@ -572,15 +560,9 @@ impl Store {
         f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.submit(
-            audit.cloned(),
-            true,
-            (Isolation::Savepoint, None),
-            f,
-            move |r, steps| {
-                let _ = tx.send((r, steps));
-            },
-        );
+        self.submit(audit.cloned(), true, Shape::CHANGE, f, move |r, steps| {
+            let _ = tx.send((r, steps));
+        });
         let (r, steps) = rx.recv().map_err(|_| writer::writer_gone())?;
         run_effects(steps);
         r

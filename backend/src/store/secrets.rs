@@ -394,13 +394,12 @@ pub(super) fn mark_synced(c: &Connection, ns: &str, name: &str, now: i64) -> Res
     Ok(())
 }
 
+/// [`get_any`]'s statement: the secret `?2` of namespace `?1`.
+pub(super) const GET_ANY_SQL: &str = select_secret!("?1, ?2", "AND m.name = p.n");
+
 pub(super) fn get_any(c: &Connection, ns: &str, name: &str) -> Result<Option<SecretRecord>> {
-    Ok(c.row(
-        select_secret!("?1, ?2", "AND m.name = p.n"),
-        params![ns, name],
-        secret_from_row,
-    )
-    .optional()?)
+    Ok(c.row(GET_ANY_SQL, params![ns, name], secret_from_row)
+        .optional()?)
 }
 
 pub(super) fn secret_from_row(r: &Row) -> super::db::Result<SecretRecord> {

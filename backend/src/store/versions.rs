@@ -4,10 +4,13 @@
 use super::db::{Connection, Dialect, OptionalExtension};
 use super::idempotency::{IdempotencyKey, check_unused, remember};
 use super::protocol::{Staged, check_cas, current_version, kv_meta, record_version_on};
-use super::secrets::{REVEAL_SQL, SECRET_COLUMNS, get_any, not_found, secret_from_row};
+use super::secrets::{
+    GET_ANY_SQL, REVEAL_SQL, SECRET_COLUMNS, get_any, not_found, secret_from_row,
+};
+use super::writer::{Isolation, Shape};
 use super::{
     AsyncStore, AuditRecord, DEFAULT_MAX_VERSIONS, JobCtx, Result, Sealed, SecretRecord, Store,
-    StoreError, StoredVersion, Values, VersionData, mark_synced, require_live,
+    StoreError, StoredVersion, Values, VersionData, require_live,
 };
 use crate::clock::rfc3339;
 use kube_dc_api::event::Version;
@@ -64,7 +67,20 @@ impl AsyncStore {
             .stage_version((ns, name), &data, plan, &audit, key.is_some())
             .await?;
         let job = put_values_job(ns, name, data, cas, now, staged, key);
-        store.write_async(Some(audit), true, job).await
+        // Its first query (the secret's record) read ahead with the
+        // batch's others; and it keeps `JobCtx::known`, so a burst of
+        // writes to one secret reads the record once per batch.
+        // No savepoint: everything that can refuse it comes before its
+        // first change (`Isolation::ChecksFirst`).
+        let shape = Shape {
+            isolation: Isolation::ChecksFirst,
+            prefetch: Some((
+                GET_ANY_SQL,
+                vec![ns.to_owned().into(), name.to_owned().into()],
+            )),
+            keeps_known: true,
+        };
+        store.job_async(Some(audit), true, shape, job).await
     }
 }
 
@@ -89,22 +105,34 @@ fn put_values_job(
     key: Option<IdempotencyKey>,
 ) -> impl FnOnce(&JobCtx, &Connection) -> Result<Version> + Send + 'static {
     let (ns, name) = (ns.to_owned(), name.to_owned());
+    // Everything that can refuse the write (a replayed key, a secret gone,
+    // check-and-set) comes before its first change: the async path runs
+    // it without a savepoint (`Isolation::ChecksFirst`).
     move |ctx, tx| {
         let (ns, name) = (ns.as_str(), name.as_str());
         staged.undo_unless_committed(ctx, ns, name);
         check_unused(tx, key.as_ref())?;
-        let rec = require_live(tx, ns, name)?;
-        // The record holds `kv_meta`'s row: one statement fewer.
-        let meta = rec.kv.map_or((0, DEFAULT_MAX_VERSIONS), |k| {
-            (k.current_version, k.max_versions)
-        });
+        // Known live from this batch's last write of it, or else read:
+        // the record holds `kv_meta`'s row too.
+        let known = ctx.known.borrow().get(ns, name);
+        let meta = match known {
+            Some(meta) => meta,
+            None => require_live(tx, ns, name)?
+                .kv
+                .map_or((0, DEFAULT_MAX_VERSIONS), |k| {
+                    (k.current_version, k.max_versions)
+                }),
+        };
         let v = record_version_on(ctx, tx, (ns, name), &data, cas, now, staged, meta)?;
         remember(tx, key.as_ref(), (ns, name), v, now)?;
+        // Changed and, as every write is, synced now (`mark_synced`): one
+        // statement.
         tx.exec_later(
-            "UPDATE managed_secrets SET updated_at = ?3 WHERE namespace = ?1 AND name = ?2",
+            "UPDATE managed_secrets SET updated_at = ?3, last_synced = ?3
+             WHERE namespace = ?1 AND name = ?2",
             params![ns, name, now],
         )?;
-        mark_synced(tx, ns, name, now)?;
+        ctx.known.borrow_mut().set(ns, name, (v, meta.1));
         Ok(Version(v))
     }
 }
@@ -352,5 +380,116 @@ impl Store {
             Ok(())
         })?;
         self.checkpoint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Cipher;
+    use crate::store::{NewSecret, SqliteValues};
+    use kube_dc_api::wire::Sensitive;
+    use std::sync::{Arc, mpsc};
+
+    fn data(v: &str) -> Data {
+        [("K".to_owned(), Sensitive::new(v))].into()
+    }
+
+    /// The store on SQLite, and on PostgreSQL when the suite has a server
+    /// (`KUBE_DC_TEST_DATABASE`; `scripts/test.sh` runs this module there).
+    fn stores() -> Vec<(tempfile::TempDir, Store)> {
+        let dir = tempfile::tempdir().unwrap();
+        let cipher = Arc::new(Cipher::new(&[7; 32]));
+        let values = Arc::new(SqliteValues::new(cipher.clone()));
+        let lite = Store::open_with(dir.path(), cipher.clone(), values.clone()).unwrap();
+        let mut out = vec![(dir, lite)];
+        if let Some(url) = kube_dc_testsupport::pg::test_database() {
+            let dir = tempfile::tempdir().unwrap();
+            out.push((dir, Store::open_postgres(&url, cipher, values).unwrap()));
+        }
+        out
+    }
+
+    /// Queues a value write to `db` as the async path runs it; its answer.
+    fn queue_put(
+        store: &Store,
+        cas: Option<u64>,
+        v: &str,
+        now: i64,
+    ) -> mpsc::Receiver<std::result::Result<u64, String>> {
+        let (tx, rx) = mpsc::channel();
+        let job = put_values_job("acme-demo", "db", data(v), cas, now, Staged::InJob, None);
+        let shape = Shape {
+            isolation: Isolation::ChecksFirst,
+            prefetch: None,
+            keeps_known: true,
+        };
+        store.submit(None, true, shape, job, move |r, _| {
+            tx.send(r.map(|v| v.0).map_err(|e| e.to_string())).unwrap()
+        });
+        rx
+    }
+
+    /// Jobs queued behind one that holds the writer run as one batch:
+    /// value writes to one secret take its state from the batch's last
+    /// write of it, check-and-set included, until a job that does not keep
+    /// that up to date (here, a delete) makes them read it again.
+    #[test]
+    fn a_batch_of_writes_to_one_secret_sees_each_others_versions() {
+        for (_dir, store) in stores() {
+            let new = NewSecret {
+                namespace: "acme-demo".into(),
+                name: "db".into(),
+                key: None,
+                kind: "Opaque".into(),
+                description: None,
+                sync: Default::default(),
+                rotation: None,
+                rotation_interval: None,
+                imported_from: None,
+            };
+            store
+                .create(new, Some(&data("v1")), 1, || Ok(()), None)
+                .unwrap();
+            let go = crate::store::writer::hold(&store.writer);
+            let answers = [(None, "v2"), (Some(1), "stale"), (Some(2), "v3")]
+                .map(|(cas, v)| queue_put(&store, cas, v, 2));
+            let (tx, deleted) = mpsc::channel();
+            store.submit(
+                None,
+                true,
+                Shape::CHANGE,
+                |_, c| {
+                    c.exec(
+                        "UPDATE managed_secrets SET deleted_at = 3 WHERE name = 'db'",
+                        (),
+                    )?;
+                    Ok(())
+                },
+                move |r, _| tx.send(r.is_ok()).unwrap(),
+            );
+            let after_delete = queue_put(&store, None, "gone", 4);
+            go.send(()).unwrap();
+            let got: Vec<_> = answers.iter().map(|rx| rx.recv().unwrap()).collect();
+            assert_eq!(got[0], Ok(2), "{:?}", store.dialect());
+            assert_eq!(
+                got[1],
+                Err("check-and-set failed: the current version is 2, not 1".into()),
+                "the batch's write before it counts"
+            );
+            assert_eq!(got[2], Ok(3));
+            assert!(deleted.recv().unwrap());
+            let e = after_delete.recv().unwrap().unwrap_err();
+            assert!(e.contains("deleted"), "a write after the delete: {e}");
+            let current: i64 = store
+                .count_raw("SELECT current_version FROM kv_meta WHERE name = 'db'")
+                .unwrap();
+            assert_eq!(current, 3);
+            let v3 = store
+                .read_version("acme-demo", "db", None)
+                .unwrap()
+                .unwrap();
+            assert_eq!((v3.version, v3.data), (3, data("v3")));
+        }
     }
 }

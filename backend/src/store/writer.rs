@@ -6,8 +6,9 @@
 //! rolled back alone), commits once — one fsync for the whole batch — and
 //! only then answers each job. So no change and no audit event is
 //! acknowledged before it is durable, and a burst of N requests costs one
-//! commit, not N. A job that only reads and then appends its audit event
-//! needs no savepoint (see [`Isolation::Append`]). Callers wait on a
+//! commit, not N. A job that checks everything before its first change (a
+//! read and its audit event, a value write) needs no savepoint (see
+//! [`Isolation::ChecksFirst`]). Callers wait on a
 //! channel for the answer: async handlers on a oneshot, without holding a
 //! thread; blocking callers on a `std::sync::mpsc` one. A durable batch may
 //! linger a moment for
@@ -29,6 +30,7 @@ use super::db::{Connection, Dialect};
 
 use super::Values;
 use super::audit_cache::AuditCache;
+use super::known::KnownLive;
 use super::linger::{Arrivals, Durable, LINGER, gather};
 use super::{Result, StoreError};
 use std::cell::RefCell;
@@ -44,6 +46,8 @@ pub(super) struct JobCtx {
     pub audit: RefCell<AuditCache>,
     /// Counts this writer's commits, for the change stream to wake on.
     pub commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// What this batch's value writes left of the secrets they wrote.
+    pub known: RefCell<KnownLive>,
 }
 
 /// A change to the value engine, run by the job's caller once the job's
@@ -58,6 +62,7 @@ impl JobCtx {
             after: RefCell::default(),
             audit: RefCell::default(),
             commits: Arc::new(tokio::sync::watch::Sender::new(0)),
+            known: RefCell::default(),
         }
     }
 
@@ -115,14 +120,16 @@ pub(super) enum Isolation {
     /// In its own savepoint: if the job fails, its changes are rolled back
     /// and the batch goes on.
     Savepoint,
-    /// For a job that changes nothing but appends its audit event, last
-    /// (value reads, and the events of other requests): no savepoint, which
-    /// would copy every page the append touches into a statement journal
-    /// (3.6% of the backend's CPU on a value read, in `perf`). Such a job
-    /// that fails has changed nothing (checked: if it has after all, that
-    /// change cannot be undone alone, so the whole batch is rolled back and
-    /// no job in it is acknowledged).
-    Append,
+    /// For a job that checks everything that can refuse it before its
+    /// first change: reads, whose one change is their audit event, last
+    /// (value reads, and the events of other requests), and value writes.
+    /// No savepoint, which on SQLite would copy every page the job touches
+    /// into a statement journal (3.6% of the backend's CPU on a value read,
+    /// in `perf`), and on PostgreSQL costs two statements and a
+    /// subtransaction per job. Such a job that fails has changed nothing
+    /// (checked: if it has after all, that change cannot be undone alone,
+    /// so the whole batch is rolled back and no job in it is acknowledged).
+    ChecksFirst,
 }
 
 /// A query a job will make first, with its parameters: a batch's writer
@@ -130,10 +137,36 @@ pub(super) enum Isolation {
 /// (`Connection::prefetch`).
 pub(super) type Prefetch = (&'static str, Vec<rusqlite::types::Value>);
 
+/// How the writer runs a job.
+pub(super) struct Shape {
+    pub isolation: Isolation,
+    /// Its first query, to read ahead.
+    pub prefetch: Option<Prefetch>,
+    /// It keeps `JobCtx::known` up to date (a value write); before any
+    /// other job, the writer forgets it.
+    pub keeps_known: bool,
+}
+
+impl Shape {
+    /// A change, in its own savepoint.
+    pub const CHANGE: Shape = Shape {
+        isolation: Isolation::Savepoint,
+        prefetch: None,
+        keeps_known: false,
+    };
+
+    /// A job that checks everything before its first change (a read whose
+    /// one change is its audit event).
+    pub const READ: Shape = Shape {
+        isolation: Isolation::ChecksFirst,
+        prefetch: None,
+        keeps_known: false,
+    };
+}
+
 struct Job {
     work: Work,
-    isolation: Isolation,
-    prefetch: Option<Prefetch>,
+    shape: Shape,
     /// Whether the commit must reach the disk before the answer (always,
     /// except for the events of reads that reveal nothing, on a backend
     /// configured to relax those).
@@ -184,8 +217,7 @@ impl Writer {
     pub fn submit<T: Send + 'static>(
         &self,
         durable: bool,
-        isolation: Isolation,
-        prefetch: Option<Prefetch>,
+        shape: Shape,
         f: impl FnOnce(&JobCtx, &Connection) -> Result<T> + Send + 'static,
         reply: impl FnOnce(Result<T>, Effects) + Send + 'static,
     ) {
@@ -219,8 +251,7 @@ impl Writer {
             // job's sender then closes the receiver, which reports it.
             let _ = q.send(Job {
                 work,
-                isolation,
-                prefetch,
+                shape,
                 durable,
             });
         }
@@ -310,7 +341,10 @@ fn begin(conn: &Connection) -> super::db::Result<Option<i64>> {
 }
 
 fn run_batch(conn: &Connection, ctx: &JobCtx, mut batch: Vec<Job>) {
-    let ahead: Vec<Prefetch> = batch.iter_mut().filter_map(|j| j.prefetch.take()).collect();
+    let ahead: Vec<Prefetch> = batch
+        .iter_mut()
+        .filter_map(|j| j.shape.prefetch.take())
+        .collect();
     let started = begin(conn).and_then(|epoch| {
         if !ahead.is_empty() {
             conn.prefetch(&ahead)?;
@@ -347,7 +381,10 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, mut batch: Vec<Job>) {
     let mut answers = Vec::with_capacity(batch.len());
     let mut lost: Option<StoreError> = None;
     for job in batch {
-        let savepoint = job.isolation == Isolation::Savepoint;
+        let savepoint = job.shape.isolation == Isolation::Savepoint;
+        if !job.shape.keeps_known {
+            ctx.known.borrow_mut().forget();
+        }
         if lost.is_none()
             && savepoint
             && let Err(e) = conn.savepoint_later("SAVEPOINT job")
@@ -378,6 +415,7 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, mut batch: Vec<Job>) {
             )),
         };
         ctx.audit.borrow_mut().end_job(ok && undo.is_ok());
+        ctx.known.borrow_mut().end_job(ok && undo.is_ok());
         if let Err(e) = undo {
             lost = Some(e);
         } else if conn.transaction_lost() {
@@ -400,6 +438,7 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, mut batch: Vec<Job>) {
         }),
     };
     ctx.audit.borrow_mut().end_batch(failed.is_none());
+    ctx.known.borrow_mut().forget();
     if let (Some(n), None) = (epoch, &failed) {
         // This commit is the epoch the next batch will find before its own.
         ctx.audit.borrow_mut().committed_at(n);
@@ -411,6 +450,26 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, mut batch: Vec<Job>) {
     for answer in answers {
         answer(failed.as_ref());
     }
+}
+
+/// Holds `writer` with a job that waits until the answer is sent to (or
+/// dropped): the jobs queued meanwhile run as one batch.
+#[cfg(test)]
+pub(super) fn hold(writer: &Writer) -> mpsc::Sender<()> {
+    let (go, wait) = mpsc::channel::<()>();
+    let (held, holding) = mpsc::channel::<()>();
+    writer.submit(
+        true,
+        Shape::CHANGE,
+        move |_, _| {
+            held.send(()).unwrap();
+            let _ = wait.recv();
+            Ok(())
+        },
+        |_, _| {},
+    );
+    holding.recv().unwrap();
+    go
 }
 
 #[cfg(test)]
@@ -430,27 +489,16 @@ mod tests {
         conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER)")
             .unwrap();
         let writer = Writer::start(conn, JobCtx::new(Arc::new(NoValues))).unwrap();
-        let (go, wait) = mpsc::channel::<()>();
-        let (held, holding) = mpsc::channel::<()>();
-        writer.submit(
-            true,
-            Isolation::Savepoint,
-            None,
-            move |_, _| {
-                held.send(()).unwrap();
-                wait.recv().unwrap();
-                Ok(())
-            },
-            |_, _| {},
-        );
-        holding.recv().unwrap();
+        let go = hold(&writer);
         let mut answers = Vec::new();
         for &(isolation, x, fail) in steps {
             let (tx, rx) = mpsc::channel();
             writer.submit(
                 true,
-                isolation,
-                None,
+                Shape {
+                    isolation,
+                    ..Shape::CHANGE
+                },
                 move |_, c| {
                     if x > 0 {
                         c.execute("INSERT INTO t VALUES (?1)", [x])?;
@@ -478,7 +526,7 @@ mod tests {
         let (out, rows) = one_batch(&[
             (Isolation::Savepoint, 1, false),
             (Isolation::Savepoint, 2, true),
-            (Isolation::Append, 3, false),
+            (Isolation::ChecksFirst, 3, false),
         ]);
         assert_eq!(out[0], Ok(()));
         assert_eq!(out[1], Err("step 2 failed".into()));
@@ -490,8 +538,8 @@ mod tests {
     fn an_append_job_that_fails_having_changed_nothing_leaves_the_batch_alone() {
         let (out, rows) = one_batch(&[
             (Isolation::Savepoint, 1, false),
-            (Isolation::Append, 0, true),
-            (Isolation::Append, 3, false),
+            (Isolation::ChecksFirst, 0, true),
+            (Isolation::ChecksFirst, 3, false),
         ]);
         assert_eq!(out[0], Ok(()));
         assert_eq!(out[1], Err("step 0 failed".into()));
@@ -503,7 +551,7 @@ mod tests {
     fn an_append_job_that_fails_after_a_change_rolls_the_whole_batch_back() {
         let (out, rows) = one_batch(&[
             (Isolation::Savepoint, 1, false),
-            (Isolation::Append, 2, true),
+            (Isolation::ChecksFirst, 2, true),
             (Isolation::Savepoint, 3, false),
         ]);
         // Its own error stands; the others were not saved, and say so.
