@@ -322,20 +322,30 @@ fn serve(mut conn: Connection, ctx: JobCtx, rx: mpsc::Receiver<Job>, arrivals: &
     }
 }
 
-/// Starts a batch's transaction holding the write lock. On PostgreSQL, in
+/// The batch's count in `write_epoch`, read once the batch counted itself.
+const EPOCH_SQL: &str = "SELECT n FROM write_epoch";
+
+/// Starts a batch's transaction holding the write lock, and reads ahead
+/// what its jobs said they would read first (`ahead`). On PostgreSQL, in
 /// one round trip, it also counts the batch in `write_epoch`: the count it
 /// answers, one more than this writer's last commit, says no other replica
 /// has written since, and what the writer keeps of the audit chains
 /// (`audit_cache`) still holds.
-fn begin(conn: &Connection) -> super::db::Result<Option<i64>> {
+fn begin(conn: &Connection, ahead: Vec<Prefetch>) -> super::db::Result<Option<i64>> {
     match conn.dialect() {
         Dialect::Sqlite => conn.execute_batch("BEGIN IMMEDIATE").map(|()| None),
         Dialect::Postgres => {
-            let n = conn.batch_value(&format!(
-                "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK});
-                 UPDATE write_epoch SET n = n + 1 RETURNING n"
-            ))?;
-            Ok(n.and_then(|n| n.parse().ok()))
+            // Held, and sent with the reads ahead (or the count's read).
+            conn.control_later("BEGIN")?;
+            conn.control_later(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"))?;
+            conn.exec_later("UPDATE write_epoch SET n = n + 1", ())?;
+            if !ahead.is_empty() {
+                let mut all = Vec::with_capacity(ahead.len() + 1);
+                all.push((EPOCH_SQL, Vec::new()));
+                all.extend(ahead);
+                conn.prefetch(&all)?;
+            }
+            conn.query_row(EPOCH_SQL, (), |r| r.get(0)).map(Some)
         }
     }
 }
@@ -345,13 +355,7 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, mut batch: Vec<Job>) {
         .iter_mut()
         .filter_map(|j| j.shape.prefetch.take())
         .collect();
-    let started = begin(conn).and_then(|epoch| {
-        if !ahead.is_empty() {
-            conn.prefetch(&ahead)?;
-        }
-        Ok(epoch)
-    });
-    let epoch = match started {
+    let epoch = match begin(conn, ahead) {
         Ok(epoch) => epoch,
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
@@ -387,7 +391,7 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, mut batch: Vec<Job>) {
         }
         if lost.is_none()
             && savepoint
-            && let Err(e) = conn.savepoint_later("SAVEPOINT job")
+            && let Err(e) = conn.control_later("SAVEPOINT job")
         {
             lost = Some(StoreError::from(e));
         }
@@ -401,7 +405,7 @@ fn run_batch(conn: &Connection, ctx: &JobCtx, mut batch: Vec<Job>) {
         answers.push(answer);
         let undo = match (savepoint, ok) {
             (true, true) => conn
-                .savepoint_later("RELEASE job")
+                .control_later("RELEASE job")
                 .map(|()| 0)
                 .map_err(StoreError::from),
             (true, false) => run(conn, "ROLLBACK TO job")

@@ -359,12 +359,12 @@ impl Connection {
         }
     }
 
-    /// A savepoint's statement (`SAVEPOINT`, `RELEASE`), sent as
-    /// [`Connection::exec_later`] sends a change; it changes no row.
-    pub fn savepoint_later(&self, sql: &str) -> Result<()> {
+    /// A statement that changes no row (`BEGIN`, `SAVEPOINT`, `RELEASE`, an
+    /// advisory lock), sent as [`Connection::exec_later`] sends a change.
+    pub fn control_later(&self, sql: &str) -> Result<()> {
         match self {
             Connection::Sqlite(_) => self.execute(sql, ()).map(|_| ()),
-            Connection::Postgres(pg) => pg.execute_later(sql, &(), Later::Savepoint),
+            Connection::Postgres(pg) => pg.execute_later(sql, &(), Later::Control),
         }
     }
 

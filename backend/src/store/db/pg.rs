@@ -59,8 +59,9 @@ pub(super) enum Later {
     Change,
     /// It appends to the audit log, which no statement read ahead reads.
     Append,
-    /// A savepoint's statement: it changes no row.
-    Savepoint,
+    /// A statement that changes no row (a transaction's or a savepoint's,
+    /// a lock).
+    Control,
 }
 
 /// A statement's key among the rows read ahead.
@@ -274,7 +275,7 @@ impl Pg {
             let st = self.statement(sql)?;
             let args = pg_args(p)?;
             self.later.borrow_mut().push((st, args));
-            if what != Later::Savepoint {
+            if what != Later::Control {
                 self.changes.set(self.changes.get() + 1);
             }
             Ok(())
@@ -519,12 +520,12 @@ mod tests {
     fn a_held_statement_that_fails_loses_the_whole_transaction() {
         let Some((c, _)) = session() else { return };
         begin_holding_an_insert(&c);
-        c.savepoint_later("SAVEPOINT job").unwrap();
+        c.control_later("SAVEPOINT job").unwrap();
         // A duplicate key, held; the savepoint's release and the next
         // job's savepoint after it.
         c.exec_later("INSERT INTO t VALUES (?1)", [1]).unwrap();
-        c.savepoint_later("RELEASE job").unwrap();
-        c.savepoint_later("SAVEPOINT job").unwrap();
+        c.control_later("RELEASE job").unwrap();
+        c.control_later("SAVEPOINT job").unwrap();
         let e = c
             .query_row("SELECT count(*) FROM t", (), |r| r.get::<i64>(0))
             .unwrap_err();
