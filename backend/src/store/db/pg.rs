@@ -45,7 +45,7 @@ pub struct Pg {
     /// after a rollback to a savepoint (which may have been made after it).
     lost: Cell<bool>,
     /// Statements to send with the next one waited for.
-    later: RefCell<Vec<(tokio_postgres::Statement, Vec<PgArg>)>>,
+    later: RefCell<Vec<Held>>,
     /// Rows read ahead for the queries a batch's jobs said they would make
     /// ([`Pg::prefetch`]), by statement and parameters; forgotten at the
     /// first statement that might change them.
@@ -62,6 +62,55 @@ pub(super) enum Later {
     /// A statement that changes no row (a transaction's or a savepoint's,
     /// a lock).
     Control,
+}
+
+/// A statement held for later.
+struct Held {
+    statement: tokio_postgres::Statement,
+    /// Its text, as the store wrote it (appends of one text are sent as one
+    /// insert of many rows).
+    sql: String,
+    args: Vec<PgArg>,
+    what: Later,
+}
+
+/// The most rows one insert of held appends carries.
+const MAX_ROWS: usize = 256;
+
+/// `sql`, an `INSERT … VALUES (?1, …, ?N)` that ends with its one row,
+/// as an insert of `rows` rows (parameters numbered on, row after row);
+/// `None` for any other statement.
+pub(crate) fn multi_row(sql: &str, rows: usize) -> Option<String> {
+    let at = sql.rfind("VALUES")?;
+    let tuple = sql[at + "VALUES".len()..].trim();
+    if !sql.trim_start().to_ascii_uppercase().starts_with("INSERT")
+        || !tuple.starts_with('(')
+        || !tuple.ends_with(')')
+        || tuple[1..tuple.len() - 1].contains(['(', ')', '\'', '"'])
+    {
+        return None;
+    }
+    let numbers: Vec<usize> = tuple[1..tuple.len() - 1]
+        .split(',')
+        .map(|p| p.trim().strip_prefix('?')?.parse().ok())
+        .collect::<Option<_>>()?;
+    let width = numbers.len();
+    // Every parameter once, in order: ?1 … ?N.
+    if numbers.iter().enumerate().any(|(i, n)| *n != i + 1) {
+        return None;
+    }
+    let mut out = format!("{}VALUES ", &sql[..at]);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for i in 0..width {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("?{}", r * width + i + 1));
+        }
+        out.push(')');
+    }
+    Some(out)
 }
 
 /// A statement's key among the rows read ahead.
@@ -114,7 +163,8 @@ impl Pg {
         if later.is_empty() {
             return Ok(self.rt.block_on(fut)?);
         }
-        let sent = later
+        let sends = self.coalesced(later)?;
+        let sent = sends
             .iter()
             .map(|(st, args)| self.client.execute_raw(st, args.iter()));
         let (done, out) = self.rt.block_on(futures_util::future::join(
@@ -126,6 +176,37 @@ impl Pg {
             return Err(e.into());
         }
         Ok(out?)
+    }
+
+    /// The held statements as they are sent: each change in order, then
+    /// the appends (which nothing held reads) as inserts of many rows each,
+    /// in the order they were made — one answer from the server instead of
+    /// one per event.
+    fn coalesced(&self, later: Vec<Held>) -> Result<Vec<(tokio_postgres::Statement, Vec<PgArg>)>> {
+        let (appends, changes): (Vec<Held>, Vec<Held>) =
+            later.into_iter().partition(|h| h.what == Later::Append);
+        let mut sends: Vec<_> = changes.into_iter().map(|h| (h.statement, h.args)).collect();
+        let mut appends = appends.into_iter().peekable();
+        while let Some(first) = appends.next() {
+            let mut run = vec![first];
+            while run.len() < MAX_ROWS && appends.peek().is_some_and(|h| h.sql == run[0].sql) {
+                run.extend(appends.next());
+            }
+            // Rows in groups of a power of two: few statement texts to
+            // prepare, whatever the batch's size.
+            while !run.is_empty() {
+                let n = 1 << run.len().ilog2();
+                let group: Vec<Held> = run.drain(..n).collect();
+                match (n, multi_row(&group[0].sql, n)) {
+                    (2.., Some(sql)) => {
+                        let st = self.statement(&sql)?;
+                        sends.push((st, group.into_iter().flat_map(|h| h.args).collect()));
+                    }
+                    _ => sends.extend(group.into_iter().map(|h| (h.statement, h.args))),
+                }
+            }
+        }
+        Ok(sends)
     }
 
     fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement> {
@@ -272,9 +353,14 @@ impl Pg {
             self.forget_prefetched();
         }
         let out = (|| {
-            let st = self.statement(sql)?;
+            let statement = self.statement(sql)?;
             let args = pg_args(p)?;
-            self.later.borrow_mut().push((st, args));
+            self.later.borrow_mut().push(Held {
+                statement,
+                sql: sql.to_owned(),
+                args,
+                what,
+            });
             if what != Later::Control {
                 self.changes.set(self.changes.get() + 1);
             }
@@ -465,7 +551,7 @@ pub(super) fn pg_value(r: &tokio_postgres::Row, i: usize) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::super::Connection;
-    use super::{Pg, numbered, to_postgres};
+    use super::{Pg, multi_row, numbered, to_postgres};
 
     /// A session on a new database of the test server
     /// (`KUBE_DC_TEST_DATABASE`, which `scripts/test.sh` starts); `None`
@@ -587,6 +673,53 @@ mod tests {
         c.exec_later("INSERT INTO t VALUES (?1)", [8]).unwrap();
         assert_eq!(n(&c), 2, "a change forgets them");
         c.execute_batch("COMMIT").unwrap();
+    }
+
+    #[test]
+    fn an_insert_of_one_row_becomes_one_of_many() {
+        let sql = "INSERT INTO audit (ts, org, body)\n         VALUES (?1, ?2, ?3)";
+        assert_eq!(
+            multi_row(sql, 3).unwrap(),
+            "INSERT INTO audit (ts, org, body)\n         VALUES (?1, ?2, ?3), (?4, ?5, ?6), (?7, ?8, ?9)"
+        );
+        for other in [
+            "INSERT INTO t VALUES (?1) ON CONFLICT DO NOTHING",
+            "INSERT INTO t VALUES (?2, ?1)",
+            "INSERT INTO t VALUES (?1, lower(?2))",
+            "INSERT INTO t VALUES (?1, 'x')",
+            "UPDATE t SET x = ?1",
+        ] {
+            assert_eq!(multi_row(other, 2), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn held_appends_go_as_inserts_of_many_rows_in_order() {
+        let Some((c, _)) = session() else { return };
+        c.execute_batch("CREATE TABLE seqd (seq BIGSERIAL PRIMARY KEY, x BIGINT)")
+            .unwrap();
+        c.execute_batch("BEGIN").unwrap();
+        // 7 rows: groups of 4, 2 and 1; a change held among them.
+        for x in 1..=7 {
+            c.append_later("INSERT INTO seqd (x) VALUES (?1)", [x])
+                .unwrap();
+            if x == 3 {
+                c.exec_later("INSERT INTO t VALUES (?1)", [x]).unwrap();
+            }
+        }
+        c.execute_batch("COMMIT").unwrap();
+        let xs: Vec<i64> = c
+            .query_map("SELECT x FROM seqd ORDER BY seq", (), |r| r.get(0))
+            .unwrap();
+        assert_eq!(xs, (1..=7).collect::<Vec<i64>>());
+        assert_eq!(count(&c, "t"), 1);
+        let Connection::Postgres(pg) = &c else {
+            unreachable!()
+        };
+        let texts = pg.statements.borrow();
+        for rows in ["(?1), (?2), (?3), (?4)", "(?1), (?2)"] {
+            assert!(texts.keys().any(|k| k.ends_with(rows)), "{rows}");
+        }
     }
 
     #[test]
