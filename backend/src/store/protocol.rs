@@ -37,7 +37,7 @@
 //! value that then stays in the engine is unreadable through the backend,
 //! and the failure is logged.
 
-use super::db::{Connection, OptionalExtension};
+use super::db::{Connection, Dialect, OptionalExtension};
 use rusqlite::params;
 
 use super::{
@@ -314,11 +314,13 @@ pub(super) fn record_version(
     staged: Staged,
 ) -> Result<u64> {
     let meta = kv_meta(tx, ns, name)?;
-    record_version_on(ctx, tx, (ns, name), data, cas, now, staged, meta)
+    record_version_on(ctx, tx, (ns, name), data, cas, now, staged, meta, false)
 }
 
 /// [`record_version`] on the `(current, max_versions)` of the secret's
-/// record, read already in the same transaction (`KvMeta`).
+/// record, read already in the same transaction (`KvMeta`). `touched`:
+/// the secret's row also says it was changed and synced `now` (a value
+/// write's `updated_at` and `last_synced`).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn record_version_on(
     ctx: &JobCtx,
@@ -329,6 +331,7 @@ pub(super) fn record_version_on(
     now: i64,
     staged: Staged,
     (current, max_versions): (u64, u32),
+    touched: bool,
 ) -> Result<u64> {
     check_cas(cas, current)?;
     let (version, sealed) = match staged {
@@ -360,6 +363,25 @@ pub(super) fn record_version_on(
     }
     let (nonce, ct) = sealed.unzip();
     let keys = json(&data.keys().collect::<Vec<_>>());
+    let window = version as i64 - max_versions as i64;
+    if tx.dialect() == Dialect::Postgres && current > 0 {
+        // The three changes below in one statement (PostgreSQL runs a
+        // statement's changes on one snapshot: the window's delete does
+        // not see the new version, which it would keep anyway), and a
+        // plain update of `kv_meta`, whose row a current version implies.
+        let sql = match touched {
+            true => RECORD_NEXT_VERSION_TOUCHED_PG,
+            false => RECORD_NEXT_VERSION_PG,
+        };
+        tx.exec_later(
+            sql,
+            params![ns, name, version, now, nonce, ct, keys, window],
+        )?;
+        return Ok(version);
+    }
+    if touched {
+        tx.exec_later(TOUCH_SQL, params![ns, name, now])?;
+    }
     tx.exec_later(
         "INSERT INTO kv_versions (namespace, name, version, created_at, nonce, ciphertext, keys)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -369,10 +391,45 @@ pub(super) fn record_version_on(
     // History window: keep the newest `max_versions`.
     tx.exec_later(
         "DELETE FROM kv_versions WHERE namespace = ?1 AND name = ?2 AND version <= ?3",
-        params![ns, name, version as i64 - max_versions as i64],
+        params![ns, name, window],
     )?;
     Ok(version)
 }
+
+/// A secret changed and synced at `?3` (`record_version_on`'s `touched`).
+const TOUCH_SQL: &str = "UPDATE managed_secrets SET updated_at = ?3, last_synced = ?3
+    WHERE namespace = ?1 AND name = ?2";
+
+// On PostgreSQL, a secret's next version recorded in one statement: the
+// version's row (`?3` at `?4`), `kv_meta` pointing at it, and the versions
+// that leave the history window (`?8` and older) gone; `$touch`: more.
+macro_rules! record_next_version_pg {
+    ($touch:literal) => {
+        concat!(
+            "WITH v AS (
+        INSERT INTO kv_versions (namespace, name, version, created_at, nonce, ciphertext, keys)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    ), d AS (
+        DELETE FROM kv_versions WHERE namespace = ?1 AND name = ?2 AND version <= ?8
+    )",
+            $touch,
+            "
+    UPDATE kv_meta SET current_version = ?3, updated_at = ?4 WHERE namespace = ?1 AND name = ?2"
+        )
+    };
+}
+
+/// The next version, in one statement (PostgreSQL).
+const RECORD_NEXT_VERSION_PG: &str = record_next_version_pg!("");
+
+/// The next version and the secret's row touched ([`TOUCH_SQL`] at `?4`),
+/// in one statement (PostgreSQL).
+const RECORD_NEXT_VERSION_TOUCHED_PG: &str = record_next_version_pg!(
+    ", s AS (
+        UPDATE managed_secrets SET updated_at = ?4, last_synced = ?4
+        WHERE namespace = ?1 AND name = ?2
+    )"
+);
 
 /// Step 5 for a soft delete (`deleted`) or restore: has the in-process
 /// engine follow now (undone if the job does not commit), or checks that

@@ -123,15 +123,10 @@ fn put_values_job(
                     (k.current_version, k.max_versions)
                 }),
         };
-        let v = record_version_on(ctx, tx, (ns, name), &data, cas, now, staged, meta)?;
+        // The secret's row says it changed, and (as every write) synced,
+        // now: with the version, in one statement on PostgreSQL.
+        let v = record_version_on(ctx, tx, (ns, name), &data, cas, now, staged, meta, true)?;
         remember(tx, key.as_ref(), (ns, name), v, now)?;
-        // Changed and, as every write is, synced now (`mark_synced`): one
-        // statement.
-        tx.exec_later(
-            "UPDATE managed_secrets SET updated_at = ?3, last_synced = ?3
-             WHERE namespace = ?1 AND name = ?2",
-            params![ns, name, now],
-        )?;
         ctx.known.borrow_mut().set(ns, name, (v, meta.1));
         Ok(Version(v))
     }
@@ -410,6 +405,24 @@ mod tests {
         out
     }
 
+    /// The secret `db`, at version 1.
+    fn create_db(store: &Store) {
+        let new = NewSecret {
+            namespace: "acme-demo".into(),
+            name: "db".into(),
+            key: None,
+            kind: "Opaque".into(),
+            description: None,
+            sync: Default::default(),
+            rotation: None,
+            rotation_interval: None,
+            imported_from: None,
+        };
+        store
+            .create(new, Some(&data("v1")), 1, || Ok(()), None)
+            .unwrap();
+    }
+
     /// Queues a value write to `db` as the async path runs it; its answer.
     fn queue_put(
         store: &Store,
@@ -437,20 +450,7 @@ mod tests {
     #[test]
     fn a_batch_of_writes_to_one_secret_sees_each_others_versions() {
         for (_dir, store) in stores() {
-            let new = NewSecret {
-                namespace: "acme-demo".into(),
-                name: "db".into(),
-                key: None,
-                kind: "Opaque".into(),
-                description: None,
-                sync: Default::default(),
-                rotation: None,
-                rotation_interval: None,
-                imported_from: None,
-            };
-            store
-                .create(new, Some(&data("v1")), 1, || Ok(()), None)
-                .unwrap();
+            create_db(&store);
             let go = crate::store::writer::hold(&store.writer);
             let answers = [(None, "v2"), (Some(1), "stale"), (Some(2), "v3")]
                 .map(|(cas, v)| queue_put(&store, cas, v, 2));
@@ -490,6 +490,35 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!((v3.version, v3.data), (3, data("v3")));
+        }
+    }
+
+    /// Twelve writes, one batch: the history window keeps the newest ten
+    /// versions, and the secret's row says when it was last changed and
+    /// synced (one statement on PostgreSQL, three on SQLite).
+    #[test]
+    fn writes_keep_the_history_window_and_touch_the_secret() {
+        for (_dir, store) in stores() {
+            create_db(&store);
+            let go = crate::store::writer::hold(&store.writer);
+            let answers: Vec<_> = (2..=13)
+                .map(|now| queue_put(&store, None, &format!("v{now}"), now))
+                .collect();
+            drop(go);
+            for (i, a) in answers.iter().enumerate() {
+                assert_eq!(a.recv().unwrap(), Ok(i as u64 + 2));
+            }
+            let count = |sql: &str| store.count_raw(sql).unwrap();
+            assert_eq!(count("SELECT count(*) FROM kv_versions"), 10);
+            assert_eq!(count("SELECT min(version) FROM kv_versions"), 4);
+            assert_eq!(count("SELECT updated_at FROM managed_secrets"), 13);
+            assert_eq!(count("SELECT last_synced FROM managed_secrets"), 13);
+            assert_eq!(count("SELECT current_version FROM kv_meta"), 13);
+            let v = store
+                .read_version("acme-demo", "db", Some(4))
+                .unwrap()
+                .unwrap();
+            assert_eq!(v.data, data("v4"));
         }
     }
 }
