@@ -17,6 +17,7 @@ use rusqlite::ToSql;
 use rusqlite::types::{FromSql, ValueRef};
 
 mod pg;
+mod pg_sql;
 
 pub use pg::Pg;
 use pg::{Later, pg_message, pg_value};
